@@ -1,0 +1,43 @@
+# Backlog Commons — `make run` serves the app on SQLite with the real seed data;
+# `make test` runs the whole suite (PostgreSQL and Redis when they answer).
+PYTHON ?= python3
+VENV ?= .venv
+PORT ?= 5000
+BIN := $(VENV)/bin
+export FLASK_APP := wsgi.py
+
+.PHONY: install run seed test check-migrations messages benchmark clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+instance/secret_key:
+	mkdir -p instance
+	$(PYTHON) -c 'import secrets; print(secrets.token_hex(32))' > $@
+	chmod 600 $@
+
+seed: install instance/secret_key
+	SECRET_KEY=$$(cat instance/secret_key) $(BIN)/flask db upgrade
+	SECRET_KEY=$$(cat instance/secret_key) $(BIN)/flask registry import seed/dpg/registry.json
+	SECRET_KEY=$$(cat instance/secret_key) $(BIN)/flask backlog load-snapshot seed/dpg-issues
+
+run: seed
+	@echo "Serving Backlog Commons on http://127.0.0.1:$(PORT)"
+	SECRET_KEY=$$(cat instance/secret_key) $(BIN)/flask run --host 127.0.0.1 --port $(PORT)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+messages: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o marketplace/translations/messages.pot .
+
+benchmark: install
+	$(BIN)/python benchmarks/backlog_pages.py
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

@@ -1,0 +1,87 @@
+"""Backlog Commons: a shared backlog and bounty marketplace for digital public goods."""
+from __future__ import annotations
+
+import secrets
+
+from flask import Flask, g, request
+
+from marketplace import config as config_module
+from marketplace.extensions import babel, csrf, db, login_manager, migrate
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Create the Flask application.
+
+    ``config`` overrides the environment-derived settings (see
+    :func:`marketplace.config.from_environment`). Raises ``RuntimeError`` when
+    ``SECRET_KEY`` is unset outside debug and testing.
+    """
+    app = Flask(
+        __name__,
+        template_folder=str(config_module.ROOT / "templates"),
+        static_folder=str(config_module.ROOT / "static"),
+        instance_path=str(config_module.INSTANCE_DIR),
+    )
+    app.config.update(config_module.from_environment())
+    if config:
+        app.config.update(config)
+    app.config["SQLALCHEMY_DATABASE_URI"] = config_module.normalise_database_url(
+        app.config["SQLALCHEMY_DATABASE_URI"]
+    )
+    if not app.config.get("SECRET_KEY"):
+        if app.config.get("DEBUG") or app.config.get("TESTING"):
+            app.config["SECRET_KEY"] = secrets.token_hex(32)
+        else:
+            raise RuntimeError(
+                "SECRET_KEY is not set. Set the SECRET_KEY environment variable "
+                "(for example: python -c 'import secrets; print(secrets.token_hex(32))')."
+            )
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
+        config_module.INSTANCE_DIR.mkdir(exist_ok=True)
+
+    from marketplace import models  # noqa: F401  (register every table)
+    from marketplace.routing import RowIdConverter
+
+    app.url_map.converters["id"] = RowIdConverter
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(config_module.ROOT / "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+
+    from marketplace.i18n import init_i18n
+
+    init_i18n(app)
+
+    from marketplace.accounts.models import User
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+
+    from marketplace.api.views import bp as api_bp
+    from marketplace.backlog.views import bp as backlog_bp
+    from marketplace.pages.views import bp as pages_bp
+    from marketplace.projects.views import bp as projects_bp
+
+    app.register_blueprint(pages_bp)
+    app.register_blueprint(backlog_bp)
+    app.register_blueprint(projects_bp)
+    app.register_blueprint(api_bp)
+    csrf.exempt(api_bp)
+
+    from marketplace.errors import register_error_handlers
+    from marketplace.security import register_security_headers
+
+    register_error_handlers(app)
+    register_security_headers(app)
+
+    @app.before_request
+    def assign_request_id() -> None:
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming[:64] if incoming.isprintable() and incoming else secrets.token_hex(8)
+
+    from marketplace.cli import register_cli
+
+    register_cli(app)
+    return app

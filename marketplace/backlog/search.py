@@ -1,0 +1,238 @@
+"""The backlog query: full-text search, filters, sort and pagination.
+
+Full-text search uses PostgreSQL's ``websearch_to_tsquery`` over an expression
+GIN index on PostgreSQL, and an FTS5 table kept by triggers on SQLite. Both are
+fed only the words of the search text, so operators and quotes typed by a
+visitor never reach a query parser as syntax.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, replace
+from typing import Mapping
+
+from flask_babel import gettext as _
+from sqlalchemy import and_, column, exists, false, func, literal_column, select, table, text
+from sqlalchemy.orm import contains_eager, selectinload
+
+from marketplace.backlog.models import BacklogItem, ItemFunding, ItemLabel, ItemState
+from marketplace.errors import BadFilter
+from marketplace.extensions import db
+from marketplace.forges.models import ForgeKind, Repository
+from marketplace.projects.models import MemberProject, ProjectSdg
+
+MAX_QUERY_LENGTH = 500
+MAX_PAGE = 100_000
+MAX_SEARCH_WORDS = 32
+SORTS = ("updated", "newest", "funded")
+STATES = ("open", "closed", "all")
+FUNDED = ("funded", "unfunded")
+
+# Must stay identical to the expression of ix_backlog_item_search (migrations).
+PG_SEARCH_CONFIG = "english"
+PG_SEARCH_VECTOR = (
+    "to_tsvector('english', coalesce(backlog_item.title, '') || ' ' || "
+    "coalesce(backlog_item.body, ''))"
+)
+_WORD = re.compile(r"\w+", re.UNICODE)
+_FTS = table("backlog_item_fts", column("rowid"))
+
+
+@dataclass(frozen=True)
+class BacklogFilters:
+    """Validated backlog query parameters. ``None`` means "no filter"."""
+
+    q: str | None = None
+    project: str | None = None
+    sdg: int | None = None
+    label: str | None = None
+    state: str = "open"
+    forge: str | None = None
+    funded: str | None = None
+    sort: str = "updated"
+    page: int = 1
+
+    def as_args(self, **changes) -> dict:
+        """Query-string arguments reproducing these filters (defaults left out)."""
+        values = replace(self, **changes) if changes else self
+        defaults = BacklogFilters()
+        return {
+            key: getattr(values, key)
+            for key in self.__dataclass_fields__
+            if getattr(values, key) not in (None, "") and getattr(values, key) != getattr(defaults, key)
+        }
+
+
+@dataclass(frozen=True)
+class BacklogPage:
+    """One page of items, with the total across all pages."""
+
+    items: list[BacklogItem]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.page_size))
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+
+def _one(args: Mapping[str, str], key: str) -> str | None:
+    value = args.get(key)
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def _choice(args, key: str, allowed: tuple[str, ...], default: str | None) -> str | None:
+    value = _one(args, key)
+    if value is None:
+        return default
+    if value not in allowed:
+        raise BadFilter(
+            key,
+            _("%(param)s must be one of: %(allowed)s.", param=key, allowed=", ".join(allowed)),
+        )
+    return value
+
+
+def _int(args, key: str, low: int, high: int, message: str) -> int | None:
+    value = _one(args, key)
+    if value is None:
+        return None
+    if not re.fullmatch(r"[+-]?\d{1,12}", value) or not low <= int(value) <= high:
+        raise BadFilter(key, message)
+    return int(value)
+
+
+def parse_filters(args: Mapping[str, str]) -> BacklogFilters:
+    """Validate query-string ``args`` into :class:`BacklogFilters`.
+
+    Raises :class:`~marketplace.errors.BadFilter` naming the parameter for an
+    unknown state, forge, funded value, sort, SDG outside 1–17, a page outside
+    1–100000, a search longer than 500 characters or an unknown project.
+    """
+    q = args.get("q") or None
+    if q is not None:
+        if len(q) > MAX_QUERY_LENGTH:
+            raise BadFilter("q", _("Search text is limited to %(n)d characters.", n=MAX_QUERY_LENGTH))
+        q = " ".join(q.split()) or None
+    project = _one(args, "project")
+    if project is not None and db.session.scalar(
+        select(MemberProject.id).where(MemberProject.slug == project)
+    ) is None:
+        raise BadFilter("project", _("There is no member project %(slug)s.", slug=repr(project)[:80]))
+    label = _one(args, "label")
+    if label is not None and len(label) > 255:
+        raise BadFilter("label", _("Labels are at most 255 characters."))
+    return BacklogFilters(
+        q=q,
+        project=project,
+        sdg=_int(args, "sdg", 1, 17, _("sdg must be a number from 1 to 17.")),
+        label=label,
+        state=_choice(args, "state", STATES, "open"),
+        forge=_choice(args, "forge", tuple(k.value for k in ForgeKind), None),
+        funded=_choice(args, "funded", FUNDED, None),
+        sort=_choice(args, "sort", SORTS, "updated"),
+        page=_int(args, "page", 1, MAX_PAGE, _("page must be a number from 1 to %(n)d.", n=MAX_PAGE)) or 1,
+    )
+
+
+def search_words(q: str) -> list[str]:
+    """The words of a search text, in order, without operators or quotes."""
+    return _WORD.findall(q)[:MAX_SEARCH_WORDS]
+
+
+def search_condition(q: str):
+    """SQL condition matching items whose title or body contain every word of ``q``.
+
+    Returns ``false()`` when ``q`` has no words (only punctuation).
+    """
+    words = search_words(q)
+    if not words:
+        return false()
+    if db.engine.dialect.name == "postgresql":
+        # websearch_to_tsquery never raises on user input; feeding it only the
+        # words makes the two backends agree (every word must match).
+        return literal_column(PG_SEARCH_VECTOR).op("@@")(
+            func.websearch_to_tsquery(literal_column(f"'{PG_SEARCH_CONFIG}'"), " ".join(words))
+        )
+    # FTS5: each word quoted as a string, so nothing in it is query syntax.
+    fts_query = " ".join('"' + w.replace('"', '""') + '"' for w in words)
+    matches = select(_FTS.c.rowid).where(text("backlog_item_fts MATCH :fts").bindparams(fts=fts_query))
+    return BacklogItem.id.in_(matches)
+
+
+def build_query(filters: BacklogFilters, reporting_currency: str):
+    """The SELECT of visible items matching ``filters``, sorted with ``id`` as tie-breaker."""
+    stmt = (
+        select(BacklogItem)
+        .join(Repository, BacklogItem.repository_id == Repository.id)
+        .join(MemberProject, Repository.project_id == MemberProject.id)
+        .where(BacklogItem.hidden.is_(False))
+    )
+    if filters.state != "all":
+        stmt = stmt.where(BacklogItem.state == ItemState(filters.state))
+    if filters.q:
+        stmt = stmt.where(search_condition(filters.q))
+    if filters.project:
+        stmt = stmt.where(MemberProject.slug == filters.project)
+    if filters.sdg:
+        stmt = stmt.where(
+            exists().where(ProjectSdg.project_id == MemberProject.id, ProjectSdg.sdg == filters.sdg)
+        )
+    if filters.label:
+        stmt = stmt.where(
+            exists().where(ItemLabel.item_id == BacklogItem.id, ItemLabel.name == filters.label)
+        )
+    if filters.forge:
+        stmt = stmt.where(Repository.forge == ForgeKind(filters.forge))
+    if filters.funded:
+        held = exists().where(ItemFunding.item_id == BacklogItem.id, ItemFunding.held_minor > 0)
+        stmt = stmt.where(held if filters.funded == "funded" else ~held)
+    if filters.sort == "newest":
+        order = [BacklogItem.forge_created_at.desc(), BacklogItem.id.desc()]
+    elif filters.sort == "funded":
+        stmt = stmt.outerjoin(
+            ItemFunding,
+            and_(ItemFunding.item_id == BacklogItem.id, ItemFunding.currency == reporting_currency),
+        )
+        order = [
+            func.coalesce(ItemFunding.held_minor, 0).desc(),
+            BacklogItem.forge_updated_at.desc(),
+            BacklogItem.id.desc(),
+        ]
+    else:
+        order = [BacklogItem.forge_updated_at.desc(), BacklogItem.id.desc()]
+    return stmt.order_by(*order)
+
+
+def find_items(filters: BacklogFilters, *, page_size: int, reporting_currency: str) -> BacklogPage:
+    """Run the backlog query for one page: the items with repository, project,
+    labels and funding loaded, and the total number of matching items."""
+    stmt = build_query(filters, reporting_currency)
+    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    items = []
+    if (filters.page - 1) * page_size < total:
+        items = list(
+            db.session.scalars(
+                stmt.options(
+                    contains_eager(BacklogItem.repository).contains_eager(Repository.project),
+                    selectinload(BacklogItem.labels),
+                    selectinload(BacklogItem.funding),
+                )
+                .limit(page_size)
+                .offset((filters.page - 1) * page_size)
+            )
+        )
+    return BacklogPage(items, total, filters.page, page_size)

@@ -1,0 +1,60 @@
+"""Flask CLI commands for operators: ``flask registry …``, ``flask backlog …``."""
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from marketplace.extensions import db
+
+registry_cli = AppGroup("registry", help="The DPG registry.")
+backlog_cli = AppGroup("backlog", help="The public backlog.")
+
+
+@registry_cli.command("import")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--include-archived", is_flag=True, help="Also import archived and excluded records.")
+@click.option("--skip-invalid", is_flag=True, help="Import the valid records and report the invalid ones.")
+def registry_import(path: str, include_archived: bool, skip_invalid: bool) -> None:
+    """Import member projects from the DPGA registry JSON at PATH (one transaction)."""
+    from marketplace.projects.registry import RegistryError, import_registry, load_registry_file
+
+    try:
+        records = load_registry_file(path)
+        summary = import_registry(records, include_archived=include_archived, skip_invalid=skip_invalid)
+    except RegistryError as exc:
+        db.session.rollback()
+        click.echo("Registry import failed; nothing was imported:", err=True)
+        for problem in exc.problems:
+            click.echo(f"  {problem}", err=True)
+        raise SystemExit(1) from None
+    db.session.commit()
+    for line in summary.lines():
+        click.echo(line)
+
+
+@backlog_cli.command("load-snapshot")
+@click.argument("directory", type=click.Path(file_okay=False))
+def backlog_load_snapshot(directory: str) -> None:
+    """Load recorded GitHub list-issues responses from DIRECTORY (one transaction)."""
+    from marketplace.backlog.snapshot import SnapshotError, load_snapshot
+
+    try:
+        summaries = load_snapshot(directory)
+    except SnapshotError as exc:
+        db.session.rollback()
+        click.echo("Snapshot load failed; nothing was loaded:", err=True)
+        for problem in exc.problems:
+            click.echo(f"  {problem}", err=True)
+        raise SystemExit(1) from None
+    db.session.commit()
+    for summary in summaries:
+        click.echo(summary.line())
+        for note in summary.notes:
+            click.echo(f"  {note}")
+
+
+def register_cli(app: Flask) -> None:
+    """Attach the command groups to ``app``."""
+    app.cli.add_command(registry_cli)
+    app.cli.add_command(backlog_cli)

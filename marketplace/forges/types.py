@@ -1,0 +1,52 @@
+"""Forge-neutral records of issues and pull requests, as every client returns them."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class ForgePayloadError(ValueError):
+    """A forge object lacks a field we need or has one of the wrong type."""
+
+
+@dataclass(frozen=True)
+class ForgeIssue:
+    """An issue as the forge reports it. Times are naive UTC."""
+
+    forge_id: int
+    number: int
+    title: str
+    body: str | None
+    state: str  # open | closed
+    state_reason: str | None
+    labels: list[str]
+    author_login: str | None
+    author_forge_id: int | None
+    html_url: str
+    comments_count: int
+    locked: bool
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ForgePullRequest:
+    """A pull/merge request as the forge reports it. Times are naive UTC."""
+
+    number: int
+    title: str
+    body: str | None
+    state: str  # open | closed | merged
+    author_login: str | None
+    author_forge_id: int | None
+    html_url: str
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+    merged_at: datetime | None
+    forge_id: int | None = None
+    forge_issue_id: int | None = None
+    base_branch: str | None = None
+    head_repository: str | None = None
+    labels: list[str] = field(default_factory=list)

@@ -1,0 +1,51 @@
+"""Locale selection and locale-aware formatting of money, numbers and dates."""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from babel.numbers import get_currency_precision
+from flask import Flask, current_app, request
+from flask_babel import format_currency, format_date, format_decimal, get_locale
+
+from marketplace.extensions import babel
+
+
+def select_locale() -> str:
+    """Pick the best supported locale from ``?lang=`` or the Accept-Language header."""
+    supported = current_app.config["SUPPORTED_LOCALES"]
+    asked = request.args.get("lang")
+    if asked in supported:
+        return asked
+    return request.accept_languages.best_match(supported) or supported[0]
+
+
+def currency_exponent(currency: str) -> int:
+    """Digits after the decimal point in ``currency``'s minor unit (ISO 4217 via CLDR)."""
+    return get_currency_precision(currency.upper())
+
+
+def format_money(amount_minor: int, currency: str) -> str:
+    """Format an integer amount in minor units of ``currency`` for the current locale.
+
+    ``format_money(123456, "USD")`` gives ``$1,234.56`` in English; JPY has no
+    minor unit, so ``format_money(1234, "JPY")`` gives ``¥1,234``.
+    """
+    if not isinstance(amount_minor, int) or isinstance(amount_minor, bool):
+        raise TypeError("amounts are integers in minor units")
+    exponent = currency_exponent(currency)
+    return format_currency(Decimal(amount_minor).scaleb(-exponent), currency.upper())
+
+
+def init_i18n(app: Flask) -> None:
+    """Initialise Flask-Babel and register the Jinja filters ``money``, ``number``, ``date``."""
+    babel.init_app(app, locale_selector=select_locale)
+    app.jinja_env.filters["money"] = format_money
+    app.jinja_env.filters["number"] = format_decimal
+    app.jinja_env.filters["date"] = lambda value, fmt="medium": (
+        format_date(value, fmt) if isinstance(value, datetime) else ""
+    )
+
+    @app.context_processor
+    def locale_context():
+        return {"current_locale": str(get_locale())}

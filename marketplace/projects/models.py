@@ -1,0 +1,125 @@
+"""Member projects: digital public goods admitted to the commons.
+
+The registry fields follow the DPGA nominee schema (``nominee-schema.json`` of
+DPGAlliance/publicgoods-candidates): name, aliases, description, website,
+license[{spdx, licenseURL}], SDGs[{SDGNumber, evidenceText, evidenceURL}],
+sectors, type, organizations[{name, website, org_type}], stage.
+"""
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from marketplace.extensions import db
+from marketplace.timeutil import utcnow
+
+
+class RegistryStatus(str, enum.Enum):
+    """Where the DPGA registry keeps the record."""
+
+    active = "active"  # nominees/ folder: a DPG or a nominee
+    archived = "archived"  # archive/ folder
+    excluded = "excluded"  # excluded-nominees/ folder
+
+
+class MaturityStage(str, enum.Enum):
+    """The commons' own view of a project's maturity, set by an admin."""
+
+    nascent = "nascent"
+    proven = "proven"
+    mature = "mature"
+
+
+class MemberProject(db.Model):
+    """A digital public good in the commons; the registry record is its seed."""
+
+    __tablename__ = "member_project"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str] = mapped_column(String(300))
+    aliases: Mapped[list] = mapped_column(JSON, default=list)
+    description: Mapped[str] = mapped_column(Text, default="")
+    website: Mapped[str | None] = mapped_column(String(2000))
+    # [{"spdx": "MIT", "url": "https://…"}]
+    licences: Mapped[list] = mapped_column(JSON, default=list)
+    # registry "type": software, content, data, aimodel, standard
+    types: Mapped[list] = mapped_column(JSON, default=list)
+    sectors: Mapped[list] = mapped_column(JSON, default=list)
+    # [{"name": …, "website": …, "org_type": "owner" | "funder" | …}]
+    organisations: Mapped[list] = mapped_column(JSON, default=list)
+    # registry "stage": "DPG" or "nominee" (None when the record has none)
+    registry_stage: Mapped[str | None] = mapped_column(String(40))
+    registry_status: Mapped[RegistryStatus] = mapped_column(
+        db.Enum(RegistryStatus, native_enum=False, length=20)
+    )
+    registry_path: Mapped[str | None] = mapped_column(String(300))
+    stage: Mapped[MaturityStage | None] = mapped_column(
+        db.Enum(MaturityStage, native_enum=False, length=20)
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    sdgs: Mapped[list["ProjectSdg"]] = relationship(
+        back_populates="project",
+        cascade="all, delete-orphan",
+        order_by="ProjectSdg.sdg",
+    )
+    repositories: Mapped[list["Repository"]] = relationship(  # noqa: F821
+        back_populates="project", order_by="Repository.id"
+    )
+    links: Mapped[list["ProjectLink"]] = relationship(
+        back_populates="project",
+        cascade="all, delete-orphan",
+        order_by="ProjectLink.id",
+    )
+
+    @property
+    def sdg_numbers(self) -> list[int]:
+        return [s.sdg for s in self.sdgs]
+
+    @property
+    def is_dpg(self) -> bool:
+        return self.registry_stage == "DPG"
+
+
+class ProjectSdg(db.Model):
+    """One Sustainable Development Goal (1–17) a project serves, with evidence."""
+
+    __tablename__ = "project_sdg"
+    __table_args__ = (CheckConstraint("sdg BETWEEN 1 AND 17", name="sdg_range"),)
+
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("member_project.id", ondelete="CASCADE"), primary_key=True
+    )
+    sdg: Mapped[int] = mapped_column(primary_key=True, index=True)
+    evidence_text: Mapped[str | None] = mapped_column(Text)
+    evidence_url: Mapped[str | None] = mapped_column(String(2000))
+
+    project: Mapped[MemberProject] = relationship(back_populates="sdgs")
+
+
+class LinkKind(str, enum.Enum):
+    """What a project link points at, when it is not a syncable repository."""
+
+    other_host = "other_host"  # a host we do not sync: SourceForge, a data portal, a document
+    forge_namespace = "forge_namespace"  # an organisation or group on a forge, not a repository
+
+
+class ProjectLink(db.Model):
+    """A registry "repository" URL kept as a link: shown, never synced."""
+
+    __tablename__ = "project_link"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("member_project.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[LinkKind] = mapped_column(db.Enum(LinkKind, native_enum=False, length=30))
+    label: Mapped[str | None] = mapped_column(String(300))
+    url: Mapped[str] = mapped_column(String(2000))
+
+    project: Mapped[MemberProject] = relationship(back_populates="links")

@@ -1,0 +1,182 @@
+"""Test fixtures: one database built by the migrations and seeded once with the
+real registry and recorded issues; every test runs inside a transaction that is
+rolled back.
+
+The database is ``TEST_DATABASE_URL`` when set (CI points it at PostgreSQL).
+Otherwise PostgreSQL at 127.0.0.1:5432 is used when it answers, else a SQLite
+file; tests marked ``postgres`` are then skipped, and the summary says so.
+Redis is ``TEST_REDIS_URL`` or redis://127.0.0.1:6379/15 when it answers.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask_migrate import upgrade
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SEED = ROOT / "seed"
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/backlog_commons_test"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
+
+_backend: dict[str, str] = {}
+
+
+def _postgres_reachable(url: str) -> bool:
+    """True when the server answers; creates the database when it is missing."""
+    target = sa.make_url(url)
+    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT",
+                             connect_args={"connect_timeout": 2})
+    try:
+        with admin.connect() as conn:
+            exists = conn.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                                 {"n": target.database})
+            if not exists:
+                conn.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
+        return True
+    except sa.exc.OperationalError:
+        return False
+    finally:
+        admin.dispose()
+
+
+def _choose_database(tmp_root: Path) -> str:
+    explicit = os.environ.get("TEST_DATABASE_URL")
+    if explicit:
+        from marketplace.config import normalise_database_url
+
+        url = normalise_database_url(explicit)
+        if url.startswith("postgresql") and not _postgres_reachable(url):
+            raise pytest.UsageError(f"TEST_DATABASE_URL is set but PostgreSQL does not answer: {url}")
+        return url
+    if _postgres_reachable(DEFAULT_PG):
+        return DEFAULT_PG
+    return f"sqlite:///{tmp_root / 'test.sqlite3'}"
+
+
+def _reset_postgres(url: str) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    url = _choose_database(tmp_path_factory.mktemp("db"))
+    _backend["database"] = sa.make_url(url).get_backend_name()
+    if url.startswith("postgresql"):
+        _reset_postgres(url)
+    return url
+
+
+def make_app(database_url: str, **extra):
+    from marketplace import create_app
+
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "REDIS_URL": None,
+        "SERVER_NAME": "localhost",
+    }
+    config.update(extra)
+    return create_app(config)
+
+
+@pytest.fixture(scope="session")
+def app(database_url):
+    """The application on the migrated, seeded test database."""
+    from marketplace.backlog.snapshot import load_snapshot
+    from marketplace.extensions import db
+    from marketplace.projects.registry import import_registry, load_registry_file
+
+    app = make_app(database_url)
+    with app.app_context():
+        upgrade()
+        import_registry(load_registry_file(SEED / "dpg" / "registry.json"))
+        load_snapshot(SEED / "dpg-issues")
+        db.session.commit()
+        db.session.remove()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def session(app):
+    """The database session inside a transaction rolled back after the test.
+
+    Commits made by the code under test (CLI commands, views) release a
+    savepoint instead, so they are rolled back too.
+    """
+    from marketplace.extensions import db
+
+    with app.app_context():
+        connection = db.engine.connect()
+        transaction = connection.begin()
+        original = db.session
+        db.session = db._make_scoped_session(
+            {"bind": connection, "join_transaction_mode": "create_savepoint"}
+        )
+        try:
+            yield db.session
+        finally:
+            db.session.remove()
+            db.session = original
+            transaction.rollback()
+            connection.close()
+
+
+@pytest.fixture
+def client(app, session):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app, session):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def is_postgres(database_url) -> bool:
+    return database_url.startswith("postgresql")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    import redis
+
+    url = os.environ.get("TEST_REDIS_URL", DEFAULT_REDIS)
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.exceptions.ConnectionError:
+        if os.environ.get("TEST_REDIS_URL"):
+            raise pytest.UsageError(f"TEST_REDIS_URL is set but Redis does not answer: {url}")
+        pytest.skip(f"no Redis server at {url}")
+    _backend["redis"] = url
+    return url
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(pytest.mark.usefixtures("require_postgres"))
+
+
+@pytest.fixture
+def require_postgres(database_url):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("needs PostgreSQL: set TEST_DATABASE_URL or start a server at 127.0.0.1:5432")
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _backend:
+        terminalreporter.write_line(
+            f"backlog commons tests ran on database={_backend.get('database')} "
+            f"redis={'yes' if 'redis' in _backend else 'not used or not available'}"
+        )
