@@ -162,15 +162,11 @@ def redis_url() -> str:
     return url
 
 
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if "postgres" in item.keywords:
-            item.add_marker(pytest.mark.usefixtures("require_postgres"))
-
-
-@pytest.fixture
-def require_postgres(database_url):
-    if not database_url.startswith("postgresql"):
+@pytest.fixture(autouse=True)
+def _require_postgres_for_marked_tests(request):
+    if request.node.get_closest_marker("postgres") is None:
+        return
+    if not request.getfixturevalue("database_url").startswith("postgresql"):
         pytest.skip("needs PostgreSQL: set TEST_DATABASE_URL or start a server at 127.0.0.1:5432")
 
 

@@ -32,7 +32,8 @@ _STATUS_BY_FOLDER = {
     "archive": RegistryStatus.archived,
     "excluded-nominees": RegistryStatus.excluded,
 }
-_EMBEDDED_URL = re.compile(r"https?://\S+")
+# "backend：https://github.com/…": a short label, a colon (ASCII or full-width), one URL.
+_LABELLED_URL = re.compile(r"^[^\s:：/]{1,40}\s*[:：]\s*(https?://\S+)$")
 
 
 class RegistryError(ValueError):
@@ -186,13 +187,12 @@ def _parse_urls(record: dict, problems: list[str], notes: list[str]) -> list[_Re
         try:
             parsed = parse_repository_url(url)
         except InvalidRepositoryUrl as exc:
-            # "backend：https://github.com/…": one URL behind a label is read, and reported.
-            found = _EMBEDDED_URL.findall(url)
-            if len(found) != 1:
+            found = _LABELLED_URL.match(url.strip())
+            if found is None:
                 problems.append(f"malformed repository URL {url!r} ({exc})")
                 continue
             try:
-                parsed = parse_repository_url(found[0])
+                parsed = parse_repository_url(found.group(1))
             except InvalidRepositoryUrl as exc2:
                 problems.append(f"malformed repository URL {url!r} ({exc2})")
                 continue
