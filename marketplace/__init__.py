@@ -39,6 +39,7 @@ def create_app(config: dict | None = None) -> Flask:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         config_module.INSTANCE_DIR.mkdir(exist_ok=True)
 
+    import jobs.queue  # noqa: F401  (session hooks that enqueue after commit)
     from marketplace import models  # noqa: F401  (register every table)
     from marketplace.routing import RowIdConverter
 

@@ -56,5 +56,8 @@ def backlog_load_snapshot(directory: str) -> None:
 
 def register_cli(app: Flask) -> None:
     """Attach the command groups to ``app``."""
+    from jobs.cli import rq_cli
+
     app.cli.add_command(registry_cli)
     app.cli.add_command(backlog_cli)
+    app.cli.add_command(rq_cli)

@@ -1,0 +1,81 @@
+"""Jobs are enqueued only after commit: on RQ with Redis, in-process without it."""
+import pytest
+import redis
+from rq import Queue, SimpleWorker
+from sqlalchemy import select
+
+from jobs.queue import enqueue_after_commit
+from marketplace.audit import service as audit
+from marketplace.audit.models import AuditEvent
+from marketplace.extensions import db
+
+
+def record_job_ran(label: str) -> None:
+    """A job for these tests: records an audit event in its own session and commits."""
+    audit.record("test.job_ran", "test", label, actor="job:test")
+    db.session.commit()
+
+
+def ran(session, label: str) -> bool:
+    return session.scalar(select(AuditEvent).where(AuditEvent.object_id == label)) is not None
+
+
+def test_in_process_job_runs_after_commit(app, session):
+    enqueue_after_commit(session, record_job_ran, "after-commit")
+    assert not ran(session, "after-commit")
+    session.commit()
+    assert ran(session, "after-commit")
+
+
+def test_in_process_job_is_dropped_on_rollback(app, session):
+    enqueue_after_commit(session, record_job_ran, "rolled-back")
+    session.rollback()
+    session.commit()
+    assert not ran(session, "rolled-back")
+
+
+def test_unknown_queue_is_refused(session):
+    with pytest.raises(ValueError, match="unknown queue 'nope'"):
+        enqueue_after_commit(session, record_job_ran, "x", queue="nope")
+
+
+@pytest.fixture
+def redis_app(app, redis_url):
+    connection = redis.Redis.from_url(redis_url)
+    connection.flushdb()
+    previous = app.config["REDIS_URL"]
+    app.config["REDIS_URL"] = redis_url
+    app.extensions.pop("redis", None)
+    yield connection
+    app.config["REDIS_URL"] = previous
+    app.extensions.pop("redis", None)
+    connection.flushdb()
+
+
+def test_job_reaches_redis_only_after_commit(redis_app, session):
+    queue = Queue("sync", connection=redis_app)
+    enqueue_after_commit(session, record_job_ran, "via-rq", queue="sync", timeout=60, retries=2,
+                         retry_intervals=[10, 60])
+    assert queue.count == 0
+    session.commit()
+    assert queue.count == 1
+    job = queue.jobs[0]
+    assert job.func_name == "tests.jobs.test_queue.record_job_ran"
+    assert job.args == ("via-rq",)
+    assert job.timeout == 60
+    assert job.retries_left == 2
+
+
+def test_rollback_sends_nothing_to_redis(redis_app, session):
+    enqueue_after_commit(session, record_job_ran, "never", queue="sync")
+    session.rollback()
+    assert Queue("sync", connection=redis_app).count == 0
+
+
+def test_a_worker_runs_the_job(redis_app, app, session):
+    enqueue_after_commit(session, record_job_ran, "worked", queue="default")
+    session.commit()
+    # SimpleWorker runs the job in this process, inside the test's transaction.
+    with app.app_context():
+        SimpleWorker([Queue("default", connection=redis_app)], connection=redis_app).work(burst=True)
+    assert ran(session, "worked")
