@@ -6,7 +6,7 @@ import secrets
 from flask import Flask, g, request
 
 from marketplace import config as config_module
-from marketplace.extensions import babel, csrf, db, login_manager, migrate
+from marketplace.extensions import csrf, db, login_manager, migrate
 
 
 def create_app(config: dict | None = None) -> Flask:

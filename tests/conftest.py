@@ -156,7 +156,7 @@ def redis_url() -> str:
         redis.Redis.from_url(url, socket_connect_timeout=2).ping()
     except redis.exceptions.ConnectionError:
         if os.environ.get("TEST_REDIS_URL"):
-            raise pytest.UsageError(f"TEST_REDIS_URL is set but Redis does not answer: {url}")
+            raise pytest.UsageError(f"TEST_REDIS_URL is set but Redis does not answer: {url}") from None
         pytest.skip(f"no Redis server at {url}")
     _backend["redis"] = url
     return url

@@ -5,7 +5,7 @@ from flask import Blueprint, abort, current_app, render_template, request
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from marketplace.backlog.models import BacklogItem, ItemLabel, PullRequest
+from marketplace.backlog.models import BacklogItem
 from marketplace.backlog.search import find_items, parse_filters
 from marketplace.errors import BadFilter
 from marketplace.extensions import db
