@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Flask, g, request
+from flask import Flask, abort, g, request
 
 from marketplace import config as config_module
 from marketplace.extensions import csrf, db, login_manager, migrate
@@ -76,6 +76,15 @@ def create_app(config: dict | None = None) -> Flask:
 
     register_error_handlers(app)
     register_security_headers(app)
+
+    @app.before_request
+    def refuse_nul_characters() -> None:
+        # No stored text can contain NUL (PostgreSQL refuses it); answer 400
+        # here rather than let a query fail.
+        if "\x00" in request.path or any(
+            "\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)
+        ):
+            abort(400)
 
     @app.before_request
     def assign_request_id() -> None:

@@ -31,14 +31,26 @@ def _bool(name: str, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _int(name: str, default: int, low: int, high: int) -> int:
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return default
+    if not value.strip().isascii() or not value.strip().isdigit() or not low <= int(value) <= high:
+        raise RuntimeError(f"{name} must be a whole number from {low} to {high}, not {value!r}")
+    return int(value)
+
+
 def from_environment() -> dict:
     """Build the configuration mapping from ``os.environ``.
 
     Keys: ``SQLALCHEMY_DATABASE_URI`` (from ``DATABASE_URL``; default a SQLite
     file ``instance/backlog.sqlite3``), ``REDIS_URL`` (unset: jobs run
     in-process after commit), ``SECRET_KEY``, ``PORT`` (default 5000),
-    ``BACKLOG_PAGE_SIZE`` (items per page, default 25), ``REPORTING_CURRENCY``
-    (ISO 4217 code used to rank items by funding, default USD).
+    ``BACKLOG_PAGE_SIZE`` (items per page, 1–100, default 25), ``REPORTING_CURRENCY``
+    (ISO 4217 code used to rank items by funding, default USD), ``TRUSTED_HOSTS``
+    (comma-separated host names; unset accepts any Host header).
+
+    Raises ``RuntimeError`` for a number setting that is not a number in range.
     """
     default_db = "sqlite:///" + str(INSTANCE_DIR / "backlog.sqlite3")
     return {
@@ -47,9 +59,9 @@ def from_environment() -> dict:
         ),
         "REDIS_URL": os.environ.get("REDIS_URL") or None,
         "SECRET_KEY": os.environ.get("SECRET_KEY") or None,
-        "PORT": int(os.environ.get("PORT", "5000")),
+        "PORT": _int("PORT", 5000, 1, 65535),
         "DEBUG": _bool("FLASK_DEBUG"),
-        "BACKLOG_PAGE_SIZE": int(os.environ.get("BACKLOG_PAGE_SIZE", "25")),
+        "BACKLOG_PAGE_SIZE": _int("BACKLOG_PAGE_SIZE", 25, 1, 100),
         "REPORTING_CURRENCY": os.environ.get("REPORTING_CURRENCY", "USD").upper(),
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_DEFAULT_TIMEZONE": "UTC",
@@ -57,7 +69,14 @@ def from_environment() -> dict:
             code.strip()
             for code in os.environ.get("SUPPORTED_LOCALES", "en").split(",")
             if code.strip()
-        ],
+        ]
+        or ["en"],
+        # Host names this site answers to; links in the API are built from the
+        # request's Host header, so production must list its own names.
+        "TRUSTED_HOSTS": [
+            host.strip() for host in os.environ.get("TRUSTED_HOSTS", "").split(",") if host.strip()
+        ]
+        or None,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", False),

@@ -1,9 +1,9 @@
 """Error pages (HTML) and error bodies (JSON under /api/)."""
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, Response, jsonify, render_template, request
 from flask_babel import gettext as _
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 
 
 class BadFilter(ValueError):
@@ -27,6 +27,11 @@ def register_error_handlers(app: Flask) -> None:
         if wants_json():
             return jsonify(error={"status": 400, "parameter": exc.parameter, "message": exc.message}), 400
         return render_template("errors/error.html", status=400, message=exc.message), 400
+
+    @app.errorhandler(SecurityError)
+    def untrusted_host(exc: SecurityError):
+        # No URL can be built for an untrusted Host, so no page template either.
+        return Response("Bad Request: untrusted host\n", 400, mimetype="text/plain")
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

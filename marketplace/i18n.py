@@ -9,6 +9,7 @@ from flask import Flask, current_app, request
 from flask_babel import format_currency, format_date, format_decimal, get_locale
 
 from marketplace.extensions import babel
+from marketplace.validation import http_url
 
 
 def select_locale() -> str:
@@ -41,6 +42,7 @@ def init_i18n(app: Flask) -> None:
     """Initialise Flask-Babel and register the Jinja filters ``money``, ``number``, ``date``."""
     babel.init_app(app, locale_selector=select_locale)
     app.jinja_env.filters["money"] = format_money
+    app.jinja_env.filters["http_url"] = http_url
     app.jinja_env.filters["number"] = format_decimal
     app.jinja_env.filters["date"] = lambda value, fmt="medium": (
         format_date(value, fmt) if isinstance(value, datetime) else ""

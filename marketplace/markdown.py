@@ -7,6 +7,7 @@ renderer produces can bypass it.
 """
 from __future__ import annotations
 
+import re
 from functools import partial
 from urllib.parse import urlsplit
 
@@ -74,17 +75,34 @@ _cleaner = bleach.Cleaner(
 )
 
 
-def render_markdown(text: str | None) -> Markup:
+# An <a> whose href the cleaner removed would look like a link but go nowhere.
+_DEAD_LINK = re.compile(r"<a(?: title=\"[^\"]*\")?>(.*?)</a>", re.S)
+
+
+def render_markdown(text: str | None, heading_offset: int = 2) -> Markup:
     """Render Markdown ``text`` to sanitised HTML safe to put in a page.
 
     Only the tags in ``ALLOWED_TAGS`` survive; links and images keep only
     http, https and mailto URLs; every ``on*`` attribute, ``style`` and
-    ``<script>`` is removed. Links get ``rel="nofollow ugc noopener"``.
+    ``<script>`` is removed; links left without a URL become plain text.
+    Links get ``rel="nofollow ugc noopener"``. Markdown headings move down by
+    ``heading_offset`` levels (``#`` becomes ``<h3>`` by default) so that they
+    sit under the page's own ``<h1>`` and ``<h2>``.
     """
     if not text:
         return Markup("")
     html = _md.render(text)
-    return Markup(_cleaner.clean(html))
+    html = _HTML_HEADING.sub(lambda m: _shift_heading(m, heading_offset), html)
+    cleaned = _cleaner.clean(html)
+    return Markup(_DEAD_LINK.sub(r"\1", cleaned))
+
+
+# Markdown headings and raw HTML headings alike.
+_HTML_HEADING = re.compile(r"<(/?)h([1-6])\b", re.I)
+
+
+def _shift_heading(match: re.Match, offset: int) -> str:
+    return f"<{match.group(1)}h{min(6, int(match.group(2)) + offset)}"
 
 
 def excerpt(text: str | None, length: int = 180) -> str:

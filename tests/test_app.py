@@ -42,3 +42,23 @@ def test_default_database_is_sqlite_under_instance(monkeypatch):
 )
 def test_database_urls_select_psycopg(given, expected):
     assert normalise_database_url(given) == expected
+
+
+def test_empty_locale_list_falls_back_to_english(monkeypatch):
+    monkeypatch.setenv("SUPPORTED_LOCALES", ",")
+    assert create_app({"TESTING": True}).config["SUPPORTED_LOCALES"] == ["en"]
+
+
+@pytest.mark.parametrize("value", ["0", "101", "ten", "-5"])
+def test_page_size_out_of_range_stops_the_start(monkeypatch, value):
+    monkeypatch.setenv("BACKLOG_PAGE_SIZE", value)
+    with pytest.raises(RuntimeError, match="BACKLOG_PAGE_SIZE must be a whole number from 1 to 100"):
+        create_app({"TESTING": True})
+
+
+def test_trusted_hosts_refuse_a_foreign_host_header(monkeypatch, database_url):
+    monkeypatch.setenv("TRUSTED_HOSTS", "commons.example.org")
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url})
+    client = app.test_client()
+    assert client.get("/about", headers={"Host": "evil.example"}).status_code == 400
+    assert client.get("/about", headers={"Host": "commons.example.org"}).status_code == 200

@@ -36,3 +36,12 @@ def test_no_bare_text_outside_translation_calls(path):
 def test_no_inline_script_or_style(path):
     text = path.read_text().lower()
     assert "<script" not in text and "style=" not in text and "<style" not in text
+
+
+HREF = re.compile(r'\b(?:href|src)="\{\{(.*?)\}\}"')
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: str(p.relative_to(ROOT / "templates")))
+def test_every_link_goes_through_url_for_or_the_url_check(path):
+    for expression in HREF.findall(path.read_text()):
+        assert "url_for(" in expression or "|http_url" in expression, expression

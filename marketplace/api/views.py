@@ -13,6 +13,7 @@ from marketplace.extensions import db
 from marketplace.forges.models import Repository
 from marketplace.projects.models import MemberProject
 from marketplace.projects.views import open_item_counts
+from marketplace.validation import ascii_int, http_url
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 PROJECTS_PAGE_SIZE = 100
@@ -40,7 +41,7 @@ def item_json(item: BacklogItem) -> dict:
             "host": item.forge_host,
             "id": item.forge_id,
             "number": item.number,
-            "url": item.html_url,
+            "url": http_url(item.html_url),
         },
         "repository": {"full_name": repo.full_name, "url": repo.url},
         "project": {"slug": repo.project.slug, "name": repo.project.name},
@@ -74,7 +75,7 @@ def project_json(project: MemberProject, open_items: int, detail: bool = False) 
         "name": project.name,
         "url": url_for("api.project", slug=project.slug, _external=True),
         "page_url": url_for("projects.project", slug=project.slug, _external=True),
-        "website": project.website,
+        "website": http_url(project.website),
         "registry_stage": project.registry_stage,
         "registry_status": project.registry_status.value,
         "sdgs": project.sdg_numbers,
@@ -113,10 +114,10 @@ def project_json(project: MemberProject, open_items: int, detail: bool = False) 
 
 
 def _page_arg() -> int:
-    value = request.args.get("page", "1").strip()
-    if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE:
+    page = ascii_int(request.args.get("page", "1"))
+    if page is None or not 1 <= page <= MAX_PAGE:
         raise BadFilter("page", f"page must be a number from 1 to {MAX_PAGE}.")
-    return int(value)
+    return page
 
 
 @bp.get("/openapi.json")

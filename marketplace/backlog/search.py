@@ -21,6 +21,7 @@ from marketplace.errors import BadFilter
 from marketplace.extensions import db
 from marketplace.forges.models import ForgeKind, Repository
 from marketplace.projects.models import MemberProject, ProjectSdg
+from marketplace.validation import ascii_int
 
 MAX_QUERY_LENGTH = 500
 MAX_PAGE = 100_000
@@ -110,9 +111,10 @@ def _int(args, key: str, low: int, high: int, message: str) -> int | None:
     value = _one(args, key)
     if value is None:
         return None
-    if not re.fullmatch(r"[+-]?\d{1,12}", value) or not low <= int(value) <= high:
+    number = ascii_int(value)
+    if number is None or not low <= number <= high:
         raise BadFilter(key, message)
-    return int(value)
+    return number
 
 
 def parse_filters(args: Mapping[str, str]) -> BacklogFilters:
@@ -122,6 +124,23 @@ def parse_filters(args: Mapping[str, str]) -> BacklogFilters:
     unknown state, forge, funded value, sort, SDG outside 1–17, a page outside
     1–100000, a search longer than 500 characters or an unknown project.
     """
+    return _parse(args)
+
+
+def lenient_filters(args: Mapping[str, str]) -> BacklogFilters:
+    """The filters of ``args`` with every invalid value left at its default.
+
+    Used to redisplay the form as the visitor filled it beside an error message.
+    """
+    values = dict(args.items())
+    while True:
+        try:
+            return _parse(values)
+        except BadFilter as exc:
+            values.pop(exc.parameter, None)
+
+
+def _parse(args: Mapping[str, str]) -> BacklogFilters:
     q = args.get("q") or None
     if q is not None:
         if len(q) > MAX_QUERY_LENGTH:

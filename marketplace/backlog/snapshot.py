@@ -25,7 +25,12 @@ from marketplace.forges.service import (
     move_repository,
 )
 from marketplace.forges.types import ForgeIssue, ForgePayloadError, ForgePullRequest
-from marketplace.forges.urls import InvalidRepositoryUrl, parse_repository_url, path_key
+from marketplace.forges.urls import (
+    InvalidRepositoryUrl,
+    is_valid_path,
+    parse_repository_url,
+    path_key,
+)
 from marketplace.projects.models import MemberProject
 
 ACTOR = "cli:backlog load-snapshot"
@@ -93,9 +98,18 @@ def _read_index(directory: Path, problems: list[str]) -> list[dict] | None:
         if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
             problems.append(f"index.json: entry #{n} has no file name")
             continue
+        name = entry["file"]
+        # Only files of this directory: no paths, so an index cannot reach elsewhere.
+        if name != Path(name).name or name in ("", ".", "..") or "\\" in name or not name.endswith(".json"):
+            problems.append(f"index.json: entry #{n}: {name[:80]!r} is not a .json file name in this directory")
+            continue
         repo = entry.get("repository")
-        if not isinstance(repo, str) or repo.count("/") != 1:
-            problems.append(f"index.json: entry for {entry['file']} has no repository \"owner/name\"")
+        if (
+            not isinstance(repo, str)
+            or repo.count("/") != 1
+            or not is_valid_path(*repo.split("/"))
+        ):
+            problems.append(f"index.json: entry for {name} has no valid repository \"owner/name\"")
             continue
         if entry.get("project") is not None and not isinstance(entry.get("project"), str):
             problems.append(f"index.json: entry for {entry['file']} has a project that is not a slug")
@@ -104,11 +118,11 @@ def _read_index(directory: Path, problems: list[str]) -> list[dict] | None:
     return entries
 
 
-def _parse_file(path: Path, problems: list[str]) -> tuple[list[ForgeIssue], list[ForgePullRequest], set]:
+def _parse_file(path: Path, problems: list[str]) -> tuple[list[ForgeIssue], list[ForgePullRequest], dict]:
     data = _read_json(path, problems)
     issues: list[ForgeIssue] = []
     pulls: list[ForgePullRequest] = []
-    repos: set[tuple[str, str]] = set()
+    repos: dict[tuple[str, str], tuple[str, str]] = {}
     if data is None:
         return issues, pulls, repos
     if not isinstance(data, list):
@@ -119,7 +133,7 @@ def _parse_file(path: Path, problems: list[str]) -> tuple[list[ForgeIssue], list
             if not isinstance(obj, dict):
                 raise ForgePayloadError("not a JSON object")
             host, owner, name = github.repository_path_of(obj)
-            repos.add((host, path_key(owner, name)))
+            repos.setdefault((host, path_key(owner, name)), (owner, name))
             if github.is_pull_request(obj):
                 pulls.append(github.parse_pull_request(obj))
             else:
@@ -164,7 +178,7 @@ def plan_snapshot(directory: str | Path) -> list[_PlannedFile]:
         if "repository" in entry:
             owner, name = entry["repository"].split("/")
             host = github.GITHUB_HOST
-            if repos and repos != {(host, path_key(owner, name))}:
+            if repos and set(repos) != {(host, path_key(owner, name))}:
                 problems.append(
                     f"{path.name}: elements belong to {next(iter(repos))[1]}, "
                     f"not {entry['repository']} as index.json says"
@@ -172,10 +186,7 @@ def plan_snapshot(directory: str | Path) -> list[_PlannedFile]:
                 continue
         else:
             # Without an index the elements name their repository.
-            host, key = next(iter(repos))
-            first = (issues or pulls)[0]
-            parts = first.html_url.split("/")
-            owner, name = parts[3], parts[4]
+            (host, _), (owner, name) = next(iter(repos.items()))
         planned.append(
             _PlannedFile(
                 file=path.name,

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, render_template, request
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from marketplace.backlog.models import BacklogItem
-from marketplace.backlog.search import find_items, parse_filters
+from marketplace.backlog.search import find_items, lenient_filters, parse_filters
 from marketplace.errors import BadFilter
 from marketplace.extensions import db
 from marketplace.forges.models import Repository
@@ -18,10 +18,18 @@ bp = Blueprint("backlog", __name__)
 
 
 def _filter_choices() -> dict:
+    # Only projects with visible items: a filter that can only return nothing
+    # is noise, and every option costs bytes on a slow connection.
+    with_items = (
+        select(Repository.project_id)
+        .join(BacklogItem, BacklogItem.repository_id == Repository.id)
+        .where(BacklogItem.hidden.is_(False))
+        .distinct()
+    )
     projects = db.session.execute(
         select(MemberProject.slug, MemberProject.name)
-        .where(MemberProject.repositories.any())
-        .order_by(MemberProject.name)
+        .where(MemberProject.id.in_(with_items))
+        .order_by(func.lower(MemberProject.name), MemberProject.id)
     ).all()
     return {"projects": projects, "sdg_names": SDG_NAMES}
 
@@ -35,7 +43,7 @@ def index():
         return (
             render_template(
                 "backlog/list.html",
-                filters=None,
+                filters=lenient_filters(request.args),
                 result=None,
                 error=exc,
                 **_filter_choices(),

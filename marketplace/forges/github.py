@@ -8,22 +8,45 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from marketplace.forges.urls import is_valid_path
 from marketplace.forges.types import ForgeIssue, ForgePayloadError, ForgePullRequest
 from marketplace.timeutil import parse_forge_timestamp
+from marketplace.validation import InvalidText, check_text, http_url
 
 GITHUB_HOST = "github.com"
+MAX_BIGINT = 2**63 - 1
+MAX_INT = 2**31 - 1
 
 
-def _require(obj: dict, key: str, kind: type | tuple[type, ...]):
+def _id(obj: dict, key: str, maximum: int = MAX_BIGINT, required: bool = True) -> int | None:
     value = obj.get(key)
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
-        raise ForgePayloadError(f"field {key!r} is missing or not {getattr(kind, '__name__', kind)}")
+    if value is None and not required:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= maximum:
+        raise ForgePayloadError(f"field {key!r} is missing or not a number from 1 to {maximum}")
     return value
+
+
+def _str(obj: dict, key: str, max_length: int | None = None, required: bool = True) -> str | None:
+    value = obj.get(key)
+    if value is None and not required:
+        return None
+    try:
+        return check_text(value, f"field {key!r}", max_length)
+    except InvalidText as exc:
+        raise ForgePayloadError(str(exc)) from None
+
+
+def _html_url(obj: dict) -> str:
+    url = http_url(_str(obj, "html_url", 2000))
+    if url is None:
+        raise ForgePayloadError("field 'html_url' is not an http(s) URL")
+    return url
 
 
 def _time(obj: dict, key: str, required: bool):
     value = obj.get(key)
-    if value is None:
+    if value is None or value == "":
         if required:
             raise ForgePayloadError(f"field {key!r} is missing")
         return None
@@ -39,18 +62,25 @@ def _user(obj: dict) -> tuple[str | None, int | None]:
     user = obj.get("user")
     if not isinstance(user, dict):
         return None, None
-    login = user.get("login") if isinstance(user.get("login"), str) else None
-    uid = user.get("id") if isinstance(user.get("id"), int) else None
-    return login, uid
+    # Recorded exports write id 0 for an author they could not see: unknown.
+    uid = None if user.get("id") == 0 else _id(user, "id", required=False)
+    return _str(user, "login", 255, required=False), uid
 
 
 def _labels(obj: dict) -> list[str]:
-    names = []
-    for label in obj.get("labels") or []:
+    labels = obj.get("labels") or []
+    if not isinstance(labels, list):
+        raise ForgePayloadError("field 'labels' is not a list")
+    names: set[str] = set()
+    for label in labels:
         # Labels come as objects ({"name": …}) or, in some exports, as plain names.
         name = label.get("name") if isinstance(label, dict) else label
-        if isinstance(name, str) and name.strip() and name not in names:
-            names.append(name.strip())
+        if not isinstance(name, str) or not name.strip():
+            continue
+        try:
+            names.add(check_text(name.strip(), "a label", 255))
+        except InvalidText as exc:
+            raise ForgePayloadError(str(exc)) from None
     return sorted(names)
 
 
@@ -64,13 +94,18 @@ def repository_path_of(obj: dict) -> tuple[str, str, str]:
     api_url = obj.get("repository_url")
     if isinstance(api_url, str) and "/repos/" in api_url:
         parts = api_url.split("/repos/", 1)[1].strip("/").split("/")
-        if len(parts) == 2 and all(parts):
+        if len(parts) == 2 and is_valid_path(parts[0], parts[1]):
             return GITHUB_HOST, parts[0], parts[1]
     html = obj.get("html_url")
     if isinstance(html, str):
         split = urlsplit(html)
         parts = [p for p in split.path.split("/") if p]
-        if split.hostname and len(parts) >= 4 and parts[2] in ("issues", "pull"):
+        if (
+            split.hostname
+            and len(parts) >= 4
+            and parts[2] in ("issues", "pull")
+            and is_valid_path(parts[0], parts[1])
+        ):
             return split.hostname.lower(), parts[0], parts[1]
     raise ForgePayloadError("neither repository_url nor html_url names a repository")
 
@@ -90,22 +125,21 @@ def parse_issue(obj: dict) -> ForgeIssue:
         raise ForgePayloadError("not a JSON object")
     if is_pull_request(obj):
         raise ForgePayloadError("a pull request, not an issue")
-    state = _require(obj, "state", str)
+    state = _str(obj, "state")
     if state not in ("open", "closed"):
         raise ForgePayloadError(f"state {state!r} is neither open nor closed")
     login, uid = _user(obj)
-    reason = obj.get("state_reason")
     return ForgeIssue(
-        forge_id=_require(obj, "id", int),
-        number=_require(obj, "number", int),
-        title=_require(obj, "title", str),
-        body=obj.get("body") if isinstance(obj.get("body"), str) else None,
+        forge_id=_id(obj, "id"),
+        number=_id(obj, "number", MAX_INT),
+        title=_str(obj, "title", 1024),
+        body=_str(obj, "body", required=False),
         state=state,
-        state_reason=reason if isinstance(reason, str) else None,
+        state_reason=_str(obj, "state_reason", 40, required=False),
         labels=_labels(obj),
         author_login=login,
         author_forge_id=uid,
-        html_url=_require(obj, "html_url", str),
+        html_url=_html_url(obj),
         comments_count=obj.get("comments") if isinstance(obj.get("comments"), int) else 0,
         locked=bool(obj.get("locked")),
         created_at=_time(obj, "created_at", True),
@@ -125,7 +159,7 @@ def parse_pull_request(obj: dict) -> ForgePullRequest:
     if not isinstance(obj, dict):
         raise ForgePayloadError("not a JSON object")
     login, uid = _user(obj)
-    state = _require(obj, "state", str)
+    state = _str(obj, "state")
     if state not in ("open", "closed"):
         raise ForgePayloadError(f"state {state!r} is neither open nor closed")
     from_issue_list = is_pull_request(obj)
@@ -138,20 +172,20 @@ def parse_pull_request(obj: dict) -> ForgePullRequest:
     head_name = head_repo.get("full_name")
     is_fork = bool(head_name) and head_name != base_repo.get("full_name")
     return ForgePullRequest(
-        number=_require(obj, "number", int),
-        title=_require(obj, "title", str),
-        body=obj.get("body") if isinstance(obj.get("body"), str) else None,
+        number=_id(obj, "number", MAX_INT),
+        title=_str(obj, "title", 1024),
+        body=_str(obj, "body", required=False),
         state="merged" if merged_at else state,
         author_login=login,
         author_forge_id=uid,
-        html_url=_require(obj, "html_url", str),
+        html_url=_html_url(obj),
         created_at=_time(obj, "created_at", True),
         updated_at=_time(obj, "updated_at", True),
         closed_at=_time(obj, "closed_at", False),
         merged_at=merged_at,
-        forge_id=None if from_issue_list else _require(obj, "id", int),
-        forge_issue_id=_require(obj, "id", int) if from_issue_list else None,
-        base_branch=base.get("ref") if isinstance(base.get("ref"), str) else None,
-        head_repository=head_name if is_fork else None,
+        forge_id=None if from_issue_list else _id(obj, "id"),
+        forge_issue_id=_id(obj, "id") if from_issue_list else None,
+        base_branch=_str(base, "ref", 255, required=False),
+        head_repository=_str(head_repo, "full_name", 511, required=False) if is_fork else None,
         labels=_labels(obj),
     )

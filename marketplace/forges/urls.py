@@ -51,6 +51,12 @@ def path_key(owner: str, name: str) -> str:
     return f"{owner}/{name}".lower()
 
 
+def is_valid_path(owner: str, name: str) -> bool:
+    """True when ``owner`` (segments joined by ``/``) and ``name`` are valid forge path segments."""
+    segments = owner.split("/") + [name]
+    return all(_SEGMENT.match(segment) and segment not in (".", "..") for segment in segments)
+
+
 def forge_kind_for_host(host: str) -> str:
     """Return ``github``, ``gitlab`` or ``other`` for a lower-case host name."""
     if host in GITHUB_HOSTS:

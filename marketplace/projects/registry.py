@@ -18,6 +18,7 @@ from marketplace.audit import service as audit
 from marketplace.extensions import db
 from marketplace.forges.service import RepositoryConflict, add_repository
 from marketplace.forges.urls import InvalidRepositoryUrl, ParsedUrl, parse_repository_url
+from marketplace.validation import http_url
 from marketplace.projects.models import (
     LinkKind,
     MemberProject,
@@ -140,9 +141,45 @@ def _str_list(value) -> list[str]:
     return [v.strip() for v in value if isinstance(v, str) and v.strip()]
 
 
-def _parse_sdgs(raw, problems: list[str]) -> list[tuple[int, str | None, str | None]]:
+def _list_field(record: dict, key: str, problems: list[str]) -> list:
+    value = record.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        problems.append(f"{key} is not a list")
+        return []
+    return value
+
+
+def _find_nul(value, path: str = "") -> str | None:
+    if isinstance(value, str):
+        return path or "a value" if "\x00" in value else None
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = _find_nul(item, f"{path}.{key}" if path else str(key))
+        if found:
+            return found
+    return None
+
+
+def _url_or_note(value, what: str, notes: list[str]) -> str | None:
+    if _text(value) is None:
+        return None
+    url = http_url(value)
+    if url is None or len(url) > 2000:
+        notes.append(f"{what} {str(value)[:80]!r} is not an http(s) URL: ignored")
+        return None
+    return url
+
+
+def _parse_sdgs(raw: list, problems: list[str], notes: list[str]) -> list[tuple[int, str | None, str | None]]:
     sdgs: dict[int, tuple[int, str | None, str | None]] = {}
-    for entry in raw or []:
+    for entry in raw:
         # Two shapes occur: {"SDGNumber": 3, "evidenceText": …} and [3, "Good Health…"].
         if isinstance(entry, dict):
             number, text, url = entry.get("SDGNumber"), entry.get("evidenceText"), entry.get("evidenceURL")
@@ -151,25 +188,28 @@ def _parse_sdgs(raw, problems: list[str]) -> list[tuple[int, str | None, str | N
         else:
             problems.append(f"SDG entry {entry!r} is neither an object nor a list")
             continue
-        try:
-            number = int(number)
-        except (TypeError, ValueError):
-            problems.append(f"SDG number {number!r} is not a number")
+        if isinstance(number, str) and number.strip().isascii() and number.strip().isdigit():
+            number = int(number.strip())
+        if not isinstance(number, int) or isinstance(number, bool):
+            problems.append(f"SDG number {number!r} is not a whole number")
             continue
         if not 1 <= number <= 17:
             problems.append(f"SDG number {number} is outside 1–17")
             continue
-        sdgs.setdefault(number, (number, _text(text), _text(url)))
+        sdgs.setdefault(number, (number, _text(text), _url_or_note(url, f"SDG {number} evidence URL", notes)))
     return sorted(sdgs.values())
 
 
 def _parse_urls(record: dict, problems: list[str], notes: list[str]) -> list[_RepoUrl]:
     entries: list[tuple[str | None, str]] = []
-    for repo in record.get("repositories") or []:
+    for repo in _list_field(record, "repositories", problems):
         if isinstance(repo, dict):
-            entries.append((_text(repo.get("name")), repo.get("url")))
+            label = _text(repo.get("name"))
+            entries.append((label[:300] if label else None, repo.get("url")))
         elif isinstance(repo, str):
             entries.append((None, repo))
+        else:
+            problems.append(f"repository entry {repo!r} is neither an object nor a URL")
     # Older records use a single "repositoryURL" field instead of, or beside, "repositories".
     if _text(record.get("repositoryURL")):
         entries.append((None, record["repositoryURL"]))
@@ -180,8 +220,8 @@ def _parse_urls(record: dict, problems: list[str], notes: list[str]) -> list[_Re
             # The registry's form leaves an empty "main" entry when there is no repository.
             notes.append(f"repository {label!r} has an empty URL: ignored" if label else "an empty repository URL: ignored")
             continue
-        if not isinstance(url, str):
-            problems.append(f"repository URL {url!r} is not text")
+        if not isinstance(url, str) or len(url) > 2000:
+            problems.append(f"repository URL {str(url)[:80]!r} is not text of at most 2000 characters")
             continue
         note = None
         try:
@@ -215,33 +255,44 @@ def _validate(record: dict, index: int) -> tuple[_ProjectData | None, list[str]]
         problems.append("no _id (slug)")
     elif not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,199}", slug):
         problems.append(f"slug {slug!r} is not lower-case letters, digits, dots and dashes")
+    if len(path) > 300:
+        problems.append("_path is longer than 300 characters")
     if status is None:
         problems.append(f"_path {record.get('_path')!r} is not under nominees/, archive/ or excluded-nominees/")
     if name is None:
         problems.append("no name")
-    sdgs = _parse_sdgs(record.get("SDGs"), problems)
+    elif len(name) > 300:
+        problems.append("name is longer than 300 characters")
+    nul = _find_nul(record)
+    if nul:
+        problems.append(f"{nul} contains a NUL character")
+    if _text(record.get("stage")) and len(record["stage"]) > 40:
+        problems.append("stage is longer than 40 characters")
+    sdgs = _parse_sdgs(_list_field(record, "SDGs", problems), problems, notes)
     urls = _parse_urls(record, problems, notes)
+    licence_entries = _list_field(record, "license", problems)
+    organisation_entries = _list_field(record, "organizations", problems)
     if problems:
         return None, problems
     licences = [
-        {"spdx": _text(lic.get("spdx")), "url": _text(lic.get("licenseURL"))}
-        for lic in record.get("license") or []
+        {"spdx": _text(lic.get("spdx")), "url": _url_or_note(lic.get("licenseURL"), "licence URL", notes)}
+        for lic in licence_entries
         if isinstance(lic, dict) and (_text(lic.get("spdx")) or _text(lic.get("licenseURL")))
     ]
     organisations = [
         {
             "name": _text(org.get("name")),
-            "website": _text(org.get("website")),
+            "website": _url_or_note(org.get("website"), "organisation website", notes),
             "org_type": _text(org.get("org_type")),
         }
-        for org in record.get("organizations") or []
+        for org in organisation_entries
         if isinstance(org, dict) and _text(org.get("name"))
     ]
     fields = {
         "name": name,
         "aliases": [a for a in _str_list(record.get("aliases")) if a != name],
         "description": _text(record.get("description")) or "",
-        "website": _text(record.get("website")),
+        "website": _url_or_note(record.get("website"), "website", notes),
         "licences": licences,
         "types": _str_list(record.get("type")),
         "sectors": _str_list(record.get("sectors")),

@@ -249,3 +249,56 @@ def test_every_form_control_has_a_label(client):
     assert ids
     for control in ids:
         assert f'<label for="{control}">' in html
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/?label=a%00", "/?project=%00", "/?q=a%00b", "/api/v1/items?label=%00", "/api/v1/items?project=a%00b",
+     "/projects/a%00", "/api/v1/projects/a%00b", "/?x%00=1"],
+)
+def test_nul_characters_in_a_request_are_400(client, url):
+    assert client.get(url).status_code == 400
+
+
+@pytest.mark.parametrize("page", ["%C2%B2", "%D9%A3", "1.0", "-0", "1e3", "%EF%BC%91"])
+def test_page_numbers_are_ascii_digits_only(client, page):
+    assert client.get(f"/api/v1/projects?page={page}").status_code == 400
+    assert client.get(f"/api/v1/items?page={page}").status_code == 400
+    assert client.get(f"/?page={page}").status_code == 400
+
+
+def test_a_bad_filter_keeps_the_other_choices_in_the_form(client):
+    page = client.get("/?page=0&state=closed&sdg=3&q=workqueue")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 400
+    assert "page must be a number from 1 to 100000." in html
+    assert '<option value="closed" selected>' in html
+    assert '<option value="3" selected>' in html
+    assert 'value="workqueue"' in html
+    assert "<details class=\"filters-panel\" open>" in html
+
+
+def test_project_filter_offers_projects_with_items_sorted_by_name(client):
+    html = client.get("/").get_data(as_text=True)
+    select = html.split('<select id="project" name="project">', 1)[1].split("</select>", 1)[0]
+    names = re.findall(r'<option value="[^"]+">([^<]+)</option>', select)
+    assert names == [
+        "Community Health Toolkit", "KoBoToolbox", "ODK", "OpenCRVS", "OpenFn Integration Toolkit",
+        "Surveillance Outbreak Response Management and Analysis System", "Ushahidi",
+    ]
+
+
+def test_markdown_headings_sit_below_the_page_headings(client, session):
+    repo = find_repository("github.com", "medic", "cht-core")
+    raw = json.loads((FIXTURES / "malicious_issue.json").read_text())
+    raw.update(id=990019902, number=99002, title="Headings", body="# Big\n\n## Smaller\n\ntext")
+    item = upsert_issue(repo, github.parse_issue(raw)).row
+    html = client.get(f"/items/{item.id}").get_data(as_text=True)
+    assert "<h3>Big</h3>" in html and "<h4>Smaller</h4>" in html
+    assert html.count("<h1>") == 1
+
+
+def test_links_stripped_by_the_sanitiser_become_plain_text(client, session):
+    item = load_malicious(session)
+    html = client.get(f"/items/{item.id}").get_data(as_text=True)
+    assert "<a>" not in html and "click me" in html

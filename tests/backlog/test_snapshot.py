@@ -160,3 +160,62 @@ def test_label_changes_replace_the_labels(session):
     changed = dict(raw, labels=[{"name": "Type: Feature"}, {"name": "Priority: 1 - High"}])
     item = upsert_issue(repo, github.parse_issue(changed)).row
     assert item.label_names == ["Priority: 1 - High", "Type: Feature"]
+
+
+def _write_single(tmp_path, element: dict, entry: dict | None = None):
+    (tmp_path / "one.json").write_text(json.dumps([element]))
+    index = {"file": "one.json", "repository": "medic/cht-core", "project": "community-health-toolkit"}
+    index.update(entry or {})
+    (tmp_path / "index.json").write_text(json.dumps([index]))
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"html_url": "javascript:alert('html_url')"}, "field 'html_url' is not an http(s) URL"),
+        ({"created_at": ""}, "field 'created_at' is missing"),
+        ({"updated_at": "yesterday"}, "field 'updated_at' is not a timestamp: 'yesterday'"),
+        ({"id": 2**70}, "field 'id' is missing or not a number from 1 to 9223372036854775807"),
+        ({"id": True}, "field 'id' is missing or not a number from 1 to 9223372036854775807"),
+        ({"number": -4}, "field 'number' is missing or not a number from 1 to 2147483647"),
+        ({"title": "a\x00b"}, "field 'title' contains a NUL character"),
+        ({"title": "t" * 1025}, "field 'title' is longer than 1024 characters"),
+        ({"labels": [{"name": "l" * 256}]}, "a label is longer than 255 characters"),
+        ({"labels": "bug"}, "field 'labels' is not a list"),
+        ({"state": "merged"}, "state 'merged' is neither open nor closed"),
+    ],
+)
+def test_bad_issue_fields_are_named_and_nothing_loads(session, tmp_path, change, message):
+    raw = json.loads((SNAPSHOT / "medic__cht-core.json").read_text())[0]
+    _write_single(tmp_path, dict(raw, **change))
+    with pytest.raises(SnapshotError) as excinfo:
+        load_snapshot(tmp_path)
+    assert excinfo.value.problems == [
+        f"one.json: element #0 is not a GitHub issue or pull request ({message})"
+    ]
+
+
+def test_labels_differing_only_by_spaces_are_one_label(session, tmp_path):
+    raw = json.loads((SNAPSHOT / "medic__cht-core.json").read_text())[0]
+    _write_single(tmp_path, dict(raw, labels=[{"name": "bug"}, {"name": "bug "}, "bug"]))
+    load_snapshot(tmp_path)
+    item = session.scalar(select(BacklogItem).where(BacklogItem.forge_id == raw["id"]))
+    assert item.label_names == ["bug"]
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"file": "../../../etc/hostname"}, "is not a .json file name in this directory"),
+        ({"file": "sub/one.json"}, "is not a .json file name in this directory"),
+        ({"repository": "bad name/x"}, "has no valid repository"),
+        ({"repository": "medic/"}, "has no valid repository"),
+        ({"repository": "../x"}, "has no valid repository"),
+    ],
+)
+def test_index_entries_are_checked(session, tmp_path, entry, message):
+    raw = json.loads((SNAPSHOT / "medic__cht-core.json").read_text())[0]
+    _write_single(tmp_path, raw, entry)
+    with pytest.raises(SnapshotError) as excinfo:
+        load_snapshot(tmp_path)
+    assert message in excinfo.value.problems[0]

@@ -169,3 +169,44 @@ def test_a_changed_record_is_updated_once(session):
     assert [r.slug for r in summary.records if r.outcome == "updated"] == ["odk"]
     again = import_registry(records)
     assert again.count("updated") == 0
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"SDGs": 5}, "SDGs is not a list"),
+        ({"repositories": 5}, "repositories is not a list"),
+        ({"license": 5}, "license is not a list"),
+        ({"organizations": 7}, "organizations is not a list"),
+        ({"SDGs": [{"SDGNumber": 3.7}]}, "SDG number 3.7 is not a whole number"),
+        ({"SDGs": [{"SDGNumber": True}]}, "SDG number True is not a whole number"),
+        ({"name": "x" * 301}, "name is longer than 300 characters"),
+        ({"name": "Bad\x00name"}, "name contains a NUL character"),
+        ({"description": "a\x00b"}, "description contains a NUL character"),
+        ({"repositories": [{"name": "main", "url": "https://github.com/" + "a" * 2000}]}, "at most 2000 characters"),
+    ],
+)
+def test_records_of_the_wrong_shape_are_named_not_crashed_on(session, bad, message):
+    with pytest.raises(RegistryError) as excinfo:
+        import_registry([_record(**bad)])
+    assert excinfo.value.problems[0].startswith("nominees/example-dpg.json: ")
+    assert message in excinfo.value.problems[0]
+
+
+def test_non_http_urls_never_reach_a_link(session, client):
+    record = _record(
+        website="javascript:alert('website')",
+        organizations=[{"name": "Org", "website": "javascript:alert(1)", "org_type": "owner"}],
+        license=[{"spdx": "MIT", "licenseURL": "data:text/html,x"}],
+        SDGs=[{"SDGNumber": 3, "evidenceText": "e", "evidenceURL": "vbscript:x"}],
+    )
+    summary = import_registry([record])
+    assert summary.records[0].outcome == "created"
+    assert "website \"javascript:alert('website')\" is not an http(s) URL: ignored" in summary.records[0].reasons
+    project = session.scalar(select(MemberProject).where(MemberProject.slug == "example-dpg"))
+    assert project.website is None
+    assert project.organisations == [{"name": "Org", "website": None, "org_type": "owner"}]
+    assert project.licences == [{"spdx": "MIT", "url": None}]
+    assert project.sdgs[0].evidence_url is None
+    html = client.get("/projects/example-dpg").get_data(as_text=True)
+    assert "javascript:" not in html and "data:" not in html
