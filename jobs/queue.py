@@ -8,6 +8,7 @@ A rollback drops the jobs queued in the transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 import redis
@@ -32,6 +33,7 @@ class PendingJob:
     timeout: int = 300  # seconds
     retry: Retry | None = None
     job_id: str | None = None
+    at: datetime | None = None  # naive UTC: run no earlier than this (RQ scheduler)
 
 
 def enqueue_after_commit(
@@ -43,6 +45,7 @@ def enqueue_after_commit(
     retries: int = 0,
     retry_intervals: list[int] | None = None,
     job_id: str | None = None,
+    at: datetime | None = None,
     **kwargs: Any,
 ) -> None:
     """Run ``func(*args, **kwargs)`` once ``session``'s transaction commits.
@@ -50,8 +53,10 @@ def enqueue_after_commit(
     ``queue`` must be one of :data:`QUEUES`; ``timeout`` is in seconds;
     ``retries`` and ``retry_intervals`` (seconds) become an RQ ``Retry``.
     ``job_id`` makes the enqueue idempotent on RQ (a second enqueue with the
-    same id replaces nothing that already ran). Raises ``ValueError`` for an
-    unknown queue.
+    same id replaces nothing that already ran). ``at`` (naive UTC) defers the
+    job with RQ's scheduler (workers run with it); without Redis a deferred
+    job is not run here: the cron schedule picks up what is due. Raises
+    ``ValueError`` for an unknown queue.
     """
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r}; expected one of {', '.join(QUEUES)}")
@@ -59,7 +64,7 @@ def enqueue_after_commit(
     # Begin the transaction now, so that a rollback before any SQL still drops the job.
     session.connection()
     session.info.setdefault(_PENDING, []).append(
-        PendingJob(func, args, kwargs, queue, timeout, retry, job_id)
+        PendingJob(func, args, kwargs, queue, timeout, retry, job_id, at)
     )
 
 
@@ -87,7 +92,17 @@ def _dispatch(jobs: list[PendingJob]) -> None:
     app = current_app._get_current_object()
     connection = redis_connection(app)
     for job in jobs:
-        if connection is not None:
+        if connection is not None and job.at is not None:
+            Queue(job.queue, connection=connection).enqueue_at(
+                job.at.replace(tzinfo=timezone.utc),
+                job.func,
+                *job.args,
+                job_timeout=job.timeout,
+                retry=job.retry,
+                job_id=job.job_id,
+                **job.kwargs,
+            )
+        elif connection is not None:
             Queue(job.queue, connection=connection).enqueue_call(
                 job.func,
                 args=job.args,
@@ -96,10 +111,17 @@ def _dispatch(jobs: list[PendingJob]) -> None:
                 retry=job.retry,
                 job_id=job.job_id,
             )
+        elif job.at is not None:
+            continue  # in-process: the cron schedule runs what is due
         else:
             # A fresh app context gives the job its own session, as a worker would.
+            # A failing job leaves its own trace (the job records it); the
+            # caller's work is committed already and must not turn into an error.
             with app.app_context():
-                job.func(*job.args, **job.kwargs)
+                try:
+                    job.func(*job.args, **job.kwargs)
+                except Exception:
+                    app.logger.exception("in-process job %s failed", job.func.__name__)
 
 
 @event.listens_for(Session, "after_commit")

@@ -64,12 +64,15 @@ def create_app(config: dict | None = None) -> Flask:
     from marketplace.backlog.views import bp as backlog_bp
     from marketplace.pages.views import bp as pages_bp
     from marketplace.projects.views import bp as projects_bp
+    from marketplace.webhooks.views import bp as webhooks_bp
 
     app.register_blueprint(pages_bp)
     app.register_blueprint(backlog_bp)
     app.register_blueprint(projects_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(webhooks_bp)
     csrf.exempt(api_bp)
+    csrf.exempt(webhooks_bp)
 
     from marketplace.errors import register_error_handlers
     from marketplace.security import register_security_headers

@@ -77,6 +77,17 @@ def from_environment() -> dict:
             host.strip() for host in os.environ.get("TRUSTED_HOSTS", "").split(",") if host.strip()
         ]
         or None,
+        "GITHUB_API_URL": os.environ.get("GITHUB_API_URL", "https://api.github.com"),
+        "GITHUB_TOKEN": os.environ.get("GITHUB_TOKEN") or None,
+        "GITHUB_WEBHOOK_SECRET": os.environ.get("GITHUB_WEBHOOK_SECRET") or None,
+        "GITLAB_API_URLS": os.environ.get("GITLAB_API_URLS") or None,
+        "GITLAB_TOKEN": os.environ.get("GITLAB_TOKEN") or None,
+        "GITLAB_TOKENS": os.environ.get("GITLAB_TOKENS") or None,
+        "GITLAB_WEBHOOK_TOKEN": os.environ.get("GITLAB_WEBHOOK_TOKEN") or None,
+        # Incremental sync asks for changes since the cursor minus this (seconds).
+        "SYNC_OVERLAP_SECONDS": _int("SYNC_OVERLAP_SECONDS", 300, 0, 86400),
+        # A rate-limited or failing sync is tried this many times, then given up.
+        "SYNC_MAX_ATTEMPTS": _int("SYNC_MAX_ATTEMPTS", 5, 1, 100),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", False),

@@ -72,3 +72,15 @@ def test_postgres_search_uses_the_full_text_index(app, session):
     conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
     plan = "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + sql))
     assert "ix_backlog_item_search" in plan
+
+
+def test_sqlite_search_survives_every_migration(tmp_path):
+    """Batch migrations rebuild tables on SQLite; the FTS triggers must come back."""
+    app = make_app(f"sqlite:///{tmp_path / 's.sqlite3'}")
+    with app.app_context():
+        upgrade()
+        triggers = {
+            row[0]
+            for row in db.session.execute(sa.text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
+        }
+        assert triggers == {"backlog_item_fts_insert", "backlog_item_fts_delete", "backlog_item_fts_update"}

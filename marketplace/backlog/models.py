@@ -83,8 +83,18 @@ class BacklogItem(db.Model):
     funding_goal_minor: Mapped[int | None] = mapped_column(BigInteger)
     funding_goal_currency: Mapped[str | None] = mapped_column(String(3))
     synced_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The forge deleted the issue; the item stays (money may point at it) but is hidden.
+    deleted_at: Mapped[datetime | None]
+    # The merged pull/merge request that closed this item, from the linking rules.
+    solved_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("pull_request.id", ondelete="SET NULL", use_alter=True), index=True
+    )
 
     repository: Mapped["Repository"] = relationship()  # noqa: F821
+    solved_by: Mapped["PullRequest | None"] = relationship(foreign_keys=[solved_by_id])
+    aliases: Mapped[list["ItemAlias"]] = relationship(
+        back_populates="item", cascade="all, delete-orphan", order_by="ItemAlias.id"
+    )
     labels: Mapped[list["ItemLabel"]] = relationship(
         back_populates="item", cascade="all, delete-orphan", order_by="ItemLabel.name"
     )
@@ -95,6 +105,26 @@ class BacklogItem(db.Model):
     @property
     def label_names(self) -> list[str]:
         return [label.name for label in self.labels]
+
+
+class ItemAlias(db.Model):
+    """A former forge identity of an item (before the issue was transferred)."""
+
+    __tablename__ = "item_alias"
+    __table_args__ = (
+        UniqueConstraint("forge_host", "forge_id", name="uq_item_alias_forge_host_forge_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("backlog_item.id", ondelete="CASCADE"), index=True)
+    forge_host: Mapped[str] = mapped_column(String(255))
+    forge_id: Mapped[int] = mapped_column(BigInteger)
+    repository_full_name: Mapped[str] = mapped_column(String(511))
+    number: Mapped[int]
+    html_url: Mapped[str | None] = mapped_column(String(2000))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    item: Mapped[BacklogItem] = relationship(back_populates="aliases")
 
 
 class ItemLabel(db.Model):
@@ -172,6 +202,73 @@ class PullRequest(db.Model):
     forge_updated_at: Mapped[datetime]
     forge_closed_at: Mapped[datetime | None]
     merged_at: Mapped[datetime | None]
+    # The author's account was deleted (GitHub sends "user": null).
+    author_deleted: Mapped[bool] = mapped_column(default=False)
+    # Reconciliation found it gone from the forge (GitLab sends no hook for a
+    # deleted merge request); its links no longer count.
+    deleted_at: Mapped[datetime | None]
     synced_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     repository: Mapped["Repository"] = relationship()  # noqa: F821
+    links: Mapped[list["ItemLink"]] = relationship(
+        back_populates="pull_request", cascade="all, delete-orphan", order_by="ItemLink.id"
+    )
+
+    @property
+    def author_display(self) -> str:
+        return "deleted" if self.author_deleted or not self.author_login else self.author_login
+
+
+class LinkKind(str, enum.Enum):
+    """How a pull/merge request refers to an issue."""
+
+    closes = "closes"  # closing keyword, same member project, base is the default branch
+    cross_project = "cross_project"  # closing keyword, another project: its maintainer decides
+    mention = "mention"  # referenced without closing it
+
+
+class LinkSource(str, enum.Enum):
+    """Who made the link."""
+
+    keyword = "keyword"  # read from the title, body or commits by sync
+    manual = "manual"  # linked by a maintainer
+
+
+class ItemLink(db.Model):
+    """A reference from a pull/merge request to an issue, known to us or not.
+
+    ``item_id`` is set when the target is in the backlog. Keyword links are
+    recomputed whenever the pull request changes; manual links and manual
+    removals (``removed``) survive that.
+    """
+
+    __tablename__ = "item_link"
+    __table_args__ = (
+        UniqueConstraint(
+            "pull_request_id", "target_host", "target_path", "target_number",
+            name="uq_item_link_target",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pull_request_id: Mapped[int] = mapped_column(
+        ForeignKey("pull_request.id", ondelete="CASCADE"), index=True
+    )
+    item_id: Mapped[int | None] = mapped_column(
+        ForeignKey("backlog_item.id", ondelete="SET NULL"), index=True
+    )
+    target_host: Mapped[str] = mapped_column(String(255))
+    target_path: Mapped[str] = mapped_column(String(511))  # "owner/name" as written
+    target_number: Mapped[int]
+    kind: Mapped[LinkKind] = mapped_column(db.Enum(LinkKind, native_enum=False, length=20))
+    source: Mapped[LinkSource] = mapped_column(db.Enum(LinkSource, native_enum=False, length=20))
+    removed: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(200))
+
+    pull_request: Mapped[PullRequest] = relationship(back_populates="links")
+    item: Mapped[BacklogItem | None] = relationship()
+
+    @property
+    def target(self) -> str:
+        return f"{self.target_path}#{self.target_number}"

@@ -9,15 +9,22 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from marketplace.audit import service as audit
+from marketplace.backlog.links import find_references
 from marketplace.backlog.models import (
     BacklogItem,
+    ItemAlias,
     ItemLabel,
+    ItemLink,
     ItemState,
+    LinkKind,
+    LinkSource,
     PullRequest,
     PullRequestState,
 )
 from marketplace.extensions import db
 from marketplace.forges.models import Repository
+from marketplace.forges.service import find_repository
 from marketplace.forges.types import ForgeIssue, ForgePullRequest
 from marketplace.timeutil import utcnow
 
@@ -64,11 +71,7 @@ def upsert_issue(repo: Repository, issue: ForgeIssue) -> UpsertResult:
     ``forge_updated_at`` is ignored (``stale``): forges and webhooks deliver out
     of order. Commons fields (priority, funding goal, hidden) are never touched.
     """
-    item = db.session.scalar(
-        select(BacklogItem).where(
-            BacklogItem.forge_host == repo.host, BacklogItem.forge_id == issue.forge_id
-        )
-    )
+    item = find_item(repo.host, issue.forge_id)
     created = item is None
     if created:
         item = BacklogItem(repository=repo, forge_host=repo.host, forge_id=issue.forge_id)
@@ -130,6 +133,9 @@ def upsert_pull_request(repo: Repository, pull: ForgePullRequest) -> UpsertResul
         if value is not None and getattr(row, column) != value:
             setattr(row, column, value)
             changed = True
+    if row.author_deleted != pull.author_deleted:
+        row.author_deleted = pull.author_deleted
+        changed = True
     state = PullRequestState(pull.state)
     if row.state is PullRequestState.merged and state is not PullRequestState.merged:
         state = PullRequestState.merged
@@ -140,3 +146,205 @@ def upsert_pull_request(repo: Repository, pull: ForgePullRequest) -> UpsertResul
         row.synced_at = utcnow()
     db.session.flush()
     return UpsertResult("created" if created else "updated" if changed else "unchanged", row)
+
+
+def find_item(host: str, forge_id: int) -> BacklogItem | None:
+    """The item with forge id ``forge_id`` on ``host``, now or before a transfer."""
+    item = db.session.scalar(
+        select(BacklogItem).where(BacklogItem.forge_host == host, BacklogItem.forge_id == forge_id)
+    )
+    if item is not None:
+        return item
+    return db.session.scalar(
+        select(BacklogItem)
+        .join(ItemAlias, ItemAlias.item_id == BacklogItem.id)
+        .where(ItemAlias.forge_host == host, ItemAlias.forge_id == forge_id)
+    )
+
+
+def transfer_item(
+    old_repo: Repository | None, old_forge_id: int, new_repo: Repository | None, new_issue: ForgeIssue, *, actor: str
+) -> BacklogItem | None:
+    """Follow an issue transferred to ``new_issue`` (new id, number, repository).
+
+    GitHub gives the transferred issue a new id and number; the ``opened``
+    event of the new issue may arrive before or after ``transferred``. Either
+    way one item remains: the older row (pledges and claims point at it) takes
+    the new identity, keeps the old one as an :class:`ItemAlias`, and a row
+    created for the new issue in the meantime is merged into it. Returns the
+    item, or None when neither identity is known and the new repository is not
+    in the commons.
+    """
+    host = (new_repo or old_repo).host if (new_repo or old_repo) else None
+    old = find_item(old_repo.host, old_forge_id) if old_repo else None
+    new = find_item(host, new_issue.forge_id) if host else None
+    if old is None and new is None:
+        return upsert_issue(new_repo, new_issue).row if new_repo else None
+    if old is None or old is new:
+        if new_repo is not None:
+            upsert_issue(new_repo, new_issue)
+        return new
+    if new is not None:
+        # The new issue arrived first and got its own row: fold it into the old one.
+        for link in db.session.scalars(select(ItemLink).where(ItemLink.item_id == new.id)):
+            link.item_id = old.id
+        db.session.delete(new)
+        db.session.flush()
+    if old.forge_id != new_issue.forge_id and find_item_alias(old.forge_host, old.forge_id) is None:
+        old.aliases.append(
+            ItemAlias(
+                forge_host=old.forge_host,
+                forge_id=old.forge_id,
+                repository_full_name=old.repository.full_name,
+                number=old.number,
+                html_url=old.html_url,
+            )
+        )
+    if new_repo is None:
+        # Moved out of the commons: keep the row, hidden, at its old identity.
+        old.hidden = True
+        db.session.flush()
+        return old
+    old.forge_id = new_issue.forge_id
+    old.repository = new_repo
+    old.forge_host = new_repo.host
+    old.number = new_issue.number
+    old.forge_updated_at = min(old.forge_updated_at, new_issue.updated_at)
+    db.session.flush()
+    upsert_issue(new_repo, new_issue)
+    audit.record("item.transferred", "backlog_item", old.id, actor=actor,
+                 details={"to": f"{new_repo.full_name}#{new_issue.number}", "forge_id": new_issue.forge_id})
+    return old
+
+
+def find_item_alias(host: str, forge_id: int) -> ItemAlias | None:
+    return db.session.scalar(
+        select(ItemAlias).where(ItemAlias.forge_host == host, ItemAlias.forge_id == forge_id)
+    )
+
+
+def mark_item_deleted(repo: Repository, forge_id: int, when, *, actor: str) -> BacklogItem | None:
+    """The forge deleted the issue: hide the item (it is never removed: money may point at it)."""
+    item = find_item(repo.host, forge_id)
+    if item is None or item.deleted_at is not None:
+        return item
+    item.deleted_at = when
+    item.hidden = True
+    db.session.flush()
+    audit.record("item.deleted_on_forge", "backlog_item", item.id, actor=actor)
+    return item
+
+
+def _split_path(path: str) -> tuple[str, str]:
+    owner, _, name = path.rpartition("/")
+    return owner, name
+
+
+def refresh_links(pull: PullRequest) -> list[BacklogItem]:
+    """Recompute the keyword links of ``pull`` from its title and body.
+
+    Classification (``LinkKind``): a closing reference to this member
+    project's issue is ``closes``; to another repository outside the project
+    ``cross_project``; anything else, or any reference while the pull request
+    does not target the repository's default branch, a ``mention``. Manual
+    links and manual removals are kept. Returns the items whose solved state
+    may have changed (already updated).
+    """
+    repo = pull.repository
+    honoured = bool(repo.default_branch) and pull.base_branch == repo.default_branch
+    wanted: dict[tuple[str, str, int], tuple[LinkKind, BacklogItem | None]] = {}
+    text = f"{pull.title}\n{pull.body or ''}"
+    for ref in find_references(text, repo.forge.value):
+        host = ref.host or repo.host
+        path = ref.path or repo.full_name
+        target_repo = find_repository(host, *_split_path(path)) if "/" in path else None
+        item = None
+        if target_repo is not None:
+            item = db.session.scalar(
+                select(BacklogItem).where(
+                    BacklogItem.repository_id == target_repo.id, BacklogItem.number == ref.number
+                )
+            )
+            path = target_repo.full_name
+        if not (ref.closing and honoured):
+            kind = LinkKind.mention
+        elif target_repo is not None and target_repo.project_id == repo.project_id:
+            kind = LinkKind.closes
+        else:
+            kind = LinkKind.cross_project
+        wanted[(host, path.lower(), ref.number)] = (kind, item, path)
+    touched: set[int] = set()
+    existing = {(link.target_host, link.target_path.lower(), link.target_number): link for link in pull.links}
+    for key, link in existing.items():
+        if link.source is LinkSource.keyword and key not in wanted:
+            if link.item_id:
+                touched.add(link.item_id)
+            pull.links.remove(link)
+    for key, (kind, item, path) in wanted.items():
+        link = existing.get(key)
+        if link is None:
+            link = ItemLink(target_host=key[0], target_path=path, target_number=key[2],
+                            kind=kind, source=LinkSource.keyword, item=item)
+            pull.links.append(link)
+        elif link.source is LinkSource.keyword:
+            if link.item_id:
+                touched.add(link.item_id)
+            link.kind, link.item = kind, item
+        if item is not None:
+            touched.add(item.id)
+    db.session.flush()
+    items = [db.session.get(BacklogItem, item_id) for item_id in touched]
+    for item in items:
+        update_solved(item)
+    return items
+
+
+def update_solved(item: BacklogItem) -> None:
+    """Set ``item.solved_by`` to the first merged pull request that closes it, or None.
+
+    Only ``closes`` links that are not removed count, from pull requests that
+    are merged and not deleted; a pull request closed without merging never solves.
+    """
+    solver = db.session.scalar(
+        select(PullRequest)
+        .join(ItemLink, ItemLink.pull_request_id == PullRequest.id)
+        .where(
+            ItemLink.item_id == item.id,
+            ItemLink.kind == LinkKind.closes,
+            ItemLink.removed.is_(False),
+            PullRequest.state == PullRequestState.merged,
+            PullRequest.deleted_at.is_(None),
+        )
+        .order_by(PullRequest.merged_at, PullRequest.id)
+        .limit(1)
+    )
+    if item.solved_by_id != (solver.id if solver else None):
+        item.solved_by = solver
+        db.session.flush()
+
+
+def link_by_hand(pull: PullRequest, item: BacklogItem, *, actor: str) -> ItemLink:
+    """A maintainer links ``pull`` to ``item`` as closing it (manual, survives sync)."""
+    target = item.repository
+    key = (item.forge_host, target.full_name.lower(), item.number)
+    link = next((l for l in pull.links if (l.target_host, l.target_path.lower(), l.target_number) == key), None)
+    if link is None:
+        link = ItemLink(target_host=item.forge_host, target_path=target.full_name, target_number=item.number,
+                        item=item, kind=LinkKind.closes, source=LinkSource.manual, created_by=actor)
+        pull.links.append(link)
+    link.kind, link.source, link.removed, link.item = LinkKind.closes, LinkSource.manual, False, item
+    db.session.flush()
+    update_solved(item)
+    audit.record("link.added", "item_link", link.id, actor=actor,
+                 details={"pull_request": pull.id, "item": item.id})
+    return link
+
+
+def unlink_by_hand(link: ItemLink, *, actor: str) -> None:
+    """A maintainer removes a link; sync will not bring a keyword link back."""
+    link.removed = True
+    link.source = LinkSource.manual
+    db.session.flush()
+    if link.item is not None:
+        update_solved(link.item)
+    audit.record("link.removed", "item_link", link.id, actor=actor)

@@ -162,6 +162,8 @@ def parse_pull_request(obj: dict) -> ForgePullRequest:
     state = _str(obj, "state")
     if state not in ("open", "closed"):
         raise ForgePayloadError(f"state {state!r} is neither open nor closed")
+    # A webhook's pull_request carries "merged"; lists carry only merged_at.
+    merged_flag = obj.get("merged")
     from_issue_list = is_pull_request(obj)
     merged_source = obj["pull_request"] if from_issue_list else obj
     merged_at = _time(merged_source, "merged_at", False)
@@ -171,6 +173,8 @@ def parse_pull_request(obj: dict) -> ForgePullRequest:
     base_repo = base.get("repo") if isinstance(base.get("repo"), dict) else {}
     head_name = head_repo.get("full_name")
     is_fork = bool(head_name) and head_name != base_repo.get("full_name")
+    if merged_flag is False:
+        merged_at = None
     return ForgePullRequest(
         number=_id(obj, "number", MAX_INT),
         title=_str(obj, "title", 1024),
@@ -188,4 +192,73 @@ def parse_pull_request(obj: dict) -> ForgePullRequest:
         base_branch=_str(base, "ref", 255, required=False),
         head_repository=_str(head_repo, "full_name", 511, required=False) if is_fork else None,
         labels=_labels(obj),
+        author_deleted=obj.get("user") is None,
     )
+
+
+class GitHubClient:
+    """GitHub REST API v3 (``GITHUB_API_URL``, default https://api.github.com).
+
+    Endpoints: ``GET /repos/{owner}/{repo}``, ``GET /repos/{owner}/{repo}/issues``
+    (``state=all&sort=updated&direction=desc&per_page=100``, ``since``) and
+    ``GET /repos/{owner}/{repo}/pulls`` (``state=all&sort=updated&direction=desc``).
+    """
+
+    kind = "github"
+
+    def __init__(self, api_url: str, token: str | None, transport=None):
+        from marketplace.forges.http import ForgeHttp
+
+        headers = {
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": "2022-11-28",
+            "User-Agent": "backlog-commons",
+        }
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self.http = ForgeHttp(api_url, headers, transport)
+
+    def repository_info(self, repo) -> "RepositoryInfo":
+        """``GET /repos/{owner}/{repo}`` (follows a rename's redirect)."""
+        from marketplace.forges.types import RepositoryInfo
+
+        data = self.http.get_json(f"/repos/{repo.owner}/{repo.name}")
+        owner = data.get("owner") or {}
+        return RepositoryInfo(
+            forge_id=_id(data, "id"),
+            owner=_str(owner, "login", 255),
+            name=_str(data, "name", 255),
+            default_branch=_str(data, "default_branch", 255, required=False),
+        )
+
+    def issue_pages(self, repo, since, cache):
+        """Pages of issues and pull requests updated at or after ``since`` (all when None)."""
+        params = {"state": "all", "sort": "updated", "direction": "desc", "per_page": "100"}
+        if since is not None:
+            params["since"] = since.replace(microsecond=0).isoformat() + "Z"
+        yield from self._pages(f"/repos/{repo.owner}/{repo.name}/issues", params, cache)
+
+    def pull_pages(self, repo, cache):
+        """Pages of pull requests, most recently updated first."""
+        params = {"state": "all", "sort": "updated", "direction": "desc", "per_page": "100"}
+        yield from self._pages(f"/repos/{repo.owner}/{repo.name}/pulls", params, cache)
+
+    def _pages(self, path, params, cache):
+        page = self.http.get_page(path, params, cache)
+        while True:
+            yield page
+            if not page.next_url:
+                return
+            page = self.http.get_page(page.next_url, None, cache)
+
+    @staticmethod
+    def parse_list_item(obj: dict):
+        """An element of the issues list: a :class:`ForgeIssue` or a :class:`ForgePullRequest`."""
+        return parse_pull_request(obj) if is_pull_request(obj) else parse_issue(obj)
+
+    @staticmethod
+    def parse_pull(obj: dict) -> ForgePullRequest:
+        return parse_pull_request(obj)
+
+    def close(self) -> None:
+        self.http.close()

@@ -65,6 +65,10 @@ class Repository(db.Model):
     # Largest forge updated_at seen: the next incremental sync asks since this.
     sync_cursor: Mapped[datetime | None]
     last_synced_at: Mapped[datetime | None]
+    # The forge answered 404 on pull/merge requests: the feature is off there.
+    pulls_disabled: Mapped[bool] = mapped_column(default=False)
+    # GitHub App installation that covers this repository, when known.
+    installation_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     project: Mapped["MemberProject"] = relationship(back_populates="repositories")  # noqa: F821
@@ -100,3 +104,56 @@ class RepositoryAlias(db.Model):
     @property
     def full_name(self) -> str:
         return f"{self.owner}/{self.name}"
+
+
+class HttpCacheEntry(db.Model):
+    """The ETag of a forge API URL we have fully processed.
+
+    Sent back as ``If-None-Match``; a 304 then costs no rate limit and means
+    the page is unchanged since it was processed, so it is skipped. ``next_url``
+    keeps the page's ``Link: rel="next"`` because a 304 may not repeat it.
+    """
+
+    __tablename__ = "http_cache_entry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000), unique=True)
+    etag: Mapped[str] = mapped_column(String(255))
+    next_url: Mapped[str | None] = mapped_column(String(2000))
+    # Largest updated_at on the page (UTC): lets a skipped page still move the cursor.
+    max_updated_at: Mapped[datetime | None]
+    stored_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SyncRunStatus(str, enum.Enum):
+    """Where one sync run stands."""
+
+    queued = "queued"
+    running = "running"
+    waiting = "waiting"  # rate-limited; scheduled again at resume_at
+    done = "done"
+    failed = "failed"  # gave up; see error
+
+
+class SyncRun(db.Model):
+    """One full or incremental sync of a repository, with its progress."""
+
+    __tablename__ = "sync_run"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repository.id", ondelete="CASCADE"), index=True)
+    full: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[SyncRunStatus] = mapped_column(
+        db.Enum(SyncRunStatus, native_enum=False, length=20), default=SyncRunStatus.queued
+    )
+    attempts: Mapped[int] = mapped_column(default=0)
+    pages: Mapped[int] = mapped_column(default=0)
+    not_modified: Mapped[int] = mapped_column(default=0)  # pages answered 304
+    items_seen: Mapped[int] = mapped_column(default=0)
+    pull_requests_seen: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    resume_at: Mapped[datetime | None]
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+    repository: Mapped[Repository] = relationship()

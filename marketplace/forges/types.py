@@ -50,3 +50,14 @@ class ForgePullRequest:
     base_branch: str | None = None
     head_repository: str | None = None
     labels: list[str] = field(default_factory=list)
+    author_deleted: bool = False
+
+
+@dataclass(frozen=True)
+class RepositoryInfo:
+    """What the forge says about a repository now."""
+
+    forge_id: int
+    owner: str
+    name: str
+    default_branch: str | None

@@ -1,0 +1,154 @@
+"""Full and incremental sync of a repository's issues and pull/merge requests.
+
+Pages are processed as they arrive and committed one by one (so progress is
+visible on the admin page and memory does not grow with the repository). The
+cursor only ever comes from the forge's own ``updated_at`` values, never from
+our clock; incremental runs ask for changes since the cursor minus an overlap,
+and re-reads in the overlap are idempotent upserts.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Callable
+
+from flask import current_app
+from sqlalchemy import select
+
+from marketplace.backlog.service import refresh_links, upsert_issue, upsert_pull_request
+from marketplace.extensions import db
+from marketplace.forges.http import CachedPage, NotFound, Page
+from marketplace.forges.models import HttpCacheEntry, Repository, SyncRun, SyncRunStatus, SyncStatus
+from marketplace.forges.service import move_repository
+from marketplace.forges.types import ForgePullRequest
+from marketplace.timeutil import utcnow
+
+ACTOR = "job:sync_repository"
+Progress = Callable[[SyncRun], None]
+
+
+class DbPageCache:
+    """ETags of processed pages, in ``http_cache_entry``."""
+
+    def get(self, url: str) -> CachedPage | None:
+        entry = db.session.scalar(select(HttpCacheEntry).where(HttpCacheEntry.url == url))
+        return CachedPage(entry.etag, entry.next_url) if entry else None
+
+    def max_updated(self, url: str) -> datetime | None:
+        return db.session.scalar(select(HttpCacheEntry.max_updated_at).where(HttpCacheEntry.url == url))
+
+    def store(self, page: Page, max_updated: datetime | None) -> None:
+        if not page.etag:
+            return
+        entry = db.session.scalar(select(HttpCacheEntry).where(HttpCacheEntry.url == page.url))
+        if entry is None:
+            entry = HttpCacheEntry(url=page.url)
+            db.session.add(entry)
+        entry.etag, entry.next_url, entry.max_updated_at = page.etag, page.next_url, max_updated
+
+
+def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def refresh_repository_info(repo: Repository, client) -> None:
+    """Learn the forge id and default branch; follow a rename or transfer."""
+    info = client.repository_info(repo)
+    if repo.forge_id is None:
+        repo.forge_id = info.forge_id
+    if info.default_branch:
+        repo.default_branch = info.default_branch
+    if (info.owner, info.name) != (repo.owner, repo.name):
+        move_repository(repo, info.owner, info.name, actor=ACTOR)
+
+
+def run_sync(repo: Repository, run: SyncRun, client, *, progress: Progress | None = None) -> None:
+    """Sync ``repo`` through ``client``, recording progress on ``run``.
+
+    Commits after each page. Raises the client's :class:`ForgeError` on a
+    rate limit, a permission error or an outage; the caller decides to wait,
+    flag or retry. A 404 on pull requests marks them disabled and the issues
+    still sync.
+    """
+    cache = DbPageCache()
+    run.status = SyncRunStatus.running
+    repo.sync_status = SyncStatus.running
+    db.session.commit()
+
+    refresh_repository_info(repo, client)
+    overlap = timedelta(seconds=current_app.config["SYNC_OVERLAP_SECONDS"])
+    since = None if run.full or repo.sync_cursor is None else repo.sync_cursor - overlap
+    newest = repo.sync_cursor
+
+    for page in client.issue_pages(repo, since, cache):
+        run.pages += 1
+        if page.not_modified:
+            run.not_modified += 1
+            newest = _latest(newest, cache.max_updated(page.url))
+        else:
+            page_newest = None
+            for obj in page.items:
+                record = client.parse_list_item(obj)
+                page_newest = _latest(page_newest, record.updated_at)
+                if isinstance(record, ForgePullRequest):
+                    upsert_pull_request(repo, record)
+                    run.pull_requests_seen += 1
+                else:
+                    upsert_issue(repo, record)
+                    run.items_seen += 1
+            newest = _latest(newest, page_newest)
+            cache.store(page, page_newest)
+        db.session.commit()
+        if progress:
+            progress(run)
+
+    if not repo.pulls_disabled or run.full:
+        try:
+            _sync_pulls(repo, run, client, cache, since, progress)
+            repo.pulls_disabled = False
+        except NotFound:
+            # Pull/merge requests turned off on this repository: issues still sync.
+            repo.pulls_disabled = True
+
+    repo.sync_cursor = newest
+    repo.last_synced_at = utcnow()
+    repo.sync_status = SyncStatus.ok
+    repo.sync_error = None
+    run.status = SyncRunStatus.done
+    run.finished_at = utcnow()
+    run.error = None
+    db.session.commit()
+    if progress:
+        progress(run)
+
+
+def _sync_pulls(repo, run, client, cache, since, progress) -> None:
+    """Pull requests with their details (base branch, fork), newest first,
+    stopping at the first one older than ``since``; links are recomputed."""
+    for page in client.pull_pages(repo, cache):
+        run.pages += 1
+        if page.not_modified:
+            run.not_modified += 1
+            # Unchanged first page of "recently updated": nothing older changed either.
+            break
+        page_newest, oldest = None, None
+        for obj in page.items:
+            pull = client.parse_pull(obj)
+            page_newest = _latest(page_newest, pull.updated_at)
+            oldest = pull.updated_at if oldest is None else min(oldest, pull.updated_at)
+            row = upsert_pull_request(repo, pull).row
+            refresh_links(row)
+            run.pull_requests_seen += 1
+        cache.store(page, page_newest)
+        db.session.commit()
+        if progress:
+            progress(run)
+        if since is not None and oldest is not None and oldest < since:
+            break
+
+
+def start_run(repo: Repository, *, full: bool) -> SyncRun:
+    """A new queued :class:`SyncRun` for ``repo`` (flushed, not committed)."""
+    run = SyncRun(repository=repo, full=full, status=SyncRunStatus.queued)
+    db.session.add(run)
+    db.session.flush()
+    return run

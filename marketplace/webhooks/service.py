@@ -1,0 +1,216 @@
+"""Processing stored webhook deliveries: one handler per (source, event).
+
+Handlers follow GitHub's "Webhook events and payloads" (``issues``,
+``pull_request``, ``repository``, ``installation``,
+``installation_repositories``, ``ping``) and GitLab's "Webhook events" (Issue
+Hook, Merge Request Hook). Each returns ``(status, outcome)``; they flush,
+the job commits.
+"""
+from __future__ import annotations
+
+import json
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+
+from marketplace.backlog.service import (
+    mark_item_deleted,
+    refresh_links,
+    transfer_item,
+    upsert_issue,
+    upsert_pull_request,
+)
+from marketplace.extensions import db
+from marketplace.forges import github as gh
+from marketplace.forges import gitlab as gl
+from marketplace.forges.models import Repository
+from marketplace.forges.service import find_repository, move_repository
+from marketplace.timeutil import utcnow
+from marketplace.webhooks.models import DeliveryStatus, WebhookDelivery
+
+ACTOR = "job:process_delivery"
+Outcome = tuple[DeliveryStatus, str]
+
+
+def resolve_repository(host: str, forge_id, owner: str | None, name: str | None) -> Repository | None:
+    """Our repository for a forge's repository object.
+
+    By (host, numeric id) once the id is known, so a later rename keeps it;
+    until then by host and owner/name (a registry import knows no id), and the
+    id is learnt. A repository whose path matches but whose id differs is
+    another repository that took the name: not ours.
+    """
+    if isinstance(forge_id, int):
+        repo = db.session.scalar(
+            select(Repository).where(Repository.host == host, Repository.forge_id == forge_id)
+        )
+        if repo is not None:
+            return repo
+    if not owner or not name:
+        return None
+    repo = find_repository(host, owner, name)
+    if repo is None:
+        return None
+    if repo.forge_id is None and isinstance(forge_id, int):
+        repo.forge_id = forge_id
+        db.session.flush()
+    elif isinstance(forge_id, int) and repo.forge_id != forge_id:
+        return None
+    return repo
+
+
+def _github_repo(obj) -> Repository | None:
+    if not isinstance(obj, dict):
+        return None
+    owner = obj.get("owner") if isinstance(obj.get("owner"), dict) else {}
+    full = obj.get("full_name") if isinstance(obj.get("full_name"), str) else ""
+    login, _, name = full.partition("/")
+    repo = resolve_repository(gh.GITHUB_HOST, obj.get("id"), owner.get("login") or login, obj.get("name") or name)
+    if repo is not None and isinstance(obj.get("default_branch"), str):
+        repo.default_branch = obj["default_branch"]
+    return repo
+
+
+def _github_issues(payload: dict, delivery: WebhookDelivery) -> Outcome:
+    action = payload.get("action")
+    repo = _github_repo(payload.get("repository"))
+    if repo is None:
+        return DeliveryStatus.ignored, "repository not in the commons"
+    delivery.repository_id = repo.id
+    issue = payload.get("issue")
+    if not isinstance(issue, dict):
+        return DeliveryStatus.ignored, "no issue in the payload"
+    if gh.is_pull_request(issue):
+        # "issues" events also fire for pull requests (labels, assignees): no item.
+        return DeliveryStatus.ignored, f"issues.{action} on pull request #{issue.get('number')}: no item"
+    changes = payload.get("changes") if isinstance(payload.get("changes"), dict) else {}
+    if action == "deleted":
+        item = mark_item_deleted(repo, gh._id(issue, "id"), utcnow(), actor=ACTOR)
+        return DeliveryStatus.processed, f"item {item.id} hidden: deleted on the forge" if item else "unknown issue deleted"
+    if action == "transferred":
+        new_issue = changes.get("new_issue")
+        new_repo = _github_repo(changes.get("new_repository"))
+        item = transfer_item(repo, gh._id(issue, "id"), new_repo, gh.parse_issue(new_issue), actor=ACTOR)
+        return DeliveryStatus.processed, f"item {item.id if item else None} follows the transferred issue"
+    if action == "opened" and isinstance(changes.get("old_issue"), dict):
+        old_repo = _github_repo(changes.get("old_repository"))
+        old_id = gh._id(changes["old_issue"], "id")
+        item = transfer_item(old_repo, old_id, repo, gh.parse_issue(issue), actor=ACTOR)
+        return DeliveryStatus.processed, f"item {item.id if item else None} opened by a transfer"
+    result = upsert_issue(repo, gh.parse_issue(issue))
+    return DeliveryStatus.processed, f"item {result.row.id} {result.outcome}"
+
+
+def _github_pull_request(payload: dict, delivery: WebhookDelivery) -> Outcome:
+    repo = _github_repo(payload.get("repository"))
+    if repo is None:
+        return DeliveryStatus.ignored, "repository not in the commons"
+    delivery.repository_id = repo.id
+    result = upsert_pull_request(repo, gh.parse_pull_request(payload.get("pull_request")))
+    items = refresh_links(result.row)
+    solved = [i.id for i in items if i.solved_by_id == result.row.id]
+    return DeliveryStatus.processed, (
+        f"pull request {result.row.id} {result.outcome}; solves items {solved}" if solved
+        else f"pull request {result.row.id} {result.outcome}"
+    )
+
+
+def _github_repository(payload: dict, delivery: WebhookDelivery) -> Outcome:
+    action = payload.get("action")
+    obj = payload.get("repository") or {}
+    if action not in ("renamed", "transferred"):
+        return DeliveryStatus.ignored, f"repository.{action} not handled"
+    changes = payload.get("changes") if isinstance(payload.get("changes"), dict) else {}
+    repo = resolve_repository(gh.GITHUB_HOST, obj.get("id"), None, None)
+    if repo is None:
+        # Not matched by id: try the old path (the registry knew only that).
+        old_name = ((changes.get("repository") or {}).get("name") or {}).get("from") or obj.get("name")
+        old_owner = (((changes.get("owner") or {}).get("from") or {}).get("user") or {}).get("login") \
+            or (((changes.get("owner") or {}).get("from") or {}).get("organization") or {}).get("login") \
+            or (obj.get("owner") or {}).get("login")
+        repo = resolve_repository(gh.GITHUB_HOST, obj.get("id"), old_owner, old_name)
+    if repo is None:
+        return DeliveryStatus.ignored, "repository not in the commons"
+    delivery.repository_id = repo.id
+    new_owner, new_name = (obj.get("owner") or {}).get("login"), obj.get("name")
+    if not isinstance(new_owner, str) or not isinstance(new_name, str):
+        return DeliveryStatus.ignored, "no new owner/name in the payload"
+    moved = move_repository(repo, new_owner, new_name, actor=ACTOR)
+    return DeliveryStatus.processed, f"repository now {new_owner}/{new_name}" if moved else "no change"
+
+
+def _github_installation(payload: dict, delivery: WebhookDelivery) -> Outcome:
+    installation = payload.get("installation") or {}
+    installation_id = installation.get("id")
+    repos = payload.get("repositories") or payload.get("repositories_added") or []
+    known = 0
+    for obj in repos if isinstance(repos, list) else []:
+        if not isinstance(obj, dict):
+            continue
+        full = obj.get("full_name") or ""
+        owner, _, name = full.partition("/")
+        repo = resolve_repository(gh.GITHUB_HOST, obj.get("id"), owner, name)
+        if repo is not None and isinstance(installation_id, int):
+            repo.installation_id = installation_id if payload.get("action") != "deleted" else None
+            known += 1
+    return DeliveryStatus.processed, (
+        f"installation {installation_id} {payload.get('action')} recorded; {known} repositories of the commons"
+    )
+
+
+def _gitlab_repo(payload: dict) -> Repository | None:
+    project = payload.get("project")
+    if not isinstance(project, dict):
+        return None
+    host = (urlsplit(project.get("web_url") or "").hostname or "").lower()
+    path = project.get("path_with_namespace") or ""
+    owner, _, name = path.rpartition("/")
+    repo = resolve_repository(host, project.get("id"), owner or None, name or None)
+    if repo is not None and isinstance(project.get("default_branch"), str):
+        repo.default_branch = project["default_branch"]
+    return repo
+
+
+def _gitlab_issue(payload: dict, delivery: WebhookDelivery) -> Outcome:
+    repo = _gitlab_repo(payload)
+    if repo is None:
+        return DeliveryStatus.ignored, "project not in the commons"
+    delivery.repository_id = repo.id
+    result = upsert_issue(repo, gl.parse_issue(payload.get("object_attributes"), payload))
+    return DeliveryStatus.processed, f"item {result.row.id} {result.outcome}"
+
+
+def _gitlab_merge_request(payload: dict, delivery: WebhookDelivery) -> Outcome:
+    repo = _gitlab_repo(payload)
+    if repo is None:
+        return DeliveryStatus.ignored, "project not in the commons"
+    delivery.repository_id = repo.id
+    attributes = payload.get("object_attributes") or {}
+    action = attributes.get("action") if isinstance(attributes, dict) else None
+    result = upsert_pull_request(repo, gl.parse_merge_request(attributes, action))
+    refresh_links(result.row)
+    return DeliveryStatus.processed, f"merge request {result.row.id} {result.outcome} ({result.row.state.value})"
+
+
+HANDLERS = {
+    ("github", "issues"): _github_issues,
+    ("github", "pull_request"): _github_pull_request,
+    ("github", "repository"): _github_repository,
+    ("github", "installation"): _github_installation,
+    ("github", "installation_repositories"): _github_installation,
+    ("github", "ping"): lambda payload, delivery: (DeliveryStatus.processed, "ping"),
+    ("gitlab", "Issue Hook"): _gitlab_issue,
+    ("gitlab", "Merge Request Hook"): _gitlab_merge_request,
+}
+
+
+def handle(delivery: WebhookDelivery) -> Outcome:
+    """Apply ``delivery``; returns its new status and outcome. Flushes.
+
+    Raises :class:`~marketplace.forges.types.ForgePayloadError` when the
+    payload lacks what the event needs.
+    """
+    handler = HANDLERS.get((delivery.source, delivery.event))
+    if handler is None:
+        return DeliveryStatus.ignored, f"event {delivery.event!r} not handled"
+    return handler(json.loads(delivery.body), delivery)

@@ -1,0 +1,94 @@
+"""Webhook endpoints: verify, store under a unique delivery id, enqueue, answer 202.
+
+GitHub: ``X-Hub-Signature-256`` is ``sha256=`` + HMAC-SHA256 of the raw body
+with ``GITHUB_WEBHOOK_SECRET``, compared in constant time; ``X-GitHub-Delivery``
+is the delivery id; ``X-GitHub-Event`` the event. GitLab: ``X-Gitlab-Token``
+equals ``GITLAB_WEBHOOK_TOKEN``; the delivery id is ``Idempotency-Key`` (the
+same on GitLab's retries) or else ``X-Gitlab-Event-UUID``; ``X-Gitlab-Event``
+the event.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy.exc import IntegrityError
+
+from jobs.queue import enqueue_after_commit
+from marketplace.extensions import db
+from marketplace.webhooks.models import WebhookDelivery
+
+bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+MAX_ID_LENGTH = 100
+
+
+def _error(status: int, message: str):
+    return jsonify(error={"status": status, "message": message}), status
+
+
+def github_signature_valid(secret: str, body: bytes, header: str | None) -> bool:
+    """True when ``header`` is ``sha256=<hex HMAC-SHA256 of body with secret>``."""
+    if not header or not header.startswith("sha256="):
+        return False
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), header.strip().encode())
+
+
+def _store(source: str, delivery_id: str | None, event: str | None, body: bytes):
+    if not delivery_id or len(delivery_id) > MAX_ID_LENGTH or not delivery_id.isprintable():
+        return _error(400, "missing or malformed delivery id header")
+    if not event or len(event) > 100:
+        return _error(400, "missing event header")
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        return _error(400, "the body is not JSON")
+    if not isinstance(payload, dict):
+        return _error(400, "the body is not a JSON object")
+    text = body.decode("utf-8")
+    if "\x00" in text:
+        return _error(400, "the body contains a NUL character")
+    action = payload.get("action") if isinstance(payload.get("action"), str) else None
+    if source == "gitlab":
+        attributes = payload.get("object_attributes")
+        if isinstance(attributes, dict) and isinstance(attributes.get("action"), str):
+            action = attributes["action"]
+    delivery = WebhookDelivery(
+        source=source, delivery_id=delivery_id, event=event, action=(action or None) and action[:100], body=text
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(delivery)
+    except IntegrityError:
+        # Seen before (a redelivery): it was stored and processed once; change nothing.
+        db.session.rollback()
+        return jsonify(status="duplicate", delivery_id=delivery_id), 200
+    from jobs.webhooks import process_delivery
+
+    enqueue_after_commit(db.session, process_delivery, delivery.id, queue="webhooks", timeout=120,
+                         retries=3, retry_intervals=[10, 60, 300])
+    db.session.commit()
+    return jsonify(status="accepted", delivery_id=delivery_id, id=delivery.id), 202
+
+
+@bp.post("/github")
+def github():
+    """Receive one GitHub webhook delivery."""
+    secret = current_app.config.get("GITHUB_WEBHOOK_SECRET")
+    body = request.get_data(cache=False)
+    if not secret or not github_signature_valid(secret, body, request.headers.get("X-Hub-Signature-256")):
+        return _error(401, "bad or missing signature")
+    return _store("github", request.headers.get("X-GitHub-Delivery"), request.headers.get("X-GitHub-Event"), body)
+
+
+@bp.post("/gitlab")
+def gitlab():
+    """Receive one GitLab webhook delivery."""
+    token = current_app.config.get("GITLAB_WEBHOOK_TOKEN")
+    given = request.headers.get("X-Gitlab-Token", "")
+    if not token or not hmac.compare_digest(token.encode(), given.encode()):
+        return _error(401, "bad or missing token")
+    delivery_id = request.headers.get("Idempotency-Key") or request.headers.get("X-Gitlab-Event-UUID")
+    return _store("gitlab", delivery_id, request.headers.get("X-Gitlab-Event"), request.get_data(cache=False))
