@@ -107,6 +107,17 @@ def app(database_url):
         db.engine.dispose()
 
 
+from flask_sqlalchemy.session import Session as _FlaskSession  # noqa: E402
+
+
+class _BoundSession(_FlaskSession):
+    """Flask-SQLAlchemy picks an engine per table; in tests everything must go
+    through the one connection whose transaction is rolled back."""
+
+    def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
+        return self.bind
+
+
 @pytest.fixture
 def session(app):
     """The database session inside a transaction rolled back after the test.
@@ -121,7 +132,7 @@ def session(app):
         transaction = connection.begin()
         original = db.session
         db.session = db._make_scoped_session(
-            {"bind": connection, "join_transaction_mode": "create_savepoint"}
+            {"class_": _BoundSession, "bind": connection, "join_transaction_mode": "create_savepoint"}
         )
         try:
             yield db.session
@@ -176,3 +187,47 @@ def pytest_terminal_summary(terminalreporter):
             f"backlog commons tests ran on database={_backend.get('database')} "
             f"redis={'yes' if 'redis' in _backend else 'not used or not available'}"
         )
+
+
+@pytest.fixture
+def github_forge(app):
+    """A fake GitHub API; the app's GITHUB_API_URL points at it during the test."""
+    from tests.forges.fake_forge import FakeForge
+
+    forge = FakeForge("github").start()
+    previous = app.config["GITHUB_API_URL"]
+    app.config["GITHUB_API_URL"] = forge.url
+    yield forge
+    app.config["GITHUB_API_URL"] = previous
+    forge.stop()
+
+
+@pytest.fixture
+def gitlab_forge(app):
+    """A fake GitLab API for host gitlab.example.org."""
+    from tests.forges.fake_forge import FakeForge
+
+    forge = FakeForge("gitlab").start()
+    previous = app.config.get("GITLAB_API_URLS")
+    app.config["GITLAB_API_URLS"] = f"gitlab.example.org={forge.url}"
+    yield forge
+    app.config["GITLAB_API_URLS"] = previous
+    forge.stop()
+
+
+def make_repository(owner: str, name: str, *, host: str = "github.com", project_slug: str = "odk",
+                    forge_id: int | None = None, default_branch: str | None = None):
+    """A repository of an existing member project (flushed)."""
+    from sqlalchemy import select
+
+    from marketplace.extensions import db
+    from marketplace.forges.service import add_repository
+    from marketplace.forges.urls import parse_repository_url
+    from marketplace.projects.models import MemberProject
+
+    project = db.session.scalar(select(MemberProject).where(MemberProject.slug == project_slug))
+    repo = add_repository(project, parse_repository_url(f"https://{host}/{owner}/{name}"), label=None, actor="test")
+    repo.forge_id = forge_id
+    repo.default_branch = default_branch
+    db.session.flush()
+    return repo

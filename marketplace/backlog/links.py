@@ -19,7 +19,7 @@ _REF = (
     rf"(?:https?://(?P<host>[A-Za-z0-9.-]+)/(?P<url_path>{_REPO})/(?:-/)?issues/(?P<url_number>\d+)"
     rf"|(?P<path>{_REPO})?#(?P<number>\d+))"
 )
-_REF_RE = re.compile(rf"(?<![\w/#])" + _REF + r"(?!\w)")
+_REF_RE = re.compile(r"(?<![\w/#])" + _REF + r"(?!\w)")
 _GITHUB_CLOSING = re.compile(
     r"(?i)\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\b:?[ \t]+(?=(" + _REF + r"))"
 )

@@ -218,7 +218,7 @@ class GitHubClient:
             headers["Authorization"] = f"Bearer {token}"
         self.http = ForgeHttp(api_url, headers, transport)
 
-    def repository_info(self, repo) -> "RepositoryInfo":
+    def repository_info(self, repo):
         """``GET /repos/{owner}/{repo}`` (follows a rename's redirect)."""
         from marketplace.forges.types import RepositoryInfo
 

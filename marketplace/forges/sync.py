@@ -74,7 +74,10 @@ def run_sync(repo: Repository, run: SyncRun, client, *, progress: Progress | Non
     repo.sync_status = SyncStatus.running
     db.session.commit()
 
-    refresh_repository_info(repo, client)
+    if run.full or repo.forge_id is None or repo.default_branch is None:
+        # Only when needed: an incremental run of an unchanged repository must
+        # cost nothing but 304s. Renames arrive by webhook or with a full run.
+        refresh_repository_info(repo, client)
     overlap = timedelta(seconds=current_app.config["SYNC_OVERLAP_SECONDS"])
     since = None if run.full or repo.sync_cursor is None else repo.sync_cursor - overlap
     newest = repo.sync_cursor

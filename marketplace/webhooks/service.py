@@ -165,7 +165,10 @@ def _gitlab_repo(payload: dict) -> Repository | None:
     host = (urlsplit(project.get("web_url") or "").hostname or "").lower()
     path = project.get("path_with_namespace") or ""
     owner, _, name = path.rpartition("/")
-    repo = resolve_repository(host, project.get("id"), owner or None, name or None)
+    # Older hooks have no project.id; the object names its project instead.
+    attributes = payload.get("object_attributes") if isinstance(payload.get("object_attributes"), dict) else {}
+    project_id = project.get("id") or attributes.get("project_id") or attributes.get("target_project_id")
+    repo = resolve_repository(host, project_id, owner or None, name or None)
     if repo is not None and isinstance(project.get("default_branch"), str):
         repo.default_branch = project["default_branch"]
     return repo

@@ -1,0 +1,229 @@
+"""A local HTTP server that answers like GitHub's or GitLab's REST API.
+
+Lists are served from in-memory objects, sorted by ``updated_at`` and paged
+with ``Link`` headers exactly as the forges do; each answer carries an ETag
+and a conditional request on an unchanged page gets 304. Tests can queue
+error answers (rate limits, 403, 404) and read every request received.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    query: dict
+    headers: dict
+    status: int
+
+
+@dataclass
+class Canned:
+    """An answer served instead of the normal one, for requests whose path starts with ``prefix``."""
+
+    prefix: str
+    status: int
+    headers: dict = field(default_factory=dict)
+    body: object = field(default_factory=lambda: {"message": "error"})
+    times: int = 1
+
+
+def _ts(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00").replace(" UTC", "+00:00")).replace(tzinfo=None)
+
+
+class FakeForge:
+    """Serve ``repos``: {(owner, name): {"id", "default_branch", "issues": [...], "pulls": [...]}}."""
+
+    def __init__(self, kind: str = "github"):
+        self.kind = kind
+        self.repos: dict[tuple[str, str], dict] = {}
+        self.canned: list[Canned] = []
+        self.received: list[Received] = []
+        self.ignore_if_none_match = False  # answer 304 to every conditional request
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}" + ("/api/v4" if self.kind == "gitlab" else "")
+
+    def start(self) -> "FakeForge":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def fail(self, prefix: str, status: int, headers: dict | None = None, body=None, times: int = 1) -> None:
+        self.canned.append(Canned(prefix, status, headers or {}, body or {"message": "error"}, times))
+
+    def non_304(self) -> list[Received]:
+        return [r for r in self.received if r.status != 304]
+
+    # -- request handling -------------------------------------------------
+    def _answer(self, path: str, query: dict, headers: dict) -> tuple[int, dict, object]:
+        for canned in self.canned:
+            if path.startswith(canned.prefix) and canned.times > 0:
+                canned.times -= 1
+                return canned.status, canned.headers, canned.body
+        if self.kind == "github":
+            return self._github(path, query)
+        return self._gitlab(path, query)
+
+    def _find_repo(self, key):
+        for (owner, name), repo in self.repos.items():
+            if (self.kind == "github" and (owner.lower(), name.lower()) == key) or (
+                self.kind == "gitlab" and key in (str(repo["id"]), f"{owner}/{name}".lower())
+            ):
+                return (owner, name), repo
+        return None, None
+
+    def _github(self, path, query):
+        parts = path.strip("/").split("/")
+        if len(parts) < 3 or parts[0] != "repos":
+            return 404, {}, {"message": "Not Found"}
+        ident, repo = self._find_repo((parts[1].lower(), parts[2].lower()))
+        if repo is None:
+            return 404, {}, {"message": "Not Found"}
+        if len(parts) == 3:
+            return 200, {}, {"id": repo["id"], "name": ident[1], "full_name": f"{ident[0]}/{ident[1]}",
+                             "owner": {"login": ident[0]}, "default_branch": repo.get("default_branch", "main")}
+        if parts[3] == "issues" and len(parts) == 4:
+            rows = repo["issues"]
+            since = query.get("since")
+            if since:
+                rows = [r for r in rows if _ts(r["updated_at"]) >= _ts(since)]
+            return self._page(path, query, rows)
+        if parts[3] == "pulls" and len(parts) == 4:
+            if repo.get("pulls_disabled"):
+                return 404, {}, {"message": "Not Found"}
+            return self._page(path, query, repo["pulls"])
+        return 404, {}, {"message": "Not Found"}
+
+    def _gitlab(self, path, query):
+        parts = path.strip("/").split("/")
+        # /api/v4/projects/:id[/issues|/merge_requests[/iid]]
+        if len(parts) < 4 or parts[:3] != ["api", "v4", "projects"]:
+            return 404, {}, {"message": "404 Not Found"}
+        from urllib.parse import unquote
+
+        ident, repo = self._find_repo(unquote(parts[3]).lower())
+        if repo is None:
+            return 404, {}, {"message": "404 Project Not Found"}
+        if len(parts) == 4:
+            return 200, {}, {"id": repo["id"], "path_with_namespace": f"{ident[0]}/{ident[1]}",
+                             "default_branch": repo.get("default_branch", "main")}
+        rows = repo["issues"] if parts[4] == "issues" else repo["pulls"]
+        if parts[4] == "merge_requests" and repo.get("pulls_disabled"):
+            return 404, {}, {"message": "404 Not Found"}
+        if len(parts) == 6:
+            found = [r for r in rows if str(r["iid"]) == parts[5]]
+            return (200, {}, found[0]) if found else (404, {}, {"message": "404 Not Found"})
+        after = query.get("updated_after")
+        if after:
+            rows = [r for r in rows if _ts(r["updated_at"]) >= _ts(after)]
+        return self._page(path, query, rows)
+
+    def _page(self, path, query, rows):
+        rows = sorted(rows, key=lambda r: (_ts(r["updated_at"]), r.get("number") or r.get("iid")), reverse=True)
+        per_page = int(query.get("per_page", "30"))
+        page = int(query.get("page", "1"))
+        chunk = rows[(page - 1) * per_page: page * per_page]
+        headers = {}
+        if page * per_page < len(rows):
+            next_query = dict(query, page=str(page + 1))
+            base = self.url.removesuffix("/api/v4")
+            headers["Link"] = f'<{base}{path}?{urlencode(next_query)}>; rel="next"'
+        return 200, headers, chunk
+
+    def _handler(self):
+        forge = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                split = urlsplit(self.path)
+                query = {k: v[-1] for k, v in parse_qs(split.query).items()}
+                status, headers, body = forge._answer(split.path, query, dict(self.headers))
+                raw = json.dumps(body).encode()
+                etag = '"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
+                if status == 200 and (
+                    self.headers.get("If-None-Match") == etag
+                    or (forge.ignore_if_none_match and self.headers.get("If-None-Match"))
+                ):
+                    status, raw = 304, b""
+                forge.received.append(Received("GET", split.path, query, dict(self.headers), status))
+                self.send_response(status)
+                if status == 200:
+                    self.send_header("ETag", etag)
+                self.send_header("Content-Type", "application/json")
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
+
+
+def github_issue(owner: str, repo: str, number: int, *, forge_id: int | None = None, updated_at: str,
+                 state: str = "open", title: str | None = None, body: str | None = None,
+                 pull: bool = False, merged_at: str | None = None, created_at: str | None = None,
+                 state_reason: str | None = None, labels=()) -> dict:
+    """An element of ``GET /repos/{owner}/{repo}/issues`` (issue or pull request)."""
+    obj = {
+        "url": f"https://api.github.com/repos/{owner}/{repo}/issues/{number}",
+        "repository_url": f"https://api.github.com/repos/{owner}/{repo}",
+        "html_url": f"https://github.com/{owner}/{repo}/{'pull' if pull else 'issues'}/{number}",
+        "id": forge_id or 5_000_000 + number,
+        "number": number,
+        "title": title or f"Issue {number}",
+        "user": {"login": "user-1", "id": 1},
+        "labels": [{"name": name} for name in labels],
+        "state": state,
+        "state_reason": state_reason,
+        "locked": False,
+        "comments": 0,
+        "created_at": created_at or "2020-01-01T00:00:00Z",
+        "updated_at": updated_at,
+        "closed_at": updated_at if state == "closed" else None,
+        "body": body,
+    }
+    if pull:
+        obj["pull_request"] = {"url": f"https://api.github.com/repos/{owner}/{repo}/pulls/{number}",
+                               "merged_at": merged_at}
+    return obj
+
+
+def github_pull(owner: str, repo: str, number: int, *, updated_at: str, base: str = "main", body: str = "",
+                state: str = "open", merged_at: str | None = None, title: str | None = None) -> dict:
+    """An element of ``GET /repos/{owner}/{repo}/pulls``."""
+    return {
+        "id": 9_000_000 + number,
+        "number": number,
+        "html_url": f"https://github.com/{owner}/{repo}/pull/{number}",
+        "state": state,
+        "title": title or f"Pull request {number}",
+        "body": body,
+        "user": {"login": "user-2", "id": 2},
+        "labels": [],
+        "created_at": "2020-01-01T00:00:00Z",
+        "updated_at": updated_at,
+        "closed_at": merged_at,
+        "merged_at": merged_at,
+        "base": {"ref": base, "repo": {"full_name": f"{owner}/{repo}"}},
+        "head": {"ref": "feature", "repo": {"full_name": f"{owner}/{repo}"}},
+    }
