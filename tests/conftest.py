@@ -22,6 +22,8 @@ SEED = ROOT / "seed"
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/backlog_commons_test"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
 
+GITHUB_SECRET = "test-webhook-secret"
+GITLAB_TOKEN = "test-gitlab-token"
 _backend: dict[str, str] = {}
 
 
@@ -83,6 +85,9 @@ def make_app(database_url: str, **extra):
         "SQLALCHEMY_DATABASE_URI": database_url,
         "REDIS_URL": None,
         "SERVER_NAME": "localhost",
+        "GITHUB_WEBHOOK_SECRET": GITHUB_SECRET,
+        "GITLAB_WEBHOOK_TOKEN": GITLAB_TOKEN,
+        "GITHUB_TOKEN": None,
     }
     config.update(extra)
     return create_app(config)
