@@ -1,26 +1,47 @@
-"""``flask rq worker``: an RQ worker with the application context pushed."""
+"""``flask rq worker`` and ``flask rq cron``: RQ with the application context."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 from rq import Worker
+from rq.cron import CronScheduler
 
 from jobs.queue import QUEUES, redis_connection
 
-rq_cli = AppGroup("rq", help="RQ workers.")
+rq_cli = AppGroup("rq", help="RQ workers and the cron scheduler.")
+CRON_CONFIG = str(Path(__file__).resolve().with_name("cron_config.py"))
+
+
+def _connection():
+    connection = redis_connection(current_app)
+    if connection is None:
+        raise click.UsageError("REDIS_URL is not set: jobs run in-process, no worker is needed")
+    return connection
 
 
 @rq_cli.command("worker")
 @click.argument("queues", nargs=-1)
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
-def worker(queues: tuple[str, ...], burst: bool) -> None:
+@click.option("--no-scheduler", is_flag=True, help="Do not run jobs deferred to a later time here.")
+def worker(queues: tuple[str, ...], burst: bool, no_scheduler: bool) -> None:
     """Run a worker on QUEUES (default: all, in priority order)."""
-    connection = redis_connection(current_app)
-    if connection is None:
-        raise click.UsageError("REDIS_URL is not set: jobs run in-process, no worker is needed")
+    connection = _connection()
     unknown = set(queues) - set(QUEUES)
     if unknown:
         raise click.UsageError(f"unknown queues: {', '.join(sorted(unknown))}")
-    # The app context pushed by the Flask CLI is inherited by the forked job processes.
-    Worker(list(queues or QUEUES), connection=connection).work(burst=burst)
+    # The app context pushed by the Flask CLI is inherited by the forked job
+    # processes. The scheduler moves jobs deferred with enqueue_at (rate-limit
+    # waits) into their queue when due.
+    Worker(list(queues or QUEUES), connection=connection).work(burst=burst, with_scheduler=not no_scheduler)
+
+
+@rq_cli.command("cron")
+@click.option("--config", default=CRON_CONFIG, show_default=True, help="RQ cron configuration file.")
+def cron(config: str) -> None:
+    """Run RQ's cron scheduler with the schedule in jobs/cron_config.py."""
+    scheduler = CronScheduler(connection=_connection())
+    scheduler.load_config_from_file(config)
+    scheduler.start()

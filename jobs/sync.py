@@ -106,3 +106,26 @@ def sync_due_repositories() -> int:
         count += 1
     db.session.commit()
     return count
+
+
+def reconcile_repository(repository_id: int) -> dict[str, int]:
+    """Cron (daily): find what webhooks missed in one repository (see ``run_reconcile``)."""
+    from marketplace.forges.sync import run_reconcile
+
+    repo = db.session.get(Repository, repository_id)
+    if repo is None:
+        raise LookupError(f"no repository {repository_id}")
+    client = client_for(repo)
+    try:
+        return run_reconcile(repo, client)
+    finally:
+        client.close()
+
+
+def reconcile_all() -> int:
+    """Cron: queue a reconciliation of every repository that syncs; returns the count."""
+    repos = db.session.scalars(select(Repository.id).where(Repository.sync_status != SyncStatus.forbidden)).all()
+    for repository_id in repos:
+        enqueue_after_commit(db.session, reconcile_repository, repository_id, queue="sync", timeout=SYNC_TIMEOUT)
+    db.session.commit()
+    return len(repos)

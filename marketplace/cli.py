@@ -54,6 +54,49 @@ def backlog_load_snapshot(directory: str) -> None:
             click.echo(f"  {note}")
 
 
+@click.command("sync")
+@click.argument("repository")
+@click.option("--full", is_flag=True, help="Read every issue, not only what changed since the last sync.")
+def sync_command(repository: str, full: bool) -> None:
+    """Sync one REPOSITORY now, in this process, with a progress bar.
+
+    REPOSITORY is ``owner/name`` (GitHub), ``host/owner/name`` or a repository id.
+    """
+    from jobs.sync import sync_repository
+    from marketplace.forges.models import SyncRun
+
+    repo = _find_repository(repository)
+    if repo is None:
+        raise click.UsageError(f"no repository {repository!r} in the commons")
+    with click.progressbar(length=0, label=f"Syncing {repo.host}/{repo.full_name}",
+                           item_show_func=lambda text: text) as bar:
+        def progress(run: SyncRun) -> None:
+            bar.update(1, f"{run.pages} pages, {run.items_seen} issues, {run.pull_requests_seen} pull requests")
+
+        run_id = sync_repository(repo.id, full=full, progress=progress)
+    run = db.session.get(SyncRun, run_id)
+    click.echo(f"{run.status.value}: {run.pages} pages ({run.not_modified} unchanged), "
+               f"{run.items_seen} issues, {run.pull_requests_seen} pull requests")
+    if run.error:
+        click.echo(run.error, err=True)
+    if run.status.value not in ("done",):
+        raise SystemExit(1)
+
+
+def _find_repository(text: str):
+    from marketplace.forges.models import Repository
+    from marketplace.forges.service import find_repository
+
+    if text.isdigit():
+        return db.session.get(Repository, int(text))
+    parts = text.strip("/").split("/")
+    if len(parts) == 2:
+        return find_repository("github.com", parts[0], parts[1])
+    if len(parts) >= 3:
+        return find_repository(parts[0], "/".join(parts[1:-1]), parts[-1])
+    return None
+
+
 def register_cli(app: Flask) -> None:
     """Attach the command groups to ``app``."""
     from jobs.cli import rq_cli
@@ -61,3 +104,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(registry_cli)
     app.cli.add_command(backlog_cli)
     app.cli.add_command(rq_cli)
+    app.cli.add_command(sync_command)

@@ -155,3 +155,59 @@ def start_run(repo: Repository, *, full: bool) -> SyncRun:
     db.session.add(run)
     db.session.flush()
     return run
+
+
+def run_reconcile(repo: Repository, client) -> dict[str, int]:
+    """Compare everything the forge lists with what we hold; fix what webhooks missed.
+
+    Reads every issue and pull/merge request without conditional requests (a
+    304 would hide which numbers exist). Issues are upserted (a 404 or a
+    missing issue never deletes an item: transfers and deletions arrive by
+    webhook). Pull/merge requests we hold that the forge no longer lists are
+    marked deleted (GitLab sends no hook for that), and the items they solved
+    are re-evaluated. Returns counts; commits per page.
+    """
+    from marketplace.backlog.models import PullRequest
+    from marketplace.backlog.service import update_solved
+
+    counts = {"items": 0, "pull_requests": 0, "deleted_pull_requests": 0}
+    refresh_repository_info(repo, client)
+    for page in client.issue_pages(repo, None, None):
+        for obj in page.items:
+            record = client.parse_list_item(obj)
+            if isinstance(record, ForgePullRequest):
+                upsert_pull_request(repo, record)
+            else:
+                upsert_issue(repo, record)
+                counts["items"] += 1
+        db.session.commit()
+    if repo.pulls_disabled:
+        return counts
+    seen: set[int] = set()
+    try:
+        for page in client.pull_pages(repo, None):
+            for obj in page.items:
+                row = upsert_pull_request(repo, client.parse_pull(obj)).row
+                refresh_links(row)
+                seen.add(row.number)
+                counts["pull_requests"] += 1
+            db.session.commit()
+    except NotFound:
+        repo.pulls_disabled = True
+        db.session.commit()
+        return counts
+    gone = db.session.scalars(
+        select(PullRequest).where(
+            PullRequest.repository_id == repo.id,
+            PullRequest.number.not_in(seen) if seen else True,
+            PullRequest.deleted_at.is_(None),
+        )
+    ).all()
+    for pull in gone:
+        pull.deleted_at = utcnow()
+        counts["deleted_pull_requests"] += 1
+        for link in pull.links:
+            if link.item is not None:
+                update_solved(link.item)
+    db.session.commit()
+    return counts

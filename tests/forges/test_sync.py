@@ -143,7 +143,6 @@ def test_unchanged_repository_costs_only_304s(session, github_forge):
 
 
 def test_304_without_a_cached_page_is_retried_once_then_refused(session, github_forge):
-    repo = make_repository("org-a", "repo-x")
     _window_forge(github_forge, datetime(2026, 3, 1))
     http = GitHubClient(github_forge.url, None).http
     # A cache that claims nothing: a 304 must not be read as "no issues".

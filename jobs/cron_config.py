@@ -1,0 +1,15 @@
+"""RQ cron schedule (``flask rq cron`` or ``rq cron jobs/cron_config.py``).
+
+The scheduler only enqueues; workers started with ``flask rq worker`` run the
+jobs with the application context.
+"""
+from rq import cron
+
+from jobs.sync import reconcile_all, sync_due_repositories
+
+# Incremental sync of every repository (cheap: unchanged ones cost 304s only),
+# and the resumption of syncs whose rate-limit wait is over.
+cron.register(sync_due_repositories, "sync", interval=15 * 60, job_timeout=600, name="incremental-sync")
+
+# Once a day, find what webhooks missed (deleted merge requests, lost deliveries).
+cron.register(reconcile_all, "sync", cron="17 3 * * *", job_timeout=600, name="reconciliation")
