@@ -60,6 +60,8 @@ def create_app(config: dict | None = None) -> Flask:
     def load_user(user_id: str):
         return db.session.get(User, int(user_id)) if user_id.isdigit() else None
 
+    from marketplace.accounts.views import bp as accounts_bp
+    from marketplace.admin.views import bp as admin_bp
     from marketplace.api.views import bp as api_bp
     from marketplace.backlog.views import bp as backlog_bp
     from marketplace.pages.views import bp as pages_bp
@@ -71,6 +73,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(projects_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(webhooks_bp)
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(admin_bp)
     csrf.exempt(api_bp)
     csrf.exempt(webhooks_bp)
 

@@ -97,6 +97,36 @@ def _find_repository(text: str):
     return None
 
 
+users_cli = AppGroup("users", help="Accounts.")
+
+
+@users_cli.command("create-admin")
+@click.argument("email")
+@click.option("--name", default="Administrator", help="Display name.")
+@click.password_option(help="Password (asked twice when not given).")
+def create_admin(email: str, name: str, password: str) -> None:
+    """Create an admin account (the fiscal host) that signs in with EMAIL."""
+    from sqlalchemy import func, select
+
+    from marketplace.accounts.models import User
+    from marketplace.audit import service as audit
+
+    email = email.strip()
+    if "@" not in email or len(email) > 320:
+        raise click.UsageError(f"{email!r} is not an e-mail address")
+    if len(password) < 12:
+        raise click.UsageError("the password must have at least 12 characters")
+    if db.session.scalar(select(User).where(func.lower(User.email) == email.lower())):
+        raise click.UsageError(f"an account with {email} exists already")
+    user = User(email=email, display_name=name, is_admin=True)
+    user.set_password(password)
+    db.session.add(user)
+    db.session.flush()
+    audit.record("user.created_admin", "user_account", user.id, actor="cli:users create-admin")
+    db.session.commit()
+    click.echo(f"admin {email} created")
+
+
 def register_cli(app: Flask) -> None:
     """Attach the command groups to ``app``."""
     from jobs.cli import rq_cli
@@ -105,3 +135,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(backlog_cli)
     app.cli.add_command(rq_cli)
     app.cli.add_command(sync_command)
+    app.cli.add_command(users_cli)

@@ -1,0 +1,144 @@
+"""Admin pages: who may see them, delivery replay, sync progress; signing in."""
+import re
+
+import pytest
+from sqlalchemy import select
+
+from marketplace.accounts.models import User
+from marketplace.extensions import db
+from marketplace.forges.models import SyncRun
+from marketplace.webhooks.models import DeliveryStatus, WebhookDelivery
+from tests.conftest import make_repository
+from tests.webhooks.helpers import payload, post_github
+
+PASSWORD = "correct horse battery staple"
+
+
+def make_user(session, email: str, *, admin: bool) -> User:
+    user = User(email=email, display_name=email.split("@")[0], is_admin=admin)
+    user.set_password(PASSWORD)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def sign_in_as(client, user: User) -> None:
+    with client.session_transaction() as flask_session:
+        flask_session["_user_id"] = str(user.id)
+        flask_session["_fresh"] = True
+
+
+def csrf_from(html: str) -> str:
+    return re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', html).group(1)
+
+
+@pytest.mark.parametrize("path", ["/admin/", "/admin/deliveries", "/admin/sync"])
+def test_anonymous_visitors_are_sent_to_sign_in(client, path):
+    response = client.get(path)
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/login?next={path}"
+
+
+@pytest.mark.parametrize("path", ["/admin/", "/admin/deliveries", "/admin/sync"])
+def test_people_who_are_not_admins_get_403(client, session, path):
+    sign_in_as(client, make_user(session, "funder@example.org", admin=False))
+    assert client.get(path).status_code == 403
+
+
+def test_sign_in_with_the_form_and_follow_a_local_next(client, session):
+    make_user(session, "host@example.org", admin=True)
+    page = client.get("/login")
+    token = csrf_from(page.get_data(as_text=True))
+    response = client.post("/login?next=/admin/sync", data={
+        "email": "HOST@example.org", "password": PASSWORD, "csrf_token": token})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/admin/sync"
+    assert client.get("/admin/sync").status_code == 200
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/p", "//evil.example", "/\\evil.example", "////evil.example"])
+def test_sign_in_never_follows_next_off_site(client, session, target):
+    make_user(session, "host@example.org", admin=True)
+    token = csrf_from(client.get("/login").get_data(as_text=True))
+    response = client.post("/login", query_string={"next": target}, data={
+        "email": "host@example.org", "password": PASSWORD, "csrf_token": token})
+    assert response.headers["Location"] == "/"
+
+
+def test_wrong_password_is_refused(client, session):
+    make_user(session, "host@example.org", admin=True)
+    token = csrf_from(client.get("/login").get_data(as_text=True))
+    response = client.post("/login", data={"email": "host@example.org", "password": "nope", "csrf_token": token})
+    assert response.status_code == 400
+    assert "The e-mail address or the password is not right." in response.get_data(as_text=True)
+
+
+def test_replay_applies_a_delivery_once_its_repository_joined(client, session):
+    post_github(client, "issues", payload("github/webhooks/issues/opened.json"), "late-repo")
+    delivery = session.scalar(select(WebhookDelivery).where(WebhookDelivery.delivery_id == "late-repo"))
+    assert delivery.status is DeliveryStatus.ignored
+    make_repository("Codertocat", "Hello-World")
+    sign_in_as(client, make_user(session, "host@example.org", admin=True))
+    page = client.get("/admin/deliveries?status=ignored").get_data(as_text=True)
+    assert "late-repo" in page and "repository not in the commons" in page
+    response = client.post(f"/admin/deliveries/{delivery.id}/replay", data={"csrf_token": csrf_from(page)})
+    assert response.status_code == 302
+    session.refresh(delivery)
+    assert delivery.status is DeliveryStatus.processed
+    assert delivery.attempts == 2
+    assert "Delivery late-repo was queued again." in client.get("/admin/deliveries").get_data(as_text=True)
+
+
+def test_replay_without_the_csrf_token_is_refused(client, session):
+    post_github(client, "ping", payload("github/webhooks/ping/ping.json"), "ping-1")
+    delivery = session.scalar(select(WebhookDelivery).where(WebhookDelivery.delivery_id == "ping-1"))
+    sign_in_as(client, make_user(session, "host@example.org", admin=True))
+    assert client.post(f"/admin/deliveries/{delivery.id}/replay").status_code == 400
+    assert session.get(WebhookDelivery, delivery.id).attempts == 1
+
+
+def test_sync_page_shows_progress_waiting_and_giving_up(app, client, session, github_forge):
+    from jobs.sync import sync_repository
+    from tests.forges.fake_forge import github_issue
+
+    repo = make_repository("org-a", "repo-x")
+    github_forge.repos[("org-a", "repo-x")] = {
+        "id": 77, "default_branch": "main", "pulls": [],
+        "issues": [github_issue("org-a", "repo-x", 1, updated_at="2026-01-01T00:00:00Z")],
+    }
+    github_forge.fail("/repos/org-a/repo-x/issues", 403, {"Retry-After": "60"}, {"message": "slow down"})
+    waiting = sync_repository(repo.id, full=True)
+    github_forge.fail("/repos/org-a/repo-x/issues", 502, times=100)
+    app.config["SYNC_MAX_ATTEMPTS"], previous = 1, app.config["SYNC_MAX_ATTEMPTS"]
+    try:
+        failed = sync_repository(repo.id, full=True)
+    finally:
+        app.config["SYNC_MAX_ATTEMPTS"] = previous
+    sign_in_as(client, make_user(session, "host@example.org", admin=True))
+    html = client.get("/admin/sync").get_data(as_text=True)
+    assert f"<td>{waiting} (full)</td>" in html and "waiting until" in html
+    assert "gave up after 1 attempts: 502 from the forge" in html
+    assert session.get(SyncRun, failed).status.value == "failed"
+
+
+def test_sync_now_queues_a_run(client, session, github_forge):
+    repo = make_repository("org-a", "repo-x")
+    github_forge.repos[("org-a", "repo-x")] = {"id": 77, "default_branch": "main", "pulls": [], "issues": []}
+    sign_in_as(client, make_user(session, "host@example.org", admin=True))
+    token = csrf_from(client.get("/admin/sync").get_data(as_text=True))
+    response = client.post(f"/admin/sync/{repo.id}", data={"csrf_token": token, "full": "1"})
+    assert response.status_code == 302
+    run = session.scalars(select(SyncRun).where(SyncRun.repository_id == repo.id)).one()
+    assert run.full is True and run.status.value == "done"  # in-process: ran after the commit
+
+
+def test_create_admin_command(runner, session):
+    result = runner.invoke(args=["users", "create-admin", "host@example.org", "--password", "long enough password"])
+    assert result.exit_code == 0, result.output
+    user = session.scalar(select(User).where(User.email == "host@example.org"))
+    assert user.is_admin and user.check_password("long enough password")
+    assert user.password_hash.startswith("scrypt:")
+    again = runner.invoke(args=["users", "create-admin", "host@example.org", "--password", "long enough password"])
+    assert again.exit_code == 2 and "exists already" in again.output
+    short = runner.invoke(args=["users", "create-admin", "x@example.org", "--password", "short"])
+    assert short.exit_code == 2
