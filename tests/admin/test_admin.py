@@ -5,7 +5,6 @@ import pytest
 from sqlalchemy import select
 
 from marketplace.accounts.models import User
-from marketplace.extensions import db
 from marketplace.forges.models import SyncRun
 from marketplace.webhooks.models import DeliveryStatus, WebhookDelivery
 from tests.conftest import make_repository
