@@ -85,6 +85,13 @@ def create_app(config: dict | None = None) -> Flask:
     register_security_headers(app)
 
     @app.before_request
+    def forget_cached_user() -> None:
+        # Flask-Login caches the user on g, which lives as long as the app
+        # context; a request that shares an outer context (the CLI, the test
+        # client) must still load its own user from its own session cookie.
+        g.pop("_login_user", None)
+
+    @app.before_request
     def refuse_nul_characters() -> None:
         # No stored text can contain NUL (PostgreSQL refuses it); answer 400
         # here rather than let a query fail.

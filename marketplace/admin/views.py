@@ -120,3 +120,44 @@ def sync_now(repository_id: int):
     db.session.commit()
     flash(_("A sync of %(repo)s was queued.", repo=repo.full_name))
     return redirect(url_for("admin.sync"))
+
+
+@bp.post("/items/<id:item_id>/links")
+@admin_required
+def link(item_id: int):
+    """Link a pull request of the item's repository to the item by hand (closes it)."""
+    from marketplace.backlog.models import BacklogItem, PullRequest
+    from marketplace.backlog.service import link_by_hand
+
+    item = db.session.get(BacklogItem, item_id)
+    if item is None:
+        abort(404)
+    number = ascii_int(request.form.get("number", ""))
+    pull = None
+    if number is not None and number > 0:
+        pull = db.session.scalar(select(PullRequest).where(
+            PullRequest.repository_id == item.repository_id, PullRequest.number == number))
+    if pull is None:
+        flash(_("There is no pull request with that number in %(repo)s.", repo=item.repository.full_name))
+        return redirect(url_for("backlog.item", item_id=item.id)), 303
+    link_by_hand(pull, item, actor=f"user:{current_user.id}")
+    db.session.commit()
+    flash(_("Pull request #%(number)s is linked.", number=pull.number))
+    return redirect(url_for("backlog.item", item_id=item.id))
+
+
+@bp.post("/links/<id:link_id>/remove")
+@admin_required
+def unlink(link_id: int):
+    """Remove a link by hand; sync will not bring it back."""
+    from marketplace.backlog.models import ItemLink
+    from marketplace.backlog.service import unlink_by_hand
+
+    row = db.session.get(ItemLink, link_id)
+    if row is None:
+        abort(404)
+    item_id = row.item_id
+    unlink_by_hand(row, actor=f"user:{current_user.id}")
+    db.session.commit()
+    flash(_("The link was removed."))
+    return redirect(url_for("backlog.item", item_id=item_id) if item_id else url_for("admin.index"))

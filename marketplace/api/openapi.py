@@ -39,7 +39,7 @@ SCHEMAS = {
         "required": [
             "id", "url", "page_url", "title", "body", "state", "state_reason", "labels",
             "author", "forge", "repository", "project", "created_at", "updated_at",
-            "closed_at", "comments", "priority", "funding_goal", "bounty", "pending",
+            "closed_at", "comments", "priority", "funding_goal", "solved_by", "bounty", "pending",
         ],
         "properties": {
             "id": {"type": "integer"},
@@ -82,6 +82,22 @@ SCHEMAS = {
             "comments": {"type": "integer"},
             "priority": {"type": ["integer", "null"]},
             "funding_goal": {"oneOf": [{"$ref": "#/components/schemas/Money"}, {"type": "null"}]},
+            "solved_by": {
+                "description": "The merged pull/merge request that closed the item, from the linking rules",
+                "oneOf": [
+                    {
+                        "type": "object",
+                        "required": ["repository", "number", "url", "merged_at"],
+                        "properties": {
+                            "repository": {"type": "string"},
+                            "number": {"type": "integer"},
+                            "url": {"type": ["string", "null"]},
+                            "merged_at": {"type": ["string", "null"], "format": "date-time"},
+                        },
+                    },
+                    {"type": "null"},
+                ],
+            },
             "bounty": {
                 "type": "array",
                 "description": "Held (escrowed) pledges per currency; the item's bounty",

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from marketplace.api.openapi import openapi_document
-from marketplace.backlog.models import BacklogItem
+from marketplace.backlog.models import BacklogItem, PullRequest
 from marketplace.backlog.search import MAX_PAGE, find_items, parse_filters
 from marketplace.errors import BadFilter
 from marketplace.extensions import db
@@ -53,6 +53,16 @@ def item_json(item: BacklogItem) -> dict:
         "funding_goal": (
             {"amount_minor": item.funding_goal_minor, "currency": item.funding_goal_currency}
             if item.funding_goal_minor is not None
+            else None
+        ),
+        "solved_by": (
+            {
+                "repository": item.solved_by.repository.full_name,
+                "number": item.solved_by.number,
+                "url": http_url(item.solved_by.html_url),
+                "merged_at": _iso(item.solved_by.merged_at),
+            }
+            if item.solved_by is not None
             else None
         ),
         "bounty": [
@@ -197,6 +207,7 @@ def item(item_id: int):
             selectinload(BacklogItem.repository).selectinload(Repository.project),
             selectinload(BacklogItem.labels),
             selectinload(BacklogItem.funding),
+            selectinload(BacklogItem.solved_by).selectinload(PullRequest.repository),
         )
     )
     if row is None:

@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, column, exists, false, func, literal_column, select, table, text
 from sqlalchemy.orm import contains_eager, selectinload
 
-from marketplace.backlog.models import BacklogItem, ItemFunding, ItemLabel, ItemState
+from marketplace.backlog.models import BacklogItem, ItemFunding, ItemLabel, ItemState, PullRequest
 from marketplace.errors import BadFilter
 from marketplace.extensions import db
 from marketplace.forges.models import ForgeKind, Repository
@@ -249,6 +249,7 @@ def find_items(filters: BacklogFilters, *, page_size: int, reporting_currency: s
                     contains_eager(BacklogItem.repository).contains_eager(Repository.project),
                     selectinload(BacklogItem.labels),
                     selectinload(BacklogItem.funding),
+                    selectinload(BacklogItem.solved_by).selectinload(PullRequest.repository),
                 )
                 .limit(page_size)
                 .offset((filters.page - 1) * page_size)

@@ -5,7 +5,7 @@ from flask import Blueprint, abort, current_app, render_template, request
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from marketplace.backlog.models import BacklogItem
+from marketplace.backlog.models import BacklogItem, ItemLink, PullRequest
 from marketplace.backlog.search import find_items, lenient_filters, parse_filters
 from marketplace.errors import BadFilter
 from marketplace.extensions import db
@@ -74,4 +74,16 @@ def item(item_id: int):
     )
     if row is None:
         abort(404)
-    return render_template("backlog/item.html", item=row, body_html=render_markdown(row.body))
+    return render_template("backlog/item.html", item=row, body_html=render_markdown(row.body),
+                           links=item_links(row))
+
+
+def item_links(item: BacklogItem) -> list[ItemLink]:
+    """Links from pull/merge requests to ``item`` that count (not removed, request not deleted)."""
+    return list(db.session.scalars(
+        select(ItemLink)
+        .join(PullRequest, PullRequest.id == ItemLink.pull_request_id)
+        .where(ItemLink.item_id == item.id, ItemLink.removed.is_(False), PullRequest.deleted_at.is_(None))
+        .options(selectinload(ItemLink.pull_request).selectinload(PullRequest.repository))
+        .order_by(PullRequest.forge_created_at, ItemLink.id)
+    ))

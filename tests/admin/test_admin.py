@@ -141,3 +141,49 @@ def test_create_admin_command(runner, session):
     assert again.exit_code == 2 and "exists already" in again.output
     short = runner.invoke(args=["users", "create-admin", "x@example.org", "--password", "short"])
     assert short.exit_code == 2
+
+
+def test_item_page_lists_pull_requests_and_an_admin_links_and_unlinks_by_hand(client, session):
+    from marketplace.backlog.service import find_item
+    from tests.webhooks.test_github_webhooks import _issue, _pull
+
+    make_repository("Codertocat", "Hello-World")
+    item = _issue(client, 591)
+    post_github(client, "pull_request", _pull(20, "See #591 for context", merged=True))
+    html = client.get(f"/items/{item.id}").get_data(as_text=True)
+    assert "Codertocat/Hello-World#20" in html and "mentions this item" in html
+    assert find_item("github.com", 700591).solved_by_id is None
+
+    sign_in_as(client, make_user(session, "host@example.org", admin=True))
+    token = csrf_from(client.get(f"/items/{item.id}").get_data(as_text=True))
+    response = client.post(f"/admin/items/{item.id}/links", data={"csrf_token": token, "number": "20"})
+    assert response.status_code == 302
+    solved = find_item("github.com", 700591)
+    assert solved.solved_by.number == 20
+    api = client.get(f"/api/v1/items/{item.id}").get_json()
+    assert api["solved_by"] == {"repository": "Codertocat/Hello-World", "number": 20,
+                                "url": "https://github.com/Codertocat/Hello-World/pull/20",
+                                "merged_at": "2019-05-15T15:20:40Z"}
+    page = client.get(f"/items/{item.id}").get_data(as_text=True)
+    assert "Solved by Codertocat/Hello-World#20" in page and "closes this item" in page
+
+    link_id = int(re.search(r"/admin/links/(\d+)/remove", page).group(1))
+    client.post(f"/admin/links/{link_id}/remove", data={"csrf_token": token})
+    assert find_item("github.com", 700591).solved_by_id is None
+    # The pull request is edited on the forge: sync does not bring the link back.
+    post_github(client, "pull_request", _pull(20, "See #591 for context, edited", merged=True))
+    assert find_item("github.com", 700591).solved_by_id is None
+    assert "No pull request refers to this item yet." in client.get(f"/items/{item.id}").get_data(as_text=True)
+
+
+def test_linking_an_unknown_pull_request_number_changes_nothing(client, session):
+    from tests.webhooks.test_github_webhooks import _issue
+
+    make_repository("Codertocat", "Hello-World")
+    item = _issue(client, 591)
+    sign_in_as(client, make_user(session, "host@example.org", admin=True))
+    token = csrf_from(client.get(f"/items/{item.id}").get_data(as_text=True))
+    response = client.post(f"/admin/items/{item.id}/links", data={"csrf_token": token, "number": "999"},
+                           follow_redirects=True)
+    assert "There is no pull request with that number in Codertocat/Hello-World." in response.get_data(as_text=True)
+    assert session.get(type(item), item.id).solved_by_id is None
