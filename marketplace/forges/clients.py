@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import current_app
 
 from marketplace.forges.github import GitHubClient
+from marketplace.forges.github_app import installation_token
 from marketplace.forges.gitlab import GitLabClient
 from marketplace.forges.models import ForgeKind, Repository
 
@@ -17,15 +18,33 @@ def _mapping(value: str | None) -> dict[str, str]:
 def client_for(repo: Repository):
     """The API client for ``repo``.
 
-    GitHub: ``GITHUB_API_URL`` (default https://api.github.com) with
-    ``GITHUB_TOKEN``. GitLab: ``GITLAB_API_URLS`` (``host=url,…``; default
+    GitHub: ``GITHUB_API_URL`` (default https://api.github.com) with an
+    installation token of the GitHub App (``GITHUB_APP_ID`` and its private key)
+    when the repository belongs to an installation, else ``GITHUB_TOKEN``. GitLab: ``GITLAB_API_URLS`` (``host=url,…``; default
     ``https://{host}/api/v4``) with the token of ``GITLAB_TOKENS``
     (``host/owner/name=token,…``) for this repository, else ``GITLAB_TOKEN``.
     """
     config = current_app.config
     if repo.forge is ForgeKind.github:
-        return GitHubClient(config["GITHUB_API_URL"], config.get("GITHUB_TOKEN"))
+        token = config.get("GITHUB_TOKEN")
+        private_key = github_app_private_key()
+        if repo.installation_id and config.get("GITHUB_APP_ID") and private_key:
+            token = installation_token(config["GITHUB_API_URL"], config["GITHUB_APP_ID"], private_key,
+                                       repo.installation_id)
+        return GitHubClient(config["GITHUB_API_URL"], token)
     base = _mapping(config.get("GITLAB_API_URLS")).get(repo.host, f"https://{repo.host}/api/v4")
     tokens = _mapping(config.get("GITLAB_TOKENS"))
     token = tokens.get(f"{repo.host}/{repo.owner}/{repo.name}") or config.get("GITLAB_TOKEN")
     return GitLabClient(base, token)
+
+
+def github_app_private_key() -> str | None:
+    """The App's PEM key from ``GITHUB_APP_PRIVATE_KEY`` or the file ``GITHUB_APP_PRIVATE_KEY_FILE``."""
+    config = current_app.config
+    if config.get("GITHUB_APP_PRIVATE_KEY"):
+        return config["GITHUB_APP_PRIVATE_KEY"].replace("\\n", "\n")
+    path = config.get("GITHUB_APP_PRIVATE_KEY_FILE")
+    if path:
+        with open(path, encoding="ascii") as handle:
+            return handle.read()
+    return None

@@ -49,6 +49,8 @@ class FakeForge:
         self.canned: list[Canned] = []
         self.received: list[Received] = []
         self.ignore_if_none_match = False  # answer 304 to every conditional request
+        self.app_public_key = None  # PEM: POST /app/installations/{id}/access_tokens checks the JWT
+        self.app_id = None
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -169,6 +171,28 @@ class FakeForge:
                 self.send_header("Content-Type", "application/json")
                 for key, value in headers.items():
                     self.send_header(key, value)
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def do_POST(self):  # noqa: N802
+                import jwt
+
+                parts = urlsplit(self.path).path.strip("/").split("/")
+                status, body = 404, {"message": "Not Found"}
+                if len(parts) == 4 and parts[:2] == ["app", "installations"] and parts[3] == "access_tokens":
+                    auth = self.headers.get("Authorization", "")
+                    try:
+                        claims = jwt.decode(auth.removeprefix("Bearer "), forge.app_public_key, algorithms=["RS256"])
+                        assert claims["iss"] == str(forge.app_id)
+                        status, body = 201, {"token": f"ghs_installation_{parts[2]}",
+                                             "expires_at": "2099-01-01T00:00:00Z"}
+                    except Exception as exc:  # noqa: BLE001
+                        status, body = 401, {"message": f"bad JWT: {exc}"}
+                forge.received.append(Received("POST", urlsplit(self.path).path, {}, dict(self.headers), status))
+                raw = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(raw)))
                 self.end_headers()
                 self.wfile.write(raw)
