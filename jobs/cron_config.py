@@ -6,6 +6,7 @@ jobs with the application context.
 from rq import cron
 
 from jobs.sync import reconcile_all, sync_due_repositories
+from jobs.webhooks import requeue_pending_deliveries
 
 # Incremental sync of every repository (cheap: unchanged ones cost 304s only),
 # and the resumption of syncs whose rate-limit wait is over.
@@ -13,3 +14,6 @@ cron.register(sync_due_repositories, "sync", interval=15 * 60, job_timeout=600, 
 
 # Once a day, find what webhooks missed (deleted merge requests, lost deliveries).
 cron.register(reconcile_all, "sync", cron="17 3 * * *", job_timeout=600, name="reconciliation")
+
+# Deliveries whose job was lost (Redis down when they arrived) are queued again.
+cron.register(requeue_pending_deliveries, "webhooks", interval=5 * 60, job_timeout=300, name="requeue-deliveries")

@@ -92,36 +92,44 @@ def _dispatch(jobs: list[PendingJob]) -> None:
     app = current_app._get_current_object()
     connection = redis_connection(app)
     for job in jobs:
-        if connection is not None and job.at is not None:
-            Queue(job.queue, connection=connection).enqueue_at(
-                job.at.replace(tzinfo=timezone.utc),
-                job.func,
-                *job.args,
-                job_timeout=job.timeout,
-                retry=job.retry,
-                job_id=job.job_id,
-                **job.kwargs,
-            )
-        elif connection is not None:
-            Queue(job.queue, connection=connection).enqueue_call(
-                job.func,
-                args=job.args,
-                kwargs=job.kwargs,
-                timeout=job.timeout,
-                retry=job.retry,
-                job_id=job.job_id,
-            )
-        elif job.at is not None:
-            continue  # in-process: the cron schedule runs what is due
-        else:
-            # A fresh app context gives the job its own session, as a worker would.
-            # A failing job leaves its own trace (the job records it); the
-            # caller's work is committed already and must not turn into an error.
-            with app.app_context():
-                try:
-                    job.func(*job.args, **job.kwargs)
-                except Exception:
-                    app.logger.exception("in-process job %s failed", job.func.__name__)
+        try:
+            _enqueue(app, connection, job)
+        except redis.exceptions.RedisError:
+            # The transaction is committed; the job is lost but its row says what
+            # is left to do, and the periodic passes queue it again.
+            app.logger.exception("could not enqueue %s; a periodic pass will retry", job.func.__name__)
+
+
+def _enqueue(app: Flask, connection, job: PendingJob) -> None:
+    if connection is not None and job.at is not None:
+        Queue(job.queue, connection=connection).enqueue_at(
+            job.at.replace(tzinfo=timezone.utc),
+            job.func,
+            *job.args,
+            job_timeout=job.timeout,
+            retry=job.retry,
+            job_id=job.job_id,
+            **job.kwargs,
+        )
+    elif connection is not None:
+        Queue(job.queue, connection=connection).enqueue_call(
+            job.func,
+            args=job.args,
+            kwargs=job.kwargs,
+            timeout=job.timeout,
+            retry=job.retry,
+            job_id=job.job_id,
+        )
+    elif job.at is None:
+        # In-process: a fresh app context gives the job its own session, as a
+        # worker would. A failing job leaves its own trace (the job records
+        # it); the caller's work is committed already and must not turn into
+        # an error. A deferred job (``at``) is left to the cron passes.
+        with app.app_context():
+            try:
+                job.func(*job.args, **job.kwargs)
+            except Exception:
+                app.logger.exception("in-process job %s failed", job.func.__name__)
 
 
 @event.listens_for(Session, "after_commit")

@@ -47,6 +47,11 @@ def sync_repository(repository_id: int, run_id: int | None = None, full: bool = 
         _end(run.id, SyncStatus.failed, f"the forge sent an object we cannot read: {exc}")
     except ForgeError as exc:
         _wait_or_give_up(run.id, repo.id, full, utcnow() + timedelta(seconds=RETRY_DELAY * run.attempts), str(exc))
+    except Exception as exc:
+        # A bug or a surprise: the run must not stay "running" (that would
+        # block every later sync of the repository). Recorded, then raised.
+        _end(run.id, SyncStatus.failed, f"unexpected error: {type(exc).__name__}: {exc}"[:2000])
+        raise
     finally:
         client.close()
     return run.id
@@ -89,6 +94,17 @@ def sync_due_repositories() -> int:
     """Cron: an incremental sync of every syncable repository not already
     syncing, and the resumption of runs whose wait is over. Returns the count."""
     now = utcnow()
+    # A run queued or running for longer than a job may take lost its worker.
+    for dead in db.session.scalars(select(SyncRun).where(
+        SyncRun.status.in_([SyncRunStatus.queued, SyncRunStatus.running]),
+        SyncRun.started_at < now - timedelta(seconds=2 * SYNC_TIMEOUT),
+    )):
+        dead.status = SyncRunStatus.failed
+        dead.error = "abandoned: its worker stopped before the run ended"
+        dead.finished_at = now
+        dead.repository.sync_status = SyncStatus.failed
+        dead.repository.sync_error = dead.error
+    db.session.flush()
     busy = select(SyncRun.repository_id).where(
         SyncRun.status.in_([SyncRunStatus.queued, SyncRunStatus.running, SyncRunStatus.waiting])
     )

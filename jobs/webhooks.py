@@ -1,6 +1,10 @@
 """Webhook jobs (queue ``webhooks``)."""
 from __future__ import annotations
 
+from datetime import timedelta
+
+from sqlalchemy import select
+
 from marketplace.extensions import db
 from marketplace.timeutil import utcnow
 from marketplace.webhooks.models import DeliveryStatus, WebhookDelivery
@@ -15,7 +19,9 @@ def process_delivery(delivery_id: int, replay: bool = False) -> str:
     ``failed`` with the error in a separate commit and the error is raised, so
     RQ retries it and the admin page shows it.
     """
-    delivery = db.session.get(WebhookDelivery, delivery_id)
+    # The row lock serialises two jobs for one delivery (a redelivery re-queued
+    # it while the first job ran): the second sees it processed.
+    delivery = db.session.get(WebhookDelivery, delivery_id, with_for_update=True)
     if delivery is None:
         raise LookupError(f"no webhook delivery {delivery_id}")
     if delivery.status in (DeliveryStatus.processed, DeliveryStatus.ignored) and not replay:
@@ -36,3 +42,23 @@ def process_delivery(delivery_id: int, replay: bool = False) -> str:
     delivery.processed_at = utcnow()
     db.session.commit()
     return status.value
+
+
+STALE_AFTER = timedelta(minutes=5)
+
+
+def requeue_pending_deliveries() -> int:
+    """Cron: queue again every delivery still pending five minutes after it
+    arrived (its job was lost, e.g. Redis was down). Returns the count."""
+    from marketplace.webhooks.views import enqueue_processing
+
+    stale = db.session.scalars(
+        select(WebhookDelivery.id).where(
+            WebhookDelivery.status == DeliveryStatus.pending,
+            WebhookDelivery.received_at < utcnow() - STALE_AFTER,
+        )
+    ).all()
+    for delivery_id in stale:
+        enqueue_processing(delivery_id)
+    db.session.commit()
+    return len(stale)

@@ -26,6 +26,10 @@ def check_text(value: object, field: str, max_length: int | None = None) -> str:
         raise InvalidText(f"{field} contains a NUL character")
     if max_length is not None and len(value) > max_length:
         raise InvalidText(f"{field} is longer than {max_length} characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidText(f"{field} is not valid Unicode text") from None
     return value
 
 

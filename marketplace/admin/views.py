@@ -9,7 +9,6 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from jobs.queue import enqueue_after_commit
 from marketplace.audit import service as audit
 from marketplace.extensions import db
 from marketplace.forges.models import Repository, SyncRun, SyncRunStatus, SyncStatus
@@ -74,7 +73,7 @@ def deliveries():
 @admin_required
 def replay(delivery_id: int):
     """Process a stored delivery again (after a fix, or to re-apply it)."""
-    from jobs.webhooks import process_delivery
+    from marketplace.webhooks.views import enqueue_processing
 
     delivery = db.session.get(WebhookDelivery, delivery_id)
     if delivery is None:
@@ -82,7 +81,7 @@ def replay(delivery_id: int):
     delivery.status = DeliveryStatus.pending
     audit.record("webhook.replayed", "webhook_delivery", delivery.id, actor=f"user:{current_user.id}",
                  actor_user_id=current_user.id)
-    enqueue_after_commit(db.session, process_delivery, delivery.id, True, queue="webhooks", timeout=120)
+    enqueue_processing(delivery.id, replay=True)
     db.session.commit()
     flash(_("Delivery %(id)s was queued again.", id=delivery.delivery_id))
     return redirect(url_for("admin.deliveries", status=request.args.get("status") or None))

@@ -19,15 +19,31 @@ _REF = (
     rf"(?:https?://(?P<host>[A-Za-z0-9.-]+)/(?P<url_path>{_REPO})/(?:-/)?issues/(?P<url_number>\d+)"
     rf"|(?P<path>{_REPO})?#(?P<number>\d+))"
 )
-_REF_RE = re.compile(r"(?<![\w/#])" + _REF + r"(?!\w)")
+# Not inside a word, a path or a host name ("github.com/o/r#12" is no reference).
+_REF_RE = re.compile(r"(?<![\w/#.:-])" + _REF + r"(?!\w)")
 _GITHUB_CLOSING = re.compile(
     r"(?i)\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\b:?[ \t]+(?=(" + _REF + r"))"
 )
+# GitLab's default closing pattern is case-sensitive after the first letter.
 _GITLAB_CLOSING = re.compile(
-    r"(?i)\b(?:clos(?:e[sd]?|ing)|fix(?:e[sd]|ing)?|resolv(?:e[sd]?|ing)|implement(?:s|ed|ing)?)\b:?"
-    r"[ \t]+(?:issues?[ \t]+)?"
+    r"\b(?:[Cc]los(?:e[sd]?|ing)|[Ff]ix(?:e[sd]|ing)?|[Rr]esolv(?:e[sd]?|ing)|[Ii]mplement(?:s|ed|ing)?)\b:?"
+    r" +(?:issues? +)?"
 )
-_GITLAB_LIST_SEPARATOR = re.compile(r"(?i)^(?:[ \t]*,?[ \t]+and[ \t]+|[ \t]*,[ \t]*)")
+# GitLab joins references with ", ", " and ", or plain spaces: (?: *,? +and +| *,? *)
+_GITLAB_LIST_SEPARATOR = re.compile(r"^(?: *,? +and +| *,? *)")
+MAX_NUMBER = 2**31 - 1
+MAX_PATH = 511
+
+# GitHub ignores references in code and quotes: fenced blocks, inline code, "> " lines.
+_FENCE = re.compile(r"^[ ]{0,3}(```|~~~).*?(?:^[ ]{0,3}\1[^\n]*$|\Z)", re.M | re.S)
+_INLINE_CODE = re.compile(r"(`+)(?!`).+?(?<!`)\1(?!`)", re.S)
+_QUOTE_LINE = re.compile(r"^[ ]{0,3}>.*$", re.M)
+
+
+def _without_code_and_quotes(text: str) -> str:
+    text = _FENCE.sub(" ", text)
+    text = _INLINE_CODE.sub(" ", text)
+    return _QUOTE_LINE.sub(" ", text)
 
 
 @dataclass(frozen=True)
@@ -72,14 +88,18 @@ def _closing_spans(text: str, forge: str) -> list[tuple[int, int]]:
 def find_references(text: str | None, forge: str = "github") -> list[Reference]:
     """Every issue reference in ``text``, closing or mention, in order, without duplicates.
 
-    A reference both closed and mentioned counts as closing.
+    References in code (fenced or inline) and in block quotes are ignored, as
+    GitHub does. A reference both closed and mentioned counts as closing.
     """
     if not text:
         return []
+    text = _without_code_and_quotes(text)
     closing = set(_closing_spans(text, forge))
     found: dict[tuple, Reference] = {}
     for match in _REF_RE.finditer(text):
         ref = _reference(match, match.span() in closing)
+        if ref.number > MAX_NUMBER or len(ref.path or "") > MAX_PATH or len(ref.host or "") > 255:
+            continue  # a build number or a pasted log line, not an issue
         key = (ref.host, (ref.path or "").lower(), ref.number)
         if key not in found or (ref.closing and not found[key].closing):
             found[key] = ref

@@ -207,6 +207,9 @@ class PullRequest(db.Model):
     # Reconciliation found it gone from the forge (GitLab sends no hook for a
     # deleted merge request); its links no longer count.
     deleted_at: Mapped[datetime | None]
+    # Set when the links of the merged request were read: the forges close
+    # issues at merge time, so later edits of its text change nothing.
+    links_frozen_at: Mapped[datetime | None]
     synced_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     repository: Mapped["Repository"] = relationship()  # noqa: F821
@@ -216,7 +219,9 @@ class PullRequest(db.Model):
 
     @property
     def author_display(self) -> str:
-        return "deleted" if self.author_deleted or not self.author_login else self.author_login
+        if self.author_deleted:
+            return "deleted"
+        return self.author_login or "unknown"
 
 
 class LinkKind(str, enum.Enum):

@@ -73,6 +73,9 @@ def upsert_issue(repo: Repository, issue: ForgeIssue) -> UpsertResult:
     """
     item = find_item(repo.host, issue.forge_id)
     created = item is None
+    if item is not None and item.deleted_at is not None:
+        # Deleted on the forge: a late event of the issue does not bring it back.
+        return UpsertResult("stale", item)
     if created:
         item = BacklogItem(repository=repo, forge_host=repo.host, forge_id=issue.forge_id)
         db.session.add(item)
@@ -136,6 +139,11 @@ def upsert_pull_request(repo: Repository, pull: ForgePullRequest) -> UpsertResul
     if row.author_deleted != pull.author_deleted:
         row.author_deleted = pull.author_deleted
         changed = True
+    undeleted = row.deleted_at is not None
+    if undeleted:
+        # Listed by the forge again: the earlier "gone" was wrong.
+        row.deleted_at = None
+        changed = True
     state = PullRequestState(pull.state)
     if row.state is PullRequestState.merged and state is not PullRequestState.merged:
         state = PullRequestState.merged
@@ -145,6 +153,10 @@ def upsert_pull_request(repo: Repository, pull: ForgePullRequest) -> UpsertResul
     if changed:
         row.synced_at = utcnow()
     db.session.flush()
+    if undeleted:
+        for link in row.links:
+            if link.item is not None:
+                update_solved(link.item)
     return UpsertResult("created" if created else "updated" if changed else "unchanged", row)
 
 
@@ -247,10 +259,15 @@ def refresh_links(pull: PullRequest) -> list[BacklogItem]:
     project's issue is ``closes``; to another repository outside the project
     ``cross_project``; anything else, or any reference while the pull request
     does not target the repository's default branch, a ``mention``. Manual
-    links and manual removals are kept. Returns the items whose solved state
-    may have changed (already updated).
+    links and manual removals are kept. Once the request is merged (and its
+    base branch known) the links are read one last time and frozen: GitHub
+    and GitLab close issues at merge time, and editing the text afterwards
+    closes or reopens nothing. Returns the items whose solved state may have
+    changed (already updated).
     """
     repo = pull.repository
+    if pull.links_frozen_at is not None:
+        return []
     honoured = bool(repo.default_branch) and pull.base_branch == repo.default_branch
     wanted: dict[tuple[str, str, int], tuple[LinkKind, BacklogItem | None]] = {}
     text = f"{pull.title}\n{pull.body or ''}"
@@ -292,6 +309,8 @@ def refresh_links(pull: PullRequest) -> list[BacklogItem]:
             link.kind, link.item = kind, item
         if item is not None:
             touched.add(item.id)
+    if pull.state is PullRequestState.merged and repo.default_branch and pull.base_branch:
+        pull.links_frozen_at = utcnow()
     db.session.flush()
     items = [db.session.get(BacklogItem, item_id) for item_id in touched]
     for item in items:

@@ -80,25 +80,29 @@ def parse_link_header(value: str | None) -> dict[str, str]:
     return {rel: url for url, rel in _LINK.findall(value or "")}
 
 
+MAX_WAIT = timedelta(days=1)  # a reset or Retry-After further away is not believed
+
+
 def _epoch_to_utc(value: str) -> datetime | None:
     try:
         number = int(float(value))
-    except ValueError:
+        if number > 10**11:  # some recordings give milliseconds
+            number //= 1000
+        when = datetime.fromtimestamp(number, tz=timezone.utc).replace(tzinfo=None)
+    except (ValueError, OverflowError, OSError):
         return None
-    if number > 10**11:  # some recordings give milliseconds
-        number //= 1000
-    return datetime.fromtimestamp(number, tz=timezone.utc).replace(tzinfo=None)
+    return when
 
 
 def _retry_after(value: str | None) -> datetime | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return utcnow() + timedelta(seconds=int(value))
+    if value.isascii() and value.isdigit():
+        return utcnow() + min(timedelta(seconds=int(value[:7])), MAX_WAIT)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     return when.astimezone(timezone.utc).replace(tzinfo=None)
 
@@ -123,9 +127,10 @@ def raise_for_status(response: httpx.Response) -> None:
         reset = headers.get("X-RateLimit-Reset", headers.get("RateLimit-Reset"))
         if remaining is not None and remaining.strip() == "0":
             resume = (_epoch_to_utc(reset) if reset else None) or utcnow() + timedelta(minutes=1)
-            raise RateLimited(resume, f"rate limit exhausted ({status}: {message})")
-        if status == 429:
-            raise RateLimited(utcnow() + timedelta(minutes=1), f"too many requests: {message}")
+            raise RateLimited(min(resume, utcnow() + MAX_WAIT), f"rate limit exhausted ({status}: {message})")
+        if status == 429 or "secondary rate limit" in message.lower() or "abuse" in message.lower():
+            # GitHub: without Retry-After, wait at least a minute before trying again.
+            raise RateLimited(utcnow() + timedelta(minutes=1), f"secondary rate limit ({status}: {message})")
         raise Forbidden(f"403 Forbidden: {message}")
     if status == 404:
         raise NotFound(f"404 Not Found: {response.request.url}")
@@ -162,7 +167,10 @@ class ForgeHttp:
         """GET ``path`` and return the decoded JSON. Raises a :class:`ForgeError`."""
         response = self._send(self.url(path), params, None)
         raise_for_status(response)
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:
+            raise Unavailable(f"the forge answered something that is not JSON for {path}") from None
 
     def get_page(self, url: str, params: dict | None, cache: PageCache | None) -> Page:
         """GET one page of a list, conditionally when ``cache`` knows its ETag.
@@ -181,7 +189,10 @@ class ForgeHttp:
             if response.status_code == 304:
                 raise ForgeError(f"304 Not Modified without a cached page for {full}")
         raise_for_status(response)
-        items = response.json()
+        try:
+            items = response.json()
+        except ValueError:
+            raise Unavailable(f"the forge answered something that is not JSON for {full}") from None
         if not isinstance(items, list):
             raise ForgeError(f"expected a JSON list from {full}")
         return Page(full, items, parse_link_header(response.headers.get("Link")).get("next"),

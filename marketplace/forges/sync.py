@@ -17,7 +17,14 @@ from sqlalchemy import select
 from marketplace.backlog.service import refresh_links, upsert_issue, upsert_pull_request
 from marketplace.extensions import db
 from marketplace.forges.http import CachedPage, NotFound, Page
-from marketplace.forges.models import HttpCacheEntry, Repository, SyncRun, SyncRunStatus, SyncStatus
+from marketplace.forges.models import (
+    ForgeKind,
+    HttpCacheEntry,
+    Repository,
+    SyncRun,
+    SyncRunStatus,
+    SyncStatus,
+)
 from marketplace.forges.service import move_repository
 from marketplace.forges.types import ForgePullRequest
 from marketplace.timeutil import utcnow
@@ -126,7 +133,12 @@ def run_sync(repo: Repository, run: SyncRun, client, *, progress: Progress | Non
 
 def _sync_pulls(repo, run, client, cache, since, progress) -> None:
     """Pull requests with their details (base branch, fork), newest first,
-    stopping at the first one older than ``since``; links are recomputed."""
+    stopping at the first one older than ``since``; links are recomputed.
+
+    The pages' ETags are stored only once the pass is complete: the pass
+    stops at an unchanged first page, which must never hide a later page
+    that an interrupted run did not read."""
+    done: list[tuple[Page, datetime | None]] = []
     for page in client.pull_pages(repo, cache):
         run.pages += 1
         if page.not_modified:
@@ -141,12 +153,15 @@ def _sync_pulls(repo, run, client, cache, since, progress) -> None:
             row = upsert_pull_request(repo, pull).row
             refresh_links(row)
             run.pull_requests_seen += 1
-        cache.store(page, page_newest)
+        done.append((page, page_newest))
         db.session.commit()
         if progress:
             progress(run)
         if since is not None and oldest is not None and oldest < since:
             break
+    for page, newest in done:
+        cache.store(page, newest)
+    db.session.commit()
 
 
 def start_run(repo: Repository, *, full: bool) -> SyncRun:
@@ -196,10 +211,14 @@ def run_reconcile(repo: Repository, client) -> dict[str, int]:
         repo.pulls_disabled = True
         db.session.commit()
         return counts
+    if repo.forge is not ForgeKind.gitlab or not seen:
+        # GitHub pull requests cannot be deleted; an empty list is more likely
+        # a glitch than every merge request deleted at once.
+        return counts
     gone = db.session.scalars(
         select(PullRequest).where(
             PullRequest.repository_id == repo.id,
-            PullRequest.number.not_in(seen) if seen else True,
+            PullRequest.number.not_in(seen),
             PullRequest.deleted_at.is_(None),
         )
     ).all()

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 
 from marketplace.backlog.service import (
+    find_item,
     mark_item_deleted,
     refresh_links,
     transfer_item,
@@ -85,6 +86,10 @@ def _github_issues(payload: dict, delivery: WebhookDelivery) -> Outcome:
         return DeliveryStatus.ignored, f"issues.{action} on pull request #{issue.get('number')}: no item"
     changes = payload.get("changes") if isinstance(payload.get("changes"), dict) else {}
     if action == "deleted":
+        if find_item(repo.host, gh._id(issue, "id")) is None:
+            # Deleted before we saw it (or before a late "opened"): keep it as a
+            # deleted item, so that no later event can bring it back.
+            upsert_issue(repo, gh.parse_issue(issue))
         item = mark_item_deleted(repo, gh._id(issue, "id"), utcnow(), actor=ACTOR)
         return DeliveryStatus.processed, f"item {item.id} hidden: deleted on the forge" if item else "unknown issue deleted"
     if action == "transferred":
@@ -140,18 +145,24 @@ def _github_repository(payload: dict, delivery: WebhookDelivery) -> Outcome:
 
 
 def _github_installation(payload: dict, delivery: WebhookDelivery) -> Outcome:
-    installation = payload.get("installation") or {}
+    installation = payload.get("installation") if isinstance(payload.get("installation"), dict) else {}
     installation_id = installation.get("id")
-    repos = payload.get("repositories") or payload.get("repositories_added") or []
+    leaving = payload.get("action") == "deleted"
     known = 0
-    for obj in repos if isinstance(repos, list) else []:
-        if not isinstance(obj, dict):
-            continue
-        full = obj.get("full_name") or ""
-        owner, _, name = full.partition("/")
-        repo = resolve_repository(gh.GITHUB_HOST, obj.get("id"), owner, name)
-        if repo is not None and isinstance(installation_id, int):
-            repo.installation_id = installation_id if payload.get("action") != "deleted" else None
+    for key in ("repositories", "repositories_added", "repositories_removed"):
+        repos = payload.get(key)
+        for obj in repos if isinstance(repos, list) else []:
+            if not isinstance(obj, dict) or not isinstance(obj.get("full_name"), str):
+                continue
+            owner, _, name = obj["full_name"].partition("/")
+            repo = resolve_repository(gh.GITHUB_HOST, obj.get("id"), owner, name)
+            if repo is None or not isinstance(installation_id, int):
+                continue
+            if leaving or key == "repositories_removed":
+                if repo.installation_id == installation_id:
+                    repo.installation_id = None
+            else:
+                repo.installation_id = installation_id
             known += 1
     return DeliveryStatus.processed, (
         f"installation {installation_id} {payload.get('action')} recorded; {known} repositories of the commons"

@@ -14,11 +14,12 @@ import hmac
 import json
 
 from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from jobs.queue import enqueue_after_commit
 from marketplace.extensions import db
-from marketplace.webhooks.models import WebhookDelivery
+from marketplace.webhooks.models import DeliveryStatus, WebhookDelivery
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 MAX_ID_LENGTH = 100
@@ -36,41 +37,67 @@ def github_signature_valid(secret: str, body: bytes, header: str | None) -> bool
     return hmac.compare_digest(expected.encode(), header.strip().encode())
 
 
+def _plain_text(value, max_length: int) -> bool:
+    """Printable text that PostgreSQL can store (no NUL, no lone surrogate)."""
+    if not isinstance(value, str) or len(value) > max_length or not value.isprintable():
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _store(source: str, delivery_id: str | None, event: str | None, body: bytes):
     if not delivery_id or len(delivery_id) > MAX_ID_LENGTH or not delivery_id.isprintable():
         return _error(400, "missing or malformed delivery id header")
-    if not event or len(event) > 100:
+    if not event or len(event) > 100 or not event.isprintable():
         return _error(400, "missing event header")
     try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
+        # Forges send UTF-8; json.loads would also take UTF-16 bytes, so decode first.
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return _error(400, "the body is not UTF-8")
+    if "\x00" in text:
+        return _error(400, "the body contains a NUL character")
+    try:
+        payload = json.loads(text)
+    except (ValueError, RecursionError):
         return _error(400, "the body is not JSON")
     if not isinstance(payload, dict):
         return _error(400, "the body is not a JSON object")
-    text = body.decode("utf-8")
-    if "\x00" in text:
-        return _error(400, "the body contains a NUL character")
-    action = payload.get("action") if isinstance(payload.get("action"), str) else None
+    action = payload.get("action")
     if source == "gitlab":
         attributes = payload.get("object_attributes")
-        if isinstance(attributes, dict) and isinstance(attributes.get("action"), str):
+        if isinstance(attributes, dict) and "action" in attributes:
             action = attributes["action"]
-    delivery = WebhookDelivery(
-        source=source, delivery_id=delivery_id, event=event, action=(action or None) and action[:100], body=text
-    )
+    if action is not None and not _plain_text(action, 100):
+        return _error(400, "the action is not plain text")
+    delivery = WebhookDelivery(source=source, delivery_id=delivery_id, event=event, action=action or None, body=text)
     try:
         with db.session.begin_nested():
             db.session.add(delivery)
     except IntegrityError:
-        # Seen before (a redelivery): it was stored and processed once; change nothing.
+        # Seen before (a redelivery): stored once, processed once; change nothing,
+        # except that one still pending (its job was lost) is queued again.
         db.session.rollback()
+        existing = db.session.scalar(select(WebhookDelivery).where(
+            WebhookDelivery.source == source, WebhookDelivery.delivery_id == delivery_id))
+        if existing is not None and existing.status is DeliveryStatus.pending:
+            enqueue_processing(existing.id)
+            db.session.commit()
         return jsonify(status="duplicate", delivery_id=delivery_id), 200
-    from jobs.webhooks import process_delivery
-
-    enqueue_after_commit(db.session, process_delivery, delivery.id, queue="webhooks", timeout=120,
-                         retries=3, retry_intervals=[10, 60, 300])
+    enqueue_processing(delivery.id)
     db.session.commit()
     return jsonify(status="accepted", delivery_id=delivery_id, id=delivery.id), 202
+
+
+def enqueue_processing(delivery_id: int, replay: bool = False) -> None:
+    """Queue the processing of a stored delivery after the current commit."""
+    from jobs.webhooks import process_delivery
+
+    enqueue_after_commit(db.session, process_delivery, delivery_id, replay, queue="webhooks", timeout=120,
+                         retries=3, retry_intervals=[10, 60, 300])
 
 
 @bp.post("/github")

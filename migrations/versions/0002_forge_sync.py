@@ -144,11 +144,11 @@ def upgrade():
     with op.batch_alter_table('pull_request', schema=None) as batch_op:
         batch_op.add_column(sa.Column('author_deleted', sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.add_column(sa.Column('deleted_at', sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column('links_frozen_at', sa.DateTime(), nullable=True))
 
     with op.batch_alter_table('repository', schema=None) as batch_op:
         batch_op.add_column(sa.Column('pulls_disabled', sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.add_column(sa.Column('installation_id', sa.BigInteger(), nullable=True))
-
 
 
 def downgrade():
@@ -157,6 +157,7 @@ def downgrade():
         batch_op.drop_column('pulls_disabled')
 
     with op.batch_alter_table('pull_request', schema=None) as batch_op:
+        batch_op.drop_column('links_frozen_at')
         batch_op.drop_column('deleted_at')
         batch_op.drop_column('author_deleted')
 

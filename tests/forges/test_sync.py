@@ -1,6 +1,7 @@
 """Full and incremental sync against a local forge that answers like GitHub."""
 import json
-from datetime import datetime, timedelta
+import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select
@@ -178,12 +179,13 @@ def test_secondary_rate_limit_waits_for_retry_after(session, github_forge):
 def test_primary_rate_limit_waits_until_the_reset_time(session, github_forge):
     repo = make_repository("org-a", "repo-x")
     _window_forge(github_forge, datetime(2026, 3, 1))
+    reset = int(time.time()) + 1800
     github_forge.fail("/repos/org-a/repo-x/issues", 403,
-                      {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1900000000"},
+                      {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)},
                       {"message": "API rate limit exceeded"})
     run = session.get(SyncRun, sync_repository(repo.id, full=True))
     assert run.status is SyncRunStatus.waiting
-    assert run.resume_at == datetime(2030, 3, 17, 17, 46, 40)
+    assert run.resume_at == datetime.fromtimestamp(reset, tz=timezone.utc).replace(tzinfo=None)
 
 
 def test_permission_error_flags_the_repository_and_is_not_retried(session, github_forge):

@@ -1,4 +1,5 @@
 """Sync and webhook jobs through RQ on real Redis, the cron schedule, the CLI."""
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -50,14 +51,15 @@ def test_rate_limited_sync_is_scheduled_again_at_the_reset_time(app, session, rq
         "id": 77, "default_branch": "main", "pulls": [],
         "issues": [github_issue("org-a", "repo-x", 1, updated_at="2026-01-01T00:00:00Z")],
     }
+    reset = int(time.time()) + 1800
     github_forge.fail("/repos/org-a/repo-x/issues", 403,
-                      {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1900000000"})
+                      {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)})
     run_id = sync_repository(repo.id, full=True)
     registry = ScheduledJobRegistry("sync", connection=rq_redis)
     job_ids = registry.get_job_ids()
     assert len(job_ids) == 1
     scheduled_at = registry.get_scheduled_time(job_ids[0])
-    assert scheduled_at == datetime(2030, 3, 17, 17, 46, 40, tzinfo=timezone.utc)
+    assert scheduled_at == datetime.fromtimestamp(reset, tz=timezone.utc)
     job = Queue("sync", connection=rq_redis).fetch_job(job_ids[0])
     assert job.args == (repo.id, run_id, True)
 
@@ -69,6 +71,7 @@ def test_cron_schedule_loads_from_the_repository_config(rq_redis):
     assert jobs == {
         ("incremental-sync", "sync", 900, None),
         ("reconciliation", "sync", None, "17 3 * * *"),
+        ("requeue-deliveries", "webhooks", 300, None),
     }
 
 
@@ -101,15 +104,17 @@ def test_reconciliation_marks_a_deleted_merge_request_and_unsolves(client, sessi
     forge_repo = {
         "id": 4242, "default_branch": "main",
         "issues": [_gitlab_issue(7, "2026-02-01T00:00:00.000Z")],
-        "pulls": [_gitlab_mr(650, "2026-02-02T00:00:00.000Z", description="Closes #7")],
+        "pulls": [_gitlab_mr(650, "2026-02-02T00:00:00.000Z", description="Closes #7"),
+                  _gitlab_mr(651, "2026-02-03T00:00:00.000Z", state="opened")],
     }
     gitlab_forge.repos[("health", "records")] = forge_repo
     sync_repository(repo.id, full=True)
     item = session.scalar(select(BacklogItem).where(BacklogItem.repository_id == repo.id))
     assert item.solved_by.number == 650
-    forge_repo["pulls"] = []  # deleted on GitLab, which sends no hook for it
+    kept = forge_repo["pulls"][1]
+    forge_repo["pulls"] = [kept]  # !650 deleted on GitLab, which sends no hook for it
     counts = reconcile_repository(repo.id)
-    assert counts == {"items": 1, "pull_requests": 0, "deleted_pull_requests": 1}
-    pull = session.scalar(select(PullRequest).where(PullRequest.repository_id == repo.id))
+    assert counts == {"items": 1, "pull_requests": 1, "deleted_pull_requests": 1}
+    pull = session.scalar(select(PullRequest).where(PullRequest.repository_id == repo.id, PullRequest.number == 650))
     assert pull.deleted_at is not None
     assert session.get(BacklogItem, item.id).solved_by_id is None
