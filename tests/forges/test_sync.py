@@ -58,7 +58,7 @@ def test_recorded_five_page_list_is_followed_by_its_link_headers():
         forge.stop()
 
 
-def test_list_with_a_pull_request_makes_two_items_and_one_pull_request(session, github_forge):
+def test_list_with_a_pull_request_makes_two_items_and_one_pull_request(client, session, github_forge):
     repo = make_repository("org-a", "repo-x")
     github_forge.repos[("org-a", "repo-x")] = {
         "id": 77, "default_branch": "main", "pulls": [],
@@ -72,6 +72,14 @@ def test_list_with_a_pull_request_makes_two_items_and_one_pull_request(session, 
     assert sorted(session.scalars(select(BacklogItem.number).where(BacklogItem.repository_id == repo.id))) == [10, 12]
     assert list(session.scalars(select(PullRequest.number).where(PullRequest.repository_id == repo.id))) == [11]
     assert repo.forge_id == 77 and repo.default_branch == "main"
+    # A "labeled" event on #11 (an issues event about a pull request) creates no item.
+    from tests.webhooks.helpers import payload, post_github
+
+    labeled = payload("github/webhooks/issues/labeled.json")
+    labeled["repository"].update(id=77, name="repo-x", full_name="org-a/repo-x")
+    labeled["issue"] = github_issue("org-a", "repo-x", 11, updated_at="2026-01-13T00:00:00Z", pull=True)
+    assert post_github(client, "issues", labeled).status_code == 202
+    assert sorted(session.scalars(select(BacklogItem.number).where(BacklogItem.repository_id == repo.id))) == [10, 12]
 
 
 def _window_forge(forge, start: datetime):
