@@ -1,5 +1,7 @@
 """Flask extensions, created unbound and initialised in ``create_app``."""
 from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -22,6 +24,8 @@ migrate = Migrate()
 babel = Babel()
 csrf = CSRFProtect()
 login_manager = LoginManager()
+# Storage is chosen in create_app: Redis when REDIS_URL is set, else memory.
+limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 
 def _configure_sqlite(dbapi_connection, connection_record) -> None:

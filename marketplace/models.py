@@ -1,5 +1,12 @@
 """Imports every model so that metadata (and Alembic) sees all tables."""
-from marketplace.accounts.models import User  # noqa: F401
+from marketplace.accounts.models import (  # noqa: F401
+    ForgeIdentity,
+    ImplementorProfile,
+    OAuthState,
+    Organisation,
+    OrganisationMember,
+    User,
+)
 from marketplace.audit.models import AuditEvent  # noqa: F401
 from marketplace.backlog.models import (  # noqa: F401
     BacklogItem,
@@ -16,4 +23,11 @@ from marketplace.forges.models import (  # noqa: F401
     SyncRun,
 )
 from marketplace.webhooks.models import WebhookDelivery  # noqa: F401
-from marketplace.projects.models import MemberProject, ProjectLink, ProjectSdg  # noqa: F401
+from marketplace.projects.models import (  # noqa: F401
+    MaintainerInvitation,
+    MaintainershipClaim,
+    MemberProject,
+    ProjectLink,
+    ProjectMaintainer,
+    ProjectSdg,
+)

@@ -88,6 +88,8 @@ def make_app(database_url: str, **extra):
         "GITHUB_WEBHOOK_SECRET": GITHUB_SECRET,
         "GITLAB_WEBHOOK_TOKEN": GITLAB_TOKEN,
         "GITHUB_TOKEN": None,
+        "RATELIMIT_AUTH": "10000 per minute",
+        "MAIL_SERVER": None,
     }
     config.update(extra)
     return create_app(config)

@@ -4,8 +4,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, BigInteger, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from marketplace.extensions import db
@@ -13,17 +13,34 @@ from marketplace.timeutil import utcnow
 
 
 class User(UserMixin, db.Model):
-    """A person: funder, implementor, maintainer or admin (roles come later)."""
+    """A person. Roles: funder and implementor (chosen by the person), maintainer
+    (per member project, :class:`~marketplace.projects.models.ProjectMaintainer`)
+    and admin (the fiscal host). One person can hold several."""
 
     __tablename__ = "user_account"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # Stored as typed; looked up case-insensitively (unique on lower(email)).
     email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    email_verified_at: Mapped[datetime | None]
     display_name: Mapped[str] = mapped_column(String(200))
     is_admin: Mapped[bool] = mapped_column(default=False)
+    is_funder: Mapped[bool] = mapped_column(default=False)
+    is_implementor: Mapped[bool] = mapped_column(default=False)
+    # Part of the session id: changing it (password change, reset) signs out
+    # every other session of the account.
+    session_version: Mapped[int] = mapped_column(default=1)
     # Werkzeug's scrypt hash; None for an account that cannot sign in with a password.
     password_hash: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def get_id(self) -> str:
+        """Flask-Login session id: the account and its session version."""
+        return f"{self.id}:{self.session_version}"
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
 
     def set_password(self, password: str) -> None:
         """Store a scrypt hash of ``password`` (never the password)."""
@@ -32,3 +49,93 @@ class User(UserMixin, db.Model):
     def check_password(self, password: str) -> bool:
         """True when ``password`` matches; constant-time comparison by Werkzeug."""
         return bool(self.password_hash) and check_password_hash(self.password_hash, password)
+
+
+class ForgeIdentity(db.Model):
+    """A forge account proved by OAuth: the forge's numeric user id, never the handle.
+
+    One forge identity belongs to one account: unique by (host, forge user id).
+    The handle is refreshed at each connection; a rename keeps the link.
+    """
+
+    __tablename__ = "forge_identity"
+    __table_args__ = (UniqueConstraint("host", "forge_user_id", name="uq_forge_identity_host_forge_user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    forge: Mapped[str] = mapped_column(String(20))  # github | gitlab
+    host: Mapped[str] = mapped_column(String(255))
+    forge_user_id: Mapped[int] = mapped_column(BigInteger)
+    login: Mapped[str] = mapped_column(String(255))
+    verified_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    user: Mapped[User] = relationship(backref="forge_identities")
+
+
+class OAuthState(db.Model):
+    """An OAuth ``state`` we issued: single-use, bound to one browser session, expiring."""
+
+    __tablename__ = "oauth_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 hex of the state
+    session_binding: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class Organisation(db.Model):
+    """A funder organisation or an implementor firm, with an owner and members."""
+
+    __tablename__ = "organisation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))  # funder | implementor
+    country: Mapped[str | None] = mapped_column(String(2))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="RESTRICT"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    owner: Mapped[User] = relationship(foreign_keys=[owner_id])
+    members: Mapped[list["OrganisationMember"]] = relationship(
+        back_populates="organisation", cascade="all, delete-orphan", order_by="OrganisationMember.id"
+    )
+
+
+class OrganisationMember(db.Model):
+    """A person in an organisation (the owner is a member too)."""
+
+    __tablename__ = "organisation_member"
+    __table_args__ = (UniqueConstraint("organisation_id", "user_id", name="uq_organisation_member_org_user"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(20), default="member")  # owner | member
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    organisation: Mapped[Organisation] = relationship(back_populates="members")
+    user: Mapped[User] = relationship()
+
+
+class ImplementorProfile(db.Model):
+    """What an implementor shows: country (ISO 3166-1 alpha-2), skills, languages, bio."""
+
+    __tablename__ = "implementor_profile"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True)
+    country: Mapped[str | None] = mapped_column(String(2))
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id", ondelete="SET NULL"))
+    skills: Mapped[list] = mapped_column(JSON, default=list)
+    languages: Mapped[list] = mapped_column(JSON, default=list)
+    bio: Mapped[str] = mapped_column(Text, default="")
+    public_earnings: Mapped[bool] = mapped_column(default=False)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    user: Mapped[User] = relationship(backref=db.backref("profile", uselist=False))
+    organisation: Mapped[Organisation | None] = relationship()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, Text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.extensions import db
@@ -60,6 +60,8 @@ class MemberProject(db.Model):
     stage: Mapped[MaturityStage | None] = mapped_column(
         db.Enum(MaturityStage, native_enum=False, length=20)
     )
+    # Admitted to the commons by an admin (registry records are candidates until then).
+    admitted_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -123,3 +125,57 @@ class ProjectLink(db.Model):
     url: Mapped[str] = mapped_column(String(2000))
 
     project: Mapped[MemberProject] = relationship(back_populates="links")
+
+
+class ProjectMaintainer(db.Model):
+    """A person who maintains a member project (may curate, approve claims and payouts)."""
+
+    __tablename__ = "project_maintainer"
+    __table_args__ = (UniqueConstraint("project_id", "user_id", name="uq_project_maintainer_project_user"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("member_project.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    granted_by: Mapped[str] = mapped_column(String(200))  # "user:3", "invitation:9", "claim:4"
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    project: Mapped[MemberProject] = relationship(backref="maintainers")
+    user: Mapped["User"] = relationship()  # noqa: F821
+
+
+class MaintainerInvitation(db.Model):
+    """An invitation by e-mail to co-maintain a project; the token is stored hashed."""
+
+    __tablename__ = "maintainer_invitation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("member_project.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(320))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    invited_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    accepted_at: Mapped[datetime | None]
+
+    project: Mapped[MemberProject] = relationship()
+
+
+class MaintainershipClaim(db.Model):
+    """A person whose verified forge identity administers a repository of the
+    project asks to maintain it; an admin confirms or rejects."""
+
+    __tablename__ = "maintainership_claim"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("member_project.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repository.id", ondelete="CASCADE"))
+    evidence: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="requested")  # requested | confirmed | rejected
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]
+
+    project: Mapped[MemberProject] = relationship()
+    user: Mapped["User"] = relationship(foreign_keys=[user_id])  # noqa: F821
+    repository: Mapped["Repository"] = relationship()  # noqa: F821

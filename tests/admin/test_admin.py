@@ -23,7 +23,7 @@ def make_user(session, email: str, *, admin: bool) -> User:
 
 def sign_in_as(client, user: User) -> None:
     with client.session_transaction() as flask_session:
-        flask_session["_user_id"] = str(user.id)
+        flask_session["_user_id"] = user.get_id()
         flask_session["_fresh"] = True
 
 

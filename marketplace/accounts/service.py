@@ -1,0 +1,126 @@
+"""Accounts: sign-up, verification, passwords, forge identities. Services flush, never commit."""
+from __future__ import annotations
+
+from flask import url_for
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from marketplace.accounts.models import ForgeIdentity, User
+from marketplace.accounts.tokens import InvalidToken, make_email_token, make_reset_token, read_email_token
+from marketplace.audit import service as audit
+from marketplace.extensions import db
+from marketplace.mail import queue_mail
+from marketplace.timeutil import utcnow
+
+
+class AccountError(ValueError):
+    """A request about an account that cannot be done; the message is for the person."""
+
+
+def user_by_email(email: str) -> User | None:
+    return db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+
+
+def create_account(email: str, password: str, display_name: str, *, funder: bool, implementor: bool) -> User:
+    """A new unverified account; the verification link is mailed after commit.
+
+    Raises :class:`AccountError` when the address has an account already.
+    """
+    email = email.strip()
+    if user_by_email(email) is not None:
+        raise AccountError(_("An account with this e-mail address exists already. Sign in, or reset the password."))
+    user = User(email=email, display_name=display_name.strip(), is_funder=funder, is_implementor=implementor)
+    user.set_password(password)
+    db.session.add(user)
+    db.session.flush()
+    send_verification(user, email)
+    audit.record("user.signed_up", "user_account", user.id, actor=f"user:{user.id}", actor_user_id=user.id)
+    return user
+
+
+def send_verification(user: User, email: str) -> None:
+    link = url_for("accounts.verify", token=make_email_token(user, email), _external=True)
+    queue_mail(email, _("Confirm your e-mail address for Backlog Commons"),
+               _("Hello %(name)s,\n\nconfirm that this address is yours by opening this link within 48 hours:\n\n"
+                 "%(link)s\n\nIf you did not ask for this, ignore this message.", name=user.display_name, link=link))
+
+
+def verify_email(token: str) -> User:
+    """Apply an e-mail token: verifies the address, or completes a change of address.
+
+    Raises :class:`AccountError` for an invalid or expired token, or an address
+    taken by another account meanwhile.
+    """
+    try:
+        user_id, email = read_email_token(token)
+    except InvalidToken:
+        raise AccountError(_("This link is not valid or has expired. Ask for a new one.")) from None
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise AccountError(_("This link is not valid or has expired. Ask for a new one."))
+    holder = user_by_email(email)
+    if holder is not None and holder.id != user.id:
+        raise AccountError(_("This e-mail address belongs to another account."))
+    if (user.email or "").lower() != email.lower():
+        audit.record("user.email_changed", "user_account", user.id, actor=f"user:{user.id}", actor_user_id=user.id,
+                     details={"from": user.email, "to": email})
+        user.email = email
+    if user.email_verified_at is None or holder is None:
+        user.email_verified_at = utcnow()
+    db.session.flush()
+    return user
+
+
+def request_password_reset(email: str) -> None:
+    """Mail a reset link if the address has an account; says nothing either way."""
+    user = user_by_email(email)
+    if user is None:
+        return
+    link = url_for("accounts.reset_password", token=make_reset_token(user), _external=True)
+    queue_mail(user.email, _("Reset your Backlog Commons password"),
+               _("Hello %(name)s,\n\nto choose a new password, open this link within an hour:\n\n%(link)s\n\n"
+                 "The link works once. If you did not ask for this, ignore this message.",
+                 name=user.display_name, link=link))
+
+
+def set_password(user: User, password: str, *, reason: str) -> None:
+    """Store a new password and end every session of the account (the caller signs this one in again)."""
+    user.set_password(password)
+    user.session_version += 1
+    db.session.flush()
+    audit.record(f"user.password_{reason}", "user_account", user.id, actor=f"user:{user.id}", actor_user_id=user.id)
+
+
+def request_email_change(user: User, new_email: str) -> None:
+    """Mail a confirmation link to the new address; the change happens when it is opened."""
+    new_email = new_email.strip()
+    holder = user_by_email(new_email)
+    if holder is not None and holder.id != user.id:
+        raise AccountError(_("This e-mail address belongs to another account."))
+    send_verification(user, new_email)
+
+
+def link_identity(user: User, *, forge: str, host: str, forge_user_id: int, login: str) -> ForgeIdentity:
+    """Record that ``user`` proved control of the forge account ``forge_user_id``.
+
+    Matched by the forge's numeric id, never the handle: a renamed handle
+    updates the login; a newcomer who takes an old handle has another id.
+    Raises :class:`AccountError` when another account holds the identity.
+    """
+    identity = db.session.scalar(select(ForgeIdentity).where(
+        ForgeIdentity.host == host, ForgeIdentity.forge_user_id == forge_user_id))
+    if identity is not None and identity.user_id != user.id:
+        raise AccountError(_("This %(forge)s account is already connected to another Backlog Commons account.",
+                             forge=forge.capitalize()))
+    if identity is None:
+        identity = ForgeIdentity(user=user, forge=forge, host=host, forge_user_id=forge_user_id, login=login)
+        db.session.add(identity)
+        action = "identity.connected"
+    else:
+        action = "identity.refreshed"
+        identity.login = login
+        identity.verified_at = utcnow()
+    db.session.flush()
+    audit.record(action, "forge_identity", identity.id, actor=f"user:{user.id}", actor_user_id=user.id,
+                 details={"host": host, "forge_user_id": forge_user_id, "login": login})
+    return identity
