@@ -97,11 +97,13 @@ def create_app(config: dict | None = None) -> Flask:
     register_security_headers(app)
 
     @app.before_request
-    def forget_cached_user() -> None:
-        # Flask-Login caches the user on g, which lives as long as the app
-        # context; a request that shares an outer context (the CLI, the test
-        # client) must still load its own user from its own session cookie.
-        g.pop("_login_user", None)
+    def fresh_request_globals() -> None:
+        # Flask-Login caches the user and Flask-WTF the CSRF token on g, which
+        # lives as long as the app context. A request that shares an outer
+        # context (the CLI, the test client) must start as clean as a request
+        # in production, where each one has its own context.
+        for key in list(vars(g)):
+            delattr(g, key)
 
     @app.before_request
     def refuse_nul_characters() -> None:

@@ -238,3 +238,41 @@ def make_repository(owner: str, name: str, *, host: str = "github.com", project_
     repo.default_branch = default_branch
     db.session.flush()
     return repo
+
+
+@pytest.fixture
+def smtp_server(app):
+    """A real SMTP server (aiosmtpd) on a free port; the app sends its mail there.
+    Yields the list of received ``email.message.EmailMessage`` objects."""
+    import email
+    import email.policy
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    received: list = []
+
+    class Handler:
+        async def handle_DATA(self, server, smtp_session, envelope):  # noqa: N802
+            received.append(email.message_from_bytes(envelope.original_content, policy=email.policy.default))
+            return "250 OK"
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port)
+    yield received
+    app.config.update(MAIL_SERVER=None, MAIL_PORT=25)
+    controller.stop()
+
+
+@pytest.fixture
+def oauth_github(app, github_forge):
+    """The fake forge also plays GitHub's OAuth endpoints for the app's OAuth client."""
+    app.config.update(GITHUB_OAUTH_CLIENT_ID="client-id", GITHUB_OAUTH_CLIENT_SECRET="client-secret",
+                      GITHUB_OAUTH_URL=github_forge.url)
+    yield github_forge
+    app.config.update(GITHUB_OAUTH_CLIENT_ID=None, GITHUB_OAUTH_CLIENT_SECRET=None,
+                      GITHUB_OAUTH_URL="https://github.com")

@@ -3,7 +3,7 @@ e-mail, roles, implementor profile, forge identities (OAuth), organisations."""
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
@@ -51,13 +51,18 @@ def safe_next(target: str | None) -> str | None:
     control characters (``/%09/host`` arrives decoded as a tab) and anything
     a browser could read as another origin.
     """
-    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+    if not target:
         return None
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in target) or "\\" in target:
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return None
+    # Checked as given and once more percent-decoded: some browsers and
+    # proxies decode again, and "/%09/host" must not become "//host".
+    for candidate in (target, unquote(target)):
+        if not candidate.startswith("/") or candidate.startswith(("//", "/\\")):
+            return None
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in candidate) or "\\" in candidate:
+            return None
+        parts = urlsplit(candidate)
+        if parts.scheme or parts.netloc:
+            return None
     return target
 
 

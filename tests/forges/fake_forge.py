@@ -51,6 +51,9 @@ class FakeForge:
         self.ignore_if_none_match = False  # answer 304 to every conditional request
         self.app_public_key = None  # PEM: POST /app/installations/{id}/access_tokens checks the JWT
         self.app_id = None
+        # OAuth provider: authorization code -> the user it stands for ({"id", "login"|"username"}).
+        self.oauth_codes: dict[str, dict] = {}
+        self._oauth_tokens: dict[str, dict] = {}
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -75,6 +78,10 @@ class FakeForge:
 
     # -- request handling -------------------------------------------------
     def _answer(self, path: str, query: dict, headers: dict) -> tuple[int, dict, object]:
+        if path in ("/user", "/api/v4/user"):
+            token = (headers.get("Authorization") or "").removeprefix("Bearer ").removeprefix("token ")
+            user = self._oauth_tokens.get(token)
+            return (200, {}, user) if user else (401, {}, {"message": "Bad credentials"})
         for canned in self.canned:
             if path.startswith(canned.prefix) and canned.times > 0:
                 canned.times -= 1
@@ -180,7 +187,17 @@ class FakeForge:
 
                 parts = urlsplit(self.path).path.strip("/").split("/")
                 status, body = 404, {"message": "Not Found"}
-                if len(parts) == 4 and parts[:2] == ["app", "installations"] and parts[3] == "access_tokens":
+                length = int(self.headers.get("Content-Length") or 0)
+                form = {k: v[-1] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                if urlsplit(self.path).path in ("/login/oauth/access_token", "/oauth/token"):
+                    user = forge.oauth_codes.pop(form.get("code", ""), None)  # codes work once
+                    if user is None:
+                        status, body = 200, {"error": "bad_verification_code"}
+                    else:
+                        token = "oauth-" + hashlib.sha256(form["code"].encode()).hexdigest()[:20]
+                        forge._oauth_tokens[token] = user
+                        status, body = 200, {"access_token": token, "token_type": "bearer", "scope": "read:user"}
+                elif len(parts) == 4 and parts[:2] == ["app", "installations"] and parts[3] == "access_tokens":
                     auth = self.headers.get("Authorization", "")
                     try:
                         claims = jwt.decode(auth.removeprefix("Bearer "), forge.app_public_key, algorithms=["RS256"])

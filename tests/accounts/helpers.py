@@ -1,0 +1,46 @@
+"""Signing up, signing in and connecting forge accounts through the real pages."""
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urlsplit
+
+PASSWORD = "correct horse battery staple"
+
+
+def csrf(client, path: str = "/login") -> str:
+    html = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', html).group(1)
+
+
+def signup(client, email: str, name: str = "Ama", **roles):
+    data = {"display_name": name, "email": email, "password": PASSWORD, "csrf_token": csrf(client, "/signup")}
+    data.update({f"is_{key}": "y" for key, value in roles.items() if value})
+    return client.post("/signup", data=data)
+
+
+def login(client, email: str, password: str = PASSWORD, next_path: str | None = None):
+    query = {"next": next_path} if next_path is not None else {}
+    return client.post("/login", query_string=query,
+                       data={"email": email, "password": password, "csrf_token": csrf(client)})
+
+
+def link_in(message) -> str:
+    """The first http link in a received e-mail, as a path of this site."""
+    body = message.get_content()
+    url = re.search(r"https?://\S+", body).group(0)
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def start_connect(client, provider: str = "github") -> str:
+    """POST the "Connect" button; returns the state the provider received."""
+    response = client.post(f"/connect/{provider}", data={"csrf_token": csrf(client, "/account")})
+    assert response.status_code == 302, response.status_code
+    return parse_qs(urlsplit(response.headers["Location"]).query)["state"][0]
+
+
+def finish_connect(client, forge, state: str, user: dict, provider: str = "github", code: str | None = None):
+    """The provider redirects back with a code standing for ``user``."""
+    code = code or f"code-{state[:8]}-{user['id']}"
+    forge.oauth_codes[code] = user
+    return client.get(f"/connect/{provider}/callback", query_string={"code": code, "state": state})
