@@ -160,3 +160,168 @@ def unlink(link_id: int):
     db.session.commit()
     flash(_("The link was removed."))
     return redirect(url_for("backlog.item", item_id=item_id) if item_id else url_for("admin.index"))
+
+
+def _search() -> str:
+    return (request.args.get("q") or "").strip()[:200]
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _paged(stmt, order):
+    total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
+    page = _page()
+    rows = db.session.scalars(stmt.order_by(*order).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
+    return rows, total, page
+
+
+@bp.get("/projects")
+@admin_required
+def projects():
+    """Member projects: admission and maintainers; searchable by name or slug."""
+    from marketplace.projects.models import MemberProject
+    from marketplace.projects.service import maintainer_counts
+
+    q = _search()
+    stmt = select(MemberProject)
+    if q:
+        stmt = stmt.where(func.lower(MemberProject.name).like(_like(q.lower()), escape="\\")
+                          | MemberProject.slug.like(_like(q.lower()), escape="\\"))
+    rows, total, page = _paged(stmt, [func.lower(MemberProject.name), MemberProject.id])
+    return render_template("admin/projects.html", rows=rows, total=total, page=page, q=q,
+                           counts=maintainer_counts(), page_size=PAGE_SIZE)
+
+
+@bp.post("/projects/<slug>/admit")
+@admin_required
+def admit_project(slug: str):
+    from marketplace.projects.models import MemberProject
+    from marketplace.projects.service import admit
+
+    project = db.session.scalar(select(MemberProject).where(MemberProject.slug == slug))
+    if project is None:
+        abort(404)
+    admit(project, actor=current_user._get_current_object())
+    db.session.commit()
+    flash(_("%(project)s is admitted to the commons.", project=project.name))
+    return redirect(url_for("admin.projects", q=request.args.get("q") or None))
+
+
+@bp.post("/projects/<slug>/maintainers")
+@admin_required
+def name_maintainer(slug: str):
+    """Name a maintainer of a project by the e-mail address of their account."""
+    from marketplace.accounts.service import user_by_email
+    from marketplace.projects.models import MemberProject
+    from marketplace.projects.service import add_maintainer
+
+    project = db.session.scalar(select(MemberProject).where(MemberProject.slug == slug))
+    if project is None:
+        abort(404)
+    person = user_by_email(request.form.get("email", "")[:320])
+    if person is None:
+        flash(_("No account uses that e-mail address."))
+        return redirect(url_for("admin.projects", q=slug)), 303
+    add_maintainer(project, person, granted_by=f"user:{current_user.id}", actor_user_id=current_user.id)
+    db.session.commit()
+    flash(_("%(name)s maintains %(project)s.", name=person.display_name, project=project.name))
+    return redirect(url_for("admin.projects", q=slug))
+
+
+@bp.get("/claims")
+@admin_required
+def claims():
+    """Maintainership claims waiting for a decision, then the decided ones."""
+    from marketplace.projects.models import MaintainershipClaim
+
+    rows, total, page = _paged(select(MaintainershipClaim),
+                               [(MaintainershipClaim.status != "requested"), MaintainershipClaim.id.desc()])
+    return render_template("admin/claims.html", rows=rows, total=total, page=page, page_size=PAGE_SIZE)
+
+
+@bp.post("/claims/<id:claim_id>/<any(confirm, reject):decision>")
+@admin_required
+def decide_claim(claim_id: int, decision: str):
+    from marketplace.projects.models import MaintainershipClaim
+    from marketplace.projects.service import ProjectError, decide
+
+    row = db.session.get(MaintainershipClaim, claim_id)
+    if row is None:
+        abort(404)
+    try:
+        decide(row, confirm=decision == "confirm", admin=current_user._get_current_object())
+    except ProjectError as exc:
+        flash(str(exc))
+        return redirect(url_for("admin.claims")), 303
+    db.session.commit()
+    flash(_("The claim is %(status)s.", status=row.status))
+    return redirect(url_for("admin.claims"))
+
+
+@bp.get("/users")
+@admin_required
+def users():
+    """Accounts, searchable by name or e-mail."""
+    from marketplace.accounts.models import User
+
+    q = _search()
+    stmt = select(User)
+    if q:
+        stmt = stmt.where(func.lower(User.email).like(_like(q.lower()), escape="\\")
+                          | func.lower(User.display_name).like(_like(q.lower()), escape="\\"))
+    rows, total, page = _paged(stmt, [User.id])
+    return render_template("admin/users.html", rows=rows, total=total, page=page, q=q, page_size=PAGE_SIZE)
+
+
+@bp.post("/users/<id:user_id>/admin")
+@admin_required
+def toggle_admin(user_id: int):
+    """Grant or withdraw the admin role (not one's own)."""
+    from marketplace.accounts.models import User
+
+    person = db.session.get(User, user_id)
+    if person is None:
+        abort(404)
+    if person.id == current_user.id:
+        flash(_("You cannot change your own admin role."))
+        return redirect(url_for("admin.users")), 303
+    person.is_admin = not person.is_admin
+    audit.record("user.admin_granted" if person.is_admin else "user.admin_withdrawn", "user_account", person.id,
+                 actor=f"user:{current_user.id}", actor_user_id=current_user.id)
+    db.session.commit()
+    return redirect(url_for("admin.users", q=request.args.get("q") or None))
+
+
+@bp.get("/organisations")
+@admin_required
+def organisations():
+    from marketplace.accounts.models import Organisation
+
+    q = _search()
+    stmt = select(Organisation)
+    if q:
+        stmt = stmt.where(func.lower(Organisation.name).like(_like(q.lower()), escape="\\"))
+    rows, total, page = _paged(stmt, [func.lower(Organisation.name), Organisation.id])
+    return render_template("admin/organisations.html", rows=rows, total=total, page=page, q=q,
+                           page_size=PAGE_SIZE)
+
+
+@bp.get("/audit")
+@admin_required
+def audit_log():
+    """The audit log, newest first; search by action, actor, object or request id."""
+    from marketplace.audit.models import AuditEvent
+
+    q = _search()
+    stmt = select(AuditEvent)
+    if q:
+        pattern = _like(q.lower())
+        stmt = stmt.where(func.lower(AuditEvent.action).like(pattern, escape="\\")
+                          | func.lower(AuditEvent.actor).like(pattern, escape="\\")
+                          | func.lower(AuditEvent.object_type + ":" + func.coalesce(AuditEvent.object_id, ""))
+                          .like(pattern, escape="\\")
+                          | func.lower(func.coalesce(AuditEvent.origin, "")).like(pattern, escape="\\"))
+    rows, total, page = _paged(stmt, [AuditEvent.occurred_at.desc(), AuditEvent.id.desc()])
+    return render_template("admin/audit.html", rows=rows, total=total, page=page, q=q, page_size=PAGE_SIZE)

@@ -118,3 +118,116 @@ def sdg(number: int):
         filters=filters,
         counts=open_item_counts(),
     )
+
+
+@bp.get("/projects/<slug>/maintainers")
+def maintainers(slug: str):
+    """Who maintains the project; maintainers invite, administrators of its repositories claim."""
+    from flask_login import current_user
+
+    from marketplace.accounts.forms import ClaimForm, InviteForm
+    from marketplace.projects import service as projects_service
+    from marketplace.projects.models import ProjectMaintainer
+
+    row = _project_or_404(slug)
+    people = db.session.scalars(
+        select(ProjectMaintainer).where(ProjectMaintainer.project_id == row.id).order_by(ProjectMaintainer.id)
+    ).all()
+    claim_form = ClaimForm()
+    claim_form.repository_id.choices = [(str(r.id), r.full_name) for r in row.repositories if r.forge.value == "github"]
+    return render_template(
+        "projects/maintainers.html", project=row, people=people, invite_form=InviteForm(), claim_form=claim_form,
+        may_manage=projects_service.may_manage(current_user, row),
+    )
+
+
+def _project_or_404(slug: str) -> MemberProject:
+    row = db.session.scalar(select(MemberProject).where(MemberProject.slug == slug))
+    if row is None:
+        abort(404)
+    return row
+
+
+@bp.post("/projects/<slug>/maintainers/invite")
+def invite_maintainer(slug: str):
+    """A maintainer of this project (or an admin) invites a co-maintainer by e-mail."""
+    from flask import flash, redirect, url_for
+    from flask_babel import gettext as _
+    from flask_login import current_user
+
+    from marketplace.accounts.forms import InviteForm
+    from marketplace.projects import service as projects_service
+
+    row = _project_or_404(slug)
+    if not current_user.is_authenticated:
+        return redirect(url_for("accounts.login", next=url_for("projects.maintainers", slug=slug)))
+    if not projects_service.may_manage(current_user, row):
+        abort(403)
+    form = InviteForm()
+    if not form.validate_on_submit():
+        flash(_("Give a valid e-mail address."))
+        return redirect(url_for("projects.maintainers", slug=slug)), 303
+    projects_service.invite(row, form.email.data, inviter=current_user._get_current_object())
+    db.session.commit()
+    flash(_("An invitation was sent to %(email)s.", email=form.email.data))
+    return redirect(url_for("projects.maintainers", slug=slug))
+
+
+@bp.route("/invitations/<token>", methods=["GET", "POST"])
+def invitation(token: str):
+    """Accept an invitation to co-maintain a project."""
+    from flask import flash, redirect, request, url_for
+    from flask_babel import gettext as _
+    from flask_login import current_user
+    from flask_wtf import FlaskForm
+
+    from marketplace.projects import service as projects_service
+
+    row = projects_service.find_invitation(token)
+    if row is None:
+        abort(404)
+    if not current_user.is_authenticated:
+        return redirect(url_for("accounts.login", next=request.path))
+    form = FlaskForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            projects_service.accept(row, current_user._get_current_object())
+        except projects_service.ProjectError as exc:
+            error = str(exc)
+        else:
+            db.session.commit()
+            flash(_("You now maintain %(project)s.", project=row.project.name))
+            return redirect(url_for("projects.maintainers", slug=row.project.slug))
+    status = 400 if request.method == "POST" else 200
+    return render_template("projects/invitation.html", invitation=row, form=form, error=error), status
+
+
+@bp.post("/projects/<slug>/claim")
+def claim_maintainership(slug: str):
+    """An administrator of one of the project's GitHub repositories asks to maintain it."""
+    from flask import flash, redirect, url_for
+    from flask_babel import gettext as _
+    from flask_login import current_user
+
+    from marketplace.accounts.forms import ClaimForm
+    from marketplace.forges.models import Repository
+    from marketplace.projects import service as projects_service
+
+    row = _project_or_404(slug)
+    if not current_user.is_authenticated:
+        return redirect(url_for("accounts.login", next=url_for("projects.maintainers", slug=slug)))
+    form = ClaimForm()
+    form.repository_id.choices = [(str(r.id), r.full_name) for r in row.repositories]
+    if not form.validate_on_submit():
+        flash(_("Choose a repository."))
+        return redirect(url_for("projects.maintainers", slug=slug)), 303
+    repo = db.session.get(Repository, int(form.repository_id.data))
+    try:
+        projects_service.claim(row, repo, current_user._get_current_object())
+    except projects_service.ProjectError as exc:
+        flash(str(exc))
+        return redirect(url_for("projects.maintainers", slug=slug)), 303
+    db.session.commit()
+    flash(_("Your claim is recorded; an admin will confirm it."))
+    return redirect(url_for("projects.maintainers", slug=slug))
