@@ -5,7 +5,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from babel.numbers import get_currency_precision
-from flask import Flask, current_app, request
+from flask import Flask, current_app, has_request_context, request
 from flask_babel import format_currency, format_date, format_decimal, get_locale
 
 from marketplace.extensions import babel
@@ -15,6 +15,8 @@ from marketplace.validation import http_url
 def select_locale() -> str:
     """Pick the best supported locale from ``?lang=`` or the Accept-Language header."""
     supported = current_app.config["SUPPORTED_LOCALES"]
+    if not has_request_context():
+        return supported[0]  # jobs and CLI commands
     asked = request.args.get("lang")
     if asked in supported:
         return asked

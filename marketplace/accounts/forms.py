@@ -4,9 +4,15 @@ from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, ValidationError
 
 PASSWORD_MIN = 12
+
+
+def as_choices(pairs) -> list[SelectChoice]:
+    """(value, label) pairs as WTForms select choices."""
+    return [SelectChoice(value, label) for value, label in pairs]
 
 
 class LoginForm(FlaskForm):
@@ -90,8 +96,8 @@ class ProfileForm(FlaskForm):
 
 class OrganisationForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
-    kind = SelectField(_l("Kind"), choices=[("funder", _l("Funder organisation")),
-                                            ("implementor", _l("Implementor firm"))])
+    kind = SelectField(_l("Kind"), choices=as_choices([("funder", _l("Funder organisation")),
+                                                       ("implementor", _l("Implementor firm"))]))
     country = SelectField(_l("Country"), validators=[Optional()])
 
 

@@ -23,6 +23,7 @@ from marketplace.accounts.forms import (
     ResetRequestForm,
     RolesForm,
     SignupForm,
+    as_choices,
     country_choices,
 )
 from marketplace.accounts.models import (
@@ -236,9 +237,9 @@ def profile():
     """The implementor profile: country, organisation, skills, languages, bio."""
     row = db.session.get(ImplementorProfile, current_user.id)
     form = ProfileForm(obj=row)
-    form.country.choices = country_choices()
+    form.country.choices = as_choices(country_choices())
     organisations = [o for o in _user_organisations(current_user.id) if o.kind == "implementor"]
-    form.organisation_id.choices = [("", _("None"))] + [(str(o.id), o.name) for o in organisations]
+    form.organisation_id.choices = as_choices([("", _("None"))] + [(str(o.id), o.name) for o in organisations])
     if request.method == "GET" and row is not None:
         form.skills.data = ", ".join(row.skills)
         form.languages.data = ", ".join(row.languages)
@@ -353,7 +354,7 @@ def _slugify(name: str) -> str:
 def new_organisation():
     """Create a funder organisation or an implementor firm; its creator owns it."""
     form = OrganisationForm()
-    form.country.choices = country_choices()
+    form.country.choices = as_choices(country_choices())
     if form.validate_on_submit():
         org = Organisation(slug=_slugify(form.name.data), name=form.name.data.strip(), kind=form.kind.data,
                            country=form.country.data or None, owner_id=current_user.id)

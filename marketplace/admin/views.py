@@ -121,16 +121,29 @@ def sync_now(repository_id: int):
     return redirect(url_for("admin.sync"))
 
 
+def _manager_of(project):
+    """Maintainers of ``project`` and admins; others get 403 (anonymous: sign in)."""
+    from marketplace.projects.service import may_manage
+
+    if not current_user.is_authenticated:
+        return redirect(url_for("accounts.login", next=request.referrer or "/"))
+    if not may_manage(current_user, project):
+        abort(403)
+    return None
+
+
 @bp.post("/items/<id:item_id>/links")
-@admin_required
 def link(item_id: int):
-    """Link a pull request of the item's repository to the item by hand (closes it)."""
+    """A maintainer of the item's project (or an admin) links a pull request of
+    the item's repository to the item by hand (it closes the item)."""
     from marketplace.backlog.models import BacklogItem, PullRequest
     from marketplace.backlog.service import link_by_hand
 
     item = db.session.get(BacklogItem, item_id)
     if item is None:
         abort(404)
+    if (refused := _manager_of(item.repository.project)) is not None:
+        return refused
     number = ascii_int(request.form.get("number", ""))
     pull = None
     if number is not None and number > 0:
@@ -146,15 +159,17 @@ def link(item_id: int):
 
 
 @bp.post("/links/<id:link_id>/remove")
-@admin_required
 def unlink(link_id: int):
-    """Remove a link by hand; sync will not bring it back."""
+    """A maintainer of the pull request's project (or an admin) removes a link
+    by hand; sync will not bring it back."""
     from marketplace.backlog.models import ItemLink
     from marketplace.backlog.service import unlink_by_hand
 
     row = db.session.get(ItemLink, link_id)
     if row is None:
         abort(404)
+    if (refused := _manager_of(row.pull_request.repository.project)) is not None:
+        return refused
     item_id = row.item_id
     unlink_by_hand(row, actor=f"user:{current_user.id}")
     db.session.commit()

@@ -76,8 +76,12 @@ def item(item_id: int):
     )
     if row is None:
         abort(404)
+    from flask_login import current_user
+
+    from marketplace.projects.service import may_manage
+
     return render_template("backlog/item.html", item=row, body_html=render_markdown(row.body),
-                           links=item_links(row))
+                           links=item_links(row), may_manage=may_manage(current_user, row.repository.project))
 
 
 def item_links(item: BacklogItem) -> list[ItemLink]:

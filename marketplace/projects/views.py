@@ -125,7 +125,7 @@ def maintainers(slug: str):
     """Who maintains the project; maintainers invite, administrators of its repositories claim."""
     from flask_login import current_user
 
-    from marketplace.accounts.forms import ClaimForm, InviteForm
+    from marketplace.accounts.forms import ClaimForm, InviteForm, as_choices
     from marketplace.projects import service as projects_service
     from marketplace.projects.models import ProjectMaintainer
 
@@ -134,7 +134,8 @@ def maintainers(slug: str):
         select(ProjectMaintainer).where(ProjectMaintainer.project_id == row.id).order_by(ProjectMaintainer.id)
     ).all()
     claim_form = ClaimForm()
-    claim_form.repository_id.choices = [(str(r.id), r.full_name) for r in row.repositories if r.forge.value == "github"]
+    claim_form.repository_id.choices = as_choices(
+        (str(r.id), r.full_name) for r in row.repositories if r.forge.value == "github")
     return render_template(
         "projects/maintainers.html", project=row, people=people, invite_form=InviteForm(), claim_form=claim_form,
         may_manage=projects_service.may_manage(current_user, row),
@@ -210,7 +211,7 @@ def claim_maintainership(slug: str):
     from flask_babel import gettext as _
     from flask_login import current_user
 
-    from marketplace.accounts.forms import ClaimForm
+    from marketplace.accounts.forms import ClaimForm, as_choices
     from marketplace.forges.models import Repository
     from marketplace.projects import service as projects_service
 
@@ -218,7 +219,7 @@ def claim_maintainership(slug: str):
     if not current_user.is_authenticated:
         return redirect(url_for("accounts.login", next=url_for("projects.maintainers", slug=slug)))
     form = ClaimForm()
-    form.repository_id.choices = [(str(r.id), r.full_name) for r in row.repositories]
+    form.repository_id.choices = as_choices((str(r.id), r.full_name) for r in row.repositories)
     if not form.validate_on_submit():
         flash(_("Choose a repository."))
         return redirect(url_for("projects.maintainers", slug=slug)), 303

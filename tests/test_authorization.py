@@ -1,0 +1,189 @@
+"""The authorisation matrix: every route × role, with the outcome expected.
+
+Roles: visitor (signed out), funder, implementor, maintainer of this project
+(ODK), maintainer of another project (OpenCRVS), admin. Outcomes:
+- ``ok``: allowed (a page, a redirect elsewhere than sign-in, or a form error);
+- ``login``: sent to sign in;
+- ``403``: refused; ``404``: not theirs to see; ``401``: webhook without signature.
+A test fails when a route exists that the table does not list.
+"""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from marketplace.accounts.models import ForgeIdentity, Organisation, OrganisationMember, User
+from marketplace.backlog.models import BacklogItem, ItemLink, LinkKind, LinkSource, PullRequest, PullRequestState
+from marketplace.projects.models import MaintainershipClaim, MemberProject, ProjectMaintainer
+from marketplace.timeutil import utcnow
+from marketplace.webhooks.models import WebhookDelivery
+
+ROLES = ("visitor", "funder", "implementor", "maintainer", "other_maintainer", "admin")
+PUBLIC = dict.fromkeys(ROLES, "ok")
+SIGNED_IN = {**PUBLIC, "visitor": "login"}
+ADMIN = {"visitor": "login", "funder": "403", "implementor": "403", "maintainer": "403",
+         "other_maintainer": "403", "admin": "ok"}
+MANAGERS = {**ADMIN, "maintainer": "ok"}  # maintainers of this project and admins
+OWNER_OF_IDENTITY = {"visitor": "login", "funder": "404", "implementor": "ok", "maintainer": "404",
+                     "other_maintainer": "404", "admin": "404"}
+OWNER_OF_ORGANISATION = {"visitor": "login", "funder": "ok", "implementor": "403", "maintainer": "403",
+                         "other_maintainer": "403", "admin": "403"}
+WEBHOOK = dict.fromkeys(ROLES, "401")
+
+# (endpoint, method): (URL template filled from the fixture objects, expectations)
+MATRIX = {
+    ("backlog.index", "GET"): ("/", PUBLIC),
+    ("backlog.item", "GET"): ("/items/{item}", PUBLIC),
+    ("pages.about", "GET"): ("/about", PUBLIC),
+    ("projects.projects", "GET"): ("/projects", PUBLIC),
+    ("projects.project", "GET"): ("/projects/odk", PUBLIC),
+    ("projects.maintainers", "GET"): ("/projects/odk/maintainers", PUBLIC),
+    ("projects.invite_maintainer", "POST"): ("/projects/odk/maintainers/invite", MANAGERS),
+    ("projects.claim_maintainership", "POST"): ("/projects/odk/claim", SIGNED_IN),
+    ("projects.invitation", "GET"): ("/invitations/{invitation}", SIGNED_IN),
+    ("projects.invitation", "POST"): ("/invitations/{invitation}", SIGNED_IN),
+    ("projects.sdgs", "GET"): ("/sdgs", PUBLIC),
+    ("projects.sdg", "GET"): ("/sdgs/3", PUBLIC),
+    ("api.items", "GET"): ("/api/v1/items", PUBLIC),
+    ("api.item", "GET"): ("/api/v1/items/{item}", PUBLIC),
+    ("api.projects", "GET"): ("/api/v1/projects", PUBLIC),
+    ("api.project", "GET"): ("/api/v1/projects/odk", PUBLIC),
+    ("api.openapi", "GET"): ("/api/v1/openapi.json", PUBLIC),
+    ("accounts.signup", "GET"): ("/signup", PUBLIC),
+    ("accounts.signup", "POST"): ("/signup", PUBLIC),
+    ("accounts.login", "GET"): ("/login", PUBLIC),
+    ("accounts.login", "POST"): ("/login", PUBLIC),
+    ("accounts.logout", "POST"): ("/logout", SIGNED_IN),
+    ("accounts.verify", "GET"): ("/verify/not-a-token", PUBLIC),
+    ("accounts.reset_request", "GET"): ("/reset", PUBLIC),
+    ("accounts.reset_request", "POST"): ("/reset", PUBLIC),
+    ("accounts.reset_password", "GET"): ("/reset/not-a-token", PUBLIC),
+    ("accounts.reset_password", "POST"): ("/reset/not-a-token", PUBLIC),
+    ("accounts.settings", "GET"): ("/account", SIGNED_IN),
+    ("accounts.settings", "POST"): ("/account", SIGNED_IN),
+    ("accounts.profile", "GET"): ("/account/profile", SIGNED_IN),
+    ("accounts.profile", "POST"): ("/account/profile", SIGNED_IN),
+    ("accounts.remove_identity", "POST"): ("/account/identities/{identity}/remove", OWNER_OF_IDENTITY),
+    ("accounts.person", "GET"): ("/people/{implementor}", PUBLIC),
+    ("accounts.connect", "POST"): ("/connect/github", SIGNED_IN),
+    ("accounts.connect_callback", "GET"): ("/connect/github/callback", SIGNED_IN),
+    ("accounts.new_organisation", "GET"): ("/organisations/new", SIGNED_IN),
+    ("accounts.new_organisation", "POST"): ("/organisations/new", SIGNED_IN),
+    ("accounts.organisation", "GET"): ("/organisations/{organisation}", PUBLIC),
+    ("accounts.organisation", "POST"): ("/organisations/{organisation}", OWNER_OF_ORGANISATION),
+    ("admin.index", "GET"): ("/admin/", ADMIN),
+    ("admin.deliveries", "GET"): ("/admin/deliveries", ADMIN),
+    ("admin.replay", "POST"): ("/admin/deliveries/{delivery}/replay", ADMIN),
+    ("admin.sync", "GET"): ("/admin/sync", ADMIN),
+    ("admin.sync_now", "POST"): ("/admin/sync/{repository}", ADMIN),
+    ("admin.projects", "GET"): ("/admin/projects", ADMIN),
+    ("admin.admit_project", "POST"): ("/admin/projects/odk/admit", ADMIN),
+    ("admin.name_maintainer", "POST"): ("/admin/projects/odk/maintainers", ADMIN),
+    ("admin.claims", "GET"): ("/admin/claims", ADMIN),
+    ("admin.decide_claim", "POST"): ("/admin/claims/{claim}/reject", ADMIN),
+    ("admin.users", "GET"): ("/admin/users", ADMIN),
+    ("admin.toggle_admin", "POST"): ("/admin/users/{funder}/admin", ADMIN),
+    ("admin.organisations", "GET"): ("/admin/organisations", ADMIN),
+    ("admin.audit_log", "GET"): ("/admin/audit", ADMIN),
+    ("admin.link", "POST"): ("/admin/items/{item}/links", MANAGERS),
+    ("admin.unlink", "POST"): ("/admin/links/{link}/remove", MANAGERS),
+    ("webhooks.github", "POST"): ("/webhooks/github", WEBHOOK),
+    ("webhooks.gitlab", "POST"): ("/webhooks/gitlab", WEBHOOK),
+}
+
+
+def test_every_route_is_in_the_matrix(app):
+    routes = {
+        (rule.endpoint, method)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint != "static"
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    assert routes - set(MATRIX) == set(), "routes missing from the authorisation matrix"
+    assert set(MATRIX) - routes == set(), "the matrix lists routes that do not exist"
+
+
+@pytest.fixture
+def world(app, session):
+    """One person per role, and one object of each kind the routes act on."""
+    from marketplace.projects.service import invite
+
+    people = {}
+    for role in ROLES[1:]:
+        person = User(email=f"{role}@example.org", display_name=role, email_verified_at=utcnow(),
+                      is_funder=role == "funder", is_implementor=role == "implementor", is_admin=role == "admin")
+        session.add(person)
+        people[role] = person
+    session.flush()
+    odk = session.scalar(select(MemberProject).where(MemberProject.slug == "odk"))
+    opencrvs = session.scalar(select(MemberProject).where(MemberProject.slug == "opencrvs"))
+    session.add_all([
+        ProjectMaintainer(project=odk, user=people["maintainer"], granted_by="test"),
+        ProjectMaintainer(project=opencrvs, user=people["other_maintainer"], granted_by="test"),
+    ])
+    item = session.scalar(select(BacklogItem).where(BacklogItem.number == 1887))  # getodk/central
+    pull = PullRequest(repository=item.repository, forge_host="github.com", number=99001, title="t",
+                       state=PullRequestState.open, html_url="https://github.com/getodk/central/pull/99001",
+                       forge_created_at=utcnow(), forge_updated_at=utcnow())
+    pull.links.append(ItemLink(target_host="github.com", target_path="getodk/central", target_number=1887,
+                               kind=LinkKind.mention, source=LinkSource.keyword, item=item))
+    identity = ForgeIdentity(user=people["implementor"], forge="github", host="github.com", forge_user_id=4242,
+                             login="implementor")
+    organisation = Organisation(slug="funders-united", name="Funders United", kind="funder",
+                                owner_id=people["funder"].id)
+    organisation.members.append(OrganisationMember(user_id=people["funder"].id, role="owner"))
+    delivery = WebhookDelivery(source="github", delivery_id="matrix-1", event="ping", body="{}")
+    claim = MaintainershipClaim(project=odk, user=people["implementor"], repository=item.repository,
+                                evidence="test")
+    session.add_all([pull, identity, organisation, delivery, claim])
+    session.flush()
+    token = "matrix-invitation-token"
+    invitation = invite(odk, "implementor@example.org", inviter=people["maintainer"])
+    import hashlib
+
+    invitation.token_hash = hashlib.sha256(token.encode()).hexdigest()
+    # Committed (a savepoint of the test transaction): a view that rolls back
+    # its own work must not take the fixture's rows with it.
+    session.commit()
+    app.config.update(GITHUB_OAUTH_CLIENT_ID="matrix-client", GITHUB_OAUTH_CLIENT_SECRET="secret")
+    yield {
+        "people": people,
+        "ids": {"item": item.id, "identity": identity.id, "implementor": people["implementor"].id,
+                "funder": people["funder"].id, "organisation": organisation.slug, "delivery": delivery.id,
+                "repository": item.repository_id, "claim": claim.id, "link": pull.links[0].id,
+                "invitation": token},
+    }
+    app.config.update(GITHUB_OAUTH_CLIENT_ID=None, GITHUB_OAUTH_CLIENT_SECRET=None)
+
+
+def outcome(response) -> str:
+    if response.status_code in (401, 403, 404):
+        return str(response.status_code)
+    if response.status_code in (301, 302, 303) and response.headers["Location"].startswith("/login"):
+        return "login"
+    if response.status_code >= 500:
+        return str(response.status_code)
+    return "ok"
+
+
+@pytest.mark.parametrize("route", sorted(MATRIX), ids=lambda r: f"{r[1]} {r[0]}")
+def test_route_outcome_for_every_role(app, world, route):
+    import re
+
+    template, expected = MATRIX[route]
+    url = template.format(**world["ids"])
+    got = {}
+    for role in ROLES:
+        client = app.test_client()
+        if role != "visitor":
+            with client.session_transaction() as flask_session:
+                flask_session["_user_id"] = world["people"][role].get_id()
+                flask_session["_fresh"] = True
+        if route[1] == "GET":
+            response = client.get(url)
+        else:
+            page = client.get("/login").get_data(as_text=True)
+            token = re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', page).group(1)
+            response = client.post(url, data={"csrf_token": token})
+        got[role] = outcome(response)
+    assert got == expected
