@@ -108,6 +108,11 @@ class FakeForge:
         if len(parts) == 3:
             return 200, {}, {"id": repo["id"], "name": ident[1], "full_name": f"{ident[0]}/{ident[1]}",
                              "owner": {"login": ident[0]}, "default_branch": repo.get("default_branch", "main")}
+        if parts[3] == "collaborators" and len(parts) == 6 and parts[5] == "permission":
+            permission = repo.get("permissions", {}).get(parts[4])
+            if permission is None:
+                return 404, {}, {"message": "Not Found"}
+            return 200, {}, {"permission": permission, "user": {"login": parts[4]}}
         if parts[3] == "issues" and len(parts) == 4:
             rows = repo["issues"]
             since = query.get("since")
