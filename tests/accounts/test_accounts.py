@@ -227,3 +227,29 @@ def test_login_is_rate_limited(app, session):
     finally:
         app.config["RATELIMIT_AUTH"] = "10000 per minute"
     assert codes == [400, 400, 400, 429]
+
+
+def test_connect_gitlab_through_its_oauth_endpoints(app, client, session, gitlab_forge):
+    app.config.update(GITLAB_OAUTH_CLIENT_ID="gl-client", GITLAB_OAUTH_CLIENT_SECRET="gl-secret",
+                      GITLAB_OAUTH_URL=gitlab_forge.url.removesuffix("/api/v4"))
+    try:
+        signup(client, "ama@example.org")
+        state = start_connect(client, "gitlab")
+        response = finish_connect(client, gitlab_forge, state, {"id": 3141, "username": "ama.gl"}, provider="gitlab")
+    finally:
+        app.config.update(GITLAB_OAUTH_CLIENT_ID=None, GITLAB_OAUTH_CLIENT_SECRET=None,
+                          GITLAB_OAUTH_URL="https://gitlab.com")
+    assert response.status_code == 302
+    identity = session.scalars(select(ForgeIdentity)).one()
+    assert (identity.forge, identity.host, identity.forge_user_id, identity.login) == (
+        "gitlab", "127.0.0.1", 3141, "ama.gl")
+    paths = [r.path for r in gitlab_forge.received]
+    assert paths == ["/oauth/token", "/api/v4/user"]
+
+
+def test_a_code_the_provider_refuses_links_nothing(client, session, oauth_github):
+    signup(client, "ama@example.org")
+    state = start_connect(client)
+    response = client.get("/connect/github/callback", query_string={"code": "never-issued", "state": state})
+    assert response.status_code == 400
+    assert session.scalar(select(func.count()).select_from(ForgeIdentity)) == 0
