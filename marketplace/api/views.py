@@ -6,11 +6,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from marketplace.api.openapi import openapi_document
-from marketplace.backlog.models import BacklogItem, PullRequest
-from marketplace.backlog.search import MAX_PAGE, find_items, parse_filters
+from marketplace.backlog.models import BacklogItem
+from marketplace.backlog.search import MAX_PAGE, find_items, parse_filters, project_with_details, visible_item
 from marketplace.errors import BadFilter
 from marketplace.extensions import db
-from marketplace.forges.models import Repository
 from marketplace.projects.models import MemberProject
 from marketplace.projects.views import open_item_counts
 from marketplace.validation import ascii_int, http_url
@@ -161,15 +160,7 @@ def projects():
 @bp.get("/projects/<slug>")
 def project(slug: str):
     """One member project with repositories, links and SDG evidence."""
-    row = db.session.scalar(
-        select(MemberProject)
-        .where(MemberProject.slug == slug)
-        .options(
-            selectinload(MemberProject.sdgs),
-            selectinload(MemberProject.repositories).selectinload(Repository.aliases),
-            selectinload(MemberProject.links),
-        )
-    )
+    row = project_with_details(slug)
     if row is None:
         abort(404)
     return jsonify(project_json(row, open_item_counts().get(row.id, 0), detail=True))
@@ -200,16 +191,7 @@ def items():
 @bp.get("/items/<id:item_id>")
 def item(item_id: int):
     """One visible backlog item."""
-    row = db.session.scalar(
-        select(BacklogItem)
-        .where(BacklogItem.id == item_id, BacklogItem.hidden.is_(False))
-        .options(
-            selectinload(BacklogItem.repository).selectinload(Repository.project),
-            selectinload(BacklogItem.labels),
-            selectinload(BacklogItem.funding),
-            selectinload(BacklogItem.solved_by).selectinload(PullRequest.repository),
-        )
-    )
+    row = visible_item(item_id)
     if row is None:
         abort(404)
     return jsonify(item_json(row))

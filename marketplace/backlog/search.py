@@ -256,3 +256,30 @@ def find_items(filters: BacklogFilters, *, page_size: int, reporting_currency: s
             )
         )
     return BacklogPage(items, total, filters.page, page_size)
+
+
+def visible_item(item_id: int) -> BacklogItem | None:
+    """A visible (not hidden) item with its repository, project, labels, funding and solver loaded."""
+    return db.session.scalar(
+        select(BacklogItem)
+        .where(BacklogItem.id == item_id, BacklogItem.hidden.is_(False))
+        .options(
+            selectinload(BacklogItem.repository).selectinload(Repository.project),
+            selectinload(BacklogItem.labels),
+            selectinload(BacklogItem.funding),
+            selectinload(BacklogItem.solved_by).selectinload(PullRequest.repository),
+        )
+    )
+
+
+def project_with_details(slug: str) -> MemberProject | None:
+    """A member project with its SDGs, repositories (and former names) and links loaded."""
+    return db.session.scalar(
+        select(MemberProject)
+        .where(MemberProject.slug == slug)
+        .options(
+            selectinload(MemberProject.sdgs),
+            selectinload(MemberProject.repositories).selectinload(Repository.aliases),
+            selectinload(MemberProject.links),
+        )
+    )

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from marketplace.backlog.models import BacklogItem, ItemLink, PullRequest
-from marketplace.backlog.search import find_items, lenient_filters, parse_filters
+from marketplace.backlog.search import find_items, lenient_filters, parse_filters, visible_item
 from marketplace.errors import BadFilter
 from marketplace.extensions import db
 from marketplace.forges.models import Repository
@@ -65,15 +65,7 @@ def index():
 @bp.get("/items/<id:item_id>")
 def item(item_id: int):
     """One backlog item: its forge fields, rendered body and funding."""
-    row = db.session.scalar(
-        select(BacklogItem)
-        .where(BacklogItem.id == item_id, BacklogItem.hidden.is_(False))
-        .options(
-            selectinload(BacklogItem.repository).selectinload(Repository.project),
-            selectinload(BacklogItem.labels),
-            selectinload(BacklogItem.funding),
-        )
-    )
+    row = visible_item(item_id)
     if row is None:
         abort(404)
     from flask_login import current_user

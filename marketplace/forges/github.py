@@ -236,20 +236,12 @@ class GitHubClient:
         params = {"state": "all", "sort": "updated", "direction": "desc", "per_page": "100"}
         if since is not None:
             params["since"] = since.replace(microsecond=0).isoformat() + "Z"
-        yield from self._pages(f"/repos/{repo.owner}/{repo.name}/issues", params, cache)
+        yield from self.http.pages(f"/repos/{repo.owner}/{repo.name}/issues", params, cache)
 
     def pull_pages(self, repo, cache):
         """Pages of pull requests, most recently updated first."""
         params = {"state": "all", "sort": "updated", "direction": "desc", "per_page": "100"}
-        yield from self._pages(f"/repos/{repo.owner}/{repo.name}/pulls", params, cache)
-
-    def _pages(self, path, params, cache):
-        page = self.http.get_page(path, params, cache)
-        while True:
-            yield page
-            if not page.next_url:
-                return
-            page = self.http.get_page(page.next_url, None, cache)
+        yield from self.http.pages(f"/repos/{repo.owner}/{repo.name}/pulls", params, cache)
 
     @staticmethod
     def parse_list_item(obj: dict):

@@ -141,23 +141,15 @@ class GitLabClient:
         params = {"scope": "all", "order_by": "updated_at", "sort": "desc", "per_page": "100"}
         if since is not None:
             params["updated_after"] = since.replace(microsecond=0).isoformat() + "Z"
-        yield from self._pages(f"/projects/{self._project(repo)}/issues", params, cache)
+        yield from self.http.pages(f"/projects/{self._project(repo)}/issues", params, cache)
 
     def pull_pages(self, repo, cache):
         params = {"state": "all", "scope": "all", "order_by": "updated_at", "sort": "desc", "per_page": "100"}
-        yield from self._pages(f"/projects/{self._project(repo)}/merge_requests", params, cache)
+        yield from self.http.pages(f"/projects/{self._project(repo)}/merge_requests", params, cache)
 
     def merge_request(self, repo, iid: int) -> dict:
         """``GET /projects/:id/merge_requests/:iid``."""
         return self.http.get_json(f"/projects/{self._project(repo)}/merge_requests/{iid}")
-
-    def _pages(self, path, params, cache):
-        page = self.http.get_page(path, params, cache)
-        while True:
-            yield page
-            if not page.next_url:
-                return
-            page = self.http.get_page(page.next_url, None, cache)
 
     @staticmethod
     def parse_list_item(obj: dict):

@@ -198,6 +198,15 @@ class ForgeHttp:
         return Page(full, items, parse_link_header(response.headers.get("Link")).get("next"),
                     response.headers.get("ETag"))
 
+    def pages(self, path: str, params: dict | None, cache: PageCache | None):
+        """Every page of a list, following ``Link: rel="next"``, one at a time."""
+        page = self.get_page(path, params, cache)
+        while True:
+            yield page
+            if not page.next_url:
+                return
+            page = self.get_page(page.next_url, None, cache)
+
     def _send(self, url: str, params: dict | None, etag: str | None, no_cache: bool = False) -> httpx.Response:
         headers = {}
         if etag:

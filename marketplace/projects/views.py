@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from marketplace.backlog.models import BacklogItem, ItemState
-from marketplace.backlog.search import BacklogFilters, find_items
+from marketplace.backlog.search import BacklogFilters, find_items, project_with_details
 from marketplace.extensions import db
 from marketplace.forges.models import Repository
 from marketplace.markdown import render_markdown
@@ -41,15 +41,7 @@ def projects():
 @bp.get("/projects/<slug>")
 def project(slug: str):
     """One member project: description, SDGs, repositories, links and its open items."""
-    row = db.session.scalar(
-        select(MemberProject)
-        .where(MemberProject.slug == slug)
-        .options(
-            selectinload(MemberProject.sdgs),
-            selectinload(MemberProject.repositories).selectinload(Repository.aliases),
-            selectinload(MemberProject.links),
-        )
-    )
+    row = project_with_details(slug)
     if row is None:
         abort(404)
     filters = BacklogFilters(project=slug)
