@@ -28,7 +28,8 @@ seed: install instance/secret_key
 
 run: seed
 	@echo "Serving Backlog Commons on http://127.0.0.1:$(PORT)"
-	SECRET_KEY=$$(cat instance/secret_key) $(BIN)/flask run --host 127.0.0.1 --port $(PORT)
+	SECRET_KEY=$$(cat instance/secret_key) SESSION_COOKIE_SECURE=0 PUBLIC_URL=http://127.0.0.1:$(PORT) \
+		$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

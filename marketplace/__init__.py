@@ -36,6 +36,15 @@ def create_app(config: dict | None = None) -> Flask:
                 "SECRET_KEY is not set. Set the SECRET_KEY environment variable "
                 "(for example: python -c 'import secrets; print(secrets.token_hex(32))')."
             )
+    if app.config.get("PROXY_FIX"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["PROXY_FIX"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    if app.config.get("SESSION_COOKIE_SECURE") is None:
+        # Secure cookies unless debugging or testing on plain http.
+        secure = not (app.config.get("DEBUG") or app.config.get("TESTING"))
+        app.config["SESSION_COOKIE_SECURE"] = app.config["REMEMBER_COOKIE_SECURE"] = secure
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         config_module.INSTANCE_DIR.mkdir(exist_ok=True)
 
@@ -109,9 +118,10 @@ def create_app(config: dict | None = None) -> Flask:
     def refuse_nul_characters() -> None:
         # No stored text can contain NUL (PostgreSQL refuses it); answer 400
         # here rather than let a query fail.
-        if "\x00" in request.path or any(
-            "\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)
-        ):
+        form = request.form if request.mimetype in (
+            "application/x-www-form-urlencoded", "multipart/form-data") else {}
+        pairs = list(request.args.items(multi=True)) + (list(form.items(multi=True)) if form else [])
+        if "\x00" in request.path or any("\x00" in key or "\x00" in value for key, value in pairs):
             abort(400)
 
     @app.before_request

@@ -106,10 +106,15 @@ def from_environment() -> dict:
         "RATELIMIT_AUTH": os.environ.get("RATELIMIT_AUTH", "10 per minute;100 per hour"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", False),
+        # None: secure unless FLASK_DEBUG or testing (decided in create_app).
+        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE") if os.environ.get("SESSION_COOKIE_SECURE") else None,
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
-        "REMEMBER_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", False),
+        "REMEMBER_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE") if os.environ.get("SESSION_COOKIE_SECURE") else None,
+        # The site's own address, for links in e-mails and OAuth callbacks.
+        "PUBLIC_URL": os.environ.get("PUBLIC_URL") or f"http://127.0.0.1:{os.environ.get('PORT', '5000')}",
+        # Number of proxies in front (X-Forwarded-For/-Proto/-Host trusted from that many hops).
+        "PROXY_FIX": _int("PROXY_FIX", 0, 0, 5),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "MAX_CONTENT_LENGTH": 5 * 1024 * 1024,
         "JSON_SORT_KEYS": False,

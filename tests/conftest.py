@@ -89,6 +89,7 @@ def make_app(database_url: str, **extra):
         "GITLAB_WEBHOOK_TOKEN": GITLAB_TOKEN,
         "GITHUB_TOKEN": None,
         "RATELIMIT_AUTH": "10000 per minute",
+        "PUBLIC_URL": "http://localhost",
         "MAIL_SERVER": None,
     }
     config.update(extra)

@@ -28,6 +28,8 @@ OWNER_OF_IDENTITY = {"visitor": "login", "funder": "404", "implementor": "ok", "
                      "other_maintainer": "404", "admin": "404"}
 OWNER_OF_ORGANISATION = {"visitor": "login", "funder": "ok", "implementor": "403", "maintainer": "403",
                          "other_maintainer": "403", "admin": "403"}
+MEMBER_OF_ORGANISATION = {"visitor": "login", "funder": "ok", "implementor": "404", "maintainer": "404",
+                          "other_maintainer": "404", "admin": "404"}
 WEBHOOK = dict.fromkeys(ROLES, "401")
 
 # (endpoint, method): (URL template filled from the fixture objects, expectations)
@@ -71,6 +73,7 @@ MATRIX = {
     ("accounts.new_organisation", "POST"): ("/organisations/new", SIGNED_IN),
     ("accounts.organisation", "GET"): ("/organisations/{organisation}", PUBLIC),
     ("accounts.organisation", "POST"): ("/organisations/{organisation}", OWNER_OF_ORGANISATION),
+    ("accounts.accept_membership", "POST"): ("/organisations/{organisation}/accept", MEMBER_OF_ORGANISATION),
     ("admin.index", "GET"): ("/admin/", ADMIN),
     ("admin.deliveries", "GET"): ("/admin/deliveries", ADMIN),
     ("admin.replay", "POST"): ("/admin/deliveries/{delivery}/replay", ADMIN),
@@ -110,8 +113,9 @@ def world(app, session):
 
     people = {}
     for role in ROLES[1:]:
-        person = User(email=f"{role}@example.org", display_name=role, email_verified_at=utcnow(),
+        person = User(display_name=role, email_verified_at=utcnow(),
                       is_funder=role == "funder", is_implementor=role == "implementor", is_admin=role == "admin")
+        person.set_email(f"{role}@example.org")
         session.add(person)
         people[role] = person
     session.flush()
@@ -131,7 +135,7 @@ def world(app, session):
                              login="implementor")
     organisation = Organisation(slug="funders-united", name="Funders United", kind="funder",
                                 owner_id=people["funder"].id)
-    organisation.members.append(OrganisationMember(user_id=people["funder"].id, role="owner"))
+    organisation.members.append(OrganisationMember(user_id=people["funder"].id, role="owner", accepted_at=utcnow()))
     delivery = WebhookDelivery(source="github", delivery_id="matrix-1", event="ping", body="{}")
     claim = MaintainershipClaim(project=odk, user=people["implementor"], repository=item.repository,
                                 evidence="test")

@@ -11,7 +11,7 @@ from tests.conftest import ROOT, make_app
 
 
 def include_object(obj, name, type_, reflected, compare_to):
-    return not (name or "").startswith(("backlog_item_fts", "ix_backlog_item_search", "uq_user_account_email_lower"))
+    return not (name or "").startswith(("backlog_item_fts", "ix_backlog_item_search"))
 
 
 def diff_after_upgrade(app) -> list:

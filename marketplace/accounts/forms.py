@@ -85,8 +85,9 @@ def _list(max_items: int, max_length: int):
 class ProfileForm(FlaskForm):
     """The implementor profile."""
 
-    country = SelectField(_l("Country"), validators=[Optional()])
-    organisation_id = SelectField(_l("Organisation"), coerce=str, validators=[Optional()])
+    # No Optional(): it would skip the check that the value is one of the choices.
+    country = SelectField(_l("Country"), default="")
+    organisation_id = SelectField(_l("Organisation"), coerce=str, default="")
     skills = StringField(_l("Skills (comma-separated)"), validators=[Optional(), Length(max=1000), _list(30, 50)])
     languages = StringField(_l("Languages you work in (comma-separated)"),
                             validators=[Optional(), Length(max=500), _list(20, 40)])
@@ -98,7 +99,7 @@ class OrganisationForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
     kind = SelectField(_l("Kind"), choices=as_choices([("funder", _l("Funder organisation")),
                                                        ("implementor", _l("Implementor firm"))]))
-    country = SelectField(_l("Country"), validators=[Optional()])
+    country = SelectField(_l("Country"), default="")
 
 
 class MemberForm(FlaskForm):

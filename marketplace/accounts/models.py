@@ -1,6 +1,7 @@
 """People with an account. Minimal until the accounts issue adds sign-up."""
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 
 from flask_login import UserMixin
@@ -12,6 +13,16 @@ from marketplace.extensions import db
 from marketplace.timeutil import utcnow
 
 
+def email_key(email: str) -> str:
+    """The lookup form of an address: Unicode NFKC, then case-folded.
+
+    Computed in Python, never by the database: PostgreSQL's lower() and
+    Python's disagree on letters such as "İ", and NFC/NFD spellings of one
+    address must be one account.
+    """
+    return unicodedata.normalize("NFKC", email.strip()).casefold()
+
+
 class User(UserMixin, db.Model):
     """A person. Roles: funder and implementor (chosen by the person), maintainer
     (per member project, :class:`~marketplace.projects.models.ProjectMaintainer`)
@@ -20,9 +31,13 @@ class User(UserMixin, db.Model):
     __tablename__ = "user_account"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # Stored as typed; looked up case-insensitively (unique on lower(email)).
+    # Stored as typed; looked up by email_key (see ``email_key``), which is unique.
     email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    email_key: Mapped[str | None] = mapped_column(String(320), unique=True)
     email_verified_at: Mapped[datetime | None]
+    # Bumped by every change of address requested or made: e-mail links
+    # issued before carry the old number and no longer work.
+    email_token_version: Mapped[int] = mapped_column(default=1)
     display_name: Mapped[str] = mapped_column(String(200))
     is_admin: Mapped[bool] = mapped_column(default=False)
     is_funder: Mapped[bool] = mapped_column(default=False)
@@ -33,6 +48,11 @@ class User(UserMixin, db.Model):
     # Werkzeug's scrypt hash; None for an account that cannot sign in with a password.
     password_hash: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def set_email(self, email: str) -> None:
+        """Set the address and its lookup key together."""
+        self.email = email
+        self.email_key = email_key(email)
 
     def get_id(self) -> str:
         """Flask-Login session id: the account and its session version."""
@@ -118,6 +138,8 @@ class OrganisationMember(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(20), default="member")  # owner | member
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # None until the person accepts: nobody is enrolled without saying yes.
+    accepted_at: Mapped[datetime | None]
 
     organisation: Mapped[Organisation] = relationship(back_populates="members")
     user: Mapped[User] = relationship()

@@ -20,6 +20,7 @@ from sqlalchemy import update
 
 from marketplace.accounts.models import OAuthState
 from marketplace.extensions import db
+from marketplace.validation import InvalidText, check_text
 from marketplace.timeutil import utcnow
 
 STATE_LIFETIME = timedelta(minutes=10)
@@ -124,8 +125,18 @@ def fetch_identity(provider: str, code: str, redirect_uri: str) -> tuple[int, st
         client.close()
     if response.status_code != 200:
         raise OAuthError(f"the provider answered {response.status_code}")
-    data = response.json()
-    forge_id, login = data.get("id"), data.get(settings["login_key"])
-    if not isinstance(forge_id, int) or isinstance(forge_id, bool) or forge_id <= 0 or not isinstance(login, str):
+    try:
+        data = response.json()
+    except ValueError:
+        raise OAuthError("the provider did not answer JSON") from None
+    if not isinstance(data, dict):
         raise OAuthError("the provider did not say who you are")
-    return forge_id, login[:255]
+    forge_id, login = data.get("id"), data.get(settings["login_key"])
+    if (not isinstance(forge_id, int) or isinstance(forge_id, bool) or not 0 < forge_id <= 2**63 - 1
+            or not isinstance(login, str) or not 0 < len(login) <= 255):
+        raise OAuthError("the provider did not say who you are")
+    try:
+        check_text(login, "login", 255)
+    except InvalidText:
+        raise OAuthError("the provider sent a login we cannot store") from None
+    return forge_id, login

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from flask import url_for
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from marketplace.accounts.models import ForgeIdentity, User
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from marketplace.accounts.models import ForgeIdentity, User, email_key
 from marketplace.accounts.tokens import InvalidToken, make_email_token, make_reset_token, read_email_token
 from marketplace.audit import service as audit
 from marketplace.extensions import db
@@ -17,19 +19,42 @@ class AccountError(ValueError):
     """A request about an account that cannot be done; the message is for the person."""
 
 
+_DUMMY_HASH = generate_password_hash("a password nobody has", method="scrypt")
+
+
 def user_by_email(email: str) -> User | None:
-    return db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+    """The account of ``email``, compared by its NFKC, case-folded key."""
+    return db.session.scalar(select(User).where(User.email_key == email_key(email)))
 
 
-def create_account(email: str, password: str, display_name: str, *, funder: bool, implementor: bool) -> User:
+def authenticate(email: str, password: str) -> User | None:
+    """The account when the password is right. Takes as long for unknown addresses
+    (a hash is checked either way), so timing does not tell who has an account."""
+    user = user_by_email(email)
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    return user if user.check_password(password) else None
+
+
+def create_account(email: str, password: str, display_name: str, *, funder: bool, implementor: bool) -> User | None:
     """A new unverified account; the verification link is mailed after commit.
 
-    Raises :class:`AccountError` when the address has an account already.
+    When the address has an account already, nothing is created and its
+    owner gets a note instead, so that the answer does not tell a stranger
+    who has an account. Returns the new account or None.
     """
     email = email.strip()
-    if user_by_email(email) is not None:
-        raise AccountError(_("An account with this e-mail address exists already. Sign in, or reset the password."))
-    user = User(email=email, display_name=display_name.strip(), is_funder=funder, is_implementor=implementor)
+    existing = user_by_email(email)
+    if existing is not None:
+        link = url_for_public("accounts.reset_request")
+        queue_mail(existing.email, _("Someone tried to create a Backlog Commons account with your address"),
+                   _("Hello %(name)s,\n\nsomeone tried to sign up with this address, which already has an "
+                     "account. If it was you, sign in, or reset your password here:\n\n%(link)s",
+                     name=existing.display_name, link=link))
+        return None
+    user = User(display_name=display_name.strip(), is_funder=funder, is_implementor=implementor)
+    user.set_email(email)
     user.set_password(password)
     db.session.add(user)
     db.session.flush()
@@ -38,8 +63,16 @@ def create_account(email: str, password: str, display_name: str, *, funder: bool
     return user
 
 
+def url_for_public(endpoint: str, **values) -> str:
+    """An absolute link for e-mails, on ``PUBLIC_URL`` — never on the request's
+    Host header, which a stranger can set to their own site."""
+    from flask import current_app
+
+    return current_app.config["PUBLIC_URL"].rstrip("/") + url_for(endpoint, **values)
+
+
 def send_verification(user: User, email: str) -> None:
-    link = url_for("accounts.verify", token=make_email_token(user, email), _external=True)
+    link = url_for_public("accounts.verify", token=make_email_token(user, email))
     queue_mail(email, _("Confirm your e-mail address for Backlog Commons"),
                _("Hello %(name)s,\n\nconfirm that this address is yours by opening this link within 48 hours:\n\n"
                  "%(link)s\n\nIf you did not ask for this, ignore this message.", name=user.display_name, link=link))
@@ -52,21 +85,22 @@ def verify_email(token: str) -> User:
     taken by another account meanwhile.
     """
     try:
-        user_id, email = read_email_token(token)
+        user_id, email, version = read_email_token(token)
     except InvalidToken:
         raise AccountError(_("This link is not valid or has expired. Ask for a new one.")) from None
     user = db.session.get(User, user_id)
-    if user is None:
+    if user is None or version != user.email_token_version:
+        # Stale: the address changed, or a newer change was asked for, since it was sent.
         raise AccountError(_("This link is not valid or has expired. Ask for a new one."))
     holder = user_by_email(email)
     if holder is not None and holder.id != user.id:
         raise AccountError(_("This e-mail address belongs to another account."))
-    if (user.email or "").lower() != email.lower():
+    if user.email_key != email_key(email):
         audit.record("user.email_changed", "user_account", user.id, actor=f"user:{user.id}", actor_user_id=user.id,
                      details={"from": user.email, "to": email})
-        user.email = email
-    if user.email_verified_at is None or holder is None:
-        user.email_verified_at = utcnow()
+        user.set_email(email)
+    user.email_verified_at = utcnow()
+    user.email_token_version += 1  # each link works once
     db.session.flush()
     return user
 
@@ -76,7 +110,7 @@ def request_password_reset(email: str) -> None:
     user = user_by_email(email)
     if user is None:
         return
-    link = url_for("accounts.reset_password", token=make_reset_token(user), _external=True)
+    link = url_for_public("accounts.reset_password", token=make_reset_token(user))
     queue_mail(user.email, _("Reset your Backlog Commons password"),
                _("Hello %(name)s,\n\nto choose a new password, open this link within an hour:\n\n%(link)s\n\n"
                  "The link works once. If you did not ask for this, ignore this message.",
@@ -97,6 +131,8 @@ def request_email_change(user: User, new_email: str) -> None:
     holder = user_by_email(new_email)
     if holder is not None and holder.id != user.id:
         raise AccountError(_("This e-mail address belongs to another account."))
+    user.email_token_version += 1  # an earlier pending change no longer applies
+    db.session.flush()
     send_verification(user, new_email)
 
 

@@ -25,24 +25,30 @@ def _serializer(salt: str) -> URLSafeTimedSerializer:
 
 
 def _fingerprint(user) -> str:
-    material = f"{user.password_hash or ''}:{user.session_version}".encode()
+    # The password, the sessions and the address: a change of any of them
+    # kills reset links issued before.
+    material = f"{user.password_hash or ''}:{user.session_version}:{user.email_key or ''}".encode()
     return hashlib.sha256(material).hexdigest()[:16]
 
 
 def make_email_token(user, email: str) -> str:
-    """A token proving control of ``email`` for ``user`` (sign-up or change of e-mail)."""
-    return _serializer("verify-email").dumps({"user": user.id, "email": email})
+    """A token proving control of ``email`` for ``user`` (sign-up or change of e-mail).
+
+    It carries the account's ``email_token_version``: any later request or
+    change of address makes it stale.
+    """
+    return _serializer("verify-email").dumps({"user": user.id, "email": email, "v": user.email_token_version})
 
 
-def read_email_token(token: str) -> tuple[int, str]:
-    """(user id, e-mail) of a valid token. Raises :class:`InvalidToken`."""
+def read_email_token(token: str) -> tuple[int, str, int]:
+    """(user id, e-mail, version) of a well-signed, unexpired token. Raises :class:`InvalidToken`."""
     try:
         data = _serializer("verify-email").loads(token, max_age=VERIFY_MAX_AGE)
     except SignatureExpired:
         raise InvalidToken("expired") from None
     except BadSignature:
         raise InvalidToken("invalid") from None
-    return int(data["user"]), str(data["email"])
+    return int(data["user"]), str(data["email"]), int(data.get("v", 0))
 
 
 def make_reset_token(user) -> str:

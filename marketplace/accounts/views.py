@@ -9,6 +9,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from marketplace.accounts import oauth
 from marketplace.accounts import service as accounts
@@ -37,6 +38,7 @@ from marketplace.accounts.tokens import InvalidToken, read_reset_token
 from marketplace.audit import service as audit
 from marketplace.extensions import db, limiter
 from marketplace.markdown import render_markdown
+from marketplace.timeutil import utcnow
 
 bp = Blueprint("accounts", __name__)
 
@@ -76,20 +78,20 @@ def _actor() -> str:
 def signup():
     """Create an account; a verification link is mailed."""
     form = SignupForm()
-    error = None
     if form.validate_on_submit():
         try:
-            user = accounts.create_account(form.email.data, form.password.data, form.display_name.data,
-                                           funder=form.is_funder.data, implementor=form.is_implementor.data)
-        except accounts.AccountError as exc:
-            error = str(exc)
-        else:
+            accounts.create_account(form.email.data, form.password.data, form.display_name.data,
+                                    funder=form.is_funder.data, implementor=form.is_implementor.data)
             db.session.commit()
-            login_user(user)
-            flash(_("Welcome! We sent a link to %(email)s: open it to confirm your address.", email=user.email))
-            return redirect(url_for("accounts.settings"))
+        except IntegrityError:
+            # The same address signed up at the same moment: one account, one answer.
+            db.session.rollback()
+        # The same answer whether the address was new or not.
+        flash(_("We sent a message to %(email)s. Open the link in it to confirm your address, then sign in.",
+                email=form.email.data.strip()))
+        return redirect(url_for("accounts.login"))
     status = 400 if request.method == "POST" else 200
-    return render_template("accounts/signup.html", form=form, error=error), status
+    return render_template("accounts/signup.html", form=form, error=None), status
 
 
 @bp.get("/verify/<token>")
@@ -111,8 +113,8 @@ def login():
     form = LoginForm()
     error = None
     if form.validate_on_submit():
-        user = accounts.user_by_email(form.email.data)
-        if user is not None and user.check_password(form.password.data):
+        user = accounts.authenticate(form.email.data, form.password.data)
+        if user is not None:
             session.clear()  # a fresh session: nothing from before sign-in carries over
             login_user(user)
             audit.record("user.login", "user_account", user.id, actor=f"user:{user.id}", actor_user_id=user.id)
@@ -126,7 +128,12 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
-    """Sign out (POST with the CSRF token)."""
+    """Sign out (POST with the CSRF token). Ends the account's sessions on every
+    device: a copy of the cookie taken before no longer signs anyone in."""
+    user = current_user._get_current_object()
+    user.session_version += 1
+    audit.record("user.logout", "user_account", user.id, actor=_actor(), actor_user_id=user.id)
+    db.session.commit()
     logout_user()
     session.clear()
     return redirect(url_for("backlog.index"))
@@ -216,9 +223,13 @@ def settings():
             error = _("Please correct the marked fields.")
     identities = db.session.scalars(
         select(ForgeIdentity).where(ForgeIdentity.user_id == current_user.id).order_by(ForgeIdentity.id)).all()
+    invitations = db.session.scalars(
+        select(Organisation).join(OrganisationMember).where(
+            OrganisationMember.user_id == current_user.id, OrganisationMember.accepted_at.is_(None))).all()
     status = 400 if request.method == "POST" else 200
     return render_template("accounts/settings.html", roles=roles, password=password, email=email, error=error,
-                           identities=identities, providers=_configured_providers()), status
+                           identities=identities, providers=_configured_providers(),
+                           invitations=invitations), status
 
 
 def _configured_providers() -> list[str]:
@@ -227,7 +238,8 @@ def _configured_providers() -> list[str]:
 
 def _user_organisations(user_id: int) -> list[Organisation]:
     return list(db.session.scalars(
-        select(Organisation).join(OrganisationMember).where(OrganisationMember.user_id == user_id)
+        select(Organisation).join(OrganisationMember).where(
+            OrganisationMember.user_id == user_id, OrganisationMember.accepted_at.is_not(None))
         .order_by(Organisation.name)))
 
 
@@ -250,7 +262,7 @@ def profile():
             row = ImplementorProfile(user_id=current_user.id)
             db.session.add(row)
         row.country = form.country.data or None
-        row.organisation_id = int(form.organisation_id.data) if form.organisation_id.data else None
+        row.organisation_id = int(form.organisation_id.data) if form.organisation_id.data.isdigit() else None
         row.skills = [s.strip() for s in (form.skills.data or "").split(",") if s.strip()]
         row.languages = [s.strip() for s in (form.languages.data or "").split(",") if s.strip()]
         row.bio = form.bio.data or ""
@@ -285,13 +297,17 @@ def connect(provider: str):
     """Start connecting a forge account: redirect to the provider with a fresh state."""
     if provider not in _configured_providers():
         abort(404)
+    if not current_user.email_verified:
+        # A forge identity earns payouts: only the confirmed owner of the address attaches one.
+        flash(_("Confirm your e-mail address first (open the link we sent), then connect."))
+        return redirect(url_for("accounts.settings"))
     url = oauth.authorization_url(provider, current_user.id, _callback_url(provider))
     db.session.commit()
     return redirect(url)
 
 
 def _callback_url(provider: str) -> str:
-    return url_for("accounts.connect_callback", provider=provider, _external=True)
+    return accounts.url_for_public("accounts.connect_callback", provider=provider)
 
 
 @bp.get("/connect/<provider>/callback")
@@ -316,13 +332,26 @@ def connect_callback(provider: str):
         identity = accounts.link_identity(current_user, forge=provider,
                                           host=oauth.provider_settings(provider)["host"],
                                           forge_user_id=forge_id, login=login)
+    except IntegrityError:
+        # Another account connected the same forge account at the same moment.
+        db.session.rollback()
+        return render_template("errors/error.html", status=400, message=_(
+            "This %(forge)s account is already connected to another Backlog Commons account.",
+            forge=provider.capitalize())), 400
     except oauth.OAuthError:
         return render_template("errors/error.html", status=400,
                                message=_("The forge did not confirm who you are. Please try again.")), 400
     except accounts.AccountError as exc:
         db.session.rollback()
         return render_template("errors/error.html", status=400, message=str(exc)), 400
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # Another account connected the same forge account at the same moment.
+        db.session.rollback()
+        return render_template("errors/error.html", status=400, message=_(
+            "This %(forge)s account is already connected to another Backlog Commons account.",
+            forge=provider.capitalize())), 400
     flash(_("Your %(forge)s account %(login)s is connected.", forge=provider.capitalize(), login=identity.login))
     return redirect(url_for("accounts.settings"))
 
@@ -340,10 +369,13 @@ def remove_identity(identity_id: int):
     return redirect(url_for("accounts.settings"))
 
 
+RESERVED_SLUGS = frozenset({"new"})  # paths of their own under /organisations/
+
+
 def _slugify(name: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:80] or "organisation"
     candidate, n = slug, 1
-    while db.session.scalar(select(Organisation.id).where(Organisation.slug == candidate)):
+    while candidate in RESERVED_SLUGS or db.session.scalar(select(Organisation.id).where(Organisation.slug == candidate)):
         n += 1
         candidate = f"{slug}-{n}"
     return candidate
@@ -358,7 +390,7 @@ def new_organisation():
     if form.validate_on_submit():
         org = Organisation(slug=_slugify(form.name.data), name=form.name.data.strip(), kind=form.kind.data,
                            country=form.country.data or None, owner_id=current_user.id)
-        org.members.append(OrganisationMember(user_id=current_user.id, role="owner"))
+        org.members.append(OrganisationMember(user_id=current_user.id, role="owner", accepted_at=utcnow()))
         db.session.add(org)
         db.session.flush()
         audit.record("organisation.created", "organisation", org.id, actor=_actor(), actor_user_id=current_user.id)
@@ -369,7 +401,7 @@ def new_organisation():
 
 @bp.route("/organisations/<slug>", methods=["GET", "POST"])
 def organisation(slug: str):
-    """An organisation and its members; its owner adds members by e-mail."""
+    """An organisation and its members; its owner invites members by e-mail, who accept."""
     org = db.session.scalar(select(Organisation).where(Organisation.slug == slug))
     if org is None:
         abort(404)
@@ -382,15 +414,30 @@ def organisation(slug: str):
             abort(403)
         if form.validate_on_submit():
             person = accounts.user_by_email(form.email.data)
-            if person is None:
-                flash(_("No account uses %(email)s. Ask the person to sign up first.", email=form.email.data))
-            elif any(m.user_id == person.id for m in org.members):
-                flash(_("%(name)s is a member already.", name=person.display_name))
-            else:
+            if person is not None and not any(m.user_id == person.id for m in org.members):
                 org.members.append(OrganisationMember(user_id=person.id, role="member"))
-                audit.record("organisation.member_added", "organisation", org.id, actor=_actor(),
+                audit.record("organisation.member_invited", "organisation", org.id, actor=_actor(),
                              actor_user_id=current_user.id, details={"user": person.id})
                 db.session.commit()
-                flash(_("%(name)s is now a member.", name=person.display_name))
+            # The same answer either way: the page does not tell who has an account.
+            flash(_("If an account uses %(email)s, it is invited; it joins once it accepts.",
+                    email=form.email.data))
             return redirect(url_for("accounts.organisation", slug=org.slug))
     return render_template("accounts/organisation.html", org=org, form=form, is_owner=is_owner)
+
+
+@bp.post("/organisations/<slug>/accept")
+@login_required
+def accept_membership(slug: str):
+    """Accept an invitation to an organisation (shown on the account page)."""
+    org = db.session.scalar(select(Organisation).where(Organisation.slug == slug))
+    row = next((m for m in org.members if m.user_id == current_user.id), None) if org else None
+    if row is None:
+        abort(404)
+    if row.accepted_at is None:
+        row.accepted_at = utcnow()
+        audit.record("organisation.member_joined", "organisation", org.id, actor=_actor(),
+                     actor_user_id=current_user.id)
+        db.session.commit()
+    flash(_("You are a member of %(name)s.", name=org.name))
+    return redirect(url_for("accounts.organisation", slug=org.slug))

@@ -160,7 +160,7 @@ def link(item_id: int):
 
 @bp.post("/links/<id:link_id>/remove")
 def unlink(link_id: int):
-    """A maintainer of the pull request's project (or an admin) removes a link
+    """A maintainer of the linked item's project (or an admin) removes a link
     by hand; sync will not bring it back."""
     from marketplace.backlog.models import ItemLink
     from marketplace.backlog.service import unlink_by_hand
@@ -168,7 +168,9 @@ def unlink(link_id: int):
     row = db.session.get(ItemLink, link_id)
     if row is None:
         abort(404)
-    if (refused := _manager_of(row.pull_request.repository.project)) is not None:
+    # The item's project decides what closes its items (cross-project links too).
+    project = row.item.repository.project if row.item is not None else row.pull_request.repository.project
+    if (refused := _manager_of(project)) is not None:
         return refused
     item_id = row.item_id
     unlink_by_hand(row, actor=f"user:{current_user.id}")

@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from flask import current_app, url_for
+from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
@@ -79,7 +79,9 @@ def invite(project: MemberProject, email: str, *, inviter: User) -> MaintainerIn
     db.session.flush()
     audit.record("project.maintainer_invited", "member_project", project.id, actor=f"user:{inviter.id}",
                  actor_user_id=inviter.id, details={"email": invitation.email})
-    link = url_for("projects.invitation", token=token, _external=True)
+    from marketplace.accounts.service import url_for_public
+
+    link = url_for_public("projects.invitation", token=token)
     queue_mail(invitation.email, _("You are invited to maintain %(project)s on Backlog Commons", project=project.name),
                _("%(inviter)s invites you to co-maintain %(project)s.\n\nOpen this link within 14 days, signed in "
                  "with this e-mail address (confirmed), to accept:\n\n%(link)s",
@@ -102,8 +104,8 @@ def accept(invitation: MaintainerInvitation, user: User) -> None:
     add_maintainer(invitation.project, user, granted_by=f"invitation:{invitation.id}", actor_user_id=user.id)
 
 
-def repository_permission(repo: Repository, login: str) -> str | None:
-    """The GitHub permission of ``login`` on ``repo`` ("admin", "write", …), or None.
+def repository_permission(repo: Repository, login: str) -> tuple[str | None, int | None]:
+    """(permission, GitHub user id) of ``login`` on ``repo`` ("admin", "write", …).
 
     ``GET /repos/{owner}/{repo}/collaborators/{username}/permission`` with the
     platform's ``GITHUB_TOKEN``. Raises :class:`ForgeError` on a forge error.
@@ -117,8 +119,12 @@ def repository_permission(repo: Repository, login: str) -> str | None:
         data = http.get_json(f"/repos/{repo.owner}/{repo.name}/collaborators/{login}/permission")
     finally:
         http.close()
-    permission = data.get("permission") if isinstance(data, dict) else None
-    return permission if isinstance(permission, str) else None
+    if not isinstance(data, dict):
+        return None, None
+    user = data.get("user") if isinstance(data.get("user"), dict) else {}
+    permission = data.get("permission") if isinstance(data.get("permission"), str) else None
+    user_id = user.get("id") if isinstance(user.get("id"), int) else None
+    return permission, user_id
 
 
 def claim(project: MemberProject, repo: Repository, user: User) -> MaintainershipClaim:
@@ -135,10 +141,14 @@ def claim(project: MemberProject, repo: Repository, user: User) -> Maintainershi
     if identity is None:
         raise ProjectError(_("Connect your GitHub account first."))
     try:
-        permission = repository_permission(repo, identity.login)
+        permission, github_id = repository_permission(repo, identity.login)
     except ForgeError:
         raise ProjectError(_("GitHub could not tell us your permission on %(repo)s. Try again later.",
                              repo=repo.full_name)) from None
+    if github_id != identity.forge_user_id:
+        # The handle now belongs to someone else (a rename): never borrow their rights.
+        raise ProjectError(_("Your GitHub handle %(login)s changed. Connect your GitHub account again, then retry.",
+                             login=identity.login))
     if permission != "admin":
         raise ProjectError(_("Your GitHub account %(login)s does not administer %(repo)s.",
                              login=identity.login, repo=repo.full_name))

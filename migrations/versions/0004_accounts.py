@@ -136,6 +136,7 @@ def upgrade():
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('role', sa.String(length=20), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('accepted_at', sa.DateTime(), nullable=True),
     sa.ForeignKeyConstraint(['organisation_id'], ['organisation.id'], name=op.f('fk_organisation_member_organisation_id_organisation'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['user_account.id'], name=op.f('fk_organisation_member_user_id_user_account'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_organisation_member')),
@@ -153,15 +154,21 @@ def upgrade():
         batch_op.add_column(sa.Column('is_funder', sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.add_column(sa.Column('is_implementor', sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.add_column(sa.Column('session_version', sa.Integer(), nullable=False, server_default='1'))
+        batch_op.add_column(sa.Column('email_key', sa.String(length=320), nullable=True))
+        batch_op.add_column(sa.Column('email_token_version', sa.Integer(), nullable=False, server_default='1'))
+        batch_op.create_unique_constraint(batch_op.f('uq_user_account_email_key'), ['email_key'])
 
 
-    # E-mail addresses are unique whatever their case.
-    op.create_index("uq_user_account_email_lower", "user_account", [sa.text("lower(email)")], unique=True)
+    # Existing accounts (admins made by the CLI) get their key; the
+    # application computes it (NFKC, case-folded) for every new address.
+    op.execute("UPDATE user_account SET email_key = lower(email) WHERE email IS NOT NULL")
 
 
 def downgrade():
-    op.drop_index("uq_user_account_email_lower", table_name="user_account")
     with op.batch_alter_table('user_account', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('uq_user_account_email_key'), type_='unique')
+        batch_op.drop_column('email_token_version')
+        batch_op.drop_column('email_key')
         batch_op.drop_column('session_version')
         batch_op.drop_column('is_implementor')
         batch_op.drop_column('is_funder')

@@ -12,10 +12,23 @@ def csrf(client, path: str = "/login") -> str:
     return re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', html).group(1)
 
 
-def signup(client, email: str, name: str = "Ama", **roles):
+def signup(client, email: str, name: str = "Ama", *, verify: bool = True, sign_in: bool = True, **roles):
+    """Sign up through the form; then (by default) open the verification link
+    the mail would carry, and sign in. Returns the sign-up response."""
+    from marketplace.accounts.service import user_by_email
+    from marketplace.accounts.tokens import make_email_token
+
     data = {"display_name": name, "email": email, "password": PASSWORD, "csrf_token": csrf(client, "/signup")}
     data.update({f"is_{key}": "y" for key, value in roles.items() if value})
-    return client.post("/signup", data=data)
+    response = client.post("/signup", data=data)
+    with client.application.app_context():
+        user = user_by_email(email)
+        token = make_email_token(user, user.email) if user is not None and user.email_verified_at is None else None
+    if verify and token:
+        client.get(f"/verify/{token}")
+    if sign_in:
+        login(client, email)
+    return response
 
 
 def login(client, email: str, password: str = PASSWORD, next_path: str | None = None):

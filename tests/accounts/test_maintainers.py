@@ -13,8 +13,9 @@ from tests.accounts.helpers import csrf, link_in
 
 
 def person(session, email, *, admin=False, verified=True):
-    user = User(email=email, display_name=email.split("@")[0], is_admin=admin,
+    user = User(display_name=email.split("@")[0], is_admin=admin,
                 email_verified_at=utcnow() if verified else None)
+    user.set_email(email)
     session.add(user)
     session.commit()
     return user
@@ -99,7 +100,8 @@ def test_a_repository_admin_claims_maintainership_and_an_admin_confirms(app, ses
     project = odk(session)
     central = next(r for r in project.repositories if r.name == "central")
     github_forge.repos[("getodk", "central")] = {"id": 1, "issues": [], "pulls": [],
-                                                 "permissions": {"ama-codes": "admin", "kofi": "write"}}
+                                                 "permissions": {"ama-codes": "admin", "kofi": "write"},
+                                                 "user_ids": {"ama-codes": 583231, "kofi": 99}}
     client = as_user(app, ama)
     token = csrf(client, "/projects/odk/maintainers")
     assert client.post("/projects/odk/claim", data={"csrf_token": token, "repository_id": str(central.id)}
@@ -119,7 +121,8 @@ def test_a_claim_without_admin_rights_is_refused(app, session, github_forge):
     session.add(ForgeIdentity(user=kofi, forge="github", host="github.com", forge_user_id=99, login="kofi"))
     session.commit()
     central = next(r for r in odk(session).repositories if r.name == "central")
-    github_forge.repos[("getodk", "central")] = {"id": 1, "issues": [], "pulls": [], "permissions": {"kofi": "write"}}
+    github_forge.repos[("getodk", "central")] = {"id": 1, "issues": [], "pulls": [], "permissions": {"kofi": "write"},
+                                                 "user_ids": {"kofi": 99}}
     client = as_user(app, kofi)
     response = client.post("/projects/odk/claim", data={"csrf_token": csrf(client, "/projects/odk/maintainers"),
                                                         "repository_id": str(central.id)}, follow_redirects=True)
@@ -138,7 +141,12 @@ def test_organisation_owner_adds_members_and_others_cannot(app, session):
     client.post("/organisations/accra-devs-ltd", data={"csrf_token": csrf(client, "/organisations/accra-devs-ltd"),
                                                        "email": "member@example.org"})
     page = client.get("/organisations/accra-devs-ltd").get_data(as_text=True)
-    assert re.search(r"owner</a> \(owner\)", page) and "member</a>" in page
+    assert re.search(r"owner</a> \(owner\)", page) and "member</a>" not in page  # not before accepting
+    joiner = as_user(app, member)
+    assert "Accra Devs Ltd" in joiner.get("/account").get_data(as_text=True)
+    joiner.post("/organisations/accra-devs-ltd/accept", data={"csrf_token": csrf(joiner, "/account")})
+    page = client.get("/organisations/accra-devs-ltd").get_data(as_text=True)
+    assert "member</a>" in page
     stranger = as_user(app, member)
     response = stranger.post("/organisations/accra-devs-ltd",
                              data={"csrf_token": csrf(stranger, "/organisations/accra-devs-ltd"),

@@ -14,7 +14,8 @@ PASSWORD = "correct horse battery staple"
 
 
 def make_user(session, email: str, *, admin: bool) -> User:
-    user = User(email=email, display_name=email.split("@")[0], is_admin=admin)
+    user = User(display_name=email.split("@")[0], is_admin=admin)
+    user.set_email(email)
     user.set_password(PASSWORD)
     session.add(user)
     session.flush()

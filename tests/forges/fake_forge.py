@@ -112,7 +112,8 @@ class FakeForge:
             permission = repo.get("permissions", {}).get(parts[4])
             if permission is None:
                 return 404, {}, {"message": "Not Found"}
-            return 200, {}, {"permission": permission, "user": {"login": parts[4]}}
+            return 200, {}, {"permission": permission,
+                             "user": {"login": parts[4], "id": repo.get("user_ids", {}).get(parts[4])}}
         if parts[3] == "issues" and len(parts) == 4:
             rows = repo["issues"]
             since = query.get("since")
