@@ -1,6 +1,7 @@
 """Backlog Commons: a shared backlog and bounty marketplace for digital public goods."""
 from __future__ import annotations
 
+import logging
 import secrets
 
 from flask import Flask, abort, g, request
@@ -36,6 +37,8 @@ def create_app(config: dict | None = None) -> Flask:
                 "SECRET_KEY is not set. Set the SECRET_KEY environment variable "
                 "(for example: python -c 'import secrets; print(secrets.token_hex(32))')."
             )
+    # Info messages (e-mail written to the log when no MAIL_SERVER is set) are shown.
+    app.logger.setLevel(logging.INFO)
     if app.config.get("PROXY_FIX"):
         from werkzeug.middleware.proxy_fix import ProxyFix
 
