@@ -32,7 +32,8 @@ def deliver(to: str, subject: str, body: str) -> None:
     message["Subject"] = subject
     message.set_content(body)
     if not config.get("MAIL_SERVER"):
-        current_app.logger.info("e-mail (no MAIL_SERVER set, not sent):\n%s", message.as_string())
+        # Plain text, not the MIME form: a link must be copyable from the log.
+        current_app.logger.info("e-mail not sent (no MAIL_SERVER set)\nTo: %s\nSubject: %s\n\n%s", to, subject, body)
         return
     with smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=30) as smtp:
         if config.get("MAIL_USE_TLS"):

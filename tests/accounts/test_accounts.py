@@ -1,5 +1,6 @@
 """Sign-up to a verified forge identity, through the pages, a real SMTP server
 and a local OAuth provider."""
+import re
 import time
 from datetime import timedelta
 
@@ -261,3 +262,13 @@ def test_a_code_the_provider_refuses_links_nothing(client, session, oauth_github
     response = client.get("/connect/github/callback", query_string={"code": "never-issued", "state": state})
     assert response.status_code == 400
     assert session.scalar(select(func.count()).select_from(ForgeIdentity)) == 0
+
+
+def test_without_mail_server_the_mail_is_logged_with_a_whole_link(app, client, session, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger=app.logger.name):
+        signup(client, "ama.with.a.rather.long.address@example.org", verify=False, sign_in=False)
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "To: ama.with.a.rather.long.address@example.org" in logged
+    assert re.search(r"http://localhost/verify/[\w.-]{60,}\n", logged)
