@@ -1,0 +1,117 @@
+"""Money values: integer amounts in a currency's minor unit, with the ISO 4217 code.
+
+Exponents (digits of the minor unit) come from Babel/CLDR: USD 2, JPY 0,
+KWD 3. Typed amounts are parsed for the reader's locale and refused, with a
+message, when they are finer than the minor unit; nothing is rounded
+silently. Stripe's amounts follow Stripe's "Supported currencies" rules:
+minor units, zero-decimal currencies as whole units, three-decimal
+currencies with a last digit of 0, ISK as a two-decimal amount.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from babel.core import Locale
+from babel.numbers import NumberFormatError, get_currency_precision, parse_decimal
+
+_AMOUNT_CHARACTERS = re.compile(r"^-?[0-9][0-9\s.,'\u00a0\u202f\u2019]*$")
+DEFAULT_CURRENCIES = ("USD", "EUR", "GBP", "KES", "INR", "JPY")
+MAX_MINOR = 10**15  # far above any pledge; keeps every sum inside a 64-bit integer
+
+# Stripe: "Zero-decimal currencies" — amounts are whole units.
+STRIPE_ZERO_DECIMAL = frozenset(
+    "BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX VND VUV XAF XOF XPF".split()
+)
+# Stripe: "Three-decimal currencies" — the last digit must be 0.
+STRIPE_THREE_DECIMAL = frozenset("BHD JOD KWD OMR TND".split())
+# Stripe: ISK is zero-decimal in ISO 4217 but sent as a two-decimal amount (a multiple of 100).
+STRIPE_TWO_DECIMAL_REPRESENTED = frozenset({"ISK"})
+
+
+class MoneyError(ValueError):
+    """An amount that cannot be taken; the message is for the person who typed it."""
+
+
+def exponent(currency: str) -> int:
+    """Digits of ``currency``'s minor unit (ISO 4217, from CLDR through Babel)."""
+    return get_currency_precision(currency.upper())
+
+
+@dataclass(frozen=True)
+class Money:
+    """``amount_minor`` (an ``int``) of ``currency`` (ISO 4217, upper case)."""
+
+    amount_minor: int
+    currency: str
+
+    def __post_init__(self):
+        if not isinstance(self.amount_minor, int) or isinstance(self.amount_minor, bool):
+            raise TypeError("amounts are integers in minor units")
+        if len(self.currency) != 3 or not self.currency.isalpha() or not self.currency.isupper():
+            raise ValueError(f"{self.currency!r} is not an ISO 4217 code")
+
+    @property
+    def decimal(self) -> Decimal:
+        """The amount in major units, exactly (``Decimal``; for display only)."""
+        return Decimal(self.amount_minor).scaleb(-exponent(self.currency))
+
+
+def parse_amount(text: str, currency: str, locale: str | Locale = "en",
+                 allowed: tuple[str, ...] = DEFAULT_CURRENCIES) -> Money:
+    """Read a typed amount such as ``"1,234.50"`` (en) or ``"1.234,50"`` (de).
+
+    Raises :class:`MoneyError` for a currency that is not allowed, text that
+    is not a number, zero or negative amounts, precision finer than the minor
+    unit ("10.005" USD), amounts Stripe cannot take ("18.605" KWD: the last
+    of three decimals must be 0), and amounts beyond 10^15 minor units.
+    """
+    currency = (currency or "").strip().upper()
+    if currency not in allowed:
+        raise MoneyError(f"{currency or '?'} is not a currency the commons accepts ({', '.join(allowed)}).")
+    text = (text or "").strip()
+    if not text or len(text) > 40:
+        raise MoneyError("Type an amount.")
+    if not _AMOUNT_CHARACTERS.match(text):
+        # Babel would read "1e3" and "NaN"; people do not type those as money.
+        raise MoneyError(f"{text!r} is not an amount.")
+    try:
+        value = parse_decimal(text, locale=locale, strict=True)
+    except (NumberFormatError, InvalidOperation, ValueError):
+        raise MoneyError(f"{text!r} is not an amount.") from None
+    if not value.is_finite() or value <= 0:
+        raise MoneyError("The amount must be more than zero.")
+    digits = exponent(currency)
+    minor = value.scaleb(digits)
+    if minor != minor.to_integral_value():
+        raise MoneyError(f"{currency} amounts have at most {digits} decimal places; {text!r} has more.")
+    amount = int(minor)
+    if amount > MAX_MINOR:
+        raise MoneyError("This amount is too large.")
+    stripe_amount(Money(amount, currency))  # refuse what the card rail cannot take
+    return Money(amount, currency)
+
+
+def stripe_amount(money: Money) -> int:
+    """The ``amount`` to send to Stripe for ``money``.
+
+    Raises :class:`MoneyError` when Stripe cannot charge it (a three-decimal
+    amount whose last digit is not 0).
+    """
+    currency = money.currency
+    if currency in STRIPE_TWO_DECIMAL_REPRESENTED:
+        return money.amount_minor * 100
+    if currency in STRIPE_THREE_DECIMAL and money.amount_minor % 10:
+        raise MoneyError(f"{currency} card payments take amounts whose last decimal is 0.")
+    return money.amount_minor
+
+
+def from_stripe_amount(amount: int, currency: str) -> Money:
+    """The :class:`Money` of an amount Stripe reports (``amount``, ``amount_refunded``…)."""
+    currency = currency.upper()
+    if currency in STRIPE_TWO_DECIMAL_REPRESENTED:
+        if amount % 100:
+            raise ValueError(f"{currency} amount {amount} from Stripe is not a multiple of 100")
+        return Money(amount // 100, currency)
+    return Money(amount, currency)

@@ -1,0 +1,68 @@
+import pytest
+
+from marketplace.i18n import format_money
+from marketplace.money import Money, MoneyError, from_stripe_amount, parse_amount, stripe_amount
+
+ALL = ("USD", "EUR", "GBP", "KES", "INR", "JPY", "KWD", "ISK")
+
+
+@pytest.mark.parametrize(
+    "text, currency, locale, minor",
+    [
+        ("50.00", "USD", "en", 5000),
+        ("50", "USD", "en", 5000),
+        ("1,234.5", "USD", "en", 123450),
+        ("1.234,50", "EUR", "de", 123450),
+        ("2,000", "JPY", "en", 2000),
+        ("18.600", "KWD", "en", 18600),
+        ("1,00,000", "INR", "en_IN", 10000000),
+        ("5", "ISK", "en", 5),
+    ],
+)
+def test_typed_amounts_become_minor_units(text, currency, locale, minor):
+    assert parse_amount(text, currency, locale, ALL) == Money(minor, currency)
+
+
+@pytest.mark.parametrize(
+    "text, currency, message",
+    [
+        ("18.605", "KWD", "KWD card payments take amounts whose last decimal is 0."),
+        ("10.005", "USD", "USD amounts have at most 2 decimal places; '10.005' has more."),
+        ("2000.5", "JPY", "JPY amounts have at most 0 decimal places; '2000.5' has more."),
+        ("0", "USD", "The amount must be more than zero."),
+        ("-5", "USD", "The amount must be more than zero."),
+        ("ten", "USD", "'ten' is not an amount."),
+        ("1e3", "USD", "'1e3' is not an amount."),
+        ("NaN", "USD", "'NaN' is not an amount."),
+        ("", "USD", "Type an amount."),
+        ("5", "XYZ", "XYZ is not a currency the commons accepts"),
+        ("99999999999999999", "USD", "This amount is too large."),
+    ],
+)
+def test_bad_amounts_are_refused_with_a_message(text, currency, message):
+    with pytest.raises(MoneyError) as excinfo:
+        parse_amount(text, currency, "en", ALL)
+    assert str(excinfo.value).startswith(message)
+
+
+def test_stripe_amounts_follow_stripes_currency_rules():
+    assert stripe_amount(Money(2000, "JPY")) == 2000
+    assert stripe_amount(Money(5000, "USD")) == 5000
+    assert stripe_amount(Money(18600, "KWD")) == 18600
+    assert stripe_amount(Money(5, "ISK")) == 500
+    assert from_stripe_amount(500, "isk") == Money(5, "ISK")
+    assert from_stripe_amount(3000, "usd") == Money(3000, "USD")
+
+
+def test_display_uses_the_currency_exponent(app):
+    with app.test_request_context("/", headers={"Accept-Language": "en"}):
+        assert format_money(2000, "JPY") == "¥2,000"
+        assert format_money(18600, "KWD") == "KWD18.600"
+        assert format_money(5000, "USD") == "$50.00"
+
+
+def test_money_refuses_floats_and_bad_codes():
+    with pytest.raises(TypeError):
+        Money(50.0, "USD")
+    with pytest.raises(ValueError):
+        Money(5, "usd")
