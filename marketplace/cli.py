@@ -98,6 +98,21 @@ def _find_repository(text: str):
 
 
 users_cli = AppGroup("users", help="Accounts.")
+ledger_cli = AppGroup("ledger", help="The double-entry ledger.")
+
+
+@ledger_cli.command("check")
+def ledger_check() -> None:
+    """Verify every ledger invariant in SQL; exit 1 naming each violation."""
+    from marketplace.ledger.check import check
+
+    violations = check()
+    for violation in violations:
+        click.echo(str(violation), err=True)
+    if violations:
+        click.echo(f"{len(violations)} ledger invariant violations", err=True)
+        raise SystemExit(1)
+    click.echo("ledger ok: every invariant holds")
 
 
 @users_cli.command("create-admin")
@@ -140,3 +155,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(rq_cli)
     app.cli.add_command(sync_command)
     app.cli.add_command(users_cli)
+    app.cli.add_command(ledger_cli)

@@ -14,7 +14,12 @@ import secrets
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from authlib.integrations.httpx_client import OAuth2Client
+import warnings
+
+# Authlib prefers the httpx2 package and warns when it falls back to httpx,
+# which the rest of the application uses; the fallback works.
+warnings.filterwarnings("ignore", message="The httpx module is deprecated")
+from authlib.integrations.httpx_client import OAuth2Client  # noqa: E402
 from flask import current_app, session
 from sqlalchemy import update
 

@@ -1,0 +1,77 @@
+"""Ledger invariants, checked in SQL in one pass (``flask ledger check``).
+
+1. Every transaction sums to zero in each currency.
+2. No item's escrow is negative (more paid out or refunded than received).
+3. Each item's cached bounty (``item_funding.held_minor``) equals its escrow
+   balance derived from the entries.
+4. Every entry uses an ISO currency code of three upper-case letters.
+Further invariants (escrow equals held pledges; paid + refunded + held + fee
+= received) join these when pledges and payouts exist.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import text
+
+from marketplace.extensions import db
+
+CHECK_SQL = """
+WITH unbalanced AS (
+    SELECT 'unbalanced transaction' AS rule, transaction_id::text AS subject, currency,
+           SUM(amount_minor) AS amount
+    FROM ledger_entry GROUP BY transaction_id, currency HAVING SUM(amount_minor) <> 0
+),
+escrow AS (
+    SELECT a.item_id, e.currency, -SUM(e.amount_minor) AS held
+    FROM ledger_entry e JOIN ledger_account a ON a.id = e.account_id
+    WHERE a.kind = 'item_escrow' GROUP BY a.item_id, e.currency
+),
+negative_escrow AS (
+    SELECT 'negative escrow' AS rule, item_id::text AS subject, currency, held AS amount
+    FROM escrow WHERE held < 0
+),
+projection AS (
+    SELECT 'bounty differs from escrow' AS rule,
+           COALESCE(f.item_id, x.item_id)::text AS subject,
+           COALESCE(f.currency, x.currency) AS currency,
+           COALESCE(f.held_minor, 0) - COALESCE(x.held, 0) AS amount
+    FROM item_funding f FULL OUTER JOIN escrow x ON x.item_id = f.item_id AND x.currency = f.currency
+    WHERE COALESCE(f.held_minor, 0) <> COALESCE(x.held, 0)
+),
+bad_currency AS (
+    SELECT 'bad currency code' AS rule, id::text AS subject, currency, amount_minor AS amount
+    FROM ledger_entry WHERE currency !~ '^[A-Z]{3}$'
+)
+SELECT rule, subject, currency, amount FROM unbalanced
+UNION ALL SELECT rule, subject, currency, amount FROM negative_escrow
+UNION ALL SELECT rule, subject, currency, amount FROM projection
+UNION ALL SELECT rule, subject, currency, amount FROM bad_currency
+ORDER BY 1, 2, 3
+"""
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    subject: str
+    currency: str
+    amount: int
+
+    def __str__(self) -> str:
+        return f"{self.rule}: {self.subject} {self.currency} {self.amount}"
+
+
+def check() -> list[Violation]:
+    """Every violated invariant (empty when the ledger is sound)."""
+    sql = CHECK_SQL
+    if db.engine.dialect.name == "sqlite":
+        # SQLite has no ::text casts, no FULL OUTER JOIN before 3.39 and no regex operator.
+        sql = (sql.replace("::text", "")
+               .replace("FULL OUTER JOIN escrow x", "LEFT JOIN escrow x")
+               .replace("currency !~ '^[A-Z]{3}$'", "NOT (length(currency) = 3 AND currency = upper(currency))"))
+        sql = sql.replace("FROM bad_currency", "FROM bad_currency UNION ALL SELECT 'bounty differs from escrow', "
+                          "x.item_id, x.currency, -x.held FROM escrow x LEFT JOIN item_funding f "
+                          "ON f.item_id = x.item_id AND f.currency = x.currency WHERE f.item_id IS NULL AND x.held <> 0")
+    return [Violation(rule, str(subject), currency, int(amount))
+            for rule, subject, currency, amount in db.session.execute(text(sql)).all()]

@@ -1,0 +1,105 @@
+"""The only module that writes ledger entries. Services flush, never commit."""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from marketplace.backlog.models import ItemFunding
+from marketplace.extensions import db
+from marketplace.ledger.models import AccountKind, LedgerAccount, LedgerEntry, LedgerTransaction
+from marketplace.money import Money
+
+
+class UnbalancedTransaction(ValueError):
+    """The entries of a transaction do not sum to zero in some currency."""
+
+
+@dataclass(frozen=True)
+class Line:
+    """One entry to post: ``money.amount_minor`` > 0 debits ``account``, < 0 credits it."""
+
+    account: LedgerAccount
+    money: Money
+
+
+def account(kind: AccountKind, *, item_id: int | None = None, user_id: int | None = None) -> LedgerAccount:
+    """The account of ``kind`` (per item or per recipient where it applies), created once.
+
+    Race-safe: two sessions creating it at once end with one row.
+    """
+    code = kind.value + (f":item:{item_id}" if item_id else "") + (f":user:{user_id}" if user_id else "")
+    row = db.session.scalar(select(LedgerAccount).where(LedgerAccount.code == code))
+    if row is not None:
+        return row
+    try:
+        with db.session.begin_nested():
+            row = LedgerAccount(code=code, kind=kind, item_id=item_id, user_id=user_id)
+            db.session.add(row)
+    except IntegrityError:
+        row = db.session.scalar(select(LedgerAccount).where(LedgerAccount.code == code))
+    return row
+
+
+def post(kind: str, idempotency_key: str, lines: list[Line], memo: str | None = None) -> tuple[LedgerTransaction, bool]:
+    """Record one money event; returns (transaction, created).
+
+    The same ``idempotency_key`` posted again (a retried job, a redelivered
+    event, a second session racing the first) returns the existing
+    transaction and posts nothing. Raises :class:`UnbalancedTransaction` when
+    the lines do not sum to zero per currency, or hold a zero amount.
+    """
+    totals: dict[str, int] = defaultdict(int)
+    for line in lines:
+        if line.money.amount_minor == 0:
+            raise UnbalancedTransaction("a ledger line of zero")
+        totals[line.money.currency] += line.money.amount_minor
+    unbalanced = {currency: total for currency, total in totals.items() if total != 0}
+    if unbalanced or not lines:
+        raise UnbalancedTransaction(f"entries do not sum to zero: {unbalanced or 'no entries'}")
+    existing = db.session.scalar(select(LedgerTransaction).where(LedgerTransaction.idempotency_key == idempotency_key))
+    if existing is not None:
+        return existing, False
+    try:
+        with db.session.begin_nested():
+            transaction = LedgerTransaction(kind=kind, idempotency_key=idempotency_key, memo=memo)
+            transaction.entries = [
+                LedgerEntry(account=line.account, currency=line.money.currency, amount_minor=line.money.amount_minor)
+                for line in lines
+            ]
+            db.session.add(transaction)
+            db.session.flush()
+            _project_escrow(lines)
+    except IntegrityError:
+        # Another session posted the same event first: it counts once.
+        existing = db.session.scalar(
+            select(LedgerTransaction).where(LedgerTransaction.idempotency_key == idempotency_key))
+        if existing is None:
+            raise
+        return existing, False
+    return transaction, True
+
+
+def _project_escrow(lines: list[Line]) -> None:
+    """Keep ``item_funding.held_minor`` (the bounty shown in lists) equal to the
+    escrow balance; ``flask ledger check`` verifies it against the entries."""
+    for line in lines:
+        if line.account.kind is not AccountKind.item_escrow:
+            continue
+        funding = db.session.get(ItemFunding, (line.account.item_id, line.money.currency), with_for_update=True)
+        if funding is None:
+            funding = ItemFunding(item_id=line.account.item_id, currency=line.money.currency,
+                                  held_minor=0, pending_minor=0)
+            db.session.add(funding)
+        funding.held_minor -= line.money.amount_minor  # a credit raises the escrow
+    db.session.flush()
+
+
+def balance(acct: LedgerAccount, currency: str) -> int:
+    """Sum of the account's entries in ``currency`` (debits positive), from the entries alone."""
+    return db.session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0)).where(
+            LedgerEntry.account_id == acct.id, LedgerEntry.currency == currency)
+    )
