@@ -38,12 +38,12 @@ def generate(transactions: int) -> None:
                              WHERE kind = 'item_escrow'),
                  funder AS (SELECT id FROM ledger_account WHERE kind = 'funder_payments')
             INSERT INTO ledger_entry (transaction_id, account_id, currency, amount_minor)
-            SELECT g, funder.id, 'USD', 100 + g % 900 FROM generate_series(1, {transactions}) g, funder
+            SELECT g, funder.id, 'USD', -(100 + g % 900) FROM generate_series(1, {transactions}) g, funder
             UNION ALL
-            SELECT g, escrows.id, 'USD', -(100 + g % 900) FROM generate_series(1, {transactions}) g
+            SELECT g, escrows.id, 'USD', 100 + g % 900 FROM generate_series(1, {transactions}) g
             JOIN escrows ON escrows.n = g % 1000""",
         """INSERT INTO item_funding (item_id, currency, held_minor, pending_minor)
-           SELECT a.item_id, e.currency, -SUM(e.amount_minor), 0 FROM ledger_entry e
+           SELECT a.item_id, e.currency, SUM(e.amount_minor), 0 FROM ledger_entry e
            JOIN ledger_account a ON a.id = e.account_id WHERE a.kind = 'item_escrow'
            GROUP BY a.item_id, e.currency""",
         "SELECT setval('ledger_transaction_id_seq', (SELECT max(id) FROM ledger_transaction))",

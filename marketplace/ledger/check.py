@@ -23,7 +23,7 @@ WITH unbalanced AS (
     FROM ledger_entry GROUP BY transaction_id, currency HAVING SUM(amount_minor) <> 0
 ),
 escrow AS (
-    SELECT a.item_id, e.currency, -SUM(e.amount_minor) AS held
+    SELECT a.item_id, e.currency, SUM(e.amount_minor) AS held
     FROM ledger_entry e JOIN ledger_account a ON a.id = e.account_id
     WHERE a.kind = 'item_escrow' GROUP BY a.item_id, e.currency
 ),

@@ -1,9 +1,13 @@
 """Double-entry ledger: accounts, transactions and their entries.
 
 Every money event is one :class:`LedgerTransaction` whose entries sum to zero
-per currency. An entry's ``amount_minor`` is signed: positive is a debit,
-negative a credit. Balances are derived from the entries alone; the only
-writer is :mod:`marketplace.ledger.service`.
+per currency. Accounts are the places money can be, and a transaction moves
+money between them: the account it leaves gets a negative entry, the one it
+reaches a positive entry. So ``funder_payments`` goes negative by what funders
+paid in, and escrow, fees, payable, refunds and disputes hold positive
+balances; received = held + fees + payable + paid + refunded + lost, per
+currency, follows from the entries alone. The only writer is
+:mod:`marketplace.ledger.service`.
 """
 from __future__ import annotations
 
@@ -18,14 +22,15 @@ from marketplace.timeutil import utcnow
 
 
 class AccountKind(str, enum.Enum):
-    """What an account holds. Liabilities and revenue have credit (negative) balances."""
+    """A place money can be."""
 
-    funder_payments = "funder_payments"  # asset: money received from funders, at the processor or bank
-    item_escrow = "item_escrow"  # liability, one per item: held pledges
-    platform_fees = "platform_fees"  # revenue of the commons
-    contributor_payable = "contributor_payable"  # liability, one per recipient: owed, not yet paid
-    refunds = "refunds"  # money sent back to funders
-    disputes = "disputes"  # losses from chargebacks
+    funder_payments = "funder_payments"  # where funders' money comes from (negative: what they paid)
+    item_escrow = "item_escrow"  # one per item: held pledges, its bounty
+    platform_fees = "platform_fees"  # the commons' fees
+    contributor_payable = "contributor_payable"  # one per recipient: owed, not yet paid
+    payouts_paid = "payouts_paid"  # paid out to contributors
+    refunds = "refunds"  # sent back to funders
+    disputes = "disputes"  # lost to chargebacks
 
 
 class LedgerAccount(db.Model):
@@ -59,7 +64,7 @@ class LedgerTransaction(db.Model):
 
 
 class LedgerEntry(db.Model):
-    """A debit (positive) or credit (negative) of one account, in minor units of one currency."""
+    """Money reaching (positive) or leaving (negative) one account, in minor units of one currency."""
 
     __tablename__ = "ledger_entry"
     __table_args__ = (Index("ix_ledger_entry_account_currency", "account_id", "currency"),)

@@ -19,7 +19,7 @@ class UnbalancedTransaction(ValueError):
 
 @dataclass(frozen=True)
 class Line:
-    """One entry to post: ``money.amount_minor`` > 0 debits ``account``, < 0 credits it."""
+    """One entry to post: ``money.amount_minor`` > 0 reaches ``account``, < 0 leaves it."""
 
     account: LedgerAccount
     money: Money
@@ -93,12 +93,12 @@ def _project_escrow(lines: list[Line]) -> None:
             funding = ItemFunding(item_id=line.account.item_id, currency=line.money.currency,
                                   held_minor=0, pending_minor=0)
             db.session.add(funding)
-        funding.held_minor -= line.money.amount_minor  # a credit raises the escrow
+        funding.held_minor += line.money.amount_minor
     db.session.flush()
 
 
 def balance(acct: LedgerAccount, currency: str) -> int:
-    """Sum of the account's entries in ``currency`` (debits positive), from the entries alone."""
+    """Sum of the account's entries in ``currency``: the money it holds, from the entries alone."""
     return db.session.scalar(
         select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0)).where(
             LedgerEntry.account_id == acct.id, LedgerEntry.currency == currency)

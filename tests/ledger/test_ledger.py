@@ -19,17 +19,18 @@ def an_item(session) -> BacklogItem:
 def receive(item, amount: int, currency: str = "USD", key: str = "pledge:1:received"):
     """A funder's payment arrives and is held in the item's escrow."""
     return ledger.post("pledge_received", key, [
-        ledger.Line(ledger.account(AccountKind.funder_payments), Money(amount, currency)),
-        ledger.Line(ledger.account(AccountKind.item_escrow, item_id=item.id), Money(-amount, currency)),
+        ledger.Line(ledger.account(AccountKind.funder_payments), Money(-amount, currency)),
+        ledger.Line(ledger.account(AccountKind.item_escrow, item_id=item.id), Money(amount, currency)),
     ])
 
 
 def test_a_payment_is_held_in_the_items_escrow_and_shown_as_its_bounty(session):
     item = an_item(session)
     transaction, created = receive(item, 5000)
-    assert created and [e.amount_minor for e in transaction.entries] == [5000, -5000]
+    assert created and [e.amount_minor for e in transaction.entries] == [-5000, 5000]
     escrow = ledger.account(AccountKind.item_escrow, item_id=item.id)
-    assert ledger.balance(escrow, "USD") == -5000  # a liability: credit balance
+    assert ledger.balance(escrow, "USD") == 5000
+    assert ledger.balance(ledger.account(AccountKind.funder_payments), "USD") == -5000
     assert session.get(ItemFunding, (item.id, "USD")).held_minor == 5000
     assert check() == []
 
@@ -65,11 +66,11 @@ def test_check_names_each_violated_invariant(session):
     # Tampering that only direct SQL could do: an entry breaking the balance,
     # and a cached bounty that no longer matches the entries.
     session.execute(text("INSERT INTO ledger_entry (transaction_id, account_id, currency, amount_minor) "
-                         "VALUES (:t, :a, 'USD', 7000)"), {"t": transaction.id, "a": escrow.id})
+                         "VALUES (:t, :a, 'USD', -7000)"), {"t": transaction.id, "a": escrow.id})
     session.execute(text("UPDATE item_funding SET held_minor = 4000 WHERE item_id = :i"), {"i": item.id})
     found = {(v.rule, v.subject, v.currency, v.amount) for v in check()}
     assert found == {
-        ("unbalanced transaction", str(transaction.id), "USD", 7000),
+        ("unbalanced transaction", str(transaction.id), "USD", -7000),
         ("negative escrow", str(item.id), "USD", -2000),
         ("bounty differs from escrow", str(item.id), "USD", 6000),
     }
