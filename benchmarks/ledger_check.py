@@ -2,7 +2,8 @@
 
 Builds, in the benchmark database, 1,000 items' escrow accounts and 500,000
 balanced transactions of two entries each (a payment held in an item's
-escrow), with the matching cached bounties, using set-based SQL. Then times
+escrow), with the matching held pledges and cached bounties, using
+set-based SQL. Then times
 the one-pass invariant check. Goal (issue 5): ≤ 10 s on this machine.
 
 Usage: python benchmarks/ledger_check.py [--transactions 500000]
@@ -27,7 +28,12 @@ from marketplace.ledger.check import check  # noqa: E402
 def generate(transactions: int) -> None:
     sql = [
         "DELETE FROM ledger_entry", "DELETE FROM ledger_transaction", "DELETE FROM item_funding",
-        "DELETE FROM ledger_account",
+        "DELETE FROM ledger_account", "DELETE FROM pledge",
+        "DELETE FROM user_account WHERE email = 'bench-funder@example.org'",
+        """INSERT INTO user_account (email, email_key, display_name, is_admin, is_funder, is_implementor,
+                                     session_version, email_token_version, created_at)
+           VALUES ('bench-funder@example.org', 'bench-funder@example.org', 'Bench funder', false, true, false,
+                   1, 1, now())""",
         "INSERT INTO ledger_account (code, kind, created_at) VALUES ('funder_payments', 'funder_payments', now())",
         """INSERT INTO ledger_account (code, kind, item_id, created_at)
            SELECT 'item_escrow:item:' || id, 'item_escrow', id, now()
@@ -42,6 +48,13 @@ def generate(transactions: int) -> None:
             UNION ALL
             SELECT g, escrows.id, 'USD', 100 + g % 900 FROM generate_series(1, {transactions}) g
             JOIN escrows ON escrows.n = g % 1000""",
+        f"""WITH escrows AS (SELECT item_id, row_number() OVER (ORDER BY id) - 1 AS n FROM ledger_account
+                             WHERE kind = 'item_escrow')
+            INSERT INTO pledge (item_id, funder_id, amount_minor, currency, rail, state, refunded_minor,
+                                show_name, expires_at, created_at, held_at)
+            SELECT escrows.item_id, (SELECT id FROM user_account WHERE email = 'bench-funder@example.org'),
+                   100 + g % 900, 'USD', 'card', 'held', 0, false, now() + interval '1 year', now(), now()
+            FROM generate_series(1, {transactions}) g JOIN escrows ON escrows.n = g % 1000""",
         """INSERT INTO item_funding (item_id, currency, held_minor, pending_minor)
            SELECT a.item_id, e.currency, SUM(e.amount_minor), 0 FROM ledger_entry e
            JOIN ledger_account a ON a.id = e.account_id WHERE a.kind = 'item_escrow'
@@ -63,7 +76,8 @@ def main() -> None:
         if db.session.scalar(sa.text("SELECT count(*) FROM backlog_item")) < 1000:
             raise SystemExit("run benchmarks/backlog_pages.py first: it generates the items")
         entries = db.session.scalar(sa.text("SELECT count(*) FROM ledger_entry"))
-        if entries != 2 * args.transactions:
+        held = db.session.scalar(sa.text("SELECT count(*) FROM pledge"))
+        if entries != 2 * args.transactions or held != args.transactions:
             started = time.perf_counter()
             generate(args.transactions)
             print(f"generated {2 * args.transactions} entries in {time.perf_counter() - started:.1f} s")

@@ -5,6 +5,7 @@ jobs with the application context.
 """
 from rq import cron
 
+from jobs.money import refund_expired_pledges
 from jobs.sync import reconcile_all, sync_due_repositories
 from jobs.webhooks import requeue_pending_deliveries
 
@@ -17,3 +18,6 @@ cron.register(reconcile_all, "sync", cron="17 3 * * *", job_timeout=600, name="r
 
 # Deliveries whose job was lost (Redis down when they arrived) are queued again.
 cron.register(requeue_pending_deliveries, "webhooks", interval=5 * 60, job_timeout=300, name="requeue-deliveries")
+
+# Pledges past their expiry with the item unsolved go back to their funders.
+cron.register(refund_expired_pledges, "money", cron="7 * * * *", job_timeout=600, name="refund-expired-pledges")

@@ -72,6 +72,7 @@ def test_cron_schedule_loads_from_the_repository_config(rq_redis):
         ("incremental-sync", "sync", 900, None),
         ("reconciliation", "sync", None, "17 3 * * *"),
         ("requeue-deliveries", "webhooks", 300, None),
+        ("refund-expired-pledges", "money", None, "7 * * * *"),
     }
 
 

@@ -12,6 +12,11 @@ from marketplace.ledger.models import AccountKind, LedgerAccount, LedgerEntry, L
 from marketplace.money import Money
 
 
+def ledger_only(violations):
+    """These tests post ledger lines with no pledge behind them, on purpose."""
+    return [v for v in violations if v.rule != "escrow differs from held pledges"]
+
+
 def an_item(session) -> BacklogItem:
     return session.scalar(select(BacklogItem).where(BacklogItem.number == 10720))
 
@@ -32,7 +37,7 @@ def test_a_payment_is_held_in_the_items_escrow_and_shown_as_its_bounty(session):
     assert ledger.balance(escrow, "USD") == 5000
     assert ledger.balance(ledger.account(AccountKind.funder_payments), "USD") == -5000
     assert session.get(ItemFunding, (item.id, "USD")).held_minor == 5000
-    assert check() == []
+    assert ledger_only(check()) == []
 
 
 def test_the_same_event_posted_twice_counts_once(session):
@@ -73,6 +78,7 @@ def test_check_names_each_violated_invariant(session):
         ("unbalanced transaction", str(transaction.id), "USD", -7000),
         ("negative escrow", str(item.id), "USD", -2000),
         ("bounty differs from escrow", str(item.id), "USD", 6000),
+        ("escrow differs from held pledges", str(item.id), "USD", -2000),
     }
 
 
@@ -80,7 +86,7 @@ def test_ledger_check_command(runner, session):
     result = runner.invoke(args=["ledger", "check"])
     assert result.exit_code == 0 and "ledger ok" in result.output
     item = an_item(session)
-    receive(item, 5000)
+    receive(item, 5000)  # no pledge behind it: also "escrow differs from held pledges"
     session.execute(text("UPDATE item_funding SET held_minor = 1 WHERE item_id = :i"), {"i": item.id})
     result = runner.invoke(args=["ledger", "check"])
     assert result.exit_code == 1
@@ -120,7 +126,7 @@ def test_two_sessions_posting_one_event_at_once_record_it_once(app):
             assert db.session.scalar(select(func.count()).select_from(LedgerTransaction).where(
                 LedgerTransaction.idempotency_key == key)) == 1
             assert db.session.get(ItemFunding, (item_id, "USD")).held_minor == 2500
-            assert check() == []
+            assert ledger_only(check()) == []
     finally:
         with app.app_context():
             ids = db.session.scalars(select(LedgerTransaction.id).where(LedgerTransaction.idempotency_key == key)).all()

@@ -1,0 +1,13 @@
+"""Money jobs (queue ``money``)."""
+from marketplace.extensions import db
+from marketplace.pledges.service import refund_expired
+
+
+def refund_expired_pledges() -> list[int]:
+    """Cron: refund every held pledge whose expiry passed while its item is unsolved.
+
+    Each refund is keyed by the pledge id, so a second run refunds nothing more.
+    """
+    refunded = refund_expired()
+    db.session.commit()
+    return refunded

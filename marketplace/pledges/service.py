@@ -1,0 +1,153 @@
+"""Pledges and their money: created pending, held when received, refunded
+exactly. Every money move is a ledger transaction keyed by our own row id or
+the provider's refund id, under a row lock on the pledge. Services flush,
+never commit."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from marketplace.audit import service as audit
+from marketplace.backlog.models import BacklogItem, ItemFunding
+from marketplace.extensions import db
+from marketplace.ledger import service as ledger
+from marketplace.ledger.models import AccountKind
+from marketplace.money import Money
+from marketplace.pledges.models import ALLOWED_FROM, Pledge, PledgeState, Rail
+from marketplace.timeutil import utcnow
+
+DEFAULT_EXPIRY = timedelta(days=365)
+
+
+class PledgeError(ValueError):
+    """A pledge operation that cannot be done; the message is for the person."""
+
+
+def _pending_projection(item_id: int, currency: str, delta: int) -> None:
+    funding = db.session.get(ItemFunding, (item_id, currency), with_for_update=True)
+    if funding is None:
+        funding = ItemFunding(item_id=item_id, currency=currency, held_minor=0, pending_minor=0)
+        db.session.add(funding)
+    funding.pending_minor += delta
+    db.session.flush()
+
+
+def create(item: BacklogItem, funder_id: int, money: Money, *, rail: Rail, expires_at: datetime | None = None,
+           show_name: bool = False, actor: str) -> Pledge:
+    """A pending pledge; shown apart from the bounty until the money arrives."""
+    pledge = Pledge(item=item, funder_id=funder_id, amount_minor=money.amount_minor, currency=money.currency,
+                    rail=rail, show_name=show_name, expires_at=expires_at or utcnow() + DEFAULT_EXPIRY)
+    db.session.add(pledge)
+    db.session.flush()
+    _pending_projection(item.id, money.currency, money.amount_minor)
+    audit.record("pledge.created", "pledge", pledge.id, actor=actor,
+                 details={"amount_minor": money.amount_minor, "currency": money.currency, "rail": rail.value})
+    return pledge
+
+
+def transition(pledge_id: int, to: PledgeState) -> bool:
+    """Move the pledge to ``to`` if its state allows it: one conditional UPDATE.
+
+    Returns False (changing nothing) when the state does not allow it, e.g. a
+    late or repeated event.
+    """
+    result = db.session.execute(
+        update(Pledge)
+        .where(Pledge.id == pledge_id, Pledge.state.in_(ALLOWED_FROM[to]))
+        .values(state=to)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.expire_all()
+    return result.rowcount == 1
+
+
+def _locked(pledge_id: int) -> Pledge:
+    pledge = db.session.get(Pledge, pledge_id, with_for_update=True, populate_existing=True)
+    if pledge is None:
+        raise PledgeError(f"no pledge {pledge_id}")
+    return pledge
+
+
+def mark_received(pledge_id: int, received: Money, *, actor: str) -> bool:
+    """The money arrived (Stripe paid, or the fiscal host confirmed the transfer): hold it.
+
+    Idempotent: a second confirmation (a redelivered event, the success page
+    racing the webhook) finds the pledge held and changes nothing; returns
+    whether this call moved the money. Raises :class:`PledgeError` when the
+    amount differs from the pledge (nothing is held; someone must look).
+    """
+    pledge = _locked(pledge_id)
+    if pledge.state not in ALLOWED_FROM[PledgeState.held]:
+        return False
+    if received != Money(pledge.amount_minor, pledge.currency):
+        raise PledgeError(f"pledge {pledge.id}: received {received.amount_minor} {received.currency}, "
+                          f"pledged {pledge.amount_minor} {pledge.currency}")
+    ledger.post("pledge_received", f"pledge:{pledge.id}:received", [
+        ledger.Line(ledger.account(AccountKind.funder_payments), Money(-pledge.amount_minor, pledge.currency)),
+        ledger.Line(ledger.account(AccountKind.item_escrow, item_id=pledge.item_id),
+                    Money(pledge.amount_minor, pledge.currency)),
+    ])
+    pledge.state = PledgeState.held
+    pledge.held_at = utcnow()
+    _pending_projection(pledge.item_id, pledge.currency, -pledge.amount_minor)
+    audit.record("pledge.held", "pledge", pledge.id, actor=actor)
+    return True
+
+
+def refund(pledge_id: int, amount_minor: int, *, refund_id: str, actor: str) -> bool:
+    """Send ``amount_minor`` of the pledge back to its funder (part or all).
+
+    ``refund_id`` names this refund once and for all (the provider's refund
+    id, or ours): the same refund applied twice changes nothing. Under the
+    pledge's row lock, so two racing refunds cannot send back more than is
+    held. Returns whether this call refunded. Raises :class:`PledgeError`
+    when the pledge holds less than asked, or nothing.
+    """
+    pledge = _locked(pledge_id)
+    key = f"refund:{refund_id}"
+    from marketplace.ledger.models import LedgerTransaction
+
+    if db.session.scalar(select(LedgerTransaction.id).where(LedgerTransaction.idempotency_key == key)):
+        return False
+    if pledge.state not in (PledgeState.held, PledgeState.partially_refunded):
+        raise PledgeError(f"pledge {pledge.id} holds no money to refund ({pledge.state.value})")
+    if not 0 < amount_minor <= pledge.held_minor:
+        raise PledgeError(f"pledge {pledge.id} holds {pledge.held_minor}; cannot refund {amount_minor}")
+    ledger.post("refund", key, [
+        ledger.Line(ledger.account(AccountKind.item_escrow, item_id=pledge.item_id),
+                    Money(-amount_minor, pledge.currency)),
+        ledger.Line(ledger.account(AccountKind.refunds), Money(amount_minor, pledge.currency)),
+    ])
+    pledge.refunded_minor += amount_minor
+    pledge.state = PledgeState.refunded if pledge.refunded_minor == pledge.amount_minor \
+        else PledgeState.partially_refunded
+    if pledge.state is PledgeState.refunded:
+        pledge.closed_at = utcnow()
+    db.session.flush()
+    audit.record("pledge.refunded", "pledge", pledge.id, actor=actor,
+                 details={"amount_minor": amount_minor, "refund_id": refund_id})
+    return True
+
+
+def refund_expired(now: datetime | None = None) -> list[int]:
+    """Refund the rest of every held pledge whose expiry has passed while its item is unsolved.
+
+    The money goes back to the funder, never to the platform. Keyed by the
+    pledge id, so a second run refunds nothing more. Returns the pledge ids refunded.
+    """
+    now = now or utcnow()
+    due = db.session.scalars(
+        select(Pledge.id)
+        .join(BacklogItem, BacklogItem.id == Pledge.item_id)
+        .where(Pledge.state.in_([PledgeState.held, PledgeState.partially_refunded]),
+               Pledge.expires_at <= now, BacklogItem.solved_by_id.is_(None))
+        .order_by(Pledge.id)
+    ).all()
+    refunded = []
+    for pledge_id in due:
+        pledge = _locked(pledge_id)
+        if pledge.held_minor and refund(pledge_id, pledge.held_minor, refund_id=f"pledge:{pledge_id}:expiry",
+                                        actor="job:refund_expired"):
+            refunded.append(pledge_id)
+    return refunded

@@ -1,0 +1,163 @@
+"""Pledges: held once however often the money is confirmed, refunded exactly, expired back to funders."""
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import delete, func, select
+
+from marketplace.accounts.models import User
+from marketplace.audit.models import AuditEvent
+from marketplace.backlog.models import BacklogItem, ItemFunding
+from marketplace.extensions import db
+from marketplace.ledger import service as ledger
+from marketplace.ledger.check import check
+from marketplace.ledger.models import AccountKind, LedgerAccount, LedgerEntry, LedgerTransaction
+from marketplace.money import Money
+from marketplace.pledges import service as pledges
+from marketplace.pledges.models import Pledge, PledgeState, Rail
+from marketplace.timeutil import utcnow
+
+
+def funder(session) -> User:
+    user = User(display_name="Funder")
+    user.set_email("funder@example.org")
+    session.add(user)
+    session.flush()
+    return user
+
+
+def item(session) -> BacklogItem:
+    return session.scalar(select(BacklogItem).where(BacklogItem.number == 10720))
+
+
+def escrow(item_id: int, currency: str = "USD") -> int:
+    return ledger.balance(ledger.account(AccountKind.item_escrow, item_id=item_id), currency)
+
+
+def held_pledge(session, amount: int, currency: str = "USD", **kwargs) -> Pledge:
+    pledge = pledges.create(item(session), funder(session).id, Money(amount, currency), rail=Rail.card,
+                            actor="test", **kwargs)
+    assert pledges.mark_received(pledge.id, Money(amount, currency), actor="test")
+    return pledge
+
+
+def test_pending_money_is_shown_apart_and_held_once_it_arrives(session):
+    the_item = item(session)
+    pledge = pledges.create(the_item, funder(session).id, Money(5000, "USD"), rail=Rail.card, actor="test")
+    funding = session.get(ItemFunding, (the_item.id, "USD"))
+    assert (funding.pending_minor, funding.held_minor) == (5000, 0)
+    assert pledges.mark_received(pledge.id, Money(5000, "USD"), actor="webhook") is True
+    # The same confirmation again (a redelivered event, the success page): nothing more.
+    assert pledges.mark_received(pledge.id, Money(5000, "USD"), actor="success page") is False
+    session.refresh(funding)
+    assert (funding.pending_minor, funding.held_minor) == (0, 5000)
+    assert escrow(the_item.id) == 5000
+    assert session.scalar(select(func.count()).select_from(LedgerTransaction)) == 1
+    assert check() == []
+
+
+def test_a_confirmation_for_another_amount_holds_nothing(session):
+    pledge = pledges.create(item(session), funder(session).id, Money(5000, "USD"), rail=Rail.card, actor="test")
+    with pytest.raises(pledges.PledgeError, match="received 500 USD, pledged 5000 USD"):
+        pledges.mark_received(pledge.id, Money(500, "USD"), actor="test")
+    assert pledge.state is PledgeState.pending and escrow(pledge.item_id) == 0
+
+
+def test_states_only_move_forward(session):
+    pledge = held_pledge(session, 5000)
+    assert pledges.transition(pledge.id, PledgeState.processing) is False
+    assert pledges.transition(pledge.id, PledgeState.cancelled) is False
+    assert session.get(Pledge, pledge.id).state is PledgeState.held
+
+
+def test_refunds_by_their_own_ids_are_exact_and_counted_once(session):
+    pledge = held_pledge(session, 10000)
+    assert pledges.refund(pledge.id, 3000, refund_id="re_1", actor="stripe") is True
+    assert pledges.refund(pledge.id, 2000, refund_id="re_2", actor="dashboard") is True
+    assert pledges.refund(pledge.id, 3000, refund_id="re_1", actor="stripe again") is False
+    pledge = session.get(Pledge, pledge.id)
+    assert (pledge.refunded_minor, pledge.state) == (5000, PledgeState.partially_refunded)
+    assert escrow(pledge.item_id) == 5000
+    assert ledger.balance(ledger.account(AccountKind.refunds), "USD") == 5000
+    assert check() == []
+
+
+def test_more_than_is_held_cannot_be_refunded(session):
+    pledge = held_pledge(session, 2500)
+    with pytest.raises(pledges.PledgeError, match="holds 2500; cannot refund 2501"):
+        pledges.refund(pledge.id, 2501, refund_id="too-much", actor="admin")
+    assert escrow(pledge.item_id) == 2500
+
+
+def test_an_expired_pledge_goes_back_to_its_funder_never_to_the_platform(session):
+    pledge = held_pledge(session, 2500, expires_at=utcnow() + timedelta(days=365))
+    assert pledges.refund_expired(utcnow() + timedelta(days=364)) == []
+    assert pledges.refund_expired(utcnow() + timedelta(days=366)) == [pledge.id]
+    assert pledges.refund_expired(utcnow() + timedelta(days=367)) == []  # once
+    pledge = session.get(Pledge, pledge.id)
+    assert (pledge.state, pledge.refunded_minor) == (PledgeState.refunded, 2500)
+    assert escrow(pledge.item_id) == 0
+    assert ledger.balance(ledger.account(AccountKind.platform_fees), "USD") == 0
+    assert check() == []
+
+
+def test_check_finds_escrow_that_no_pledge_explains(session):
+    pledge = held_pledge(session, 2500)
+    session.execute(
+        Pledge.__table__.update().where(Pledge.id == pledge.id).values(refunded_minor=500))
+    found = {(v.rule, v.subject, v.amount) for v in check()}
+    assert ("escrow differs from held pledges", str(pledge.item_id), 500) in found
+
+
+@pytest.mark.postgres
+def test_two_sessions_racing_refunds_of_one_pledge_refund_once(app):
+    """A self-service refund and an admin's refund of the whole pledge at the same
+    moment, in two real database sessions: exactly one refund."""
+    with app.app_context():
+        user = User(display_name="Racer")
+        user.set_email("racer@example.org")
+        db.session.add(user)
+        db.session.flush()
+        the_item = db.session.scalar(select(BacklogItem).where(BacklogItem.number == 10720))
+        pledge = pledges.create(the_item, user.id, Money(4000, "USD"), rail=Rail.card, actor="test")
+        pledges.mark_received(pledge.id, Money(4000, "USD"), actor="test")
+        db.session.commit()
+        pledge_id, item_id, user_id = pledge.id, the_item.id, user.id
+        db.session.remove()
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def attempt(refund_id):
+        with app.app_context():
+            barrier.wait()
+            try:
+                outcomes.append(pledges.refund(pledge_id, 4000, refund_id=refund_id, actor=refund_id))
+                db.session.commit()
+            except pledges.PledgeError:
+                db.session.rollback()
+                outcomes.append("refused")
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=attempt, args=(name,)) for name in ("self-service", "admin")]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert sorted(map(str, outcomes)) == ["True", "refused"]
+        with app.app_context():
+            assert db.session.get(Pledge, pledge_id).refunded_minor == 4000
+            assert ledger.balance(ledger.account(AccountKind.refunds), "USD") == 4000
+            assert check() == []
+    finally:
+        with app.app_context():
+            ids = db.session.scalars(select(LedgerTransaction.id)).all()
+            db.session.execute(delete(LedgerEntry).where(LedgerEntry.transaction_id.in_(ids)))
+            db.session.execute(delete(LedgerTransaction))
+            db.session.execute(delete(Pledge).where(Pledge.id == pledge_id))
+            db.session.execute(delete(ItemFunding).where(ItemFunding.item_id == item_id))
+            db.session.execute(delete(LedgerAccount))
+            db.session.execute(delete(AuditEvent).where(AuditEvent.object_type == "pledge"))
+            db.session.execute(delete(User).where(User.id == user_id))
+            db.session.commit()
