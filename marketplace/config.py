@@ -87,6 +87,9 @@ def from_environment() -> dict:
         "GITLAB_TOKEN": os.environ.get("GITLAB_TOKEN") or None,
         "GITLAB_TOKENS": os.environ.get("GITLAB_TOKENS") or None,
         "GITLAB_WEBHOOK_TOKEN": os.environ.get("GITLAB_WEBHOOK_TOKEN") or None,
+        "STRIPE_API_KEY": os.environ.get("STRIPE_API_KEY") or None,
+        "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE") or None,
+        "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET") or None,
         # Incremental sync asks for changes since the cursor minus this (seconds).
         "SYNC_OVERLAP_SECONDS": _int("SYNC_OVERLAP_SECONDS", 300, 0, 86400),
         # A rate-limited or failing sync is tried this many times, then given up.

@@ -24,6 +24,7 @@ DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
 
 GITHUB_SECRET = "test-webhook-secret"
 GITLAB_TOKEN = "test-gitlab-token"
+STRIPE_SECRET = "whsec_test_secret"
 _backend: dict[str, str] = {}
 
 
@@ -90,6 +91,7 @@ def make_app(database_url: str, **extra):
         "GITHUB_TOKEN": None,
         "RATELIMIT_AUTH": "10000 per minute",
         "PUBLIC_URL": "http://localhost",
+        "STRIPE_WEBHOOK_SECRET": STRIPE_SECRET,
         "MAIL_SERVER": None,
     }
     config.update(extra)

@@ -151,3 +151,10 @@ def refund_expired(now: datetime | None = None) -> list[int]:
                                         actor="job:refund_expired"):
             refunded.append(pledge_id)
     return refunded
+
+
+def release_pending(pledge_id: int) -> None:
+    """A pledge that will never be paid (failed, cancelled) stops counting as pending."""
+    pledge = db.session.get(Pledge, pledge_id)
+    pledge.closed_at = utcnow()
+    _pending_projection(pledge.item_id, pledge.currency, -pledge.amount_minor)

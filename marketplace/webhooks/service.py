@@ -218,12 +218,23 @@ HANDLERS = {
 }
 
 
+def _stripe(payload: dict, delivery: WebhookDelivery) -> Outcome:
+    from marketplace.payments.stripe_events import HANDLERS as STRIPE_HANDLERS
+
+    handler = STRIPE_HANDLERS.get(payload.get("type"))
+    if handler is None:
+        return DeliveryStatus.ignored, f"Stripe event {payload.get('type')!r} not handled"
+    return handler(payload, delivery)
+
+
 def handle(delivery: WebhookDelivery) -> Outcome:
     """Apply ``delivery``; returns its new status and outcome. Flushes.
 
     Raises :class:`~marketplace.forges.types.ForgePayloadError` when the
     payload lacks what the event needs.
     """
+    if delivery.source == "stripe":
+        return _stripe(json.loads(delivery.body), delivery)
     handler = HANDLERS.get((delivery.source, delivery.event))
     if handler is None:
         return DeliveryStatus.ignored, f"event {delivery.event!r} not handled"

@@ -119,3 +119,24 @@ def gitlab():
         return _error(401, "bad or missing token")
     delivery_id = request.headers.get("Idempotency-Key") or request.headers.get("X-Gitlab-Event-UUID")
     return _store("gitlab", delivery_id, request.headers.get("X-Gitlab-Event"), request.get_data(cache=False))
+
+
+@bp.post("/stripe")
+def stripe_webhook():
+    """Receive one Stripe event; the library verifies ``Stripe-Signature`` on the raw body."""
+    import stripe
+
+    secret = current_app.config.get("STRIPE_WEBHOOK_SECRET")
+    body = request.get_data(cache=False)
+    if not secret:
+        return _error(401, "bad or missing signature")
+    try:
+        event = stripe.Webhook.construct_event(body, request.headers.get("Stripe-Signature", ""), secret)
+    except stripe.SignatureVerificationError:
+        return _error(401, "bad or missing signature")
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, "the body is not a Stripe event")
+    event_id, event_type = event.id, event.type
+    if not isinstance(event_type, str):
+        return _error(400, "the event has no type")
+    return _store("stripe", event_id if isinstance(event_id, str) else None, event_type, body)

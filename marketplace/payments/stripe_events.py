@@ -1,0 +1,114 @@
+"""Stripe webhook events that move pledge money.
+
+Follows Stripe's "Fulfill orders" and "Refund and cancel payments" guides:
+``checkout.session.completed`` with ``payment_status`` ``paid`` holds the
+money, ``unpaid`` (an asynchronous method such as SEPA debit) leaves the
+pledge processing until ``checkout.session.async_payment_succeeded`` or
+``_failed``; ``charge.refunded`` carries the cumulative ``amount_refunded``
+and each refund by its own id. Events come twice, late and out of order:
+every handler is idempotent and only moves a pledge forward.
+"""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from marketplace.extensions import db
+from marketplace.money import from_stripe_amount
+from marketplace.pledges import service as pledges
+from marketplace.pledges.models import Pledge, PledgeState
+from marketplace.webhooks.models import DeliveryStatus, WebhookDelivery
+
+ACTOR = "stripe"
+Outcome = tuple[DeliveryStatus, str]
+
+
+def _pledge_of_session(session_obj: dict) -> Pledge | None:
+    metadata = session_obj.get("metadata") if isinstance(session_obj.get("metadata"), dict) else {}
+    pledge_id = metadata.get("pledge_id") or session_obj.get("client_reference_id")
+    pledge = None
+    if isinstance(pledge_id, str) and pledge_id.isdigit():
+        pledge = db.session.get(Pledge, int(pledge_id))
+    if pledge is None and isinstance(session_obj.get("id"), str):
+        pledge = db.session.scalar(select(Pledge).where(Pledge.checkout_session_id == session_obj["id"]))
+    return pledge
+
+
+def _record_payment_intent(pledge: Pledge, session_obj: dict) -> None:
+    intent = session_obj.get("payment_intent")
+    if isinstance(intent, dict):
+        intent = intent.get("id")
+    if isinstance(intent, str) and pledge.payment_intent_id is None:
+        pledge.payment_intent_id = intent
+
+
+def _hold(pledge: Pledge, session_obj: dict) -> Outcome:
+    amount, currency = session_obj.get("amount_total"), session_obj.get("currency")
+    if not isinstance(amount, int) or not isinstance(currency, str):
+        return DeliveryStatus.failed, "the session carries no amount_total/currency"
+    moved = pledges.mark_received(pledge.id, from_stripe_amount(amount, currency), actor=ACTOR)
+    return DeliveryStatus.processed, f"pledge {pledge.id} held" if moved else f"pledge {pledge.id} was held already"
+
+
+def checkout_completed(event: dict, delivery: WebhookDelivery) -> Outcome:
+    session_obj = event["data"]["object"]
+    pledge = _pledge_of_session(session_obj)
+    if pledge is None:
+        return DeliveryStatus.ignored, "no pledge for this checkout session"
+    _record_payment_intent(pledge, session_obj)
+    if session_obj.get("payment_status") in ("paid", "no_payment_required"):
+        return _hold(pledge, session_obj)
+    moved = pledges.transition(pledge.id, PledgeState.processing)
+    return DeliveryStatus.processed, (
+        f"pledge {pledge.id} processing (payment not settled yet)" if moved else f"pledge {pledge.id} unchanged")
+
+
+def async_payment_succeeded(event: dict, delivery: WebhookDelivery) -> Outcome:
+    session_obj = event["data"]["object"]
+    pledge = _pledge_of_session(session_obj)
+    if pledge is None:
+        return DeliveryStatus.ignored, "no pledge for this checkout session"
+    _record_payment_intent(pledge, session_obj)
+    return _hold(pledge, session_obj)
+
+
+def async_payment_failed(event: dict, delivery: WebhookDelivery) -> Outcome:
+    pledge = _pledge_of_session(event["data"]["object"])
+    if pledge is None:
+        return DeliveryStatus.ignored, "no pledge for this checkout session"
+    moved = pledges.transition(pledge.id, PledgeState.failed)
+    if moved:
+        pledges.release_pending(pledge.id)
+    return DeliveryStatus.processed, f"pledge {pledge.id} failed" if moved else f"pledge {pledge.id} unchanged"
+
+
+def charge_refunded(event: dict, delivery: WebhookDelivery) -> Outcome:
+    """Apply each refund of the charge by its own id (``amount_refunded`` is cumulative).
+
+    A refund seen before changes nothing, so the same event twice, or an older
+    event after a newer one, refunds each unit once.
+    """
+    charge = event["data"]["object"]
+    intent = charge.get("payment_intent")
+    pledge = db.session.scalar(select(Pledge).where(Pledge.payment_intent_id == intent)) if intent else None
+    if pledge is None:
+        return DeliveryStatus.ignored, "no pledge for this charge"
+    refunds = (charge.get("refunds") or {}).get("data")
+    if not isinstance(refunds, list):
+        return DeliveryStatus.failed, "the charge lists no refunds; it must be re-read from Stripe"
+    applied = []
+    for refund in sorted(refunds, key=lambda r: (r.get("created") or 0, r.get("id") or "")):
+        if refund.get("status") not in (None, "succeeded", "pending"):
+            continue
+        amount = from_stripe_amount(refund["amount"], refund.get("currency") or charge["currency"])
+        if pledges.refund(pledge.id, amount.amount_minor, refund_id=refund["id"], actor=ACTOR):
+            applied.append(refund["id"])
+    return DeliveryStatus.processed, (
+        f"pledge {pledge.id}: refunds {', '.join(applied)} applied" if applied else f"pledge {pledge.id}: no new refund")
+
+
+HANDLERS = {
+    "checkout.session.completed": checkout_completed,
+    "checkout.session.async_payment_succeeded": async_payment_succeeded,
+    "checkout.session.async_payment_failed": async_payment_failed,
+    "charge.refunded": charge_refunded,
+}
