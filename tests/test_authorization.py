@@ -92,6 +92,7 @@ MATRIX = {
     ("admin.unlink", "POST"): ("/admin/links/{link}/remove", MANAGERS),
     ("webhooks.github", "POST"): ("/webhooks/github", WEBHOOK),
     ("webhooks.gitlab", "POST"): ("/webhooks/gitlab", WEBHOOK),
+    ("webhooks.stripe_webhook", "POST"): ("/webhooks/stripe", WEBHOOK),
 }
 
 
