@@ -90,6 +90,7 @@ def create_app(config: dict | None = None) -> Flask:
     from marketplace.backlog.views import bp as backlog_bp
     from marketplace.pages.views import bp as pages_bp
     from marketplace.projects.views import bp as projects_bp
+    from marketplace.pledges.views import bp as pledges_bp
     from marketplace.webhooks.views import bp as webhooks_bp
 
     app.register_blueprint(pages_bp)
@@ -99,6 +100,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(pledges_bp)
     csrf.exempt(api_bp)
     csrf.exempt(webhooks_bp)
 

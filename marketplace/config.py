@@ -87,6 +87,13 @@ def from_environment() -> dict:
         "GITLAB_TOKEN": os.environ.get("GITLAB_TOKEN") or None,
         "GITLAB_TOKENS": os.environ.get("GITLAB_TOKENS") or None,
         "GITLAB_WEBHOOK_TOKEN": os.environ.get("GITLAB_WEBHOOK_TOKEN") or None,
+        "ALLOWED_CURRENCIES": [
+            code.strip().upper()
+            for code in os.environ.get("ALLOWED_CURRENCIES", "USD,EUR,GBP,KES,INR,JPY").split(",")
+            if code.strip()
+        ],
+        "BANK_TRANSFER_INSTRUCTIONS": os.environ.get(
+            "BANK_TRANSFER_INSTRUCTIONS", "Ask the fiscal host for its bank details."),
         "STRIPE_API_KEY": os.environ.get("STRIPE_API_KEY") or None,
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE") or None,
         "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET") or None,

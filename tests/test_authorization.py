@@ -30,6 +30,8 @@ OWNER_OF_ORGANISATION = {"visitor": "login", "funder": "ok", "implementor": "403
                          "other_maintainer": "403", "admin": "403"}
 MEMBER_OF_ORGANISATION = {"visitor": "login", "funder": "ok", "implementor": "404", "maintainer": "404",
                           "other_maintainer": "404", "admin": "404"}
+OWNER_OF_PLEDGE = {"visitor": "login", "funder": "ok", "implementor": "404", "maintainer": "404",
+                   "other_maintainer": "404", "admin": "ok"}
 WEBHOOK = dict.fromkeys(ROLES, "401")
 
 # (endpoint, method): (URL template filled from the fixture objects, expectations)
@@ -93,6 +95,9 @@ MATRIX = {
     ("webhooks.github", "POST"): ("/webhooks/github", WEBHOOK),
     ("webhooks.gitlab", "POST"): ("/webhooks/gitlab", WEBHOOK),
     ("webhooks.stripe_webhook", "POST"): ("/webhooks/stripe", WEBHOOK),
+    ("pledges.create", "POST"): ("/items/{item}/pledge", SIGNED_IN),
+    ("pledges.show", "GET"): ("/pledges/{pledge}", OWNER_OF_PLEDGE),
+    ("pledges.thanks", "GET"): ("/pledges/{pledge}/thanks", OWNER_OF_PLEDGE),
 }
 
 
@@ -140,8 +145,13 @@ def world(app, session):
     delivery = WebhookDelivery(source="github", delivery_id="matrix-1", event="ping", body="{}")
     claim = MaintainershipClaim(project=odk, user=people["implementor"], repository=item.repository,
                                 evidence="test")
+    from marketplace.money import Money
+    from marketplace.pledges.models import Rail
+    from marketplace.pledges.service import create as create_pledge
+
     session.add_all([pull, identity, organisation, delivery, claim])
     session.flush()
+    pledge = create_pledge(item, people["funder"].id, Money(500, "USD"), rail=Rail.bank_transfer, actor="test")
     token = "matrix-invitation-token"
     invitation = invite(odk, "implementor@example.org", inviter=people["maintainer"])
     import hashlib
@@ -156,7 +166,7 @@ def world(app, session):
         "ids": {"item": item.id, "identity": identity.id, "implementor": people["implementor"].id,
                 "funder": people["funder"].id, "organisation": organisation.slug, "delivery": delivery.id,
                 "repository": item.repository_id, "claim": claim.id, "link": pull.links[0].id,
-                "invitation": token},
+                "invitation": token, "pledge": pledge.id},
     }
     app.config.update(GITHUB_OAUTH_CLIENT_ID=None, GITHUB_OAUTH_CLIENT_SECRET=None)
 

@@ -72,8 +72,11 @@ def item(item_id: int):
 
     from marketplace.projects.service import may_manage
 
+    from marketplace.pledges.views import pledge_form
+
     return render_template("backlog/item.html", item=row, body_html=render_markdown(row.body),
-                           links=item_links(row), may_manage=may_manage(current_user, row.repository.project))
+                           links=item_links(row), may_manage=may_manage(current_user, row.repository.project),
+                           pledge_form=pledge_form() if current_user.is_authenticated else None)
 
 
 def item_links(item: BacklogItem) -> list[ItemLink]:

@@ -1,0 +1,19 @@
+"""The pledge form on an item page."""
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, IntegerField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, NumberRange
+
+from marketplace.accounts.forms import as_choices
+
+
+class PledgeForm(FlaskForm):
+    """Amount (typed in the reader's locale), currency, expiry, name shown or not, rail."""
+
+    amount = StringField(_l("Amount"), validators=[DataRequired(), Length(max=40)])
+    currency = SelectField(_l("Currency"))
+    expiry_months = IntegerField(_l("Refund me if the work is not done within (months)"), default=12,
+                                 validators=[NumberRange(min=1, max=36)])
+    show_name = BooleanField(_l("Show my name on the item page"))
+    rail = SelectField(_l("Pay by"), default="card", choices=as_choices([
+        ("card", _l("Card (Stripe Checkout)")), ("bank_transfer", _l("Bank transfer to the fiscal host"))]))

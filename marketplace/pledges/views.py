@@ -1,0 +1,111 @@
+"""Pledging on an item page: by card through Stripe Checkout, or by bank transfer."""
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from marketplace.accounts.forms import as_choices
+from marketplace.accounts.service import url_for_public
+from marketplace.backlog.search import visible_item
+from marketplace.extensions import db
+from marketplace.money import MoneyError, parse_amount
+from marketplace.payments import stripe_client
+from marketplace.pledges import service as pledges
+from marketplace.pledges.forms import PledgeForm
+from marketplace.pledges.models import Pledge, PledgeState, Rail
+from marketplace.timeutil import utcnow
+
+bp = Blueprint("pledges", __name__)
+
+
+def pledge_form() -> PledgeForm:
+    form = PledgeForm()
+    currencies = current_app.config["ALLOWED_CURRENCIES"]
+    form.currency.choices = as_choices((c, c) for c in currencies)
+    if form.currency.data is None:
+        form.currency.data = currencies[0]
+    return form
+
+
+@bp.post("/items/<id:item_id>/pledge")
+@login_required
+def create(item_id: int):
+    """Pledge to an item; card pledges continue on Stripe Checkout."""
+    item = visible_item(item_id)
+    if item is None:
+        abort(404)
+    form = pledge_form()
+    if not form.validate_on_submit():
+        flash(_("Please check the pledge form."))
+        return redirect(url_for("backlog.item", item_id=item.id)), 303
+    try:
+        money = parse_amount(form.amount.data, form.currency.data, str(get_locale()),
+                             tuple(current_app.config["ALLOWED_CURRENCIES"]))
+    except MoneyError as exc:
+        flash(str(exc))
+        return redirect(url_for("backlog.item", item_id=item.id)), 303
+    rail = Rail(form.rail.data)
+    pledge = pledges.create(item, current_user.id, money, rail=rail, show_name=form.show_name.data,
+                            expires_at=utcnow() + timedelta(days=30 * form.expiry_months.data),
+                            actor=f"user:{current_user.id}")
+    if rail is Rail.bank_transfer:
+        pledge.transfer_reference = f"BC{pledge.id}-{secrets.token_hex(3).upper()}"
+        db.session.commit()
+        return redirect(url_for("pledges.show", pledge_id=pledge.id))
+    db.session.commit()  # the pending pledge exists before Stripe is asked
+    try:
+        session_id, url = stripe_client.create_checkout_session(
+            pledge.id, money, item_title=item.title,
+            success_url=url_for_public("pledges.thanks", pledge_id=pledge.id) + "?session_id={CHECKOUT_SESSION_ID}",
+            cancel_url=url_for_public("backlog.item", item_id=item.id), locale="auto")
+    except stripe_client.PaymentsUnavailable:
+        if pledges.transition(pledge.id, PledgeState.cancelled):
+            pledges.release_pending(pledge.id)
+        db.session.commit()
+        flash(_("Card payments are not available right now. Please try again later or pay by bank transfer."))
+        return redirect(url_for("backlog.item", item_id=item.id)), 303
+    pledge = db.session.get(Pledge, pledge.id)
+    pledge.checkout_session_id = session_id
+    db.session.commit()
+    return redirect(url, code=303)
+
+
+def _own_pledge(pledge_id: int) -> Pledge:
+    pledge = db.session.get(Pledge, pledge_id)
+    if pledge is None or (pledge.funder_id != current_user.id and not current_user.is_admin):
+        abort(404)
+    return pledge
+
+
+@bp.get("/pledges/<id:pledge_id>")
+@login_required
+def show(pledge_id: int):
+    """A funder's pledge: its state, and the transfer instructions for a bank transfer."""
+    return render_template("pledges/show.html", pledge=_own_pledge(pledge_id),
+                           instructions=current_app.config["BANK_TRANSFER_INSTRUCTIONS"])
+
+
+@bp.get("/pledges/<id:pledge_id>/thanks")
+@login_required
+def thanks(pledge_id: int):
+    """Stripe sends the funder back here; a paid session holds the pledge now
+    (whichever of this page and the webhook comes first; the other changes nothing)."""
+    pledge = _own_pledge(pledge_id)
+    session_id = request.args.get("session_id", "")
+    if pledge.checkout_session_id and session_id == pledge.checkout_session_id:
+        try:
+            session_obj = stripe_client.retrieve_checkout_session(session_id)
+        except stripe_client.PaymentsUnavailable:
+            session_obj = None
+        if session_obj and session_obj.get("payment_status") == "paid":
+            from marketplace.money import from_stripe_amount
+
+            pledges.mark_received(pledge.id, from_stripe_amount(session_obj["amount_total"],
+                                                                session_obj["currency"]), actor="success page")
+            db.session.commit()
+    return redirect(url_for("pledges.show", pledge_id=pledge.id))

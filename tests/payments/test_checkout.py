@@ -1,0 +1,131 @@
+"""Pledging on the item page through Stripe Checkout (the real stripe library over
+HTTP to a local server), and by bank transfer."""
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from marketplace.backlog.models import BacklogItem, ItemFunding
+from marketplace.ledger.check import check
+from marketplace.pledges.models import Pledge, PledgeState, Rail
+from tests.accounts.helpers import csrf, signup
+from tests.payments.test_stripe_events import post_event
+from tests.payments.fake_stripe import FakeStripe
+
+
+@pytest.fixture
+def stripe_server(app):
+    fake = FakeStripe()
+    app.config.update(STRIPE_API_KEY="sk_test_local", STRIPE_API_BASE=fake.url)
+    yield fake
+    app.config.update(STRIPE_API_KEY=None, STRIPE_API_BASE=None)
+    fake.stop()
+
+
+def an_item(session) -> BacklogItem:
+    return session.scalar(select(BacklogItem).where(BacklogItem.number == 10720))
+
+
+def pledge_through_the_page(client, item, amount: str, currency: str = "USD", rail: str = "card"):
+    token = csrf(client, f"/items/{item.id}")
+    return client.post(f"/items/{item.id}/pledge", data={
+        "csrf_token": token, "amount": amount, "currency": currency, "expiry_months": "12", "rail": rail})
+
+
+def test_funder_pledges_by_card_the_webhook_arrives_and_the_bounty_shows(client, session, stripe_server):
+    item = an_item(session)
+    signup(client, "funder@example.org", "Funder", funder=True)
+    response = pledge_through_the_page(client, item, "50.00")
+    assert response.status_code == 303
+    pledge = session.scalars(select(Pledge)).one()
+    assert (pledge.amount_minor, pledge.currency, pledge.state, pledge.rail) == (5000, "USD", PledgeState.pending,
+                                                                               Rail.card)
+    assert response.headers["Location"] == f"{stripe_server.url}/pay/{pledge.checkout_session_id}"
+    method, path, form, headers = stripe_server.requests[0]
+    assert (method, path) == ("POST", "/v1/checkout/sessions")
+    assert form["line_items[0][price_data][unit_amount]"] == "5000"
+    assert form["metadata[pledge_id]"] == str(pledge.id)
+    assert headers["Idempotency-Key"] == f"pledge-{pledge.id}-checkout"
+    # Pending money is shown apart, not as bounty.
+    assert "Pledged, not yet received" in client.get(f"/items/{item.id}").get_data(as_text=True)
+    paid = stripe_server.pay(pledge.checkout_session_id)
+    assert post_event(client, "checkout.session.completed", paid, "evt_checkout_1").status_code == 202
+    session.refresh(pledge)
+    assert pledge.state is PledgeState.held
+    assert "$50.00" in client.get(f"/items/{item.id}").get_data(as_text=True)
+    api = client.get(f"/api/v1/items/{item.id}").get_json()
+    assert api["bounty"] == [{"currency": "USD", "amount_minor": 5000}] and api["pending"] == []
+    assert check() == []
+
+
+def test_success_page_and_webhook_hold_the_pledge_once_whichever_comes_first(client, session, stripe_server):
+    item = an_item(session)
+    signup(client, "funder@example.org")
+    pledge_through_the_page(client, item, "50.00")
+    pledge = session.scalars(select(Pledge)).one()
+    paid = stripe_server.pay(pledge.checkout_session_id)
+    thanks = client.get(f"/pledges/{pledge.id}/thanks", query_string={"session_id": pledge.checkout_session_id})
+    assert thanks.status_code == 302
+    post_event(client, "checkout.session.completed", paid, "evt_after_page")
+    post_event(client, "checkout.session.completed", paid, "evt_after_page")
+    session.refresh(pledge)
+    assert pledge.state is PledgeState.held
+    assert session.get(ItemFunding, (item.id, "USD")).held_minor == 5000
+    assert check() == []
+
+
+def test_jpy_goes_to_stripe_as_whole_yen_and_shows_as_yen(client, session, stripe_server):
+    item = an_item(session)
+    signup(client, "funder@example.org")
+    pledge_through_the_page(client, item, "2,000", "JPY")
+    assert stripe_server.requests[0][2]["line_items[0][price_data][unit_amount]"] == "2000"
+    pledge = session.scalars(select(Pledge)).one()
+    post_event(client, "checkout.session.completed", stripe_server.pay(pledge.checkout_session_id), "evt_jpy")
+    assert "¥2,000" in client.get(f"/items/{item.id}").get_data(as_text=True)
+
+
+def test_an_amount_finer_than_the_currency_allows_is_refused_and_creates_nothing(client, session, stripe_server):
+    item = an_item(session)
+    signup(client, "funder@example.org")
+    response = pledge_through_the_page(client, item, "10.005")
+    assert response.status_code == 303
+    assert session.scalar(select(func.count()).select_from(Pledge)) == 0
+    assert stripe_server.requests == []
+    page = client.get(f"/items/{item.id}").get_data(as_text=True)
+    assert "USD amounts have at most 2 decimal places" in page
+
+
+def test_bank_transfer_pledge_gets_a_reference_and_instructions(client, session, stripe_server):
+    item = an_item(session)
+    signup(client, "funder@example.org")
+    response = pledge_through_the_page(client, item, "40.00", rail="bank_transfer")
+    pledge = session.scalars(select(Pledge)).one()
+    assert response.headers["Location"] == f"/pledges/{pledge.id}"
+    page = client.get(f"/pledges/{pledge.id}").get_data(as_text=True)
+    assert re.search(rf"reference BC{pledge.id}-[0-9A-F]{{6}}", page)
+    assert stripe_server.requests == []
+    assert pledge.state is PledgeState.pending
+
+
+def test_card_payments_unavailable_cancel_the_pending_pledge(app, client, session):
+    item = an_item(session)
+    signup(client, "funder@example.org")
+    app.config.update(STRIPE_API_KEY="sk_test_local", STRIPE_API_BASE="http://127.0.0.1:9")
+    try:
+        response = pledge_through_the_page(client, item, "50.00")
+    finally:
+        app.config.update(STRIPE_API_KEY=None, STRIPE_API_BASE=None)
+    assert response.status_code == 303
+    pledge = session.scalars(select(Pledge)).one()
+    assert pledge.state is PledgeState.cancelled
+    assert session.get(ItemFunding, (item.id, "USD")).pending_minor == 0
+
+
+def test_someone_elses_pledge_page_is_not_found(app, client, session, stripe_server):
+    item = an_item(session)
+    signup(client, "funder@example.org")
+    pledge_through_the_page(client, item, "5.00", rail="bank_transfer")
+    pledge = session.scalars(select(Pledge)).one()
+    other = app.test_client()
+    signup(other, "other@example.org")
+    assert other.get(f"/pledges/{pledge.id}").status_code == 404
