@@ -342,3 +342,75 @@ def audit_log():
                           | func.lower(func.coalesce(AuditEvent.origin, "")).like(pattern, escape="\\"))
     rows, total, page = _paged(stmt, [AuditEvent.occurred_at.desc(), AuditEvent.id.desc()])
     return render_template("admin/audit.html", rows=rows, total=total, page=page, q=q, page_size=PAGE_SIZE)
+
+
+@bp.get("/pledges")
+@admin_required
+def pledges_list():
+    """Pledges, bank transfers awaiting confirmation first."""
+    from marketplace.pledges.models import Pledge, PledgeState, Rail
+
+    awaiting = (Pledge.rail == Rail.bank_transfer) & (Pledge.state == PledgeState.pending)
+    rows, total, page = _paged(select(Pledge), [awaiting.desc(), Pledge.id.desc()])
+    return render_template("admin/pledges.html", rows=rows, total=total, page=page, q="", page_size=PAGE_SIZE)
+
+
+@bp.post("/pledges/<id:pledge_id>/confirm")
+@admin_required
+def confirm_pledge(pledge_id: int):
+    """Record that a bank transfer arrived (amount as typed, date, bank reference)."""
+    from flask_babel import get_locale
+
+    from marketplace.money import MoneyError, parse_amount
+    from marketplace.pledges import service as pledges
+    from marketplace.pledges.models import Pledge
+
+    pledge = db.session.get(Pledge, pledge_id)
+    if pledge is None:
+        abort(404)
+    reference = (request.form.get("reference") or "").strip()[:100]
+    received_on = (request.form.get("received_on") or "").strip()[:10]
+    try:
+        money = parse_amount(request.form.get("amount", ""), pledge.currency, str(get_locale()),
+                             (pledge.currency,))
+        if not reference or not received_on:
+            raise MoneyError(_("Give the bank reference and the date the money arrived."))
+        pledges.confirm_transfer(pledge.id, money, reference=reference, received_on=received_on,
+                                 actor=f"user:{current_user.id}")
+    except (MoneyError, pledges.PledgeError) as exc:
+        db.session.rollback()
+        flash(str(exc))
+        return redirect(url_for("admin.pledges_list")), 303
+    db.session.commit()
+    flash(_("Pledge %(id)s is held.", id=pledge.id))
+    return redirect(url_for("admin.pledges_list"))
+
+
+@bp.post("/pledges/<id:pledge_id>/refund")
+@admin_required
+def refund_pledge(pledge_id: int):
+    """Refund a pledge (all or part) with a reason; bank transfers need the reference of the transfer back."""
+    from flask_babel import get_locale
+
+    from marketplace.money import MoneyError, parse_amount
+    from marketplace.payments.stripe_client import PaymentsUnavailable
+    from marketplace.pledges import service as pledges
+    from marketplace.pledges.models import Pledge
+
+    pledge = db.session.get(Pledge, pledge_id)
+    if pledge is None:
+        abort(404)
+    reason = (request.form.get("reason") or "").strip()[:500]
+    try:
+        money = parse_amount(request.form.get("amount", ""), pledge.currency, str(get_locale()), (pledge.currency,))
+        if not reason:
+            raise MoneyError(_("Give the reason for the refund."))
+        pledges.refund_through_rail(pledge.id, money.amount_minor, reason=reason, actor=f"user:{current_user.id}",
+                                    offline_reference=(request.form.get("reference") or "").strip()[:100] or None)
+    except (MoneyError, pledges.PledgeError, PaymentsUnavailable) as exc:
+        db.session.rollback()
+        flash(str(exc))
+        return redirect(url_for("admin.pledges_list")), 303
+    db.session.commit()
+    flash(_("Pledge %(id)s: refund recorded.", id=pledge.id))
+    return redirect(url_for("admin.pledges_list"))

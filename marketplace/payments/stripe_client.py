@@ -62,3 +62,17 @@ def retrieve_checkout_session(session_id: str) -> dict:
         return client().v1.checkout.sessions.retrieve(session_id).to_dict()
     except stripe.StripeError as exc:
         raise PaymentsUnavailable(str(exc)) from None
+
+
+def create_refund(payment_intent_id: str, money: Money, *, idempotency_key: str) -> str:
+    """``POST /v1/refunds`` for part or all of a payment; returns the refund id.
+
+    The idempotency key comes from our own refund request, so a retry creates
+    one refund. Raises :class:`PaymentsUnavailable`.
+    """
+    params = {"payment_intent": payment_intent_id, "amount": stripe_amount(money)}
+    try:
+        refund = client().v1.refunds.create(params, {"idempotency_key": idempotency_key})
+    except stripe.StripeError as exc:
+        raise PaymentsUnavailable(str(exc)) from None
+    return refund.id

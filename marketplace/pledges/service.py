@@ -158,3 +158,50 @@ def release_pending(pledge_id: int) -> None:
     pledge = db.session.get(Pledge, pledge_id)
     pledge.closed_at = utcnow()
     _pending_projection(pledge.item_id, pledge.currency, -pledge.amount_minor)
+
+
+def refund_through_rail(pledge_id: int, amount_minor: int, *, reason: str, actor: str,
+                        offline_reference: str | None = None) -> bool:
+    """Send money back the way it came: a Stripe refund for a card pledge, or a
+    transfer the fiscal host records (``offline_reference``) for a bank one.
+
+    The refund is keyed by the pledge and how much it has refunded so far, so
+    a double click or a retry refunds once. Raises :class:`PledgeError`, or
+    ``PaymentsUnavailable`` when Stripe cannot be reached (nothing changes).
+    """
+    from marketplace.payments import stripe_client
+
+    pledge = _locked(pledge_id)
+    if pledge.state not in (PledgeState.held, PledgeState.partially_refunded):
+        raise PledgeError(f"pledge {pledge.id} holds no money to refund ({pledge.state.value})")
+    if not 0 < amount_minor <= pledge.held_minor:
+        raise PledgeError(f"pledge {pledge.id} holds {pledge.held_minor}; cannot refund {amount_minor}")
+    request_key = f"pledge-{pledge.id}-refund-after-{pledge.refunded_minor}"
+    if pledge.rail is Rail.card:
+        if not pledge.payment_intent_id:
+            raise PledgeError(f"pledge {pledge.id} has no Stripe payment to refund")
+        refund_id = stripe_client.create_refund(pledge.payment_intent_id, Money(amount_minor, pledge.currency),
+                                                idempotency_key=request_key)
+    else:
+        if not offline_reference:
+            raise PledgeError("a bank-transfer refund needs the reference of the transfer back")
+        refund_id = f"offline:{offline_reference}"
+    moved = refund(pledge.id, amount_minor, refund_id=refund_id, actor=actor)
+    audit.record("pledge.refund_requested", "pledge", pledge.id, actor=actor,
+                 details={"amount_minor": amount_minor, "reason": reason, "refund_id": refund_id})
+    return moved
+
+
+def confirm_transfer(pledge_id: int, received: Money, *, reference: str, received_on, actor: str) -> bool:
+    """The fiscal host confirms an offline transfer: the pledge is held.
+
+    Raises :class:`PledgeError` for another amount or a non-transfer pledge.
+    """
+    pledge = _locked(pledge_id)
+    if pledge.rail is not Rail.bank_transfer:
+        raise PledgeError(f"pledge {pledge.id} is not a bank transfer")
+    moved = mark_received(pledge.id, received, actor=actor)
+    if moved:
+        audit.record("pledge.transfer_confirmed", "pledge", pledge.id, actor=actor,
+                     details={"reference": reference, "received_on": str(received_on)})
+    return moved

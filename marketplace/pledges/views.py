@@ -109,3 +109,34 @@ def thanks(pledge_id: int):
                                                                 session_obj["currency"]), actor="success page")
             db.session.commit()
     return redirect(url_for("pledges.show", pledge_id=pledge.id))
+
+
+@bp.post("/pledges/<id:pledge_id>/refund")
+@login_required
+def self_refund(pledge_id: int):
+    """The funder takes a card pledge back (all that is still held).
+
+    Refunds after a claim is approved will need an admin once claims exist.
+    """
+    pledge = _own_pledge(pledge_id)
+    from flask_wtf import FlaskForm
+
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    if pledge.rail is not Rail.card:
+        flash(_("Bank transfers are refunded by the fiscal host: write to them with your pledge reference."))
+        return redirect(url_for("pledges.show", pledge_id=pledge.id)), 303
+    try:
+        pledges.refund_through_rail(pledge.id, pledge.held_minor, reason="self-service",
+                                    actor=f"user:{current_user.id}")
+    except pledges.PledgeError:
+        db.session.rollback()
+        flash(_("This pledge holds nothing to refund."))
+        return redirect(url_for("pledges.show", pledge_id=pledge.id)), 303
+    except stripe_client.PaymentsUnavailable:
+        db.session.rollback()
+        flash(_("Stripe could not be reached; nothing was refunded. Please try again later."))
+        return redirect(url_for("pledges.show", pledge_id=pledge.id)), 303
+    db.session.commit()
+    flash(_("Your money is on its way back to you."))
+    return redirect(url_for("pledges.show", pledge_id=pledge.id))

@@ -72,6 +72,8 @@ class FakeStripe:
                 fake.requests.append(("POST", path, form, dict(self.headers)))
                 if path == "/v1/checkout/sessions":
                     return self._reply(200, fake._create_session(form, self.headers.get("Idempotency-Key")))
+                if path == "/v1/refunds":
+                    return self._reply(200, _refunds(fake, form, self.headers.get("Idempotency-Key")))
                 return self._reply(404, {"error": {"message": "Unrecognized request URL", "type": "invalid_request_error"}})
 
             def do_GET(self):  # noqa: N802
@@ -86,3 +88,13 @@ class FakeStripe:
                 pass
 
         return Handler
+
+
+def _refunds(fake: FakeStripe, form: dict, key: str | None) -> dict:
+    fake.refunds = getattr(fake, "refunds", {})
+    if key and key in fake.refunds:
+        return fake.refunds[key]
+    refund = {"id": f"re_test_{len(fake.refunds) + 1:04d}", "object": "refund", "amount": int(form["amount"]),
+              "payment_intent": form["payment_intent"], "status": "succeeded", "currency": "usd"}
+    fake.refunds[key or refund["id"]] = refund
+    return refund

@@ -129,3 +129,61 @@ def test_someone_elses_pledge_page_is_not_found(app, client, session, stripe_ser
     other = app.test_client()
     signup(other, "other@example.org")
     assert other.get(f"/pledges/{pledge.id}").status_code == 404
+
+
+def test_funder_takes_a_card_pledge_back_through_stripe_once(client, session, stripe_server):
+    item = an_item(session)
+    signup(client, "funder@example.org")
+    pledge_through_the_page(client, item, "25.00")
+    pledge = session.scalars(select(Pledge)).one()
+    post_event(client, "checkout.session.completed", stripe_server.pay(pledge.checkout_session_id), "evt_p")
+    token = csrf(client, f"/pledges/{pledge.id}")
+    assert client.post(f"/pledges/{pledge.id}/refund", data={"csrf_token": token}).status_code == 302
+    client.post(f"/pledges/{pledge.id}/refund", data={"csrf_token": token})  # a double click
+    session.refresh(pledge)
+    assert (pledge.state, pledge.refunded_minor) == (PledgeState.refunded, 2500)
+    refund_calls = [r for r in stripe_server.requests if r[1] == "/v1/refunds"]
+    assert len(refund_calls) == 1
+    assert refund_calls[0][2] == {"payment_intent": pledge.payment_intent_id, "amount": "2500"}
+    assert session.get(ItemFunding, (item.id, "USD")).held_minor == 0
+    # Stripe then reports the refund: counted once.
+    charge = {"id": "ch_x", "object": "charge", "amount": 2500, "currency": "usd",
+              "payment_intent": pledge.payment_intent_id, "amount_refunded": 2500,
+              "refunds": {"data": [{"id": "re_test_0001", "amount": 2500, "status": "succeeded"}]}}
+    post_event(client, "charge.refunded", charge, "evt_refund")
+    session.refresh(pledge)
+    assert pledge.refunded_minor == 2500
+    assert check() == []
+
+
+def test_fiscal_host_confirms_a_bank_transfer_then_refunds_it_with_a_reference(app, client, session):
+    from marketplace.accounts.models import User
+    from marketplace.timeutil import utcnow
+
+    item = an_item(session)
+    signup(client, "funder@example.org")
+    pledge_through_the_page(client, item, "40.00", rail="bank_transfer")
+    pledge = session.scalars(select(Pledge)).one()
+    host = User(display_name="Host", is_admin=True, email_verified_at=utcnow())
+    host.set_email("host@example.org")
+    session.add(host)
+    session.commit()
+    admin = app.test_client()
+    with admin.session_transaction() as flask_session:
+        flask_session["_user_id"] = host.get_id()
+    token = csrf(admin, "/admin/pledges")
+    # The wrong amount is refused and holds nothing.
+    admin.post(f"/admin/pledges/{pledge.id}/confirm", data={"csrf_token": token, "amount": "4.00",
+                                                            "received_on": "2026-11-20", "reference": "BANK-1"})
+    session.refresh(pledge)
+    assert pledge.state is PledgeState.pending
+    admin.post(f"/admin/pledges/{pledge.id}/confirm", data={"csrf_token": token, "amount": "40.00",
+                                                            "received_on": "2026-11-20", "reference": "BANK-1"})
+    session.refresh(pledge)
+    assert pledge.state is PledgeState.held
+    assert session.get(ItemFunding, (item.id, "USD")).held_minor == 4000
+    admin.post(f"/admin/pledges/{pledge.id}/refund", data={"csrf_token": token, "amount": "15.00",
+                                                           "reason": "funder asked", "reference": "BACK-7"})
+    session.refresh(pledge)
+    assert (pledge.state, pledge.refunded_minor) == (PledgeState.partially_refunded, 1500)
+    assert check() == []
