@@ -261,6 +261,26 @@ def openapi_document(server_url: str) -> dict:
                     "responses": {"200": _ok("ItemList"), "400": _error("Bad filter value")},
                 }
             },
+            "/items/{id}/ledger": {
+                "get": {
+                    "operationId": "getItemLedger",
+                    "summary": "Every pledge of an item with its state, escrow and refunds",
+                    "parameters": [
+                        {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+                    ],
+                    "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["item", "escrow", "pledges"]}}}},
+                        "404": _error("No such item")},
+                }
+            },
+            "/ledger": {
+                "get": {
+                    "operationId": "getLedgerSummary",
+                    "summary": "Totals per currency and the reconciliation result",
+                    "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["totals", "reconciled", "violations"]}}}}},
+                }
+            },
             "/items/{id}": {
                 "get": {
                     "operationId": "getItem",

@@ -195,3 +195,28 @@ def item(item_id: int):
     if row is None:
         abort(404)
     return jsonify(item_json(row))
+
+
+@bp.get("/items/<id:item_id>/ledger")
+def item_ledger(item_id: int):
+    """Every pledge of a visible item (funder name or null for anonymous), its escrow and refunds."""
+    from marketplace.pledges.transparency import item_pledges
+
+    row = visible_item(item_id)
+    if row is None:
+        abort(404)
+    return jsonify(
+        item=row.id,
+        escrow=[{"currency": f.currency, "amount_minor": f.held_minor} for f in row.funding if f.held_minor],
+        pledges=item_pledges(row.id),
+    )
+
+
+@bp.get("/ledger")
+def ledger_summary():
+    """Totals per currency from the ledger entries, and the reconciliation result."""
+    from marketplace.ledger.check import check
+    from marketplace.pledges.transparency import totals
+
+    violations = check()
+    return jsonify(totals=totals(), reconciled=not violations, violations=len(violations))

@@ -19,7 +19,8 @@ def test_openapi_document_is_valid(client):
     served = client.get("/api/v1/openapi.json")
     assert served.status_code == 200
     validate(served.get_json())
-    assert set(served.get_json()["paths"]) == {"/projects", "/projects/{slug}", "/items", "/items/{id}"}
+    assert set(served.get_json()["paths"]) == {"/projects", "/projects/{slug}", "/items", "/items/{id}",
+                                               "/items/{id}/ledger", "/ledger"}
 
 
 def test_item_list_matches_its_schema_and_links_the_next_page(client, document):

@@ -187,3 +187,23 @@ def test_fiscal_host_confirms_a_bank_transfer_then_refunds_it_with_a_reference(a
     session.refresh(pledge)
     assert (pledge.state, pledge.refunded_minor) == (PledgeState.partially_refunded, 1500)
     assert check() == []
+
+
+def test_transparency_shows_each_pledge_and_the_totals(client, session, stripe_server):
+    item = an_item(session)
+    signup(client, "funder@example.org", "Ama Funder")
+    token = csrf(client, f"/items/{item.id}")
+    client.post(f"/items/{item.id}/pledge", data={"csrf_token": token, "amount": "30.00", "currency": "USD",
+                                                  "expiry_months": "12", "rail": "card", "show_name": "y"})
+    pledge_through_the_page(client, item, "20.00")  # anonymous
+    first, second = session.scalars(select(Pledge).order_by(Pledge.id)).all()
+    post_event(client, "checkout.session.completed", stripe_server.pay(first.checkout_session_id), "evt_t1")
+    ledger = client.get(f"/api/v1/items/{item.id}/ledger").get_json()
+    assert ledger["escrow"] == [{"currency": "USD", "amount_minor": 3000}]
+    assert [(p["funder"], p["state"], p["amount_minor"], p["held_minor"]) for p in ledger["pledges"]] == [
+        ("Ama Funder", "held", 3000, 3000), (None, "pending", 2000, 0)]
+    summary = client.get("/api/v1/ledger").get_json()
+    assert summary == {"totals": {"USD": {"received": 3000, "held": 3000, "refunded": 0, "fees": 0, "paid": 0,
+                                          "owed": 0, "lost": 0}}, "reconciled": True, "violations": 0}
+    page = client.get("/transparency").get_data(as_text=True)
+    assert "$30.00" in page and "Every check holds" in page

@@ -1,0 +1,50 @@
+"""What the public may see of the money: per item, every pledge (the funder's name
+or "anonymous"), its state, escrow and refunds; and totals per currency."""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from marketplace.accounts.models import User
+from marketplace.extensions import db
+from marketplace.ledger.models import AccountKind, LedgerAccount, LedgerEntry
+from marketplace.pledges.models import Pledge
+
+
+def item_pledges(item_id: int) -> list[dict]:
+    """Pledges of an item, oldest first, as the public sees them (amounts in minor units)."""
+    rows = db.session.execute(
+        select(Pledge, User.display_name).join(User, User.id == Pledge.funder_id)
+        .where(Pledge.item_id == item_id).order_by(Pledge.id)
+    ).all()
+    return [
+        {
+            "pledge": pledge.id,
+            "funder": name if pledge.show_name else None,
+            "state": pledge.state.value,
+            "currency": pledge.currency,
+            "amount_minor": pledge.amount_minor,
+            "held_minor": pledge.held_minor,
+            "refunded_minor": pledge.refunded_minor,
+            "created_at": pledge.created_at.isoformat() + "Z",
+        }
+        for pledge, name in rows
+    ]
+
+
+def totals() -> dict[str, dict[str, int]]:
+    """Per currency: received, held in escrow, refunded, fees, paid out and lost, from the ledger entries."""
+    rows = db.session.execute(
+        select(LedgerAccount.kind, LedgerEntry.currency, func.sum(LedgerEntry.amount_minor))
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .group_by(LedgerAccount.kind, LedgerEntry.currency)
+    ).all()
+    out: dict[str, dict[str, int]] = {}
+    names = {AccountKind.funder_payments: "received", AccountKind.item_escrow: "held",
+             AccountKind.refunds: "refunded", AccountKind.platform_fees: "fees",
+             AccountKind.payouts_paid: "paid", AccountKind.contributor_payable: "owed",
+             AccountKind.disputes: "lost"}
+    for kind, currency, total in rows:
+        figures = out.setdefault(currency, dict.fromkeys(names.values(), 0))
+        value = int(total or 0)
+        figures[names[kind]] += -value if kind is AccountKind.funder_payments else value
+    return dict(sorted(out.items()))
