@@ -205,3 +205,33 @@ def confirm_transfer(pledge_id: int, received: Money, *, reference: str, receive
         audit.record("pledge.transfer_confirmed", "pledge", pledge.id, actor=actor,
                      details={"reference": reference, "received_on": str(received_on)})
     return moved
+
+
+NOT_PLANNED_WINDOW = timedelta(days=14)
+
+
+def refund_not_planned(now: datetime | None = None, window: timedelta = NOT_PLANNED_WINDOW) -> list[int]:
+    """Refund the pledges of items closed as not planned, once the policy window has passed.
+
+    Funders can take their money back at once (self-service); after the
+    window, what is still held goes back to them. Keyed by the pledge id.
+    Returns the pledge ids refunded.
+    """
+    from marketplace.backlog.models import ItemState
+
+    now = now or utcnow()
+    due = db.session.scalars(
+        select(Pledge.id)
+        .join(BacklogItem, BacklogItem.id == Pledge.item_id)
+        .where(Pledge.state.in_([PledgeState.held, PledgeState.partially_refunded]),
+               BacklogItem.state == ItemState.closed, BacklogItem.state_reason == "not_planned",
+               BacklogItem.forge_closed_at <= now - window)
+        .order_by(Pledge.id)
+    ).all()
+    refunded = []
+    for pledge_id in due:
+        pledge = _locked(pledge_id)
+        if pledge.held_minor and refund(pledge_id, pledge.held_minor, refund_id=f"pledge:{pledge_id}:not_planned",
+                                        actor="job:refund_not_planned"):
+            refunded.append(pledge_id)
+    return refunded

@@ -73,6 +73,7 @@ def test_cron_schedule_loads_from_the_repository_config(rq_redis):
         ("reconciliation", "sync", None, "17 3 * * *"),
         ("requeue-deliveries", "webhooks", 300, None),
         ("refund-expired-pledges", "money", None, "7 * * * *"),
+        ("refund-not-planned", "money", None, "37 * * * *"),
     }
 
 

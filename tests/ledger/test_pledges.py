@@ -161,3 +161,25 @@ def test_two_sessions_racing_refunds_of_one_pledge_refund_once(app):
             db.session.execute(delete(AuditEvent).where(AuditEvent.object_type == "pledge"))
             db.session.execute(delete(User).where(User.id == user_id))
             db.session.commit()
+
+
+def test_an_item_closed_as_not_planned_refunds_its_funders_after_the_window(session):
+    from marketplace.backlog.models import ItemState
+
+    first = held_pledge(session, 4000)
+    other = User(display_name="Second funder")
+    other.set_email("second@example.org")
+    session.add(other)
+    session.flush()
+    second = pledges.create(item(session), other.id, Money(2000, "USD"), rail=Rail.card, actor="test")
+    pledges.mark_received(second.id, Money(2000, "USD"), actor="test")
+    the_item = item(session)
+    the_item.state, the_item.state_reason = ItemState.closed, "not_planned"
+    the_item.forge_closed_at = utcnow()
+    session.flush()
+    assert pledges.refund_not_planned(utcnow() + timedelta(days=13)) == []  # within the window
+    assert pledges.refund_not_planned(utcnow() + timedelta(days=15)) == [first.id, second.id]
+    assert [session.get(Pledge, p.id).refunded_minor for p in (first, second)] == [4000, 2000]
+    assert escrow(the_item.id) == 0
+    assert ledger.balance(ledger.account(AccountKind.platform_fees), "USD") == 0
+    assert check() == []
