@@ -106,7 +106,50 @@ def charge_refunded(event: dict, delivery: WebhookDelivery) -> Outcome:
         f"pledge {pledge.id}: refunds {', '.join(applied)} applied" if applied else f"pledge {pledge.id}: no new refund")
 
 
+def _pledge_of_dispute(dispute: dict) -> Pledge | None:
+    intent = dispute.get("payment_intent")
+    if isinstance(intent, dict):
+        intent = intent.get("id")
+    if not isinstance(intent, str):
+        return None
+    return db.session.scalar(select(Pledge).where(Pledge.payment_intent_id == intent))
+
+
+def dispute_created(event: dict, delivery: WebhookDelivery) -> Outcome:
+    """A chargeback opened: the pledge is disputed (its money stays in escrow, not payable)."""
+    pledge = _pledge_of_dispute(event["data"]["object"])
+    if pledge is None:
+        return DeliveryStatus.ignored, "no pledge for this dispute"
+    moved = pledges.transition(pledge.id, PledgeState.disputed)
+    return DeliveryStatus.processed, f"pledge {pledge.id} disputed" if moved else f"pledge {pledge.id} unchanged"
+
+
+def dispute_closed(event: dict, delivery: WebhookDelivery) -> Outcome:
+    """Won: back to held. Lost: the disputed amount leaves escrow as a loss, exactly once."""
+    dispute = event["data"]["object"]
+    pledge = _pledge_of_dispute(dispute)
+    if pledge is None:
+        return DeliveryStatus.ignored, "no pledge for this dispute"
+    if dispute.get("status") == "won":
+        moved = pledges.transition(pledge.id, PledgeState.held)
+        return DeliveryStatus.processed, f"pledge {pledge.id} held again" if moved else f"pledge {pledge.id} unchanged"
+    if dispute.get("status") == "lost":
+        amount = from_stripe_amount(dispute["amount"], dispute.get("currency") or pledge.currency.lower())
+        from marketplace.ledger.models import AccountKind
+
+        held = db.session.get(Pledge, pledge.id).held_minor
+        moved = held > 0 and pledges.refund(pledge.id, min(amount.amount_minor, held),
+                                            refund_id=f"dispute:{dispute['id']}", actor=ACTOR,
+                                            to=AccountKind.disputes)
+        return DeliveryStatus.processed, (
+            f"pledge {pledge.id}: dispute lost, {amount.amount_minor} recorded as a loss" if moved
+            else f"pledge {pledge.id}: dispute loss recorded already")
+    return DeliveryStatus.ignored, f"dispute closed as {dispute.get('status')!r}"
+
+
 HANDLERS = {
+    "charge.dispute.created": dispute_created,
+    "charge.dispute.closed": dispute_closed,
     "checkout.session.completed": checkout_completed,
     "checkout.session.async_payment_succeeded": async_payment_succeeded,
     "checkout.session.async_payment_failed": async_payment_failed,

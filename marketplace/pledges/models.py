@@ -32,9 +32,11 @@ class PledgeState(str, enum.Enum):
 # Allowed predecessors of each state.
 ALLOWED_FROM: dict[PledgeState, frozenset[PledgeState]] = {
     PledgeState.processing: frozenset({PledgeState.pending}),
-    PledgeState.held: frozenset({PledgeState.pending, PledgeState.processing}),
-    PledgeState.partially_refunded: frozenset({PledgeState.held, PledgeState.partially_refunded}),
-    PledgeState.refunded: frozenset({PledgeState.held, PledgeState.partially_refunded}),
+    # A dispute the commons wins returns the pledge to held: its money never left escrow.
+    PledgeState.held: frozenset({PledgeState.pending, PledgeState.processing, PledgeState.disputed}),
+    PledgeState.partially_refunded: frozenset({PledgeState.held, PledgeState.partially_refunded,
+                                               PledgeState.disputed}),
+    PledgeState.refunded: frozenset({PledgeState.held, PledgeState.partially_refunded, PledgeState.disputed}),
     PledgeState.released: frozenset({PledgeState.held, PledgeState.partially_refunded}),
     PledgeState.failed: frozenset({PledgeState.pending, PledgeState.processing}),
     PledgeState.cancelled: frozenset({PledgeState.pending}),

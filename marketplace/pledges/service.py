@@ -78,7 +78,7 @@ def mark_received(pledge_id: int, received: Money, *, actor: str) -> bool:
     amount differs from the pledge (nothing is held; someone must look).
     """
     pledge = _locked(pledge_id)
-    if pledge.state not in ALLOWED_FROM[PledgeState.held]:
+    if pledge.state not in (PledgeState.pending, PledgeState.processing):
         return False
     if received != Money(pledge.amount_minor, pledge.currency):
         raise PledgeError(f"pledge {pledge.id}: received {received.amount_minor} {received.currency}, "
@@ -95,7 +95,8 @@ def mark_received(pledge_id: int, received: Money, *, actor: str) -> bool:
     return True
 
 
-def refund(pledge_id: int, amount_minor: int, *, refund_id: str, actor: str) -> bool:
+def refund(pledge_id: int, amount_minor: int, *, refund_id: str, actor: str,
+           to: AccountKind = AccountKind.refunds) -> bool:
     """Send ``amount_minor`` of the pledge back to its funder (part or all).
 
     ``refund_id`` names this refund once and for all (the provider's refund
@@ -110,14 +111,14 @@ def refund(pledge_id: int, amount_minor: int, *, refund_id: str, actor: str) -> 
 
     if db.session.scalar(select(LedgerTransaction.id).where(LedgerTransaction.idempotency_key == key)):
         return False
-    if pledge.state not in (PledgeState.held, PledgeState.partially_refunded):
+    if pledge.state not in (PledgeState.held, PledgeState.partially_refunded, PledgeState.disputed):
         raise PledgeError(f"pledge {pledge.id} holds no money to refund ({pledge.state.value})")
     if not 0 < amount_minor <= pledge.held_minor:
         raise PledgeError(f"pledge {pledge.id} holds {pledge.held_minor}; cannot refund {amount_minor}")
-    ledger.post("refund", key, [
+    ledger.post("refund" if to is AccountKind.refunds else "dispute_lost", key, [
         ledger.Line(ledger.account(AccountKind.item_escrow, item_id=pledge.item_id),
                     Money(-amount_minor, pledge.currency)),
-        ledger.Line(ledger.account(AccountKind.refunds), Money(amount_minor, pledge.currency)),
+        ledger.Line(ledger.account(to), Money(amount_minor, pledge.currency)),
     ])
     pledge.refunded_minor += amount_minor
     pledge.state = PledgeState.refunded if pledge.refunded_minor == pledge.amount_minor \

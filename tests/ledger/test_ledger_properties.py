@@ -40,7 +40,8 @@ def conservation_holds() -> bool:
         paid_in = -ledger.balance(ledger.account(AccountKind.funder_payments), currency)
         held = sum(p.held_minor for p in pledges_of(currency))
         refunded = ledger.balance(ledger.account(AccountKind.refunds), currency)
-        if paid_in != held + refunded:
+        lost = ledger.balance(ledger.account(AccountKind.disputes), currency)
+        if paid_in != held + refunded + lost:
             return False
     return True
 

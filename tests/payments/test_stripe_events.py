@@ -148,3 +148,33 @@ def test_delivery_statuses_are_recorded(client, session):
     delivery = session.scalar(select(WebhookDelivery).where(WebhookDelivery.delivery_id == "evt_ok"))
     assert (delivery.source, delivery.event, delivery.status) == ("stripe", "checkout.session.completed",
                                                                  DeliveryStatus.processed)
+
+
+def _dispute(pledge: Pledge, status: str, dispute_id: str = "dp_1") -> dict:
+    return {"id": dispute_id, "object": "dispute", "amount": pledge.amount_minor, "currency": "usd",
+            "payment_intent": f"pi_test_{pledge.id}", "charge": f"ch_test_{pledge.id}", "status": status}
+
+
+def test_a_dispute_holds_the_pledge_apart_and_a_won_dispute_returns_it(client, session):
+    pledge = a_pledge(session, 5000)
+    post_event(client, "checkout.session.completed", session_object(pledge, "paid"), "evt_d_paid")
+    post_event(client, "charge.dispute.created", _dispute(pledge, "needs_response"), "evt_d_open")
+    assert session.get(Pledge, pledge.id).state is PledgeState.disputed
+    assert escrow(pledge) == 5000  # still in escrow, but not payable
+    post_event(client, "charge.dispute.closed", _dispute(pledge, "won"), "evt_d_won")
+    assert session.get(Pledge, pledge.id).state is PledgeState.held
+    assert check() == []
+
+
+def test_a_lost_dispute_is_a_loss_of_exactly_its_amount_once(client, session):
+    pledge = a_pledge(session, 5000)
+    post_event(client, "checkout.session.completed", session_object(pledge, "paid"), "evt_l_paid")
+    post_event(client, "charge.dispute.created", _dispute(pledge, "needs_response"), "evt_l_open")
+    post_event(client, "charge.dispute.closed", _dispute(pledge, "lost"), "evt_l_lost")
+    post_event(client, "charge.dispute.closed", _dispute(pledge, "lost"), "evt_l_lost_again")
+    pledge = session.get(Pledge, pledge.id)
+    assert (pledge.state, pledge.refunded_minor) == (PledgeState.refunded, 5000)
+    assert escrow(pledge) == 0
+    assert ledger.balance(ledger.account(AccountKind.disputes), "USD") == 5000
+    assert ledger.balance(ledger.account(AccountKind.refunds), "USD") == 0
+    assert check() == []
