@@ -94,6 +94,8 @@ def from_environment() -> dict:
         ],
         "BANK_TRANSFER_INSTRUCTIONS": os.environ.get(
             "BANK_TRANSFER_INSTRUCTIONS", "Ask the fiscal host for its bank details."),
+        # The commons' fee on payouts, in basis points (500 = 5%), unless a project sets its own.
+        "DEFAULT_FEE_RATE_BPS": _int("DEFAULT_FEE_RATE_BPS", 500, 0, 5000),
         "STRIPE_API_KEY": os.environ.get("STRIPE_API_KEY") or None,
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE") or None,
         "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET") or None,

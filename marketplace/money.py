@@ -115,3 +115,14 @@ def from_stripe_amount(amount: int, currency: str) -> Money:
             raise ValueError(f"{currency} amount {amount} from Stripe is not a multiple of 100")
         return Money(amount // 100, currency)
     return Money(amount, currency)
+
+
+def fee_of(gross_minor: int, rate_bps: int) -> int:
+    """The commons' fee on ``gross_minor`` at ``rate_bps`` basis points, in minor units.
+
+    Rounded up, so the fee is never short by a fraction and exceeds the exact
+    product by less than one minor unit (the commons' favour, at most one unit).
+    """
+    if gross_minor < 0 or not 0 <= rate_bps <= 10_000:
+        raise ValueError("a fee needs a non-negative amount and a rate from 0 to 10000 basis points")
+    return -(-gross_minor * rate_bps // 10_000)

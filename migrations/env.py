@@ -56,6 +56,12 @@ def run_migrations_online():
     conf_args.setdefault("render_as_batch", False)
     engine = get_engine()
     with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # Batch mode rebuilds tables (copy, drop, rename). With foreign keys
+            # enforced, the drop would delete or block the rows that refer to
+            # the table, so they are off while migrating (set on the raw
+            # connection: the pragma does nothing inside a transaction).
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),

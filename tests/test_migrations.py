@@ -84,3 +84,32 @@ def test_sqlite_search_survives_every_migration(tmp_path):
             for row in db.session.execute(sa.text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
         }
         assert triggers == {"backlog_item_fts_insert", "backlog_item_fts_delete", "backlog_item_fts_update"}
+
+
+def test_sqlite_upgrade_keeps_rows_of_tables_that_batch_mode_rebuilds(tmp_path):
+    """0002 rebuilds backlog_item and 0007 member_project on SQLite; the rows that
+    refer to them (labels, repositories) must survive an in-place upgrade."""
+    app = make_app(f"sqlite:///{tmp_path / 'u.sqlite3'}")
+    with app.app_context():
+        upgrade(revision="0001")
+        db.session.execute(sa.text(
+            "INSERT INTO member_project (id, slug, name, aliases, description, licences, types, sectors, "
+            "organisations, registry_status, created_at, updated_at) VALUES "
+            "(1, 'p', 'P', '[]', '', '[]', '[]', '[]', '[]', 'active', '2026-01-01', '2026-01-01')"))
+        db.session.execute(sa.text(
+            "INSERT INTO repository (id, project_id, forge, host, owner, name, path_key, url, sync_status, "
+            "created_at) VALUES (1, 1, 'github', 'github.com', 'o', 'r', 'o/r', 'https://github.com/o/r', "
+            "'never', '2026-01-01')"))
+        db.session.execute(sa.text(
+            "INSERT INTO backlog_item (id, repository_id, forge_host, forge_id, number, title, state, html_url, "
+            "comments_count, locked, forge_created_at, forge_updated_at, hidden, synced_at) VALUES "
+            "(1, 1, 'github.com', 9, 1, 'A searchable title', 'open', 'https://github.com/o/r/issues/1', 0, 0, "
+            "'2026-01-01', '2026-01-01', 0, '2026-01-01')"))
+        db.session.execute(sa.text("INSERT INTO item_label (item_id, name) VALUES (1, 'bug')"))
+        db.session.commit()
+        upgrade()
+        assert db.session.execute(sa.text("SELECT count(*) FROM item_label")).scalar() == 1
+        assert db.session.execute(sa.text("SELECT count(*) FROM repository")).scalar() == 1
+        found = db.session.execute(sa.text(
+            "SELECT rowid FROM backlog_item_fts WHERE backlog_item_fts MATCH 'searchable'")).all()
+        assert found == [(1,)]

@@ -66,3 +66,13 @@ def test_money_refuses_floats_and_bad_codes():
         Money(50.0, "USD")
     with pytest.raises(ValueError):
         Money(5, "usd")
+
+
+def test_fees_round_up_by_less_than_one_minor_unit():
+    from marketplace.money import fee_of
+
+    assert fee_of(5000, 500) == 250
+    assert fee_of(3333, 500) == 167  # 166.65 → 167
+    assert fee_of(1, 500) == 1
+    assert fee_of(0, 500) == 0
+    assert fee_of(10**15, 750) == 75 * 10**12

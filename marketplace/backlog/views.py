@@ -72,9 +72,15 @@ def item(item_id: int):
 
     from marketplace.projects.service import may_manage
 
+    from marketplace.money import fee_of
     from marketplace.pledges.views import pledge_form
 
+    rate = row.repository.project.fee_rate(current_app.config["DEFAULT_FEE_RATE_BPS"])
+    example_currency = current_app.config["ALLOWED_CURRENCIES"][0]
+    example = 5000  # minor units: 50.00 in most currencies
     return render_template("backlog/item.html", item=row, body_html=render_markdown(row.body),
+                           fee={"rate_percent": rate / 100, "currency": example_currency, "example": example,
+                                "example_fee": fee_of(example, rate)},
                            links=item_links(row), may_manage=may_manage(current_user, row.repository.project),
                            pledge_form=pledge_form() if current_user.is_authenticated else None)
 

@@ -37,6 +37,10 @@ class MemberProject(db.Model):
     """A digital public good in the commons; the registry record is its seed."""
 
     __tablename__ = "member_project"
+    __table_args__ = (
+        CheckConstraint("fee_rate_bps IS NULL OR (fee_rate_bps >= 0 AND fee_rate_bps <= 5000)",
+                        name="fee_rate_range"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(200), unique=True)
@@ -62,6 +66,13 @@ class MemberProject(db.Model):
     )
     # Admitted to the commons by an admin (registry records are candidates until then).
     admitted_at: Mapped[datetime | None]
+    # The commons' fee on this project's payouts, in basis points (1/100 of a
+    # percent); None: DEFAULT_FEE_RATE_BPS.
+    fee_rate_bps: Mapped[int | None]
+
+    def fee_rate(self, default_bps: int) -> int:
+        """The fee rate in basis points that applies to this project."""
+        return self.fee_rate_bps if self.fee_rate_bps is not None else default_bps
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

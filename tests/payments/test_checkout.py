@@ -207,3 +207,12 @@ def test_transparency_shows_each_pledge_and_the_totals(client, session, stripe_s
                                           "owed": 0, "lost": 0}}, "reconciled": True, "violations": 0}
     page = client.get("/transparency").get_data(as_text=True)
     assert "$30.00" in page and "Every check holds" in page
+
+
+def test_item_page_shows_the_fee_and_the_refund_rules_before_paying(client, session):
+    item = an_item(session)
+    item.repository.project.fee_rate_bps = 750
+    session.commit()
+    page = client.get(f"/items/{item.id}").get_data(as_text=True)
+    assert "the commons keeps a fee of 7.5% for this project: of $50.00, $3.75." in page
+    assert "it comes back to you" in page
