@@ -92,6 +92,8 @@ def upsert_issue(repo: Repository, issue: ForgeIssue) -> UpsertResult:
             setattr(item, column, value)
             changed = True
     state = ItemState(issue.state)
+    closed_not_planned = state is ItemState.closed and issue.state_reason == "not_planned" and not created and (
+        item.state is not ItemState.closed or item.state_reason != "not_planned")
     if item.state != state:
         item.state = state
         changed = True
@@ -101,6 +103,10 @@ def upsert_issue(repo: Repository, issue: ForgeIssue) -> UpsertResult:
     if changed:
         item.synced_at = utcnow()
     db.session.flush()
+    if closed_not_planned:
+        from marketplace.pledges.service import offer_refunds
+
+        offer_refunds(item)
     return UpsertResult("created" if created else "updated" if changed else "unchanged", item)
 
 

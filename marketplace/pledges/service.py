@@ -236,3 +236,28 @@ def refund_not_planned(now: datetime | None = None, window: timedelta = NOT_PLAN
                                         actor="job:refund_not_planned"):
             refunded.append(pledge_id)
     return refunded
+
+
+def offer_refunds(item: BacklogItem) -> int:
+    """Tell every funder whose money an item closed as not planned holds that
+    they can take it back now (and that it comes back by itself after the
+    window). Mailed after commit. Returns the number of funders told."""
+    from flask_babel import gettext as _
+
+    from marketplace.accounts.models import User
+    from marketplace.accounts.service import url_for_public
+    from marketplace.mail import queue_mail
+
+    rows = db.session.execute(
+        select(Pledge, User).join(User, User.id == Pledge.funder_id)
+        .where(Pledge.item_id == item.id,
+               Pledge.state.in_([PledgeState.held, PledgeState.partially_refunded]))
+        .order_by(Pledge.id)
+    ).all()
+    for pledge, funder in rows:
+        queue_mail(funder.email, _("An item you funded was closed as not planned"),
+                   _("Hello %(name)s,\n\n\"%(title)s\" was closed as not planned. You can take your pledge "
+                     "back now:\n\n%(link)s\n\nOtherwise it comes back to you by itself in %(days)d days.",
+                     name=funder.display_name, title=item.title,
+                     link=url_for_public("pledges.show", pledge_id=pledge.id), days=NOT_PLANNED_WINDOW.days))
+    return len(rows)

@@ -216,3 +216,31 @@ def test_item_page_shows_the_fee_and_the_refund_rules_before_paying(client, sess
     page = client.get(f"/items/{item.id}").get_data(as_text=True)
     assert "the commons keeps a fee of 7.5% for this project: of $50.00, $3.75." in page
     assert "it comes back to you" in page
+
+
+def test_funders_are_offered_their_money_when_the_item_is_closed_as_not_planned(client, session, smtp_server,
+                                                                                stripe_server):
+    import time as _time
+
+    from marketplace.backlog.service import upsert_issue
+    from marketplace.forges import github as gh
+    from tests.conftest import SEED
+
+    item = an_item(session)
+    signup(client, "funder@example.org", verify=False)
+    pledge_through_the_page(client, item, "40.00")
+    pledge = session.scalars(select(Pledge)).one()
+    post_event(client, "checkout.session.completed", stripe_server.pay(pledge.checkout_session_id), "evt_np")
+    raw = next(obj for obj in __import__("json").loads((SEED / "dpg-issues" / "medic__cht-core.json").read_text())
+               if obj["number"] == 10720)
+    closed = dict(raw, state="closed", state_reason="not_planned", updated_at="2026-11-01T00:00:00Z",
+                  closed_at="2026-11-01T00:00:00Z")
+    upsert_issue(item.repository, gh.parse_issue(closed))
+    session.commit()
+    for _ in range(50):
+        if any(m["Subject"] == "An item you funded was closed as not planned" for m in smtp_server):
+            break
+        _time.sleep(0.05)
+    offer = [m for m in smtp_server if m["Subject"] == "An item you funded was closed as not planned"]
+    assert len(offer) == 1 and offer[0]["To"] == "funder@example.org"
+    assert f"http://localhost/pledges/{pledge.id}" in offer[0].get_content()
