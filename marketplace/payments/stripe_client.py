@@ -76,3 +76,12 @@ def create_refund(payment_intent_id: str, money: Money, *, idempotency_key: str)
     except stripe.StripeError as exc:
         raise PaymentsUnavailable(str(exc)) from None
     return refund.id
+
+
+def list_refunds(payment_intent_id: str) -> list[dict]:
+    """``GET /v1/refunds?payment_intent=…``: every refund of a payment, newest first (up to 100)."""
+    try:
+        page = client().v1.refunds.list({"payment_intent": payment_intent_id, "limit": 100})
+    except stripe.StripeError as exc:
+        raise PaymentsUnavailable(str(exc)) from None
+    return [refund.to_dict() for refund in page.data]

@@ -93,8 +93,11 @@ def charge_refunded(event: dict, delivery: WebhookDelivery) -> Outcome:
     if pledge is None:
         return DeliveryStatus.ignored, "no pledge for this charge"
     refunds = (charge.get("refunds") or {}).get("data")
-    if not isinstance(refunds, list):
-        return DeliveryStatus.failed, "the charge lists no refunds; it must be re-read from Stripe"
+    if not isinstance(refunds, list) or (charge.get("refunds") or {}).get("has_more"):
+        # Newer API versions leave refunds out of the charge: ask Stripe for them.
+        from marketplace.payments import stripe_client
+
+        refunds = stripe_client.list_refunds(pledge.payment_intent_id)
     applied = []
     for refund in sorted(refunds, key=lambda r: (r.get("created") or 0, r.get("id") or "")):
         if refund.get("status") not in (None, "succeeded", "pending"):

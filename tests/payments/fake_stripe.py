@@ -80,6 +80,10 @@ class FakeStripe:
                 path = urlsplit(self.path).path
                 fake.requests.append(("GET", path, {}, dict(self.headers)))
                 session_id = path.rsplit("/", 1)[-1]
+                if path == "/v1/refunds":
+                    intent = parse_qs(urlsplit(self.path).query).get("payment_intent", [""])[0]
+                    data = [r for r in getattr(fake, "refunds", {}).values() if r["payment_intent"] == intent]
+                    return self._reply(200, {"object": "list", "data": data, "has_more": False, "url": "/v1/refunds"})
                 if path.startswith("/v1/checkout/sessions/") and session_id in fake.sessions:
                     return self._reply(200, fake.sessions[session_id])
                 return self._reply(404, {"error": {"message": "No such checkout.session", "type": "invalid_request_error"}})

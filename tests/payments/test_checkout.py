@@ -244,3 +244,23 @@ def test_funders_are_offered_their_money_when_the_item_is_closed_as_not_planned(
     offer = [m for m in smtp_server if m["Subject"] == "An item you funded was closed as not planned"]
     assert len(offer) == 1 and offer[0]["To"] == "funder@example.org"
     assert f"http://localhost/pledges/{pledge.id}" in offer[0].get_content()
+
+
+def test_a_refund_event_without_its_refund_list_is_completed_from_stripe(client, session, stripe_server):
+    from tests.payments.fake_stripe import _refunds
+
+    item = an_item(session)
+    signup(client, "funder@example.org")
+    pledge_through_the_page(client, item, "30.00")
+    pledge = session.scalars(select(Pledge)).one()
+    post_event(client, "checkout.session.completed", stripe_server.pay(pledge.checkout_session_id), "evt_pay")
+    session.refresh(pledge)
+    # A refund made in Stripe's dashboard; the event's charge does not list refunds.
+    _refunds(stripe_server, {"amount": "1000", "payment_intent": pledge.payment_intent_id}, "dashboard-1")
+    charge = {"id": "ch_y", "object": "charge", "amount": 3000, "currency": "usd",
+              "payment_intent": pledge.payment_intent_id, "amount_refunded": 1000}
+    post_event(client, "charge.refunded", charge, "evt_no_list")
+    session.refresh(pledge)
+    assert (pledge.state, pledge.refunded_minor) == (PledgeState.partially_refunded, 1000)
+    assert [r[1] for r in stripe_server.requests if r[0] == "GET"][-1] == "/v1/refunds"
+    assert check() == []
