@@ -146,6 +146,31 @@ def create_admin(email: str, name: str, password: str) -> None:
     click.echo(f"admin {email} created")
 
 
+payments_cli = AppGroup("payments", help="Payments.")
+
+
+@payments_cli.command("local-stripe")
+@click.option("--port", default=12111, show_default=True)
+@click.option("--webhook-url", default=None, help="Where to send signed events (default: this site's).")
+def local_stripe(port: int, webhook_url: str | None) -> None:
+    """Run a local stand-in for Stripe's API (demo and development only).
+
+    Start the app with STRIPE_API_KEY=sk_test_local, STRIPE_API_BASE=http://127.0.0.1:PORT and the
+    same STRIPE_WEBHOOK_SECRET as here.
+    """
+    from flask import current_app
+
+    from marketplace.payments.local_stripe import LocalStripe
+
+    secret = current_app.config.get("STRIPE_WEBHOOK_SECRET")
+    if not secret:
+        raise click.UsageError("set STRIPE_WEBHOOK_SECRET (the same value as the app's)")
+    url = webhook_url or current_app.config["PUBLIC_URL"].rstrip("/") + "/webhooks/stripe"
+    server = LocalStripe(port=port, webhook_url=url, webhook_secret=secret)
+    click.echo(f"local Stripe on {server.url}, sending events to {url}")
+    server.wait()
+
+
 def register_cli(app: Flask) -> None:
     """Attach the command groups to ``app``."""
     from jobs.cli import rq_cli
@@ -156,3 +181,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(sync_command)
     app.cli.add_command(users_cli)
     app.cli.add_command(ledger_cli)
+    app.cli.add_command(payments_cli)
