@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 import warnings
 
+import authlib.deprecate  # noqa: F401  (it installs an "always" filter of its own on import)
+
 # Authlib prefers the httpx2 package and warns when it falls back to httpx,
 # which the rest of the application uses; the fallback works.
 warnings.filterwarnings("ignore", message="The httpx module is deprecated")

@@ -302,3 +302,8 @@ def test_links_stripped_by_the_sanitiser_become_plain_text(client, session):
     item = load_malicious(session)
     html = client.get(f"/items/{item.id}").get_data(as_text=True)
     assert "<a>" not in html and "click me" in html
+
+
+def test_csp_lets_the_pledge_form_continue_to_stripe_checkout(client):
+    csp = client.get("/").headers["Content-Security-Policy"]
+    assert "form-action 'self' https://checkout.stripe.com" in csp
