@@ -6,8 +6,9 @@
    balance derived from the entries.
 4. Each item's escrow equals what its pledges still hold (amount − refunded
    of held, partially refunded and disputed pledges).
-5. Every entry uses an ISO currency code of three upper-case letters.
-To come with payouts: paid + refunded + held + fee = received per currency.
+5. Per currency, what funders paid in equals what is held, refunded, taken
+   as fees, owed, paid out and lost (PRODUCT.md, money rule 4).
+6. Every entry uses an ISO currency code of three upper-case letters.
 On SQLite (no FULL OUTER JOIN in older versions) rows missing on the left
 side of 3 and 4 are checked one way only.
 """
@@ -54,6 +55,16 @@ escrow_vs_pledges AS (
     FROM escrow x FULL OUTER JOIN pledged p ON p.item_id = x.item_id AND p.currency = x.currency
     WHERE COALESCE(x.held, 0) <> COALESCE(p.held, 0)
 ),
+conservation AS (
+    SELECT 'received differs from held + refunded + fees + owed + paid + lost' AS rule,
+           'all accounts' AS subject, e.currency,
+           -SUM(CASE WHEN a.kind = 'funder_payments' THEN e.amount_minor ELSE 0 END)
+           - SUM(CASE WHEN a.kind <> 'funder_payments' THEN e.amount_minor ELSE 0 END) AS amount
+    FROM ledger_entry e JOIN ledger_account a ON a.id = e.account_id
+    GROUP BY e.currency
+    HAVING -SUM(CASE WHEN a.kind = 'funder_payments' THEN e.amount_minor ELSE 0 END)
+           <> SUM(CASE WHEN a.kind <> 'funder_payments' THEN e.amount_minor ELSE 0 END)
+),
 bad_currency AS (
     SELECT 'bad currency code' AS rule, id::text AS subject, currency, amount_minor AS amount
     FROM ledger_entry WHERE currency !~ '^[A-Z]{3}$'
@@ -62,6 +73,7 @@ SELECT rule, subject, currency, amount FROM unbalanced
 UNION ALL SELECT rule, subject, currency, amount FROM negative_escrow
 UNION ALL SELECT rule, subject, currency, amount FROM projection
 UNION ALL SELECT rule, subject, currency, amount FROM escrow_vs_pledges
+UNION ALL SELECT rule, subject, currency, amount FROM conservation
 UNION ALL SELECT rule, subject, currency, amount FROM bad_currency
 ORDER BY 1, 2, 3
 """
