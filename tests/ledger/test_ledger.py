@@ -79,6 +79,7 @@ def test_check_names_each_violated_invariant(session):
         ("negative escrow", str(item.id), "USD", -2000),
         ("bounty differs from escrow", str(item.id), "USD", 6000),
         ("escrow differs from held pledges", str(item.id), "USD", -2000),
+        ("received differs from held + refunded + fees + owed + paid + lost", "all accounts", "USD", 7000),
     }
 
 
