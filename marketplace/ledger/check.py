@@ -6,8 +6,9 @@
    balance derived from the entries.
 4. Each item's escrow equals what its pledges still hold (amount − refunded
    of held, partially refunded and disputed pledges).
-5. Per currency, what funders paid in equals what is held, refunded, taken
-   as fees, owed, paid out and lost (PRODUCT.md, money rule 4).
+5. Per currency, what funders paid in equals what the pledges received, and
+   what was refunded or lost equals what the pledges record as refunded. With
+   1 and 4, money rule 4 (paid + refunded + held + fee = received) follows.
 6. Every entry uses an ISO currency code of three upper-case letters.
 On SQLite (no FULL OUTER JOIN in older versions) rows missing on the left
 side of 3 and 4 are checked one way only.
@@ -55,15 +56,25 @@ escrow_vs_pledges AS (
     FROM escrow x FULL OUTER JOIN pledged p ON p.item_id = x.item_id AND p.currency = x.currency
     WHERE COALESCE(x.held, 0) <> COALESCE(p.held, 0)
 ),
-conservation AS (
-    SELECT 'received differs from held + refunded + fees + owed + paid + lost' AS rule,
-           'all accounts' AS subject, e.currency,
-           -SUM(CASE WHEN a.kind = 'funder_payments' THEN e.amount_minor ELSE 0 END)
-           - SUM(CASE WHEN a.kind <> 'funder_payments' THEN e.amount_minor ELSE 0 END) AS amount
-    FROM ledger_entry e JOIN ledger_account a ON a.id = e.account_id
-    GROUP BY e.currency
-    HAVING -SUM(CASE WHEN a.kind = 'funder_payments' THEN e.amount_minor ELSE 0 END)
-           <> SUM(CASE WHEN a.kind <> 'funder_payments' THEN e.amount_minor ELSE 0 END)
+received_vs_pledges AS (
+    SELECT 'received differs from pledges received' AS rule, 'all pledges' AS subject, r.currency,
+           r.received - COALESCE(p.received, 0) AS amount
+    FROM (SELECT e.currency, -SUM(e.amount_minor) AS received FROM ledger_entry e
+          JOIN ledger_account a ON a.id = e.account_id WHERE a.kind = 'funder_payments' GROUP BY e.currency) r
+    LEFT JOIN (SELECT currency, SUM(amount_minor) AS received FROM pledge
+               WHERE state IN ('held', 'partially_refunded', 'refunded', 'disputed', 'released')
+               GROUP BY currency) p ON p.currency = r.currency
+    WHERE r.received <> COALESCE(p.received, 0)
+),
+refunded_vs_pledges AS (
+    SELECT 'refunds and losses differ from pledges refunded' AS rule, 'all pledges' AS subject, r.currency,
+           r.refunded - COALESCE(p.refunded, 0) AS amount
+    FROM (SELECT e.currency, SUM(e.amount_minor) AS refunded FROM ledger_entry e
+          JOIN ledger_account a ON a.id = e.account_id WHERE a.kind IN ('refunds', 'disputes')
+          GROUP BY e.currency) r
+    LEFT JOIN (SELECT currency, SUM(refunded_minor) AS refunded FROM pledge GROUP BY currency) p
+        ON p.currency = r.currency
+    WHERE r.refunded <> COALESCE(p.refunded, 0)
 ),
 bad_currency AS (
     SELECT 'bad currency code' AS rule, id::text AS subject, currency, amount_minor AS amount
@@ -73,7 +84,8 @@ SELECT rule, subject, currency, amount FROM unbalanced
 UNION ALL SELECT rule, subject, currency, amount FROM negative_escrow
 UNION ALL SELECT rule, subject, currency, amount FROM projection
 UNION ALL SELECT rule, subject, currency, amount FROM escrow_vs_pledges
-UNION ALL SELECT rule, subject, currency, amount FROM conservation
+UNION ALL SELECT rule, subject, currency, amount FROM received_vs_pledges
+UNION ALL SELECT rule, subject, currency, amount FROM refunded_vs_pledges
 UNION ALL SELECT rule, subject, currency, amount FROM bad_currency
 ORDER BY 1, 2, 3
 """

@@ -98,13 +98,21 @@ def charge_refunded(event: dict, delivery: WebhookDelivery) -> Outcome:
         from marketplace.payments import stripe_client
 
         refunds = stripe_client.list_refunds(pledge.payment_intent_id)
-    applied = []
+    applied, refused = [], []
     for refund in sorted(refunds, key=lambda r: (r.get("created") or 0, r.get("id") or "")):
         if refund.get("status") not in (None, "succeeded", "pending"):
             continue
-        amount = from_stripe_amount(refund["amount"], refund.get("currency") or charge["currency"])
+        if not isinstance(refund.get("amount"), int) or not isinstance(refund.get("id"), str):
+            refused.append(str(refund.get("id")))
+            continue
+        amount = from_stripe_amount(refund["amount"], refund.get("currency") or charge.get("currency") or "")
+        if amount.currency != pledge.currency:
+            refused.append(f"{refund['id']} ({amount.currency}, pledge in {pledge.currency})")
+            continue
         if pledges.refund(pledge.id, amount.amount_minor, refund_id=refund["id"], actor=ACTOR):
             applied.append(refund["id"])
+    if refused:
+        return DeliveryStatus.failed, f"pledge {pledge.id}: refunds refused for a person to check: {', '.join(refused)}"
     return DeliveryStatus.processed, (
         f"pledge {pledge.id}: refunds {', '.join(applied)} applied" if applied else f"pledge {pledge.id}: no new refund")
 
@@ -134,10 +142,15 @@ def dispute_closed(event: dict, delivery: WebhookDelivery) -> Outcome:
     if pledge is None:
         return DeliveryStatus.ignored, "no pledge for this dispute"
     if dispute.get("status") == "won":
-        moved = pledges.transition(pledge.id, PledgeState.held)
+        target = PledgeState.partially_refunded if pledge.refunded_minor else PledgeState.held
+        moved = pledges.transition(pledge.id, target)
         return DeliveryStatus.processed, f"pledge {pledge.id} held again" if moved else f"pledge {pledge.id} unchanged"
     if dispute.get("status") == "lost":
+        if not isinstance(dispute.get("amount"), int) or not isinstance(dispute.get("id"), str):
+            return DeliveryStatus.failed, "the dispute carries no amount or id"
         amount = from_stripe_amount(dispute["amount"], dispute.get("currency") or pledge.currency.lower())
+        if amount.currency != pledge.currency:
+            return DeliveryStatus.failed, f"dispute in {amount.currency} on a {pledge.currency} pledge: check by hand"
         from marketplace.ledger.models import AccountKind
 
         held = db.session.get(Pledge, pledge.id).held_minor

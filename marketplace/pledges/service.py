@@ -121,8 +121,11 @@ def refund(pledge_id: int, amount_minor: int, *, refund_id: str, actor: str,
         ledger.Line(ledger.account(to), Money(amount_minor, pledge.currency)),
     ])
     pledge.refunded_minor += amount_minor
-    pledge.state = PledgeState.refunded if pledge.refunded_minor == pledge.amount_minor \
-        else PledgeState.partially_refunded
+    if pledge.refunded_minor == pledge.amount_minor:
+        pledge.state = PledgeState.refunded
+    elif pledge.state is not PledgeState.disputed:
+        # An open dispute stays open (the money left is still contested).
+        pledge.state = PledgeState.partially_refunded
     if pledge.state is PledgeState.refunded:
         pledge.closed_at = utcnow()
     db.session.flush()
@@ -145,12 +148,30 @@ def refund_expired(now: datetime | None = None) -> list[int]:
                Pledge.expires_at <= now, BacklogItem.solved_by_id.is_(None))
         .order_by(Pledge.id)
     ).all()
+    return _refund_back(due, reason="expiry", actor="job:refund_expired")
+
+
+def _refund_back(pledge_ids: list[int], *, reason: str, actor: str) -> list[int]:
+    """Send what each pledge holds back through its rail: a Stripe refund for a
+    card pledge. A bank-transfer pledge needs the fiscal host's transfer back:
+    it is marked due (audit) and shown on the admin page, never refunded on
+    paper only. A Stripe outage leaves the pledge for the next run."""
+    from marketplace.payments.stripe_client import PaymentsUnavailable
+
     refunded = []
-    for pledge_id in due:
+    for pledge_id in pledge_ids:
         pledge = _locked(pledge_id)
-        if pledge.held_minor and refund(pledge_id, pledge.held_minor, refund_id=f"pledge:{pledge_id}:expiry",
-                                        actor="job:refund_expired"):
-            refunded.append(pledge_id)
+        if not pledge.held_minor or pledge.state is PledgeState.disputed:
+            continue
+        if pledge.rail is not Rail.card:
+            audit.record("pledge.refund_due", "pledge", pledge.id, actor=actor, details={"reason": reason})
+            continue
+        try:
+            with db.session.begin_nested():
+                if refund_through_rail(pledge_id, pledge.held_minor, reason=reason, actor=actor):
+                    refunded.append(pledge_id)
+        except (PaymentsUnavailable, PledgeError):
+            continue
     return refunded
 
 
@@ -186,7 +207,7 @@ def refund_through_rail(pledge_id: int, amount_minor: int, *, reason: str, actor
     else:
         if not offline_reference:
             raise PledgeError("a bank-transfer refund needs the reference of the transfer back")
-        refund_id = f"offline:{offline_reference}"
+        refund_id = f"offline:{pledge.id}:{offline_reference}"
     moved = refund(pledge.id, amount_minor, refund_id=refund_id, actor=actor)
     audit.record("pledge.refund_requested", "pledge", pledge.id, actor=actor,
                  details={"amount_minor": amount_minor, "reason": reason, "refund_id": refund_id})
@@ -229,13 +250,7 @@ def refund_not_planned(now: datetime | None = None, window: timedelta = NOT_PLAN
                BacklogItem.forge_closed_at <= now - window)
         .order_by(Pledge.id)
     ).all()
-    refunded = []
-    for pledge_id in due:
-        pledge = _locked(pledge_id)
-        if pledge.held_minor and refund(pledge_id, pledge.held_minor, refund_id=f"pledge:{pledge_id}:not_planned",
-                                        actor="job:refund_not_planned"):
-            refunded.append(pledge_id)
-    return refunded
+    return _refund_back(due, reason="not planned", actor="job:refund_not_planned")
 
 
 def offer_refunds(item: BacklogItem) -> int:

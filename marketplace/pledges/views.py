@@ -105,9 +105,12 @@ def thanks(pledge_id: int):
         if session_obj and session_obj.get("payment_status") == "paid":
             from marketplace.money import from_stripe_amount
 
-            pledges.mark_received(pledge.id, from_stripe_amount(session_obj["amount_total"],
-                                                                session_obj["currency"]), actor="success page")
-            db.session.commit()
+            try:
+                pledges.mark_received(pledge.id, from_stripe_amount(session_obj["amount_total"],
+                                                                    session_obj["currency"]), actor="success page")
+                db.session.commit()
+            except pledges.PledgeError:
+                db.session.rollback()  # the webhook handler records it for a person to check
     return redirect(url_for("pledges.show", pledge_id=pledge.id))
 
 

@@ -136,7 +136,7 @@ def stripe_webhook():
         return _error(401, "bad or missing signature")
     except (ValueError, UnicodeDecodeError):
         return _error(400, "the body is not a Stripe event")
-    event_id, event_type = event.id, event.type
+    event_id, event_type = getattr(event, "id", None), getattr(event, "type", None)
     if not isinstance(event_type, str):
         return _error(400, "the event has no type")
     return _store("stripe", event_id if isinstance(event_id, str) else None, event_type, body)

@@ -37,8 +37,21 @@ def escrow(item_id: int, currency: str = "USD") -> int:
 def held_pledge(session, amount: int, currency: str = "USD", **kwargs) -> Pledge:
     pledge = pledges.create(item(session), funder(session).id, Money(amount, currency), rail=Rail.card,
                             actor="test", **kwargs)
+    pledge.payment_intent_id = f"pi_test_{pledge.id}"
     assert pledges.mark_received(pledge.id, Money(amount, currency), actor="test")
     return pledge
+
+
+@pytest.fixture
+def stripe_api(app):
+    """Refunds of card pledges go to Stripe: a local stand-in answers."""
+    from marketplace.payments.local_stripe import LocalStripe
+
+    server = LocalStripe()
+    app.config.update(STRIPE_API_KEY="sk_test_local", STRIPE_API_BASE=server.url)
+    yield server
+    app.config.update(STRIPE_API_KEY=None, STRIPE_API_BASE=None)
+    server.stop()
 
 
 def test_pending_money_is_shown_apart_and_held_once_it_arrives(session):
@@ -89,7 +102,7 @@ def test_more_than_is_held_cannot_be_refunded(session):
     assert escrow(pledge.item_id) == 2500
 
 
-def test_an_expired_pledge_goes_back_to_its_funder_never_to_the_platform(session):
+def test_an_expired_pledge_goes_back_to_its_funder_never_to_the_platform(session, stripe_api):
     pledge = held_pledge(session, 2500, expires_at=utcnow() + timedelta(days=365))
     assert pledges.refund_expired(utcnow() + timedelta(days=364)) == []
     assert pledges.refund_expired(utcnow() + timedelta(days=366)) == [pledge.id]
@@ -98,6 +111,7 @@ def test_an_expired_pledge_goes_back_to_its_funder_never_to_the_platform(session
     assert (pledge.state, pledge.refunded_minor) == (PledgeState.refunded, 2500)
     assert escrow(pledge.item_id) == 0
     assert ledger.balance(ledger.account(AccountKind.platform_fees), "USD") == 0
+    assert [(r[1], r[2]["amount"]) for r in stripe_api.requests if r[1] == "/v1/refunds"] == [("/v1/refunds", "2500")]
     assert check() == []
 
 
@@ -163,7 +177,7 @@ def test_two_sessions_racing_refunds_of_one_pledge_refund_once(app):
             db.session.commit()
 
 
-def test_an_item_closed_as_not_planned_refunds_its_funders_after_the_window(session):
+def test_an_item_closed_as_not_planned_refunds_its_funders_after_the_window(session, stripe_api):
     from marketplace.backlog.models import ItemState
 
     first = held_pledge(session, 4000)
@@ -172,6 +186,7 @@ def test_an_item_closed_as_not_planned_refunds_its_funders_after_the_window(sess
     session.add(other)
     session.flush()
     second = pledges.create(item(session), other.id, Money(2000, "USD"), rail=Rail.card, actor="test")
+    second.payment_intent_id = f"pi_test_{second.id}"
     pledges.mark_received(second.id, Money(2000, "USD"), actor="test")
     the_item = item(session)
     the_item.state, the_item.state_reason = ItemState.closed, "not_planned"
