@@ -82,18 +82,21 @@ def post(kind: str, idempotency_key: str, lines: list[Line], memo: str | None = 
     return transaction, True
 
 
+def funding_row(item_id: int, currency: str) -> ItemFunding:
+    """The item's funding figures in ``currency``, locked for update, created at zero when missing."""
+    funding = db.session.get(ItemFunding, (item_id, currency), with_for_update=True)
+    if funding is None:
+        funding = ItemFunding(item_id=item_id, currency=currency, held_minor=0, pending_minor=0)
+        db.session.add(funding)
+    return funding
+
+
 def _project_escrow(lines: list[Line]) -> None:
     """Keep ``item_funding.held_minor`` (the bounty shown in lists) equal to the
     escrow balance; ``flask ledger check`` verifies it against the entries."""
     for line in lines:
-        if line.account.kind is not AccountKind.item_escrow:
-            continue
-        funding = db.session.get(ItemFunding, (line.account.item_id, line.money.currency), with_for_update=True)
-        if funding is None:
-            funding = ItemFunding(item_id=line.account.item_id, currency=line.money.currency,
-                                  held_minor=0, pending_minor=0)
-            db.session.add(funding)
-        funding.held_minor += line.money.amount_minor
+        if line.account.kind is AccountKind.item_escrow:
+            funding_row(line.account.item_id, line.money.currency).held_minor += line.money.amount_minor
     db.session.flush()
 
 

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from marketplace.audit import service as audit
-from marketplace.backlog.models import BacklogItem, ItemFunding
+from marketplace.backlog.models import BacklogItem
 from marketplace.extensions import db
 from marketplace.ledger import service as ledger
 from marketplace.ledger.models import AccountKind
@@ -25,11 +25,7 @@ class PledgeError(ValueError):
 
 
 def _pending_projection(item_id: int, currency: str, delta: int) -> None:
-    funding = db.session.get(ItemFunding, (item_id, currency), with_for_update=True)
-    if funding is None:
-        funding = ItemFunding(item_id=item_id, currency=currency, held_minor=0, pending_minor=0)
-        db.session.add(funding)
-    funding.pending_minor += delta
+    ledger.funding_row(item_id, currency).pending_minor += delta
     db.session.flush()
 
 
