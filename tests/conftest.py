@@ -183,6 +183,21 @@ def redis_url() -> str:
     return url
 
 
+@pytest.fixture
+def rq_redis(app, redis_url):
+    """The app enqueues on real Redis (an emptied database) during the test; yields the connection."""
+    import redis
+
+    connection = redis.Redis.from_url(redis_url)
+    connection.flushdb()
+    app.config["REDIS_URL"] = redis_url
+    app.extensions.pop("redis", None)
+    yield connection
+    app.config["REDIS_URL"] = None
+    app.extensions.pop("redis", None)
+    connection.flushdb()
+
+
 @pytest.fixture(autouse=True)
 def _require_postgres_for_marked_tests(request):
     if request.node.get_closest_marker("postgres") is None:

@@ -64,9 +64,8 @@ def test_an_answer_that_is_not_json_is_retried_later(session, github_forge):
 
 
 def test_an_unexpected_error_ends_the_run_and_later_passes_sync_again(app, session, github_forge, monkeypatch,
-                                                                     redis_url):
+                                                                     rq_redis):
     """A bug must not leave the run "running": that would block the repository for good."""
-    import redis
     from rq import Queue
 
     from marketplace.forges.github import GitHubClient
@@ -84,23 +83,12 @@ def test_an_unexpected_error_ends_the_run_and_later_passes_sync_again(app, sessi
     assert run.status is SyncRunStatus.failed
     assert run.error == "unexpected error: RuntimeError: a bug"
     assert repo.sync_status is SyncStatus.failed
-    connection = redis.Redis.from_url(redis_url)
-    connection.flushdb()
-    app.config["REDIS_URL"] = redis_url
-    app.extensions.pop("redis", None)
-    try:
-        sync_due_repositories()
-        queued = [job.args[0] for job in Queue("sync", connection=connection).jobs]
-    finally:
-        app.config["REDIS_URL"] = None
-        app.extensions.pop("redis", None)
-        connection.flushdb()
+    sync_due_repositories()
+    queued = [job.args[0] for job in Queue("sync", connection=rq_redis).jobs]
     assert repo.id in queued
 
 
-def test_a_run_whose_worker_died_is_abandoned_by_the_next_pass(app, session, redis_url):
-    import redis
-
+def test_a_run_whose_worker_died_is_abandoned_by_the_next_pass(app, session, rq_redis):
     repo = make_repository("org-a", "repo-x")
     from marketplace.forges.sync import start_run
 
@@ -108,15 +96,7 @@ def test_a_run_whose_worker_died_is_abandoned_by_the_next_pass(app, session, red
     run.status = SyncRunStatus.running
     run.started_at = utcnow() - timedelta(hours=3)
     session.flush()
-    connection = redis.Redis.from_url(redis_url)
-    app.config["REDIS_URL"] = redis_url
-    app.extensions.pop("redis", None)
-    try:
-        sync_due_repositories()
-    finally:
-        app.config["REDIS_URL"] = None
-        app.extensions.pop("redis", None)
-        connection.flushdb()
+    sync_due_repositories()
     assert run.status is SyncRunStatus.failed
     assert run.error == "abandoned: its worker stopped before the run ended"
     assert session.scalar(select(func.count()).select_from(SyncRun).where(SyncRun.repository_id == repo.id)) == 2

@@ -1,6 +1,5 @@
 """Jobs are enqueued only after commit: on RQ with Redis, in-process without it."""
 import pytest
-import redis
 from rq import Queue, SimpleWorker
 from sqlalchemy import select
 
@@ -39,21 +38,8 @@ def test_unknown_queue_is_refused(session):
         enqueue_after_commit(session, record_job_ran, "x", queue="nope")
 
 
-@pytest.fixture
-def redis_app(app, redis_url):
-    connection = redis.Redis.from_url(redis_url)
-    connection.flushdb()
-    previous = app.config["REDIS_URL"]
-    app.config["REDIS_URL"] = redis_url
-    app.extensions.pop("redis", None)
-    yield connection
-    app.config["REDIS_URL"] = previous
-    app.extensions.pop("redis", None)
-    connection.flushdb()
-
-
-def test_job_reaches_redis_only_after_commit(redis_app, session):
-    queue = Queue("sync", connection=redis_app)
+def test_job_reaches_redis_only_after_commit(rq_redis, session):
+    queue = Queue("sync", connection=rq_redis)
     enqueue_after_commit(session, record_job_ran, "via-rq", queue="sync", timeout=60, retries=2,
                          retry_intervals=[10, 60])
     assert queue.count == 0
@@ -66,16 +52,16 @@ def test_job_reaches_redis_only_after_commit(redis_app, session):
     assert job.retries_left == 2
 
 
-def test_rollback_sends_nothing_to_redis(redis_app, session):
+def test_rollback_sends_nothing_to_redis(rq_redis, session):
     enqueue_after_commit(session, record_job_ran, "never", queue="sync")
     session.rollback()
-    assert Queue("sync", connection=redis_app).count == 0
+    assert Queue("sync", connection=rq_redis).count == 0
 
 
-def test_a_worker_runs_the_job(redis_app, app, session):
+def test_a_worker_runs_the_job(rq_redis, app, session):
     enqueue_after_commit(session, record_job_ran, "worked", queue="default")
     session.commit()
     # SimpleWorker runs the job in this process, inside the test's transaction.
     with app.app_context():
-        SimpleWorker([Queue("default", connection=redis_app)], connection=redis_app).work(burst=True)
+        SimpleWorker([Queue("default", connection=rq_redis)], connection=rq_redis).work(burst=True)
     assert ran(session, "worked")

@@ -2,8 +2,6 @@
 import time
 from datetime import datetime, timezone
 
-import pytest
-import redis
 from rq import Queue, SimpleWorker
 from rq.cron import CronScheduler
 from rq.registry import ScheduledJobRegistry
@@ -17,18 +15,6 @@ from marketplace.webhooks.models import DeliveryStatus, WebhookDelivery
 from tests.conftest import make_repository
 from tests.forges.fake_forge import github_issue
 from tests.webhooks.helpers import payload, post_github
-
-
-@pytest.fixture
-def rq_redis(app, redis_url):
-    connection = redis.Redis.from_url(redis_url)
-    connection.flushdb()
-    app.config["REDIS_URL"] = redis_url
-    app.extensions.pop("redis", None)
-    yield connection
-    app.config["REDIS_URL"] = None
-    app.extensions.pop("redis", None)
-    connection.flushdb()
 
 
 def test_webhook_is_queued_then_processed_by_a_worker(app, client, session, rq_redis):
