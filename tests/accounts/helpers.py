@@ -57,3 +57,25 @@ def finish_connect(client, forge, state: str, user: dict, provider: str = "githu
     code = code or f"code-{state[:8]}-{user['id']}"
     forge.oauth_codes[code] = user
     return client.get(f"/connect/{provider}/callback", query_string={"code": code, "state": state})
+
+
+def person(session, email, *, admin=False, verified=True):
+    """An account (committed to the test's savepoint), confirmed unless ``verified=False``."""
+    from marketplace.accounts.models import User
+    from marketplace.timeutil import utcnow
+
+    user = User(display_name=email.split("@")[0], is_admin=admin,
+                email_verified_at=utcnow() if verified else None)
+    user.set_email(email)
+    session.add(user)
+    session.commit()
+    return user
+
+
+def as_user(app, user):
+    """A test client signed in as ``user``."""
+    client = app.test_client()
+    with client.session_transaction() as flask_session:
+        flask_session["_user_id"] = user.get_id()
+        flask_session["_fresh"] = True
+    return client

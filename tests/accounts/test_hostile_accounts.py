@@ -12,7 +12,7 @@ from marketplace.backlog.models import (
 )
 from marketplace.projects.models import MaintainershipClaim, MemberProject, ProjectMaintainer
 from marketplace.timeutil import utcnow
-from tests.accounts.helpers import PASSWORD, csrf, finish_connect, link_in, login, signup, start_connect
+from tests.accounts.helpers import as_user, person, PASSWORD, csrf, finish_connect, link_in, login, signup, start_connect
 
 
 def wait_for(messages, count=1):
@@ -41,23 +41,6 @@ def status_of(session, call):
     finally:
         current_app.config["PROPAGATE_EXCEPTIONS"] = previous
         session.rollback()
-
-
-def as_user(app, user):
-    client = app.test_client()
-    with client.session_transaction() as flask_session:
-        flask_session["_user_id"] = user.get_id()
-        flask_session["_fresh"] = True
-    return client
-
-
-def person(session, email, *, admin=False, verified=True):
-    user = User(display_name=email.split("@")[0], is_admin=admin,
-                email_verified_at=utcnow() if verified else None)
-    user.set_email(email)
-    session.add(user)
-    session.commit()
-    return user
 
 
 # --- 1. tokens ---------------------------------------------------------------------------

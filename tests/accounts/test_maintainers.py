@@ -4,29 +4,11 @@ import time
 
 from sqlalchemy import select
 
-from marketplace.accounts.models import ForgeIdentity, User
+from marketplace.accounts.models import ForgeIdentity
 from marketplace.audit.models import AuditEvent
 from marketplace.projects.models import MaintainershipClaim, MemberProject, ProjectMaintainer
 from marketplace.projects.service import is_maintainer
-from marketplace.timeutil import utcnow
-from tests.accounts.helpers import csrf, link_in
-
-
-def person(session, email, *, admin=False, verified=True):
-    user = User(display_name=email.split("@")[0], is_admin=admin,
-                email_verified_at=utcnow() if verified else None)
-    user.set_email(email)
-    session.add(user)
-    session.commit()
-    return user
-
-
-def as_user(app, user):
-    client = app.test_client()
-    with client.session_transaction() as flask_session:
-        flask_session["_user_id"] = user.get_id()
-        flask_session["_fresh"] = True
-    return client
+from tests.accounts.helpers import as_user, person, csrf, link_in
 
 
 def odk(session):
