@@ -8,6 +8,7 @@ from marketplace.accounts.models import (  # noqa: F401
     User,
 )
 from marketplace.audit.models import AuditEvent  # noqa: F401
+from marketplace.claims.models import Certification, Claim  # noqa: F401
 from marketplace.backlog.models import (  # noqa: F401
     BacklogItem,
     ItemAlias,
@@ -23,6 +24,7 @@ from marketplace.forges.models import (  # noqa: F401
     SyncRun,
 )
 from marketplace.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction  # noqa: F401
+from marketplace.payouts.models import Payout, PayoutAccount, PayoutPledge, PayoutShare  # noqa: F401
 from marketplace.pledges.models import Pledge  # noqa: F401
 from marketplace.webhooks.models import WebhookDelivery  # noqa: F401
 from marketplace.projects.models import (  # noqa: F401

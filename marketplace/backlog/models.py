@@ -80,6 +80,8 @@ class BacklogItem(db.Model):
     # Commons fields, curated by maintainers.
     hidden: Mapped[bool] = mapped_column(default=False)
     priority: Mapped[int | None]
+    # More than one approved claim may hold the item at once (a maintainer opened it to a team).
+    open_to_team: Mapped[bool] = mapped_column(default=False)
     funding_goal_minor: Mapped[int | None] = mapped_column(BigInteger)
     funding_goal_currency: Mapped[str | None] = mapped_column(String(3))
     synced_at: Mapped[datetime] = mapped_column(default=utcnow)

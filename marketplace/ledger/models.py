@@ -31,6 +31,12 @@ class AccountKind(str, enum.Enum):
     payouts_paid = "payouts_paid"  # paid out to contributors
     refunds = "refunds"  # sent back to funders
     disputes = "disputes"  # lost to chargebacks
+    # The commons' own money outside escrow: negative where it covered a loss
+    # after payout (a chargeback), positive where a reversed transfer brought money back.
+    commons_funds = "commons_funds"
+    # One per recipient: negative by what the commons advanced on a refund
+    # after payout and is owed back by the recipient.
+    contributor_receivable = "contributor_receivable"
 
 
 class LedgerAccount(db.Model):

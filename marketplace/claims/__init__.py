@@ -1,0 +1,1 @@
+"""Claims on backlog items and the certification of contributors."""

@@ -1,0 +1,1 @@
+"""Payouts: money owed to contributors for completed items, and the rails that pay it."""
