@@ -120,9 +120,11 @@ def from_stripe_amount(amount: int, currency: str) -> Money:
 def fee_of(gross_minor: int, rate_bps: int) -> int:
     """The commons' fee on ``gross_minor`` at ``rate_bps`` basis points, in minor units.
 
-    Rounded up, so the fee is never short by a fraction and exceeds the exact
-    product by less than one minor unit (the commons' favour, at most one unit).
+    The rule: the exact product rounded to the nearest minor unit, a half
+    rounding up (the commons' favour on a tie), so the fee is never more than
+    half a unit from the exact product. 10% of USD 10.01 is 100 (100.1);
+    5% of 33.33 is 167 (166.65); 5% of 0.10 is 1 (0.5).
     """
     if gross_minor < 0 or not 0 <= rate_bps <= 10_000:
         raise ValueError("a fee needs a non-negative amount and a rate from 0 to 10000 basis points")
-    return -(-gross_minor * rate_bps // 10_000)
+    return (gross_minor * rate_bps + 5_000) // 10_000

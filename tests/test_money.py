@@ -68,11 +68,14 @@ def test_money_refuses_floats_and_bad_codes():
         Money(5, "usd")
 
 
-def test_fees_round_up_by_less_than_one_minor_unit():
+def test_fees_round_to_the_nearest_unit_ties_to_the_commons():
     from marketplace.money import fee_of
 
     assert fee_of(5000, 500) == 250
     assert fee_of(3333, 500) == 167  # 166.65 → 167
-    assert fee_of(1, 500) == 1
+    assert fee_of(1, 500) == 0  # 0.05 → 0
+    assert fee_of(10, 500) == 1  # 0.5 → 1: a tie goes to the commons
+    assert fee_of(1001, 1000) == 100  # 100.1 → 100 (issue 6 scenario)
+    assert fee_of(1005, 1000) == 101  # 100.5 → 101
     assert fee_of(0, 500) == 0
     assert fee_of(10**15, 750) == 75 * 10**12
