@@ -5,7 +5,7 @@ jobs with the application context.
 """
 from rq import cron
 
-from jobs.money import refund_expired_pledges, refund_not_planned_items
+from jobs.money import lapse_claims, refund_expired_pledges, refund_not_planned_items, retry_payouts
 from jobs.sync import reconcile_all, sync_due_repositories
 from jobs.webhooks import requeue_pending_deliveries
 
@@ -22,3 +22,10 @@ cron.register(requeue_pending_deliveries, "webhooks", interval=5 * 60, job_timeo
 # Pledges past their expiry with the item unsolved go back to their funders.
 cron.register(refund_expired_pledges, "money", cron="7 * * * *", job_timeout=600, name="refund-expired-pledges")
 cron.register(refund_not_planned_items, "money", cron="37 * * * *", job_timeout=600, name="refund-not-planned")
+
+# Approved payouts whose dispute window has passed are executed; transfers
+# Stripe could not take are retried with their own idempotency keys.
+cron.register(retry_payouts, "money", interval=10 * 60, job_timeout=600, name="payouts")
+
+# Claims: warn before the deadline, lapse those past it with no linked change.
+cron.register(lapse_claims, "default", cron="23 * * * *", job_timeout=600, name="claim-lapses")

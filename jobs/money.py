@@ -18,3 +18,41 @@ def refund_not_planned_items() -> list[int]:
     refunded = refund_not_planned()
     db.session.commit()
     return refunded
+
+
+def execute_payout(payout_id: int) -> bool:
+    """Execute one approved payout once its dispute window has passed (a no-op otherwise)."""
+    from marketplace.payouts.service import execute
+
+    done = execute(payout_id)
+    db.session.commit()
+    return done
+
+
+def transfer_share(share_id: int) -> bool:
+    """Pay one share by Stripe transfer; the same idempotency key on every retry."""
+    from marketplace.payouts.service import transfer
+
+    paid = transfer(share_id)
+    db.session.commit()
+    return paid
+
+
+def retry_payouts() -> dict:
+    """Cron: execute payouts whose window has passed; retry transfers Stripe could not take."""
+    from marketplace.payouts.service import retry_due
+
+    done = retry_due()
+    db.session.commit()
+    return done
+
+
+def lapse_claims() -> dict:
+    """Cron: warn implementors whose claim's deadline is near; lapse claims past it with no linked change."""
+    from marketplace.claims.service import lapse_due, warn_lapsing
+
+    warned = warn_lapsing()
+    db.session.commit()
+    lapsed = lapse_due()
+    db.session.commit()
+    return {"warned": warned, "lapsed": lapsed}

@@ -96,7 +96,21 @@ def from_environment() -> dict:
             "BANK_TRANSFER_INSTRUCTIONS", "Ask the fiscal host for its bank details."),
         # The commons' fee on payouts, in basis points (500 = 5%), unless a project sets its own.
         "DEFAULT_FEE_RATE_BPS": _int("DEFAULT_FEE_RATE_BPS", 500, 0, 5000),
+        # Claims: how many requested/approved/submitted claims one person may hold at once.
+        "CLAIM_ACTIVE_LIMIT": _int("CLAIM_ACTIVE_LIMIT", 3, 1, 100),
+        # Days before a claim's deadline when its implementor is warned.
+        "CLAIM_WARNING_DAYS": _int("CLAIM_WARNING_DAYS", 3, 0, 60),
+        # Days between a payout's approval and its execution (funders' disputes surface meanwhile).
+        "PAYOUT_DISPUTE_WINDOW_DAYS": _int("PAYOUT_DISPUTE_WINDOW_DAYS", 7, 0, 90),
+        # ISO country codes where the platform cannot pay through Stripe: the manual rail only.
+        "PAYOUT_MANUAL_COUNTRIES": sorted({
+            code.strip().upper() for code in os.environ.get("PAYOUT_MANUAL_COUNTRIES", "").split(",")
+            if code.strip()}),
+        # The country of the platform's Stripe account (cross-border recipients need the recipient agreement).
+        "STRIPE_PLATFORM_COUNTRY": os.environ.get("STRIPE_PLATFORM_COUNTRY", "US").upper(),
         "STRIPE_API_KEY": os.environ.get("STRIPE_API_KEY") or None,
+        # Seconds the Stripe library waits for an answer (a retry reuses the idempotency key).
+        "STRIPE_TIMEOUT_SECONDS": _int("STRIPE_TIMEOUT_SECONDS", 30, 1, 300),
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE") or None,
         "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET") or None,
         # Incremental sync asks for changes since the cursor minus this (seconds).

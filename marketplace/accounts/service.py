@@ -66,9 +66,14 @@ def create_account(email: str, password: str, display_name: str, *, funder: bool
 def url_for_public(endpoint: str, **values) -> str:
     """An absolute link for e-mails, on ``PUBLIC_URL`` — never on the request's
     Host header, which a stranger can set to their own site."""
-    from flask import current_app
+    from flask import current_app, has_request_context
 
-    return current_app.config["PUBLIC_URL"].rstrip("/") + url_for(endpoint, **values)
+    if has_request_context():
+        path = url_for(endpoint, **values)
+    else:
+        # In a job there is no request: build the path from the URL map alone.
+        path = current_app.url_map.bind("localhost").build(endpoint, values)
+    return current_app.config["PUBLIC_URL"].rstrip("/") + path
 
 
 def send_verification(user: User, email: str) -> None:

@@ -92,6 +92,7 @@ def upsert_issue(repo: Repository, issue: ForgeIssue) -> UpsertResult:
             setattr(item, column, value)
             changed = True
     state = ItemState(issue.state)
+    was_state = None if created else item.state
     closed_not_planned = state is ItemState.closed and issue.state_reason == "not_planned" and not created and (
         item.state is not ItemState.closed or item.state_reason != "not_planned")
     if item.state != state:
@@ -107,6 +108,13 @@ def upsert_issue(repo: Repository, issue: ForgeIssue) -> UpsertResult:
         from marketplace.pledges.service import offer_refunds
 
         offer_refunds(item)
+    if was_state is not None and was_state is not state:
+        from marketplace.payouts import service as payouts
+
+        if state is ItemState.closed:
+            payouts.on_item_closed(item)
+        else:
+            payouts.on_item_reopened(item)
     return UpsertResult("created" if created else "updated" if changed else "unchanged", item)
 
 
@@ -319,6 +327,9 @@ def refresh_links(pull: PullRequest) -> list[BacklogItem]:
         pull.links_frozen_at = utcnow()
     db.session.flush()
     items = [db.session.get(BacklogItem, item_id) for item_id in touched]
+    from marketplace.claims.service import on_links
+
+    on_links(pull)
     for item in items:
         update_solved(item)
     return items
@@ -346,6 +357,10 @@ def update_solved(item: BacklogItem) -> None:
     if item.solved_by_id != (solver.id if solver else None):
         item.solved_by = solver
         db.session.flush()
+        if solver is not None:
+            from marketplace.payouts import service as payouts
+
+            payouts.on_solved(item)
 
 
 def link_by_hand(pull: PullRequest, item: BacklogItem, *, actor: str) -> ItemLink:

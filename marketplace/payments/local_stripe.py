@@ -7,6 +7,18 @@ serves a page at each session's ``url`` with a "Pay" button: paying marks the
 session paid, sends ``checkout.session.completed`` to the webhook URL signed
 exactly as Stripe signs (``Stripe-Signature: t=…,v1=HMAC-SHA256``), and sends
 the browser to the session's ``success_url``.
+
+Connect: ``POST /v1/accounts``, ``GET /v1/accounts/{id}``, ``POST
+/v1/account_links``, ``POST /v1/transfers``, ``GET /v1/transfers/{id}`` and
+``POST /v1/transfers/{id}/reversals``. An account link's ``url`` serves a
+"Complete onboarding" page: completing it activates the account's
+``transfers`` capability, sends ``account.updated`` and sends the browser to
+the link's ``return_url``. These endpoints keep Stripe's v1 idempotency rules:
+the first response for an ``Idempotency-Key`` (success or refusal) is saved
+and replayed for the same parameters; other parameters get a 400
+``idempotency_error``; a request missing a required parameter is not saved.
+Set ``drop_next_transfer_response`` to have the next new transfer created but
+its response lost (the client times out).
 """
 from __future__ import annotations
 
@@ -15,11 +27,32 @@ import hashlib
 import hmac
 import html
 import json
+import re
 import threading
 import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+_TRANSFER = re.compile(r"/v1/transfers/([^/]+)")
+_REVERSALS = re.compile(r"/v1/transfers/([^/]+)/reversals")
+
+
+class Refused(Exception):
+    """A Stripe error answer: ``status`` and the ``{"error": …}`` body."""
+
+    def __init__(self, status: int, code: str | None, message: str, param: str | None = None,
+                 error_type: str = "invalid_request_error"):
+        super().__init__(message)
+        self.status = status
+        self.body = {"error": {"type": error_type, "code": code, "message": message, "param": param}}
+
+
+def _nested(form: dict, name: str) -> dict:
+    """``{"k": v}`` from form fields ``name[k]=v`` (Stripe's form encoding of a hash)."""
+    prefix = f"{name}["
+    return {key[len(prefix):-1]: value for key, value in form.items()
+            if key.startswith(prefix) and key.endswith("]") and "][" not in key[len(prefix):]}
 
 
 def sign(payload: str, secret: str, timestamp: int | None = None) -> str:
@@ -30,7 +63,7 @@ def sign(payload: str, secret: str, timestamp: int | None = None) -> str:
 
 
 class LocalStripe:
-    """The server; ``url`` is its base address. Sessions and refunds live in memory."""
+    """The server; ``url`` is its base address. Everything lives in memory."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, webhook_url: str | None = None,
                  webhook_secret: str | None = None):
@@ -39,6 +72,15 @@ class LocalStripe:
         self.by_idempotency_key: dict[str, str] = {}
         self.requests: list[tuple[str, str, dict, dict]] = []  # method, path, form, headers
         self.webhook_url, self.webhook_secret = webhook_url, webhook_secret
+        self.accounts: dict[str, dict] = {}
+        self.account_links: dict[str, dict] = {}  # the latest link of each account, by account id
+        self.transfers: dict[str, dict] = {}
+        # Idempotency-Key -> (path, form, status, body) of the first request (Connect endpoints).
+        self.saved_responses: dict[str, tuple[str, dict, int, dict]] = {}
+        self.drop_next_transfer_response = False
+        self.drop_response_seconds = 2.0  # longer than the client's timeout in the tests
+        self._lock = threading.Lock()
+        self._event_numbers = iter(range(1, 10**9))
         self._server = ThreadingHTTPServer((host, port), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -60,11 +102,14 @@ class LocalStripe:
         self.sessions[session_id].update(payment_status=payment_status, status="complete")
         return copy.deepcopy(self.sessions[session_id])
 
-    def send_event(self, event_type: str, obj: dict) -> int:
+    def send_event(self, event_type: str, obj: dict, previous_attributes: dict | None = None) -> int:
         """POST a signed event to the webhook URL; returns the HTTP status."""
-        event = {"id": f"evt_local_{int(time.time() * 1000)}", "object": "event", "type": event_type,
-                 "api_version": "2024-06-20", "created": int(time.time()), "livemode": False,
-                 "pending_webhooks": 1, "data": {"object": obj}, "request": {"id": None, "idempotency_key": None}}
+        # The counter keeps two events sent in the same millisecond apart (webhooks are stored by event id).
+        data = {"object": obj} if previous_attributes is None else {"object": obj,
+                                                                    "previous_attributes": previous_attributes}
+        event = {"id": f"evt_local_{int(time.time() * 1000)}_{next(self._event_numbers)}", "object": "event",
+                 "type": event_type, "api_version": "2024-06-20", "created": int(time.time()), "livemode": False,
+                 "pending_webhooks": 1, "data": data, "request": {"id": None, "idempotency_key": None}}
         payload = json.dumps(event)
         request = urllib.request.Request(self.webhook_url, data=payload.encode(), method="POST", headers={
             "Content-Type": "application/json", "Stripe-Signature": sign(payload, self.webhook_secret)})
@@ -97,17 +142,185 @@ class LocalStripe:
         self.refunds[key or refund["id"]] = refund
         return refund
 
+    # Connect
+
+    def once(self, key: str | None, path: str, form: dict, create) -> tuple[int, dict, bool]:
+        """Run ``create(form)`` under Stripe's v1 idempotency rules: (status, body, replayed).
+
+        ``create`` returns the object or raises :class:`Refused`; both answers
+        are saved under ``key`` and replayed for the same path and form.
+        """
+        with self._lock:
+            if key and key in self.saved_responses:
+                first_path, first_form, status, body = self.saved_responses[key]
+                if (first_path, first_form) != (path, form):
+                    return 400, Refused(400, None, (
+                        "Keys for idempotent requests can only be used with the same parameters they were first "
+                        f"used with. Try using a key other than '{key}' if you meant to execute a different "
+                        "request."), error_type="idempotency_error").body, False
+                return status, copy.deepcopy(body), True
+            try:
+                status, body = 200, copy.deepcopy(create(form))
+            except Refused as refused:
+                status, body = refused.status, refused.body
+            if key:
+                self.saved_responses[key] = (path, dict(form), status, copy.deepcopy(body))
+            return status, body, False
+
+    def create_account(self, form: dict) -> dict:
+        """``POST /v1/accounts``: a new account that cannot receive transfers until onboarded."""
+        account_id = f"acct_local_{len(self.accounts) + 1:04d}"
+        requested = [key.split("[")[1][:-1] for key, value in form.items()
+                     if key.startswith("capabilities[") and key.endswith("][requested]") and value == "true"]
+        due = ["business_type", "external_account", "individual.first_name", "individual.last_name",
+               "tos_acceptance.date", "tos_acceptance.ip"]
+        self.accounts[account_id] = {
+            "id": account_id, "object": "account", "type": form.get("type", "express"),
+            "country": form.get("country", "US"), "email": form.get("email"), "created": int(time.time()),
+            "default_currency": "usd" if form.get("country", "US") == "US" else None,
+            "business_type": None, "capabilities": {name: "inactive" for name in requested},
+            "charges_enabled": False, "payouts_enabled": False, "details_submitted": False,
+            "controller": {"type": "application"}, "metadata": _nested(form, "metadata"),
+            "external_accounts": {"object": "list", "data": [], "has_more": False,
+                                  "url": f"/v1/accounts/{account_id}/external_accounts"},
+            "requirements": {"alternatives": [], "current_deadline": None, "currently_due": list(due),
+                             "disabled_reason": "requirements.past_due", "errors": [], "eventually_due": list(due),
+                             "past_due": list(due), "pending_verification": []},
+            "tos_acceptance": {"date": None, "ip": None, "user_agent": None,
+                               "service_agreement": form.get("tos_acceptance[service_agreement]", "full")},
+            "livemode": False,
+        }
+        return self.accounts[account_id]
+
+    def _account(self, account_id: str, param: str = "account") -> dict:
+        if account_id not in self.accounts:
+            raise Refused(400, "resource_missing", f"No such account: '{account_id}'", param)
+        return self.accounts[account_id]
+
+    def create_account_link(self, form: dict) -> dict:
+        """``POST /v1/account_links``: the onboarding page of this server for the account."""
+        account = self._account(form["account"])
+        now = int(time.time())
+        link = {"object": "account_link", "created": now, "expires_at": now + 300,
+                "url": f"{self.url}/onboard/{account['id']}"}
+        self.account_links[account["id"]] = dict(link, refresh_url=form.get("refresh_url"),
+                                                 return_url=form.get("return_url"), type=form.get("type"))
+        return link
+
+    def activate(self, account_id: str) -> dict:
+        """What Stripe's onboarding does when the person finishes: transfers become active. Returns the account."""
+        account = self.accounts[account_id]
+        account["capabilities"]["transfers"] = "active"
+        account.update(payouts_enabled=True, details_submitted=True)
+        account["requirements"].update(currently_due=[], past_due=[], eventually_due=[], disabled_reason=None)
+        account["tos_acceptance"].update(date=int(time.time()), ip="127.0.0.1")
+        return copy.deepcopy(account)
+
+    def deactivate(self, account_id: str) -> dict:
+        """Stripe needs more information: transfers become inactive. Returns the account."""
+        account = self.accounts[account_id]
+        account["capabilities"]["transfers"] = "inactive"
+        account["payouts_enabled"] = False
+        account["requirements"].update(currently_due=["external_account"], past_due=["external_account"],
+                                       eventually_due=["external_account"], disabled_reason="requirements.past_due")
+        return copy.deepcopy(account)
+
+    def create_transfer(self, form: dict) -> dict:
+        """``POST /v1/transfers`` to an account whose ``transfers`` capability is active."""
+        account = self._account(form["destination"], "destination")
+        if account["capabilities"].get("transfers") != "active":
+            raise Refused(400, "insufficient_capabilities_for_transfer", (
+                "Your destination account needs to have at least one of the following capabilities enabled: "
+                "transfers, crypto_transfers, legacy_payments"), "destination")
+        number = len(self.transfers) + 1
+        transfer_id = f"tr_local_{number:04d}"
+        self.transfers[transfer_id] = {
+            "id": transfer_id, "object": "transfer", "amount": int(form["amount"]), "amount_reversed": 0,
+            "currency": form["currency"], "destination": account["id"], "created": int(time.time()),
+            "balance_transaction": f"txn_local_tr_{number:04d}", "destination_payment": f"py_local_{number:04d}",
+            "description": form.get("description"), "livemode": False, "metadata": _nested(form, "metadata"),
+            "reversals": {"object": "list", "data": [], "has_more": False, "total_count": 0,
+                          "url": f"/v1/transfers/{transfer_id}/reversals"},
+            "reversed": False, "source_transaction": None, "source_type": "card",
+            "transfer_group": form.get("transfer_group"),
+        }
+        return self.transfers[transfer_id]
+
+    def create_reversal(self, transfer_id: str, form: dict) -> dict:
+        """``POST /v1/transfers/{id}/reversals``: part or all of what is left (``amount`` omitted: all)."""
+        transfer = self.transfers.get(transfer_id)
+        if transfer is None:
+            raise Refused(404, "resource_missing", f"No such transfer: '{transfer_id}'", "id")
+        left = transfer["amount"] - transfer["amount_reversed"]
+        amount = int(form.get("amount", left))
+        if amount <= 0 or amount > left:
+            raise Refused(400, "amount_too_large", (
+                f"Refund amount ({amount}) is greater than the unreversed amount on the transfer ({left})"), "amount")
+        reversals = transfer["reversals"]
+        reversal = {"id": f"trr_local_{transfer_id[9:]}_{reversals['total_count'] + 1}", "object": "transfer_reversal",
+                    "amount": amount, "currency": transfer["currency"], "transfer": transfer_id,
+                    "created": int(time.time()), "balance_transaction": None, "destination_payment_refund": None,
+                    "metadata": _nested(form, "metadata"), "source_refund": None}
+        reversals["data"].insert(0, reversal)
+        reversals["total_count"] += 1
+        transfer["amount_reversed"] += amount
+        transfer["reversed"] = transfer["amount_reversed"] == transfer["amount"]
+        return reversal
+
     def _handler(self):
         stripe_server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def _reply(self, status: int, body: dict | str, content_type: str = "application/json"):
+            def _reply(self, status: int, body: dict | str, content_type: str = "application/json",
+                       headers: dict | None = None):
                 raw = (json.dumps(body) if content_type == "application/json" else body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(raw)))
                 self.end_headers()
                 self.wfile.write(raw)
+
+            def _once(self, key: str | None, path: str, form: dict, required: tuple[str, ...], create) -> None:
+                missing = [name for name in required if not form.get(name)]
+                if missing:  # fails validation: Stripe saves nothing under the key
+                    refused = Refused(400, "parameter_missing", f"Missing required param: {missing[0]}.", missing[0])
+                    return self._reply(refused.status, refused.body)
+                status, body, replayed = stripe_server.once(key, path, form, create)
+                if status == 200 and not replayed and path == "/v1/transfers" and \
+                        stripe_server.drop_next_transfer_response:
+                    # Stripe made the transfer; the answer is lost on the way back (no response, then closed).
+                    stripe_server.drop_next_transfer_response = False
+                    time.sleep(stripe_server.drop_response_seconds)
+                    self.close_connection = True
+                    return None
+                return self._reply(status, body, headers={"Idempotent-Replayed": "true"} if replayed else None)
+
+            def _connect(self, path: str, form: dict, key: str | None) -> bool:
+                """Answer a Connect API request; False when ``path`` is not one."""
+                if path == "/v1/accounts":
+                    self._once(key, path, form, ("type",), stripe_server.create_account)
+                elif path == "/v1/account_links":
+                    self._once(key, path, form, ("account", "type"), stripe_server.create_account_link)
+                elif path == "/v1/transfers":
+                    self._once(key, path, form, ("amount", "currency", "destination"), stripe_server.create_transfer)
+                elif match := _REVERSALS.fullmatch(path):
+                    self._once(key, path, form, (), lambda f: stripe_server.create_reversal(match[1], f))
+                elif path.startswith("/onboard/") and path[9:] in stripe_server.accounts:
+                    account_id = path[9:]
+                    account = stripe_server.activate(account_id)
+                    if stripe_server.webhook_url:
+                        stripe_server.send_event("account.updated", account, previous_attributes={
+                            "capabilities": {"transfers": "inactive"}, "payouts_enabled": False})
+                    link = stripe_server.account_links.get(account_id) or {}
+                    self.send_response(303)
+                    self.send_header("Location", link.get("return_url") or "/")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                else:
+                    return False
+                return True
 
             def do_POST(self):  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)
@@ -119,6 +332,8 @@ class LocalStripe:
                     return self._reply(200, stripe_server.create_session(form, key))
                 if path == "/v1/refunds":
                     return self._reply(200, stripe_server.create_refund(form, key))
+                if self._connect(path, form, key):
+                    return None
                 if path.startswith("/pay/") and path[5:] in stripe_server.sessions:
                     session = stripe_server.pay(path[5:])
                     if stripe_server.webhook_url:
@@ -149,6 +364,17 @@ class LocalStripe:
                     page = (f"<!doctype html><title>Local Stripe</title><h1>Local Stripe checkout</h1>"
                             f"<p>{html.escape(amount)}</p><form method=post><button>Pay</button></form>")
                     return self._reply(200, page, "text/html; charset=utf-8")
+                if path.startswith("/v1/accounts/") and tail in stripe_server.accounts:
+                    return self._reply(200, stripe_server.accounts[tail])
+                if _TRANSFER.fullmatch(path) and tail in stripe_server.transfers:
+                    return self._reply(200, stripe_server.transfers[tail])
+                if path.startswith("/onboard/") and tail in stripe_server.accounts:
+                    page = (f"<!doctype html><title>Local Stripe</title><h1>Local Stripe onboarding</h1>"
+                            f"<p>Account {html.escape(tail)}</p>"
+                            f"<form method=post><button>Complete onboarding</button></form>")
+                    return self._reply(200, page, "text/html; charset=utf-8")
+                if path.startswith(("/v1/accounts/", "/v1/transfers/")):
+                    return self._reply(404, Refused(404, "resource_missing", f"No such object: '{tail}'", "id").body)
                 return self._reply(404, {"error": {"message": "No such object", "type": "invalid_request_error"}})
 
             def log_message(self, *args):

@@ -1,7 +1,14 @@
 """The one place that talks to Stripe's API (through the official ``stripe`` library).
 
 ``STRIPE_API_KEY`` authenticates; ``STRIPE_API_BASE`` points the library at
-another server (a local one in tests and the demo).
+another server (a local one in tests and the demo); ``STRIPE_TIMEOUT_SECONDS``
+(seconds, default 30) bounds the connect and each read of one HTTP attempt; ``STRIPE_PLATFORM_COUNTRY`` (default
+"US") is the platform's country, for Connect accounts.
+
+Errors: :class:`PaymentsUnavailable` means nothing is known (not configured,
+unreachable, timed out, 5xx, 429): retry later with the same idempotency key.
+The Connect functions raise :class:`TransferRefused` when Stripe answered and
+refused; repeating the same request will not help.
 """
 from __future__ import annotations
 
@@ -15,12 +22,29 @@ class PaymentsUnavailable(RuntimeError):
     """Card payments are not configured, or Stripe could not be reached."""
 
 
+class TransferRefused(RuntimeError):
+    """Stripe answered a Connect request with a 4xx refusal (not 409 or 429).
+
+    ``code`` is Stripe's error code (``insufficient_capabilities_for_transfer``,
+    ``balance_insufficient``, ``resource_missing``…), or the error type when
+    Stripe gives no code (``idempotency_error``).
+    """
+
+    def __init__(self, code: str | None, message: str):
+        super().__init__(message)
+        self.code = code
+
+
 def client() -> stripe.StripeClient:
     config = current_app.config
     if not config.get("STRIPE_API_KEY"):
         raise PaymentsUnavailable("STRIPE_API_KEY is not set")
     base = {"api": config["STRIPE_API_BASE"]} if config.get("STRIPE_API_BASE") else None
-    return stripe.StripeClient(config["STRIPE_API_KEY"], base_addresses=base, max_network_retries=2)
+    # The library retries a timed-out or dropped attempt (twice) with the same
+    # idempotency key, so Stripe acts on the request at most once.
+    http = stripe.RequestsClient(timeout=float(config.get("STRIPE_TIMEOUT_SECONDS") or 30))
+    return stripe.StripeClient(config["STRIPE_API_KEY"], base_addresses=base, max_network_retries=2,
+                               http_client=http)
 
 
 def create_checkout_session(pledge_id: int, money: Money, *, item_title: str, success_url: str,
@@ -85,3 +109,114 @@ def list_refunds(payment_intent_id: str) -> list[dict]:
     except stripe.StripeError as exc:
         raise PaymentsUnavailable(str(exc)) from None
     return [refund.to_dict() for refund in page.data]
+
+
+# Stripe Connect (Express accounts) for paying contributors.
+
+
+def _connect_error(exc: stripe.StripeError) -> Exception:
+    """:class:`TransferRefused` when Stripe answered and refused, else :class:`PaymentsUnavailable`.
+
+    409 (the same idempotency key is still in flight) and 429 (rate limited)
+    are not refusals: the request may succeed later with the same key.
+    """
+    status = exc.http_status
+    if status is not None and 400 <= status < 500 and status not in (409, 429):
+        code = exc.code or (exc.error.type if exc.error else None)
+        return TransferRefused(code, exc.user_message or str(exc))
+    return PaymentsUnavailable(str(exc))
+
+
+def create_connected_account(user_id: int, *, country: str, email: str | None) -> str:
+    """``POST /v1/accounts``: an Express account that can receive transfers; returns its id.
+
+    ``country`` is ISO 3166-1 alpha-2. When it differs from
+    ``STRIPE_PLATFORM_COUNTRY`` the account is created under the ``recipient``
+    service agreement, which Stripe requires for cross-border payouts (Stripe
+    docs: "Service agreement types", "Cross-border payouts"). The idempotency
+    key is made from the user id, so repeated calls give one account. Raises
+    :class:`TransferRefused` or :class:`PaymentsUnavailable`.
+    """
+    country = country.upper()
+    params: dict = {
+        "type": "express",
+        "country": country,
+        "capabilities": {"transfers": {"requested": True}},
+        "metadata": {"user_id": str(user_id)},
+    }
+    if email:
+        params["email"] = email
+    if country != current_app.config.get("STRIPE_PLATFORM_COUNTRY", "US").upper():
+        params["tos_acceptance"] = {"service_agreement": "recipient"}
+    try:
+        account = client().v1.accounts.create(params, {"idempotency_key": f"user-{user_id}-connect-account"})
+    except stripe.StripeError as exc:
+        raise _connect_error(exc) from None
+    return account.id
+
+
+def create_account_link(account_id: str, *, refresh_url: str, return_url: str) -> str:
+    """``POST /v1/account_links`` (type ``account_onboarding``): the URL of Stripe's onboarding.
+
+    The link is short-lived and single-use: make one each time the person
+    asks. Stripe sends them to ``refresh_url`` when it has expired and to
+    ``return_url`` when they leave the flow (not proof of completion: read
+    the account). Raises :class:`TransferRefused` or :class:`PaymentsUnavailable`.
+    """
+    params = {"account": account_id, "type": "account_onboarding", "refresh_url": refresh_url,
+              "return_url": return_url}
+    try:
+        return client().v1.account_links.create(params).url
+    except stripe.StripeError as exc:
+        raise _connect_error(exc) from None
+
+
+def retrieve_account(account_id: str) -> dict:
+    """``GET /v1/accounts/{id}`` as a plain dict (read it with :mod:`marketplace.payments.connect`).
+
+    Raises :class:`TransferRefused` (``resource_missing``) or :class:`PaymentsUnavailable`.
+    """
+    try:
+        return client().v1.accounts.retrieve(account_id).to_dict()
+    except stripe.StripeError as exc:
+        raise _connect_error(exc) from None
+
+
+def create_transfer(money: Money, destination: str, *, idempotency_key: str, transfer_group: str | None = None,
+                    metadata: dict | None = None) -> dict:
+    """``POST /v1/transfers``: move ``money`` from the platform balance to a connected account.
+
+    Returns the transfer as a dict (``amount`` in Stripe's units: read it with
+    :func:`marketplace.money.from_stripe_amount`). ``idempotency_key`` must
+    come from our own payout row: a retry with the same key and parameters
+    returns the same transfer. Raises :class:`TransferRefused` (e.g.
+    ``insufficient_capabilities_for_transfer``, ``balance_insufficient``):
+    no transfer was made, and Stripe replays that refusal for the same key
+    (for 24 hours), so a later attempt needs a new key (say, with an attempt
+    number). Raises :class:`PaymentsUnavailable` when nothing is known: the
+    transfer may exist, so retry with the same key, never a new one.
+    (Stripe docs: "Idempotent requests", "Create a transfer".)
+    """
+    params: dict = {"amount": stripe_amount(money), "currency": money.currency.lower(), "destination": destination}
+    if transfer_group:
+        params["transfer_group"] = transfer_group
+    if metadata:
+        params["metadata"] = {str(key): str(value) for key, value in metadata.items()}
+    try:
+        return client().v1.transfers.create(params, {"idempotency_key": idempotency_key}).to_dict()
+    except stripe.StripeError as exc:
+        raise _connect_error(exc) from None
+
+
+def create_transfer_reversal(transfer_id: str, money: Money, *, idempotency_key: str) -> dict:
+    """``POST /v1/transfers/{id}/reversals``: take ``money`` (in the transfer's currency) back.
+
+    Returns the ``transfer_reversal`` as a dict. Same idempotency rule and
+    errors as :func:`create_transfer`.
+    """
+    params = {"amount": stripe_amount(money)}
+    try:
+        reversal = client().v1.transfers.reversals.create(transfer_id, params, {"idempotency_key": idempotency_key})
+    except stripe.StripeError as exc:
+        raise _connect_error(exc) from None
+    return reversal.to_dict()

@@ -132,6 +132,10 @@ def dispute_created(event: dict, delivery: WebhookDelivery) -> Outcome:
     if pledge is None:
         return DeliveryStatus.ignored, "no pledge for this dispute"
     moved = pledges.transition(pledge.id, PledgeState.disputed)
+    if moved:
+        from marketplace.payouts.service import on_pledge_disputed
+
+        on_pledge_disputed(pledge.id)
     return DeliveryStatus.processed, f"pledge {pledge.id} disputed" if moved else f"pledge {pledge.id} unchanged"
 
 
@@ -144,6 +148,10 @@ def dispute_closed(event: dict, delivery: WebhookDelivery) -> Outcome:
     if dispute.get("status") == "won":
         target = PledgeState.partially_refunded if pledge.refunded_minor else PledgeState.held
         moved = pledges.transition(pledge.id, target)
+        if moved:
+            from marketplace.payouts.service import on_dispute_closed
+
+            on_dispute_closed(pledge.id, won=True)
         return DeliveryStatus.processed, f"pledge {pledge.id} held again" if moved else f"pledge {pledge.id} unchanged"
     if dispute.get("status") == "lost":
         if not isinstance(dispute.get("amount"), int) or not isinstance(dispute.get("id"), str):
@@ -152,18 +160,48 @@ def dispute_closed(event: dict, delivery: WebhookDelivery) -> Outcome:
         if amount.currency != pledge.currency:
             return DeliveryStatus.failed, f"dispute in {amount.currency} on a {pledge.currency} pledge: check by hand"
         from marketplace.ledger.models import AccountKind
+        from marketplace.payouts import service as payouts
 
+        if db.session.get(Pledge, pledge.id).state is PledgeState.released:
+            moved = payouts.record_loss_after_payout(pledge.id, amount.amount_minor, dispute_id=dispute["id"])
+            return DeliveryStatus.processed, (
+                f"pledge {pledge.id}: dispute lost after payout, {amount.amount_minor} covered by the commons"
+                if moved else f"pledge {pledge.id}: dispute loss recorded already")
         held = db.session.get(Pledge, pledge.id).held_minor
         moved = held > 0 and pledges.refund(pledge.id, min(amount.amount_minor, held),
                                             refund_id=f"dispute:{dispute['id']}", actor=ACTOR,
                                             to=AccountKind.disputes)
+        if moved:
+            payouts.on_dispute_closed(pledge.id, won=False)
         return DeliveryStatus.processed, (
             f"pledge {pledge.id}: dispute lost, {amount.amount_minor} recorded as a loss" if moved
             else f"pledge {pledge.id}: dispute loss recorded already")
     return DeliveryStatus.ignored, f"dispute closed as {dispute.get('status')!r}"
 
 
+def account_updated(event: dict, delivery: WebhookDelivery) -> Outcome:
+    """Connect: whether a recipient's account can receive transfers; waiting shares are paid when it can."""
+    from marketplace.payouts.service import on_account_updated
+
+    account = event["data"]["object"]
+    if not isinstance(account, dict) or not isinstance(account.get("id"), str):
+        return DeliveryStatus.failed, "the event carries no account"
+    return DeliveryStatus.processed, on_account_updated(account)
+
+
+def transfer_reversed(event: dict, delivery: WebhookDelivery) -> Outcome:
+    """Connect: a transfer to a recipient was reversed (by the commons, or elsewhere)."""
+    from marketplace.payouts.service import on_transfer_reversed
+
+    transfer = event["data"]["object"]
+    if not isinstance(transfer, dict) or not isinstance(transfer.get("id"), str):
+        return DeliveryStatus.failed, "the event carries no transfer"
+    return DeliveryStatus.processed, on_transfer_reversed(transfer)
+
+
 HANDLERS = {
+    "account.updated": account_updated,
+    "transfer.reversed": transfer_reversed,
     "charge.dispute.created": dispute_created,
     "charge.dispute.closed": dispute_closed,
     "checkout.session.completed": checkout_completed,

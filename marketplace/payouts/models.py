@@ -144,6 +144,9 @@ class PayoutShare(db.Model):
     manual_reference: Mapped[str | None] = mapped_column(String(200))
     manual_paid_on: Mapped[date | None]
     attempts: Mapped[int] = mapped_column(default=0)
+    # Stripe refusals so far. Stripe replays a refused request's answer for its
+    # key, so a new attempt after a refusal (no transfer was made) needs a new key.
+    refusals: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     told_at: Mapped[datetime | None]  # the recipient was told how to receive (once)
@@ -154,8 +157,13 @@ class PayoutShare(db.Model):
 
     @property
     def transfer_idempotency_key(self) -> str:
-        """The Stripe idempotency key of this share's transfer: the same on every retry."""
-        return f"payout-{self.payout_id}-recipient-{self.recipient_id}-transfer"
+        """The Stripe idempotency key of this share's transfer, made from the payout id.
+
+        The same on every retry after a timeout or an outage (so Stripe returns
+        the transfer it may already have made); a new one only after Stripe
+        refused, when it certainly made none.
+        """
+        return f"payout-{self.payout_id}-recipient-{self.recipient_id}-transfer-{self.refusals}"
 
 
 class PayoutPledge(db.Model):

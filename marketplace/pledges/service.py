@@ -136,12 +136,15 @@ def refund_expired(now: datetime | None = None) -> list[int]:
     The money goes back to the funder, never to the platform. Keyed by the
     pledge id, so a second run refunds nothing more. Returns the pledge ids refunded.
     """
+    from marketplace.payouts.models import Payout
+
     now = now or utcnow()
     due = db.session.scalars(
         select(Pledge.id)
         .join(BacklogItem, BacklogItem.id == Pledge.item_id)
         .where(Pledge.state.in_([PledgeState.held, PledgeState.partially_refunded]),
-               Pledge.expires_at <= now, BacklogItem.solved_by_id.is_(None))
+               Pledge.expires_at <= now, BacklogItem.solved_by_id.is_(None),
+               ~select(Payout.id).where(Payout.item_id == Pledge.item_id, Payout.open_key.is_not(None)).exists())
         .order_by(Pledge.id)
     ).all()
     return _refund_back(due, reason="expiry", actor="job:refund_expired")
@@ -208,6 +211,30 @@ def refund_through_rail(pledge_id: int, amount_minor: int, *, reason: str, actor
     audit.record("pledge.refund_requested", "pledge", pledge.id, actor=actor,
                  details={"amount_minor": amount_minor, "reason": reason, "refund_id": refund_id})
     return moved
+
+
+def self_service_refund(pledge_id: int, *, actor: str) -> bool:
+    """The funder takes back what a card pledge still holds, while nobody has started on the item.
+
+    Refused (:class:`PledgeError`) once a claim on the item is approved, or
+    a payout of it is approved, or the money was paid out: from then on only
+    an admin refunds. Checked under the pledge's row lock, which payout
+    approval also takes, so a refund and an approval cannot both pass.
+    """
+    from marketplace.claims.models import HOLDING_CLAIM_STATES, Claim
+    from marketplace.payouts.models import Payout, PayoutState
+
+    pledge = _locked(pledge_id)
+    if pledge.state is PledgeState.released:
+        raise PledgeError("This pledge was paid out; only an admin can refund it now.")
+    if db.session.scalar(select(Claim.id).where(Claim.item_id == pledge.item_id,
+                                                Claim.state.in_(HOLDING_CLAIM_STATES)).limit(1)):
+        raise PledgeError("A claim on this item is approved: someone is doing the work. Ask an admin to refund.")
+    if db.session.scalar(select(Payout.id).where(Payout.item_id == pledge.item_id, Payout.currency == pledge.currency,
+                                                 Payout.state.in_([PayoutState.approved, PayoutState.held,
+                                                                   PayoutState.executing])).limit(1)):
+        raise PledgeError("A payout of this item is approved. Ask an admin to refund.")
+    return refund_through_rail(pledge.id, pledge.held_minor, reason="self-service", actor=actor)
 
 
 def confirm_transfer(pledge_id: int, received: Money, *, reference: str, received_on, actor: str) -> bool:

@@ -117,10 +117,8 @@ def thanks(pledge_id: int):
 @bp.post("/pledges/<id:pledge_id>/refund")
 @login_required
 def self_refund(pledge_id: int):
-    """The funder takes a card pledge back (all that is still held).
-
-    Refunds after a claim is approved will need an admin once claims exist.
-    """
+    """The funder takes a card pledge back (all that is still held), until a
+    claim on the item is approved; after that an admin refunds."""
     pledge = _own_pledge(pledge_id)
     from flask_wtf import FlaskForm
 
@@ -130,11 +128,10 @@ def self_refund(pledge_id: int):
         flash(_("Bank transfers are refunded by the fiscal host: write to them with your pledge reference."))
         return redirect(url_for("pledges.show", pledge_id=pledge.id)), 303
     try:
-        pledges.refund_through_rail(pledge.id, pledge.held_minor, reason="self-service",
-                                    actor=f"user:{current_user.id}")
-    except pledges.PledgeError:
+        pledges.self_service_refund(pledge.id, actor=f"user:{current_user.id}")
+    except pledges.PledgeError as exc:
         db.session.rollback()
-        flash(_("This pledge holds nothing to refund."))
+        flash(_("Nothing was refunded: %(reason)s", reason=str(exc)))
         return redirect(url_for("pledges.show", pledge_id=pledge.id)), 303
     except stripe_client.PaymentsUnavailable:
         db.session.rollback()

@@ -127,6 +127,7 @@ def upgrade():
     sa.Column('manual_reference', sa.String(length=200), nullable=True),
     sa.Column('manual_paid_on', sa.Date(), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('refusals', sa.Integer(), nullable=False),
     sa.Column('next_attempt_at', sa.DateTime(), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('told_at', sa.DateTime(), nullable=True),

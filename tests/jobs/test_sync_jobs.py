@@ -60,6 +60,8 @@ def test_cron_schedule_loads_from_the_repository_config(rq_redis):
         ("requeue-deliveries", "webhooks", 300, None),
         ("refund-expired-pledges", "money", None, "7 * * * *"),
         ("refund-not-planned", "money", None, "37 * * * *"),
+        ("payouts", "money", 600, None),
+        ("claim-lapses", "default", None, "23 * * * *"),
     }
 
 

@@ -1,0 +1,80 @@
+"""Certifications: only certified recipients are paid.
+
+Global certification is granted by an admin (after the commons' training);
+project-level certification by a maintainer of that project. Granting one
+releases the payouts that waited for it.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+
+from marketplace import notices
+from marketplace.accounts.models import User
+from marketplace.audit import service as audit
+from marketplace.claims.models import Certification
+from marketplace.extensions import db
+from marketplace.timeutil import utcnow
+
+DEFAULT_VALIDITY = timedelta(days=2 * 365)
+MAX_NOTE = 2000
+
+
+class CertificationError(ValueError):
+    """A certification that cannot be granted; the message is for the person."""
+
+
+def is_certified(user_id: int, project_id: int | None, at: datetime | None = None) -> bool:
+    """Whether ``user_id`` holds, at ``at`` (UTC, default now), a valid global
+    certification or one for ``project_id``."""
+    at = at or utcnow()
+    scope = Certification.project_id.is_(None)
+    if project_id is not None:
+        scope = or_(scope, Certification.project_id == project_id)
+    return db.session.scalar(select(Certification.id).where(
+        Certification.user_id == user_id, scope, Certification.revoked_at.is_(None),
+        Certification.issued_at <= at, Certification.expires_at > at).limit(1)) is not None
+
+
+def grant(user: User, *, issuer: User, project_id: int | None, expires_at: datetime | None = None,
+          note: str = "") -> Certification:
+    """Certify ``user`` (globally when ``project_id`` is None) until ``expires_at`` (UTC; default two years).
+
+    Who may issue which is checked by the views (admin: global; maintainer:
+    their project). Raises :class:`CertificationError` for an expiry in the
+    past or an over-long note. Payouts waiting for this person go ahead.
+    """
+    now = utcnow()
+    expires_at = expires_at or now + DEFAULT_VALIDITY
+    if expires_at <= now:
+        raise CertificationError("The expiry must be in the future.")
+    if len(note or "") > MAX_NOTE:
+        raise CertificationError(f"The note may have at most {MAX_NOTE} characters.")
+    cert = Certification(user_id=user.id, project_id=project_id, issued_by_id=issuer.id, issued_at=now,
+                         expires_at=expires_at, note=(note or "").strip())
+    db.session.add(cert)
+    db.session.flush()
+    audit.record("certification.granted", "certification", cert.id, actor=f"user:{issuer.id}",
+                 actor_user_id=issuer.id, details={"user": user.id, "project": project_id,
+                                                   "expires_at": expires_at.isoformat()})
+    notices.certification_granted(cert.id)
+    from marketplace.payouts import service as payouts
+
+    payouts.on_certified(user.id)
+    return cert
+
+
+def revoke(cert: Certification, *, actor: User) -> None:
+    """End a certification now (payouts not yet executed wait again)."""
+    if cert.revoked_at is None:
+        cert.revoked_at = utcnow()
+        db.session.flush()
+        audit.record("certification.revoked", "certification", cert.id, actor=f"user:{actor.id}",
+                     actor_user_id=actor.id)
+
+
+def of_user(user_id: int) -> list[Certification]:
+    """Every certification of a person, newest first (for the profile)."""
+    return list(db.session.scalars(select(Certification).where(Certification.user_id == user_id)
+                                   .order_by(Certification.issued_at.desc(), Certification.id.desc())))

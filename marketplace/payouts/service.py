@@ -1,0 +1,716 @@
+"""Payouts: proposed when a change completes a funded item, approved (and
+split) by a maintainer, executed after the dispute window, paid through each
+recipient's rail exactly once.
+
+Exactly once, because:
+- one open payout per item and currency (unique ``open_key``);
+- approval and execution lock the payout row and move it by its state, so a
+  second approval, a double click or a retried job finds it moved;
+- the money leaves escrow in one ledger transaction keyed by the payout id,
+  and each share is paid in one keyed by the share id;
+- each Stripe transfer carries an idempotency key made from the payout id and
+  the recipient, the same on every retry, so a retry after a timeout gets the
+  transfer Stripe already made.
+Services flush, never commit; jobs and e-mails run after commit.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from jobs.queue import enqueue_after_commit
+from marketplace import notices
+from marketplace.accounts.models import ImplementorProfile, User
+from marketplace.audit import service as audit
+from marketplace.backlog.models import BacklogItem, ItemFunding, PullRequest
+from marketplace.claims import certification
+from marketplace.claims import service as claims
+from marketplace.extensions import db
+from marketplace.ledger import service as ledger
+from marketplace.ledger.models import AccountKind
+from marketplace.money import Money, fee_of
+from marketplace.payouts.models import (
+    APPROVABLE_STATES,
+    OPEN_PAYOUT_STATES,
+    Payout,
+    PayoutAccount,
+    PayoutPledge,
+    PayoutRail,
+    PayoutShare,
+    PayoutState,
+    ShareState,
+)
+from marketplace.payouts.split import largest_remainder
+from marketplace.pledges.models import Pledge, PledgeState
+from marketplace.timeutil import utcnow
+
+# Stripe error codes that mean "this account cannot receive yet", not "try again".
+ACCOUNT_NOT_READY_CODES = frozenset({"insufficient_capabilities_for_transfer", "account_invalid",
+                                     "resource_missing", "transfers_not_allowed"})
+RETRY_BACKOFF = (60, 300, 1800, 3600, 6 * 3600)  # seconds between attempts, the last repeated
+
+
+class PayoutError(ValueError):
+    """A payout operation that cannot be done; the message is for the person."""
+
+
+# --- what escrow a payout may take -------------------------------------------------
+
+def undisputed_pledges(item_id: int, currency: str, *, lock: bool = False) -> list[Pledge]:
+    """The item's pledges in ``currency`` holding money that no dispute contests, by id.
+
+    With ``lock`` their rows are locked (FOR UPDATE) until the transaction ends.
+    """
+    query = (select(Pledge).where(Pledge.item_id == item_id, Pledge.currency == currency,
+                                  Pledge.state.in_([PledgeState.held, PledgeState.partially_refunded]))
+             .order_by(Pledge.id))
+    if lock:
+        query = query.with_for_update()
+    return [p for p in db.session.scalars(query.execution_options(populate_existing=True)) if p.held_minor > 0]
+
+
+def fee_rate_bps(item: BacklogItem) -> int:
+    """The project's fee rate in basis points (its own, or ``DEFAULT_FEE_RATE_BPS``)."""
+    return item.repository.project.fee_rate(current_app.config["DEFAULT_FEE_RATE_BPS"])
+
+
+def quote(payout: Payout, weights: list[int] | None = None) -> dict:
+    """What approving now would pay: ``{"gross", "fee", "net", "shares", "pledges"}`` in minor units of
+    ``payout.currency``. ``shares`` follow ``weights`` (default: the current shares' weights, or one share)."""
+    pledges = undisputed_pledges(payout.item_id, payout.currency)
+    gross = sum(p.held_minor for p in pledges)
+    fee = fee_of(gross, fee_rate_bps(payout.item))
+    weights = weights or [s.weight for s in payout.shares] or [1]
+    return {"gross": gross, "fee": fee, "net": gross - fee, "shares": largest_remainder(gross - fee, weights),
+            "pledges": [(p.id, p.held_minor) for p in pledges]}
+
+
+# --- proposal ------------------------------------------------------------------------
+
+def _escrow_currencies(item_id: int) -> list[str]:
+    return list(db.session.scalars(select(ItemFunding.currency).where(
+        ItemFunding.item_id == item_id, ItemFunding.held_minor > 0).order_by(ItemFunding.currency)))
+
+
+def open_payout(item_id: int, currency: str) -> Payout | None:
+    return db.session.scalar(select(Payout).where(Payout.open_key == f"{item_id}:{currency}"))
+
+
+def propose(item: BacklogItem, *, reason: str, pull: PullRequest | None = None) -> list[Payout]:
+    """The work on ``item`` is done: propose a payout per currency its escrow holds.
+
+    ``reason``: ``merged`` (``pull`` closed it), ``closed_by_commit`` or
+    ``closed_completed`` (no linked change: a maintainer attributes it). The
+    suggested recipient is the approved claimant who authored ``pull``
+    (matched by verified forge id); otherwise none, and a maintainer
+    attributes the payout. A proposal still open is updated, never doubled.
+    Nothing is paid until a maintainer approves. Returns the payouts touched.
+    """
+    claim = claims.holding_claim_of_author(item, pull)
+    recipient_id = claim.claimant_id if claim is not None else None
+    touched = []
+    for currency in _escrow_currencies(item.id):
+        payout = open_payout(item.id, currency)
+        if payout is not None:
+            if payout.state in (PayoutState.proposed, PayoutState.awaiting_certification) and pull is not None \
+                    and payout.pull_request_id is None:
+                payout.pull_request_id, payout.reason = pull.id, reason
+                payout.suggested_recipient_id = recipient_id
+                payout.state = _proposal_state(recipient_id, item)
+                _set_default_share(payout)
+                touched.append(payout)
+            continue
+        try:
+            with db.session.begin_nested():
+                payout = Payout(item_id=item.id, currency=currency, open_key=f"{item.id}:{currency}",
+                                pull_request_id=pull.id if pull else None, reason=reason,
+                                suggested_recipient_id=recipient_id, state=_proposal_state(recipient_id, item),
+                                fee_rate_bps=fee_rate_bps(item))
+                db.session.add(payout)
+                db.session.flush()
+        except IntegrityError:
+            continue  # another session proposed it first
+        _set_default_share(payout)
+        audit.record("payout.proposed", "payout", payout.id, actor="sync",
+                     details={"item": item.id, "currency": currency, "reason": reason,
+                              "pull_request": pull.id if pull else None, "recipient": recipient_id})
+        notices.payout_event(payout.id, "proposed")
+        touched.append(payout)
+    if claim is not None and touched:
+        claims.complete(claim)
+    return touched
+
+
+def _proposal_state(recipient_id: int | None, item: BacklogItem) -> PayoutState:
+    if recipient_id is not None and not certification.is_certified(recipient_id, item.repository.project_id):
+        return PayoutState.awaiting_certification
+    return PayoutState.proposed
+
+
+def _set_default_share(payout: Payout) -> None:
+    """Before approval: one share for the suggested recipient; the figures are a preview."""
+    payout.shares.clear()
+    db.session.flush()
+    payout.shares = ([PayoutShare(recipient_id=payout.suggested_recipient_id, weight=1, position=0)]
+                     if payout.suggested_recipient_id else [])
+    db.session.flush()
+    figures = quote(payout)
+    payout.gross_minor, payout.fee_minor = figures["gross"], figures["fee"]
+    for share, amount in zip(payout.shares, figures["shares"]):
+        share.amount_minor = amount
+    db.session.flush()
+
+
+def on_solved(item: BacklogItem) -> list[Payout]:
+    """Sync: a merged change now closes ``item`` (the linking rules). Hooked from ``update_solved``."""
+    if item.solved_by is None:
+        return []
+    return propose(item, reason="merged", pull=item.solved_by)
+
+
+def on_item_closed(item: BacklogItem, *, commit_id: str | None = None) -> list[Payout]:
+    """Sync: ``item`` was closed. As completed (or by a direct commit) with no
+    linked change, a proposal waits for a maintainer's attribution; closed as
+    not planned, nothing is proposed (the pledges go back)."""
+    if item.state_reason == "not_planned" or item.solved_by_id is not None:
+        return []
+    return propose(item, reason="closed_by_commit" if commit_id else "closed_completed")
+
+
+def on_item_reopened(item: BacklogItem) -> list[int]:
+    """Sync: ``item`` reopened. A payout already executed is never paid again;
+    it is flagged for the maintainers. Returns the flagged payout ids."""
+    executed = db.session.scalars(select(Payout).where(
+        Payout.item_id == item.id, Payout.state.in_([PayoutState.executing, PayoutState.paid,
+                                                     PayoutState.failed]))).all()
+    for payout in executed:
+        if payout.flagged_at is None:
+            payout.flagged_at = utcnow()
+            payout.flag_reason = "the issue was reopened after this payout"
+            audit.record("payout.flagged", "payout", payout.id, actor="sync",
+                         details={"reason": payout.flag_reason})
+    db.session.flush()
+    return [p.id for p in executed]
+
+
+# --- approval ------------------------------------------------------------------------
+
+def _locked(payout_id: int) -> Payout:
+    payout = db.session.get(Payout, payout_id, with_for_update=True, populate_existing=True)
+    if payout is None:
+        raise PayoutError(f"no payout {payout_id}")
+    return payout
+
+
+def approve(payout_id: int, *, maintainer: User, recipients: list[tuple[int, int]],
+            seen_gross: int | None = None, note: str | None = None) -> Payout:
+    """A maintainer approves: the amounts are fixed now.
+
+    ``recipients`` are (user id, weight) pairs: weights are percentages in
+    hundredths (7000 + 3000) or equal parts (1, 1, 1). Gross = the item's
+    undisputed escrow in the payout's currency; fee = gross × the project's
+    rate (:func:`marketplace.money.fee_of`); the net is split by largest
+    remainder, so fee + shares = gross exactly. ``seen_gross``, when given,
+    is the gross the maintainer was shown: if the escrow changed since,
+    nothing is approved. Under the payout's row lock: a second approval (a
+    double click, another maintainer) raises :class:`PayoutError` and
+    changes nothing. Execution follows after ``PAYOUT_DISPUTE_WINDOW_DAYS``.
+    """
+    payout = _locked(payout_id)
+    if payout.state not in APPROVABLE_STATES:
+        raise PayoutError(_state_message(payout))
+    item = payout.item
+    if not recipients:
+        raise PayoutError("Choose who is paid.")
+    ids = [user_id for user_id, _ in recipients]
+    if len(set(ids)) != len(ids):
+        raise PayoutError("A person appears twice in the split.")
+    for user_id, weight in recipients:
+        person = db.session.get(User, user_id)
+        if person is None or not person.is_implementor:
+            raise PayoutError("Every recipient must be an implementor with an account.")
+        if not isinstance(weight, int) or weight <= 0:
+            raise PayoutError("Every share must be more than zero.")
+        if not certification.is_certified(user_id, item.repository.project_id):
+            raise PayoutError(f"{person.display_name} is not certified yet: certify them first, "
+                              "or choose someone else.")
+    pledges = undisputed_pledges(item.id, payout.currency, lock=True)
+    gross = sum(p.held_minor for p in pledges)
+    if gross <= 0:
+        raise PayoutError("The item's escrow holds no undisputed money to pay out.")
+    if seen_gross is not None and seen_gross != gross:
+        raise PayoutError("The escrow changed since the page was shown; check the amounts again.")
+    rate = fee_rate_bps(item)
+    fee = fee_of(gross, rate)
+    amounts = largest_remainder(gross - fee, [weight for _, weight in recipients])
+    payout.shares.clear()
+    payout.covered.clear()
+    db.session.flush()
+    payout.shares = [PayoutShare(recipient_id=user_id, weight=weight, amount_minor=amount, position=i)
+                     for i, ((user_id, weight), amount) in enumerate(zip(recipients, amounts))]
+    payout.covered = [PayoutPledge(pledge_id=p.id, amount_minor=p.held_minor) for p in pledges]
+    now = utcnow()
+    payout.gross_minor, payout.fee_minor, payout.fee_rate_bps = gross, fee, rate
+    payout.state, payout.approved_at, payout.approved_by_id, payout.note = PayoutState.approved, now, maintainer.id, note
+    payout.execute_after = now + timedelta(days=current_app.config["PAYOUT_DISPUTE_WINDOW_DAYS"])
+    db.session.flush()
+    audit.record("payout.approved", "payout", payout.id, actor=f"user:{maintainer.id}", actor_user_id=maintainer.id,
+                 details={"gross_minor": gross, "fee_minor": fee, "currency": payout.currency,
+                          "shares": [[user_id, amount] for (user_id, _), amount in zip(recipients, amounts)]})
+    notices.payout_event(payout.id, "approved")
+    _schedule_execution(payout)
+    return payout
+
+
+def _state_message(payout: Payout) -> str:
+    if payout.state is PayoutState.awaiting_certification:
+        return "The recipient must be certified before this payout can be approved."
+    if payout.state in (PayoutState.approved, PayoutState.executing, PayoutState.paid, PayoutState.failed):
+        return "This payout was approved already."
+    return f"This payout cannot be approved ({payout.state.value})."
+
+
+def _schedule_execution(payout: Payout) -> None:
+    from jobs.money import execute_payout
+
+    at = payout.execute_after.replace(tzinfo=None) if payout.execute_after > utcnow() else None
+    enqueue_after_commit(db.session, execute_payout, payout.id, queue="money", timeout=300,
+                         job_id=f"payout-{payout.id}-execute", at=at)
+
+
+def cancel(payout_id: int, *, actor: User, note: str) -> None:
+    """Cancel a payout not yet executed; its money stays in escrow. Raises :class:`PayoutError`."""
+    payout = _locked(payout_id)
+    if payout.state not in OPEN_PAYOUT_STATES:
+        raise PayoutError("Only a payout not yet executed can be cancelled.")
+    payout.state, payout.open_key, payout.cancelled_at, payout.note = PayoutState.cancelled, None, utcnow(), note
+    db.session.flush()
+    audit.record("payout.cancelled", "payout", payout.id, actor=f"user:{actor.id}", actor_user_id=actor.id,
+                 details={"note": note})
+
+
+# --- execution -------------------------------------------------------------------------
+
+def execute(payout_id: int, now: datetime | None = None) -> bool:
+    """Once the dispute window has passed: the money leaves escrow, exactly once.
+
+    One ledger transaction (key ``payout:{id}:released``): escrow −gross,
+    fees +fee, each recipient's payable +share; the covered pledges are
+    released. If a covered pledge is disputed or holds less than at approval,
+    the payout is held instead and nothing moves. Then each share goes to its
+    rail. Returns whether this call executed the payout.
+    """
+    now = now or utcnow()
+    payout = _locked(payout_id)
+    if payout.state is not PayoutState.approved or (payout.execute_after and payout.execute_after > now):
+        return False
+    pledges = {p.id: p for p in db.session.scalars(
+        select(Pledge).where(Pledge.id.in_([c.pledge_id for c in payout.covered])).order_by(Pledge.id)
+        .with_for_update().execution_options(populate_existing=True))}
+    changed = [c.pledge_id for c in payout.covered
+               if pledges[c.pledge_id].state not in (PledgeState.held, PledgeState.partially_refunded)
+               or pledges[c.pledge_id].held_minor != c.amount_minor]
+    if changed:
+        payout.state = PayoutState.held
+        db.session.flush()
+        audit.record("payout.held", "payout", payout.id, actor="job:execute_payout",
+                     details={"pledges": changed, "reason": "a covered pledge is disputed or changed"})
+        return False
+    money = payout.currency
+    lines = [ledger.Line(ledger.account(AccountKind.item_escrow, item_id=payout.item_id),
+                         Money(-payout.gross_minor, money))]
+    if payout.fee_minor:
+        lines.append(ledger.Line(ledger.account(AccountKind.platform_fees), Money(payout.fee_minor, money)))
+    for share in payout.shares:
+        if share.amount_minor:
+            lines.append(ledger.Line(ledger.account(AccountKind.contributor_payable, user_id=share.recipient_id),
+                                     Money(share.amount_minor, money)))
+    ledger.post("payout_released", f"payout:{payout.id}:released", lines, memo=f"payout {payout.id}")
+    for pledge in pledges.values():
+        pledge.state, pledge.closed_at = PledgeState.released, now
+    payout.state, payout.open_key, payout.executed_at = PayoutState.executing, None, now
+    db.session.flush()
+    audit.record("payout.executed", "payout", payout.id, actor="job:execute_payout",
+                 details={"gross_minor": payout.gross_minor, "fee_minor": payout.fee_minor})
+    for share in payout.shares:
+        _route(share, now)
+    _settle(payout)
+    return True
+
+
+def manual_rail(user_id: int) -> bool:
+    """Whether ``user_id`` is paid by the fiscal host's transfer: they chose it,
+    or they live in a country of ``PAYOUT_MANUAL_COUNTRIES``."""
+    account = db.session.get(PayoutAccount, user_id)
+    if account is not None and account.rail is PayoutRail.manual:
+        return True
+    profile = db.session.get(ImplementorProfile, user_id)
+    return bool(profile and profile.country and profile.country in current_app.config["PAYOUT_MANUAL_COUNTRIES"])
+
+
+def _route(share: PayoutShare, now: datetime) -> None:
+    """Send a share (owed, in the payable account) to its rail, or let it wait."""
+    payout = share.payout
+    if share.amount_minor == 0:
+        share.state, share.paid_at = ShareState.paid, now
+        return
+    if not certification.is_certified(share.recipient_id, payout.item.repository.project_id, now):
+        _wait(share, ShareState.awaiting_certification, now)
+        return
+    if manual_rail(share.recipient_id):
+        share.rail = PayoutRail.manual
+        _wait(share, ShareState.awaiting_manual_payout, now)
+        return
+    share.rail = PayoutRail.stripe
+    account = db.session.get(PayoutAccount, share.recipient_id)
+    if account is None or not account.stripe_account_id or not account.transfers_active:
+        _wait(share, ShareState.awaiting_account, now)
+        return
+    share.state = ShareState.transferring
+    db.session.flush()
+    _enqueue_transfer(share)
+
+
+def _wait(share: PayoutShare, state: ShareState, now: datetime) -> None:
+    """The money stays owed (payable); the recipient is told once how to receive it."""
+    share.state = state
+    if share.told_at is None:
+        share.told_at = now
+        notices.share_event(share.id, "how_to_receive")
+    db.session.flush()
+
+
+def _enqueue_transfer(share: PayoutShare) -> None:
+    from jobs.money import transfer_share
+
+    enqueue_after_commit(db.session, transfer_share, share.id, queue="money", timeout=120,
+                         job_id=f"payout-share-{share.id}-transfer-{share.attempts}")
+
+
+def _settle(payout: Payout) -> None:
+    states = {share.state for share in payout.shares}
+    if states <= {ShareState.paid}:
+        payout.state, payout.paid_at = PayoutState.paid, utcnow()
+    elif ShareState.failed in states:
+        payout.state = PayoutState.failed
+    else:
+        payout.state = PayoutState.executing
+    db.session.flush()
+
+
+def transfer(share_id: int, now: datetime | None = None) -> bool:
+    """Pay one share by Stripe transfer (``POST /v1/transfers``) to the recipient's connected account.
+
+    The idempotency key is made from the payout id and the recipient
+    (:attr:`PayoutShare.transfer_idempotency_key`) and reused on every retry:
+    a retry after a timeout returns the transfer Stripe already made. Under
+    the share's row lock. Stripe unreachable: the share stays ``transferring``
+    for the retry cron. Stripe refusing because the account cannot receive:
+    ``awaiting_account`` (told once, paid on ``account.updated``). Another
+    refusal: ``failed``, retried later with the same key. Returns whether the
+    share was paid by this call.
+    """
+    from marketplace.payments import stripe_client
+
+    now = now or utcnow()
+    share = db.session.get(PayoutShare, share_id, with_for_update=True, populate_existing=True)
+    if share is None or share.state not in (ShareState.transferring, ShareState.failed):
+        return False
+    payout = share.payout
+    account = db.session.get(PayoutAccount, share.recipient_id)
+    if account is None or not account.stripe_account_id or not account.transfers_active:
+        _wait(share, ShareState.awaiting_account, now)
+        _settle(payout)
+        return False
+    share.attempts += 1
+    try:
+        result = stripe_client.create_transfer(
+            Money(share.amount_minor, payout.currency), account.stripe_account_id,
+            idempotency_key=share.transfer_idempotency_key, transfer_group=f"payout-{payout.id}",
+            metadata={"payout_id": str(payout.id), "share_id": str(share.id)})
+    except stripe_client.PaymentsUnavailable as exc:
+        share.last_error = str(exc)[:500]
+        share.next_attempt_at = now + timedelta(seconds=_backoff(share.attempts))
+        db.session.flush()
+        return False
+    except stripe_client.TransferRefused as exc:
+        share.last_error = f"{exc.code}: {exc}"[:500]
+        share.refusals += 1  # no transfer was made: the next attempt needs a new key
+        if exc.code in ACCOUNT_NOT_READY_CODES:
+            account.transfers_active = False
+            _wait(share, ShareState.awaiting_account, now)
+        else:
+            first_failure = share.state is not ShareState.failed
+            share.state = ShareState.failed
+            share.next_attempt_at = now + timedelta(seconds=_backoff(share.attempts))
+            if first_failure:
+                notices.share_event(share.id, "failed")
+            audit.record("payout.transfer_failed", "payout_share", share.id, actor="job:transfer_share",
+                         details={"code": exc.code, "attempt": share.attempts})
+        _settle(payout)
+        return False
+    _mark_paid(share, now, transfer_id=result["id"])
+    return True
+
+
+def _backoff(attempts: int) -> int:
+    return RETRY_BACKOFF[min(attempts, len(RETRY_BACKOFF)) - 1]
+
+
+def _mark_paid(share: PayoutShare, now: datetime, *, transfer_id: str | None = None,
+               reference: str | None = None, paid_on: date | None = None) -> None:
+    payout = share.payout
+    ledger.post("payout_paid", f"payout-share:{share.id}:paid", [
+        ledger.Line(ledger.account(AccountKind.contributor_payable, user_id=share.recipient_id),
+                    Money(-share.amount_minor, payout.currency)),
+        ledger.Line(ledger.account(AccountKind.payouts_paid), Money(share.amount_minor, payout.currency)),
+    ], memo=transfer_id or reference)
+    share.state, share.paid_at, share.last_error, share.next_attempt_at = ShareState.paid, now, None, None
+    share.stripe_transfer_id = transfer_id
+    share.manual_reference, share.manual_paid_on = reference, paid_on
+    db.session.flush()
+    audit.record("payout.share_paid", "payout_share", share.id, actor="payouts",
+                 details={"amount_minor": share.amount_minor, "currency": payout.currency,
+                          "transfer": transfer_id, "reference": reference})
+    notices.share_event(share.id, "paid")
+    _settle(payout)
+
+
+def record_manual_payout(share_id: int, *, reference: str, paid_on: date, admin: User) -> None:
+    """The fiscal host paid a share by bank or mobile-money transfer: record it.
+
+    ``reference`` is the transfer's reference (1–200 characters), ``paid_on``
+    its date (not in the future). Under the share's row lock, once: a second
+    recording raises :class:`PayoutError` and changes nothing.
+    """
+    reference = (reference or "").strip()
+    if not reference or len(reference) > 200:
+        raise PayoutError("Give the transfer's reference (up to 200 characters).")
+    if paid_on > utcnow().date():
+        raise PayoutError("The transfer date cannot be in the future.")
+    share = db.session.get(PayoutShare, share_id, with_for_update=True, populate_existing=True)
+    if share is None or share.state is not ShareState.awaiting_manual_payout:
+        raise PayoutError("This share is not waiting for a manual payout (recorded already?).")
+    _mark_paid(share, utcnow(), reference=reference, paid_on=paid_on)
+    audit.record("payout.manual_recorded", "payout_share", share.id, actor=f"user:{admin.id}",
+                 actor_user_id=admin.id, details={"reference": reference, "paid_on": paid_on.isoformat()})
+
+
+def retry_due(now: datetime | None = None) -> dict[str, list[int]]:
+    """Cron: execute approved payouts whose window has passed, and retry
+    transfers that Stripe could not take or refused (each with its own key)."""
+    now = now or utcnow()
+    executed = [pid for pid in db.session.scalars(select(Payout.id).where(
+        Payout.state == PayoutState.approved, Payout.execute_after <= now).order_by(Payout.id)).all()
+        if execute(pid, now)]
+    retried = []
+    for share_id in db.session.scalars(select(PayoutShare.id).where(
+            PayoutShare.state.in_([ShareState.transferring, ShareState.failed]),
+            (PayoutShare.next_attempt_at.is_(None)) | (PayoutShare.next_attempt_at <= now))
+            .order_by(PayoutShare.id)).all():
+        retried.append(share_id)
+        transfer(share_id, now)
+    return {"executed": executed, "retried": retried}
+
+
+# --- events that release waiting money -------------------------------------------
+
+def on_certified(user_id: int) -> None:
+    """``user_id`` was certified: their proposals may be approved, and shares
+    that waited for the certification go to their rails."""
+    now = utcnow()
+    for payout in db.session.scalars(select(Payout).where(
+            Payout.state == PayoutState.awaiting_certification, Payout.suggested_recipient_id == user_id)):
+        if certification.is_certified(user_id, payout.item.repository.project_id, now):
+            payout.state = PayoutState.proposed
+            audit.record("payout.certification_arrived", "payout", payout.id, actor="payouts")
+    for share in db.session.scalars(select(PayoutShare).where(
+            PayoutShare.recipient_id == user_id, PayoutShare.state == ShareState.awaiting_certification)):
+        if certification.is_certified(user_id, share.payout.item.repository.project_id, now):
+            _route(share, now)
+            _settle(share.payout)
+    db.session.flush()
+
+
+def on_account_updated(account_obj: dict) -> str:
+    """Stripe ``account.updated``: record whether the connected account can
+    receive transfers; if it now can, its waiting shares are paid (once each)."""
+    from marketplace.payments import connect
+
+    account = db.session.scalar(select(PayoutAccount).where(
+        PayoutAccount.stripe_account_id == account_obj.get("id")).with_for_update())
+    if account is None:
+        return "no payout account for this Stripe account"
+    active = connect.can_receive_transfers(account_obj)
+    account.transfers_active = active
+    account.requirements = ", ".join(connect.missing_requirements(account_obj)) or None
+    released = []
+    if active:
+        for share in db.session.scalars(select(PayoutShare).where(
+                PayoutShare.recipient_id == account.user_id, PayoutShare.state == ShareState.awaiting_account)
+                .order_by(PayoutShare.id).with_for_update()):
+            share.state = ShareState.transferring
+            released.append(share.id)
+            db.session.flush()
+            _enqueue_transfer(share)
+    db.session.flush()
+    return f"transfers {'active' if active else 'inactive'}; shares released {released}"
+
+
+def on_pledge_disputed(pledge_id: int) -> list[int]:
+    """A covered pledge is disputed: approved payouts covering it are held (nothing executes)."""
+    held = []
+    for payout in db.session.scalars(select(Payout).join(PayoutPledge).where(
+            PayoutPledge.pledge_id == pledge_id, Payout.state == PayoutState.approved).with_for_update(of=Payout)):
+        payout.state = PayoutState.held
+        held.append(payout.id)
+        audit.record("payout.held", "payout", payout.id, actor="stripe", details={"pledge": pledge_id})
+    db.session.flush()
+    return held
+
+
+def on_dispute_closed(pledge_id: int, *, won: bool) -> list[int]:
+    """The dispute on a covered pledge closed. Won: the held payout is approved
+    again (execution checks every pledge again). Lost: it goes back to
+    proposed, for a maintainer to approve what is left."""
+    moved = []
+    for payout in db.session.scalars(select(Payout).join(PayoutPledge).where(
+            PayoutPledge.pledge_id == pledge_id, Payout.state == PayoutState.held).with_for_update(of=Payout)):
+        payout.state = PayoutState.approved if won else PayoutState.proposed
+        moved.append(payout.id)
+        audit.record("payout.dispute_closed", "payout", payout.id, actor="stripe",
+                     details={"pledge": pledge_id, "won": won})
+        if won:
+            _schedule_execution(payout)
+        else:
+            notices.payout_event(payout.id, "proposed")
+    db.session.flush()
+    return moved
+
+
+# --- after payout ------------------------------------------------------------------
+
+def _released_pledge(pledge_id: int) -> Pledge:
+    pledge = db.session.get(Pledge, pledge_id, with_for_update=True, populate_existing=True)
+    if pledge is None or pledge.state is not PledgeState.released:
+        raise PayoutError("This pledge was not paid out.")
+    return pledge
+
+
+def record_loss_after_payout(pledge_id: int, amount_minor: int, *, dispute_id: str) -> bool:
+    """A dispute lost on a pledge already paid out: the commons covers the loss.
+
+    One transaction keyed by the dispute (disputes +amount, commons funds
+    −amount); the pledge records it as refunded. Returns whether this call
+    recorded it.
+    """
+    pledge = _released_pledge(pledge_id)
+    amount_minor = min(amount_minor, pledge.amount_minor - pledge.refunded_minor)
+    if amount_minor <= 0:
+        return False
+    _, created = ledger.post("dispute_lost_after_payout", f"refund:dispute:{dispute_id}", [
+        ledger.Line(ledger.account(AccountKind.commons_funds), Money(-amount_minor, pledge.currency)),
+        ledger.Line(ledger.account(AccountKind.disputes), Money(amount_minor, pledge.currency)),
+    ])
+    if created:
+        pledge.refunded_minor += amount_minor
+        db.session.flush()
+        audit.record("pledge.dispute_lost_after_payout", "pledge", pledge.id, actor="stripe",
+                     details={"amount_minor": amount_minor, "dispute": dispute_id})
+    return created
+
+
+def refund_after_payout(pledge_id: int, amount_minor: int, *, path: str, share_id: int, admin: User,
+                        offline_reference: str | None = None) -> str:
+    """An admin refunds (part of) a pledge whose money was paid out. Self-service never can.
+
+    ``path`` ``reversal``: Stripe reverses ``amount_minor`` of the share's
+    transfer (``POST /v1/transfers/{id}/reversals``) and the money goes back
+    to the funder; ``receivable``: the commons refunds the funder from its
+    own funds and records what the recipient owes back. Either way the
+    ledger balances. The refund goes through the pledge's rail (a Stripe
+    refund for a card pledge, ``offline_reference`` for a bank transfer).
+    Keyed by the pledge and what it refunded so far. Returns the refund id.
+    Raises :class:`PayoutError`, or ``PaymentsUnavailable``.
+    """
+    from marketplace.payments import stripe_client
+    from marketplace.pledges.models import Rail
+
+    pledge = _released_pledge(pledge_id)
+    share = db.session.get(PayoutShare, share_id, with_for_update=True, populate_existing=True)
+    if share is None or share.state is not ShareState.paid or \
+            not any(c.pledge_id == pledge.id for c in share.payout.covered):
+        raise PayoutError("Choose a paid share of the payout that covered this pledge.")
+    if not 0 < amount_minor <= pledge.amount_minor - pledge.refunded_minor:
+        raise PayoutError("The amount must be more than zero and at most what the pledge has not had back.")
+    money = Money(amount_minor, pledge.currency)
+    request_key = f"pledge-{pledge.id}-refund-after-{pledge.refunded_minor}"
+    if path == "reversal":
+        if not share.stripe_transfer_id:
+            raise PayoutError("This share was not paid by Stripe: record a receivable instead.")
+        if amount_minor > share.amount_minor:
+            raise PayoutError("A reversal cannot take back more than the share received.")
+        reversal = stripe_client.create_transfer_reversal(share.stripe_transfer_id, money,
+                                                          idempotency_key=f"{request_key}-reversal")
+        ledger.post("transfer_reversed", f"transfer-reversal:{reversal['id']}", [
+            ledger.Line(ledger.account(AccountKind.payouts_paid), Money(-amount_minor, pledge.currency)),
+            ledger.Line(ledger.account(AccountKind.commons_funds), money),
+        ])
+        source = ledger.account(AccountKind.commons_funds)
+    elif path == "receivable":
+        source = ledger.account(AccountKind.contributor_receivable, user_id=share.recipient_id)
+    else:
+        raise PayoutError("Choose a transfer reversal or a receivable.")
+    if pledge.rail is Rail.card:
+        refund_id = stripe_client.create_refund(pledge.payment_intent_id, money, idempotency_key=request_key)
+    else:
+        if not (offline_reference or "").strip():
+            raise PayoutError("A bank-transfer refund needs the reference of the transfer back.")
+        refund_id = f"offline:{pledge.id}:{offline_reference.strip()}"
+    _, created = ledger.post("refund_after_payout", f"refund:{refund_id}", [
+        ledger.Line(source, Money(-amount_minor, pledge.currency)),
+        ledger.Line(ledger.account(AccountKind.refunds), money),
+    ])
+    if created:
+        pledge.refunded_minor += amount_minor
+        db.session.flush()
+        audit.record("pledge.refunded_after_payout", "pledge", pledge.id, actor=f"user:{admin.id}",
+                     actor_user_id=admin.id, details={"amount_minor": amount_minor, "path": path,
+                                                      "share": share.id, "refund_id": refund_id})
+    return refund_id
+
+
+def on_transfer_reversed(transfer_obj: dict) -> str:
+    """Stripe ``transfer.reversed``: reversals the commons made are recorded
+    already; one made elsewhere (the Stripe dashboard) brings the money back to
+    the commons' funds, and the share is marked reversed for an admin."""
+    from marketplace.ledger.models import LedgerTransaction
+    from marketplace.money import from_stripe_amount
+
+    share = db.session.scalar(select(PayoutShare).where(
+        PayoutShare.stripe_transfer_id == transfer_obj.get("id")).with_for_update())
+    if share is None:
+        return "no payout share for this transfer"
+    reversals = (transfer_obj.get("reversals") or {}).get("data") or []
+    recorded = []
+    for reversal in reversals:
+        key = f"transfer-reversal:{reversal.get('id')}"
+        if not isinstance(reversal.get("amount"), int) or db.session.scalar(
+                select(LedgerTransaction.id).where(LedgerTransaction.idempotency_key == key)):
+            continue
+        money = from_stripe_amount(reversal["amount"], reversal.get("currency") or share.payout.currency)
+        ledger.post("transfer_reversed", key, [
+            ledger.Line(ledger.account(AccountKind.payouts_paid), Money(-money.amount_minor, money.currency)),
+            ledger.Line(ledger.account(AccountKind.commons_funds), money),
+        ])
+        share.state = ShareState.reversed
+        payout = share.payout
+        payout.flagged_at, payout.flag_reason = utcnow(), "a transfer was reversed outside the commons"
+        audit.record("payout.transfer_reversed", "payout_share", share.id, actor="stripe",
+                     details={"reversal": reversal.get("id"), "amount_minor": money.amount_minor})
+        recorded.append(reversal.get("id"))
+    db.session.flush()
+    return f"reversals recorded: {recorded}" if recorded else "reversals recorded already"
