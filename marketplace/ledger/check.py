@@ -10,6 +10,9 @@
    what was refunded or lost equals what the pledges record as refunded. With
    1 and 4, money rule 4 (paid + refunded + held + fee = received) follows.
 6. Every entry uses an ISO currency code of three upper-case letters.
+7. No recipient is owed a negative amount (contributor payable).
+8. Every executed payout's fee and shares add up to its gross, and the
+   escrow it released equals that gross (money rule 5).
 On SQLite (no FULL OUTER JOIN in older versions) rows missing on the left
 side of 3 and 4 are checked one way only.
 """
@@ -76,6 +79,31 @@ refunded_vs_pledges AS (
         ON p.currency = r.currency
     WHERE r.refunded <> COALESCE(p.refunded, 0)
 ),
+negative_payable AS (
+    SELECT 'negative contributor payable' AS rule, a.user_id::text AS subject, e.currency,
+           SUM(e.amount_minor) AS amount
+    FROM ledger_entry e JOIN ledger_account a ON a.id = e.account_id
+    WHERE a.kind = 'contributor_payable' GROUP BY a.user_id, e.currency HAVING SUM(e.amount_minor) < 0
+),
+payout_split AS (
+    SELECT 'payout fee and shares differ from its gross' AS rule, p.id::text AS subject, p.currency,
+           p.gross_minor - p.fee_minor - COALESCE(SUM(s.amount_minor), 0) AS amount
+    FROM payout p LEFT JOIN payout_share s ON s.payout_id = p.id
+    WHERE p.state IN ('executing', 'paid', 'failed')
+    GROUP BY p.id, p.currency, p.gross_minor, p.fee_minor
+    HAVING p.gross_minor - p.fee_minor - COALESCE(SUM(s.amount_minor), 0) <> 0
+),
+payout_released AS (
+    SELECT 'payout released differs from its gross' AS rule, p.id::text AS subject, p.currency,
+           p.gross_minor + COALESCE(SUM(e.amount_minor), 0) AS amount
+    FROM payout p
+    LEFT JOIN ledger_transaction t ON t.idempotency_key = 'payout:' || p.id || ':' || 'released'
+    LEFT JOIN ledger_entry e ON e.transaction_id = t.id
+        AND e.account_id IN (SELECT id FROM ledger_account WHERE kind = 'item_escrow')
+    WHERE p.state IN ('executing', 'paid', 'failed')
+    GROUP BY p.id, p.currency, p.gross_minor
+    HAVING p.gross_minor + COALESCE(SUM(e.amount_minor), 0) <> 0
+),
 bad_currency AS (
     SELECT 'bad currency code' AS rule, id::text AS subject, currency, amount_minor AS amount
     FROM ledger_entry WHERE currency !~ '^[A-Z]{3}$'
@@ -86,6 +114,9 @@ UNION ALL SELECT rule, subject, currency, amount FROM projection
 UNION ALL SELECT rule, subject, currency, amount FROM escrow_vs_pledges
 UNION ALL SELECT rule, subject, currency, amount FROM received_vs_pledges
 UNION ALL SELECT rule, subject, currency, amount FROM refunded_vs_pledges
+UNION ALL SELECT rule, subject, currency, amount FROM negative_payable
+UNION ALL SELECT rule, subject, currency, amount FROM payout_split
+UNION ALL SELECT rule, subject, currency, amount FROM payout_released
 UNION ALL SELECT rule, subject, currency, amount FROM bad_currency
 ORDER BY 1, 2, 3
 """

@@ -102,7 +102,7 @@ def _project_escrow(lines: list[Line]) -> None:
 
 def balance(acct: LedgerAccount, currency: str) -> int:
     """Sum of the account's entries in ``currency``: the money it holds, from the entries alone."""
-    return db.session.scalar(
+    return int(db.session.scalar(
         select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0)).where(
             LedgerEntry.account_id == acct.id, LedgerEntry.currency == currency)
-    )
+    ))

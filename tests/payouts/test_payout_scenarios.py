@@ -392,3 +392,26 @@ def test_self_service_refund_stops_once_a_claim_is_approved(world):
     with pytest.raises(pledges.PledgeError, match="claim"):
         pledges.self_service_refund(pledge.id, actor="test")
     assert world.session.get(Pledge, pledge.id).held_minor == 2500
+
+
+def test_ledger_check_names_a_tampered_payout(world):
+    from marketplace.payouts.models import PayoutShare
+
+    item = world.issue(197)
+    world.fund(item, 10000)
+    ama = world.implementor("ama@example.org", github_id=6301)
+    world.session.add(PayoutAccount(user_id=ama.id, rail=PayoutRail.manual))
+    world.claim(item, ama)
+    world.pull(297, "Fixes #197", author_id=6301, merged=True)
+    [payout] = world.payouts_of(item)
+    world.approve(payout, [(ama.id, 1)])
+    payouts.execute(payout.id, utcnow() + AFTER_WINDOW)
+    assert check() == []
+    world.session.get(PayoutShare, payout.shares[0].id).amount_minor = 9001
+    payout.gross_minor = 10001
+    world.session.flush()
+    rules = {(v.rule, v.subject, v.amount) for v in check()}
+    assert rules == {("payout released differs from its gross", str(payout.id), 1)}
+    payout.gross_minor = 10000
+    world.session.flush()
+    assert {(v.rule, v.amount) for v in check()} == {("payout fee and shares differ from its gross", -1)}
