@@ -88,8 +88,10 @@ def create_app(config: dict | None = None) -> Flask:
     from marketplace.admin.views import bp as admin_bp
     from marketplace.api.views import bp as api_bp
     from marketplace.backlog.views import bp as backlog_bp
+    from marketplace.claims.views import bp as claims_bp
     from marketplace.pages.views import bp as pages_bp
     from marketplace.projects.views import bp as projects_bp
+    from marketplace.payouts.views import bp as payouts_bp
     from marketplace.pledges.views import bp as pledges_bp
     from marketplace.webhooks.views import bp as webhooks_bp
 
@@ -101,6 +103,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(accounts_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(pledges_bp)
+    app.register_blueprint(claims_bp)
+    app.register_blueprint(payouts_bp)
     csrf.exempt(api_bp)
     csrf.exempt(webhooks_bp)
 

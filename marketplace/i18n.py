@@ -1,7 +1,7 @@
 """Locale selection and locale-aware formatting of money, numbers and dates."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date
 from decimal import Decimal
 
 from babel.numbers import get_currency_precision
@@ -47,7 +47,7 @@ def init_i18n(app: Flask) -> None:
     app.jinja_env.filters["http_url"] = http_url
     app.jinja_env.filters["number"] = format_decimal
     app.jinja_env.filters["date"] = lambda value, fmt="medium": (
-        format_date(value, fmt) if isinstance(value, datetime) else ""
+        format_date(value, fmt) if isinstance(value, date) else ""  # a datetime is a date too
     )
 
     @app.context_processor

@@ -32,6 +32,8 @@ MEMBER_OF_ORGANISATION = {"visitor": "login", "funder": "ok", "implementor": "40
                           "other_maintainer": "404", "admin": "404"}
 OWNER_OF_PLEDGE = {"visitor": "login", "funder": "ok", "implementor": "404", "maintainer": "404",
                    "other_maintainer": "404", "admin": "ok"}
+CLAIMANT = {"visitor": "login", "funder": "403", "implementor": "ok", "maintainer": "403",
+            "other_maintainer": "403", "admin": "403"}
 WEBHOOK = dict.fromkeys(ROLES, "401")
 
 # (endpoint, method): (URL template filled from the fixture objects, expectations)
@@ -105,6 +107,30 @@ MATRIX = {
     ("admin.pledges_list", "GET"): ("/admin/pledges", ADMIN),
     ("admin.confirm_pledge", "POST"): ("/admin/pledges/{pledge}/confirm", ADMIN),
     ("admin.refund_pledge", "POST"): ("/admin/pledges/{pledge}/refund", ADMIN),
+    ("admin.refund_after_payout", "POST"): ("/admin/pledges/{pledge}/refund-after-payout", ADMIN),
+    ("admin.certifications", "GET"): ("/admin/certifications", ADMIN),
+    ("admin.certifications", "POST"): ("/admin/certifications", ADMIN),
+    ("admin.revoke_certification", "POST"): ("/admin/certifications/{certification}/revoke", ADMIN),
+    ("admin.payouts", "GET"): ("/admin/payouts", ADMIN),
+    ("admin.record_manual_payout", "POST"): ("/admin/payouts/shares/{share}/paid", ADMIN),
+    ("claims.request_claim", "POST"): ("/items/{item}/claims", SIGNED_IN),
+    ("claims.set_open_to_team", "POST"): ("/items/{item}/claims/team", MANAGERS),
+    ("claims.show", "GET"): ("/claims/{item_claim}", PUBLIC),
+    ("claims.approve", "POST"): ("/claims/{item_claim}/approve", MANAGERS),
+    ("claims.reject", "POST"): ("/claims/{item_claim}/reject", MANAGERS),
+    ("claims.reassign", "POST"): ("/claims/{item_claim}/reassign", MANAGERS),
+    ("claims.withdraw", "POST"): ("/claims/{item_claim}/withdraw", CLAIMANT),
+    ("claims.project_claims", "GET"): ("/projects/odk/claims", MANAGERS),
+    ("claims.mine", "GET"): ("/account/claims", SIGNED_IN),
+    ("claims.grant_project_certification", "POST"): ("/projects/odk/certifications", MANAGERS),
+    ("claims.revoke_project_certification", "POST"): (
+        "/projects/odk/certifications/{certification}/revoke", MANAGERS),
+    ("payouts.show", "GET"): ("/payouts/{payout}", PUBLIC),
+    ("payouts.approve", "POST"): ("/payouts/{payout}/approve", MANAGERS),
+    ("payouts.cancel", "POST"): ("/payouts/{payout}/cancel", MANAGERS),
+    ("payouts.project_payouts", "GET"): ("/projects/odk/payouts", MANAGERS),
+    ("payouts.settings", "GET"): ("/account/payouts", SIGNED_IN),
+    ("payouts.settings", "POST"): ("/account/payouts", SIGNED_IN),
 }
 
 
@@ -164,6 +190,20 @@ def world(app, session):
     import hashlib
 
     invitation.token_hash = hashlib.sha256(token.encode()).hexdigest()
+    from datetime import timedelta
+
+    from marketplace.claims.models import Certification, Claim
+    from marketplace.payouts.models import Payout, PayoutShare, PayoutState
+
+    item_claim = Claim(item_id=item.id, claimant_id=people["implementor"].id, plan="A plan.", estimate_days=5,
+                       deadline=utcnow().date() + timedelta(days=10))
+    certification = Certification(user_id=people["implementor"].id, project_id=odk.id,
+                                  issued_by_id=people["maintainer"].id, expires_at=utcnow() + timedelta(days=30))
+    payout = Payout(item_id=item.id, currency="USD", state=PayoutState.proposed, open_key=f"{item.id}:USD",
+                    reason="merged", suggested_recipient_id=people["implementor"].id,
+                    shares=[PayoutShare(recipient_id=people["implementor"].id, weight=1)])
+    session.add_all([item_claim, certification, payout])
+    session.flush()
     # Committed (a savepoint of the test transaction): a view that rolls back
     # its own work must not take the fixture's rows with it.
     session.commit()
@@ -173,7 +213,8 @@ def world(app, session):
         "ids": {"item": item.id, "identity": identity.id, "implementor": people["implementor"].id,
                 "funder": people["funder"].id, "organisation": organisation.slug, "delivery": delivery.id,
                 "repository": item.repository_id, "claim": claim.id, "link": pull.links[0].id,
-                "invitation": token, "pledge": pledge.id},
+                "invitation": token, "pledge": pledge.id, "item_claim": item_claim.id,
+                "certification": certification.id, "payout": payout.id, "share": payout.shares[0].id},
     }
     app.config.update(GITHUB_OAUTH_CLIENT_ID=None, GITHUB_OAUTH_CLIENT_SECRET=None)
 

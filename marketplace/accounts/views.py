@@ -287,8 +287,14 @@ def person(user_id: int):
     country = None
     if row is not None and row.country:
         country = dict(country_choices()).get(row.country, row.country)
+    from marketplace.claims.certification import of_user
+    from marketplace.payouts.views import paid_totals
+
+    certifications = [cert for cert in of_user(user.id) if cert.revoked_at is None]
     return render_template("accounts/person.html", person=user, profile=row, identities=identities,
-                           country=country, bio_html=render_markdown(row.bio if row else ""))
+                           country=country, bio_html=render_markdown(row.bio if row else ""),
+                           certifications=certifications, now=utcnow(),
+                           earnings=paid_totals(user.id) if row is not None and row.public_earnings else None)
 
 
 @bp.post("/connect/<provider>")

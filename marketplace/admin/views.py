@@ -1,4 +1,5 @@
-"""The fiscal host's admin pages: webhook deliveries (with replay) and sync progress."""
+"""The fiscal host's admin pages: webhook deliveries (with replay), sync progress, projects, accounts,
+pledges, payouts to pay by hand, certifications and the audit log."""
 from __future__ import annotations
 
 from functools import wraps
@@ -46,7 +47,11 @@ def index():
     flagged = db.session.scalar(
         select(func.count()).where(Repository.sync_status.in_([SyncStatus.failed, SyncStatus.forbidden]))
     )
-    return render_template("admin/index.html", failed=failed, flagged=flagged)
+    from marketplace.payouts.models import PayoutShare, ShareState
+
+    manual = db.session.scalar(
+        select(func.count()).where(PayoutShare.state == ShareState.awaiting_manual_payout))
+    return render_template("admin/index.html", failed=failed, flagged=flagged, manual=manual)
 
 
 @bp.get("/deliveries")
@@ -352,7 +357,23 @@ def pledges_list():
 
     awaiting = (Pledge.rail == Rail.bank_transfer) & (Pledge.state == PledgeState.pending)
     rows, total, page = _paged(select(Pledge), [awaiting.desc(), Pledge.id.desc()])
-    return render_template("admin/pledges.html", rows=rows, total=total, page=page, q="", page_size=PAGE_SIZE)
+    return render_template("admin/pledges.html", rows=rows, total=total, page=page, q="", page_size=PAGE_SIZE,
+                           paid_shares=_paid_shares([p.id for p in rows if p.state is PledgeState.released]))
+
+
+def _paid_shares(pledge_ids: list[int]) -> dict[int, list]:
+    """Per released pledge: the paid shares of the payout that covered it (a refund after payout names one)."""
+    from marketplace.payouts.models import PayoutPledge, PayoutShare, ShareState
+
+    shares: dict[int, list] = {}
+    if pledge_ids:
+        for pledge_id, share in db.session.execute(
+                select(PayoutPledge.pledge_id, PayoutShare)
+                .join(PayoutShare, PayoutShare.payout_id == PayoutPledge.payout_id)
+                .where(PayoutPledge.pledge_id.in_(pledge_ids), PayoutShare.state == ShareState.paid)
+                .options(selectinload(PayoutShare.recipient)).order_by(PayoutShare.id)):
+            shares.setdefault(pledge_id, []).append(share)
+    return shares
 
 
 @bp.post("/pledges/<id:pledge_id>/confirm")
@@ -414,3 +435,155 @@ def refund_pledge(pledge_id: int):
     db.session.commit()
     flash(_("Pledge %(id)s: refund recorded.", id=pledge.id))
     return redirect(url_for("admin.pledges_list"))
+
+
+@bp.post("/pledges/<id:pledge_id>/refund-after-payout")
+@admin_required
+def refund_after_payout(pledge_id: int):
+    """Refund (part of) a pledge whose money was paid out: by reversing a share's
+    Stripe transfer, or from the commons' funds with a receivable on the recipient.
+
+    ``seen_refunded`` is what the pledge had had back when the page was shown:
+    a second submission of the same form (a double click, a reload) finds it
+    changed and refunds nothing more.
+    """
+    from flask_babel import get_locale
+
+    from marketplace.money import MoneyError, parse_amount
+    from marketplace.payments.stripe_client import PaymentsUnavailable, TransferRefused
+    from marketplace.payouts import service as payouts
+    from marketplace.pledges.models import Pledge
+
+    pledge = db.session.get(Pledge, pledge_id, with_for_update=True, populate_existing=True)
+    if pledge is None:
+        abort(404)
+    back = url_for("admin.pledges_list")
+    seen = ascii_int(request.form.get("seen_refunded", ""))
+    share_id = ascii_int(request.form.get("share_id", ""))
+    path = request.form.get("path", "")
+    reference = (request.form.get("reference") or "").strip()[:100] or None
+    try:
+        if seen is None or seen != pledge.refunded_minor:
+            raise MoneyError(_("This pledge was refunded meanwhile; check it again. Nothing was refunded."))
+        if share_id is None or not 0 < share_id < 2**31:
+            raise MoneyError(_("Choose the paid share the refund comes from."))
+        money = parse_amount(request.form.get("amount", ""), pledge.currency, str(get_locale()), (pledge.currency,))
+        refund_id = payouts.refund_after_payout(pledge.id, money.amount_minor, path=path, share_id=share_id,
+                                                admin=current_user._get_current_object(),
+                                                offline_reference=reference)
+    except (MoneyError, payouts.PayoutError) as exc:
+        db.session.rollback()
+        flash(str(exc))
+        return redirect(back, code=303)
+    except (PaymentsUnavailable, TransferRefused) as exc:
+        db.session.rollback()
+        flash(_("Stripe did not do it: %(reason)s. Nothing was recorded; try again later.", reason=str(exc)))
+        return redirect(back, code=303)
+    db.session.commit()
+    flash(_("Pledge %(id)s: refund after payout recorded (%(refund)s).", id=pledge.id, refund=refund_id))
+    return redirect(back, code=303)
+
+
+# --- certifications and payouts ---------------------------------------------------------
+
+@bp.route("/certifications", methods=["GET", "POST"])
+@admin_required
+def certifications():
+    """Grant a global certification (the commons' training) by e-mail; every certification, newest first."""
+    from marketplace.claims.models import Certification
+    from marketplace.claims.views import certification_form, grant_from_form
+
+    form = certification_form()
+    error = None
+    if request.method == "POST":
+        if form.validate_on_submit():
+            cert, error = grant_from_form(form, project_id=None)
+            if error is None:
+                db.session.commit()
+                flash(_("%(name)s is certified for every member project.", name=cert.user.display_name))
+                return redirect(url_for("admin.certifications"), code=303)
+        else:
+            error = _("Please correct the marked fields.")
+    rows, total, page = _paged(
+        select(Certification).options(selectinload(Certification.user), selectinload(Certification.project),
+                                      selectinload(Certification.issued_by)),
+        [Certification.revoked_at.is_not(None), Certification.issued_at.desc(), Certification.id.desc()])
+    return render_template("admin/certifications.html", form=form, error=error, rows=rows, total=total,
+                           page=page, q="", page_size=PAGE_SIZE), 400 if request.method == "POST" else 200
+
+
+@bp.post("/certifications/<id:certification_id>/revoke")
+@admin_required
+def revoke_certification(certification_id: int):
+    """End a certification now (global or of a project)."""
+    from marketplace.claims import certification
+    from marketplace.claims.models import Certification
+
+    cert = db.session.get(Certification, certification_id)
+    if cert is None:
+        abort(404)
+    certification.revoke(cert, actor=current_user._get_current_object())
+    db.session.commit()
+    flash(_("The certification of %(name)s is revoked.", name=cert.user.display_name))
+    return redirect(url_for("admin.certifications"), code=303)
+
+
+@bp.get("/payouts")
+@admin_required
+def payouts():
+    """Money owed that waits for someone: shares to pay by hand (with the recipient's
+    details), shares waiting for an account or a certification, failed or reversed
+    transfers, and payouts flagged for a look."""
+    from marketplace.payouts.models import Payout, PayoutAccount, PayoutShare, PayoutState, ShareState
+    from marketplace.timeutil import utcnow
+
+    def shares(*states):
+        return db.session.scalars(
+            select(PayoutShare).where(PayoutShare.state.in_(states))
+            .options(selectinload(PayoutShare.recipient), selectinload(PayoutShare.payout).selectinload(Payout.item))
+            .order_by(PayoutShare.id).limit(PAGE_SIZE * 4)).all()
+
+    manual = shares(ShareState.awaiting_manual_payout)
+    accounts = {a.user_id: a for a in db.session.scalars(
+        select(PayoutAccount).where(PayoutAccount.user_id.in_({s.recipient_id for s in manual})))} if manual else {}
+    payouts_waiting = db.session.scalars(
+        select(Payout).where(Payout.state == PayoutState.awaiting_certification)
+        .options(selectinload(Payout.item), selectinload(Payout.suggested_recipient))
+        .order_by(Payout.id).limit(PAGE_SIZE * 4)).all()
+    flagged = db.session.scalars(
+        select(Payout).where(Payout.flagged_at.is_not(None)).options(selectinload(Payout.item))
+        .order_by(Payout.flagged_at.desc()).limit(PAGE_SIZE * 4)).all()
+    return render_template(
+        "admin/payouts.html", manual=manual, accounts=accounts,
+        waiting=shares(ShareState.awaiting_account, ShareState.awaiting_certification),
+        payouts_waiting=payouts_waiting, failed=shares(ShareState.failed, ShareState.reversed), flagged=flagged,
+        today=utcnow().date().isoformat())
+
+
+@bp.post("/payouts/shares/<id:share_id>/paid")
+@admin_required
+def record_manual_payout(share_id: int):
+    """The fiscal host paid a share by bank or mobile-money transfer: its reference and date."""
+    from datetime import date
+
+    from marketplace.payouts import service as payouts
+    from marketplace.payouts.models import PayoutShare
+
+    if db.session.get(PayoutShare, share_id) is None:
+        abort(404)
+    back = url_for("admin.payouts")
+    try:
+        paid_on = date.fromisoformat((request.form.get("paid_on") or "").strip()[:10])
+    except ValueError:
+        flash(_("Give the date of the transfer."))
+        return redirect(back, code=303)
+    try:
+        payouts.record_manual_payout(share_id, reference=(request.form.get("reference") or "")[:300],
+                                     paid_on=paid_on, admin=current_user._get_current_object())
+    except payouts.PayoutError as exc:
+        db.session.rollback()
+        flash(str(exc))
+        return redirect(back, code=303)
+    db.session.commit()
+    flash(_("The transfer is recorded; the recipient is told."))
+    return redirect(back, code=303)

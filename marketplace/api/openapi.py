@@ -264,12 +264,12 @@ def openapi_document(server_url: str) -> dict:
             "/items/{id}/ledger": {
                 "get": {
                     "operationId": "getItemLedger",
-                    "summary": "Every pledge of an item with its state, escrow and refunds",
+                    "summary": "Every pledge of an item with its state, escrow and refunds, and its payouts",
                     "parameters": [
                         {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
                     ],
                     "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {
-                        "type": "object", "required": ["item", "escrow", "pledges"]}}}},
+                        "type": "object", "required": ["item", "escrow", "pledges", "payouts"]}}}},
                         "404": _error("No such item")},
                 }
             },

@@ -199,8 +199,8 @@ def item(item_id: int):
 
 @bp.get("/items/<id:item_id>/ledger")
 def item_ledger(item_id: int):
-    """Every pledge of a visible item (funder name or null for anonymous), its escrow and refunds."""
-    from marketplace.pledges.transparency import item_pledges
+    """Every pledge of a visible item (funder name or null for anonymous), its escrow, refunds and payouts."""
+    from marketplace.pledges.transparency import item_payouts, item_pledges
 
     row = visible_item(item_id)
     if row is None:
@@ -209,6 +209,7 @@ def item_ledger(item_id: int):
         item=row.id,
         escrow=[{"currency": f.currency, "amount_minor": f.held_minor} for f in row.funding if f.held_minor],
         pledges=item_pledges(row.id),
+        payouts=item_payouts(row.id),
     )
 
 

@@ -68,21 +68,30 @@ def item(item_id: int):
     row = visible_item(item_id)
     if row is None:
         abort(404)
+    return render_item(row)
+
+
+def render_item(row: BacklogItem, *, claim_form=None, claim_error: str | None = None, status: int = 200):
+    """The item page; the claims view passes back a claim form with its errors (status 400)."""
     from flask_login import current_user
 
-    from marketplace.projects.service import may_manage
-
+    from marketplace.claims.views import claim_section
     from marketplace.money import fee_of
+    from marketplace.payouts.views import item_payouts
     from marketplace.pledges.views import pledge_form
+    from marketplace.projects.service import may_manage
 
     rate = row.repository.project.fee_rate(current_app.config["DEFAULT_FEE_RATE_BPS"])
     example_currency = current_app.config["ALLOWED_CURRENCIES"][0]
     example = 5000  # minor units: 50.00 in most currencies
+    manager = may_manage(current_user, row.repository.project)
     return render_template("backlog/item.html", item=row, body_html=render_markdown(row.body),
                            fee={"rate_percent": rate / 100, "currency": example_currency, "example": example,
                                 "example_fee": fee_of(example, rate)},
-                           links=item_links(row), may_manage=may_manage(current_user, row.repository.project),
-                           pledge_form=pledge_form() if current_user.is_authenticated else None)
+                           links=item_links(row), may_manage=manager,
+                           pledge_form=pledge_form() if current_user.is_authenticated else None,
+                           claims=claim_section(row, form=claim_form, error=claim_error),
+                           payouts=item_payouts(row.id)), status
 
 
 def item_links(item: BacklogItem) -> list[ItemLink]:

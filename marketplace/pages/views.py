@@ -14,6 +14,7 @@ def about():
 def transparency():
     """Totals per currency from the ledger, and whether every invariant holds."""
     from marketplace.ledger.check import check
-    from marketplace.pledges.transparency import totals
+    from marketplace.pledges.transparency import recent_payouts, totals
 
-    return render_template("pages/transparency.html", totals=totals(), violations=check())
+    return render_template("pages/transparency.html", totals=totals(), violations=check(),
+                           payouts=recent_payouts())

@@ -31,8 +31,42 @@ def item_pledges(item_id: int) -> list[dict]:
     ]
 
 
+def item_payouts(item_id: int) -> list[dict]:
+    """Payouts of an item, oldest first, as the public sees them: state, gross,
+    fee and each recipient's share (minor units); names only of executed ones."""
+    from marketplace.payouts.models import Payout, PayoutState
+
+    rows = db.session.scalars(select(Payout).where(Payout.item_id == item_id).order_by(Payout.id)).all()
+    return [
+        {
+            "payout": payout.id,
+            "state": payout.state.value,
+            "currency": payout.currency,
+            "gross_minor": payout.gross_minor,
+            "fee_minor": payout.fee_minor,
+            "pull_request": payout.pull_request.html_url if payout.pull_request else None,
+            "shares": [{"recipient": share.recipient.display_name, "amount_minor": share.amount_minor,
+                        "state": share.state.value} for share in payout.shares]
+            if payout.state not in (PayoutState.proposed, PayoutState.awaiting_certification) else [],
+            "executed_at": payout.executed_at.isoformat() + "Z" if payout.executed_at else None,
+        }
+        for payout in rows
+    ]
+
+
+def recent_payouts(limit: int = 50) -> list:
+    """The latest executed payouts (money that left escrow), newest first."""
+    from marketplace.payouts.models import Payout
+
+    return list(db.session.scalars(select(Payout).where(Payout.executed_at.is_not(None))
+                                   .order_by(Payout.executed_at.desc(), Payout.id.desc()).limit(limit)))
+
+
 def totals() -> dict[str, dict[str, int]]:
-    """Per currency: received, held in escrow, refunded, fees, paid out and lost, from the ledger entries."""
+    """Per currency, from the ledger entries: received, held in escrow,
+    refunded, fees, paid out, owed to contributors (approved, not yet paid),
+    lost to disputes, covered by the commons' own funds (losses after payout,
+    less transfers reversed back) and advanced against recipients' debts."""
     rows = db.session.execute(
         select(LedgerAccount.kind, LedgerEntry.currency, func.sum(LedgerEntry.amount_minor))
         .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
@@ -42,9 +76,12 @@ def totals() -> dict[str, dict[str, int]]:
     names = {AccountKind.funder_payments: "received", AccountKind.item_escrow: "held",
              AccountKind.refunds: "refunded", AccountKind.platform_fees: "fees",
              AccountKind.payouts_paid: "paid", AccountKind.contributor_payable: "owed",
-             AccountKind.disputes: "lost"}
+             AccountKind.disputes: "lost", AccountKind.commons_funds: "commons",
+             AccountKind.contributor_receivable: "advanced"}
     for kind, currency, total in rows:
         figures = out.setdefault(currency, dict.fromkeys(names.values(), 0))
         value = int(total or 0)
-        figures[names[kind]] += -value if kind is AccountKind.funder_payments else value
+        # Sources are negative in the ledger; shown as positive amounts.
+        negative = kind in (AccountKind.funder_payments, AccountKind.contributor_receivable)
+        figures[names[kind]] += -value if negative else value
     return dict(sorted(out.items()))

@@ -316,3 +316,21 @@ def test_two_approvals_300ms_apart_in_two_sessions_make_one_payout_and_one_trans
         assert {r[3].get("Idempotency-Key") for r in server.requests if r[1] == "/v1/transfers"} == {key}
     finally:
         server.stop()
+
+
+def test_transparency_and_the_item_ledger_show_the_money_from_pledge_to_payout(world, stripe_api, client):
+    ama = world.implementor("ama@example.org", github_id=7007)
+    connected(world, stripe_api, ama, active=True)
+    payout = merged_and_approved(world, 307, 10000, ama, 7007)
+    payouts.execute(payout.id, utcnow() + AFTER_WINDOW)
+    payouts.transfer(payout.shares[0].id)
+    world.session.commit()
+    body = client.get(f"/api/v1/items/{payout.item_id}/ledger").get_json()
+    assert [(p["state"], p["amount_minor"]) for p in body["pledges"]] == [("released", 10000)]
+    assert [(p["state"], p["gross_minor"], p["fee_minor"], [(s["recipient"], s["amount_minor"]) for s in p["shares"]])
+            for p in body["payouts"]] == [("paid", 10000, 1000, [("ama", 9000)])]
+    totals = client.get("/api/v1/ledger").get_json()["totals"]["USD"]
+    assert (totals["received"], totals["held"], totals["fees"], totals["paid"], totals["owed"]) == (
+        10000, 0, 1000, 9000, 0)
+    page = client.get("/transparency").get_data(as_text=True)
+    assert "Issue 307" in page and "$90.00" in page and "Every check holds" in page

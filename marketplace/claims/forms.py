@@ -1,0 +1,45 @@
+"""Claim and certification forms (CSRF by Flask-WTF on every one)."""
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import DateField, EmailField, IntegerField, SelectField, TextAreaField
+from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
+
+from marketplace.claims.certification import MAX_NOTE
+from marketplace.claims.service import MAX_PLAN_LENGTH
+
+MAX_DECISION_NOTE = 2000
+
+
+class ClaimRequestForm(FlaskForm):
+    """An implementor asks to do an item: plan, estimate, deadline, and the firm they work for (optional)."""
+
+    plan = TextAreaField(_l("Your plan: what you will change and how"),
+                         validators=[DataRequired(), Length(max=MAX_PLAN_LENGTH)])
+    estimate_days = IntegerField(_l("Estimate (working days)"),
+                                 validators=[InputRequired(), NumberRange(min=1, max=365)])
+    deadline = DateField(_l("Deadline (UTC date)"), validators=[InputRequired()])
+    # No Optional(): it would skip the check that the value is one of the choices.
+    organisation_id = SelectField(_l("For the implementor firm"), coerce=str, default="")
+
+
+class DecisionForm(FlaskForm):
+    """A maintainer's note on approving or rejecting a claim."""
+
+    note = TextAreaField(_l("Note to the claimant"), validators=[Optional(), Length(max=MAX_DECISION_NOTE)])
+
+
+class ReassignForm(FlaskForm):
+    """Move an approved claim to another implementor: one who asked for the item, or one named by e-mail."""
+
+    to_user_id = SelectField(_l("An implementor who asked for this item"), coerce=str, default="")
+    email = EmailField(_l("Or the e-mail address of an implementor"),
+                       validators=[Optional(), Email(), Length(max=320)])
+    note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=MAX_DECISION_NOTE)])
+
+
+class CertificationForm(FlaskForm):
+    """Certify an implementor (named by the e-mail address of their account) until a date."""
+
+    email = EmailField(_l("E-mail of the implementor"), validators=[DataRequired(), Email(), Length(max=320)])
+    expires_on = DateField(_l("Valid until (UTC date)"), validators=[InputRequired()])
+    note = TextAreaField(_l("Note (training passed, reason)"), validators=[Optional(), Length(max=MAX_NOTE)])

@@ -1,0 +1,450 @@
+"""Payout pages: the public payout page with the maintainers' approval (split,
+preview, approve) and cancellation, a project's payouts, and a recipient's
+payout settings (Stripe Connect onboarding or the manual rail) with their earnings."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from marketplace.accounts.models import ImplementorProfile, User
+from marketplace.accounts.service import url_for_public, user_by_email
+from marketplace.audit import service as audit
+from marketplace.backlog.models import BacklogItem
+from marketplace.claims import certification
+from marketplace.claims.models import Certification, Claim, ClaimState
+from marketplace.claims.views import certification_form, project_or_404, refuse_unless_manager
+from marketplace.extensions import db
+from marketplace.forges.models import Repository
+from marketplace.payouts import service as payouts
+from marketplace.payouts.forms import ApprovalForm, CancelForm, ManualDetailsForm
+from marketplace.payouts.models import (
+    APPROVABLE_STATES,
+    OPEN_PAYOUT_STATES,
+    Payout,
+    PayoutAccount,
+    PayoutRail,
+    PayoutShare,
+    PayoutState,
+    ShareState,
+)
+from marketplace.payouts.split import parse_percentages
+from marketplace.projects.service import may_manage
+from marketplace.validation import ascii_int
+
+bp = Blueprint("payouts", __name__)
+
+LIST_LIMIT = 200
+
+PAYOUT_STATE_LABELS = {
+    PayoutState.awaiting_certification: _l("waiting for the recipient's certification"),
+    PayoutState.proposed: _l("proposed, waiting for a maintainer's approval"),
+    PayoutState.approved: _l("approved, paid once the dispute window has passed"),
+    PayoutState.held: _l("held: a pledge it covers is disputed or changed"),
+    PayoutState.executing: _l("being paid"),
+    PayoutState.paid: _l("paid"),
+    PayoutState.failed: _l("a transfer failed; it is retried"),
+    PayoutState.cancelled: _l("cancelled"),
+}
+SHARE_STATE_LABELS = {
+    ShareState.pending: _l("not yet paid"),
+    ShareState.awaiting_certification: _l("owed, waiting for certification"),
+    ShareState.awaiting_account: _l("owed, waiting for a payout account that can receive"),
+    ShareState.awaiting_manual_payout: _l("owed, the fiscal host transfers it"),
+    ShareState.transferring: _l("being transferred"),
+    ShareState.failed: _l("transfer failed, retried"),
+    ShareState.paid: _l("paid"),
+    ShareState.reversed: _l("reversed"),
+}
+
+
+@bp.app_template_filter("payout_state")
+def payout_state_label(state: PayoutState) -> str:
+    return str(PAYOUT_STATE_LABELS.get(state, state.value))
+
+
+@bp.app_template_filter("share_state")
+def share_state_label(state: ShareState) -> str:
+    return str(SHARE_STATE_LABELS.get(state, state.value))
+
+
+def _me() -> User:
+    return current_user._get_current_object()
+
+
+def _payout_or_404(payout_id: int) -> Payout:
+    """The payout; 404 when its item is hidden or deleted, unless the viewer manages the project."""
+    payout = db.session.get(Payout, payout_id)
+    if payout is None:
+        abort(404)
+    item = payout.item
+    if (item.hidden or item.deleted_at is not None) and not may_manage(current_user, item.repository.project):
+        abort(404)
+    return payout
+
+
+# --- the split a maintainer types ------------------------------------------------------
+
+@dataclass
+class SplitLine:
+    """One filled row of the approval form, resolved."""
+
+    person: User
+    weight: int
+    net: int | None = None
+    certified: bool = True
+
+
+@dataclass
+class Split:
+    lines: list[SplitLine]
+    errors: list[str]
+    figures: dict | None = None  # payouts.service.quote(): gross, fee, net, shares, pledges
+
+
+def _recipient(text: str) -> User | None:
+    """An implementor named by account number (as on their profile page) or by e-mail."""
+    text = text.strip()
+    number = ascii_int(text)
+    if number is not None:
+        person = db.session.get(User, number) if 0 < number < 2**31 else None
+    elif "@" in text:
+        person = user_by_email(text)
+    else:
+        person = None
+    return person if person is not None and person.is_implementor else None
+
+
+def _read_split(form: ApprovalForm, payout: Payout) -> Split:
+    """The recipients and weights the form asks for, with the amounts approving now would pay."""
+    lines: list[SplitLine] = []
+    errors: list[str] = []
+    percents: list[str] = []
+    for number, row in enumerate(form.rows, start=1):
+        text, percent = (row.recipient.data or "").strip(), (row.percent.data or "").strip()
+        if not text:
+            if percent:
+                errors.append(_("Row %(n)s has a percentage but no recipient.", n=number))
+            continue
+        person = _recipient(text)
+        if person is None:
+            errors.append(_("Row %(n)s: no implementor has the account number or e-mail address %(who)s.",
+                            n=number, who=text))
+            continue
+        if any(line.person.id == person.id for line in lines):
+            errors.append(_("%(name)s appears twice in the split.", name=person.display_name))
+            continue
+        lines.append(SplitLine(person=person, weight=1))
+        percents.append(percent)
+    if not lines and not errors:
+        errors.append(_("Name at least one recipient."))
+    if errors:
+        return Split(lines, errors)
+    if not form.equal.data:
+        if len(percents) == 1 and not percents[0]:
+            percents = ["100"]  # one recipient: all of it
+        try:
+            weights = parse_percentages(percents)
+        except ValueError as exc:
+            return Split(lines, [_("Percentages must be above 0, have at most two decimals and add up to 100 "
+                                   "(%(problem)s).", problem=str(exc))])
+        for line, weight in zip(lines, weights):
+            line.weight = weight
+    figures = payouts.quote(payout, [line.weight for line in lines])
+    project_id = payout.item.repository.project_id
+    for line, net in zip(lines, figures["shares"]):
+        line.net = net
+        line.certified = certification.is_certified(line.person.id, project_id)
+    return Split(lines, [], figures)
+
+
+def _prefilled_form(payout: Payout) -> ApprovalForm:
+    """The approval form filled with the payout's current shares (at first: the suggested recipient, 100%)."""
+    form = ApprovalForm()
+    shares = list(payout.shares)
+    if not shares and payout.suggested_recipient_id:
+        form.rows[0].recipient.data = str(payout.suggested_recipient_id)
+        form.rows[0].percent.data = "100"
+    total = sum(share.weight for share in shares)
+    equal = len(shares) > 1 and len({share.weight for share in shares}) == 1
+    for row, share in zip(form.rows, shares):
+        row.recipient.data = str(share.recipient_id)
+        if not equal:
+            row.percent.data = "100" if len(shares) == 1 else (
+                f"{share.weight / 100:.2f}" if total == 10_000 else "")
+    form.equal.data = equal
+    return form
+
+
+def _candidates(payout: Payout) -> list[User]:
+    """People a maintainer may want to pay: the suggested recipient and the item's claimants."""
+    people = db.session.scalars(
+        select(User).join(Claim, Claim.claimant_id == User.id).where(
+            Claim.item_id == payout.item_id, User.is_implementor.is_(True),
+            Claim.state.in_([ClaimState.requested, ClaimState.approved, ClaimState.submitted,
+                             ClaimState.completed])).distinct().order_by(User.id)).all()
+    if payout.suggested_recipient is not None and payout.suggested_recipient not in people:
+        people.insert(0, payout.suggested_recipient)
+    return people
+
+
+def _render_show(payout: Payout, *, form: ApprovalForm | None = None, split: Split | None = None,
+                 error: str | None = None, status: int = 200):
+    manager = may_manage(current_user, payout.item.repository.project)
+    approvable = payout.state in APPROVABLE_STATES
+    if manager and approvable:
+        if form is None:
+            form = _prefilled_form(payout)
+            split = _read_split(form, payout) if any(row.recipient.data for row in form.rows) else None
+        figures = split.figures if split is not None and split.figures is not None else payouts.quote(payout)
+        form.seen_gross.data = str(figures["gross"])
+    else:
+        form, figures = None, None
+    covered = len(payout.covered) if payout.covered or figures is None else len(figures["pledges"])
+    return render_template(
+        "payouts/show.html", payout=payout, item=payout.item, manager=manager, approvable=approvable,
+        form=form, split=split, figures=figures, error=error, covered=covered,
+        candidates=_candidates(payout) if form is not None else [],
+        cancel_form=CancelForm(prefix="cancel") if manager and payout.state in OPEN_PAYOUT_STATES else None,
+        window_days=current_app.config["PAYOUT_DISPUTE_WINDOW_DAYS"]), status
+
+
+@bp.get("/payouts/<id:payout_id>")
+def show(payout_id: int):
+    """A payout: item, state, gross, fee, shares, covered pledges, dispute window; maintainers
+    (and admins) approve it here, with a preview of each person's net."""
+    return _render_show(_payout_or_404(payout_id))
+
+
+@bp.post("/payouts/<id:payout_id>/approve")
+def approve(payout_id: int):
+    """Preview the split (nothing changes), or approve it: the amounts are fixed now."""
+    payout = _payout_or_404(payout_id)
+    back = url_for("payouts.show", payout_id=payout.id)
+    if (refusal := refuse_unless_manager(payout.item.repository.project, back=back)) is not None:
+        return refusal
+    if payout.state not in APPROVABLE_STATES:
+        flash(_("This payout was approved already.") if payout.state not in (
+            PayoutState.awaiting_certification, PayoutState.cancelled)
+            else _("This payout cannot be approved now."))
+        return redirect(back, code=303)
+    form = ApprovalForm()
+    if not form.validate_on_submit():
+        return _render_show(payout, form=form, error=_("Please check the form; nothing was approved."), status=400)
+    split = _read_split(form, payout)
+    if split.errors:
+        return _render_show(payout, form=form, split=split, error=" ".join(split.errors), status=400)
+    if not form.approve.data:
+        return _render_show(payout, form=form, split=split)
+    seen_gross = ascii_int(form.seen_gross.data or "")
+    if seen_gross is None:
+        return _render_show(payout, form=form, split=split, status=400,
+                            error=_("Preview the amounts first; nothing was approved."))
+    try:
+        payouts.approve(payout.id, maintainer=_me(), recipients=[(l.person.id, l.weight) for l in split.lines],
+                        seen_gross=seen_gross, note=(form.note.data or "").strip() or None)
+    except payouts.PayoutError as exc:
+        db.session.rollback()
+        payout = db.session.get(Payout, payout_id)
+        if payout.state not in APPROVABLE_STATES:
+            flash(str(exc))
+            return redirect(back, code=303)
+        return _render_show(payout, form=form, split=_read_split(form, payout), error=str(exc), status=409)
+    db.session.commit()
+    flash(_("The payout is approved. It is paid once the dispute window has passed."))
+    return redirect(back, code=303)
+
+
+@bp.post("/payouts/<id:payout_id>/cancel")
+def cancel(payout_id: int):
+    """A maintainer (or an admin) cancels a payout not yet executed; its money stays in escrow."""
+    payout = _payout_or_404(payout_id)
+    back = url_for("payouts.show", payout_id=payout.id)
+    if (refusal := refuse_unless_manager(payout.item.repository.project, back=back)) is not None:
+        return refusal
+    form = CancelForm(prefix="cancel")
+    if not form.validate_on_submit():
+        flash(_("Say why the payout is cancelled; nothing was changed."))
+        return redirect(back, code=303)
+    try:
+        payouts.cancel(payout.id, actor=_me(), note=form.note.data.strip())
+    except payouts.PayoutError as exc:
+        db.session.rollback()
+        flash(str(exc))
+        return redirect(back, code=303)
+    db.session.commit()
+    flash(_("The payout is cancelled; its money stays in the item's escrow."))
+    return redirect(back, code=303)
+
+
+@bp.get("/projects/<slug>/payouts")
+def project_payouts(slug: str):
+    """Maintainers: the payouts of the project's items, open ones first; the project's certifications."""
+    project = project_or_404(slug)
+    if (refusal := refuse_unless_manager(project, back=request.path)) is not None:
+        return refusal
+    rows = db.session.scalars(
+        select(Payout).join(BacklogItem, BacklogItem.id == Payout.item_id)
+        .join(Repository, Repository.id == BacklogItem.repository_id)
+        .where(Repository.project_id == project.id)
+        .options(selectinload(Payout.item), selectinload(Payout.shares).selectinload(PayoutShare.recipient))
+        .order_by(Payout.state.in_(OPEN_PAYOUT_STATES).desc(), Payout.id.desc()).limit(LIST_LIMIT)).all()
+    certifications = db.session.scalars(
+        select(Certification).where(Certification.project_id == project.id)
+        .options(selectinload(Certification.user), selectinload(Certification.issued_by))
+        .order_by(Certification.revoked_at.is_not(None), Certification.issued_at.desc()).limit(LIST_LIMIT)).all()
+    return render_template("payouts/project.html", project=project, rows=rows, certifications=certifications,
+                           cert_form=certification_form(), limit=LIST_LIMIT)
+
+
+def item_payouts(item_id: int) -> list[Payout]:
+    """The payout history of an item (for its page), newest first."""
+    return list(db.session.scalars(
+        select(Payout).where(Payout.item_id == item_id)
+        .options(selectinload(Payout.shares).selectinload(PayoutShare.recipient))
+        .order_by(Payout.id.desc()).limit(20)))
+
+
+# --- a recipient's settings and earnings ------------------------------------------------
+
+def earnings(user_id: int) -> list[PayoutShare]:
+    """A person's payout shares (not of cancelled payouts), newest first."""
+    return list(db.session.scalars(
+        select(PayoutShare).join(Payout).where(PayoutShare.recipient_id == user_id,
+                                               Payout.state != PayoutState.cancelled)
+        .options(selectinload(PayoutShare.payout).selectinload(Payout.item))
+        .order_by(Payout.id.desc()).limit(LIST_LIMIT)))
+
+
+def paid_totals(user_id: int) -> list[tuple[str, int]]:
+    """(currency, minor units) paid to a person, by currency."""
+    rows = db.session.execute(
+        select(Payout.currency, func.sum(PayoutShare.amount_minor)).join(Payout)
+        .where(PayoutShare.recipient_id == user_id, PayoutShare.state == ShareState.paid)
+        .group_by(Payout.currency).order_by(Payout.currency)).all()
+    return [(currency, int(total)) for currency, total in rows if total]
+
+
+def _manual_only(profile: ImplementorProfile | None) -> bool:
+    """Stripe pays out to no one in the person's country: the manual rail only."""
+    return bool(profile and profile.country and profile.country in current_app.config["PAYOUT_MANUAL_COUNTRIES"])
+
+
+@bp.route("/account/payouts", methods=["GET", "POST"])
+@login_required
+def settings():
+    """How the signed-in implementor is paid (Stripe Connect, or a transfer by the
+    fiscal host where Stripe pays out to no one), and what they earned."""
+    user = _me()
+    profile = db.session.get(ImplementorProfile, user.id)
+    account = db.session.get(PayoutAccount, user.id)
+    manual_form = ManualDetailsForm(prefix="manual")
+    if request.method == "GET" and account is not None and account.manual_details:
+        manual_form.details.data = account.manual_details
+    error = None
+    if request.method == "POST":
+        which = request.form.get("form")
+        if not user.is_implementor:
+            error = _("Only implementors are paid. Choose the implementor role in your account settings.")
+        elif which == "stripe" and _csrf_ok():
+            return _set_up_stripe(user, profile)
+        elif which == "refresh" and _csrf_ok():
+            return _refresh_stripe(account)
+        elif which == "manual" and manual_form.validate_on_submit():
+            _choose_manual(user, account, manual_form.details.data.strip())
+            db.session.commit()
+            flash(_("Saved. The fiscal host pays you by transfer to these details."))
+            return redirect(url_for("payouts.settings"), code=303)
+        if error is None:
+            error = _("Please correct the marked fields.")
+    shares = earnings(user.id)
+    return render_template(
+        "payouts/settings.html", account=account, profile=profile, manual_only=_manual_only(profile),
+        manual_rail=payouts.manual_rail(user.id), manual_form=manual_form, error=error, shares=shares,
+        totals=paid_totals(user.id),
+        requirements=[r.strip() for r in (account.requirements or "").split(",") if r.strip()] if account else [],
+    ), 400 if request.method == "POST" else 200
+
+
+def _csrf_ok() -> bool:
+    from flask_wtf import FlaskForm
+
+    return FlaskForm().validate_on_submit()
+
+
+def _choose_manual(user: User, account: PayoutAccount | None, details: str) -> None:
+    if account is None:
+        account = PayoutAccount(user_id=user.id, rail=PayoutRail.manual)
+        db.session.add(account)
+    account.rail = PayoutRail.manual
+    account.manual_details = details
+    db.session.flush()
+    audit.record("payout_account.manual", "payout_account", user.id, actor=f"user:{user.id}",
+                 actor_user_id=user.id)
+
+
+def _set_up_stripe(user: User, profile: ImplementorProfile | None):
+    """Create the person's Stripe Express account once, then send them to Stripe's onboarding."""
+    from marketplace.payments import stripe_client
+
+    back = url_for("payouts.settings")
+    if _manual_only(profile):
+        flash(_("Stripe cannot pay people in your country; the fiscal host pays you by bank or mobile-money "
+                "transfer instead."))
+        return redirect(back, code=303)
+    if profile is None or not profile.country:
+        flash(_("Set your country in your implementor profile first: Stripe needs it."))
+        return redirect(url_for("accounts.profile"), code=303)
+    # The person's row lock serialises two clicks: one account, one row.
+    db.session.get(User, user.id, with_for_update=True)
+    account = db.session.get(PayoutAccount, user.id, populate_existing=True)
+    if account is None or not account.stripe_account_id:
+        try:
+            # Keyed by the user id at Stripe: a retry after a lost answer gets the same account.
+            stripe_id = stripe_client.create_connected_account(user.id, country=profile.country, email=user.email)
+        except (stripe_client.PaymentsUnavailable, stripe_client.TransferRefused) as exc:
+            db.session.rollback()
+            current_app.logger.warning("Stripe account for user %s not created: %s", user.id, exc)
+            flash(_("Stripe could not set up your account right now. Please try again later, or choose a "
+                    "transfer by the fiscal host."))
+            return redirect(back, code=303)
+        if account is None:
+            account = PayoutAccount(user_id=user.id, rail=PayoutRail.stripe)
+            db.session.add(account)
+        account.stripe_account_id = stripe_id
+        audit.record("payout_account.stripe_created", "payout_account", user.id, actor=f"user:{user.id}",
+                     actor_user_id=user.id, details={"stripe_account": stripe_id})
+    account.rail = PayoutRail.stripe
+    stripe_id = account.stripe_account_id
+    db.session.commit()
+    try:
+        link = stripe_client.create_account_link(stripe_id, refresh_url=url_for_public("payouts.settings"),
+                                                 return_url=url_for_public("payouts.settings"))
+    except (stripe_client.PaymentsUnavailable, stripe_client.TransferRefused):
+        flash(_("Your Stripe account exists, but Stripe's page could not be opened. Please try again."))
+        return redirect(back, code=303)
+    return redirect(link, code=303)
+
+
+def _refresh_stripe(account: PayoutAccount | None):
+    """Ask Stripe now what the account can do (the ``account.updated`` webhook does the same)."""
+    from marketplace.payments import stripe_client
+
+    back = url_for("payouts.settings")
+    if account is None or not account.stripe_account_id:
+        flash(_("You have no Stripe account here yet."))
+        return redirect(back, code=303)
+    try:
+        account_obj = stripe_client.retrieve_account(account.stripe_account_id)
+    except (stripe_client.PaymentsUnavailable, stripe_client.TransferRefused):
+        flash(_("Stripe could not be asked right now. Please try again later."))
+        return redirect(back, code=303)
+    payouts.on_account_updated(account_obj)
+    db.session.commit()
+    flash(_("Your Stripe account's state is up to date."))
+    return redirect(back, code=303)
