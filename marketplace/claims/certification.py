@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from flask_babel import gettext as _
 from sqlalchemy import or_, select
 
 from marketplace import notices
@@ -48,9 +49,9 @@ def grant(user: User, *, issuer: User, project_id: int | None, expires_at: datet
     now = utcnow()
     expires_at = expires_at or now + DEFAULT_VALIDITY
     if expires_at <= now:
-        raise CertificationError("The expiry must be in the future.")
+        raise CertificationError(_("The expiry must be in the future."))
     if len(note or "") > MAX_NOTE:
-        raise CertificationError(f"The note may have at most {MAX_NOTE} characters.")
+        raise CertificationError(_("The note may have at most %(most)d characters.", most=MAX_NOTE))
     cert = Certification(user_id=user.id, project_id=project_id, issued_by_id=issuer.id, issued_at=now,
                          expires_at=expires_at, note=(note or "").strip())
     db.session.add(cert)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -59,30 +60,30 @@ def request_claim(item: BacklogItem, user: User, *, plan: str, estimate_days: in
     """
     today = today or utcnow().date()
     if not user.is_implementor:
-        raise ClaimError("Only implementors can claim items. Choose the implementor role in your settings.")
+        raise ClaimError(_("Only implementors can claim items. Choose the implementor role in your settings."))
     if item.hidden or item.deleted_at is not None:
-        raise ClaimError("This item cannot be claimed.")
+        raise ClaimError(_("This item cannot be claimed."))
     if item_is_solved(item):
-        raise ClaimError("This item is already solved or closed; it cannot be claimed.")
+        raise ClaimError(_("This item is already solved or closed; it cannot be claimed."))
     plan = (plan or "").strip()
     if not plan or len(plan) > MAX_PLAN_LENGTH:
-        raise ClaimError(f"Describe your plan in 1 to {MAX_PLAN_LENGTH} characters.")
+        raise ClaimError(_("Describe your plan in 1 to %(most)d characters.", most=MAX_PLAN_LENGTH))
     if not isinstance(estimate_days, int) or not 1 <= estimate_days <= 365:
-        raise ClaimError("The estimate must be 1 to 365 days.")
+        raise ClaimError(_("The estimate must be 1 to 365 days."))
     if not today <= deadline <= today + MAX_DEADLINE:
-        raise ClaimError("The deadline must be between today and one year from today.")
+        raise ClaimError(_("The deadline must be between today and one year from today."))
     if organisation_id is not None and db.session.scalar(select(OrganisationMember.id).where(
             OrganisationMember.organisation_id == organisation_id, OrganisationMember.user_id == user.id,
             OrganisationMember.accepted_at.is_not(None))) is None:
-        raise ClaimError("You can claim for an implementor firm only when you are one of its members.")
+        raise ClaimError(_("You can claim for an implementor firm only when you are one of its members."))
     db.session.get(User, user.id, with_for_update=True)  # serialises this person's claims
     if db.session.scalar(select(Claim.id).where(Claim.item_id == item.id, Claim.claimant_id == user.id,
                                                 Claim.state.in_(ACTIVE_CLAIM_STATES))):
-        raise ClaimError("You already have an open claim on this item.")
+        raise ClaimError(_("You already have an open claim on this item."))
     limit = current_app.config["CLAIM_ACTIVE_LIMIT"]
     if active_count(user.id) >= limit:
-        raise ClaimError(f"You already have {limit} open claims, the most one person may hold. "
-                         "Finish or withdraw one first.")
+        raise ClaimError(_("You already have %(limit)d open claims, the most one person may hold. "
+                           "Finish or withdraw one first.", limit=limit))
     claim = Claim(item_id=item.id, claimant_id=user.id, organisation_id=organisation_id, plan=plan,
                   estimate_days=estimate_days, deadline=deadline, state=ClaimState.requested)
     db.session.add(claim)
@@ -112,17 +113,17 @@ def approve(claim: Claim, *, maintainer: User, note: str | None = None) -> None:
     """
     item = claim.item
     if item_is_solved(item):
-        raise ClaimError("This item is already solved or closed.")
+        raise ClaimError(_("This item is already solved or closed."))
     holding = None if item.open_to_team else item.id
     try:
         with db.session.begin_nested():
             moved = _move(claim, ClaimState.approved, holding_item_id=holding, decided_by_id=maintainer.id,
                           decided_at=utcnow(), decision_note=note)
     except IntegrityError:
-        raise ClaimError("Another claim on this item is approved already. Reassign it, or open the item "
-                         "to a team.") from None
+        raise ClaimError(_("Another claim on this item is approved already. Reassign it, or open the item "
+                           "to a team.")) from None
     if not moved:
-        raise ClaimError("This claim was decided already.")
+        raise ClaimError(_("This claim was decided already."))
     audit.record("claim.approved", "claim", claim.id, actor=f"user:{maintainer.id}", actor_user_id=maintainer.id)
     notify.claim_event(claim.id, "approved")
 
@@ -131,7 +132,7 @@ def reject(claim: Claim, *, maintainer: User, note: str | None = None) -> None:
     """A maintainer refuses a claim (or ends an approved one). Raises :class:`ClaimError` if it is closed."""
     if not _move(claim, ClaimState.rejected, holding_item_id=None, decided_by_id=maintainer.id,
                  decided_at=utcnow(), decision_note=note, closed_at=utcnow()):
-        raise ClaimError("This claim is closed already.")
+        raise ClaimError(_("This claim is closed already."))
     audit.record("claim.rejected", "claim", claim.id, actor=f"user:{maintainer.id}", actor_user_id=maintainer.id,
                  details={"note": note})
     notify.claim_event(claim.id, "rejected")
@@ -140,9 +141,9 @@ def reject(claim: Claim, *, maintainer: User, note: str | None = None) -> None:
 def withdraw(claim: Claim, *, user: User) -> None:
     """The claimant gives the item up. Raises :class:`ClaimError` if it is closed or not theirs."""
     if claim.claimant_id != user.id:
-        raise ClaimError("Only the claimant can withdraw a claim.")
+        raise ClaimError(_("Only the claimant can withdraw a claim."))
     if not _move(claim, ClaimState.withdrawn, holding_item_id=None, closed_at=utcnow()):
-        raise ClaimError("This claim is closed already.")
+        raise ClaimError(_("This claim is closed already."))
     audit.record("claim.withdrawn", "claim", claim.id, actor=f"user:{user.id}", actor_user_id=user.id)
 
 
@@ -155,16 +156,16 @@ def reassign(claim: Claim, to: User, *, maintainer: User, note: str | None = Non
     item. Raises :class:`ClaimError`.
     """
     if claim.state not in HOLDING_CLAIM_STATES:
-        raise ClaimError("Only an approved claim can be reassigned.")
+        raise ClaimError(_("Only an approved claim can be reassigned."))
     if not to.is_implementor:
-        raise ClaimError("The new claimant must be an implementor.")
+        raise ClaimError(_("The new claimant must be an implementor."))
     if to.id == claim.claimant_id:
-        raise ClaimError("The claim is theirs already.")
+        raise ClaimError(_("The claim is theirs already."))
     item = claim.item
     deadline = claim.deadline
     if not _move(claim, ClaimState.rejected, holding_item_id=None, decided_by_id=maintainer.id,
                  decided_at=utcnow(), decision_note=note or f"reassigned to {to.display_name}", closed_at=utcnow()):
-        raise ClaimError("This claim is closed already.")
+        raise ClaimError(_("This claim is closed already."))
     db.session.flush()
     target = db.session.scalar(select(Claim).where(Claim.item_id == item.id, Claim.claimant_id == to.id,
                                                    Claim.state == ClaimState.requested))
@@ -189,7 +190,7 @@ def set_open_to_team(item: BacklogItem, open_: bool, *, maintainer: User) -> Non
     holders = db.session.scalars(select(Claim).where(
         Claim.item_id == item.id, Claim.state.in_(HOLDING_CLAIM_STATES))).all()
     if not open_ and len(holders) > 1:
-        raise ClaimError("Several claims are approved on this item; end all but one first.")
+        raise ClaimError(_("Several claims are approved on this item; end all but one first."))
     item.open_to_team = open_
     for claim in holders:
         claim.holding_item_id = None if open_ else item.id

@@ -18,6 +18,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -221,31 +222,31 @@ def approve(payout_id: int, *, maintainer: User, recipients: list[tuple[int, int
     """
     payout = _locked(payout_id)
     if payout.state not in APPROVABLE_STATES:
-        raise PayoutError(_state_message(payout))
+        raise PayoutError(approval_refusal(payout))
     item = payout.item
     if not recipients:
-        raise PayoutError("Choose who is paid.")
-    ids = [user_id for user_id, _ in recipients]
+        raise PayoutError(_("Choose who is paid."))
+    ids = [user_id for user_id, _weight in recipients]
     if len(set(ids)) != len(ids):
-        raise PayoutError("A person appears twice in the split.")
+        raise PayoutError(_("A person appears twice in the split."))
     for user_id, weight in recipients:
         person = db.session.get(User, user_id)
         if person is None or not person.is_implementor:
-            raise PayoutError("Every recipient must be an implementor with an account.")
+            raise PayoutError(_("Every recipient must be an implementor with an account."))
         if not isinstance(weight, int) or weight <= 0:
-            raise PayoutError("Every share must be more than zero.")
+            raise PayoutError(_("Every share must be more than zero."))
         if not certification.is_certified(user_id, item.repository.project_id):
-            raise PayoutError(f"{person.display_name} is not certified yet: certify them first, "
-                              "or choose someone else.")
+            raise PayoutError(_("%(name)s is not certified yet: certify them first, or choose someone else.",
+                                name=person.display_name))
     pledges = undisputed_pledges(item.id, payout.currency, lock=True)
     gross = sum(p.held_minor for p in pledges)
     if gross <= 0:
-        raise PayoutError("The item's escrow holds no undisputed money to pay out.")
+        raise PayoutError(_("The item's escrow holds no undisputed money to pay out."))
     if seen_gross is not None and seen_gross != gross:
-        raise PayoutError("The escrow changed since the page was shown; check the amounts again.")
+        raise PayoutError(_("The escrow changed since the page was shown; check the amounts again."))
     rate = fee_rate_bps(item)
     fee = fee_of(gross, rate)
-    amounts = largest_remainder(gross - fee, [weight for _, weight in recipients])
+    amounts = largest_remainder(gross - fee, [weight for _user, weight in recipients])
     payout.shares.clear()
     payout.covered.clear()
     db.session.flush()
@@ -259,18 +260,21 @@ def approve(payout_id: int, *, maintainer: User, recipients: list[tuple[int, int
     db.session.flush()
     audit.record("payout.approved", "payout", payout.id, actor=f"user:{maintainer.id}", actor_user_id=maintainer.id,
                  details={"gross_minor": gross, "fee_minor": fee, "currency": payout.currency,
-                          "shares": [[user_id, amount] for (user_id, _), amount in zip(recipients, amounts)]})
+                          "shares": [[user_id, amount] for (user_id, _weight), amount in zip(recipients, amounts)]})
     notices.payout_event(payout.id, "approved")
     _schedule_execution(payout)
     return payout
 
 
-def _state_message(payout: Payout) -> str:
+def approval_refusal(payout: Payout) -> str | None:
+    """Why ``payout`` cannot be approved now (for the person), or None when it can."""
+    if payout.state in APPROVABLE_STATES:
+        return None
     if payout.state is PayoutState.awaiting_certification:
-        return "The recipient must be certified before this payout can be approved."
+        return _("The recipient must be certified before this payout can be approved.")
     if payout.state in (PayoutState.approved, PayoutState.executing, PayoutState.paid, PayoutState.failed):
-        return "This payout was approved already."
-    return f"This payout cannot be approved ({payout.state.value})."
+        return _("This payout was approved already.")
+    return _("This payout was cancelled.")
 
 
 def _schedule_execution(payout: Payout) -> None:
@@ -285,7 +289,7 @@ def cancel(payout_id: int, *, actor: User, note: str) -> None:
     """Cancel a payout not yet executed; its money stays in escrow. Raises :class:`PayoutError`."""
     payout = _locked(payout_id)
     if payout.state not in OPEN_PAYOUT_STATES:
-        raise PayoutError("Only a payout not yet executed can be cancelled.")
+        raise PayoutError(_("Only a payout not yet executed can be cancelled."))
     payout.state, payout.open_key, payout.cancelled_at, payout.note = PayoutState.cancelled, None, utcnow(), note
     db.session.flush()
     audit.record("payout.cancelled", "payout", payout.id, actor=f"user:{actor.id}", actor_user_id=actor.id,
@@ -488,12 +492,12 @@ def record_manual_payout(share_id: int, *, reference: str, paid_on: date, admin:
     """
     reference = (reference or "").strip()
     if not reference or len(reference) > 200:
-        raise PayoutError("Give the transfer's reference (up to 200 characters).")
+        raise PayoutError(_("Give the transfer's reference (up to 200 characters)."))
     if paid_on > utcnow().date():
-        raise PayoutError("The transfer date cannot be in the future.")
+        raise PayoutError(_("The transfer date cannot be in the future."))
     share = db.session.get(PayoutShare, share_id, with_for_update=True, populate_existing=True)
     if share is None or share.state is not ShareState.awaiting_manual_payout:
-        raise PayoutError("This share is not waiting for a manual payout (recorded already?).")
+        raise PayoutError(_("This share is not waiting for a manual payout (recorded already?)."))
     _mark_paid(share, utcnow(), reference=reference, paid_on=paid_on)
     audit.record("payout.manual_recorded", "payout_share", share.id, actor=f"user:{admin.id}",
                  actor_user_id=admin.id, details={"reference": reference, "paid_on": paid_on.isoformat()})
@@ -560,6 +564,64 @@ def on_account_updated(account_obj: dict) -> str:
     return f"transfers {'active' if active else 'inactive'}; shares released {released}"
 
 
+def choose_manual_rail(user_id: int, details: str) -> PayoutAccount:
+    """The person is paid by the fiscal host's bank or mobile-money transfer,
+    to ``details`` (their own instructions, up to 2000 characters, seen by admins only).
+
+    Shares waiting for a Stripe account go to the manual rail now. Raises
+    :class:`PayoutError` for empty or over-long details.
+    """
+    details = (details or "").strip()
+    if not details or len(details) > 2000:
+        raise PayoutError(_("Give your bank or mobile-money details (up to 2000 characters)."))
+    db.session.get(User, user_id, with_for_update=True)  # serialises two submissions
+    account = db.session.get(PayoutAccount, user_id, populate_existing=True)
+    if account is None:
+        account = PayoutAccount(user_id=user_id, rail=PayoutRail.manual)
+        db.session.add(account)
+    account.rail, account.manual_details = PayoutRail.manual, details
+    db.session.flush()
+    audit.record("payout_account.manual", "payout_account", user_id, actor=f"user:{user_id}",
+                 actor_user_id=user_id)
+    reroute_waiting(user_id)
+    return account
+
+
+def attach_stripe_account(user_id: int, stripe_account_id: str) -> PayoutAccount:
+    """Record the person's Stripe Express account (``acct_…``, made once per person)
+    and choose the Stripe rail; transfers wait until ``account.updated`` says it can receive."""
+    db.session.get(User, user_id, with_for_update=True)
+    account = db.session.get(PayoutAccount, user_id, populate_existing=True)
+    if account is None:
+        account = PayoutAccount(user_id=user_id, rail=PayoutRail.stripe)
+        db.session.add(account)
+    if account.stripe_account_id != stripe_account_id:
+        account.stripe_account_id = stripe_account_id
+        audit.record("payout_account.stripe_created", "payout_account", user_id, actor=f"user:{user_id}",
+                     actor_user_id=user_id, details={"stripe_account": stripe_account_id})
+    account.rail = PayoutRail.stripe
+    db.session.flush()
+    reroute_waiting(user_id)
+    return account
+
+
+def reroute_waiting(user_id: int) -> list[int]:
+    """Shares of ``user_id`` waiting for an account or for a manual payout go
+    to the rail that applies now (a person who changed their payout method)."""
+    now = utcnow()
+    moved = []
+    for share in db.session.scalars(select(PayoutShare).where(
+            PayoutShare.recipient_id == user_id,
+            PayoutShare.state.in_([ShareState.awaiting_account, ShareState.awaiting_manual_payout]))
+            .order_by(PayoutShare.id).with_for_update()):
+        before = share.state
+        _route(share, now)
+        _settle(share.payout)
+        if share.state is not before:
+            moved.append(share.id)
+    return moved
+
+
 def on_pledge_disputed(pledge_id: int) -> list[int]:
     """A covered pledge is disputed: approved payouts covering it are held (nothing executes)."""
     held = []
@@ -596,7 +658,7 @@ def on_dispute_closed(pledge_id: int, *, won: bool) -> list[int]:
 def _released_pledge(pledge_id: int) -> Pledge:
     pledge = db.session.get(Pledge, pledge_id, with_for_update=True, populate_existing=True)
     if pledge is None or pledge.state is not PledgeState.released:
-        raise PayoutError("This pledge was not paid out.")
+        raise PayoutError(_("This pledge was not paid out."))
     return pledge
 
 
@@ -611,7 +673,7 @@ def record_loss_after_payout(pledge_id: int, amount_minor: int, *, dispute_id: s
     amount_minor = min(amount_minor, pledge.amount_minor - pledge.refunded_minor)
     if amount_minor <= 0:
         return False
-    _, created = ledger.post("dispute_lost_after_payout", f"refund:dispute:{dispute_id}", [
+    _transaction, created = ledger.post("dispute_lost_after_payout", f"refund:dispute:{dispute_id}", [
         ledger.Line(ledger.account(AccountKind.commons_funds), Money(-amount_minor, pledge.currency)),
         ledger.Line(ledger.account(AccountKind.disputes), Money(amount_minor, pledge.currency)),
     ])
@@ -643,16 +705,16 @@ def refund_after_payout(pledge_id: int, amount_minor: int, *, path: str, share_i
     share = db.session.get(PayoutShare, share_id, with_for_update=True, populate_existing=True)
     if share is None or share.state is not ShareState.paid or \
             not any(c.pledge_id == pledge.id for c in share.payout.covered):
-        raise PayoutError("Choose a paid share of the payout that covered this pledge.")
+        raise PayoutError(_("Choose a paid share of the payout that covered this pledge."))
     if not 0 < amount_minor <= pledge.amount_minor - pledge.refunded_minor:
-        raise PayoutError("The amount must be more than zero and at most what the pledge has not had back.")
+        raise PayoutError(_("The amount must be more than zero and at most what the pledge has not had back."))
     money = Money(amount_minor, pledge.currency)
     request_key = f"pledge-{pledge.id}-refund-after-{pledge.refunded_minor}"
     if path == "reversal":
         if not share.stripe_transfer_id:
-            raise PayoutError("This share was not paid by Stripe: record a receivable instead.")
+            raise PayoutError(_("This share was not paid by Stripe: record a receivable instead."))
         if amount_minor > share.amount_minor:
-            raise PayoutError("A reversal cannot take back more than the share received.")
+            raise PayoutError(_("A reversal cannot take back more than the share received."))
         reversal = stripe_client.create_transfer_reversal(share.stripe_transfer_id, money,
                                                           idempotency_key=f"{request_key}-reversal")
         ledger.post("transfer_reversed", f"transfer-reversal:{reversal['id']}", [
@@ -663,14 +725,14 @@ def refund_after_payout(pledge_id: int, amount_minor: int, *, path: str, share_i
     elif path == "receivable":
         source = ledger.account(AccountKind.contributor_receivable, user_id=share.recipient_id)
     else:
-        raise PayoutError("Choose a transfer reversal or a receivable.")
+        raise PayoutError(_("Choose a transfer reversal or a receivable."))
     if pledge.rail is Rail.card:
         refund_id = stripe_client.create_refund(pledge.payment_intent_id, money, idempotency_key=request_key)
     else:
         if not (offline_reference or "").strip():
-            raise PayoutError("A bank-transfer refund needs the reference of the transfer back.")
+            raise PayoutError(_("A bank-transfer refund needs the reference of the transfer back."))
         refund_id = f"offline:{pledge.id}:{offline_reference.strip()}"
-    _, created = ledger.post("refund_after_payout", f"refund:{refund_id}", [
+    _transaction, created = ledger.post("refund_after_payout", f"refund:{refund_id}", [
         ledger.Line(source, Money(-amount_minor, pledge.currency)),
         ledger.Line(ledger.account(AccountKind.refunds), money),
     ])

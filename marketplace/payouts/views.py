@@ -14,7 +14,6 @@ from sqlalchemy.orm import selectinload
 
 from marketplace.accounts.models import ImplementorProfile, User
 from marketplace.accounts.service import url_for_public, user_by_email
-from marketplace.audit import service as audit
 from marketplace.backlog.models import BacklogItem
 from marketplace.claims import certification
 from marketplace.claims.models import Certification, Claim, ClaimState
@@ -28,7 +27,6 @@ from marketplace.payouts.models import (
     OPEN_PAYOUT_STATES,
     Payout,
     PayoutAccount,
-    PayoutRail,
     PayoutShare,
     PayoutState,
     ShareState,
@@ -228,10 +226,8 @@ def approve(payout_id: int):
     back = url_for("payouts.show", payout_id=payout.id)
     if (refusal := refuse_unless_manager(payout.item.repository.project, back=back)) is not None:
         return refusal
-    if payout.state not in APPROVABLE_STATES:
-        flash(_("This payout was approved already.") if payout.state not in (
-            PayoutState.awaiting_certification, PayoutState.cancelled)
-            else _("This payout cannot be approved now."))
+    if (why := payouts.approval_refusal(payout)) is not None:
+        flash(why)
         return redirect(back, code=303)
     form = ApprovalForm()
     if not form.validate_on_submit():
@@ -378,14 +374,7 @@ def _csrf_ok() -> bool:
 
 
 def _choose_manual(user: User, account: PayoutAccount | None, details: str) -> None:
-    if account is None:
-        account = PayoutAccount(user_id=user.id, rail=PayoutRail.manual)
-        db.session.add(account)
-    account.rail = PayoutRail.manual
-    account.manual_details = details
-    db.session.flush()
-    audit.record("payout_account.manual", "payout_account", user.id, actor=f"user:{user.id}",
-                 actor_user_id=user.id)
+    payouts.choose_manual_rail(user.id, details)
 
 
 def _set_up_stripe(user: User, profile: ImplementorProfile | None):
@@ -413,14 +402,9 @@ def _set_up_stripe(user: User, profile: ImplementorProfile | None):
             flash(_("Stripe could not set up your account right now. Please try again later, or choose a "
                     "transfer by the fiscal host."))
             return redirect(back, code=303)
-        if account is None:
-            account = PayoutAccount(user_id=user.id, rail=PayoutRail.stripe)
-            db.session.add(account)
-        account.stripe_account_id = stripe_id
-        audit.record("payout_account.stripe_created", "payout_account", user.id, actor=f"user:{user.id}",
-                     actor_user_id=user.id, details={"stripe_account": stripe_id})
-    account.rail = PayoutRail.stripe
-    stripe_id = account.stripe_account_id
+    else:
+        stripe_id = account.stripe_account_id
+    payouts.attach_stripe_account(user.id, stripe_id)
     db.session.commit()
     try:
         link = stripe_client.create_account_link(stripe_id, refresh_url=url_for_public("payouts.settings"),

@@ -10,7 +10,6 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 from flask_migrate import upgrade
-from sqlalchemy import select
 
 from marketplace.accounts.models import User
 from marketplace.ledger.check import check
@@ -25,7 +24,7 @@ from marketplace.pledges.models import Pledge, PledgeState, Rail
 from marketplace.timeutil import utcnow
 from tests.conftest import make_app
 from tests.payments.test_stripe_events import post_event
-from tests.payouts.test_payout_scenarios import AFTER_WINDOW, World, balance, escrow, notices_sent  # noqa: F401
+from tests.payouts.helpers import AFTER_WINDOW, World, balance
 
 
 @pytest.fixture
@@ -37,11 +36,6 @@ def stripe_api(app):
     yield server
     app.config.update(saved)
     server.stop()
-
-
-@pytest.fixture
-def world(session, client):
-    return World(session, client)
 
 
 def connected(world: World, stripe_api: LocalStripe, user: User, *, active: bool) -> str:
