@@ -8,8 +8,6 @@ import time
 from datetime import timedelta
 
 import pytest
-import sqlalchemy as sa
-from flask_migrate import upgrade
 
 from marketplace.accounts.models import User
 from marketplace.ledger.check import check
@@ -22,7 +20,6 @@ from marketplace.payouts.models import Payout, PayoutAccount, PayoutRail, Payout
 from marketplace.pledges import service as pledges
 from marketplace.pledges.models import Pledge, PledgeState, Rail
 from marketplace.timeutil import utcnow
-from tests.conftest import make_app
 from tests.payments.test_stripe_events import post_event
 from tests.payouts.helpers import AFTER_WINDOW, World, balance
 
@@ -209,29 +206,6 @@ def test_dispute_lost_after_payout_is_a_loss_of_exactly_the_disputed_amount(worl
 
 
 # --- two approvals in two real sessions, 300 ms apart -------------------------------
-
-@pytest.fixture
-def race_app(database_url):
-    """An app on its own PostgreSQL database (built by the migrations), so both sessions commit for real."""
-    if not database_url.startswith("postgresql"):
-        pytest.skip("needs PostgreSQL: set TEST_DATABASE_URL or start a server at 127.0.0.1:5432")
-    url = sa.make_url(database_url).set(database="backlog_commons_payout_race")
-    admin = sa.create_engine(sa.make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{url.database}"'))
-    app = make_app(url.render_as_string(hide_password=False), PAYOUT_DISPUTE_WINDOW_DAYS=0)
-    with app.app_context():
-        upgrade()
-    yield app
-    from marketplace.extensions import db
-
-    with app.app_context():
-        db.engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-    admin.dispose()
-
 
 @pytest.mark.postgres
 def test_two_approvals_300ms_apart_in_two_sessions_make_one_payout_and_one_transfer(race_app):
