@@ -78,6 +78,8 @@ def render_item(row: BacklogItem, *, claim_form=None, claim_error: str | None = 
     from marketplace.claims.views import claim_section
     from marketplace.money import fee_of
     from marketplace.payouts.views import item_payouts
+    from marketplace.payouts.views import paid_out
+    from marketplace.pledges.service import pledging_closed
     from marketplace.pledges.views import pledge_form
     from marketplace.projects.service import may_manage
 
@@ -90,6 +92,7 @@ def render_item(row: BacklogItem, *, claim_form=None, claim_error: str | None = 
                                 "example_fee": fee_of(example, rate)},
                            links=item_links(row), may_manage=manager,
                            pledge_form=pledge_form() if current_user.is_authenticated else None,
+                           pledging_closed=pledging_closed(row), paid_out=paid_out(row.id),
                            claims=claim_section(row, form=claim_form, error=claim_error),
                            payouts=item_payouts(row.id)), status
 

@@ -252,7 +252,10 @@ def approve(payout_id: int):
             return redirect(back, code=303)
         return _render_show(payout, form=form, split=_read_split(form, payout), error=str(exc), status=409)
     db.session.commit()
-    flash(_("The payout is approved. It is paid once the dispute window has passed."))
+    if current_app.config["PAYOUT_DISPUTE_WINDOW_DAYS"]:
+        flash(_("The payout is approved. It is paid once the dispute window has passed."))
+    else:
+        flash(_("The payout is approved and being paid."))
     return redirect(back, code=303)
 
 
@@ -296,6 +299,14 @@ def project_payouts(slug: str):
         .order_by(Certification.revoked_at.is_not(None), Certification.issued_at.desc()).limit(LIST_LIMIT)).all()
     return render_template("payouts/project.html", project=project, rows=rows, certifications=certifications,
                            cert_form=certification_form(), limit=LIST_LIMIT)
+
+
+def paid_out(item_id: int) -> list[tuple[str, int]]:
+    """(currency, minor units) that executed payouts took out of the item's escrow, by currency."""
+    rows = db.session.execute(select(Payout.currency, func.sum(Payout.gross_minor)).where(
+        Payout.item_id == item_id, Payout.executed_at.is_not(None)).group_by(Payout.currency)
+        .order_by(Payout.currency)).all()
+    return [(currency, int(total)) for currency, total in rows]
 
 
 def item_payouts(item_id: int) -> list[Payout]:

@@ -29,6 +29,15 @@ def _pending_projection(item_id: int, currency: str, delta: int) -> None:
     db.session.flush()
 
 
+def pledging_closed(item: BacklogItem) -> bool:
+    """New pledges are not taken once the item is solved (a merged change
+    closes it) or closed: no payout could follow, the money would only wait
+    to go back."""
+    from marketplace.backlog.models import ItemState
+
+    return item.solved_by_id is not None or item.state is ItemState.closed
+
+
 def create(item: BacklogItem, funder_id: int, money: Money, *, rail: Rail, expires_at: datetime | None = None,
            show_name: bool = False, actor: str) -> Pledge:
     """A pending pledge; shown apart from the bounty until the money arrives."""
@@ -213,27 +222,44 @@ def refund_through_rail(pledge_id: int, amount_minor: int, *, reason: str, actor
     return moved
 
 
-def self_service_refund(pledge_id: int, *, actor: str) -> bool:
-    """The funder takes back what a card pledge still holds, while nobody has started on the item.
+def self_refund_refusal(pledge: Pledge) -> str | None:
+    """Why the funder cannot take ``pledge`` back by themselves now (for the
+    person), or None when they can: a card pledge still holding money, on an
+    item where no claim is approved and no payout is approved."""
+    from flask_babel import gettext as _
 
-    Refused (:class:`PledgeError`) once a claim on the item is approved, or
-    a payout of it is approved, or the money was paid out: from then on only
-    an admin refunds. Checked under the pledge's row lock, which payout
-    approval also takes, so a refund and an approval cannot both pass.
-    """
     from marketplace.claims.models import HOLDING_CLAIM_STATES, Claim
     from marketplace.payouts.models import Payout, PayoutState
 
-    pledge = _locked(pledge_id)
     if pledge.state is PledgeState.released:
-        raise PledgeError("This pledge was paid out; only an admin can refund it now.")
+        return _("This pledge was paid out; only an admin can refund it now.")
+    if not pledge.held_minor or pledge.state is PledgeState.disputed:
+        return _("This pledge holds nothing you can take back yourself.")
+    if pledge.rail is not Rail.card:
+        return _("Bank transfers are refunded by the fiscal host: write to them with your pledge reference.")
     if db.session.scalar(select(Claim.id).where(Claim.item_id == pledge.item_id,
                                                 Claim.state.in_(HOLDING_CLAIM_STATES)).limit(1)):
-        raise PledgeError("A claim on this item is approved: someone is doing the work. Ask an admin to refund.")
+        return _("A claim on this item is approved: someone is doing the work. Ask an admin to refund.")
     if db.session.scalar(select(Payout.id).where(Payout.item_id == pledge.item_id, Payout.currency == pledge.currency,
                                                  Payout.state.in_([PayoutState.approved, PayoutState.held,
                                                                    PayoutState.executing])).limit(1)):
-        raise PledgeError("A payout of this item is approved. Ask an admin to refund.")
+        return _("A payout of this item is approved. Ask an admin to refund.")
+    return None
+
+
+def self_service_refund(pledge_id: int, *, actor: str) -> bool:
+    """The funder takes back what a card pledge still holds, while nobody has started on the item.
+
+    Refused (:class:`PledgeError`, see :func:`self_refund_refusal`) once a
+    claim on the item is approved, or a payout of it is approved, or the
+    money was paid out: from then on only an admin refunds. Checked under
+    the pledge's row lock, which payout approval also takes, so a refund and
+    an approval cannot both pass.
+    """
+    pledge = _locked(pledge_id)
+    refusal = self_refund_refusal(pledge)
+    if refusal is not None:
+        raise PledgeError(refusal)
     return refund_through_rail(pledge.id, pledge.held_minor, reason="self-service", actor=actor)
 
 

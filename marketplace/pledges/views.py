@@ -39,6 +39,9 @@ def create(item_id: int):
     item = visible_item(item_id)
     if item is None:
         abort(404)
+    if pledges.pledging_closed(item):
+        flash(_("This item is solved or closed: it takes no new pledges."))
+        return redirect(url_for("backlog.item", item_id=item.id)), 303
     form = pledge_form()
     if not form.validate_on_submit():
         flash(_("Please check the pledge form."))
@@ -86,7 +89,8 @@ def _own_pledge(pledge_id: int) -> Pledge:
 @login_required
 def show(pledge_id: int):
     """A funder's pledge: its state, and the transfer instructions for a bank transfer."""
-    return render_template("pledges/show.html", pledge=_own_pledge(pledge_id),
+    pledge = _own_pledge(pledge_id)
+    return render_template("pledges/show.html", pledge=pledge, refund_refusal=pledges.self_refund_refusal(pledge),
                            instructions=current_app.config["BANK_TRANSFER_INSTRUCTIONS"])
 
 

@@ -40,7 +40,7 @@ def test_sign_up_verify_connect_github_and_see_it_on_the_profile(client, session
     identity = session.scalar(select(ForgeIdentity).where(ForgeIdentity.user_id == user.id))
     assert (identity.host, identity.forge_user_id, identity.login) == ("github.com", 583231, "ama-codes")
     page = client.get(f"/people/{user.id}").get_data(as_text=True)
-    assert "Github: ama-codes" in page
+    assert "GitHub: ama-codes" in page
 
 
 @pytest.mark.parametrize(

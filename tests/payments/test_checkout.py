@@ -214,7 +214,7 @@ def test_item_page_shows_the_fee_and_the_refund_rules_before_paying(client, sess
     item.repository.project.fee_rate_bps = 750
     session.commit()
     page = client.get(f"/items/{item.id}").get_data(as_text=True)
-    assert "the commons keeps a fee of 7.5% for this project: of $50.00, $3.75." in page
+    assert "the commons keeps a fee of 7.5% for this project. For example, of $50.00 paid out, the fee is $3.75." in page
     assert "it comes back to you" in page
 
 

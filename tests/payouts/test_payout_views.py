@@ -299,3 +299,48 @@ def test_an_admin_certifies_globally_by_e_mail_and_revokes(scene):
     assert response.status_code == 400 and "The expiry must be in the future." in response.get_data(as_text=True)
     assert post(host, f"/admin/certifications/{cert.id}/revoke").status_code == 303
     assert not certification.is_certified(yaw.id, scene.project.id)
+
+
+def test_a_solved_item_takes_no_new_pledge_and_shows_what_was_paid_out(world, app, session):
+    from marketplace.payouts import service as payouts
+    from marketplace.payouts.models import PayoutAccount, PayoutRail
+    from marketplace.pledges.models import Pledge
+    from marketplace.timeutil import utcnow
+    from tests.accounts.helpers import as_user
+    from tests.payouts.helpers import AFTER_WINDOW
+
+    item = world.issue(501)
+    world.fund(item, 10000)
+    ama = world.implementor("ama@example.org", github_id=9501)
+    session.add(PayoutAccount(user_id=ama.id, rail=PayoutRail.manual))
+    world.claim(item, ama)
+    world.pull(1501, "Fixes #501", author_id=9501, merged=True)
+    [payout] = world.payouts_of(item)
+    world.approve(payout, [(ama.id, 1)])
+    payouts.execute(payout.id, utcnow() + AFTER_WINDOW)
+    session.commit()
+    funder = as_user(app, world.funder)
+    page = funder.get(f"/items/{item.id}").get_data(as_text=True)
+    assert "Solved" in page and "takes no new pledges" in page and 'action="/items/%d/pledge"' % item.id not in page
+    assert "Paid out</dt><dd>$100.00" in page
+    before = session.query(Pledge).count()
+    from tests.accounts.helpers import csrf
+
+    response = funder.post(f"/items/{item.id}/pledge", data={"amount": "10", "currency": "USD", "rail": "card",
+                                                              "expiry_months": "12", "csrf_token": csrf(funder, "/account")})
+    assert response.status_code == 303 and session.query(Pledge).count() == before
+
+
+def test_the_pledge_page_says_why_the_funder_cannot_take_it_back_once_a_claim_is_approved(world, app, session):
+    from tests.accounts.helpers import as_user
+
+    item = world.issue(502)
+    pledge = world.fund(item, 2500)
+    session.commit()
+    funder = as_user(app, world.funder)
+    assert "Take my pledge back ($25.00)" in funder.get(f"/pledges/{pledge.id}").get_data(as_text=True)
+    world.claim(item, world.implementor("ama@example.org", github_id=9502))
+    session.commit()
+    page = funder.get(f"/pledges/{pledge.id}").get_data(as_text=True)
+    assert "Take my pledge back" not in page
+    assert "A claim on this item is approved: someone is doing the work. Ask an admin to refund." in page
