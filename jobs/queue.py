@@ -134,6 +134,10 @@ def _enqueue(app: Flask, connection, job: PendingJob) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        # A savepoint was released (SQLAlchemy 2.1 signals that too); the
+        # transaction the jobs depend on is still open and may roll back.
+        return
     jobs = session.info.pop(_PENDING, None)
     if jobs:
         _dispatch(jobs)

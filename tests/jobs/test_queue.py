@@ -65,3 +65,16 @@ def test_a_worker_runs_the_job(rq_redis, app, session):
     with app.app_context():
         SimpleWorker([Queue("default", connection=rq_redis)], connection=rq_redis).work(burst=True)
     assert ran(session, "worked")
+
+
+def test_releasing_a_savepoint_runs_no_job_the_commit_does(app, session):
+    from jobs.queue import enqueue_after_commit
+    from marketplace.extensions import db
+
+    ran = []
+    enqueue_after_commit(db.session, ran.append, "job")
+    with db.session.begin_nested():
+        pass  # e.g. a ledger posting: its savepoint is released, the transaction goes on
+    assert ran == []
+    db.session.commit()
+    assert ran == ["job"]
