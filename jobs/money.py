@@ -42,7 +42,7 @@ def retry_payouts() -> dict:
     """Cron: execute payouts whose window has passed; retry transfers Stripe could not take."""
     from marketplace.payouts.service import retry_due
 
-    done = retry_due()
+    done = retry_due(after_each=db.session.commit)
     db.session.commit()
     return done
 

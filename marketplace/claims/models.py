@@ -37,7 +37,8 @@ CLAIM_ALLOWED_FROM: dict[ClaimState, frozenset[ClaimState]] = {
     ClaimState.completed: frozenset({ClaimState.approved, ClaimState.submitted}),
     ClaimState.rejected: frozenset({ClaimState.requested, ClaimState.approved, ClaimState.submitted}),
     ClaimState.withdrawn: frozenset({ClaimState.requested, ClaimState.approved, ClaimState.submitted}),
-    ClaimState.lapsed: frozenset({ClaimState.approved}),
+    # Approved with no change by the deadline, or submitted whose change closed unmerged.
+    ClaimState.lapsed: frozenset({ClaimState.approved, ClaimState.submitted}),
 }
 
 

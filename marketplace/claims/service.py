@@ -161,6 +161,13 @@ def reassign(claim: Claim, to: User, *, maintainer: User, note: str | None = Non
         raise ClaimError(_("The new claimant must be an implementor."))
     if to.id == claim.claimant_id:
         raise ClaimError(_("The claim is theirs already."))
+    db.session.get(User, to.id, with_for_update=True)
+    limit = current_app.config["CLAIM_ACTIVE_LIMIT"]
+    has_request = db.session.scalar(select(Claim.id).where(
+        Claim.item_id == claim.item_id, Claim.claimant_id == to.id, Claim.state == ClaimState.requested))
+    if active_count(to.id) - (1 if has_request else 0) >= limit:
+        raise ClaimError(_("%(name)s already has %(limit)d open claims, the most one person may hold.",
+                           name=to.display_name, limit=limit))
     item = claim.item
     deadline = claim.deadline
     if not _move(claim, ClaimState.rejected, holding_item_id=None, decided_by_id=maintainer.id,
@@ -263,11 +270,12 @@ def warn_lapsing(now: datetime | None = None) -> list[int]:
 
 
 def lapse_due(now: datetime | None = None) -> list[int]:
-    """Cron: approved claims past their deadline (the whole UTC day) with no linked change lapse."""
+    """Cron: claims past their deadline (the whole UTC day) with no open or
+    merged change of the claimant closing the item lapse (approved ones with
+    none, submitted ones whose change closed unmerged)."""
     now = now or utcnow()
     due = db.session.scalars(select(Claim).where(
-        Claim.state == ClaimState.approved, Claim.deadline < now.date(), Claim.pull_request_id.is_(None))
-        .order_by(Claim.id)).all()
+        Claim.state.in_(HOLDING_CLAIM_STATES), Claim.deadline < now.date()).order_by(Claim.id)).all()
     lapsed = []
     for claim in due:
         if _linked_change(claim):

@@ -208,13 +208,18 @@ def create_transfer(money: Money, destination: str, *, idempotency_key: str, tra
         raise _connect_error(exc) from None
 
 
-def create_transfer_reversal(transfer_id: str, money: Money, *, idempotency_key: str) -> dict:
+def create_transfer_reversal(transfer_id: str, money: Money, *, idempotency_key: str,
+                             metadata: dict | None = None) -> dict:
     """``POST /v1/transfers/{id}/reversals``: take ``money`` (in the transfer's currency) back.
 
-    Returns the ``transfer_reversal`` as a dict. Same idempotency rule and
-    errors as :func:`create_transfer`.
+    ``metadata`` is kept on the reversal (the commons marks its own, to
+    tell them from reversals made elsewhere). Returns the
+    ``transfer_reversal`` as a dict. Same idempotency rule and errors as
+    :func:`create_transfer`.
     """
     params = {"amount": stripe_amount(money)}
+    if metadata:
+        params["metadata"] = metadata
     try:
         reversal = client().v1.transfers.reversals.create(transfer_id, params, {"idempotency_key": idempotency_key})
     except stripe.StripeError as exc:

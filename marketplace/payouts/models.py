@@ -150,6 +150,8 @@ class PayoutShare(db.Model):
     next_attempt_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     told_at: Mapped[datetime | None]  # the recipient was told how to receive (once)
+    # Refunded to funders after payout against this share (reversed, or owed back by the recipient).
+    refunded_after_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     paid_at: Mapped[datetime | None]
 
     payout: Mapped[Payout] = relationship(back_populates="shares")

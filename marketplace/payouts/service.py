@@ -112,12 +112,18 @@ def propose(item: BacklogItem, *, reason: str, pull: PullRequest | None = None) 
     """
     claim = claims.holding_claim_of_author(item, pull)
     recipient_id = claim.claimant_id if claim is not None else None
+    if recipient_id is None and pull is not None:
+        # Money that arrived after this change's payout: suggest the same person.
+        recipient_id = db.session.scalar(select(Payout.suggested_recipient_id).where(
+            Payout.item_id == item.id, Payout.pull_request_id == pull.id, Payout.executed_at.is_not(None))
+            .order_by(Payout.id.desc()).limit(1))
     touched = []
     for currency in _escrow_currencies(item.id):
         payout = open_payout(item.id, currency)
         if payout is not None:
             if payout.state in (PayoutState.proposed, PayoutState.awaiting_certification) and pull is not None \
-                    and payout.pull_request_id is None:
+                    and payout.pull_request_id != pull.id:
+                # The change that solves the item now (closed first, or a wrong link removed).
                 payout.pull_request_id, payout.reason = pull.id, reason
                 payout.suggested_recipient_id = recipient_id
                 payout.state = _proposal_state(recipient_id, item)
@@ -169,6 +175,8 @@ def on_solved(item: BacklogItem) -> list[Payout]:
     """Sync: a merged change now closes ``item`` (the linking rules). Hooked from ``update_solved``."""
     if item.solved_by is None:
         return []
+    if item.state.value == "closed" and item.state_reason == "not_planned":
+        return []  # closed as not planned: its funders were offered their money back
     return propose(item, reason="merged", pull=item.solved_by)
 
 
@@ -179,6 +187,20 @@ def on_item_closed(item: BacklogItem, *, commit_id: str | None = None) -> list[P
     if item.state_reason == "not_planned" or item.solved_by_id is not None:
         return []
     return propose(item, reason="closed_by_commit" if commit_id else "closed_completed")
+
+
+def propose_remaining(item: BacklogItem) -> list[Payout]:
+    """Money held for an item whose work is done, with no payout open for it
+    (a pledge received after the approval, a dispute won after execution):
+    propose it too, so it is neither paid twice nor left in escrow."""
+    if item.solved_by_id is not None:
+        if item.state.value == "closed" and item.state_reason == "not_planned":
+            return []
+        return propose(item, reason="merged", pull=item.solved_by)
+    if item.state.value == "closed" and item.state_reason != "not_planned" and db.session.scalar(
+            select(Payout.id).where(Payout.item_id == item.id, Payout.executed_at.is_not(None)).limit(1)):
+        return propose(item, reason="closed_completed")
+    return []
 
 
 def on_item_reopened(item: BacklogItem) -> list[int]:
@@ -342,6 +364,7 @@ def execute(payout_id: int, now: datetime | None = None) -> bool:
     for share in payout.shares:
         _route(share, now)
     _settle(payout)
+    propose_remaining(payout.item)
     return True
 
 
@@ -430,6 +453,16 @@ def transfer(share_id: int, now: datetime | None = None) -> bool:
         _settle(payout)
         return False
     share.attempts += 1
+    from marketplace.money import MoneyError, stripe_amount
+
+    try:
+        stripe_amount(Money(share.amount_minor, payout.currency))
+    except MoneyError as exc:
+        # Stripe takes three-decimal currencies in tens only: the fiscal host pays this one.
+        share.rail, share.last_error = PayoutRail.manual, str(exc)[:500]
+        _wait(share, ShareState.awaiting_manual_payout, now)
+        _settle(payout)
+        return False
     try:
         result = stripe_client.create_transfer(
             Money(share.amount_minor, payout.currency), account.stripe_account_id,
@@ -442,7 +475,9 @@ def transfer(share_id: int, now: datetime | None = None) -> bool:
         return False
     except stripe_client.TransferRefused as exc:
         share.last_error = f"{exc.code}: {exc}"[:500]
-        share.refusals += 1  # no transfer was made: the next attempt needs a new key
+        if exc.code != "idempotency_error":
+            # Refused: no transfer was made, and Stripe would replay the refusal for this key.
+            share.refusals += 1
         if exc.code in ACCOUNT_NOT_READY_CODES:
             account.transfers_active = False
             _wait(share, ShareState.awaiting_account, now)
@@ -503,21 +538,40 @@ def record_manual_payout(share_id: int, *, reference: str, paid_on: date, admin:
                  actor_user_id=admin.id, details={"reference": reference, "paid_on": paid_on.isoformat()})
 
 
-def retry_due(now: datetime | None = None) -> dict[str, list[int]]:
+def retry_due(now: datetime | None = None, after_each=lambda: None) -> dict[str, list[int]]:
     """Cron: execute approved payouts whose window has passed, and retry
-    transfers that Stripe could not take or refused (each with its own key)."""
+    transfers that Stripe could not take or refused (each with its own key).
+
+    Each payout and each share is one step; ``after_each`` runs after every
+    step (the cron job commits there, so a transfer Stripe made is recorded
+    at once, whatever happens to the next step).
+    """
     now = now or utcnow()
-    executed = [pid for pid in db.session.scalars(select(Payout.id).where(
-        Payout.state == PayoutState.approved, Payout.execute_after <= now).order_by(Payout.id)).all()
-        if execute(pid, now)]
-    retried = []
+    executed, retried = [], []
+    for payout_id in db.session.scalars(select(Payout.id).where(
+            Payout.state == PayoutState.approved, Payout.execute_after <= now).order_by(Payout.id)).all():
+        if _one_unit(execute, payout_id, now):
+            executed.append(payout_id)
+        after_each()
     for share_id in db.session.scalars(select(PayoutShare.id).where(
             PayoutShare.state.in_([ShareState.transferring, ShareState.failed]),
             (PayoutShare.next_attempt_at.is_(None)) | (PayoutShare.next_attempt_at <= now))
             .order_by(PayoutShare.id)).all():
         retried.append(share_id)
-        transfer(share_id, now)
+        _one_unit(transfer, share_id, now)
+        after_each()
     return {"executed": executed, "retried": retried}
+
+
+def _one_unit(func, object_id: int, now: datetime) -> bool:
+    """Run one payout's or share's step in a savepoint: a fault in it is
+    logged and undone, and the others go on."""
+    try:
+        with db.session.begin_nested():
+            return bool(func(object_id, now))
+    except Exception:  # noqa: BLE001 - one bad unit must not stop the money of the others
+        current_app.logger.exception("payout step %s(%s) failed; left for the next run", func.__name__, object_id)
+        return False
 
 
 # --- events that release waiting money -------------------------------------------
@@ -606,13 +660,13 @@ def attach_stripe_account(user_id: int, stripe_account_id: str) -> PayoutAccount
 
 
 def reroute_waiting(user_id: int) -> list[int]:
-    """Shares of ``user_id`` waiting for an account or for a manual payout go
-    to the rail that applies now (a person who changed their payout method)."""
+    """Shares of ``user_id`` waiting for a payout account go to the rail that
+    applies now (a person who chose the manual rail). A share the fiscal host
+    is to pay by hand stays with it: it may be sending the money already."""
     now = utcnow()
     moved = []
     for share in db.session.scalars(select(PayoutShare).where(
-            PayoutShare.recipient_id == user_id,
-            PayoutShare.state.in_([ShareState.awaiting_account, ShareState.awaiting_manual_payout]))
+            PayoutShare.recipient_id == user_id, PayoutShare.state == ShareState.awaiting_account)
             .order_by(PayoutShare.id).with_for_update()):
         before = share.state
         _route(share, now)
@@ -650,6 +704,9 @@ def on_dispute_closed(pledge_id: int, *, won: bool) -> list[int]:
         else:
             notices.payout_event(payout.id, "proposed")
     db.session.flush()
+    if won and not moved:
+        pledge = db.session.get(Pledge, pledge_id)
+        propose_remaining(pledge.item)
     return moved
 
 
@@ -708,15 +765,17 @@ def refund_after_payout(pledge_id: int, amount_minor: int, *, path: str, share_i
         raise PayoutError(_("Choose a paid share of the payout that covered this pledge."))
     if not 0 < amount_minor <= pledge.amount_minor - pledge.refunded_minor:
         raise PayoutError(_("The amount must be more than zero and at most what the pledge has not had back."))
+    if amount_minor > share.amount_minor - share.refunded_after_minor:
+        raise PayoutError(_("At most %(amount)s can be taken back from this share.",
+                            amount=share.amount_minor - share.refunded_after_minor))
     money = Money(amount_minor, pledge.currency)
     request_key = f"pledge-{pledge.id}-refund-after-{pledge.refunded_minor}"
     if path == "reversal":
         if not share.stripe_transfer_id:
             raise PayoutError(_("This share was not paid by Stripe: record a receivable instead."))
-        if amount_minor > share.amount_minor:
-            raise PayoutError(_("A reversal cannot take back more than the share received."))
-        reversal = stripe_client.create_transfer_reversal(share.stripe_transfer_id, money,
-                                                          idempotency_key=f"{request_key}-reversal")
+        reversal = stripe_client.create_transfer_reversal(
+            share.stripe_transfer_id, money, idempotency_key=f"{request_key}-reversal",
+            metadata={"commons_refund": request_key, "pledge_id": str(pledge.id)})
         ledger.post("transfer_reversed", f"transfer-reversal:{reversal['id']}", [
             ledger.Line(ledger.account(AccountKind.payouts_paid), Money(-amount_minor, pledge.currency)),
             ledger.Line(ledger.account(AccountKind.commons_funds), money),
@@ -738,6 +797,7 @@ def refund_after_payout(pledge_id: int, amount_minor: int, *, path: str, share_i
     ])
     if created:
         pledge.refunded_minor += amount_minor
+        share.refunded_after_minor += amount_minor
         db.session.flush()
         audit.record("pledge.refunded_after_payout", "pledge", pledge.id, actor=f"user:{admin.id}",
                      actor_user_id=admin.id, details={"amount_minor": amount_minor, "path": path,
@@ -768,6 +828,11 @@ def on_transfer_reversed(transfer_obj: dict) -> str:
             ledger.Line(ledger.account(AccountKind.payouts_paid), Money(-money.amount_minor, money.currency)),
             ledger.Line(ledger.account(AccountKind.commons_funds), money),
         ])
+        if (reversal.get("metadata") or {}).get("commons_refund"):
+            # The commons' own reversal for a refund after payout whose refund
+            # did not go through yet: the admin's retry finishes it.
+            recorded.append(reversal.get("id"))
+            continue
         share.state = ShareState.reversed
         payout = share.payout
         payout.flagged_at, payout.flag_reason = utcnow(), "a transfer was reversed outside the commons"

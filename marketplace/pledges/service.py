@@ -97,6 +97,11 @@ def mark_received(pledge_id: int, received: Money, *, actor: str) -> bool:
     pledge.held_at = utcnow()
     _pending_projection(pledge.item_id, pledge.currency, -pledge.amount_minor)
     audit.record("pledge.held", "pledge", pledge.id, actor=actor)
+    if pledging_closed(pledge.item):
+        # Pledged before the work was done, received after: it goes to the work too.
+        from marketplace.payouts.service import propose_remaining
+
+        propose_remaining(pledge.item)
     return True
 
 
@@ -128,8 +133,9 @@ def refund(pledge_id: int, amount_minor: int, *, refund_id: str, actor: str,
     pledge.refunded_minor += amount_minor
     if pledge.refunded_minor == pledge.amount_minor:
         pledge.state = PledgeState.refunded
-    elif pledge.state is not PledgeState.disputed:
-        # An open dispute stays open (the money left is still contested).
+    elif pledge.state is not PledgeState.disputed or to is AccountKind.disputes:
+        # An open dispute stays open (the money left is still contested),
+        # unless this is the dispute's own loss: then it is closed.
         pledge.state = PledgeState.partially_refunded
     if pledge.state is PledgeState.refunded:
         pledge.closed_at = utcnow()
@@ -140,7 +146,10 @@ def refund(pledge_id: int, amount_minor: int, *, refund_id: str, actor: str,
 
 
 def refund_expired(now: datetime | None = None) -> list[int]:
-    """Refund the rest of every held pledge whose expiry has passed while its item is unsolved.
+    """Refund the rest of every held pledge whose expiry has passed with no payout open for its item.
+
+    (Money of a solved item is proposed as a payout; only if that payout is
+    cancelled does it come back at expiry.)
 
     The money goes back to the funder, never to the platform. Keyed by the
     pledge id, so a second run refunds nothing more. Returns the pledge ids refunded.
@@ -152,7 +161,7 @@ def refund_expired(now: datetime | None = None) -> list[int]:
         select(Pledge.id)
         .join(BacklogItem, BacklogItem.id == Pledge.item_id)
         .where(Pledge.state.in_([PledgeState.held, PledgeState.partially_refunded]),
-               Pledge.expires_at <= now, BacklogItem.solved_by_id.is_(None),
+               Pledge.expires_at <= now,
                ~select(Payout.id).where(Payout.item_id == Pledge.item_id, Payout.open_key.is_not(None)).exists())
         .order_by(Pledge.id)
     ).all()
@@ -228,8 +237,8 @@ def self_refund_refusal(pledge: Pledge) -> str | None:
     item where no claim is approved and no payout is approved."""
     from flask_babel import gettext as _
 
-    from marketplace.claims.models import HOLDING_CLAIM_STATES, Claim
-    from marketplace.payouts.models import Payout, PayoutState
+    from marketplace.claims.models import HOLDING_CLAIM_STATES, Claim, ClaimState
+    from marketplace.payouts.models import OPEN_PAYOUT_STATES, Payout, PayoutState
 
     if pledge.state is PledgeState.released:
         return _("This pledge was paid out; only an admin can refund it now.")
@@ -237,13 +246,14 @@ def self_refund_refusal(pledge: Pledge) -> str | None:
         return _("This pledge holds nothing you can take back yourself.")
     if pledge.rail is not Rail.card:
         return _("Bank transfers are refunded by the fiscal host: write to them with your pledge reference.")
-    if db.session.scalar(select(Claim.id).where(Claim.item_id == pledge.item_id,
-                                                Claim.state.in_(HOLDING_CLAIM_STATES)).limit(1)):
+    if db.session.scalar(select(Claim.id).where(
+            Claim.item_id == pledge.item_id,
+            Claim.state.in_([*HOLDING_CLAIM_STATES, ClaimState.completed])).limit(1)):
         return _("A claim on this item is approved: someone is doing the work. Ask an admin to refund.")
-    if db.session.scalar(select(Payout.id).where(Payout.item_id == pledge.item_id, Payout.currency == pledge.currency,
-                                                 Payout.state.in_([PayoutState.approved, PayoutState.held,
-                                                                   PayoutState.executing])).limit(1)):
-        return _("A payout of this item is approved. Ask an admin to refund.")
+    if db.session.scalar(select(Payout.id).where(
+            Payout.item_id == pledge.item_id, Payout.currency == pledge.currency,
+            Payout.state.in_([*OPEN_PAYOUT_STATES, PayoutState.executing])).limit(1)):
+        return _("The work is done and its payout is under way. Ask an admin to refund.")
     return None
 
 

@@ -131,6 +131,7 @@ def upgrade():
     sa.Column('next_attempt_at', sa.DateTime(), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('told_at', sa.DateTime(), nullable=True),
+    sa.Column('refunded_after_minor', sa.BigInteger(), nullable=False),
     sa.Column('paid_at', sa.DateTime(), nullable=True),
     sa.CheckConstraint('amount_minor >= 0', name=op.f('ck_payout_share_amount_not_negative')),
     sa.CheckConstraint('weight > 0', name=op.f('ck_payout_share_weight_positive')),
