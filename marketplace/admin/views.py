@@ -557,7 +557,11 @@ def payouts():
         "admin/payouts.html", manual=manual, accounts=accounts,
         waiting=shares(ShareState.awaiting_account, ShareState.awaiting_certification),
         payouts_waiting=payouts_waiting, failed=shares(ShareState.failed, ShareState.reversed), flagged=flagged,
-        today=utcnow().date().isoformat())
+        today=utcnow().date().isoformat(),
+        paid=db.session.scalars(
+            select(PayoutShare).where(PayoutShare.state == ShareState.paid, PayoutShare.paid_at.is_not(None))
+            .options(selectinload(PayoutShare.recipient), selectinload(PayoutShare.payout).selectinload(Payout.item))
+            .order_by(PayoutShare.paid_at.desc(), PayoutShare.id.desc()).limit(PAGE_SIZE * 2)).all())
 
 
 @bp.post("/payouts/shares/<id:share_id>/paid")

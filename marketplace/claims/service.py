@@ -244,9 +244,10 @@ def on_links(pull: PullRequest) -> list[int]:
     return moved
 
 
-def complete(claim: Claim) -> bool:
-    """The claimant's change merged and a payout was proposed to them."""
-    moved = _move(claim, ClaimState.completed, holding_item_id=None, closed_at=utcnow())
+def complete(claim: Claim, pull_request_id: int | None = None) -> bool:
+    """The claimant's change (``pull_request_id``) merged and a payout was proposed to them."""
+    values = {"pull_request_id": pull_request_id} if pull_request_id else {}
+    moved = _move(claim, ClaimState.completed, holding_item_id=None, closed_at=utcnow(), **values)
     if moved:
         audit.record("claim.completed", "claim", claim.id, actor="sync")
     return moved

@@ -184,7 +184,7 @@ def show(claim_id: int):
     claimant = current_user.is_authenticated and current_user.id == claim.claimant_id
     return render_template(
         "claims/show.html", claim=claim, item=claim.item, manager=manager, claimant=claimant,
-        plan_html=render_markdown(claim.plan),
+        plan_html=render_markdown(claim.plan), payouts=_claimant_payouts(claim),
         approve_form=DecisionForm(prefix="approve"), reject_form=DecisionForm(prefix="reject"),
         reassign_form=_reassign_form(claim) if manager and claim.state in HOLDING_CLAIM_STATES else None,
         open_states=ACTIVE_CLAIM_STATES, holding_states=HOLDING_CLAIM_STATES)
@@ -387,3 +387,14 @@ def revoke_project_certification(slug: str, certification_id: int):
     db.session.commit()
     flash(_("The certification of %(name)s is revoked.", name=cert.user.display_name))
     return redirect(back, code=303)
+
+
+def _claimant_payouts(claim: Claim) -> list:
+    """The payouts of the claim's item that name the claimant (suggested, or a share)."""
+    from marketplace.payouts.models import Payout, PayoutShare
+
+    return list(db.session.scalars(select(Payout).where(
+        Payout.item_id == claim.item_id,
+        (Payout.suggested_recipient_id == claim.claimant_id)
+        | Payout.id.in_(select(PayoutShare.payout_id).where(PayoutShare.recipient_id == claim.claimant_id)))
+        .order_by(Payout.id)))

@@ -147,7 +147,7 @@ def propose(item: BacklogItem, *, reason: str, pull: PullRequest | None = None) 
         notices.payout_event(payout.id, "proposed")
         touched.append(payout)
     if claim is not None and touched:
-        claims.complete(claim)
+        claims.complete(claim, pull.id if pull is not None else None)
     return touched
 
 

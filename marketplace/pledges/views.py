@@ -7,6 +7,7 @@ from datetime import timedelta
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from marketplace.accounts.forms import as_choices
@@ -21,6 +22,29 @@ from marketplace.pledges.models import Pledge, PledgeState, Rail
 from marketplace.timeutil import utcnow
 
 bp = Blueprint("pledges", __name__)
+
+PLEDGE_STATE_LABELS = {
+    PledgeState.pending: _l("waiting for the payment"),
+    PledgeState.processing: _l("payment on its way"),
+    PledgeState.held: _l("held in escrow"),
+    PledgeState.partially_refunded: _l("partly refunded, the rest held"),
+    PledgeState.refunded: _l("refunded"),
+    PledgeState.released: _l("paid out"),
+    PledgeState.failed: _l("payment failed"),
+    PledgeState.cancelled: _l("cancelled"),
+    PledgeState.disputed: _l("disputed (chargeback open)"),
+}
+RAIL_LABELS = {Rail.card: _l("card"), Rail.bank_transfer: _l("bank transfer")}
+
+
+@bp.app_template_filter("pledge_state")
+def pledge_state_label(state: PledgeState) -> str:
+    return str(PLEDGE_STATE_LABELS.get(state, state.value))
+
+
+@bp.app_template_filter("rail")
+def rail_label(rail: Rail) -> str:
+    return str(RAIL_LABELS.get(rail, rail.value))
 
 
 def pledge_form() -> PledgeForm:

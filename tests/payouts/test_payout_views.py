@@ -344,3 +344,34 @@ def test_the_pledge_page_says_why_the_funder_cannot_take_it_back_once_a_claim_is
     page = funder.get(f"/pledges/{pledge.id}").get_data(as_text=True)
     assert "Take my pledge back" not in page
     assert "A claim on this item is approved: someone is doing the work. Ask an admin to refund." in page
+
+
+def test_pages_trace_the_money_item_funders_claim_payout_and_admin_history(world, app, session):
+    from marketplace.payouts import service as payouts
+    from marketplace.payouts.models import PayoutAccount, PayoutRail
+    from marketplace.pledges import service as pledges
+    from marketplace.timeutil import utcnow
+    from tests.accounts.helpers import as_user
+    from tests.payouts.helpers import AFTER_WINDOW
+
+    item = world.issue(503)
+    named = world.fund(item, 6000)
+    named.show_name = True
+    world.fund(item, 4000)
+    ama = world.implementor("ama@example.org", github_id=9503)
+    session.add(PayoutAccount(user_id=ama.id, rail=PayoutRail.manual))
+    claim = world.claim(item, ama)
+    world.pull(1503, "Fixes #503", author_id=9503, merged=True)
+    [payout] = world.payouts_of(item)
+    world.approve(payout, [(ama.id, 1)])
+    payouts.execute(payout.id, utcnow() + AFTER_WINDOW)
+    payouts.record_manual_payout(payout.shares[0].id, reference="MPESA-77", paid_on=utcnow().date(),
+                                 admin=world.admin)
+    session.commit()
+    page = app.test_client().get(f"/items/{item.id}").get_data(as_text=True)
+    assert "funder: $60.00" in page and "anonymous: $40.00" in page
+    claim_page = app.test_client().get(f"/claims/{claim.id}").get_data(as_text=True)
+    assert "Codertocat/Hello-World#1503" in claim_page and f'href="/payouts/{payout.id}">$100.00</a> · paid' in claim_page
+    admin_page = as_user(app, world.admin).get("/admin/payouts").get_data(as_text=True)
+    assert "MPESA-77" in admin_page and "$90.00" in admin_page
+    assert pledges.self_refund_refusal(named) == "This pledge was paid out; only an admin can refund it now."
