@@ -333,3 +333,31 @@ def test_a_recipient_who_switches_to_the_manual_rail_is_paid_by_the_fiscal_host(
     assert (share.state, share.rail) == (ShareState.awaiting_manual_payout, PayoutRail.manual)
     assert [n for n in notices_sent if n[0] == "share"] == [("share", "how_to_receive", share.id)]  # told once
     assert balance(AccountKind.contributor_payable, user_id=ama.id) == 9000
+
+
+def test_a_merged_gitlab_merge_request_pays_the_claimant_matched_by_gitlab_id(world, session, client):
+    from marketplace.accounts.models import ForgeIdentity
+    from marketplace.backlog.models import BacklogItem, ItemState
+    from tests.conftest import make_repository
+    from tests.webhooks.helpers import post_gitlab
+
+    repo = make_repository("anbraten", "woodpecker-test", host="gitlab.com")
+    repo.project.fee_rate_bps = 1000
+    now = utcnow()
+    item = BacklogItem(repository=repo, forge_host="gitlab.com", forge_id=770007, number=7, title="GitLab item",
+                       state=ItemState.open, html_url="https://gitlab.com/anbraten/woodpecker-test/-/issues/7",
+                       forge_created_at=now, forge_updated_at=now)
+    session.add(item)
+    session.flush()
+    world.fund(item, 10000)
+    anbraten = world.user("anbraten@example.org", implementor=True)
+    session.add(ForgeIdentity(user_id=anbraten.id, forge="gitlab", host="gitlab.com", forge_user_id=2251488,
+                              login="anbraten"))
+    certification.grant(anbraten, issuer=world.admin, project_id=None)
+    world.claim(item, anbraten)
+    data = payload("gitlab/webhooks/merge_request/merge.json")  # recorded: author 2251488, merged into main
+    data["object_attributes"]["description"] = "Closes #7"
+    assert post_gitlab(client, "Merge Request Hook", data).status_code == 202
+    [payout] = world.payouts_of(item)
+    assert (payout.suggested_recipient_id, payout.gross_minor, payout.fee_minor) == (anbraten.id, 10000, 1000)
+    assert [s.amount_minor for s in payout.shares] == [9000]
