@@ -251,6 +251,8 @@ def approve(payout_id: int, *, maintainer: User, recipients: list[tuple[int, int
     ids = [user_id for user_id, _weight in recipients]
     if len(set(ids)) != len(ids):
         raise PayoutError(_("A person appears twice in the split."))
+    if maintainer.id in ids:
+        raise PayoutError(_("You are one of the recipients: another maintainer or an admin approves this payout."))
     for user_id, weight in recipients:
         person = db.session.get(User, user_id)
         if person is None or not person.is_implementor:

@@ -361,3 +361,20 @@ def test_a_merged_gitlab_merge_request_pays_the_claimant_matched_by_gitlab_id(wo
     [payout] = world.payouts_of(item)
     assert (payout.suggested_recipient_id, payout.gross_minor, payout.fee_minor) == (anbraten.id, 10000, 1000)
     assert [s.amount_minor for s in payout.shares] == [9000]
+
+
+def test_a_maintainer_cannot_approve_a_payout_to_themselves(world, session):
+    from marketplace.projects.models import ProjectMaintainer
+
+    item = world.issue(199)
+    world.fund(item, 10000)
+    dual = world.implementor("dual@example.org", github_id=6501)
+    session.add(ProjectMaintainer(project_id=world.project.id, user_id=dual.id, granted_by="test"))
+    world.claim(item, dual)
+    world.pull(299, "Fixes #199", author_id=6501, merged=True)
+    [payout] = world.payouts_of(item)
+    with pytest.raises(payouts.PayoutError, match="another maintainer"):
+        payouts.approve(payout.id, maintainer=dual, recipients=[(dual.id, 1)])
+    assert payout.state is PayoutState.proposed
+    world.approve(payout, [(dual.id, 1)])  # the other maintainer may
+    assert payout.state is PayoutState.approved
