@@ -302,3 +302,62 @@ def test_transparency_and_the_item_ledger_show_the_money_from_pledge_to_payout(w
         10000, 0, 1000, 9000, 0)
     page = client.get("/transparency").get_data(as_text=True)
     assert "Issue 307" in page and "$90.00" in page and "Every check holds" in page
+
+
+@pytest.fixture
+def redis_after_setup(app, redis_url):
+    """Call it to send the app's jobs to a real (emptied) Redis from then on."""
+    import redis
+
+    connection = redis.Redis.from_url(redis_url)
+    connection.flushdb()
+
+    def switch_on():
+        app.config["REDIS_URL"] = redis_url
+        app.extensions.pop("redis", None)
+        return connection
+
+    yield switch_on
+    app.config["REDIS_URL"] = None
+    app.extensions.pop("redis", None)
+    connection.flushdb()
+
+
+def test_on_redis_the_approval_schedules_execution_and_a_worker_makes_one_transfer(world, stripe_api, app,
+                                                                                   redis_after_setup, session):
+    from rq import Queue, SimpleWorker
+    from rq.registry import ScheduledJobRegistry
+
+    ama = world.implementor("ama@example.org", github_id=7010)
+    account_id = connected(world, stripe_api, ama, active=True)
+    item = world.issue(310)
+    world.fund(item, 10000)
+    world.claim(item, ama)
+    world.pull(1310, "Fixes #310", author_id=7010, merged=True)
+    [payout] = world.payouts_of(item)
+    session.commit()
+    rq_redis = redis_after_setup()
+    world.approve(payout, [(ama.id, 1)])
+    session.commit()  # the approval's jobs go to Redis now
+    money = Queue("money", connection=rq_redis)
+    scheduled = ScheduledJobRegistry(queue=money)
+    assert scheduled.get_job_ids() == [f"payout-{payout.id}-execute"]
+    assert money.count == 0  # nothing runs before the dispute window ends
+    # The window passes; the scheduled job runs (here: moved to the queue by hand, as RQ's scheduler does).
+    money.enqueue_job(money.fetch_job(f"payout-{payout.id}-execute"))
+    payout.execute_after = utcnow() - timedelta(seconds=1)
+    session.commit()
+    with app.app_context():
+        SimpleWorker([money], connection=rq_redis).work(burst=True)  # execute, then the transfer it queued
+    session.expire_all()
+    payout = session.get(Payout, payout.id)
+    assert (payout.state, payout.shares[0].state) == (PayoutState.paid, ShareState.paid)
+    assert [(t["amount"], t["destination"]) for t in stripe_api.transfers.values()] == [(9000, account_id)]
+    # The same jobs again (a retried job, a second worker): nothing more.
+    money.enqueue(payouts.execute, payout.id)
+    from jobs.money import transfer_share
+    money.enqueue(transfer_share, payout.shares[0].id)
+    with app.app_context():
+        SimpleWorker([money], connection=rq_redis).work(burst=True)
+    assert len(stripe_api.transfers) == 1
+    assert check() == []
