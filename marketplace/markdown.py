@@ -85,14 +85,18 @@ def render_markdown(text: str | None, heading_offset: int = 2) -> Markup:
     Only the tags in ``ALLOWED_TAGS`` survive; links and images keep only
     http, https and mailto URLs; every ``on*`` attribute, ``style`` and
     ``<script>`` is removed; links left without a URL become plain text.
-    Links get ``rel="nofollow ugc noopener"``. Markdown headings move down by
-    ``heading_offset`` levels (``#`` becomes ``<h3>`` by default) so that they
-    sit under the page's own ``<h1>`` and ``<h2>``.
+    Links get ``rel="nofollow ugc noopener"``. Headings move so that the
+    text's top level sits just under the page's own (``heading_offset`` 2:
+    the text's highest heading, ``#`` or ``###`` alike, becomes ``<h3>``),
+    keeping the outline without skipped levels.
     """
     if not text:
         return Markup("")
     html = _md.render(text)
-    html = _HTML_HEADING.sub(lambda m: _shift_heading(m, heading_offset), html)
+    levels = [int(level) for _, level in _HTML_HEADING.findall(html)]
+    if levels:
+        offset = heading_offset + 1 - min(levels)
+        html = _HTML_HEADING.sub(lambda m: _shift_heading(m, offset), html)
     cleaned = _cleaner.clean(html)
     return Markup(_DEAD_LINK.sub(r"\1", cleaned))
 
@@ -102,7 +106,7 @@ _HTML_HEADING = re.compile(r"<(/?)h([1-6])\b", re.I)
 
 
 def _shift_heading(match: re.Match, offset: int) -> str:
-    return f"<{match.group(1)}h{min(6, int(match.group(2)) + offset)}"
+    return f"<{match.group(1)}h{max(1, min(6, int(match.group(2)) + offset))}"
 
 
 def excerpt(text: str | None, length: int = 180) -> str:
