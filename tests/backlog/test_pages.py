@@ -302,11 +302,7 @@ def test_an_issue_whose_top_heading_is_level_three_starts_at_h3(client, session)
     # Issue templates often start at "###": no jump from the page's h2 to an h5.
     repo = find_repository("github.com", "medic", "cht-core")
     raw = json.loads((FIXTURES / "malicious_issue.json").read_text())
-    raw.update(id=990019903, number=99003, title="Template", body="### Describe the bug
-
-#### Steps
-
-text")
+    raw.update(id=990019903, number=99003, title="Template", body="### Describe the bug\n\n#### Steps\n\ntext")
     item = upsert_issue(repo, github.parse_issue(raw)).row
     html = client.get(f"/items/{item.id}").get_data(as_text=True)
     assert "<h3>Describe the bug</h3>" in html and "<h4>Steps</h4>" in html
