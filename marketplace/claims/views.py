@@ -203,42 +203,32 @@ def _note(form: DecisionForm | ReassignForm) -> str | None:
 @bp.post("/claims/<id:claim_id>/approve")
 def approve(claim_id: int):
     """A maintainer lets the claimant do the item."""
-    claim, refusal = _managed_claim(claim_id)
-    if refusal is not None:
-        return refusal
-    form = DecisionForm(prefix="approve")
-    if not form.validate_on_submit():
-        flash(_("The note is too long; nothing was changed."))
-        return _see_other("claims.show", claim_id=claim.id)
-    try:
-        claims.approve(claim, maintainer=_me(), note=_note(form))
-    except claims.ClaimError as exc:
-        db.session.rollback()
-        flash(str(exc))
-        return _see_other("claims.show", claim_id=claim_id)
-    db.session.commit()
-    flash(_("The claim is approved; the implementor is told."))
-    return _see_other("claims.show", claim_id=claim_id)
+    return _decide(claim_id, "approve", claims.approve, _("The claim is approved; the implementor is told."))
 
 
 @bp.post("/claims/<id:claim_id>/reject")
 def reject(claim_id: int):
     """A maintainer refuses a claim, or ends an approved one, with a note."""
+    return _decide(claim_id, "reject", claims.reject, _("The claim is rejected; the implementor is told."))
+
+
+def _decide(claim_id: int, prefix: str, decision, done: str):
+    """Apply a maintainer's ``decision`` (with its optional note) and say ``done``, or why not."""
     claim, refusal = _managed_claim(claim_id)
     if refusal is not None:
         return refusal
-    form = DecisionForm(prefix="reject")
+    form = DecisionForm(prefix=prefix)
     if not form.validate_on_submit():
         flash(_("The note is too long; nothing was changed."))
         return _see_other("claims.show", claim_id=claim.id)
     try:
-        claims.reject(claim, maintainer=_me(), note=_note(form))
+        decision(claim, maintainer=_me(), note=_note(form))
     except claims.ClaimError as exc:
         db.session.rollback()
         flash(str(exc))
         return _see_other("claims.show", claim_id=claim_id)
     db.session.commit()
-    flash(_("The claim is rejected; the implementor is told."))
+    flash(done)
     return _see_other("claims.show", claim_id=claim_id)
 
 

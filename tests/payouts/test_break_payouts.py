@@ -761,29 +761,12 @@ def test_claim_pages_refuse_another_persons_withdrawal_and_a_non_maintainers_dec
 @pytest.fixture(scope="module")
 def race_app(database_url):
     """An app on its own database (built by the migrations); both sessions commit for real."""
-    import sqlalchemy as sa
-    from flask_migrate import upgrade
+    from sqlalchemy import make_url
 
-    from tests.conftest import make_app
+    from tests.payouts.helpers import race_database_app
 
-    if not database_url.startswith("postgresql"):
-        pytest.skip("needs PostgreSQL")
-    url = sa.make_url(database_url).set(database=f"{sa.make_url(database_url).database}_break_race")
-    admin = sa.create_engine(sa.make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{url.database}"'))
-    app = make_app(url.render_as_string(hide_password=False), PAYOUT_DISPUTE_WINDOW_DAYS=0)
-    with app.app_context():
-        upgrade()
-    yield app
-    from marketplace.extensions import db
-
-    with app.app_context():
-        db.engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-    admin.dispose()
+    with race_database_app(database_url, f"{make_url(database_url).database}_break_race") as app:
+        yield app
 
 
 def _race_world(tag: str, items: int = 1):
