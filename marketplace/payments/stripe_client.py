@@ -30,9 +30,18 @@ class TransferRefused(RuntimeError):
     Stripe gives no code (``idempotency_error``).
     """
 
-    def __init__(self, code: str | None, message: str):
+    def __init__(self, code: str | None, message: str, status: int | None = None):
         super().__init__(message)
         self.code = code
+        self.status = status  # HTTP status of Stripe's answer
+
+    @property
+    def key_spent(self) -> bool:
+        """Stripe processed the request under its idempotency key and refused it
+        (400, 402, 404), so it made nothing and will replay this refusal for the
+        key. 401/403 come before the key is looked at; an idempotency_error
+        means the key's first request may have made something."""
+        return self.status in (400, 402, 404) and self.code != "idempotency_error"
 
 
 def client() -> stripe.StripeClient:
@@ -123,7 +132,7 @@ def _connect_error(exc: stripe.StripeError) -> Exception:
     status = exc.http_status
     if status is not None and 400 <= status < 500 and status not in (409, 429):
         code = exc.code or (exc.error.type if exc.error else None)
-        return TransferRefused(code, exc.user_message or str(exc))
+        return TransferRefused(code, exc.user_message or str(exc), status)
     return PaymentsUnavailable(str(exc))
 
 

@@ -128,9 +128,12 @@ def _pledge_of_dispute(dispute: dict) -> Pledge | None:
 
 def dispute_created(event: dict, delivery: WebhookDelivery) -> Outcome:
     """A chargeback opened: the pledge is disputed (its money stays in escrow, not payable)."""
-    pledge = _pledge_of_dispute(event["data"]["object"])
+    dispute = event["data"]["object"]
+    pledge = _pledge_of_dispute(dispute)
     if pledge is None:
         return DeliveryStatus.ignored, "no pledge for this dispute"
+    if _dispute_closed_already(pledge.id, dispute.get("id")):
+        return DeliveryStatus.ignored, f"dispute {dispute.get('id')} on pledge {pledge.id} was closed already"
     moved = pledges.transition(pledge.id, PledgeState.disputed)
     if moved:
         from marketplace.payouts.service import on_pledge_disputed
@@ -139,12 +142,31 @@ def dispute_created(event: dict, delivery: WebhookDelivery) -> Outcome:
     return DeliveryStatus.processed, f"pledge {pledge.id} disputed" if moved else f"pledge {pledge.id} unchanged"
 
 
+def _dispute_closed_already(pledge_id: int, dispute_id) -> bool:
+    """Whether ``charge.dispute.closed`` for ``dispute_id`` was applied to the pledge
+    (a late or replayed ``created`` must not open it again)."""
+    from marketplace.audit.models import AuditEvent
+
+    if not isinstance(dispute_id, str):
+        return False
+    events = db.session.scalars(select(AuditEvent).where(
+        AuditEvent.action == "pledge.dispute_closed", AuditEvent.object_type == "pledge",
+        AuditEvent.object_id == str(pledge_id)))
+    return any((event.details or {}).get("dispute") == dispute_id for event in events)
+
+
 def dispute_closed(event: dict, delivery: WebhookDelivery) -> Outcome:
     """Won: back to held. Lost: the disputed amount leaves escrow as a loss, exactly once."""
+    from marketplace.audit import service as audit
+
     dispute = event["data"]["object"]
     pledge = _pledge_of_dispute(dispute)
     if pledge is None:
         return DeliveryStatus.ignored, "no pledge for this dispute"
+    if dispute.get("status") in ("won", "lost") and isinstance(dispute.get("id"), str) \
+            and not _dispute_closed_already(pledge.id, dispute["id"]):
+        audit.record("pledge.dispute_closed", "pledge", pledge.id, actor=ACTOR,
+                     details={"dispute": dispute["id"], "status": dispute["status"]})
     if dispute.get("status") == "won":
         target = PledgeState.partially_refunded if pledge.refunded_minor else PledgeState.held
         moved = pledges.transition(pledge.id, target)

@@ -19,19 +19,19 @@ from datetime import date, datetime, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from jobs.queue import enqueue_after_commit
 from marketplace import notices
 from marketplace.accounts.models import ImplementorProfile, User
 from marketplace.audit import service as audit
-from marketplace.backlog.models import BacklogItem, ItemFunding, PullRequest
+from marketplace.backlog.models import BacklogItem, PullRequest
 from marketplace.claims import certification
 from marketplace.claims import service as claims
 from marketplace.extensions import db
 from marketplace.ledger import service as ledger
-from marketplace.ledger.models import AccountKind
+from marketplace.ledger.models import AccountKind, LedgerTransaction
 from marketplace.money import Money, fee_of
 from marketplace.payouts.models import (
     APPROVABLE_STATES,
@@ -92,8 +92,10 @@ def quote(payout: Payout, weights: list[int] | None = None) -> dict:
 # --- proposal ------------------------------------------------------------------------
 
 def _escrow_currencies(item_id: int) -> list[str]:
-    return list(db.session.scalars(select(ItemFunding.currency).where(
-        ItemFunding.item_id == item_id, ItemFunding.held_minor > 0).order_by(ItemFunding.currency)))
+    """Currencies in which the item's escrow holds undisputed money (what a payout can take)."""
+    return sorted({p.currency for p in db.session.scalars(select(Pledge).where(
+        Pledge.item_id == item_id, Pledge.state.in_([PledgeState.held, PledgeState.partially_refunded])))
+        if p.held_minor > 0})
 
 
 def open_payout(item_id: int, currency: str) -> Payout | None:
@@ -111,12 +113,14 @@ def propose(item: BacklogItem, *, reason: str, pull: PullRequest | None = None) 
     Nothing is paid until a maintainer approves. Returns the payouts touched.
     """
     claim = claims.holding_claim_of_author(item, pull)
-    recipient_id = claim.claimant_id if claim is not None else None
-    if recipient_id is None and pull is not None:
-        # Money that arrived after this change's payout: suggest the same person.
-        recipient_id = db.session.scalar(select(Payout.suggested_recipient_id).where(
-            Payout.item_id == item.id, Payout.pull_request_id == pull.id, Payout.executed_at.is_not(None))
-            .order_by(Payout.id.desc()).limit(1))
+    default = [(claim.claimant_id, 1)] if claim is not None else []
+    if not default:
+        # Money that arrived after this item's payout: suggest the people that payout paid, as it split.
+        previous = db.session.scalar(select(Payout).where(
+            Payout.item_id == item.id, Payout.executed_at.is_not(None)).order_by(Payout.id.desc()).limit(1))
+        if previous is not None:
+            default = [(share.recipient_id, share.weight) for share in previous.shares]
+    recipient_id = default[0][0] if len(default) == 1 else None
     touched = []
     for currency in _escrow_currencies(item.id):
         payout = open_payout(item.id, currency)
@@ -127,7 +131,7 @@ def propose(item: BacklogItem, *, reason: str, pull: PullRequest | None = None) 
                 payout.pull_request_id, payout.reason = pull.id, reason
                 payout.suggested_recipient_id = recipient_id
                 payout.state = _proposal_state(recipient_id, item)
-                _set_default_share(payout)
+                _set_default_shares(payout, default)
                 touched.append(payout)
             continue
         try:
@@ -140,13 +144,14 @@ def propose(item: BacklogItem, *, reason: str, pull: PullRequest | None = None) 
                 db.session.flush()
         except IntegrityError:
             continue  # another session proposed it first
-        _set_default_share(payout)
+        _set_default_shares(payout, default)
         audit.record("payout.proposed", "payout", payout.id, actor="sync",
                      details={"item": item.id, "currency": currency, "reason": reason,
                               "pull_request": pull.id if pull else None, "recipient": recipient_id})
         notices.payout_event(payout.id, "proposed")
         touched.append(payout)
-    if claim is not None and touched:
+    if claim is not None:
+        # Their change merged: the claim is done, funded or not.
         claims.complete(claim, pull.id if pull is not None else None)
     return touched
 
@@ -157,12 +162,12 @@ def _proposal_state(recipient_id: int | None, item: BacklogItem) -> PayoutState:
     return PayoutState.proposed
 
 
-def _set_default_share(payout: Payout) -> None:
-    """Before approval: one share for the suggested recipient; the figures are a preview."""
+def _set_default_shares(payout: Payout, default: list[tuple[int, int]]) -> None:
+    """Before approval: the suggested (recipient id, weight) shares; the figures are a preview."""
     payout.shares.clear()
     db.session.flush()
-    payout.shares = ([PayoutShare(recipient_id=payout.suggested_recipient_id, weight=1, position=0)]
-                     if payout.suggested_recipient_id else [])
+    payout.shares = [PayoutShare(recipient_id=user_id, weight=weight, position=i)
+                     for i, (user_id, weight) in enumerate(default)]
     db.session.flush()
     figures = quote(payout)
     payout.gross_minor, payout.fee_minor = figures["gross"], figures["fee"]
@@ -183,10 +188,27 @@ def on_solved(item: BacklogItem) -> list[Payout]:
 def on_item_closed(item: BacklogItem, *, commit_id: str | None = None) -> list[Payout]:
     """Sync: ``item`` was closed. As completed (or by a direct commit) with no
     linked change, a proposal waits for a maintainer's attribution; closed as
-    not planned, nothing is proposed (the pledges go back)."""
-    if item.state_reason == "not_planned" or item.solved_by_id is not None:
+    not planned, nothing is proposed and payouts not yet executed are
+    cancelled (the pledges go back)."""
+    if item.state_reason == "not_planned":
+        _cancel_open(item, "the issue was closed as not planned")
         return []
+    if item.solved_by_id is not None:
+        return propose(item, reason="merged", pull=item.solved_by)  # closed again after a reopen
     return propose(item, reason="closed_by_commit" if commit_id else "closed_completed")
+
+
+def _cancel_open(item: BacklogItem, why: str) -> list[int]:
+    """Cancel the item's payouts not yet executed (their money stays in escrow)."""
+    cancelled = []
+    for payout in db.session.scalars(select(Payout).where(
+            Payout.item_id == item.id, Payout.state.in_(OPEN_PAYOUT_STATES)).with_for_update()):
+        payout.state, payout.open_key, payout.cancelled_at, payout.note = (
+            PayoutState.cancelled, None, utcnow(), why)
+        cancelled.append(payout.id)
+        audit.record("payout.cancelled", "payout", payout.id, actor="sync", details={"note": why})
+    db.session.flush()
+    return cancelled
 
 
 def propose_remaining(item: BacklogItem) -> list[Payout]:
@@ -204,8 +226,11 @@ def propose_remaining(item: BacklogItem) -> list[Payout]:
 
 
 def on_item_reopened(item: BacklogItem) -> list[int]:
-    """Sync: ``item`` reopened. A payout already executed is never paid again;
-    it is flagged for the maintainers. Returns the flagged payout ids."""
+    """Sync: ``item`` reopened. The work is not done: payouts not yet
+    executed are cancelled (a new proposal comes when it is solved again). A
+    payout already executed is never paid again; it is flagged for the
+    maintainers. Returns the flagged payout ids."""
+    _cancel_open(item, "the issue was reopened")
     executed = db.session.scalars(select(Payout).where(
         Payout.item_id == item.id, Payout.state.in_([PayoutState.executing, PayoutState.paid,
                                                      PayoutState.failed]))).all()
@@ -334,6 +359,9 @@ def execute(payout_id: int, now: datetime | None = None) -> bool:
     now = now or utcnow()
     payout = _locked(payout_id)
     if payout.state is not PayoutState.approved or (payout.execute_after and payout.execute_after > now):
+        return False
+    if payout.item.state.value == "closed" and payout.item.state_reason == "not_planned":
+        _cancel_open(payout.item, "the issue was closed as not planned")
         return False
     pledges = {p.id: p for p in db.session.scalars(
         select(Pledge).where(Pledge.id.in_([c.pledge_id for c in payout.covered])).order_by(Pledge.id)
@@ -477,8 +505,8 @@ def transfer(share_id: int, now: datetime | None = None) -> bool:
         return False
     except stripe_client.TransferRefused as exc:
         share.last_error = f"{exc.code}: {exc}"[:500]
-        if exc.code != "idempotency_error":
-            # Refused: no transfer was made, and Stripe would replay the refusal for this key.
+        if exc.key_spent:
+            # Refused under this key: no transfer was made, and Stripe would replay the refusal.
             share.refusals += 1
         if exc.code in ACCOUNT_NOT_READY_CODES:
             account.transfers_active = False
@@ -757,6 +785,7 @@ def refund_after_payout(pledge_id: int, amount_minor: int, *, path: str, share_i
     Keyed by the pledge and what it refunded so far. Returns the refund id.
     Raises :class:`PayoutError`, or ``PaymentsUnavailable``.
     """
+    from marketplace.i18n import format_money
     from marketplace.payments import stripe_client
     from marketplace.pledges.models import Rail
 
@@ -769,9 +798,21 @@ def refund_after_payout(pledge_id: int, amount_minor: int, *, path: str, share_i
         raise PayoutError(_("The amount must be more than zero and at most what the pledge has not had back."))
     if amount_minor > share.amount_minor - share.refunded_after_minor:
         raise PayoutError(_("At most %(amount)s can be taken back from this share.",
-                            amount=share.amount_minor - share.refunded_after_minor))
+                            amount=format_money(share.amount_minor - share.refunded_after_minor, pledge.currency)))
     money = Money(amount_minor, pledge.currency)
     request_key = f"pledge-{pledge.id}-refund-after-{pledge.refunded_minor}"
+    if pledge.rail is not Rail.card:
+        reference = (offline_reference or "").strip()
+        if not reference:
+            raise PayoutError(_("A bank-transfer refund needs the reference of the transfer back."))
+        if db.session.scalar(select(LedgerTransaction.id).where(
+                LedgerTransaction.idempotency_key == f"refund:offline:{pledge.id}:{reference}")):
+            raise PayoutError(_("This transfer reference was recorded already."))
+    unfinished = _unfinished_reversal(share)
+    if unfinished and (path != "reversal" or amount_minor != unfinished):
+        raise PayoutError(_("A reversal of %(amount)s from this share was made but its refund did not finish: "
+                            "refund exactly that amount by reversal to finish it.",
+                            amount=format_money(unfinished, pledge.currency)))
     if path == "reversal":
         if not share.stripe_transfer_id:
             raise PayoutError(_("This share was not paid by Stripe: record a receivable instead."))
@@ -781,7 +822,7 @@ def refund_after_payout(pledge_id: int, amount_minor: int, *, path: str, share_i
         ledger.post("transfer_reversed", f"transfer-reversal:{reversal['id']}", [
             ledger.Line(ledger.account(AccountKind.payouts_paid), Money(-amount_minor, pledge.currency)),
             ledger.Line(ledger.account(AccountKind.commons_funds), money),
-        ])
+        ], memo=_own_reversal_memo(share))
         source = ledger.account(AccountKind.commons_funds)
     elif path == "receivable":
         source = ledger.account(AccountKind.contributor_receivable, user_id=share.recipient_id)
@@ -790,13 +831,11 @@ def refund_after_payout(pledge_id: int, amount_minor: int, *, path: str, share_i
     if pledge.rail is Rail.card:
         refund_id = stripe_client.create_refund(pledge.payment_intent_id, money, idempotency_key=request_key)
     else:
-        if not (offline_reference or "").strip():
-            raise PayoutError(_("A bank-transfer refund needs the reference of the transfer back."))
         refund_id = f"offline:{pledge.id}:{offline_reference.strip()}"
     _transaction, created = ledger.post("refund_after_payout", f"refund:{refund_id}", [
         ledger.Line(source, Money(-amount_minor, pledge.currency)),
         ledger.Line(ledger.account(AccountKind.refunds), money),
-    ])
+    ], memo=_own_reversal_memo(share) if path == "reversal" else None)
     if created:
         pledge.refunded_minor += amount_minor
         share.refunded_after_minor += amount_minor
@@ -805,6 +844,24 @@ def refund_after_payout(pledge_id: int, amount_minor: int, *, path: str, share_i
                      actor_user_id=admin.id, details={"amount_minor": amount_minor, "path": path,
                                                       "share": share.id, "refund_id": refund_id})
     return refund_id
+
+
+def _own_reversal_memo(share: PayoutShare) -> str:
+    return f"share:{share.id}:own-reversal"
+
+
+def _unfinished_reversal(share: PayoutShare) -> int:
+    """What the commons reversed from ``share`` for a refund that did not go
+    out yet (minor units): the commons' funds of its own reversals, less what
+    those refunds paid."""
+    from marketplace.ledger.models import LedgerAccount, LedgerEntry
+
+    total = db.session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0))
+        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(LedgerTransaction.memo == _own_reversal_memo(share), LedgerAccount.kind == AccountKind.commons_funds))
+    return int(total or 0)
 
 
 def on_transfer_reversed(transfer_obj: dict) -> str:
@@ -826,11 +883,12 @@ def on_transfer_reversed(transfer_obj: dict) -> str:
                 select(LedgerTransaction.id).where(LedgerTransaction.idempotency_key == key)):
             continue
         money = from_stripe_amount(reversal["amount"], reversal.get("currency") or share.payout.currency)
+        own = bool((reversal.get("metadata") or {}).get("commons_refund"))
         ledger.post("transfer_reversed", key, [
             ledger.Line(ledger.account(AccountKind.payouts_paid), Money(-money.amount_minor, money.currency)),
             ledger.Line(ledger.account(AccountKind.commons_funds), money),
-        ])
-        if (reversal.get("metadata") or {}).get("commons_refund"):
+        ], memo=_own_reversal_memo(share) if own else None)
+        if own:
             # The commons' own reversal for a refund after payout whose refund
             # did not go through yet: the admin's retry finishes it.
             recorded.append(reversal.get("id"))

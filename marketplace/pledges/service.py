@@ -175,11 +175,16 @@ def _refund_back(pledge_ids: list[int], *, reason: str, actor: str) -> list[int]
     paper only. A Stripe outage leaves the pledge for the next run."""
     from marketplace.payments.stripe_client import PaymentsUnavailable
 
+    from marketplace.payouts.models import Payout
+
     refunded = []
     for pledge_id in pledge_ids:
         pledge = _locked(pledge_id)
         if not pledge.held_minor or pledge.state is PledgeState.disputed:
             continue
+        if db.session.scalar(select(Payout.id).where(Payout.item_id == pledge.item_id,
+                                                     Payout.open_key.is_not(None)).limit(1)):
+            continue  # a payout was proposed or approved since the pledge was chosen: it is the work's now
         if pledge.rail is not Rail.card:
             audit.record("pledge.refund_due", "pledge", pledge.id, actor=actor, details={"reason": reason})
             continue
@@ -246,6 +251,8 @@ def self_refund_refusal(pledge: Pledge) -> str | None:
         return _("This pledge holds nothing you can take back yourself.")
     if pledge.rail is not Rail.card:
         return _("Bank transfers are refunded by the fiscal host: write to them with your pledge reference.")
+    if pledge.item.state.value == "closed" and pledge.item.state_reason == "not_planned":
+        return None  # nobody will be paid for it: the funder may take it back at once
     if db.session.scalar(select(Claim.id).where(
             Claim.item_id == pledge.item_id,
             Claim.state.in_([*HOLDING_CLAIM_STATES, ClaimState.completed])).limit(1)):
