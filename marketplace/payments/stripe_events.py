@@ -109,6 +109,14 @@ def charge_refunded(event: dict, delivery: WebhookDelivery) -> Outcome:
         if amount.currency != pledge.currency:
             refused.append(f"{refund['id']} ({amount.currency}, pledge in {pledge.currency})")
             continue
+        if db.session.get(Pledge, pledge.id).state is PledgeState.released:
+            # Refunded in Stripe's dashboard after the money was paid out: the
+            # commons covered it (recorded once per refund id, flagged for an admin).
+            from marketplace.payouts.service import record_refund_after_payout_elsewhere
+
+            if record_refund_after_payout_elsewhere(pledge.id, amount.amount_minor, refund_id=refund["id"]):
+                applied.append(refund["id"])
+            continue
         if pledges.refund(pledge.id, amount.amount_minor, refund_id=refund["id"], actor=ACTOR):
             applied.append(refund["id"])
     if refused:

@@ -772,6 +772,31 @@ def record_loss_after_payout(pledge_id: int, amount_minor: int, *, dispute_id: s
     return created
 
 
+def record_refund_after_payout_elsewhere(pledge_id: int, amount_minor: int, *, refund_id: str) -> bool:
+    """A refund of a paid-out pledge made outside the commons (Stripe's
+    dashboard): the commons' funds covered it. One transaction keyed by the
+    refund id (commons funds −amount, refunds +amount); the pledge records
+    it; audited for an admin to recover it. Returns whether this call recorded it."""
+    from marketplace.ledger.models import LedgerTransaction as Transaction
+
+    pledge = _released_pledge(pledge_id)
+    key = f"refund:{refund_id}"
+    if db.session.scalar(select(Transaction.id).where(Transaction.idempotency_key == key)):
+        return False  # the commons' own refund after payout, or this one seen before
+    amount_minor = min(amount_minor, pledge.amount_minor - pledge.refunded_minor)
+    if amount_minor <= 0:
+        return False
+    ledger.post("refund_after_payout", key, [
+        ledger.Line(ledger.account(AccountKind.commons_funds), Money(-amount_minor, pledge.currency)),
+        ledger.Line(ledger.account(AccountKind.refunds), Money(amount_minor, pledge.currency)),
+    ], memo="refunded outside the commons after payout")
+    pledge.refunded_minor += amount_minor
+    db.session.flush()
+    audit.record("pledge.refunded_elsewhere_after_payout", "pledge", pledge.id, actor="stripe",
+                 details={"amount_minor": amount_minor, "refund_id": refund_id})
+    return True
+
+
 def refund_after_payout(pledge_id: int, amount_minor: int, *, path: str, share_id: int, admin: User,
                         offline_reference: str | None = None) -> str:
     """An admin refunds (part of) a pledge whose money was paid out. Self-service never can.

@@ -8,6 +8,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from marketplace.accounts.models import User
 from marketplace.ledger.check import check
@@ -360,4 +361,26 @@ def test_on_redis_the_approval_schedules_execution_and_a_worker_makes_one_transf
     with app.app_context():
         SimpleWorker([money], connection=rq_redis).work(burst=True)
     assert len(stripe_api.transfers) == 1
+    assert check() == []
+
+
+def test_a_refund_made_in_stripes_dashboard_after_payout_is_covered_by_the_commons_once(world, stripe_api, client):
+    from tests.payments.test_stripe_events import post_event
+
+    ama = world.implementor("ama@example.org", github_id=7011)
+    connected(world, stripe_api, ama, active=True)
+    payout = merged_and_approved(world, 311, 10000, ama, 7011)
+    payouts.execute(payout.id, utcnow() + AFTER_WINDOW)
+    payouts.transfer(payout.shares[0].id)
+    [pledge] = world.session.scalars(select(Pledge).where(Pledge.item_id == payout.item_id)).all()
+    charge = {"id": "ch_dash", "object": "charge", "amount": 10000, "currency": "usd",
+              "payment_intent": pledge.payment_intent_id, "amount_refunded": 2500,
+              "refunds": {"data": [{"id": "re_dashboard", "amount": 2500, "currency": "usd",
+                                    "status": "succeeded"}], "has_more": False}}
+    for event_id in ("evt_dash_1", "evt_dash_1", "evt_dash_2"):
+        post_event(client, "charge.refunded", charge, event_id)
+    world.session.expire_all()
+    assert world.session.get(Pledge, pledge.id).refunded_minor == 2500
+    assert (balance(AccountKind.refunds), balance(AccountKind.commons_funds), balance(AccountKind.payouts_paid)) \
+        == (2500, -2500, 9000)
     assert check() == []
