@@ -366,6 +366,12 @@ class LocalStripe:
                     return self._reply(200, page, "text/html; charset=utf-8")
                 if path.startswith("/v1/accounts/") and tail in stripe_server.accounts:
                     return self._reply(200, stripe_server.accounts[tail])
+                if path == "/v1/transfers":
+                    group = parse_qs(split.query).get("transfer_group", [None])[0]
+                    data = [t for t in stripe_server.transfers.values()
+                            if group is None or t.get("transfer_group") == group]
+                    return self._reply(200, {"object": "list", "data": sorted(data, key=lambda t: t["id"], reverse=True),
+                                             "has_more": False, "url": "/v1/transfers"})
                 if _TRANSFER.fullmatch(path) and tail in stripe_server.transfers:
                     return self._reply(200, stripe_server.transfers[tail])
                 if path.startswith("/onboard/") and tail in stripe_server.accounts:

@@ -217,6 +217,17 @@ def create_transfer(money: Money, destination: str, *, idempotency_key: str, tra
         raise _connect_error(exc) from None
 
 
+def list_transfers(transfer_group: str) -> list[dict]:
+    """``GET /v1/transfers?transfer_group=…``: the transfers made for one group
+    (the commons uses one group per payout), newest first, up to 100.
+    Raises :class:`PaymentsUnavailable` or :class:`TransferRefused`."""
+    try:
+        page = client().v1.transfers.list({"transfer_group": transfer_group, "limit": 100})
+    except stripe.StripeError as exc:
+        raise _connect_error(exc) from None
+    return [transfer.to_dict() for transfer in page.data]
+
+
 def create_transfer_reversal(transfer_id: str, money: Money, *, idempotency_key: str,
                              metadata: dict | None = None) -> dict:
     """``POST /v1/transfers/{id}/reversals``: take ``money`` (in the transfer's currency) back.

@@ -482,6 +482,20 @@ def transfer(share_id: int, now: datetime | None = None) -> bool:
         _wait(share, ShareState.awaiting_account, now)
         _settle(payout)
         return False
+    if share.attempts and share.state is ShareState.transferring and share.last_error:
+        # An earlier attempt's outcome is unknown (a timeout): Stripe remembers an
+        # idempotency key for 24 hours only, so look for the transfer itself first.
+        try:
+            made = [t for t in stripe_client.list_transfers(f"payout-{payout.id}")
+                    if (t.get("metadata") or {}).get("share_id") == str(share.id)]
+        except (stripe_client.PaymentsUnavailable, stripe_client.TransferRefused) as exc:
+            share.last_error = str(exc)[:500]
+            share.next_attempt_at = now + timedelta(seconds=_backoff(share.attempts))
+            db.session.flush()
+            return False
+        if made:
+            _mark_paid(share, now, transfer_id=made[-1]["id"])
+            return True
     share.attempts += 1
     from marketplace.money import MoneyError, stripe_amount
 

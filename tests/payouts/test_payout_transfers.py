@@ -78,9 +78,9 @@ def test_transfer_job_timing_out_after_stripe_made_the_transfer_is_retried_into_
     monkeypatch.setattr(stripe_client, "create_transfer", real)
     done = payouts.retry_due(utcnow() + timedelta(hours=1))
     assert done["retried"] == [share.id]
-    # (The transfer job queued at execution may also have run in between: same key again.)
-    keys = [r[3].get("Idempotency-Key") for r in stripe_api.requests if r[1] == "/v1/transfers"]
-    assert len(keys) >= 2 and set(keys) == {share.transfer_idempotency_key}
+    # Every request to make it carried the same key (the retry first looks the transfer up).
+    keys = [r[3].get("Idempotency-Key") for r in stripe_api.requests if r[:2] == ("POST", "/v1/transfers")]
+    assert keys and set(keys) == {share.transfer_idempotency_key}
     [transfer] = stripe_api.transfers.values()
     assert (transfer["amount"], transfer["currency"], transfer["destination"]) == (9000, "usd", account_id)
     assert (share.state, share.stripe_transfer_id, payout.state) == (ShareState.paid, transfer["id"],
@@ -282,7 +282,7 @@ def test_two_approvals_300ms_apart_in_two_sessions_make_one_payout_and_one_trans
             key = payout.shares[0].transfer_idempotency_key
             db.session.remove()
         assert [(t["amount"], t["destination"]) for t in server.transfers.values()] == [(9000, account_id)]
-        assert {r[3].get("Idempotency-Key") for r in server.requests if r[1] == "/v1/transfers"} == {key}
+        assert {r[3].get("Idempotency-Key") for r in server.requests if r[:2] == ("POST", "/v1/transfers")} == {key}
     finally:
         server.stop()
 
@@ -384,3 +384,28 @@ def test_a_refund_made_in_stripes_dashboard_after_payout_is_covered_by_the_commo
     assert (balance(AccountKind.refunds), balance(AccountKind.commons_funds), balance(AccountKind.payouts_paid)) \
         == (2500, -2500, 9000)
     assert check() == []
+
+
+def test_a_retry_long_after_a_lost_answer_finds_the_transfer_instead_of_making_another(world, stripe_api,
+                                                                                      monkeypatch):
+    ama = world.implementor("ama@example.org", github_id=7012)
+    connected(world, stripe_api, ama, active=True)
+    payout = merged_and_approved(world, 312, 10000, ama, 7012)
+    payouts.execute(payout.id, utcnow() + AFTER_WINDOW)
+    [share] = payout.shares
+    real = stripe_client.create_transfer
+
+    def made_then_lost(*args, **kwargs):
+        real(*args, **kwargs)
+        raise stripe_client.PaymentsUnavailable("read timed out")
+
+    monkeypatch.setattr(stripe_client, "create_transfer", made_then_lost)
+    payouts.transfer(share.id)
+    assert share.state is ShareState.transferring and len(stripe_api.transfers) == 1
+    # Days later Stripe no longer knows the key: a new request would make a second transfer.
+    stripe_api.saved_responses.clear()
+    monkeypatch.setattr(stripe_client, "create_transfer", real)
+    assert payouts.transfer(share.id, utcnow() + timedelta(days=3))
+    [transfer] = stripe_api.transfers.values()
+    assert (share.state, share.stripe_transfer_id) == (ShareState.paid, transfer["id"])
+    assert balance(AccountKind.payouts_paid) == 9000 and check() == []
