@@ -275,7 +275,7 @@ def decide_claim(claim_id: int, decision: str):
     try:
         decide(row, confirm=decision == "confirm", admin=current_user._get_current_object())
     except ProjectError as exc:
-        flash(str(exc))
+        flash(str(exc), "error")
         return redirect(url_for("admin.claims")), 303
     db.session.commit()
     flash(_("The claim is %(status)s.", status=row.status))
@@ -400,7 +400,7 @@ def confirm_pledge(pledge_id: int):
                                  actor=f"user:{current_user.id}")
     except (MoneyError, pledges.PledgeError) as exc:
         db.session.rollback()
-        flash(str(exc))
+        flash(str(exc), "error")
         return redirect(url_for("admin.pledges_list")), 303
     db.session.commit()
     flash(_("Pledge %(id)s is held.", id=pledge.id))
@@ -430,7 +430,7 @@ def refund_pledge(pledge_id: int):
                                     offline_reference=(request.form.get("reference") or "").strip()[:100] or None)
     except (MoneyError, pledges.PledgeError, PaymentsUnavailable) as exc:
         db.session.rollback()
-        flash(str(exc))
+        flash(str(exc), "error")
         return redirect(url_for("admin.pledges_list")), 303
     db.session.commit()
     flash(_("Pledge %(id)s: refund recorded.", id=pledge.id))
@@ -473,7 +473,7 @@ def refund_after_payout(pledge_id: int):
                                                 offline_reference=reference)
     except (MoneyError, payouts.PayoutError) as exc:
         db.session.rollback()
-        flash(str(exc))
+        flash(str(exc), "error")
         return redirect(back, code=303)
     except (PaymentsUnavailable, TransferRefused) as exc:
         db.session.rollback()
@@ -586,7 +586,7 @@ def record_manual_payout(share_id: int):
                                      paid_on=paid_on, admin=current_user._get_current_object())
     except payouts.PayoutError as exc:
         db.session.rollback()
-        flash(str(exc))
+        flash(str(exc), "error")
         return redirect(back, code=303)
     db.session.commit()
     flash(_("The transfer is recorded; the recipient is told."))

@@ -32,7 +32,7 @@ class ReassignForm(FlaskForm):
     """Move an approved claim to another implementor: one who asked for the item, or one named by e-mail."""
 
     to_user_id = SelectField(_l("An implementor who asked for this item"), coerce=str, default="")
-    email = EmailField(_l("Or the e-mail address of an implementor"),
+    email = EmailField(_l("The e-mail address of an implementor"),
                        validators=[Optional(), Email(), Length(max=320)])
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=MAX_DECISION_NOTE)])
 

@@ -150,7 +150,7 @@ def set_open_to_team(item_id: int):
         claims.set_open_to_team(item, open_, maintainer=_me())
     except claims.ClaimError as exc:
         db.session.rollback()
-        flash(str(exc))
+        flash(str(exc), "error")
         return redirect(back, code=303)
     db.session.commit()
     flash(_("Several implementors may now be approved on this item.") if open_
@@ -225,7 +225,7 @@ def _decide(claim_id: int, prefix: str, decision, done: str):
         decision(claim, maintainer=_me(), note=_note(form))
     except claims.ClaimError as exc:
         db.session.rollback()
-        flash(str(exc))
+        flash(str(exc), "error")
         return _see_other("claims.show", claim_id=claim_id)
     db.session.commit()
     flash(done)
@@ -260,7 +260,7 @@ def reassign(claim_id: int):
         new_claim = claims.reassign(claim, target, maintainer=_me(), note=_note(form))
     except claims.ClaimError as exc:
         db.session.rollback()
-        flash(str(exc))
+        flash(str(exc), "error")
         return _see_other("claims.show", claim_id=claim_id)
     db.session.commit()
     flash(_("The item is now claimed by %(name)s.", name=target.display_name))
@@ -278,7 +278,7 @@ def withdraw(claim_id: int):
         claims.withdraw(claim, user=_me())
     except claims.ClaimError as exc:
         db.session.rollback()
-        flash(str(exc))
+        flash(str(exc), "error")
         return _see_other("claims.show", claim_id=claim_id)
     db.session.commit()
     flash(_("You withdrew your claim."))

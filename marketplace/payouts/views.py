@@ -248,7 +248,7 @@ def approve(payout_id: int):
         db.session.rollback()
         payout = db.session.get(Payout, payout_id)
         if payout.state not in APPROVABLE_STATES:
-            flash(str(exc))
+            flash(str(exc), "error")
             return redirect(back, code=303)
         return _render_show(payout, form=form, split=_read_split(form, payout), error=str(exc), status=409)
     db.session.commit()
@@ -274,7 +274,7 @@ def cancel(payout_id: int):
         payouts.cancel(payout.id, actor=_me(), note=form.note.data.strip())
     except payouts.PayoutError as exc:
         db.session.rollback()
-        flash(str(exc))
+        flash(str(exc), "error")
         return redirect(back, code=303)
     db.session.commit()
     flash(_("The payout is cancelled; its money stays in the item's escrow."))

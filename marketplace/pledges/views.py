@@ -64,7 +64,7 @@ def create(item_id: int):
     if item is None:
         abort(404)
     if pledges.pledging_closed(item):
-        flash(_("This item is solved or closed: it takes no new pledges."))
+        flash(_("This item is solved or closed: it takes no new pledges."), "error")
         return redirect(url_for("backlog.item", item_id=item.id)), 303
     form = pledge_form()
     if not form.validate_on_submit():
@@ -74,7 +74,7 @@ def create(item_id: int):
         money = parse_amount(form.amount.data, form.currency.data, str(get_locale()),
                              tuple(current_app.config["ALLOWED_CURRENCIES"]))
     except MoneyError as exc:
-        flash(str(exc))
+        flash(str(exc), "error")
         return redirect(url_for("backlog.item", item_id=item.id)), 303
     rail = Rail(form.rail.data)
     pledge = pledges.create(item, current_user.id, money, rail=rail, show_name=form.show_name.data,
@@ -159,7 +159,7 @@ def self_refund(pledge_id: int):
         pledges.self_service_refund(pledge.id, actor=f"user:{current_user.id}")
     except pledges.PledgeError as exc:
         db.session.rollback()
-        flash(_("Nothing was refunded: %(reason)s", reason=str(exc)))
+        flash(_("Nothing was refunded: %(reason)s", reason=str(exc)), "error")
         return redirect(url_for("pledges.show", pledge_id=pledge.id)), 303
     except stripe_client.PaymentsUnavailable:
         db.session.rollback()

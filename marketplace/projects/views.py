@@ -219,7 +219,7 @@ def claim_maintainership(slug: str):
     try:
         projects_service.claim(row, repo, current_user._get_current_object())
     except projects_service.ProjectError as exc:
-        flash(str(exc))
+        flash(str(exc), "error")
         return redirect(url_for("projects.maintainers", slug=slug)), 303
     db.session.commit()
     flash(_("Your claim is recorded; an admin will confirm it."))

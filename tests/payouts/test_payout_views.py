@@ -323,6 +323,9 @@ def test_a_solved_item_takes_no_new_pledge_and_shows_what_was_paid_out(world, ap
     page = funder.get(f"/items/{item.id}").get_data(as_text=True)
     assert "Solved" in page and "takes no new pledges" in page and 'action="/items/%d/pledge"' % item.id not in page
     assert "Paid out</dt><dd>$100.00" in page
+    anonymous = app.test_client().get(f"/items/{item.id}").get_data(as_text=True)
+    assert "it cannot be claimed" in anonymous and "Sign in to claim" not in anonymous
+    assert "Fund this item" not in anonymous
     before = session.query(Pledge).count()
     from tests.accounts.helpers import csrf
 
