@@ -63,9 +63,15 @@ def enqueue_after_commit(
     retry = Retry(max=retries, interval=retry_intervals or 0) if retries else None
     # Begin the transaction now, so that a rollback before any SQL still drops the job.
     session.connection()
-    session.info.setdefault(_PENDING, []).append(
+    pending_jobs(session).append(
         PendingJob(func, args, kwargs, queue, timeout, retry, job_id, at)
     )
+
+
+def pending_jobs(session: Session) -> list[PendingJob]:
+    """The jobs waiting for ``session``'s transaction to commit (a caller that
+    rolls back a savepoint drops the ones it queued inside it)."""
+    return session.info.setdefault(_PENDING, [])
 
 
 def redis_connection(app: Flask | None = None) -> redis.Redis | None:

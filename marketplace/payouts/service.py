@@ -610,10 +610,14 @@ def retry_due(now: datetime | None = None, after_each=lambda: None) -> dict[str,
 def _one_unit(func, object_id: int, now: datetime) -> bool:
     """Run one payout's or share's step in a savepoint: a fault in it is
     logged and undone, and the others go on."""
+    from jobs.queue import pending_jobs
+
+    queued = len(pending_jobs(db.session))
     try:
         with db.session.begin_nested():
             return bool(func(object_id, now))
     except Exception:  # noqa: BLE001 - one bad unit must not stop the money of the others
+        del pending_jobs(db.session)[queued:]  # its jobs and e-mails go with its savepoint
         current_app.logger.exception("payout step %s(%s) failed; left for the next run", func.__name__, object_id)
         return False
 

@@ -409,3 +409,23 @@ def test_a_retry_long_after_a_lost_answer_finds_the_transfer_instead_of_making_a
     [transfer] = stripe_api.transfers.values()
     assert (share.state, share.stripe_transfer_id) == (ShareState.paid, transfer["id"])
     assert balance(AccountKind.payouts_paid) == 9000 and check() == []
+
+
+def test_a_payout_step_that_fails_in_the_cron_sends_none_of_its_notices(world, stripe_api, monkeypatch):
+    from jobs.queue import pending_jobs
+    from marketplace.extensions import db
+
+    ama = world.implementor("ama@example.org", github_id=7013)
+    payout = merged_and_approved(world, 313, 10000, ama, 7013)  # no payout account: the share will wait
+    before = len(pending_jobs(db.session))
+    real_route = payouts._route
+
+    def route_then_fail(share, now):
+        real_route(share, now)  # queues the "how to receive" notice
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(payouts, "_route", route_then_fail)
+    assert payouts.retry_due(utcnow() + AFTER_WINDOW)["executed"] == []
+    assert len(pending_jobs(db.session)) == before
+    assert world.session.get(Payout, payout.id).state is PayoutState.approved
+    assert check() == []
