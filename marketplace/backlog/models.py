@@ -108,6 +108,15 @@ class BacklogItem(db.Model):
     def label_names(self) -> list[str]:
         return [label.name for label in self.labels]
 
+    @property
+    def closed_as_not_planned(self) -> bool:
+        return self.state is ItemState.closed and self.state_reason == "not_planned"
+
+    @property
+    def work_done(self) -> bool:
+        """Solved (a merged change closes it) or closed: it takes no new pledges or claims."""
+        return self.solved_by_id is not None or self.state is ItemState.closed
+
 
 class ItemAlias(db.Model):
     """A former forge identity of an item (before the issue was transferred)."""

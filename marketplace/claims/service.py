@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from marketplace.accounts.models import ForgeIdentity, OrganisationMember, User
 from marketplace.audit import service as audit
-from marketplace.backlog.models import BacklogItem, ItemLink, ItemState, LinkKind, PullRequest, PullRequestState
+from marketplace.backlog.models import BacklogItem, ItemLink, LinkKind, PullRequest, PullRequestState
 from marketplace.claims.models import (
     ACTIVE_CLAIM_STATES,
     CLAIM_ALLOWED_FROM,
@@ -38,7 +38,7 @@ class ClaimError(ValueError):
 
 def item_is_solved(item: BacklogItem) -> bool:
     """Solved: a merged change closes it, or it is closed (completed or not planned)."""
-    return item.solved_by_id is not None or item.state is ItemState.closed
+    return item.work_done
 
 
 def active_count(user_id: int) -> int:

@@ -82,6 +82,12 @@ def post(kind: str, idempotency_key: str, lines: list[Line], memo: str | None = 
     return transaction, True
 
 
+def posted(idempotency_key: str) -> bool:
+    """Whether a transaction with this idempotency key was posted."""
+    return db.session.scalar(
+        select(LedgerTransaction.id).where(LedgerTransaction.idempotency_key == idempotency_key)) is not None
+
+
 def funding_row(item_id: int, currency: str) -> ItemFunding:
     """The item's funding figures in ``currency``, locked for update, created at zero when missing."""
     funding = db.session.get(ItemFunding, (item_id, currency), with_for_update=True)

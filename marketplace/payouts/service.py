@@ -26,7 +26,7 @@ from jobs.queue import enqueue_after_commit
 from marketplace import notices
 from marketplace.accounts.models import ImplementorProfile, User
 from marketplace.audit import service as audit
-from marketplace.backlog.models import BacklogItem, PullRequest
+from marketplace.backlog.models import BacklogItem, ItemState, PullRequest
 from marketplace.claims import certification
 from marketplace.claims import service as claims
 from marketplace.extensions import db
@@ -60,14 +60,16 @@ class PayoutError(ValueError):
 
 # --- what escrow a payout may take -------------------------------------------------
 
-def undisputed_pledges(item_id: int, currency: str, *, lock: bool = False) -> list[Pledge]:
-    """The item's pledges in ``currency`` holding money that no dispute contests, by id.
+def undisputed_pledges(item_id: int, currency: str | None, *, lock: bool = False) -> list[Pledge]:
+    """The item's pledges in ``currency`` (None: any) holding money that no dispute contests, by id.
 
     With ``lock`` their rows are locked (FOR UPDATE) until the transaction ends.
     """
-    query = (select(Pledge).where(Pledge.item_id == item_id, Pledge.currency == currency,
+    query = (select(Pledge).where(Pledge.item_id == item_id,
                                   Pledge.state.in_([PledgeState.held, PledgeState.partially_refunded]))
              .order_by(Pledge.id))
+    if currency is not None:
+        query = query.where(Pledge.currency == currency)
     if lock:
         query = query.with_for_update()
     return [p for p in db.session.scalars(query.execution_options(populate_existing=True)) if p.held_minor > 0]
@@ -93,9 +95,7 @@ def quote(payout: Payout, weights: list[int] | None = None) -> dict:
 
 def _escrow_currencies(item_id: int) -> list[str]:
     """Currencies in which the item's escrow holds undisputed money (what a payout can take)."""
-    return sorted({p.currency for p in db.session.scalars(select(Pledge).where(
-        Pledge.item_id == item_id, Pledge.state.in_([PledgeState.held, PledgeState.partially_refunded])))
-        if p.held_minor > 0})
+    return sorted({p.currency for p in undisputed_pledges(item_id, None)})
 
 
 def open_payout(item_id: int, currency: str) -> Payout | None:
@@ -178,11 +178,7 @@ def _set_default_shares(payout: Payout, default: list[tuple[int, int]]) -> None:
 
 def on_solved(item: BacklogItem) -> list[Payout]:
     """Sync: a merged change now closes ``item`` (the linking rules). Hooked from ``update_solved``."""
-    if item.solved_by is None:
-        return []
-    if item.state.value == "closed" and item.state_reason == "not_planned":
-        return []  # closed as not planned: its funders were offered their money back
-    return propose(item, reason="merged", pull=item.solved_by)
+    return propose_remaining(item)
 
 
 def on_item_closed(item: BacklogItem, *, commit_id: str | None = None) -> list[Payout]:
@@ -190,36 +186,42 @@ def on_item_closed(item: BacklogItem, *, commit_id: str | None = None) -> list[P
     linked change, a proposal waits for a maintainer's attribution; closed as
     not planned, nothing is proposed and payouts not yet executed are
     cancelled (the pledges go back)."""
-    if item.state_reason == "not_planned":
+    if item.closed_as_not_planned:
         _cancel_open(item, "the issue was closed as not planned")
         return []
     if item.solved_by_id is not None:
-        return propose(item, reason="merged", pull=item.solved_by)  # closed again after a reopen
+        return propose_remaining(item)  # closed after the merge, or again after a reopen
     return propose(item, reason="closed_by_commit" if commit_id else "closed_completed")
 
 
 def _cancel_open(item: BacklogItem, why: str) -> list[int]:
     """Cancel the item's payouts not yet executed (their money stays in escrow)."""
-    cancelled = []
-    for payout in db.session.scalars(select(Payout).where(
-            Payout.item_id == item.id, Payout.state.in_(OPEN_PAYOUT_STATES)).with_for_update()):
-        payout.state, payout.open_key, payout.cancelled_at, payout.note = (
-            PayoutState.cancelled, None, utcnow(), why)
-        cancelled.append(payout.id)
-        audit.record("payout.cancelled", "payout", payout.id, actor="sync", details={"note": why})
+    payouts = db.session.scalars(select(Payout).where(
+        Payout.item_id == item.id, Payout.state.in_(OPEN_PAYOUT_STATES)).with_for_update()).all()
+    for payout in payouts:
+        _cancel(payout, why, actor="sync")
+    return [payout.id for payout in payouts]
+
+
+def _cancel(payout: Payout, note: str, *, actor: str, actor_user_id: int | None = None) -> None:
+    """Move a payout not yet executed (locked by the caller) to cancelled; its money stays in escrow."""
+    payout.state, payout.open_key, payout.cancelled_at, payout.note = PayoutState.cancelled, None, utcnow(), note
     db.session.flush()
-    return cancelled
+    audit.record("payout.cancelled", "payout", payout.id, actor=actor, actor_user_id=actor_user_id,
+                 details={"note": note})
 
 
 def propose_remaining(item: BacklogItem) -> list[Payout]:
-    """Money held for an item whose work is done, with no payout open for it
-    (a pledge received after the approval, a dispute won after execution):
-    propose it too, so it is neither paid twice nor left in escrow."""
+    """Propose what the escrow holds for an item whose work is done: solved by
+    a merged change (never when closed as not planned: its funders were
+    offered their money back), or closed as completed after an earlier payout
+    (a pledge received after the approval, a dispute won after execution).
+    The open proposal is updated, never doubled."""
+    if item.closed_as_not_planned:
+        return []
     if item.solved_by_id is not None:
-        if item.state.value == "closed" and item.state_reason == "not_planned":
-            return []
         return propose(item, reason="merged", pull=item.solved_by)
-    if item.state.value == "closed" and item.state_reason != "not_planned" and db.session.scalar(
+    if item.state is ItemState.closed and db.session.scalar(
             select(Payout.id).where(Payout.item_id == item.id, Payout.executed_at.is_not(None)).limit(1)):
         return propose(item, reason="closed_completed")
     return []
@@ -339,10 +341,7 @@ def cancel(payout_id: int, *, actor: User, note: str) -> None:
     payout = _locked(payout_id)
     if payout.state not in OPEN_PAYOUT_STATES:
         raise PayoutError(_("Only a payout not yet executed can be cancelled."))
-    payout.state, payout.open_key, payout.cancelled_at, payout.note = PayoutState.cancelled, None, utcnow(), note
-    db.session.flush()
-    audit.record("payout.cancelled", "payout", payout.id, actor=f"user:{actor.id}", actor_user_id=actor.id,
-                 details={"note": note})
+    _cancel(payout, note, actor=f"user:{actor.id}", actor_user_id=actor.id)
 
 
 # --- execution -------------------------------------------------------------------------
@@ -360,7 +359,7 @@ def execute(payout_id: int, now: datetime | None = None) -> bool:
     payout = _locked(payout_id)
     if payout.state is not PayoutState.approved or (payout.execute_after and payout.execute_after > now):
         return False
-    if payout.item.state.value == "closed" and payout.item.state_reason == "not_planned":
+    if payout.item.closed_as_not_planned:
         _cancel_open(payout.item, "the issue was closed as not planned")
         return False
     pledges = {p.id: p for p in db.session.scalars(
@@ -795,11 +794,9 @@ def record_refund_after_payout_elsewhere(pledge_id: int, amount_minor: int, *, r
     dashboard): the commons' funds covered it. One transaction keyed by the
     refund id (commons funds −amount, refunds +amount); the pledge records
     it; audited for an admin to recover it. Returns whether this call recorded it."""
-    from marketplace.ledger.models import LedgerTransaction as Transaction
-
     pledge = _released_pledge(pledge_id)
     key = f"refund:{refund_id}"
-    if db.session.scalar(select(Transaction.id).where(Transaction.idempotency_key == key)):
+    if ledger.posted(key):
         return False  # the commons' own refund after payout, or this one seen before
     amount_minor = min(amount_minor, pledge.amount_minor - pledge.refunded_minor)
     if amount_minor <= 0:
@@ -848,8 +845,7 @@ def refund_after_payout(pledge_id: int, amount_minor: int, *, path: str, share_i
         reference = (offline_reference or "").strip()
         if not reference:
             raise PayoutError(_("A bank-transfer refund needs the reference of the transfer back."))
-        if db.session.scalar(select(LedgerTransaction.id).where(
-                LedgerTransaction.idempotency_key == f"refund:offline:{pledge.id}:{reference}")):
+        if ledger.posted(f"refund:offline:{pledge.id}:{reference}"):
             raise PayoutError(_("This transfer reference was recorded already."))
     unfinished = _unfinished_reversal(share)
     if unfinished and (path != "reversal" or amount_minor != unfinished):
@@ -911,7 +907,6 @@ def on_transfer_reversed(transfer_obj: dict) -> str:
     """Stripe ``transfer.reversed``: reversals the commons made are recorded
     already; one made elsewhere (the Stripe dashboard) brings the money back to
     the commons' funds, and the share is marked reversed for an admin."""
-    from marketplace.ledger.models import LedgerTransaction
     from marketplace.money import from_stripe_amount
 
     share = db.session.scalar(select(PayoutShare).where(
@@ -922,8 +917,7 @@ def on_transfer_reversed(transfer_obj: dict) -> str:
     recorded = []
     for reversal in reversals:
         key = f"transfer-reversal:{reversal.get('id')}"
-        if not isinstance(reversal.get("amount"), int) or db.session.scalar(
-                select(LedgerTransaction.id).where(LedgerTransaction.idempotency_key == key)):
+        if not isinstance(reversal.get("amount"), int) or ledger.posted(key):
             continue
         money = from_stripe_amount(reversal["amount"], reversal.get("currency") or share.payout.currency)
         own = bool((reversal.get("metadata") or {}).get("commons_refund"))

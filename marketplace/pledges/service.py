@@ -33,9 +33,7 @@ def pledging_closed(item: BacklogItem) -> bool:
     """New pledges are not taken once the item is solved (a merged change
     closes it) or closed: no payout could follow, the money would only wait
     to go back."""
-    from marketplace.backlog.models import ItemState
-
-    return item.solved_by_id is not None or item.state is ItemState.closed
+    return item.work_done
 
 
 def create(item: BacklogItem, funder_id: int, money: Money, *, rail: Rail, expires_at: datetime | None = None,
@@ -117,9 +115,7 @@ def refund(pledge_id: int, amount_minor: int, *, refund_id: str, actor: str,
     """
     pledge = _locked(pledge_id)
     key = f"refund:{refund_id}"
-    from marketplace.ledger.models import LedgerTransaction
-
-    if db.session.scalar(select(LedgerTransaction.id).where(LedgerTransaction.idempotency_key == key)):
+    if ledger.posted(key):
         return False
     if pledge.state not in (PledgeState.held, PledgeState.partially_refunded, PledgeState.disputed):
         raise PledgeError(f"pledge {pledge.id} holds no money to refund ({pledge.state.value})")
@@ -251,7 +247,7 @@ def self_refund_refusal(pledge: Pledge) -> str | None:
         return _("This pledge holds nothing you can take back yourself.")
     if pledge.rail is not Rail.card:
         return _("Bank transfers are refunded by the fiscal host: write to them with your pledge reference.")
-    if pledge.item.state.value == "closed" and pledge.item.state_reason == "not_planned":
+    if pledge.item.closed_as_not_planned:
         return None  # nobody will be paid for it: the funder may take it back at once
     if db.session.scalar(select(Claim.id).where(
             Claim.item_id == pledge.item_id,
