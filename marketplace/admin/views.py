@@ -427,7 +427,8 @@ def refund_pledge(pledge_id: int):
         if not reason:
             raise MoneyError(_("Give the reason for the refund."))
         pledges.refund_through_rail(pledge.id, money.amount_minor, reason=reason, actor=f"user:{current_user.id}",
-                                    offline_reference=(request.form.get("reference") or "").strip()[:100] or None)
+                                    offline_reference=(request.form.get("reference") or "").strip()[:100] or None,
+                                    seen_refunded_minor=ascii_int(request.form.get("seen_refunded", "")))
     except (MoneyError, pledges.PledgeError, PaymentsUnavailable) as exc:
         db.session.rollback()
         flash(str(exc), "error")
@@ -452,9 +453,10 @@ def refund_after_payout(pledge_id: int):
     from marketplace.money import MoneyError, parse_amount
     from marketplace.payments.stripe_client import PaymentsUnavailable, TransferRefused
     from marketplace.payouts import service as payouts
+    from marketplace.pledges import service as pledges
     from marketplace.pledges.models import Pledge
 
-    pledge = db.session.get(Pledge, pledge_id, with_for_update=True, populate_existing=True)
+    pledge = db.session.get(Pledge, pledge_id)
     if pledge is None:
         abort(404)
     back = url_for("admin.pledges_list")
@@ -463,15 +465,15 @@ def refund_after_payout(pledge_id: int):
     path = request.form.get("path", "")
     reference = (request.form.get("reference") or "").strip()[:100] or None
     try:
-        if seen is None or seen != pledge.refunded_minor:
+        if seen is None:
             raise MoneyError(_("This pledge was refunded meanwhile; check it again. Nothing was refunded."))
         if share_id is None or not 0 < share_id < 2**31:
             raise MoneyError(_("Choose the paid share the refund comes from."))
         money = parse_amount(request.form.get("amount", ""), pledge.currency, str(get_locale()), (pledge.currency,))
         refund_id = payouts.refund_after_payout(pledge.id, money.amount_minor, path=path, share_id=share_id,
                                                 admin=current_user._get_current_object(),
-                                                offline_reference=reference)
-    except (MoneyError, payouts.PayoutError) as exc:
+                                                offline_reference=reference, seen_refunded_minor=seen)
+    except (MoneyError, payouts.PayoutError, pledges.PledgeError) as exc:
         db.session.rollback()
         flash(str(exc), "error")
         return redirect(back, code=303)

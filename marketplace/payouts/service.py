@@ -45,6 +45,7 @@ from marketplace.payouts.models import (
     ShareState,
 )
 from marketplace.payouts.split import largest_remainder
+from marketplace.pledges import service as pledges
 from marketplace.pledges.models import Pledge, PledgeState
 from marketplace.timeutil import utcnow
 
@@ -813,7 +814,7 @@ def record_refund_after_payout_elsewhere(pledge_id: int, amount_minor: int, *, r
 
 
 def refund_after_payout(pledge_id: int, amount_minor: int, *, path: str, share_id: int, admin: User,
-                        offline_reference: str | None = None) -> str:
+                        offline_reference: str | None = None, seen_refunded_minor: int | None = None) -> str:
     """An admin refunds (part of) a pledge whose money was paid out. Self-service never can.
 
     ``path`` ``reversal``: Stripe reverses ``amount_minor`` of the share's
@@ -822,14 +823,17 @@ def refund_after_payout(pledge_id: int, amount_minor: int, *, path: str, share_i
     own funds and records what the recipient owes back. Either way the
     ledger balances. The refund goes through the pledge's rail (a Stripe
     refund for a card pledge, ``offline_reference`` for a bank transfer).
-    Keyed by the pledge and what it refunded so far. Returns the refund id.
-    Raises :class:`PayoutError`, or ``PaymentsUnavailable``.
+    Keyed by the pledge and what it refunded so far; ``seen_refunded_minor``
+    stops a second submission of the form (``pledges.check_seen_refunded``).
+    Returns the refund id. Raises :class:`PayoutError`, ``PledgeError``, or
+    ``PaymentsUnavailable``.
     """
     from marketplace.i18n import format_money
     from marketplace.payments import stripe_client
     from marketplace.pledges.models import Rail
 
     pledge = _released_pledge(pledge_id)
+    pledges.check_seen_refunded(pledge, seen_refunded_minor)
     share = db.session.get(PayoutShare, share_id, with_for_update=True, populate_existing=True)
     if share is None or share.state is not ShareState.paid or \
             not any(c.pledge_id == pledge.id for c in share.payout.covered):

@@ -200,18 +200,31 @@ def release_pending(pledge_id: int) -> None:
     _pending_projection(pledge.item_id, pledge.currency, -pledge.amount_minor)
 
 
+def check_seen_refunded(pledge: Pledge, seen_refunded_minor: int | None) -> None:
+    """Refuse (:class:`PledgeError`) a refund form whose pledge was refunded
+    since the page was shown: ``seen_refunded_minor`` is what it had had back
+    then (None: no form). A second submission of the same form refunds nothing."""
+    from flask_babel import gettext as _
+
+    if seen_refunded_minor is not None and seen_refunded_minor != pledge.refunded_minor:
+        raise PledgeError(_("This pledge was refunded meanwhile; check it again. Nothing was refunded."))
+
+
 def refund_through_rail(pledge_id: int, amount_minor: int, *, reason: str, actor: str,
-                        offline_reference: str | None = None) -> bool:
+                        offline_reference: str | None = None, seen_refunded_minor: int | None = None) -> bool:
     """Send money back the way it came: a Stripe refund for a card pledge, or a
     transfer the fiscal host records (``offline_reference``) for a bank one.
 
     The refund is keyed by the pledge and how much it has refunded so far, so
-    a double click or a retry refunds once. Raises :class:`PledgeError`, or
-    ``PaymentsUnavailable`` when Stripe cannot be reached (nothing changes).
+    a retry of the same request refunds once; ``seen_refunded_minor`` (see
+    :func:`check_seen_refunded`) stops a second submission of a form. Raises
+    :class:`PledgeError`, or ``PaymentsUnavailable`` when Stripe cannot be
+    reached (nothing changes).
     """
     from marketplace.payments import stripe_client
 
     pledge = _locked(pledge_id)
+    check_seen_refunded(pledge, seen_refunded_minor)
     if pledge.state not in (PledgeState.held, PledgeState.partially_refunded):
         raise PledgeError(f"pledge {pledge.id} holds no money to refund ({pledge.state.value})")
     if not 0 < amount_minor <= pledge.held_minor:
