@@ -41,7 +41,7 @@ def test_sqlite_schema_from_migrations_matches_models(tmp_path):
 
 @pytest.mark.postgres
 def test_postgres_schema_from_migrations_matches_models(database_url):
-    url = sa.make_url(database_url).set(database="backlog_commons_migration_check")
+    url = sa.make_url(database_url).set(database=f"{sa.make_url(database_url).database}_migration_check")
     admin = sa.create_engine(sa.make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.database}"'))

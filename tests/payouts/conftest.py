@@ -1,5 +1,6 @@
 """Fixtures of the payout tests."""
 import pytest
+import sqlalchemy as sa
 
 from tests.payouts.helpers import World, race_database_app
 
@@ -22,5 +23,5 @@ def notices_sent(monkeypatch):
 @pytest.fixture
 def race_app(database_url):
     """An app on its own PostgreSQL database (built by the migrations), so both sessions commit for real."""
-    with race_database_app(database_url, "backlog_commons_payout_race") as app:
+    with race_database_app(database_url, f"{sa.make_url(database_url).database}_payout_race") as app:
         yield app
