@@ -128,8 +128,23 @@ class _BoundSession(_FlaskSession):
         return self.bind
 
 
+def _ledger_stays_sound(request) -> None:
+    """``flask ledger check`` after every test on the session: money rules hold
+    whatever the test did (tests that corrupt the ledger on purpose are marked
+    ``ledger_tampered``)."""
+    from marketplace.extensions import db
+    from marketplace.ledger.check import check
+
+    if request.node.get_closest_marker("ledger_tampered") is not None:
+        return
+    if not db.session.is_active:  # a test that ended on an expected database error
+        db.session.rollback()
+    violations = check()
+    assert violations == [], "flask ledger check fails after the test: " + "; ".join(map(str, violations))
+
+
 @pytest.fixture
-def session(app):
+def session(app, request):
     """The database session inside a transaction rolled back after the test.
 
     Commits made by the code under test (CLI commands, views) release a
@@ -146,6 +161,7 @@ def session(app):
         )
         try:
             yield db.session
+            _ledger_stays_sound(request)
         finally:
             db.session.remove()
             db.session = original

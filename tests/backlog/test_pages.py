@@ -137,6 +137,7 @@ def test_filters_by_project_sdg_label_state_and_forge(client):
     }
 
 
+@pytest.mark.ledger_tampered
 def test_funded_filter_and_most_funded_sort(client, session):
     open_items = session.scalars(
         select(BacklogItem).where(BacklogItem.state == "open").order_by(BacklogItem.id)

@@ -33,6 +33,7 @@ def receive(item, amount: int, currency: str = "USD", key: str = "pledge:1:recei
     ])
 
 
+@pytest.mark.ledger_tampered
 def test_a_payment_is_held_in_the_items_escrow_and_shown_as_its_bounty(session):
     item = an_item(session)
     transaction, created = receive(item, 5000)
@@ -44,6 +45,7 @@ def test_a_payment_is_held_in_the_items_escrow_and_shown_as_its_bounty(session):
     assert ledger_only(check()) == []
 
 
+@pytest.mark.ledger_tampered
 def test_the_same_event_posted_twice_counts_once(session):
     item = an_item(session)
     first, created = receive(item, 5000)
@@ -67,6 +69,7 @@ def test_unbalanced_or_empty_postings_are_refused_and_change_nothing(session):
     assert session.scalar(select(func.count()).select_from(LedgerEntry)) == 0
 
 
+@pytest.mark.ledger_tampered
 def test_check_names_each_violated_invariant(session):
     item = an_item(session)
     receive(item, 5000)
@@ -87,6 +90,7 @@ def test_check_names_each_violated_invariant(session):
     }
 
 
+@pytest.mark.ledger_tampered
 def test_ledger_check_command(runner, session):
     result = runner.invoke(args=["ledger", "check"])
     assert result.exit_code == 0 and "ledger ok" in result.output

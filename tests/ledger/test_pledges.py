@@ -115,6 +115,7 @@ def test_an_expired_pledge_goes_back_to_its_funder_never_to_the_platform(session
     assert check() == []
 
 
+@pytest.mark.ledger_tampered
 def test_check_finds_escrow_that_no_pledge_explains(session):
     pledge = held_pledge(session, 2500)
     session.execute(

@@ -292,6 +292,7 @@ def test_self_service_refund_stops_once_a_claim_is_approved(world):
     assert world.session.get(Pledge, pledge.id).held_minor == 2500
 
 
+@pytest.mark.ledger_tampered
 def test_ledger_check_names_a_tampered_payout(world):
     from marketplace.payouts.models import PayoutShare
 
