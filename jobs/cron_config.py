@@ -5,9 +5,15 @@ jobs with the application context.
 """
 from rq import cron
 
-from jobs.money import lapse_claims, refund_expired_pledges, refund_not_planned_items, retry_payouts
+from jobs.money import (
+    cancel_unpaid_pledges,
+    lapse_claims,
+    refund_expired_pledges,
+    refund_not_planned_items,
+    retry_payouts,
+)
 from jobs.sync import reconcile_all, sync_due_repositories
-from jobs.webhooks import requeue_pending_deliveries
+from jobs.webhooks import requeue_pending_deliveries, retry_waiting_deliveries
 
 # Incremental sync of every repository (cheap: unchanged ones cost 304s only),
 # and the resumption of syncs whose rate-limit wait is over.
@@ -18,6 +24,12 @@ cron.register(reconcile_all, "sync", cron="17 3 * * *", job_timeout=600, name="r
 
 # Deliveries whose job was lost (Redis down when they arrived) are queued again.
 cron.register(requeue_pending_deliveries, "webhooks", interval=5 * 60, job_timeout=300, name="requeue-deliveries")
+
+# Stripe events that came before what they are about (kept "waiting") are tried again.
+cron.register(retry_waiting_deliveries, "webhooks", interval=15 * 60, job_timeout=300, name="retry-waiting-deliveries")
+
+# Pledges never paid (Checkout abandoned, transfer never sent) are cancelled after their rail's time.
+cron.register(cancel_unpaid_pledges, "money", cron="47 * * * *", job_timeout=600, name="cancel-unpaid-pledges")
 
 # Pledges past their expiry with the item unsolved go back to their funders.
 cron.register(refund_expired_pledges, "money", cron="7 * * * *", job_timeout=600, name="refund-expired-pledges")

@@ -1,6 +1,6 @@
 """Money jobs (queue ``money``)."""
 from marketplace.extensions import db
-from marketplace.pledges.service import refund_expired, refund_not_planned
+from marketplace.pledges.service import expire_unpaid, refund_expired, refund_not_planned
 
 
 def refund_expired_pledges() -> list[int]:
@@ -18,6 +18,14 @@ def refund_not_planned_items() -> list[int]:
     refunded = refund_not_planned()
     db.session.commit()
     return refunded
+
+
+def cancel_unpaid_pledges() -> list[int]:
+    """Cron: cancel pledges still unpaid after ``PLEDGE_UNPAID_CARD_HOURS`` /
+    ``PLEDGE_UNPAID_TRANSFER_DAYS`` (a card pledge's Checkout is expired at Stripe first)."""
+    cancelled = expire_unpaid()
+    db.session.commit()
+    return cancelled
 
 
 def execute_payout(payout_id: int) -> bool:

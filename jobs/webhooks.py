@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from marketplace.extensions import db
 from marketplace.timeutil import utcnow
-from marketplace.webhooks.models import DeliveryStatus, WebhookDelivery
+from marketplace.webhooks.models import DeliveryStatus, NotMatchedYet, WebhookDelivery
 from marketplace.webhooks.service import handle
 
 
@@ -17,7 +17,9 @@ def process_delivery(delivery_id: int, replay: bool = False) -> str:
     Idempotent: a delivery already processed or ignored is left alone unless
     ``replay`` (an admin's replay). On an error the delivery is marked
     ``failed`` with the error in a separate commit and the error is raised, so
-    RQ retries it and the admin page shows it.
+    RQ retries it and the admin page shows it. An event whose object cannot be
+    matched yet (Stripe's events come in any order) is marked ``waiting`` the
+    same way: RQ retries it with backoff, then :func:`retry_waiting_deliveries`.
     """
     # The row lock serialises two jobs for one delivery (a redelivery re-queued
     # it while the first job ran): the second sees it processed.
@@ -28,6 +30,14 @@ def process_delivery(delivery_id: int, replay: bool = False) -> str:
         return delivery.status.value
     try:
         status, outcome = handle(delivery)
+    except NotMatchedYet as exc:
+        db.session.rollback()
+        delivery = db.session.get(WebhookDelivery, delivery_id)
+        delivery.status = DeliveryStatus.waiting
+        delivery.attempts += 1
+        delivery.outcome = f"waiting: {exc}"[:2000]
+        db.session.commit()
+        raise
     except Exception as exc:
         db.session.rollback()
         delivery = db.session.get(WebhookDelivery, delivery_id)
@@ -62,3 +72,29 @@ def requeue_pending_deliveries() -> int:
         enqueue_processing(delivery_id)
     db.session.commit()
     return len(stale)
+
+
+def retry_waiting_deliveries() -> dict:
+    """Cron: try again every delivery still ``waiting`` for its object to be
+    matched (RQ's retries are spent). One waiting longer than
+    ``WEBHOOK_WAITING_DAYS`` becomes ``failed`` for a person to look at (the
+    admin's count of failed deliveries), never dropped. Returns the counts."""
+    from flask import current_app
+
+    from marketplace.webhooks.views import enqueue_processing
+
+    cutoff = utcnow() - timedelta(days=current_app.config.get("WEBHOOK_WAITING_DAYS", 3))
+    waiting = db.session.scalars(select(WebhookDelivery).where(
+        WebhookDelivery.status == DeliveryStatus.waiting).order_by(WebhookDelivery.id)).all()
+    retried = given_up = 0
+    for delivery in waiting:
+        if delivery.received_at < cutoff:
+            delivery.status = DeliveryStatus.failed
+            delivery.outcome = f"never matched in {current_app.config.get('WEBHOOK_WAITING_DAYS', 3)} days; " \
+                               f"check it, then replay ({delivery.outcome})"[:2000]
+            given_up += 1
+        else:
+            enqueue_processing(delivery.id)
+            retried += 1
+    db.session.commit()
+    return {"retried": retried, "failed": given_up}

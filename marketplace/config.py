@@ -100,6 +100,12 @@ def from_environment() -> dict:
         "CLAIM_ACTIVE_LIMIT": _int("CLAIM_ACTIVE_LIMIT", 3, 1, 100),
         # Days before a claim's deadline when its implementor is warned.
         "CLAIM_WARNING_DAYS": _int("CLAIM_WARNING_DAYS", 3, 0, 60),
+        # A pledge still waiting for its money after this is cancelled by the cron:
+        # hours for a card (Stripe Checkout), days for a bank transfer.
+        "PLEDGE_UNPAID_CARD_HOURS": _int("PLEDGE_UNPAID_CARD_HOURS", 24, 1, 24 * 30),
+        "PLEDGE_UNPAID_TRANSFER_DAYS": _int("PLEDGE_UNPAID_TRANSFER_DAYS", 30, 1, 365),
+        # A webhook delivery whose object is not matched yet is retried this many days, then failed for a person.
+        "WEBHOOK_WAITING_DAYS": _int("WEBHOOK_WAITING_DAYS", 3, 1, 30),
         # Days between a payout's approval and its execution (funders' disputes surface meanwhile).
         "PAYOUT_DISPUTE_WINDOW_DAYS": _int("PAYOUT_DISPUTE_WINDOW_DAYS", 7, 0, 90),
         # ISO country codes where the platform cannot pay through Stripe: the manual rail only.

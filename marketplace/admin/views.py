@@ -44,6 +44,7 @@ def _page() -> int:
 def index():
     """Counts that need attention."""
     failed = db.session.scalar(select(func.count()).where(WebhookDelivery.status == DeliveryStatus.failed))
+    waiting = db.session.scalar(select(func.count()).where(WebhookDelivery.status == DeliveryStatus.waiting))
     flagged = db.session.scalar(
         select(func.count()).where(Repository.sync_status.in_([SyncStatus.failed, SyncStatus.forbidden]))
     )
@@ -51,7 +52,11 @@ def index():
 
     manual = db.session.scalar(
         select(func.count()).where(PayoutShare.state == ShareState.awaiting_manual_payout))
-    return render_template("admin/index.html", failed=failed, flagged=flagged, manual=manual)
+    from marketplace.pledges.models import RefundFailure
+
+    refund_failures = db.session.scalar(select(func.count()).where(RefundFailure.resolved_at.is_(None)))
+    return render_template("admin/index.html", failed=failed, waiting=waiting, flagged=flagged, manual=manual,
+                           refund_failures=refund_failures)
 
 
 @bp.get("/deliveries")
@@ -355,9 +360,19 @@ def pledges_list():
     """Pledges, bank transfers awaiting confirmation first."""
     from marketplace.pledges.models import Pledge, PledgeState, Rail
 
+    from marketplace.pledges.models import RefundFailure
+
     awaiting = (Pledge.rail == Rail.bank_transfer) & (Pledge.state == PledgeState.pending)
-    rows, total, page = _paged(select(Pledge), [awaiting.desc(), Pledge.id.desc()])
+    # A refund that failed needs the fiscal host first: flagged rows come on top.
+    failed_refund = Pledge.id.in_(select(RefundFailure.pledge_id).where(RefundFailure.resolved_at.is_(None)))
+    rows, total, page = _paged(select(Pledge), [failed_refund.desc(), awaiting.desc(), Pledge.id.desc()])
+    failures: dict[int, list] = {}
+    for failure in db.session.scalars(select(RefundFailure).where(
+            RefundFailure.pledge_id.in_([p.id for p in rows]), RefundFailure.resolved_at.is_(None))
+            .order_by(RefundFailure.id)):
+        failures.setdefault(failure.pledge_id, []).append(failure)
     return render_template("admin/pledges.html", rows=rows, total=total, page=page, q="", page_size=PAGE_SIZE,
+                           refund_failures=failures,
                            paid_shares=_paid_shares([p.id for p in rows if p.state is PledgeState.released]))
 
 

@@ -39,7 +39,7 @@ SCHEMAS = {
         "required": [
             "id", "url", "page_url", "title", "body", "state", "state_reason", "labels",
             "author", "forge", "repository", "project", "created_at", "updated_at",
-            "closed_at", "comments", "priority", "funding_goal", "solved_by", "bounty", "pending",
+            "closed_at", "comments", "priority", "funding_goal", "solved_by", "bounty", "pledges_awaiting_payment",
         ],
         "properties": {
             "id": {"type": "integer"},
@@ -103,10 +103,9 @@ SCHEMAS = {
                 "description": "Held (escrowed) pledges per currency; the item's bounty",
                 "items": {"$ref": "#/components/schemas/Money"},
             },
-            "pending": {
-                "type": "array",
-                "description": "Pledged but not yet received; never counted as funded",
-                "items": {"$ref": "#/components/schemas/Money"},
+            "pledges_awaiting_payment": {
+                "type": "integer",
+                "description": "How many pledges wait for their money; their amounts are never shown or counted",
             },
         },
     },

@@ -10,6 +10,7 @@ from marketplace.backlog.models import BacklogItem
 from marketplace.backlog.search import MAX_PAGE, find_items, parse_filters, project_with_details, visible_item
 from marketplace.errors import BadFilter
 from marketplace.extensions import db
+from marketplace.pledges.service import awaiting_payment
 from marketplace.projects.models import MemberProject
 from marketplace.projects.views import open_item_counts
 from marketplace.validation import ascii_int, http_url
@@ -69,11 +70,8 @@ def item_json(item: BacklogItem) -> dict:
             for f in item.funding
             if f.held_minor > 0
         ],
-        "pending": [
-            {"currency": f.currency, "amount_minor": f.pending_minor}
-            for f in item.funding
-            if f.pending_minor > 0
-        ],
+        # Unpaid pledges are not public money: a count only, never their amounts.
+        "pledges_awaiting_payment": awaiting_payment(item.id),
     }
 
 
@@ -199,7 +197,8 @@ def item(item_id: int):
 
 @bp.get("/items/<id:item_id>/ledger")
 def item_ledger(item_id: int):
-    """Every pledge of a visible item (funder name or null for anonymous), its escrow, refunds and payouts."""
+    """Every received pledge of a visible item (funder name or null for anonymous), its escrow, refunds and
+    payouts; pledges awaiting payment as a count only."""
     from marketplace.pledges.transparency import item_payouts, item_pledges
 
     row = visible_item(item_id)
@@ -209,6 +208,7 @@ def item_ledger(item_id: int):
         item=row.id,
         escrow=[{"currency": f.currency, "amount_minor": f.held_minor} for f in row.funding if f.held_minor],
         pledges=item_pledges(row.id),
+        pledges_awaiting_payment=awaiting_payment(row.id),
         payouts=item_payouts(row.id),
     )
 

@@ -79,7 +79,7 @@ def render_item(row: BacklogItem, *, claim_form=None, claim_error: str | None = 
     from marketplace.money import fee_of
     from marketplace.payouts.views import item_payouts
     from marketplace.payouts.views import paid_out
-    from marketplace.pledges.service import pledging_closed
+    from marketplace.pledges.service import awaiting_payment, pledging_closed
     from marketplace.pledges.transparency import item_pledges
     from marketplace.pledges.views import pledge_form
     from marketplace.projects.service import may_manage
@@ -94,6 +94,7 @@ def render_item(row: BacklogItem, *, claim_form=None, claim_error: str | None = 
                            links=item_links(row), may_manage=manager,
                            pledge_form=pledge_form() if current_user.is_authenticated else None,
                            pledging_closed=pledging_closed(row), paid_out=paid_out(row.id),
+                           awaiting_payment=awaiting_payment(row.id),
                            funders=[p for p in item_pledges(row.id)
                                     if p["state"] in ("held", "partially_refunded", "released", "disputed")][:50],
                            claims=claim_section(row, form=claim_form, error=claim_error),

@@ -2,11 +2,21 @@
 and the tests (``flask payments local-stripe``). Never used in production.
 
 It answers ``POST /v1/checkout/sessions``, ``GET /v1/checkout/sessions/{id}``,
-``POST /v1/refunds`` and ``GET /v1/refunds`` in Stripe's object shapes, and
+``POST /v1/checkout/sessions/{id}/expire``, ``GET /v1/payment_intents/{id}``
+(``expand[]=latest_charge``), ``GET /v1/charges/{id}``, ``POST /v1/refunds``,
+``GET /v1/refunds`` and ``GET /v1/disputes`` in Stripe's object shapes, and
 serves a page at each session's ``url`` with a "Pay" button: paying marks the
 session paid, sends ``checkout.session.completed`` to the webhook URL signed
 exactly as Stripe signs (``Stripe-Signature: t=…,v1=HMAC-SHA256``), and sends
-the browser to the session's ``success_url``.
+the browser to the session's ``success_url``. As in Stripe, the session keeps
+``client_reference_id`` and ``metadata``; paying creates a PaymentIntent with
+``payment_intent_data.metadata`` and a charge that carries the
+PaymentIntent's id and metadata; a refund updates the charge's
+``amount_refunded`` and refund list. ``/dashboard`` lists sessions and
+refunds with the buttons of what Stripe does by itself: let a session
+expire (``checkout.session.expired``), make a refund fail
+(``refund.failed``, e.g. an expired card). :meth:`LocalStripe.dispute` opens
+and closes disputes.
 
 Connect: ``POST /v1/accounts``, ``GET /v1/accounts/{id}``, ``POST
 /v1/account_links``, ``POST /v1/transfers``, ``GET /v1/transfers/{id}`` and
@@ -36,6 +46,7 @@ from urllib.parse import parse_qs, urlsplit
 
 _TRANSFER = re.compile(r"/v1/transfers/([^/]+)")
 _REVERSALS = re.compile(r"/v1/transfers/([^/]+)/reversals")
+_EXPIRE = re.compile(r"/v1/checkout/sessions/([^/]+)/expire")
 
 
 class Refused(Exception):
@@ -68,6 +79,10 @@ class LocalStripe:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, webhook_url: str | None = None,
                  webhook_secret: str | None = None):
         self.sessions: dict[str, dict] = {}
+        self.payment_intents: dict[str, dict] = {}
+        self.intent_metadata: dict[str, dict] = {}  # payment_intent_data.metadata, by session id
+        self.charges: dict[str, dict] = {}
+        self.disputes: dict[str, dict] = {}
         self.refunds: dict[str, dict] = {}
         self.by_idempotency_key: dict[str, str] = {}
         self.requests: list[tuple[str, str, dict, dict]] = []  # method, path, form, headers
@@ -98,9 +113,89 @@ class LocalStripe:
         self._thread.join()
 
     def pay(self, session_id: str, payment_status: str = "paid") -> dict:
-        """What happens on Stripe's page: the funder pays. Returns the session."""
-        self.sessions[session_id].update(payment_status=payment_status, status="complete")
+        """What happens on Stripe's page: the funder pays. Returns the session.
+
+        Creates the PaymentIntent (with ``payment_intent_data.metadata``) and
+        its charge (carrying the PaymentIntent's id and metadata, as Stripe's
+        charges do); ``payment_status`` ``unpaid`` leaves both processing
+        (an asynchronous method such as SEPA debit).
+        """
+        session = self.sessions[session_id]
+        if session.get("payment_intent") is None:
+            number = len(self.payment_intents) + 1
+            intent_id, charge_id = f"pi_local_{number:04d}", f"ch_local_{number:04d}"
+            settled = payment_status == "paid"
+            metadata = dict(self.intent_metadata.get(session_id, {}))
+            self.charges[charge_id] = {
+                "id": charge_id, "object": "charge", "amount": session["amount_total"],
+                "amount_captured": session["amount_total"] if settled else 0, "amount_refunded": 0,
+                "currency": session["currency"], "payment_intent": intent_id, "metadata": metadata,
+                "paid": settled, "captured": settled, "status": "succeeded" if settled else "pending",
+                "refunded": False, "disputed": False, "created": int(time.time()), "livemode": False,
+                "refunds": {"object": "list", "data": [], "has_more": False, "total_count": 0,
+                            "url": f"/v1/charges/{charge_id}/refunds"},
+            }
+            self.payment_intents[intent_id] = {
+                "id": intent_id, "object": "payment_intent", "amount": session["amount_total"],
+                "amount_received": session["amount_total"] if settled else 0, "currency": session["currency"],
+                "metadata": metadata, "status": "succeeded" if settled else "processing",
+                "latest_charge": charge_id, "created": int(time.time()), "livemode": False,
+            }
+            session["payment_intent"] = intent_id
+        session.update(payment_status=payment_status, status="complete")
+        return copy.deepcopy(session)
+
+    def settle(self, session_id: str) -> dict:
+        """An asynchronous payment of the session succeeds. Returns the session."""
+        session = self.sessions[session_id]
+        intent = self.payment_intents[session["payment_intent"]]
+        charge = self.charges[intent["latest_charge"]]
+        intent.update(status="succeeded", amount_received=intent["amount"])
+        charge.update(paid=True, captured=True, status="succeeded", amount_captured=charge["amount"])
+        session["payment_status"] = "paid"
+        return copy.deepcopy(session)
+
+    def expire(self, session_id: str) -> dict:
+        """The session expires unpaid (after 24 h in Stripe, or when asked). Returns the session."""
+        self.sessions[session_id].update(status="expired")
         return copy.deepcopy(self.sessions[session_id])
+
+    def charge_of(self, payment_intent_id: str) -> dict:
+        """The latest charge of a PaymentIntent (a copy)."""
+        return copy.deepcopy(self.charges[self.payment_intents[payment_intent_id]["latest_charge"]])
+
+    def intent_with_charge(self, payment_intent_id: str) -> dict:
+        """The PaymentIntent with ``latest_charge`` expanded."""
+        intent = copy.deepcopy(self.payment_intents[payment_intent_id])
+        intent["latest_charge"] = self.charge_of(payment_intent_id)
+        return intent
+
+    def fail_refund(self, refund_id: str, reason: str = "expired_or_canceled_card") -> dict:
+        """A refund fails after it was made (the card was closed): its amount is
+        no longer refunded on the charge. Returns the refund."""
+        refund = next(r for r in self.refunds.values() if r["id"] == refund_id)
+        if refund["status"] != "failed":
+            refund.update(status="failed", failure_reason=reason)
+            charge = self.charges.get(refund.get("charge") or "")
+            if charge is not None:
+                charge["amount_refunded"] -= refund["amount"]
+                charge["refunded"] = False
+                for listed in charge["refunds"]["data"]:
+                    if listed["id"] == refund_id:
+                        listed.update(status="failed", failure_reason=reason)
+        return copy.deepcopy(refund)
+
+    def dispute(self, payment_intent_id: str, status: str = "needs_response", amount: int | None = None) -> dict:
+        """A chargeback on the payment, opened or moved to ``status`` (``won``, ``lost``). Returns the dispute."""
+        charge = self.charges[self.payment_intents[payment_intent_id]["latest_charge"]]
+        dispute_id = f"dp_local_{charge['id'][9:]}"
+        dispute = self.disputes.setdefault(dispute_id, {
+            "id": dispute_id, "object": "dispute", "amount": amount or charge["amount"] - charge["amount_refunded"],
+            "currency": charge["currency"], "charge": charge["id"], "payment_intent": payment_intent_id,
+            "created": int(time.time()), "livemode": False, "metadata": {}, "reason": "fraudulent"})
+        dispute["status"] = status
+        charge["disputed"] = True
+        return copy.deepcopy(dispute)
 
     def send_event(self, event_type: str, obj: dict, previous_attributes: dict | None = None) -> int:
         """POST a signed event to the webhook URL; returns the HTTP status."""
@@ -126,10 +221,13 @@ class LocalStripe:
             "amount_total": int(form["line_items[0][price_data][unit_amount]"]),
             "currency": form["line_items[0][price_data][currency]"],
             "client_reference_id": form.get("client_reference_id"),
-            "metadata": {"pledge_id": form.get("metadata[pledge_id]")},
+            "metadata": _nested(form, "metadata"),
             "success_url": form.get("success_url"), "cancel_url": form.get("cancel_url"),
-            "payment_intent": f"pi_test_{session_id}", "livemode": False,
+            # As in Stripe, the PaymentIntent is made when the funder pays.
+            "payment_intent": None, "livemode": False,
+            "expires_at": int(time.time()) + 24 * 3600,
         }
+        self.intent_metadata[session_id] = _nested(form, "payment_intent_data[metadata]")
         if key:
             self.by_idempotency_key[key] = session_id
         return self.sessions[session_id]
@@ -137,10 +235,36 @@ class LocalStripe:
     def create_refund(self, form: dict, key: str | None) -> dict:
         if key and key in self.refunds:
             return self.refunds[key]
+        intent = self.payment_intents.get(form["payment_intent"])
+        charge = self.charges.get(intent["latest_charge"]) if intent else None
         refund = {"id": f"re_test_{len(self.refunds) + 1:04d}", "object": "refund", "amount": int(form["amount"]),
-                  "payment_intent": form["payment_intent"], "status": "succeeded", "currency": "usd"}
+                  "payment_intent": form["payment_intent"], "status": "succeeded",
+                  "currency": charge["currency"] if charge else "usd", "charge": charge["id"] if charge else None,
+                  "metadata": _nested(form, "metadata"), "created": int(time.time()), "failure_reason": None}
         self.refunds[key or refund["id"]] = refund
+        if charge is not None:
+            charge["amount_refunded"] += refund["amount"]
+            charge["refunded"] = charge["amount_refunded"] == charge["amount"]
+            charge["refunds"]["data"].insert(0, copy.deepcopy(refund))
+            charge["refunds"]["total_count"] += 1
         return refund
+
+    def dashboard(self) -> str:
+        """The demo's stand-in for Stripe's dashboard: what Stripe does without the funder."""
+        rows = []
+        for session in self.sessions.values():
+            button = (f"<form method=post action='/dashboard/expire/{html.escape(session['id'])}'>"
+                      f"<button>Let it expire</button></form>" if session["status"] == "open" else "")
+            rows.append(f"<li>{html.escape(session['id'])}: {html.escape(session['status'])} "
+                        f"{session['amount_total']} {html.escape(session['currency'])}{button}</li>")
+        for refund in self.refunds.values():
+            button = (f"<form method=post action='/dashboard/fail-refund/{html.escape(refund['id'])}'>"
+                      f"<button>Make this refund fail (card closed)</button></form>"
+                      if refund["status"] != "failed" else "")
+            rows.append(f"<li>{html.escape(refund['id'])}: refund of {refund['amount']} "
+                        f"{html.escape(refund['currency'])}, {html.escape(refund['status'])}{button}</li>")
+        return ("<!doctype html><title>Local Stripe</title><h1>Local Stripe dashboard</h1><ul>"
+                + "".join(rows) + "</ul>")
 
     # Connect
 
@@ -282,6 +406,12 @@ class LocalStripe:
                 self.end_headers()
                 self.wfile.write(raw)
 
+            def _see_other(self, target: str) -> None:
+                self.send_response(303)
+                self.send_header("Location", target)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
             def _once(self, key: str | None, path: str, form: dict, required: tuple[str, ...], create) -> None:
                 missing = [name for name in required if not form.get(name)]
                 if missing:  # fails validation: Stripe saves nothing under the key
@@ -332,18 +462,31 @@ class LocalStripe:
                     return self._reply(200, stripe_server.create_session(form, key))
                 if path == "/v1/refunds":
                     return self._reply(200, stripe_server.create_refund(form, key))
+                if (match := _EXPIRE.fullmatch(path)) and match[1] in stripe_server.sessions:
+                    if stripe_server.sessions[match[1]]["status"] != "open":
+                        refused = Refused(400, "checkout_session_not_open", "Only Checkout Sessions with a status "
+                                          "in [\"open\"] can be expired.")
+                        return self._reply(refused.status, refused.body)
+                    session = stripe_server.expire(match[1])
+                    if stripe_server.webhook_url:
+                        stripe_server.send_event("checkout.session.expired", session)
+                    return self._reply(200, session)
                 if self._connect(path, form, key):
                     return None
+                if path.startswith("/dashboard/expire/") and path[18:] in stripe_server.sessions:
+                    session = stripe_server.sessions[path[18:]]
+                    if session["status"] == "open":
+                        stripe_server.send_event("checkout.session.expired", stripe_server.expire(session["id"]))
+                    return self._see_other("/dashboard")
+                if path.startswith("/dashboard/fail-refund/"):
+                    refund = stripe_server.fail_refund(path[23:])
+                    stripe_server.send_event("refund.failed", refund)
+                    return self._see_other("/dashboard")
                 if path.startswith("/pay/") and path[5:] in stripe_server.sessions:
                     session = stripe_server.pay(path[5:])
                     if stripe_server.webhook_url:
                         stripe_server.send_event("checkout.session.completed", session)
-                    target = session["success_url"].replace("{CHECKOUT_SESSION_ID}", session["id"])
-                    self.send_response(303)
-                    self.send_header("Location", target)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return None
+                    return self._see_other(session["success_url"].replace("{CHECKOUT_SESSION_ID}", session["id"]))
                 return self._reply(404, {"error": {"message": "Unrecognized request URL",
                                                    "type": "invalid_request_error"}})
 
@@ -358,6 +501,18 @@ class LocalStripe:
                     return self._reply(200, {"object": "list", "data": data, "has_more": False, "url": "/v1/refunds"})
                 if path.startswith("/v1/checkout/sessions/") and tail in stripe_server.sessions:
                     return self._reply(200, stripe_server.sessions[tail])
+                if path.startswith("/v1/payment_intents/") and tail in stripe_server.payment_intents:
+                    expand = [v for k, vs in parse_qs(split.query).items() if k.startswith("expand") for v in vs]
+                    return self._reply(200, stripe_server.intent_with_charge(tail) if "latest_charge" in expand
+                                       else stripe_server.payment_intents[tail])
+                if path.startswith("/v1/charges/") and tail in stripe_server.charges:
+                    return self._reply(200, stripe_server.charges[tail])
+                if path == "/v1/disputes":
+                    intent = parse_qs(split.query).get("payment_intent", [""])[0]
+                    data = [d for d in stripe_server.disputes.values() if d["payment_intent"] == intent]
+                    return self._reply(200, {"object": "list", "data": data, "has_more": False, "url": "/v1/disputes"})
+                if path == "/dashboard":
+                    return self._reply(200, stripe_server.dashboard(), "text/html; charset=utf-8")
                 if path.startswith("/pay/") and tail in stripe_server.sessions:
                     session = stripe_server.sessions[tail]
                     amount = f"{session['amount_total']} {session['currency'].upper()} (minor units)"
@@ -379,7 +534,8 @@ class LocalStripe:
                             f"<p>Account {html.escape(tail)}</p>"
                             f"<form method=post><button>Complete onboarding</button></form>")
                     return self._reply(200, page, "text/html; charset=utf-8")
-                if path.startswith(("/v1/accounts/", "/v1/transfers/")):
+                if path.startswith(("/v1/accounts/", "/v1/transfers/", "/v1/payment_intents/", "/v1/charges/",
+                                    "/v1/checkout/sessions/")):
                     return self._reply(404, Refused(404, "resource_missing", f"No such object: '{tail}'", "id").body)
                 return self._reply(404, {"error": {"message": "No such object", "type": "invalid_request_error"}})
 

@@ -44,6 +44,11 @@ class TransferRefused(RuntimeError):
         return self.status in (400, 402, 404) and self.code != "idempotency_error"
 
 
+def configured() -> bool:
+    """Whether Stripe's API can be asked at all (``STRIPE_API_KEY`` is set)."""
+    return bool(current_app.config.get("STRIPE_API_KEY"))
+
+
 def client() -> stripe.StripeClient:
     config = current_app.config
     if not config.get("STRIPE_API_KEY"):
@@ -97,13 +102,53 @@ def retrieve_checkout_session(session_id: str) -> dict:
         raise PaymentsUnavailable(str(exc)) from None
 
 
-def create_refund(payment_intent_id: str, money: Money, *, idempotency_key: str) -> str:
+def expire_checkout_session(session_id: str) -> dict:
+    """``POST /v1/checkout/sessions/{id}/expire``: nobody can pay the session any more.
+
+    Returns the session as a dict: ``status`` ``expired`` when it is now
+    closed, ``complete`` when the funder paid first (Stripe refuses to expire a
+    complete session: the session is read back then). Stripe sends
+    ``checkout.session.expired`` afterwards. Raises :class:`PaymentsUnavailable`.
+    (Stripe docs: "Expire a Checkout Session".)
+    """
+    try:
+        return client().v1.checkout.sessions.expire(session_id).to_dict()
+    except stripe.InvalidRequestError:
+        # Only an open session can be expired: it is complete or expired already.
+        return retrieve_checkout_session(session_id)
+    except stripe.StripeError as exc:
+        raise PaymentsUnavailable(str(exc)) from None
+
+
+def retrieve_payment_intent(payment_intent_id: str) -> dict:
+    """``GET /v1/payment_intents/{id}?expand[]=latest_charge`` as a plain dict:
+    its ``metadata`` (``pledge_id``), ``status`` and its latest charge
+    (``amount_refunded``, ``refunds``, ``disputed``). Raises :class:`PaymentsUnavailable`."""
+    try:
+        return client().v1.payment_intents.retrieve(payment_intent_id, {"expand": ["latest_charge"]}).to_dict()
+    except stripe.StripeError as exc:
+        raise PaymentsUnavailable(str(exc)) from None
+
+
+def list_disputes(payment_intent_id: str) -> list[dict]:
+    """``GET /v1/disputes?payment_intent=…``: the disputes of a payment (up to 100). Raises :class:`PaymentsUnavailable`."""
+    try:
+        page = client().v1.disputes.list({"payment_intent": payment_intent_id, "limit": 100})
+    except stripe.StripeError as exc:
+        raise PaymentsUnavailable(str(exc)) from None
+    return [dispute.to_dict() for dispute in page.data]
+
+
+def create_refund(payment_intent_id: str, money: Money, *, idempotency_key: str, pledge_id: int | None = None) -> str:
     """``POST /v1/refunds`` for part or all of a payment; returns the refund id.
 
     The idempotency key comes from our own refund request, so a retry creates
-    one refund. Raises :class:`PaymentsUnavailable`.
+    one refund. ``pledge_id`` goes into the refund's metadata, so that its
+    later events (``refund.failed``) name the pledge. Raises :class:`PaymentsUnavailable`.
     """
     params = {"payment_intent": payment_intent_id, "amount": stripe_amount(money)}
+    if pledge_id is not None:
+        params["metadata"] = {"pledge_id": str(pledge_id)}
     try:
         refund = client().v1.refunds.create(params, {"idempotency_key": idempotency_key})
     except stripe.StripeError as exc:

@@ -4,142 +4,300 @@ Follows Stripe's "Fulfill orders" and "Refund and cancel payments" guides:
 ``checkout.session.completed`` with ``payment_status`` ``paid`` holds the
 money, ``unpaid`` (an asynchronous method such as SEPA debit) leaves the
 pledge processing until ``checkout.session.async_payment_succeeded`` or
-``_failed``; ``charge.refunded`` carries the cumulative ``amount_refunded``
-and each refund by its own id. Events come twice, late and out of order:
-every handler is idempotent and only moves a pledge forward.
+``_failed``; ``checkout.session.expired`` cancels a pledge never paid;
+``charge.refunded`` carries the cumulative ``amount_refunded`` and each
+refund by its own id; ``refund.failed`` / ``charge.refund.updated`` (status
+``failed``) give a refund's money back to escrow.
+
+Stripe does not order its deliveries ("Event ordering" in the webhooks
+guide): any event of a pledge's life may come first. So every object is
+matched to its pledge by what Stripe carries over from our Checkout Session
+(the pledge id in ``metadata`` / ``client_reference_id``; charges carry
+their PaymentIntent's metadata), else by the PaymentIntent id, else by
+asking Stripe for the PaymentIntent (:func:`find_pledge`). An event about a
+payment that is not in our books yet brings it in from the charge (a
+succeeded charge is proof of payment, :func:`_ensure_held`), and holding a
+pledge first reads the charge's refunds and disputes (:func:`_hold`), so a
+completion arriving after a full refund leaves the pledge refunded. What
+still cannot be matched raises :class:`NotMatchedYet`: the delivery waits
+and is tried again. Every handler is idempotent (refunds, failures and
+disputes by their own ids) and only moves a pledge forward.
 """
 from __future__ import annotations
 
 from sqlalchemy import select
 
 from marketplace.extensions import db
-from marketplace.money import from_stripe_amount
+from marketplace.money import Money, from_stripe_amount
+from marketplace.payments import stripe_client
 from marketplace.pledges import service as pledges
 from marketplace.pledges.models import Pledge, PledgeState
-from marketplace.webhooks.models import DeliveryStatus, WebhookDelivery
+from marketplace.webhooks.models import DeliveryStatus, NotMatchedYet, WebhookDelivery
 
 ACTOR = "stripe"
 Outcome = tuple[DeliveryStatus, str]
+UNPAID = (PledgeState.pending, PledgeState.processing)
 
 
-def _pledge_of_session(session_obj: dict) -> Pledge | None:
-    metadata = session_obj.get("metadata") if isinstance(session_obj.get("metadata"), dict) else {}
-    pledge_id = metadata.get("pledge_id") or session_obj.get("client_reference_id")
-    pledge = None
-    if isinstance(pledge_id, str) and pledge_id.isdigit():
-        pledge = db.session.get(Pledge, int(pledge_id))
-    if pledge is None and isinstance(session_obj.get("id"), str):
-        pledge = db.session.scalar(select(Pledge).where(Pledge.checkout_session_id == session_obj["id"]))
+class PaymentMismatch(ValueError):
+    """The object names a pledge whose recorded PaymentIntent is another one."""
+
+
+class NotAPledge(LookupError):
+    """Stripe says the payment is not a pledge's (its PaymentIntent carries no pledge id)."""
+
+
+def _pledge_id(obj: dict) -> int | None:
+    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    value = metadata.get("pledge_id")
+    if value is None and obj.get("object") in (None, "checkout.session"):
+        value = obj.get("client_reference_id")
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
+        return int(value)
+    return None
+
+
+def _intent_id(obj: dict) -> str | None:
+    intent = obj.get("payment_intent")
+    if isinstance(intent, dict):
+        intent = intent.get("id")
+    return intent if isinstance(intent, str) and intent else None
+
+
+def find_pledge(obj: dict) -> Pledge:
+    """The pledge a Stripe object (Checkout Session, PaymentIntent, charge,
+    refund, dispute) belongs to, whatever arrived before it.
+
+    By the pledge id in ``metadata`` (or a session's ``client_reference_id``),
+    else the PaymentIntent id recorded on the pledge, else a session's own id,
+    else the PaymentIntent's metadata read from Stripe (``GET
+    /v1/payment_intents/{id}``). Learns the PaymentIntent id on the way.
+    Raises :class:`NotMatchedYet` (keep the delivery, try again),
+    :class:`NotAPledge`, :class:`PaymentMismatch`, or ``PaymentsUnavailable``.
+    """
+    pledge_id, intent = _pledge_id(obj), _intent_id(obj)
+    pledge = db.session.get(Pledge, pledge_id) if pledge_id is not None else None
+    if pledge is None and intent:
+        pledge = db.session.scalar(select(Pledge).where(Pledge.payment_intent_id == intent))
+    if pledge is None and obj.get("object") == "checkout.session" and isinstance(obj.get("id"), str):
+        pledge = db.session.scalar(select(Pledge).where(Pledge.checkout_session_id == obj["id"]))
+    if pledge is None and pledge_id is None and intent and stripe_client.configured():
+        pledge_id = _pledge_id(stripe_client.retrieve_payment_intent(intent))
+        if pledge_id is None:
+            raise NotAPledge(f"{intent} carries no pledge id: not a pledge's payment")
+        pledge = db.session.get(Pledge, pledge_id)
+    if pledge is None:
+        what = obj.get("id") if isinstance(obj.get("id"), str) else "object"
+        raise NotMatchedYet(f"no pledge for {obj.get('object') or 'object'} {what}"
+                            + (f" (pledge id {pledge_id})" if pledge_id is not None else "")
+                            + (f" ({intent})" if intent else "") + " yet")
+    if intent:
+        if pledge.payment_intent_id is None:
+            pledge.payment_intent_id = intent
+            db.session.flush()
+        elif pledge.payment_intent_id != intent:
+            raise PaymentMismatch(f"{intent} names pledge {pledge.id}, whose payment is {pledge.payment_intent_id}")
     return pledge
 
 
-def _record_payment_intent(pledge: Pledge, session_obj: dict) -> None:
-    intent = session_obj.get("payment_intent")
-    if isinstance(intent, dict):
-        intent = intent.get("id")
-    if isinstance(intent, str) and pledge.payment_intent_id is None:
-        pledge.payment_intent_id = intent
+def _state(pledge: Pledge) -> PledgeState:
+    return db.session.scalar(select(Pledge.state).where(Pledge.id == pledge.id))
 
 
-def _hold(pledge: Pledge, session_obj: dict) -> Outcome:
+def _latest_charge(pledge: Pledge) -> dict | None:
+    """The payment's latest charge as Stripe has it now (None: Stripe not
+    configured, or no payment yet). Raises ``PaymentsUnavailable``."""
+    if not pledge.payment_intent_id or not stripe_client.configured():
+        return None
+    charge = stripe_client.retrieve_payment_intent(pledge.payment_intent_id).get("latest_charge")
+    return charge if isinstance(charge, dict) else None
+
+
+def _hold(pledge: Pledge, received: Money, charge: dict | None) -> list[str]:
+    """Hold the pledge's money, then apply what the charge says happened since
+    (refunds by id, disputes) in the same transaction: nobody ever sees money
+    held that Stripe has refunded. Returns notes for the outcome."""
+    moved = pledges.mark_received(pledge.id, received, actor=ACTOR)
+    notes = [f"pledge {pledge.id} held" if moved else f"pledge {pledge.id} was held already"]
+    if charge is not None:
+        notes += _apply_charge(pledge, charge)
+    return notes
+
+
+def _charge_paid(charge: dict) -> bool:
+    return charge.get("paid") is True and charge.get("status") == "succeeded"
+
+
+def _ensure_held(pledge: Pledge, charge: dict | None) -> list[str]:
+    """An event about a payment (refund, dispute) that is not in our books yet:
+    hold it first from its charge (the event's, or Stripe's now). Raises
+    :class:`NotMatchedYet` when no charge shows it paid yet."""
+    if _state(pledge) not in UNPAID:
+        return []
+    charge = charge if charge is not None and _charge_paid(charge) else _latest_charge(pledge)
+    if charge is None or not _charge_paid(charge) or not isinstance(charge.get("amount"), int) \
+            or not isinstance(charge.get("currency"), str):
+        raise NotMatchedYet(f"pledge {pledge.id}: its payment is not received yet")
+    return _hold(pledge, from_stripe_amount(charge["amount"], charge["currency"]), None)
+
+
+def _session_outcome(pledge: Pledge, session_obj: dict) -> Outcome:
     amount, currency = session_obj.get("amount_total"), session_obj.get("currency")
     if not isinstance(amount, int) or not isinstance(currency, str):
         return DeliveryStatus.failed, "the session carries no amount_total/currency"
-    moved = pledges.mark_received(pledge.id, from_stripe_amount(amount, currency), actor=ACTOR)
-    return DeliveryStatus.processed, f"pledge {pledge.id} held" if moved else f"pledge {pledge.id} was held already"
+    state = _state(pledge)
+    if state in (PledgeState.cancelled, PledgeState.failed):
+        return DeliveryStatus.failed, (f"pledge {pledge.id} is {state.value} but Stripe took its payment: "
+                                       "refund it in Stripe or ask a developer")
+    # Before holding, read the charge (refunded or disputed meanwhile?).
+    charge = _latest_charge(pledge) if state in UNPAID else None
+    return DeliveryStatus.processed, "; ".join(_hold(pledge, from_stripe_amount(amount, currency), charge))
 
 
 def checkout_completed(event: dict, delivery: WebhookDelivery) -> Outcome:
     session_obj = event["data"]["object"]
-    pledge = _pledge_of_session(session_obj)
-    if pledge is None:
-        return DeliveryStatus.ignored, "no pledge for this checkout session"
-    _record_payment_intent(pledge, session_obj)
+    pledge = find_pledge(session_obj)
     if session_obj.get("payment_status") in ("paid", "no_payment_required"):
-        return _hold(pledge, session_obj)
+        return _session_outcome(pledge, session_obj)
     moved = pledges.transition(pledge.id, PledgeState.processing)
     return DeliveryStatus.processed, (
         f"pledge {pledge.id} processing (payment not settled yet)" if moved else f"pledge {pledge.id} unchanged")
 
 
 def async_payment_succeeded(event: dict, delivery: WebhookDelivery) -> Outcome:
-    session_obj = event["data"]["object"]
-    pledge = _pledge_of_session(session_obj)
-    if pledge is None:
-        return DeliveryStatus.ignored, "no pledge for this checkout session"
-    _record_payment_intent(pledge, session_obj)
-    return _hold(pledge, session_obj)
+    return _session_outcome(find_pledge(event["data"]["object"]), event["data"]["object"])
 
 
 def async_payment_failed(event: dict, delivery: WebhookDelivery) -> Outcome:
-    pledge = _pledge_of_session(event["data"]["object"])
-    if pledge is None:
-        return DeliveryStatus.ignored, "no pledge for this checkout session"
+    pledge = find_pledge(event["data"]["object"])
     moved = pledges.transition(pledge.id, PledgeState.failed)
     if moved:
         pledges.release_pending(pledge.id)
     return DeliveryStatus.processed, f"pledge {pledge.id} failed" if moved else f"pledge {pledge.id} unchanged"
 
 
+def checkout_expired(event: dict, delivery: WebhookDelivery) -> Outcome:
+    """The funder left the Checkout unpaid until it expired: the pending pledge is cancelled."""
+    pledge = find_pledge(event["data"]["object"])
+    moved = pledges.transition(pledge.id, PledgeState.cancelled)
+    if moved:
+        pledges.release_pending(pledge.id)
+        from marketplace.audit import service as audit
+
+        audit.record("pledge.cancelled", "pledge", pledge.id, actor=ACTOR, details={"reason": "checkout expired"})
+    return DeliveryStatus.processed, (
+        f"pledge {pledge.id} cancelled (checkout expired)" if moved else f"pledge {pledge.id} unchanged")
+
+
+def _refunds_of(pledge: Pledge, charge: dict) -> list[dict]:
+    refunds = (charge.get("refunds") or {}).get("data") if isinstance(charge.get("refunds"), dict) else None
+    if not isinstance(refunds, list) or (charge.get("refunds") or {}).get("has_more"):
+        # Newer API versions leave refunds out of the charge: ask Stripe for them.
+        refunds = stripe_client.list_refunds(pledge.payment_intent_id) if pledge.payment_intent_id else []
+    return sorted((r for r in refunds if isinstance(r, dict)),
+                  key=lambda r: (r.get("created") or 0, str(r.get("id") or "")))
+
+
+def _apply_refund(pledge: Pledge, refund: dict, currency: str | None) -> tuple[str | None, str | None]:
+    """Apply one refund by its own id and status: (applied note, refused note)."""
+    refund_id, status = refund.get("id"), refund.get("status")
+    if not isinstance(refund_id, str):
+        return None, str(refund_id)
+    if status in ("failed", "canceled"):
+        reason = refund.get("failure_reason") if isinstance(refund.get("failure_reason"), str) else status
+        moved = pledges.undo_failed_refund(pledge.id, refund_id, reason=reason, actor=ACTOR)
+        return (f"refund {refund_id} failed: back in escrow" if moved else None), None
+    if status not in (None, "succeeded", "pending"):
+        return None, None
+    if not isinstance(refund.get("amount"), int):
+        return None, refund_id
+    amount = from_stripe_amount(refund["amount"], refund.get("currency") or currency or "")
+    if amount.currency != pledge.currency:
+        return None, f"{refund_id} ({amount.currency}, pledge in {pledge.currency})"
+    if _state(pledge) is PledgeState.released:
+        # Refunded in Stripe's dashboard after the money was paid out: the
+        # commons covered it (recorded once per refund id, flagged for an admin).
+        from marketplace.payouts.service import record_refund_after_payout_elsewhere
+
+        moved = record_refund_after_payout_elsewhere(pledge.id, amount.amount_minor, refund_id=refund_id)
+        return (refund_id if moved else None), None
+    moved = pledges.refund(pledge.id, amount.amount_minor, refund_id=refund_id, actor=ACTOR)
+    return (refund_id if moved else None), None
+
+
+def _apply_charge(pledge: Pledge, charge: dict) -> list[str]:
+    """Everything a charge says about the pledge's money: each refund by id, then its disputes."""
+    applied, refused = [], []
+    for refund in _refunds_of(pledge, charge):
+        note, problem = _apply_refund(pledge, refund, charge.get("currency"))
+        if note:
+            applied.append(note)
+        if problem:
+            refused.append(problem)
+    if refused:
+        raise _Refused(f"pledge {pledge.id}: refunds refused for a person to check: {', '.join(refused)}")
+    notes = [f"pledge {pledge.id}: refunds {', '.join(applied)} applied"] if applied else []
+    if charge.get("disputed") is True and pledge.payment_intent_id and stripe_client.configured():
+        for dispute in stripe_client.list_disputes(pledge.payment_intent_id):
+            notes.append(_apply_dispute(pledge, dispute)[1])
+    return notes
+
+
+class _Refused(ValueError):
+    """A refund that cannot be applied as Stripe reports it (another currency, no amount)."""
+
+
 def charge_refunded(event: dict, delivery: WebhookDelivery) -> Outcome:
     """Apply each refund of the charge by its own id (``amount_refunded`` is cumulative).
 
     A refund seen before changes nothing, so the same event twice, or an older
-    event after a newer one, refunds each unit once.
+    event after a newer one, refunds each unit once. A charge whose payment is
+    not held yet (this event came first) holds it first.
     """
     charge = event["data"]["object"]
-    intent = charge.get("payment_intent")
-    pledge = db.session.scalar(select(Pledge).where(Pledge.payment_intent_id == intent)) if intent else None
-    if pledge is None:
-        return DeliveryStatus.ignored, "no pledge for this charge"
-    refunds = (charge.get("refunds") or {}).get("data")
-    if not isinstance(refunds, list) or (charge.get("refunds") or {}).get("has_more"):
-        # Newer API versions leave refunds out of the charge: ask Stripe for them.
-        from marketplace.payments import stripe_client
-
-        refunds = stripe_client.list_refunds(pledge.payment_intent_id)
-    applied, refused = [], []
-    for refund in sorted(refunds, key=lambda r: (r.get("created") or 0, r.get("id") or "")):
-        if refund.get("status") not in (None, "succeeded", "pending"):
-            continue
-        if not isinstance(refund.get("amount"), int) or not isinstance(refund.get("id"), str):
-            refused.append(str(refund.get("id")))
-            continue
-        amount = from_stripe_amount(refund["amount"], refund.get("currency") or charge.get("currency") or "")
-        if amount.currency != pledge.currency:
-            refused.append(f"{refund['id']} ({amount.currency}, pledge in {pledge.currency})")
-            continue
-        if db.session.get(Pledge, pledge.id).state is PledgeState.released:
-            # Refunded in Stripe's dashboard after the money was paid out: the
-            # commons covered it (recorded once per refund id, flagged for an admin).
-            from marketplace.payouts.service import record_refund_after_payout_elsewhere
-
-            if record_refund_after_payout_elsewhere(pledge.id, amount.amount_minor, refund_id=refund["id"]):
-                applied.append(refund["id"])
-            continue
-        if pledges.refund(pledge.id, amount.amount_minor, refund_id=refund["id"], actor=ACTOR):
-            applied.append(refund["id"])
-    if refused:
-        return DeliveryStatus.failed, f"pledge {pledge.id}: refunds refused for a person to check: {', '.join(refused)}"
-    return DeliveryStatus.processed, (
-        f"pledge {pledge.id}: refunds {', '.join(applied)} applied" if applied else f"pledge {pledge.id}: no new refund")
+    pledge = find_pledge(charge)
+    try:
+        notes = _ensure_held(pledge, charge) + _apply_charge(pledge, charge)
+    except _Refused as exc:
+        return DeliveryStatus.failed, str(exc)
+    return DeliveryStatus.processed, "; ".join(notes) or f"pledge {pledge.id}: no new refund"
 
 
-def _pledge_of_dispute(dispute: dict) -> Pledge | None:
-    intent = dispute.get("payment_intent")
-    if isinstance(intent, dict):
-        intent = intent.get("id")
-    if not isinstance(intent, str):
-        return None
-    return db.session.scalar(select(Pledge).where(Pledge.payment_intent_id == intent))
+def refund_updated(event: dict, delivery: WebhookDelivery) -> Outcome:
+    """``refund.failed``, ``refund.updated``, ``charge.refund.updated``: apply
+    the refund as its status says now (a failed one gives its money back, once)."""
+    refund = event["data"]["object"]
+    pledge = find_pledge(refund)
+    notes = _ensure_held(pledge, None)
+    note, problem = _apply_refund(pledge, refund, None)
+    if problem:
+        return DeliveryStatus.failed, f"pledge {pledge.id}: refund refused for a person to check: {problem}"
+    notes.append(note or f"pledge {pledge.id}: refund {refund.get('id')} {refund.get('status')}, nothing new")
+    return DeliveryStatus.processed, "; ".join(notes)
 
 
-def dispute_created(event: dict, delivery: WebhookDelivery) -> Outcome:
-    """A chargeback opened: the pledge is disputed (its money stays in escrow, not payable)."""
+def _apply_dispute(pledge: Pledge, dispute: dict) -> Outcome:
+    """A dispute as its status says: closed (won, lost) or open."""
+    if dispute.get("status") in ("won", "lost", "warning_closed"):
+        return _dispute_closed(pledge, dispute)
+    return _dispute_opened(pledge, dispute)
+
+
+def _dispute_event(event: dict, delivery: WebhookDelivery) -> Outcome:
+    """``charge.dispute.created`` / ``.closed`` (and ``.updated``): the pledge's
+    payment is brought in first if this came before it, then the dispute applies."""
     dispute = event["data"]["object"]
-    pledge = _pledge_of_dispute(dispute)
-    if pledge is None:
-        return DeliveryStatus.ignored, "no pledge for this dispute"
+    pledge = find_pledge(dispute)
+    notes = _ensure_held(pledge, None)
+    status, outcome = _apply_dispute(pledge, dispute)
+    return status, "; ".join([*notes, outcome])
+
+
+dispute_created = dispute_closed = _dispute_event
+
+
+def _dispute_opened(pledge: Pledge, dispute: dict) -> Outcome:
+    """A chargeback opened: the pledge is disputed (its money stays in escrow, not payable)."""
     if _dispute_closed_already(pledge.id, dispute.get("id")):
         return DeliveryStatus.ignored, f"dispute {dispute.get('id')} on pledge {pledge.id} was closed already"
     moved = pledges.transition(pledge.id, PledgeState.disputed)
@@ -163,14 +321,10 @@ def _dispute_closed_already(pledge_id: int, dispute_id) -> bool:
     return any((event.details or {}).get("dispute") == dispute_id for event in events)
 
 
-def dispute_closed(event: dict, delivery: WebhookDelivery) -> Outcome:
+def _dispute_closed(pledge: Pledge, dispute: dict) -> Outcome:
     """Won: back to held. Lost: the disputed amount leaves escrow as a loss, exactly once."""
     from marketplace.audit import service as audit
 
-    dispute = event["data"]["object"]
-    pledge = _pledge_of_dispute(dispute)
-    if pledge is None:
-        return DeliveryStatus.ignored, "no pledge for this dispute"
     if dispute.get("status") in ("won", "lost") and isinstance(dispute.get("id"), str) \
             and not _dispute_closed_already(pledge.id, dispute["id"]):
         audit.record("pledge.dispute_closed", "pledge", pledge.id, actor=ACTOR,
@@ -229,6 +383,31 @@ def transfer_reversed(event: dict, delivery: WebhookDelivery) -> Outcome:
     return DeliveryStatus.processed, on_transfer_reversed(transfer)
 
 
+def apply_event(event: dict, delivery: WebhookDelivery) -> Outcome:
+    """Apply one stored Stripe event; returns (status, outcome). Flushes.
+
+    Raises :class:`NotMatchedYet` (the delivery waits and is tried again) and
+    ``PaymentsUnavailable`` (Stripe could not be asked: retried as a failure).
+    """
+    handler = HANDLERS.get(event.get("type"))
+    if handler is None:
+        return DeliveryStatus.ignored, f"Stripe event {event.get('type')!r} not handled"
+    try:
+        return handler(event, delivery)
+    except NotAPledge as exc:
+        return DeliveryStatus.ignored, str(exc)
+    except PaymentMismatch as exc:
+        return DeliveryStatus.failed, f"{exc}: check by hand"
+
+
+def hold_paid_session(session_obj: dict) -> str:
+    """The success page's path to the same hold as the webhook's (whichever
+    comes first; the other changes nothing). Raises what :func:`find_pledge`
+    and ``mark_received`` raise."""
+    status, outcome = _session_outcome(find_pledge(session_obj), session_obj)
+    return outcome
+
+
 HANDLERS = {
     "account.updated": account_updated,
     "transfer.reversed": transfer_reversed,
@@ -237,5 +416,10 @@ HANDLERS = {
     "checkout.session.completed": checkout_completed,
     "checkout.session.async_payment_succeeded": async_payment_succeeded,
     "checkout.session.async_payment_failed": async_payment_failed,
+    "checkout.session.expired": checkout_expired,
     "charge.refunded": charge_refunded,
+    "charge.refund.updated": refund_updated,
+    "refund.updated": refund_updated,
+    "refund.failed": refund_updated,
+    "charge.dispute.updated": dispute_created,
 }

@@ -29,7 +29,11 @@ class PledgeState(str, enum.Enum):
     disputed = "disputed"  # a chargeback is open
 
 
-# Allowed predecessors of each state.
+# Allowed predecessors of each state (for :func:`marketplace.pledges.service.transition`).
+# One move goes back and is not listed here: a refund the provider reports
+# failed gives its money back to escrow (refunded -> held or partially
+# refunded); :func:`marketplace.pledges.service.undo_failed_refund` makes it,
+# once per refund id, under the pledge's row lock.
 ALLOWED_FROM: dict[PledgeState, frozenset[PledgeState]] = {
     PledgeState.processing: frozenset({PledgeState.pending}),
     # A dispute the commons wins returns the pledge to held: its money never left escrow.
@@ -90,3 +94,22 @@ class Pledge(db.Model):
         if self.state in (PledgeState.held, PledgeState.partially_refunded, PledgeState.disputed):
             return self.amount_minor - self.refunded_minor
         return 0
+
+
+class RefundFailure(db.Model):
+    """A refund that Stripe reported failed after it was made (``refund.failed``,
+    or ``charge.refund.updated`` with status ``failed``), recorded once per
+    refund id. ``amount_minor`` is what was given back to escrow (0 when the
+    failure was known before the refund itself was applied: it never will
+    be). Until an admin refunds the pledge again, the pledge is flagged and no
+    automatic or self-service refund is tried on the same card."""
+
+    __tablename__ = "pledge_refund_failure"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pledge_id: Mapped[int] = mapped_column(ForeignKey("pledge.id", ondelete="RESTRICT"), index=True)
+    refund_id: Mapped[str] = mapped_column(String(255), unique=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str | None] = mapped_column(String(100))
+    failed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None]  # a later refund of the pledge went through

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from flask import current_app
+from sqlalchemy import func, select, update
 
 from marketplace.audit import service as audit
 from marketplace.backlog.models import BacklogItem
@@ -14,7 +15,8 @@ from marketplace.extensions import db
 from marketplace.ledger import service as ledger
 from marketplace.ledger.models import AccountKind
 from marketplace.money import Money
-from marketplace.pledges.models import ALLOWED_FROM, Pledge, PledgeState, Rail
+from marketplace.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from marketplace.pledges.models import ALLOWED_FROM, Pledge, PledgeState, Rail, RefundFailure
 from marketplace.timeutil import utcnow
 
 DEFAULT_EXPIRY = timedelta(days=365)
@@ -115,8 +117,8 @@ def refund(pledge_id: int, amount_minor: int, *, refund_id: str, actor: str,
     """
     pledge = _locked(pledge_id)
     key = f"refund:{refund_id}"
-    if ledger.posted(key):
-        return False
+    if ledger.posted(key) or refund_failed_already(refund_id):
+        return False  # applied before, or Stripe said it failed (an older event that still lists it)
     if pledge.state not in (PledgeState.held, PledgeState.partially_refunded, PledgeState.disputed):
         raise PledgeError(f"pledge {pledge.id} holds no money to refund ({pledge.state.value})")
     if not 0 < amount_minor <= pledge.held_minor:
@@ -135,6 +137,8 @@ def refund(pledge_id: int, amount_minor: int, *, refund_id: str, actor: str,
         pledge.state = PledgeState.partially_refunded
     if pledge.state is PledgeState.refunded:
         pledge.closed_at = utcnow()
+    for failure in unresolved_refund_failures(pledge.id) if to is AccountKind.refunds else []:
+        failure.resolved_at = utcnow()  # money went back after all: the admin flag is down
     db.session.flush()
     audit.record("pledge.refunded", "pledge", pledge.id, actor=actor,
                  details={"amount_minor": amount_minor, "refund_id": refund_id})
@@ -181,7 +185,9 @@ def _refund_back(pledge_ids: list[int], *, reason: str, actor: str) -> list[int]
         if db.session.scalar(select(Payout.id).where(Payout.item_id == pledge.item_id,
                                                      Payout.open_key.is_not(None)).limit(1)):
             continue  # a payout was proposed or approved since the pledge was chosen: it is the work's now
-        if pledge.rail is not Rail.card:
+        if pledge.rail is not Rail.card or unresolved_refund_failures(pledge.id):
+            # A bank transfer goes back by hand; so does a card refund that failed
+            # once (the card is closed: trying it again hourly would fail again).
             audit.record("pledge.refund_due", "pledge", pledge.id, actor=actor, details={"reason": reason})
             continue
         try:
@@ -230,11 +236,15 @@ def refund_through_rail(pledge_id: int, amount_minor: int, *, reason: str, actor
     if not 0 < amount_minor <= pledge.held_minor:
         raise PledgeError(f"pledge {pledge.id} holds {pledge.held_minor}; cannot refund {amount_minor}")
     request_key = f"pledge-{pledge.id}-refund-after-{pledge.refunded_minor}"
+    failures = db.session.scalar(select(func.count()).where(RefundFailure.pledge_id == pledge.id))
+    if failures:
+        # A failed refund gave the money back: the same key would replay the failed refund.
+        request_key += f"-retry-{failures}"
     if pledge.rail is Rail.card:
         if not pledge.payment_intent_id:
             raise PledgeError(f"pledge {pledge.id} has no Stripe payment to refund")
         refund_id = stripe_client.create_refund(pledge.payment_intent_id, Money(amount_minor, pledge.currency),
-                                                idempotency_key=request_key)
+                                                idempotency_key=request_key, pledge_id=pledge.id)
     else:
         if not offline_reference:
             raise PledgeError("a bank-transfer refund needs the reference of the transfer back")
@@ -260,6 +270,9 @@ def self_refund_refusal(pledge: Pledge) -> str | None:
         return _("This pledge holds nothing you can take back yourself.")
     if pledge.rail is not Rail.card:
         return _("Bank transfers are refunded by the fiscal host: write to them with your pledge reference.")
+    if unresolved_refund_failures(pledge.id):
+        return _("Your last refund could not reach your card. The fiscal host will contact you to send the "
+                 "money back another way.")
     if pledge.item.closed_as_not_planned:
         return None  # nobody will be paid for it: the funder may take it back at once
     if db.session.scalar(select(Claim.id).where(
@@ -351,3 +364,156 @@ def offer_refunds(item: BacklogItem) -> int:
                      name=funder.display_name, title=item.title,
                      link=url_for_public("pledges.show", pledge_id=pledge.id), days=NOT_PLANNED_WINDOW.days))
     return len(rows)
+
+
+# Refunds that fail after they were made.
+
+
+def refund_failed_already(refund_id: str) -> bool:
+    """Whether the provider reported the refund ``refund_id`` failed (it is never applied again)."""
+    return db.session.scalar(select(RefundFailure.id).where(RefundFailure.refund_id == refund_id)) is not None
+
+
+def unresolved_refund_failures(pledge_id: int) -> list[RefundFailure]:
+    """The pledge's failed refunds that no later refund has made good (the admin's flag)."""
+    return list(db.session.scalars(select(RefundFailure).where(
+        RefundFailure.pledge_id == pledge_id, RefundFailure.resolved_at.is_(None)).order_by(RefundFailure.id)))
+
+
+def _refunded_by(refund_id: str) -> int:
+    """Minor units that the refund ``refund_id`` took out of escrow (0 when it was never applied)."""
+    return -int(db.session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0))
+        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(LedgerTransaction.idempotency_key == f"refund:{refund_id}",
+               LedgerAccount.kind == AccountKind.item_escrow)))
+
+
+def undo_failed_refund(pledge_id: int, refund_id: str, *, reason: str | None, actor: str) -> bool:
+    """Stripe reports the refund ``refund_id`` failed (e.g. the card was closed):
+    its money came back to the commons' balance, and it is held in the item's
+    escrow again.
+
+    Once per refund id, under the pledge's row lock: the refund's amount goes
+    from ``refunds`` back to escrow (one ledger transaction keyed
+    ``refund:<id>:failed``), ``refunded_minor`` drops by it and a refunded
+    pledge is held (or partially refunded) again. A failure known before the
+    refund itself is recorded too, so that the refund is never applied later.
+    A pledge paid out meanwhile is not touched: the failure is only recorded
+    for an admin. The admin sees a flag on ``/admin/pledges`` and the funder
+    gets an e-mail (``templates/emails/refund_failed.txt``). Returns whether
+    this call recorded the failure (False: known already).
+    """
+    pledge = _locked(pledge_id)
+    if refund_failed_already(refund_id):
+        return False
+    undone = _refunded_by(refund_id)
+    if pledge.state not in (PledgeState.held, PledgeState.partially_refunded, PledgeState.refunded,
+                            PledgeState.disputed):
+        undone = 0  # paid out or never received: nothing of it is in escrow to give back; flagged only
+    db.session.add(RefundFailure(pledge_id=pledge.id, refund_id=refund_id, amount_minor=undone,
+                                 reason=(reason or "")[:100] or None))
+    if undone:
+        ledger.post("refund_failed", f"refund:{refund_id}:failed", [
+            ledger.Line(ledger.account(AccountKind.refunds), Money(-undone, pledge.currency)),
+            ledger.Line(ledger.account(AccountKind.item_escrow, item_id=pledge.item_id),
+                        Money(undone, pledge.currency)),
+        ])
+        pledge.refunded_minor -= undone
+        if pledge.state is not PledgeState.disputed:
+            pledge.state = PledgeState.partially_refunded if pledge.refunded_minor else PledgeState.held
+        pledge.closed_at = None
+    db.session.flush()
+    audit.record("pledge.refund_failed", "pledge", pledge.id, actor=actor,
+                 details={"refund_id": refund_id, "amount_minor": undone, "reason": reason})
+    if undone:
+        _tell_funder_refund_failed(pledge, undone)
+    return True
+
+
+def _tell_funder_refund_failed(pledge: Pledge, amount_minor: int) -> None:
+    from flask import render_template
+    from flask_babel import gettext as _
+
+    from marketplace.accounts.service import url_for_public
+    from marketplace.mail import queue_mail
+
+    if not pledge.funder.email:
+        return
+    queue_mail(pledge.funder.email, _("Your refund could not be delivered"),
+               render_template("emails/refund_failed.txt", pledge=pledge, amount_minor=amount_minor,
+                               link=url_for_public("pledges.show", pledge_id=pledge.id)))
+
+
+# Pledges never paid.
+
+
+def unpaid_lifetime(rail: Rail) -> timedelta:
+    """How long a pledge may wait for its money before the cron cancels it:
+    ``PLEDGE_UNPAID_CARD_HOURS`` (default 24, Stripe Checkout's own longest
+    session) for a card, ``PLEDGE_UNPAID_TRANSFER_DAYS`` (default 30) for a bank transfer."""
+    config = current_app.config
+    if rail is Rail.card:
+        return timedelta(hours=config.get("PLEDGE_UNPAID_CARD_HOURS", 24))
+    return timedelta(days=config.get("PLEDGE_UNPAID_TRANSFER_DAYS", 30))
+
+
+def cancel_unpaid(pledge_id: int, *, actor: str) -> bool:
+    """Cancel a pledge whose money never came (the funder's button, an expired
+    Checkout, the cron): it stops counting as awaiting payment.
+
+    Only a ``pending`` pledge: one whose asynchronous payment is on its way
+    (``processing``) waits for Stripe's answer. A card pledge's Checkout
+    Session is expired at Stripe first, so that nobody can pay it any more;
+    Stripe refuses when the funder paid first, and then nothing is cancelled
+    (the payment's events hold the pledge). Returns whether this call
+    cancelled it. Raises :class:`PledgeError` (paid already) or
+    ``PaymentsUnavailable`` (Stripe could not be asked; nothing changed).
+    """
+    from flask_babel import gettext as _
+
+    from marketplace.payments import stripe_client
+
+    pledge = _locked(pledge_id)
+    if pledge.state is not PledgeState.pending:
+        return False
+    if pledge.rail is Rail.card and pledge.checkout_session_id:
+        session_obj = stripe_client.expire_checkout_session(pledge.checkout_session_id)
+        if session_obj.get("status") == "complete":
+            raise PledgeError(_("This pledge was paid already; the payment is being confirmed."))
+    if not transition(pledge.id, PledgeState.cancelled):
+        return False
+    release_pending(pledge.id)
+    audit.record("pledge.cancelled", "pledge", pledge.id, actor=actor)
+    return True
+
+
+def expire_unpaid(now: datetime | None = None) -> list[int]:
+    """Cron: cancel every pledge still ``pending`` after :func:`unpaid_lifetime`
+    of its rail. A Stripe outage or a session paid at the last minute leaves
+    the pledge for the next run. Returns the pledge ids cancelled."""
+    from marketplace.payments.stripe_client import PaymentsUnavailable
+
+    now = now or utcnow()
+    due = db.session.scalars(select(Pledge.id).where(
+        Pledge.state == PledgeState.pending,
+        ((Pledge.rail == Rail.card) & (Pledge.created_at <= now - unpaid_lifetime(Rail.card)))
+        | ((Pledge.rail == Rail.bank_transfer) & (Pledge.created_at <= now - unpaid_lifetime(Rail.bank_transfer))),
+    ).order_by(Pledge.id)).all()
+    cancelled = []
+    for pledge_id in due:
+        try:
+            with db.session.begin_nested():
+                if cancel_unpaid(pledge_id, actor="job:expire_unpaid"):
+                    cancelled.append(pledge_id)
+        except (PaymentsUnavailable, PledgeError):
+            continue
+    return cancelled
+
+
+def awaiting_payment(item_id: int) -> int:
+    """How many pledges to the item wait for their money (pending or processing):
+    the only public trace of unpaid pledges (their amounts never show)."""
+    return db.session.scalar(select(func.count()).where(
+        Pledge.item_id == item_id, Pledge.state.in_([PledgeState.pending, PledgeState.processing])))

@@ -7,14 +7,20 @@ from sqlalchemy import func, select
 from marketplace.accounts.models import User
 from marketplace.extensions import db
 from marketplace.ledger.models import AccountKind, LedgerAccount, LedgerEntry
-from marketplace.pledges.models import Pledge
+from marketplace.pledges.models import Pledge, PledgeState
+
+
+# Pledges whose money never arrived (yet) are not public money: only counted (awaiting_payment).
+NEVER_RECEIVED = (PledgeState.pending, PledgeState.processing, PledgeState.failed, PledgeState.cancelled)
 
 
 def item_pledges(item_id: int) -> list[dict]:
-    """Pledges of an item, oldest first, as the public sees them (amounts in minor units)."""
+    """Pledges of an item whose money arrived, oldest first, as the public sees
+    them (amounts in minor units). Unpaid pledges are left out: starting a
+    Checkout never makes an item look funded."""
     rows = db.session.execute(
         select(Pledge, User.display_name).join(User, User.id == Pledge.funder_id)
-        .where(Pledge.item_id == item_id).order_by(Pledge.id)
+        .where(Pledge.item_id == item_id, Pledge.state.not_in(NEVER_RECEIVED)).order_by(Pledge.id)
     ).all()
     return [
         {

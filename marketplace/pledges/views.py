@@ -115,6 +115,7 @@ def show(pledge_id: int):
     """A funder's pledge: its state, and the transfer instructions for a bank transfer."""
     pledge = _own_pledge(pledge_id)
     return render_template("pledges/show.html", pledge=pledge, refund_refusal=pledges.self_refund_refusal(pledge),
+                           refund_failed=bool(pledges.unresolved_refund_failures(pledge.id)),
                            instructions=current_app.config["BANK_TRANSFER_INSTRUCTIONS"])
 
 
@@ -131,13 +132,12 @@ def thanks(pledge_id: int):
         except stripe_client.PaymentsUnavailable:
             session_obj = None
         if session_obj and session_obj.get("payment_status") == "paid":
-            from marketplace.money import from_stripe_amount
+            from marketplace.payments.stripe_events import hold_paid_session
 
             try:
-                pledges.mark_received(pledge.id, from_stripe_amount(session_obj["amount_total"],
-                                                                    session_obj["currency"]), actor="success page")
+                hold_paid_session(session_obj)
                 db.session.commit()
-            except pledges.PledgeError:
+            except (pledges.PledgeError, stripe_client.PaymentsUnavailable, LookupError, ValueError):
                 db.session.rollback()  # the webhook handler records it for a person to check
     return redirect(url_for("pledges.show", pledge_id=pledge.id))
 
@@ -168,3 +168,33 @@ def self_refund(pledge_id: int):
     db.session.commit()
     flash(_("Your money is on its way back to you."))
     return redirect(url_for("pledges.show", pledge_id=pledge.id))
+
+
+@bp.post("/pledges/<id:pledge_id>/cancel")
+@login_required
+def cancel(pledge_id: int):
+    """The funder cancels their own pledge that is still waiting for its money
+    (a Checkout they will not finish, a transfer they will not send)."""
+    pledge = _own_pledge(pledge_id)
+    from flask_wtf import FlaskForm
+
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    if pledge.funder_id != current_user.id:
+        abort(403)
+    try:
+        cancelled = pledges.cancel_unpaid(pledge.id, actor=f"user:{current_user.id}")
+    except pledges.PledgeError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("pledges.show", pledge_id=pledge.id)), 303
+    except stripe_client.PaymentsUnavailable:
+        db.session.rollback()
+        flash(_("Stripe could not be reached; nothing was cancelled. Please try again later."), "error")
+        return redirect(url_for("pledges.show", pledge_id=pledge.id)), 303
+    db.session.commit()
+    if cancelled:
+        flash(_("Your pledge is cancelled; nothing was taken."))
+    else:
+        flash(_("This pledge is no longer waiting for a payment; nothing was cancelled."), "error")
+    return redirect(url_for("pledges.show", pledge_id=pledge.id)), 303

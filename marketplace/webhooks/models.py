@@ -21,6 +21,10 @@ class DeliveryStatus(str, enum.Enum):
     """Where a delivery stands."""
 
     pending = "pending"  # stored, job enqueued
+    # The event's object cannot be matched yet (its pledge, or the pledge's
+    # payment, is not known yet: Stripe sends events in any order). Kept and
+    # tried again: RQ retries with backoff, then the cron pass; see outcome.
+    waiting = "waiting"
     processed = "processed"  # the event changed what it had to
     ignored = "ignored"  # an event or repository we do not handle; see outcome
     failed = "failed"  # the job raised; see outcome; can be replayed
@@ -52,3 +56,9 @@ class WebhookDelivery(db.Model):
     attempts: Mapped[int] = mapped_column(default=0)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     processed_at: Mapped[datetime | None]
+
+
+class NotMatchedYet(RuntimeError):
+    """A handler cannot apply the event yet: the object it is about names no
+    pledge we have, or the pledge's payment is not in our books yet. The
+    delivery is kept as ``waiting`` and tried again (never done and forgotten)."""

@@ -219,19 +219,18 @@ HANDLERS = {
 
 
 def _stripe(payload: dict, delivery: WebhookDelivery) -> Outcome:
-    from marketplace.payments.stripe_events import HANDLERS as STRIPE_HANDLERS
+    from marketplace.payments.stripe_events import apply_event
 
-    handler = STRIPE_HANDLERS.get(payload.get("type"))
-    if handler is None:
-        return DeliveryStatus.ignored, f"Stripe event {payload.get('type')!r} not handled"
-    return handler(payload, delivery)
+    return apply_event(payload, delivery)
 
 
 def handle(delivery: WebhookDelivery) -> Outcome:
     """Apply ``delivery``; returns its new status and outcome. Flushes.
 
     Raises :class:`~marketplace.forges.types.ForgePayloadError` when the
-    payload lacks what the event needs.
+    payload lacks what the event needs, and
+    :class:`~marketplace.webhooks.models.NotMatchedYet` when its object cannot
+    be matched yet (the delivery waits and is tried again).
     """
     if delivery.source == "stripe":
         return _stripe(json.loads(delivery.body), delivery)

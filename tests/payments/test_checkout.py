@@ -46,15 +46,17 @@ def test_funder_pledges_by_card_the_webhook_arrives_and_the_bounty_shows(client,
     assert form["line_items[0][price_data][unit_amount]"] == "5000"
     assert form["metadata[pledge_id]"] == str(pledge.id)
     assert headers["Idempotency-Key"] == f"pledge-{pledge.id}-checkout"
-    # Pending money is shown apart, not as bounty.
-    assert "Pledged, not yet received" in client.get(f"/items/{item.id}").get_data(as_text=True)
+    # Unpaid money is not public: a count of pledges awaiting payment, no amount.
+    page = client.get(f"/items/{item.id}").get_data(as_text=True)
+    assert "1 pledge, not counted until its money arrives" in page and "No money pledged yet" in page
+    assert client.get(f"/api/v1/items/{item.id}").get_json()["pledges_awaiting_payment"] == 1
     paid = stripe_server.pay(pledge.checkout_session_id)
     assert post_event(client, "checkout.session.completed", paid, "evt_checkout_1").status_code == 202
     session.refresh(pledge)
     assert pledge.state is PledgeState.held
     assert "$50.00" in client.get(f"/items/{item.id}").get_data(as_text=True)
     api = client.get(f"/api/v1/items/{item.id}").get_json()
-    assert api["bounty"] == [{"currency": "USD", "amount_minor": 5000}] and api["pending"] == []
+    assert api["bounty"] == [{"currency": "USD", "amount_minor": 5000}] and api["pledges_awaiting_payment"] == 0
     assert check() == []
 
 
@@ -144,7 +146,8 @@ def test_funder_takes_a_card_pledge_back_through_stripe_once(client, session, st
     assert (pledge.state, pledge.refunded_minor) == (PledgeState.refunded, 2500)
     refund_calls = [r for r in stripe_server.requests if r[1] == "/v1/refunds"]
     assert len(refund_calls) == 1
-    assert refund_calls[0][2] == {"payment_intent": pledge.payment_intent_id, "amount": "2500"}
+    assert refund_calls[0][2] == {"payment_intent": pledge.payment_intent_id, "amount": "2500",
+                                  "metadata[pledge_id]": str(pledge.id)}
     assert session.get(ItemFunding, (item.id, "USD")).held_minor == 0
     # Stripe then reports the refund: counted once.
     charge = {"id": "ch_x", "object": "charge", "amount": 2500, "currency": "usd",
@@ -202,8 +205,10 @@ def test_transparency_shows_each_pledge_and_the_totals(client, session, stripe_s
     post_event(client, "checkout.session.completed", stripe_server.pay(first.checkout_session_id), "evt_t1")
     ledger = client.get(f"/api/v1/items/{item.id}/ledger").get_json()
     assert ledger["escrow"] == [{"currency": "USD", "amount_minor": 3000}]
+    # The unpaid pledge is a count, not public money.
     assert [(p["funder"], p["state"], p["amount_minor"], p["held_minor"]) for p in ledger["pledges"]] == [
-        ("Ama Funder", "held", 3000, 3000), (None, "pending", 2000, 0)]
+        ("Ama Funder", "held", 3000, 3000)]
+    assert ledger["pledges_awaiting_payment"] == 1
     summary = client.get("/api/v1/ledger").get_json()
     assert summary == {"totals": {"USD": {"received": 3000, "held": 3000, "refunded": 0, "fees": 0, "paid": 0,
                                           "owed": 0, "lost": 0, "commons": 0, "advanced": 0}}, "reconciled": True, "violations": 0}
