@@ -118,7 +118,9 @@ def _hold(pledge: Pledge, received: Money, charge: dict | None) -> list[str]:
     (refunds by id, disputes) in the same transaction: nobody ever sees money
     held that Stripe has refunded. Returns notes for the outcome."""
     moved = pledges.mark_received(pledge.id, received, actor=ACTOR)
-    notes = [f"pledge {pledge.id} held" if moved else f"pledge {pledge.id} was held already"]
+    state = _state(pledge)
+    notes = [f"pledge {pledge.id} held" if moved else f"pledge {pledge.id} was held already"
+             if state is PledgeState.held else f"pledge {pledge.id} is {state.value}: nothing to hold"]
     if charge is not None:
         notes += _apply_charge(pledge, charge)
     return notes
