@@ -476,11 +476,15 @@ class LocalStripe:
                 if path.startswith("/dashboard/expire/") and path[18:] in stripe_server.sessions:
                     session = stripe_server.sessions[path[18:]]
                     if session["status"] == "open":
-                        stripe_server.send_event("checkout.session.expired", stripe_server.expire(session["id"]))
+                        expired = stripe_server.expire(session["id"])
+                        if stripe_server.webhook_url:
+                            stripe_server.send_event("checkout.session.expired", expired)
                     return self._see_other("/dashboard")
-                if path.startswith("/dashboard/fail-refund/"):
+                if path.startswith("/dashboard/fail-refund/") and \
+                        path[23:] in {refund["id"] for refund in stripe_server.refunds.values()}:
                     refund = stripe_server.fail_refund(path[23:])
-                    stripe_server.send_event("refund.failed", refund)
+                    if stripe_server.webhook_url:
+                        stripe_server.send_event("refund.failed", refund)
                     return self._see_other("/dashboard")
                 if path.startswith("/pay/") and path[5:] in stripe_server.sessions:
                     session = stripe_server.pay(path[5:])
