@@ -104,6 +104,7 @@ MATRIX = {
     ("pledges.show", "GET"): ("/pledges/{pledge}", OWNER_OF_PLEDGE),
     ("pledges.thanks", "GET"): ("/pledges/{pledge}/thanks", OWNER_OF_PLEDGE),
     ("pledges.self_refund", "POST"): ("/pledges/{pledge}/refund", OWNER_OF_PLEDGE),
+    ("pledges.cancel", "POST"): ("/pledges/{pledge}/cancel", OWNER_OF_PLEDGE),
     ("admin.pledges_list", "GET"): ("/admin/pledges", ADMIN),
     ("admin.confirm_pledge", "POST"): ("/admin/pledges/{pledge}/confirm", ADMIN),
     ("admin.refund_pledge", "POST"): ("/admin/pledges/{pledge}/refund", ADMIN),

@@ -174,14 +174,12 @@ def self_refund(pledge_id: int):
 @login_required
 def cancel(pledge_id: int):
     """The funder cancels their own pledge that is still waiting for its money
-    (a Checkout they will not finish, a transfer they will not send)."""
+    (a Checkout they will not finish, a transfer they will not send); an admin may too."""
     pledge = _own_pledge(pledge_id)
     from flask_wtf import FlaskForm
 
     if not FlaskForm().validate_on_submit():
         abort(400)
-    if pledge.funder_id != current_user.id:
-        abort(403)
     try:
         cancelled = pledges.cancel_unpaid(pledge.id, actor=f"user:{current_user.id}")
     except pledges.PledgeError as exc:
