@@ -91,6 +91,11 @@ def find_pledge(obj: dict) -> Pledge:
         raise NotMatchedYet(f"no pledge for {obj.get('object') or 'object'} {what}"
                             + (f" (pledge id {pledge_id})" if pledge_id is not None else "")
                             + (f" ({intent})" if intent else "") + " yet")
+    if obj.get("object") == "checkout.session" and pledge.checkout_session_id \
+            and obj.get("id") != pledge.checkout_session_id:
+        # Another Checkout naming this pledge id (say, a test deployment on the same Stripe account).
+        raise PaymentMismatch(f"session {obj.get('id')} names pledge {pledge.id}, whose Checkout is "
+                              f"{pledge.checkout_session_id}")
     if intent:
         if pledge.payment_intent_id is None:
             pledge.payment_intent_id = intent

@@ -133,11 +133,12 @@ def thanks(pledge_id: int):
             session_obj = None
         if session_obj and session_obj.get("payment_status") == "paid":
             from marketplace.payments.stripe_events import hold_paid_session
+            from marketplace.webhooks.models import NotMatchedYet
 
             try:
                 hold_paid_session(session_obj)
                 db.session.commit()
-            except (pledges.PledgeError, stripe_client.PaymentsUnavailable, LookupError, ValueError):
+            except (pledges.PledgeError, stripe_client.PaymentsUnavailable, NotMatchedYet, LookupError, ValueError):
                 db.session.rollback()  # the webhook handler records it for a person to check
     return redirect(url_for("pledges.show", pledge_id=pledge.id))
 

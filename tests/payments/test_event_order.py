@@ -189,3 +189,40 @@ def _as(app, user):
         flask_session["_user_id"] = user.get_id()
         flask_session["_fresh"] = True
     return client
+
+
+def test_a_waiting_delivery_goes_back_to_rq_with_backoff(app, client, session, rq_redis):
+    from rq import Queue, SimpleWorker
+    from rq.registry import ScheduledJobRegistry
+
+    from tests.payments.test_stripe_events import a_pledge
+
+    pledge = a_pledge(session, 5000)
+    dispute = {"id": "dp_rq", "object": "dispute", "amount": 5000, "currency": "usd", "metadata": {},
+               "payment_intent": f"pi_test_{pledge.id}", "status": "needs_response"}
+    post_event(client, "charge.dispute.created", dispute, "evt_rq")
+    queue = Queue("webhooks", connection=rq_redis)
+    assert queue.count == 1 and queue.jobs[0].retries_left == 3
+    with app.app_context():
+        SimpleWorker([queue], connection=rq_redis).work(burst=True)
+    delivery = session.scalar(select(WebhookDelivery).where(WebhookDelivery.delivery_id == "evt_rq"))
+    session.refresh(delivery)
+    assert delivery.status is DeliveryStatus.waiting
+    # RQ keeps the job for its next try, 10 seconds later (then 60, then 300; then the cron pass).
+    scheduled = ScheduledJobRegistry("webhooks", connection=rq_redis).get_job_ids()
+    assert len(scheduled) == 1
+    assert queue.fetch_job(scheduled[0]).retries_left == 2
+
+
+def test_a_checkout_that_is_not_the_pledges_own_is_failed_for_a_person(client, session):
+    from tests.payments.test_stripe_events import a_pledge, session_object
+
+    pledge = a_pledge(session, 5000)
+    other = session_object(pledge, "paid")
+    other["id"] = "cs_test_another_deployment"
+    post_event(client, "checkout.session.completed", other, "evt_other_session")
+    delivery = session.scalar(select(WebhookDelivery).where(WebhookDelivery.delivery_id == "evt_other_session"))
+    assert delivery.status is DeliveryStatus.failed
+    assert delivery.outcome == (f"session cs_test_another_deployment names pledge {pledge.id}, whose Checkout is "
+                                f"cs_test_{pledge.id}: check by hand")
+    assert session.get(Pledge, pledge.id).state is PledgeState.pending
