@@ -226,3 +226,21 @@ def test_a_checkout_that_is_not_the_pledges_own_is_failed_for_a_person(client, s
     assert delivery.outcome == (f"session cs_test_another_deployment names pledge {pledge.id}, whose Checkout is "
                                 f"cs_test_{pledge.id}: check by hand")
     assert session.get(Pledge, pledge.id).state is PledgeState.pending
+
+
+def test_the_local_stripe_dashboard_expires_a_checkout_and_fails_a_refund(client, session, stripe_server):
+    import urllib.request
+
+    signup(client, "funder@example.org")
+    pledge_through_the_page(client, an_item(session), "50.00")
+    pledge_through_the_page(client, an_item(session), "20.00")
+    unpaid, paid = session.scalars(select(Pledge).order_by(Pledge.id)).all()
+    intent = stripe_server.pay(paid.checkout_session_id)["payment_intent"]
+    refund = stripe_server.create_refund({"payment_intent": intent, "amount": "2000"}, "dash")
+    page = urllib.request.urlopen(f"{stripe_server.url}/dashboard").read().decode()
+    assert f"/dashboard/expire/{unpaid.checkout_session_id}" in page and f"/dashboard/fail-refund/{refund['id']}" in page
+    for path in (f"/dashboard/expire/{unpaid.checkout_session_id}", f"/dashboard/fail-refund/{refund['id']}"):
+        urllib.request.urlopen(urllib.request.Request(f"{stripe_server.url}{path}", data=b"", method="POST"))
+    assert stripe_server.sessions[unpaid.checkout_session_id]["status"] == "expired"
+    assert stripe_server.charge_of(intent)["amount_refunded"] == 0
+    assert next(iter(stripe_server.refunds.values()))["status"] == "failed"
