@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from marketplace.audit import service as audit
 from marketplace.extensions import db
 from marketplace.money import Money, from_stripe_amount
 from marketplace.payments import stripe_client
@@ -189,8 +190,6 @@ def checkout_expired(event: dict, delivery: WebhookDelivery) -> Outcome:
     moved = pledges.transition(pledge.id, PledgeState.cancelled)
     if moved:
         pledges.release_pending(pledge.id)
-        from marketplace.audit import service as audit
-
         audit.record("pledge.cancelled", "pledge", pledge.id, actor=ACTOR, details={"reason": "checkout expired"})
     return DeliveryStatus.processed, (
         f"pledge {pledge.id} cancelled (checkout expired)" if moved else f"pledge {pledge.id} unchanged")
@@ -330,8 +329,6 @@ def _dispute_closed_already(pledge_id: int, dispute_id) -> bool:
 
 def _dispute_closed(pledge: Pledge, dispute: dict) -> Outcome:
     """Won: back to held. Lost: the disputed amount leaves escrow as a loss, exactly once."""
-    from marketplace.audit import service as audit
-
     if dispute.get("status") in ("won", "lost") and isinstance(dispute.get("id"), str) \
             and not _dispute_closed_already(pledge.id, dispute["id"]):
         audit.record("pledge.dispute_closed", "pledge", pledge.id, actor=ACTOR,

@@ -110,7 +110,8 @@ def refund(pledge_id: int, amount_minor: int, *, refund_id: str, actor: str,
     """Send ``amount_minor`` of the pledge back to its funder (part or all).
 
     ``refund_id`` names this refund once and for all (the provider's refund
-    id, or ours): the same refund applied twice changes nothing. Under the
+    id, or ours): the same refund applied twice changes nothing, and one the
+    provider reported failed (:func:`undo_failed_refund`) is never applied. Under the
     pledge's row lock, so two racing refunds cannot send back more than is
     held. Returns whether this call refunded. Raises :class:`PledgeError`
     when the pledge holds less than asked, or nothing.
