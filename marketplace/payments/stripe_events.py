@@ -44,6 +44,10 @@ class PaymentMismatch(ValueError):
     """The object names a pledge whose recorded PaymentIntent is another one."""
 
 
+class _Refused(ValueError):
+    """A refund that cannot be applied as Stripe reports it (another currency, no amount)."""
+
+
 class NotAPledge(LookupError):
     """Stripe says the payment is not a pledge's (its PaymentIntent carries no pledge id)."""
 
@@ -159,7 +163,10 @@ def _session_outcome(pledge: Pledge, session_obj: dict) -> Outcome:
                                        "refund it in Stripe or ask a developer")
     # Before holding, read the charge (refunded or disputed meanwhile?).
     charge = _latest_charge(pledge) if state in UNPAID else None
-    return DeliveryStatus.processed, "; ".join(_hold(pledge, from_stripe_amount(amount, currency), charge))
+    try:
+        return DeliveryStatus.processed, "; ".join(_hold(pledge, from_stripe_amount(amount, currency), charge))
+    except _Refused as exc:
+        return DeliveryStatus.failed, str(exc)
 
 
 def checkout_completed(event: dict, delivery: WebhookDelivery) -> Outcome:
@@ -247,10 +254,6 @@ def _apply_charge(pledge: Pledge, charge: dict) -> list[str]:
         for dispute in stripe_client.list_disputes(pledge.payment_intent_id):
             notes.append(_apply_dispute(pledge, dispute)[1])
     return notes
-
-
-class _Refused(ValueError):
-    """A refund that cannot be applied as Stripe reports it (another currency, no amount)."""
 
 
 def charge_refunded(event: dict, delivery: WebhookDelivery) -> Outcome:
