@@ -18,7 +18,8 @@ the first response for an ``Idempotency-Key`` (success or refusal) is saved
 and replayed for the same parameters; other parameters get a 400
 ``idempotency_error``; a request missing a required parameter is not saved.
 Set ``drop_next_transfer_response`` to have the next new transfer created but
-its response lost (the client times out).
+its response lost (the client times out); ``forget_idempotency_keys()`` does
+what Stripe does after 24 hours.
 """
 from __future__ import annotations
 
@@ -166,6 +167,12 @@ class LocalStripe:
             if key:
                 self.saved_responses[key] = (path, dict(form), status, copy.deepcopy(body))
             return status, body, False
+
+    def forget_idempotency_keys(self) -> None:
+        """What Stripe does 24 hours after a request: its idempotency key is
+        forgotten, so the same key makes a new object."""
+        with self._lock:
+            self.saved_responses.clear()
 
     def create_account(self, form: dict) -> dict:
         """``POST /v1/accounts``: a new account that cannot receive transfers until onboarded."""

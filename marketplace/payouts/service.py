@@ -458,13 +458,49 @@ def _settle(payout: Payout) -> None:
     db.session.flush()
 
 
+def begin_transfer(share_id: int, now: datetime | None = None) -> bool:
+    """Step one of paying a share by Stripe: mark an attempt in flight.
+
+    The caller commits this on its own, before :func:`transfer` calls Stripe
+    (``jobs.money.transfer_share``, and the retry cron between steps): if the
+    worker dies after Stripe made the transfer but before our commit, the
+    marker survives, and the next attempt looks the transfer up in the
+    payout's transfer group before making one, even after Stripe has
+    forgotten the idempotency key (24 hours; Stripe docs "Idempotent
+    requests"). A marker already set (an earlier attempt whose outcome was
+    never recorded) is kept as it is. Pass the same ``now`` (naive UTC) to
+    both steps. Returns whether the share is to be transferred.
+    """
+    now = now or utcnow()
+    share = db.session.get(PayoutShare, share_id, with_for_update=True, populate_existing=True)
+    if share is None or share.state not in (ShareState.transferring, ShareState.failed):
+        return False
+    if share.transfer_in_flight_at is None:
+        share.transfer_in_flight_at = now
+        db.session.flush()
+    return True
+
+
+def _transfer_made_before(share: PayoutShare, now: datetime) -> bool:
+    """Whether an earlier attempt may have made this share's transfer (its
+    outcome was never recorded): its in-flight marker predates this attempt,
+    or it ended without an answer (a timeout)."""
+    earlier = share.transfer_in_flight_at is not None and share.transfer_in_flight_at < now
+    unanswered = bool(share.attempts and share.state is ShareState.transferring and share.last_error)
+    return earlier or unanswered
+
+
 def transfer(share_id: int, now: datetime | None = None) -> bool:
     """Pay one share by Stripe transfer (``POST /v1/transfers``) to the recipient's connected account.
 
     The idempotency key is made from the payout id and the recipient
     (:attr:`PayoutShare.transfer_idempotency_key`) and reused on every retry:
-    a retry after a timeout returns the transfer Stripe already made. Under
-    the share's row lock. Stripe unreachable: the share stays ``transferring``
+    a retry after a timeout returns the transfer Stripe already made. When an
+    earlier attempt's outcome is unknown (:func:`begin_transfer`'s marker, or
+    a timeout), the payout's transfer group (``GET /v1/transfers``) is read
+    first and a transfer found there for this share is recorded instead of
+    making another, since Stripe forgets a key after 24 hours. Under the
+    share's row lock. Stripe unreachable: the share stays ``transferring``
     for the retry cron. Stripe refusing because the account cannot receive:
     ``awaiting_account`` (told once, paid on ``account.updated``). Another
     refusal: ``failed``, retried later with the same key. Returns whether the
@@ -482,20 +518,19 @@ def transfer(share_id: int, now: datetime | None = None) -> bool:
         _wait(share, ShareState.awaiting_account, now)
         _settle(payout)
         return False
-    if share.attempts and share.state is ShareState.transferring and share.last_error:
-        # An earlier attempt's outcome is unknown (a timeout): Stripe remembers an
-        # idempotency key for 24 hours only, so look for the transfer itself first.
+    if _transfer_made_before(share, now):
         try:
-            made = [t for t in stripe_client.list_transfers(f"payout-{payout.id}")
-                    if (t.get("metadata") or {}).get("share_id") == str(share.id)]
+            made = transfers_of_share(share)
         except (stripe_client.PaymentsUnavailable, stripe_client.TransferRefused) as exc:
             share.last_error = str(exc)[:500]
-            share.next_attempt_at = now + timedelta(seconds=_backoff(share.attempts))
+            share.next_attempt_at = now + timedelta(seconds=_backoff(max(share.attempts, 1)))
             db.session.flush()
             return False
         if made:
-            _mark_paid(share, now, transfer_id=made[-1]["id"])
+            _mark_paid(share, now, transfer_id=made[0]["id"])  # more than one: reconciliation reports it
             return True
+    if share.transfer_in_flight_at is None:
+        share.transfer_in_flight_at = now  # a caller that did not commit step one: same transaction
     share.attempts += 1
     from marketplace.money import MoneyError, stripe_amount
 
@@ -522,6 +557,7 @@ def transfer(share_id: int, now: datetime | None = None) -> bool:
         if exc.key_spent:
             # Refused under this key: no transfer was made, and Stripe would replay the refusal.
             share.refusals += 1
+            share.transfer_in_flight_at = None
         if exc.code in ACCOUNT_NOT_READY_CODES:
             account.transfers_active = False
             _wait(share, ShareState.awaiting_account, now)
@@ -539,6 +575,17 @@ def transfer(share_id: int, now: datetime | None = None) -> bool:
     return True
 
 
+def transfers_of_share(share: PayoutShare) -> list[dict]:
+    """The Stripe transfers made for ``share``: those of its payout's transfer
+    group (``payout-{id}``) whose metadata names the share, oldest first.
+    Raises ``PaymentsUnavailable`` or ``TransferRefused``."""
+    from marketplace.payments import stripe_client
+
+    return sorted((t for t in stripe_client.list_transfers(f"payout-{share.payout_id}")
+                   if (t.get("metadata") or {}).get("share_id") == str(share.id)),
+                  key=lambda t: (t.get("created") or 0, t.get("id") or ""))
+
+
 def _backoff(attempts: int) -> int:
     return RETRY_BACKOFF[min(attempts, len(RETRY_BACKOFF)) - 1]
 
@@ -552,6 +599,7 @@ def _mark_paid(share: PayoutShare, now: datetime, *, transfer_id: str | None = N
         ledger.Line(ledger.account(AccountKind.payouts_paid), Money(share.amount_minor, payout.currency)),
     ], memo=transfer_id or reference)
     share.state, share.paid_at, share.last_error, share.next_attempt_at = ShareState.paid, now, None, None
+    share.transfer_in_flight_at = None
     share.stripe_transfer_id = transfer_id
     share.manual_reference, share.manual_paid_on = reference, paid_on
     db.session.flush()
@@ -602,9 +650,78 @@ def retry_due(now: datetime | None = None, after_each=lambda: None) -> dict[str,
             (PayoutShare.next_attempt_at.is_(None)) | (PayoutShare.next_attempt_at <= now))
             .order_by(PayoutShare.id)).all():
         retried.append(share_id)
-        _one_unit(transfer, share_id, now)
+        if _one_unit(begin_transfer, share_id, now):
+            after_each()  # the attempt in flight is committed before Stripe is called
+            _one_unit(transfer, share_id, now)
         after_each()
     return {"executed": executed, "retried": retried}
+
+
+RECONCILE_DAYS = 40  # executed payouts younger than this are compared with Stripe's transfers
+
+
+def reconcile_transfers(now: datetime | None = None, days: int = RECONCILE_DAYS) -> list[str]:
+    """Cron: compare Stripe's transfers with the shares the ledger paid, per
+    payout transfer group (``GET /v1/transfers?transfer_group=payout-{id}``),
+    for the payouts executed in the last ``days`` days that had a Stripe share.
+
+    A difference (a paid share without exactly one transfer of its amount to
+    its account, a transfer for a share not recorded as paid, a transfer in
+    the group naming no share of it) is reported: returned as sentences,
+    audited (``payout.transfers_differ``) and the payout flagged for an admin.
+    Nothing is paid or recorded as paid here. A payout Stripe cannot be asked
+    about now is reported as such and compared on the next run.
+    """
+    from marketplace.money import from_stripe_amount
+    from marketplace.payments import stripe_client
+
+    now = now or utcnow()
+    report: list[str] = []
+    payouts = db.session.scalars(select(Payout).where(
+        Payout.executed_at >= now - timedelta(days=days),
+        Payout.id.in_(select(PayoutShare.payout_id).where(PayoutShare.rail == PayoutRail.stripe)))
+        .order_by(Payout.id)).all()
+    for payout in payouts:
+        try:
+            made = stripe_client.list_transfers(f"payout-{payout.id}")
+        except (stripe_client.PaymentsUnavailable, stripe_client.TransferRefused) as exc:
+            report.append(f"payout {payout.id}: Stripe could not be asked ({exc}); compared on the next run")
+            continue
+        differences = []
+        shares = {str(share.id): share for share in payout.shares}
+        by_share: dict[str, list[dict]] = {}
+        for made_transfer in made:
+            share_id = str((made_transfer.get("metadata") or {}).get("share_id"))
+            if share_id not in shares:
+                differences.append(f"transfer {made_transfer.get('id')} names no share of this payout")
+                continue
+            by_share.setdefault(share_id, []).append(made_transfer)
+        for share_id, share in shares.items():
+            found = by_share.get(share_id, [])
+            account = db.session.get(PayoutAccount, share.recipient_id)
+            if share.state is ShareState.paid and share.rail is PayoutRail.stripe and share.amount_minor:
+                if len(found) != 1:
+                    differences.append(f"share {share.id} is paid but Stripe has {len(found)} transfers for it")
+                    continue
+                amount = from_stripe_amount(found[0].get("amount") or 0, found[0].get("currency") or payout.currency)
+                destination = account.stripe_account_id if account else None
+                if (amount.amount_minor, amount.currency) != (share.amount_minor, payout.currency) \
+                        or found[0].get("destination") != destination or found[0].get("id") != share.stripe_transfer_id:
+                    differences.append(f"share {share.id}: paid {share.amount_minor} {payout.currency} by "
+                                       f"{share.stripe_transfer_id}, Stripe has {found[0].get('id')} of "
+                                       f"{amount.amount_minor} {amount.currency} to {found[0].get('destination')}")
+            elif found and share.state is not ShareState.reversed:
+                differences.append(f"share {share.id} is {share.state.value} but Stripe has "
+                                   f"{len(found)} transfers for it ({', '.join(str(t.get('id')) for t in found)})")
+        if differences:
+            reason = f"Stripe's transfers differ from the paid shares: {'; '.join(differences)}"[:2000]
+            if payout.flag_reason != reason:
+                payout.flagged_at, payout.flag_reason = now, reason
+                audit.record("payout.transfers_differ", "payout", payout.id, actor="job:reconcile_transfers",
+                             details={"differences": differences})
+            report.extend(f"payout {payout.id}: {difference}" for difference in differences)
+    db.session.flush()
+    return report
 
 
 def _one_unit(func, object_id: int, now: datetime) -> bool:
