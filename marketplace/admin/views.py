@@ -422,13 +422,19 @@ def refund_pledge(pledge_id: int):
     if pledge is None:
         abort(404)
     reason = (request.form.get("reason") or "").strip()[:500]
+    # What the pledge had had back when the page was shown: required, so a
+    # second submission (a double click, a reload, a form without it) refunds nothing.
+    seen = ascii_int(request.form.get("seen_refunded", ""))
     try:
+        if seen is None:
+            raise MoneyError(_("The form did not say what this pledge had had back when it was shown: open the "
+                               "pledges page again. Nothing was refunded."))
         money = parse_amount(request.form.get("amount", ""), pledge.currency, str(get_locale()), (pledge.currency,))
         if not reason:
             raise MoneyError(_("Give the reason for the refund."))
         pledges.refund_through_rail(pledge.id, money.amount_minor, reason=reason, actor=f"user:{current_user.id}",
                                     offline_reference=(request.form.get("reference") or "").strip()[:100] or None,
-                                    seen_refunded_minor=ascii_int(request.form.get("seen_refunded", "")))
+                                    seen_refunded_minor=seen)
     except (MoneyError, pledges.PledgeError, PaymentsUnavailable) as exc:
         db.session.rollback()
         flash(str(exc), "error")

@@ -884,27 +884,84 @@ def _released_pledge(pledge_id: int) -> Pledge:
     return pledge
 
 
-def record_loss_after_payout(pledge_id: int, amount_minor: int, *, dispute_id: str) -> bool:
+def record_loss_after_payout(pledge_id: int, amount_minor: int, *, dispute_id: str,
+                             balance_transactions: list | None = None) -> bool:
     """A dispute lost on a pledge already paid out: the commons covers the loss.
 
-    One transaction keyed by the dispute (disputes +amount, commons funds
-    −amount); the pledge records it as refunded. Returns whether this call
-    recorded it.
+    The loss is what moved: the sum of the dispute's balance transactions'
+    ``net`` (:func:`marketplace.payments.balance.movements`), one ledger
+    transaction per balance transaction id (``dispute-balance:{id}``):
+    commons funds −loss, disputes +the pledge money taken, Stripe fees +the
+    dispute fee. Disputed 65.00 with a 0.12 fee is a loss of 6512. Without
+    balance transactions (an event that does not carry them), the dispute's
+    ``amount_minor`` is the loss, keyed by the dispute. The pledge records the
+    money taken as refunded. Returns whether this call recorded anything.
+    Raises ``BalanceError`` for a balance transaction in another currency.
     """
+    from marketplace.payments.balance import BalanceError, movements
+
     pledge = _released_pledge(pledge_id)
-    amount_minor = min(amount_minor, pledge.amount_minor - pledge.refunded_minor)
-    if amount_minor <= 0:
-        return False
-    _transaction, created = ledger.post("dispute_lost_after_payout", f"refund:dispute:{dispute_id}", [
-        ledger.Line(ledger.account(AccountKind.commons_funds), Money(-amount_minor, pledge.currency)),
-        ledger.Line(ledger.account(AccountKind.disputes), Money(amount_minor, pledge.currency)),
-    ])
-    if created:
-        pledge.refunded_minor += amount_minor
-        db.session.flush()
+    moves = movements(balance_transactions)
+    if not moves:
+        amount_minor = min(amount_minor, pledge.amount_minor - pledge.refunded_minor)
+        if amount_minor <= 0:
+            return False
+        _transaction, created = ledger.post("dispute_lost_after_payout", f"refund:dispute:{dispute_id}", [
+            ledger.Line(ledger.account(AccountKind.commons_funds), Money(-amount_minor, pledge.currency)),
+            ledger.Line(ledger.account(AccountKind.disputes), Money(amount_minor, pledge.currency)),
+        ])
+        if created:
+            pledge.refunded_minor += amount_minor
+            db.session.flush()
+            audit.record("pledge.dispute_lost_after_payout", "pledge", pledge.id, actor="stripe",
+                         details={"amount_minor": amount_minor, "dispute": dispute_id})
+        return created
+    counted_by_amount = ledger.posted(f"refund:dispute:{dispute_id}")
+    recorded = False
+    for move in moves:
+        if move.currency != pledge.currency:
+            raise BalanceError(f"balance transaction {move.id} in {move.currency} on a {pledge.currency} pledge")
+        key = f"dispute-balance:{move.id}"
+        if ledger.posted(key):
+            continue
+        # The pledge money taken, within what the pledge has not had back; the rest of the loss is Stripe's fee.
+        taken = 0 if counted_by_amount else max(-pledge.refunded_minor,
+                                                min(move.taken_minor, pledge.amount_minor - pledge.refunded_minor))
+        loss = move.loss_minor
+        lines = [ledger.Line(ledger.account(AccountKind.commons_funds), Money(-loss, pledge.currency)),
+                 ledger.Line(ledger.account(AccountKind.disputes), Money(taken, pledge.currency)),
+                 ledger.Line(ledger.account(AccountKind.stripe_fees), Money(loss - taken, pledge.currency))]
+        ledger.post("dispute_lost_after_payout", key, [line for line in lines if line.money.amount_minor],
+                    memo=f"dispute {dispute_id}")
+        pledge.refunded_minor += taken
+        recorded = True
         audit.record("pledge.dispute_lost_after_payout", "pledge", pledge.id, actor="stripe",
-                     details={"amount_minor": amount_minor, "dispute": dispute_id})
-    return created
+                     details={"loss_minor": loss, "taken_minor": taken, "dispute": dispute_id,
+                              "balance_transaction": move.id})
+    db.session.flush()
+    return recorded
+
+
+def record_dispute_fees(currency: str, balance_transactions: list | None, *, dispute_id: str) -> int:
+    """A dispute lost before payout: its pledge money left escrow (keyed by the
+    dispute); Stripe's fees on its balance transactions are the commons' cost,
+    one ledger transaction per balance transaction id (``stripe-fee:{id}``:
+    commons funds −fee, Stripe fees +fee). Returns the fees recorded now
+    (minor units of ``currency``). Raises ``BalanceError``."""
+    from marketplace.payments.balance import BalanceError, movements
+
+    recorded = 0
+    for move in movements(balance_transactions):
+        if move.currency != currency:
+            raise BalanceError(f"balance transaction {move.id} in {move.currency} on a {currency} pledge")
+        if not move.fee_minor:
+            continue
+        _transaction, created = ledger.post("stripe_fee", f"stripe-fee:{move.id}", [
+            ledger.Line(ledger.account(AccountKind.commons_funds), Money(-move.fee_minor, currency)),
+            ledger.Line(ledger.account(AccountKind.stripe_fees), Money(move.fee_minor, currency)),
+        ], memo=f"dispute {dispute_id}")
+        recorded += move.fee_minor if created else 0
+    return recorded
 
 
 def record_refund_after_payout_elsewhere(pledge_id: int, amount_minor: int, *, refund_id: str) -> bool:
@@ -934,11 +991,16 @@ def refund_after_payout(pledge_id: int, amount_minor: int, *, path: str, share_i
                         offline_reference: str | None = None, seen_refunded_minor: int | None = None) -> str:
     """An admin refunds (part of) a pledge whose money was paid out. Self-service never can.
 
-    ``path`` ``reversal``: Stripe reverses ``amount_minor`` of the share's
-    transfer (``POST /v1/transfers/{id}/reversals``) and the money goes back
-    to the funder; ``receivable``: the commons refunds the funder from its
-    own funds and records what the recipient owes back. Either way the
-    ledger balances. The refund goes through the pledge's rail (a Stripe
+    The funder can get back all the pledge has not had back: the chosen
+    share gives back first, up to what is left of it, and the rest comes
+    from the commons' fee on the payout, as its own ledger line (platform
+    fees −fee part). Fee 10%, 100.00 paid out as 90.00 + 10.00 fee: a refund
+    of 100.00 reverses 90.00 and the fee 10.00. ``path`` ``reversal``:
+    Stripe reverses the share's part of the transfer (``POST
+    /v1/transfers/{id}/reversals``); ``receivable``: the commons advances the
+    share's part from its own funds and records what the recipient owes
+    back. Either way the ledger balances; a refused reversal records
+    nothing. The refund goes through the pledge's rail (a Stripe
     refund for a card pledge, ``offline_reference`` for a bank transfer).
     Keyed by the pledge and what it refunded so far; ``seen_refunded_minor``
     stops a second submission of the form (``pledges.check_seen_refunded``).
@@ -957,9 +1019,14 @@ def refund_after_payout(pledge_id: int, amount_minor: int, *, path: str, share_i
         raise PayoutError(_("Choose a paid share of the payout that covered this pledge."))
     if not 0 < amount_minor <= pledge.amount_minor - pledge.refunded_minor:
         raise PayoutError(_("The amount must be more than zero and at most what the pledge has not had back."))
-    if amount_minor > share.amount_minor - share.refunded_after_minor:
-        raise PayoutError(_("At most %(amount)s can be taken back from this share.",
-                            amount=format_money(share.amount_minor - share.refunded_after_minor, pledge.currency)))
+    payout = db.session.get(Payout, share.payout_id, with_for_update=True, populate_existing=True)
+    # The share gives back first, then the commons' fee on the payout (its own ledger line).
+    share_part = min(amount_minor, share.amount_minor - share.refunded_after_minor)
+    fee_part = amount_minor - share_part
+    if fee_part > payout.fee_minor - payout.fee_refunded_minor:
+        raise PayoutError(_("At most %(amount)s can be given back through this share and the commons' fee.",
+                            amount=format_money(share.amount_minor - share.refunded_after_minor
+                                                + payout.fee_minor - payout.fee_refunded_minor, pledge.currency)))
     money = Money(amount_minor, pledge.currency)
     request_key = f"pledge-{pledge.id}-refund-after-{pledge.refunded_minor}"
     if pledge.rail is not Rail.card:
@@ -969,20 +1036,22 @@ def refund_after_payout(pledge_id: int, amount_minor: int, *, path: str, share_i
         if ledger.posted(f"refund:offline:{pledge.id}:{reference}"):
             raise PayoutError(_("This transfer reference was recorded already."))
     unfinished = _unfinished_reversal(share)
-    if unfinished and (path != "reversal" or amount_minor != unfinished):
+    if unfinished and (path != "reversal" or share_part != unfinished):
         raise PayoutError(_("A reversal of %(amount)s from this share was made but its refund did not finish: "
-                            "refund exactly that amount by reversal to finish it.",
+                            "refund that amount by reversal (with the same part of the fee) to finish it.",
                             amount=format_money(unfinished, pledge.currency)))
     if path == "reversal":
         if not share.stripe_transfer_id:
             raise PayoutError(_("This share was not paid by Stripe: record a receivable instead."))
-        reversal = stripe_client.create_transfer_reversal(
-            share.stripe_transfer_id, money, idempotency_key=f"{request_key}-reversal",
-            metadata={"commons_refund": request_key, "pledge_id": str(pledge.id)})
-        ledger.post("transfer_reversed", f"transfer-reversal:{reversal['id']}", [
-            ledger.Line(ledger.account(AccountKind.payouts_paid), Money(-amount_minor, pledge.currency)),
-            ledger.Line(ledger.account(AccountKind.commons_funds), money),
-        ], memo=_own_reversal_memo(share))
+        if share_part:
+            reversal = stripe_client.create_transfer_reversal(
+                share.stripe_transfer_id, Money(share_part, pledge.currency),
+                idempotency_key=f"{request_key}-reversal",
+                metadata={"commons_refund": request_key, "pledge_id": str(pledge.id)})
+            ledger.post("transfer_reversed", f"transfer-reversal:{reversal['id']}", [
+                ledger.Line(ledger.account(AccountKind.payouts_paid), Money(-share_part, pledge.currency)),
+                ledger.Line(ledger.account(AccountKind.commons_funds), Money(share_part, pledge.currency)),
+            ], memo=_own_reversal_memo(share))
         source = ledger.account(AccountKind.commons_funds)
     elif path == "receivable":
         source = ledger.account(AccountKind.contributor_receivable, user_id=share.recipient_id)
@@ -992,17 +1061,21 @@ def refund_after_payout(pledge_id: int, amount_minor: int, *, path: str, share_i
         refund_id = stripe_client.create_refund(pledge.payment_intent_id, money, idempotency_key=request_key)
     else:
         refund_id = f"offline:{pledge.id}:{offline_reference.strip()}"
-    _transaction, created = ledger.post("refund_after_payout", f"refund:{refund_id}", [
-        ledger.Line(source, Money(-amount_minor, pledge.currency)),
-        ledger.Line(ledger.account(AccountKind.refunds), money),
-    ], memo=_own_reversal_memo(share) if path == "reversal" else None)
+    lines = [ledger.Line(source, Money(-share_part, pledge.currency)),
+             ledger.Line(ledger.account(AccountKind.platform_fees), Money(-fee_part, pledge.currency)),
+             ledger.Line(ledger.account(AccountKind.refunds), money)]
+    _transaction, created = ledger.post("refund_after_payout", f"refund:{refund_id}",
+                                        [line for line in lines if line.money.amount_minor],
+                                        memo=_own_reversal_memo(share) if path == "reversal" else None)
     if created:
         pledge.refunded_minor += amount_minor
-        share.refunded_after_minor += amount_minor
+        share.refunded_after_minor += share_part
+        payout.fee_refunded_minor += fee_part
         db.session.flush()
         audit.record("pledge.refunded_after_payout", "pledge", pledge.id, actor=f"user:{admin.id}",
                      actor_user_id=admin.id, details={"amount_minor": amount_minor, "path": path,
-                                                      "share": share.id, "refund_id": refund_id})
+                                                      "share": share.id, "share_minor": share_part,
+                                                      "fee_minor": fee_part, "refund_id": refund_id})
     return refund_id
 
 
