@@ -13,7 +13,7 @@ from jobs.queue import enqueue_after_commit
 from marketplace.extensions import db
 
 CLAIM_KINDS = ("requested", "approved", "rejected", "lapsing", "lapsed")
-PAYOUT_KINDS = ("proposed", "approved", "paid", "failed", "how_to_receive")
+PAYOUT_KINDS = ("proposed", "approved", "paid", "failed", "how_to_receive", "returned")
 
 
 def claim_event(claim_id: int, kind: str) -> None:
@@ -27,7 +27,7 @@ def payout_event(payout_id: int, kind: str) -> None:
 
 
 def share_event(share_id: int, kind: str) -> None:
-    """Queue ``paid``, ``failed`` or ``how_to_receive`` to one share's recipient."""
+    """Queue ``paid``, ``failed``, ``how_to_receive`` or ``returned`` to one share's recipient."""
     _queue("share", kind, share_id)
 
 
@@ -152,6 +152,13 @@ def _share(kind: str, share_id: int):
         return [(to, _("You were paid"), _("%(amount)s for \"%(title)s\" was sent to you.\n\n%(link)s",
                                            amount=format_money(paid, payout.currency),
                                            title=payout.item.title, link=link))]
+    if kind == "returned":
+        return [(to, _("Your payout came back to us"),
+                 _("The transfer of %(amount)s for \"%(title)s\" came back to the fiscal host, so it is recorded as "
+                   "not paid (%(reason)s). Check your payout details; the money is in the item's escrow again "
+                   "and will be paid again after a maintainer approves it.\n\n%(settings)s",
+                   amount=format_money(share.amount_minor, payout.currency), title=payout.item.title,
+                   reason=(payout.flag_reason or "-"), settings=settings))]
     if kind == "failed":
         return [(to, _("A payout to you failed"),
                  _("Sending your share of \"%(title)s\" failed: %(error)s. We try again by ourselves; the money "

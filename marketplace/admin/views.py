@@ -599,3 +599,25 @@ def record_manual_payout(share_id: int):
     db.session.commit()
     flash(_("The transfer is recorded; the recipient is told."))
     return redirect(back, code=303)
+
+
+@bp.post("/payouts/<id:payout_id>/returned")
+@admin_required
+def return_manual_payout(payout_id: int):
+    """An executed manual payout's transfer came back ("returned / not paid"): undo it, with a reason."""
+    from marketplace.payouts import service as payouts
+    from marketplace.payouts.models import Payout
+
+    if db.session.get(Payout, payout_id) is None:
+        abort(404)
+    back = url_for("admin.payouts")
+    try:
+        payouts.return_manual_payout(payout_id, reason=(request.form.get("reason") or "")[:600],
+                                     admin=current_user._get_current_object())
+    except payouts.PayoutError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(back, code=303)
+    db.session.commit()
+    flash(_("The payout is recorded as returned: its money is in escrow again and the recipients are told."))
+    return redirect(back, code=303)

@@ -630,6 +630,75 @@ def record_manual_payout(share_id: int, *, reference: str, paid_on: date, admin:
                  actor_user_id=admin.id, details={"reference": reference, "paid_on": paid_on.isoformat()})
 
 
+def return_manual_payout(payout_id: int, *, reason: str, admin: User) -> Payout:
+    """The bank or mobile-money transfer of an executed manual payout came back
+    ("returned / not paid"): an admin undoes the payout in one audited action.
+
+    One ledger transaction (key ``payout:{id}:returned``), the exact inverse of
+    the execution and of the shares paid: escrow +gross, platform fees −fee,
+    each paid share −amount from paid out (a share still owed: −amount from
+    what its recipient is owed). Gross 5.00 = share 4.50 + fee 0.50: escrow
+    500 again, fee 0. The covered pledges hold their money again, the payout
+    and its shares are ``returned``, each recipient is told, and the work's
+    money is proposed again for a maintainer. ``reason`` is required (up to
+    500 characters). Under the payout's row lock: a second return raises
+    :class:`PayoutError` and posts nothing; so does a payout with a Stripe
+    share, or one whose pledges or fee changed since (a refund or loss after payout).
+    """
+    reason = (reason or "").strip()
+    if not reason or len(reason) > 500:
+        raise PayoutError(_("Give the reason the transfer came back (up to 500 characters)."))
+    payout = _locked(payout_id)
+    if payout.state is PayoutState.returned or ledger.posted(f"payout:{payout.id}:returned"):
+        raise PayoutError(_("This payout was returned already; nothing was posted."))
+    if payout.state not in (PayoutState.executing, PayoutState.paid) or payout.executed_at is None:
+        raise PayoutError(_("Only an executed payout can be returned."))
+    shares = list(payout.shares)
+    if any(share.rail is not PayoutRail.manual and share.amount_minor for share in shares) or any(
+            share.state not in (ShareState.paid, ShareState.awaiting_manual_payout) for share in shares):
+        raise PayoutError(_("Only a payout paid by the fiscal host's bank or mobile-money transfer can be "
+                            "returned here; nothing was posted."))
+    covered = {p.id: p for p in db.session.scalars(
+        select(Pledge).where(Pledge.id.in_([c.pledge_id for c in payout.covered])).order_by(Pledge.id)
+        .with_for_update().execution_options(populate_existing=True))}
+    if payout.fee_refunded_minor or any(share.refunded_after_minor for share in shares) or any(
+            covered[c.pledge_id].state is not PledgeState.released
+            or covered[c.pledge_id].amount_minor - covered[c.pledge_id].refunded_minor != c.amount_minor
+            for c in payout.covered):
+        raise PayoutError(_("Money of this payout was refunded or lost since it was paid: it cannot be undone "
+                            "exactly. Nothing was posted."))
+    currency = payout.currency
+    lines = [ledger.Line(ledger.account(AccountKind.item_escrow, item_id=payout.item_id),
+                         Money(payout.gross_minor, currency))]
+    if payout.fee_minor:
+        lines.append(ledger.Line(ledger.account(AccountKind.platform_fees), Money(-payout.fee_minor, currency)))
+    for share in shares:
+        if not share.amount_minor:
+            continue
+        source = (ledger.account(AccountKind.payouts_paid) if share.state is ShareState.paid
+                  else ledger.account(AccountKind.contributor_payable, user_id=share.recipient_id))
+        lines.append(ledger.Line(source, Money(-share.amount_minor, currency)))
+    ledger.post("payout_returned", f"payout:{payout.id}:returned", lines, memo=reason)
+    now = utcnow()
+    for c in payout.covered:
+        pledge = covered[c.pledge_id]
+        pledge.state = PledgeState.partially_refunded if pledge.refunded_minor else PledgeState.held
+        pledge.closed_at = None
+    for share in shares:
+        share.state = ShareState.returned
+    payout.state, payout.returned_at = PayoutState.returned, now
+    payout.flagged_at, payout.flag_reason = now, _("returned / not paid: %(reason)s", reason=reason)
+    db.session.flush()
+    audit.record("payout.returned", "payout", payout.id, actor=f"user:{admin.id}", actor_user_id=admin.id,
+                 details={"reason": reason, "gross_minor": payout.gross_minor, "fee_minor": payout.fee_minor,
+                          "currency": currency, "shares": [[s.id, s.amount_minor] for s in shares]})
+    for share in shares:
+        if share.amount_minor:
+            notices.share_event(share.id, "returned")
+    propose_remaining(payout.item)
+    return payout
+
+
 def retry_due(now: datetime | None = None, after_each=lambda: None) -> dict[str, list[int]]:
     """Cron: execute approved payouts whose window has passed, and retry
     transfers that Stripe could not take or refused (each with its own key).
