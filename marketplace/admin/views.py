@@ -13,6 +13,7 @@ from sqlalchemy.orm import selectinload
 from marketplace.audit import service as audit
 from marketplace.extensions import db
 from marketplace.forges.models import Repository, SyncRun, SyncRunStatus, SyncStatus
+from marketplace.i18n import format_money
 from marketplace.validation import ascii_int
 from marketplace.webhooks.models import DeliveryStatus, WebhookDelivery
 
@@ -379,7 +380,11 @@ def _paid_shares(pledge_ids: list[int]) -> dict[int, list]:
 @bp.post("/pledges/<id:pledge_id>/confirm")
 @admin_required
 def confirm_pledge(pledge_id: int):
-    """Record that a bank transfer arrived (amount as typed, date, bank reference)."""
+    """Record that a bank transfer arrived (amount as typed, date, bank reference).
+
+    Another amount than pledged is held only when the admin ticks "record what
+    arrived" (``other_amount``); the pledge then records it.
+    """
     from flask_babel import get_locale
 
     from marketplace.money import MoneyError, parse_amount
@@ -397,13 +402,15 @@ def confirm_pledge(pledge_id: int):
         if not reference or not received_on:
             raise MoneyError(_("Give the bank reference and the date the money arrived."))
         pledges.confirm_transfer(pledge.id, money, reference=reference, received_on=received_on,
-                                 actor=f"user:{current_user.id}")
+                                 actor=f"user:{current_user.id}",
+                                 accept_other_amount=request.form.get("other_amount") == "y")
     except (MoneyError, pledges.PledgeError) as exc:
         db.session.rollback()
         flash(str(exc), "error")
         return redirect(url_for("admin.pledges_list")), 303
     db.session.commit()
-    flash(_("Pledge %(id)s is held.", id=pledge.id))
+    flash(_("Pledge %(id)s is held: %(amount)s.", id=pledge.id,
+            amount=format_money(db.session.get(Pledge, pledge.id).amount_minor, pledge.currency)))
     return redirect(url_for("admin.pledges_list"))
 
 

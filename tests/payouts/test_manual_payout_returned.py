@@ -99,3 +99,55 @@ def test_admin_refund_form_without_seen_refunded_refunds_nothing_and_says_why(sc
     assert post(host, url, **form, seen_refunded="0").status_code in (302, 303)
     assert scene.session.get(Pledge, scene.pledge.id).refunded_minor == 1500
     assert check() == []
+
+
+def _awaited_transfer(scene, amount: int) -> Pledge:
+    from marketplace.money import Money
+    from marketplace.pledges import service as pledges
+    from marketplace.pledges.models import Rail
+
+    pledge = pledges.create(scene.item, scene.funder.id, Money(amount, "USD"), rail=Rail.bank_transfer, actor="test")
+    scene.session.commit()
+    return pledge
+
+
+def test_bank_transfer_bringing_20_for_a_40_pledge_is_held_as_20_once_the_admin_confirms_it(scene):
+    from marketplace.backlog.models import ItemFunding
+
+    pledge = _awaited_transfer(scene, 4000)
+    host = scene.client(scene.admin)
+    url = f"/admin/pledges/{pledge.id}/confirm"
+    today = utcnow().date().isoformat()
+    post(host, url, amount="20.00", received_on=today, reference="BANK-20")
+    page = host.get("/admin/pledges").get_data(as_text=True)
+    assert "$20.00 arrived, $40.00 was pledged" in page and "2000" not in page
+    assert scene.session.get(Pledge, pledge.id).state is PledgeState.pending
+    post(host, url, amount="20.00", received_on=today, reference="BANK-20", other_amount="y")
+    scene.session.expire_all()
+    pledge = scene.session.get(Pledge, pledge.id)
+    assert (pledge.state, pledge.amount_minor, pledge.pledged_minor) == (PledgeState.held, 2000, 4000)
+    assert escrow(scene.item.id) == 10000 + 2000
+    assert scene.session.get(ItemFunding, (scene.item.id, "USD")).pending_minor == 0
+    assert "Pledge %d is held: $20.00." % pledge.id in host.get("/admin/pledges").get_data(as_text=True)
+    assert check() == []
+
+
+def test_bank_transfer_bringing_more_than_pledged_is_held_as_what_arrived(scene):
+    pledge = _awaited_transfer(scene, 4000)
+    post(scene.client(scene.admin), f"/admin/pledges/{pledge.id}/confirm", amount="45.50",
+         received_on=utcnow().date().isoformat(), reference="BANK-45", other_amount="y")
+    scene.session.expire_all()
+    assert scene.session.get(Pledge, pledge.id).amount_minor == 4550
+    assert escrow(scene.item.id) == 10000 + 4550
+    assert check() == []
+
+
+def test_bank_transfer_received_on_a_future_date_is_refused(scene):
+    from datetime import timedelta
+
+    pledge = _awaited_transfer(scene, 4000)
+    host = scene.client(scene.admin)
+    tomorrow = (utcnow().date() + timedelta(days=1)).isoformat()
+    post(host, f"/admin/pledges/{pledge.id}/confirm", amount="40.00", received_on=tomorrow, reference="BANK-F")
+    assert "cannot be in the future" in host.get("/admin/pledges").get_data(as_text=True)
+    assert scene.session.get(Pledge, pledge.id).state is PledgeState.pending
