@@ -78,6 +78,9 @@ class LocalStripe:
         self.transfers: dict[str, dict] = {}
         # Idempotency-Key -> (path, form, status, body) of the first request (Connect endpoints).
         self.saved_responses: dict[str, tuple[str, dict, int, dict]] = {}
+        # Currency (lower case) -> smallest ``unit_amount`` a Checkout Session takes; below it
+        # Stripe answers 400 ``amount_too_small`` (as it does for amounts under its minimum charge).
+        self.checkout_minimums: dict[str, int] = {}
         self.drop_next_transfer_response = False
         self.drop_response_seconds = 2.0  # longer than the client's timeout in the tests
         self._lock = threading.Lock()
@@ -336,6 +339,14 @@ class LocalStripe:
                 stripe_server.requests.append(("POST", path, form, dict(self.headers)))
                 key = self.headers.get("Idempotency-Key")
                 if path == "/v1/checkout/sessions":
+                    currency = form.get("line_items[0][price_data][currency]", "")
+                    amount = int(form.get("line_items[0][price_data][unit_amount]") or 0)
+                    if amount < stripe_server.checkout_minimums.get(currency, 0):
+                        refused = Refused(400, "amount_too_small", (
+                            "The Checkout Session's total amount due must add up to at least "
+                            f"{stripe_server.checkout_minimums[currency]} {currency}."),
+                            "line_items[0][price_data][unit_amount]")
+                        return self._reply(refused.status, refused.body)
                     return self._reply(200, stripe_server.create_session(form, key))
                 if path == "/v1/refunds":
                     return self._reply(200, stripe_server.create_refund(form, key))

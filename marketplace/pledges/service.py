@@ -24,6 +24,52 @@ class PledgeError(ValueError):
     """A pledge operation that cannot be done; the message is for the person."""
 
 
+class PledgeAmountError(PledgeError):
+    """A pledge amount the form refuses; ``field`` names the form field the message belongs next to."""
+
+    def __init__(self, message: str, field: str = "amount"):
+        super().__init__(message)
+        self.field = field
+
+
+def check_amount(money: Money, rail: Rail, *, confirmed: bool) -> None:
+    """Refuse, before any pledge row or Stripe request, an amount the commons or the rail cannot take.
+
+    - Above ``PLEDGE_MAX_AMOUNT`` (major units of the pledge's currency,
+      default 100,000): refused.
+    - Above ``PLEDGE_CONFIRM_ABOVE`` (default 10,000): taken only when the
+      funder ticked the confirmation (``confirmed``; field ``confirm_large``).
+    - By card, below Stripe's minimum charge for the currency
+      (:data:`marketplace.money.STRIPE_MINIMUM_CHARGE`): refused, naming it
+      (``0.10 USD`` → "at least USD 0.50").
+    Raises :class:`PledgeAmountError` with the message for the person.
+    """
+    from flask import current_app
+    from flask_babel import gettext as _
+
+    from marketplace.i18n import format_money
+    from marketplace.money import exponent, stripe_minimum
+
+    unit = 10 ** exponent(money.currency)
+    ceiling = current_app.config["PLEDGE_MAX_AMOUNT"] * unit
+    confirm_above = current_app.config["PLEDGE_CONFIRM_ABOVE"] * unit
+    if money.amount_minor > ceiling:
+        raise PledgeAmountError(_("One pledge can be at most %(limit)s. Split a larger gift into several pledges, "
+                                  "or write to the fiscal host.", limit=format_money(ceiling, money.currency)))
+    if money.amount_minor > confirm_above and not confirmed:
+        raise PledgeAmountError(_("%(amount)s is more than %(limit)s: tick the box to confirm this amount.",
+                                  amount=format_money(money.amount_minor, money.currency),
+                                  limit=format_money(confirm_above, money.currency)), field="confirm_large")
+    minimum = stripe_minimum(money.currency)
+    if rail is Rail.card and minimum is not None and money.amount_minor < minimum.amount_minor:
+        digits = exponent(minimum.currency)
+        raise PledgeAmountError(_("Card payments in %(currency)s must be at least %(currency)s %(minimum)s "
+                                  "(%(formatted)s), Stripe's smallest charge. Pledge at least that much, or pay by "
+                                  "bank transfer.", currency=minimum.currency,
+                                  minimum=f"{minimum.decimal:.{digits}f}",
+                                  formatted=format_money(minimum.amount_minor, minimum.currency)))
+
+
 def _pending_projection(item_id: int, currency: str, delta: int) -> None:
     ledger.funding_row(item_id, currency).pending_minor += delta
     db.session.flush()
