@@ -176,6 +176,16 @@ def dispute_closed(event: dict, delivery: WebhookDelivery) -> Outcome:
         audit.record("pledge.dispute_closed", "pledge", pledge.id, actor=ACTOR,
                      details={"dispute": dispute["id"], "status": dispute["status"]})
     if dispute.get("status") == "won":
+        # Won: the disputed money came back; what Stripe kept of its fees (the
+        # fee of each balance transaction, once by id) is still the commons' cost.
+        from marketplace.payments.balance import BalanceError
+        from marketplace.payouts.service import record_dispute_fees
+
+        try:
+            record_dispute_fees(pledge.currency, dispute.get("balance_transactions"), dispute_id=dispute["id"]) \
+                if isinstance(dispute.get("id"), str) else None
+        except BalanceError as exc:
+            return DeliveryStatus.failed, f"pledge {pledge.id}: dispute {dispute.get('id')}: {exc}; check by hand"
         target = PledgeState.partially_refunded if pledge.refunded_minor else PledgeState.held
         moved = pledges.transition(pledge.id, target)
         if moved:

@@ -129,6 +129,8 @@ def test_bank_transfer_bringing_20_for_a_40_pledge_is_held_as_20_once_the_admin_
     assert escrow(scene.item.id) == 10000 + 2000
     assert scene.session.get(ItemFunding, (scene.item.id, "USD")).pending_minor == 0
     assert "Pledge %d is held: $20.00." % pledge.id in host.get("/admin/pledges").get_data(as_text=True)
+    mine = scene.client(scene.funder).get(f"/pledges/{pledge.id}").get_data(as_text=True)
+    assert "You pledged $40.00; your transfer brought $20.00" in mine
     assert check() == []
 
 

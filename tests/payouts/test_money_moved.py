@@ -71,6 +71,22 @@ def test_dispute_lost_before_payout_takes_the_escrow_and_the_fee_from_the_common
     assert check() == []
 
 
+def test_dispute_won_keeps_only_the_fee_stripe_did_not_give_back(world, client):
+    item = world.issue(406)
+    pledge = world.fund(item, 6500)
+    world.session.commit()
+    reinstated = {"id": "txn_dp_fee_2", "object": "balance_transaction", "amount": 6500, "fee": 0, "net": 6500,
+                  "currency": "usd", "type": "adjustment", "reporting_category": "dispute_reversal"}
+    post_event(client, "charge.dispute.created", _dispute(pledge, "needs_response", [WITHDRAWAL]), "evt_won_1")
+    for event_id in ("evt_won_2", "evt_won_2", "evt_won_3"):
+        post_event(client, "charge.dispute.closed", _dispute(pledge, "won", [WITHDRAWAL, reinstated]), event_id)
+    world.session.expire_all()
+    assert (world.session.get(Pledge, pledge.id).state, escrow(item.id)) == (PledgeState.held, 6500)
+    assert (balance(AccountKind.stripe_fees), balance(AccountKind.commons_funds)) == (12, -12)
+    assert balance(AccountKind.disputes) == 0
+    assert check() == []
+
+
 def _paid_by_stripe(world, stripe_api, number: int):
     ama = world.implementor(f"ama{number}@example.org", github_id=7000 + number)
     connected(world, stripe_api, ama, active=True)
