@@ -182,8 +182,8 @@ def dispute_closed(event: dict, delivery: WebhookDelivery) -> Outcome:
         from marketplace.payouts.service import record_dispute_fees
 
         try:
-            record_dispute_fees(pledge.currency, dispute.get("balance_transactions"), dispute_id=dispute["id"]) \
-                if isinstance(dispute.get("id"), str) else None
+            if isinstance(dispute.get("id"), str):
+                record_dispute_fees(pledge.currency, dispute.get("balance_transactions"), dispute_id=dispute["id"])
         except BalanceError as exc:
             return DeliveryStatus.failed, f"pledge {pledge.id}: dispute {dispute.get('id')}: {exc}; check by hand"
         target = PledgeState.partially_refunded if pledge.refunded_minor else PledgeState.held

@@ -12,21 +12,29 @@ from marketplace.payouts import service as payouts
 from marketplace.payouts.models import Payout, PayoutAccount, PayoutRail, ShareState
 from marketplace.pledges.models import Pledge, PledgeState
 from marketplace.timeutil import utcnow
-from tests.payments.test_stripe_events import post_event
+from tests.payments.test_stripe_events import post_event, stripe_object
 from tests.payouts.helpers import AFTER_WINDOW, balance, escrow
 from tests.payouts.test_payout_transfers import connected, merged_and_approved, stripe_api  # noqa: F401
 
 
 def _dispute(pledge: Pledge, status: str, balance_transactions: list) -> dict:
-    return {"id": "dp_fee", "object": "dispute", "amount": 6500, "currency": "usd",
-            "payment_intent": pledge.payment_intent_id, "charge": "ch_fee", "status": status,
-            "balance_transactions": balance_transactions}
+    dispute = stripe_object("dispute")  # recorded: stripe/openapi fixtures (tests/fixtures/README.md)
+    dispute.update(id="dp_fee", amount=6500, currency="usd", payment_intent=pledge.payment_intent_id,
+                   status=status, balance_transactions=balance_transactions)
+    return dispute
 
 
-# Stripe's balance transaction of a dispute's withdrawal: the disputed 65.00 and a 0.12 dispute fee.
-WITHDRAWAL = {"id": "txn_dp_fee_1", "object": "balance_transaction", "amount": -6500, "fee": 12, "net": -6512,
-              "currency": "usd", "type": "adjustment", "reporting_category": "dispute", "status": "available",
-              "fee_details": [{"amount": 12, "currency": "usd", "description": "Dispute fee", "type": "stripe_fee"}]}
+def _balance_transaction(**fields) -> dict:
+    txn = stripe_object("balance_transaction")  # recorded, then given this scenario's money
+    txn.update(type="adjustment", **fields)
+    return txn
+
+
+# A dispute's withdrawal: the disputed 65.00 and a 0.12 dispute fee.
+WITHDRAWAL = _balance_transaction(
+    id="txn_dp_fee_1", amount=-6500, fee=12, net=-6512, currency="usd", reporting_category="dispute",
+    fee_details=[{"amount": 12, "application": None, "currency": "usd", "description": "Dispute fee",
+                  "type": "stripe_fee"}])
 
 
 def _paid_out_manually(world, number: int, amount: int) -> Pledge:
@@ -75,8 +83,8 @@ def test_dispute_won_keeps_only_the_fee_stripe_did_not_give_back(world, client):
     item = world.issue(406)
     pledge = world.fund(item, 6500)
     world.session.commit()
-    reinstated = {"id": "txn_dp_fee_2", "object": "balance_transaction", "amount": 6500, "fee": 0, "net": 6500,
-                  "currency": "usd", "type": "adjustment", "reporting_category": "dispute_reversal"}
+    reinstated = _balance_transaction(id="txn_dp_fee_2", amount=6500, fee=0, net=6500, currency="usd",
+                                      reporting_category="dispute_reversal")
     post_event(client, "charge.dispute.created", _dispute(pledge, "needs_response", [WITHDRAWAL]), "evt_won_1")
     for event_id in ("evt_won_2", "evt_won_2", "evt_won_3"):
         post_event(client, "charge.dispute.closed", _dispute(pledge, "won", [WITHDRAWAL, reinstated]), event_id)
