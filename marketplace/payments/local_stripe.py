@@ -82,6 +82,9 @@ class LocalStripe:
         # Stripe answers 400 ``amount_too_small`` (as it does for amounts under its minimum charge).
         self.checkout_minimums: dict[str, int] = {}
         self.drop_next_transfer_response = False
+        # Called with each new transfer after it is made and before its answer is sent
+        # (a test kills the worker there, as a crash between Stripe and our commit).
+        self.on_transfer_made = None
         self.drop_response_seconds = 2.0  # longer than the client's timeout in the tests
         self._lock = threading.Lock()
         self._event_numbers = iter(range(1, 10**9))
@@ -298,6 +301,8 @@ class LocalStripe:
                     refused = Refused(400, "parameter_missing", f"Missing required param: {missing[0]}.", missing[0])
                     return self._reply(refused.status, refused.body)
                 status, body, replayed = stripe_server.once(key, path, form, create)
+                if status == 200 and not replayed and path == "/v1/transfers" and stripe_server.on_transfer_made:
+                    stripe_server.on_transfer_made(body)
                 if status == 200 and not replayed and path == "/v1/transfers" and \
                         stripe_server.drop_next_transfer_response:
                     # Stripe made the transfer; the answer is lost on the way back (no response, then closed).
