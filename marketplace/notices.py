@@ -64,8 +64,19 @@ def _money_line(figures: dict, *, to_claimant: bool) -> str:
 
 
 def payout_event(payout_id: int, kind: str) -> None:
-    """Queue ``proposed`` or ``approved`` about a payout (to maintainers and recipients)."""
-    _queue("payout", kind, payout_id)
+    """Queue ``proposed`` or ``approved`` about a payout (to maintainers and
+    recipients), with the item's escrow in the payout's currency as the ledger
+    holds it now: ``{"escrow": [[minor, currency]]}``."""
+    from marketplace.ledger import service as ledger
+    from marketplace.ledger.models import AccountKind
+    from marketplace.payouts.models import Payout
+
+    payout = db.session.get(Payout, payout_id)
+    figures = None
+    if payout is not None:
+        escrow = ledger.balance(ledger.account(AccountKind.item_escrow, item_id=payout.item_id), payout.currency)
+        figures = {"escrow": [[escrow, payout.currency]]}
+    _queue("payout", kind, payout_id, figures)
 
 
 def share_event(share_id: int, kind: str) -> None:
@@ -92,8 +103,10 @@ def compose(subject: str, kind: str, object_id: int, figures: dict | None = None
     them, they are read now."""
     if subject == "claim":
         mails = _claim(kind, object_id, figures if figures is not None else claim_figures(object_id))
+    elif subject == "payout":
+        mails = _payout(kind, object_id, figures)
     else:
-        builder = {"payout": _payout, "share": _share, "certification": _certification}[subject]
+        builder = {"share": _share, "certification": _certification}[subject]
         mails = builder(kind, object_id)
     return [(to, title, body) for to, title, body in mails if to]
 
@@ -148,7 +161,7 @@ def _claim(kind: str, claim_id: int, figures: dict):
              f"{_money_line(figures, to_claimant=True)}\n\n{body}")]
 
 
-def _payout(kind: str, payout_id: int):
+def _payout(kind: str, payout_id: int, figures: dict | None = None):
     from marketplace.i18n import format_money
     from marketplace.ledger import service as ledger
     from marketplace.ledger.models import AccountKind
@@ -159,7 +172,10 @@ def _payout(kind: str, payout_id: int):
         return []
     item = payout.item
     link = _link("payouts.show", payout_id=payout.id)
-    escrow = ledger.balance(ledger.account(AccountKind.item_escrow, item_id=item.id), payout.currency)
+    if figures and figures.get("escrow"):
+        escrow = int(figures["escrow"][0][0])  # as the ledger held it when the notice was queued
+    else:
+        escrow = ledger.balance(ledger.account(AccountKind.item_escrow, item_id=item.id), payout.currency)
     if kind == "proposed":
         body = _("\"%(title)s\" is done. The item's escrow now holds %(escrow)s. Approve the payout (and split "
                  "it if several people did the work):\n\n%(link)s",

@@ -38,3 +38,19 @@ def test_claim_email_on_an_item_with_nothing_in_escrow_says_so(world, session):
     claim = claims.request_claim(item, ama, plan="Plan", estimate_days=3, deadline=utcnow().date())
     [requested] = _queued_claim_notices(session, "requested")
     assert "Nothing is in escrow for this item yet." in notices.compose(*requested.args)[0][2]
+
+
+def test_payout_proposed_email_gives_the_escrow_as_queued(world, session, monkeypatch):
+    queued = []
+    monkeypatch.setattr(notices, "_queue", lambda *args: queued.append(args))
+    item = world.issue(603)
+    world.fund(item, 3000)
+    ama = world.implementor("ama603@example.org", github_id=8603)
+    world.claim(item, ama)
+    world.pull(1603, "Fixes #603", author_id=8603, merged=True)
+    [payout] = world.payouts_of(item)
+    [proposed] = [args for args in queued if args[:3] == ("payout", "proposed", payout.id)]
+    assert proposed[3] == {"escrow": [[3000, "USD"]]}
+    world.fund(item, 2000)
+    bodies = [body for to, _title, body in notices.compose(*proposed) if to == "maintainer@example.org"]
+    assert bodies and "holds $30.00" in bodies[0]
