@@ -53,7 +53,7 @@ def test_returned_manual_payout_of_5_puts_500_back_in_escrow_and_the_fee_to_0_on
     assert check() == []
 
 
-def test_returning_needs_a_reason_and_a_manual_rail(world, notices_sent):
+def test_returning_without_a_reason_is_refused_and_posts_nothing(world, notices_sent):
     _item, _pledge, payout, _share = _paid_by_hand(world, 502, 500)
     with pytest.raises(payouts.PayoutError, match="reason"):
         payouts.return_manual_payout(payout.id, reason="   ", admin=world.admin)
