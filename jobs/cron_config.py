@@ -8,6 +8,7 @@ from rq import cron
 from jobs.money import (
     cancel_unpaid_pledges,
     lapse_claims,
+    reconcile_transfers,
     refund_expired_pledges,
     refund_not_planned_items,
     retry_payouts,
@@ -38,6 +39,10 @@ cron.register(refund_not_planned_items, "money", cron="37 * * * *", job_timeout=
 # Approved payouts whose dispute window has passed are executed; transfers
 # Stripe could not take are retried with their own idempotency keys.
 cron.register(retry_payouts, "money", interval=10 * 60, job_timeout=600, name="payouts")
+
+# Once a day, Stripe's transfers per payout transfer group against the shares
+# the ledger paid (a second transfer for one share is reported and flagged).
+cron.register(reconcile_transfers, "money", cron="47 3 * * *", job_timeout=600, name="transfer-reconciliation")
 
 # Claims: warn before the deadline, lapse those past it with no linked change.
 cron.register(lapse_claims, "default", cron="23 * * * *", job_timeout=600, name="claim-lapses")

@@ -38,10 +38,21 @@ def execute_payout(payout_id: int) -> bool:
 
 
 def transfer_share(share_id: int) -> bool:
-    """Pay one share by Stripe transfer; the same idempotency key on every retry."""
-    from marketplace.payouts.service import transfer
+    """Pay one share by Stripe transfer; the same idempotency key on every retry.
 
-    paid = transfer(share_id)
+    Two commits: the attempt in flight first, on its own, then the outcome; a
+    worker killed in between leaves the marker, and the retry looks for the
+    transfer before making one.
+    """
+    from marketplace.payouts.service import begin_transfer, transfer
+    from marketplace.timeutil import utcnow
+
+    now = utcnow()
+    if not begin_transfer(share_id, now):
+        db.session.commit()
+        return False
+    db.session.commit()
+    paid = transfer(share_id, now)
     db.session.commit()
     return paid
 
@@ -53,6 +64,15 @@ def retry_payouts() -> dict:
     done = retry_due(after_each=db.session.commit)
     db.session.commit()
     return done
+
+
+def reconcile_transfers() -> list[str]:
+    """Cron: compare Stripe's transfers per payout transfer group with the paid shares; report differences."""
+    from marketplace.payouts.service import reconcile_transfers as reconcile
+
+    report = reconcile()
+    db.session.commit()
+    return report
 
 
 def lapse_claims() -> dict:

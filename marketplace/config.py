@@ -92,6 +92,10 @@ def from_environment() -> dict:
             for code in os.environ.get("ALLOWED_CURRENCIES", "USD,EUR,GBP,KES,INR,JPY").split(",")
             if code.strip()
         ],
+        # Per-pledge ceiling, in major units of the pledge's currency; above the
+        # second figure the funder ticks a confirmation.
+        "PLEDGE_MAX_AMOUNT": _int("PLEDGE_MAX_AMOUNT", 100_000, 1, 10**12),
+        "PLEDGE_CONFIRM_ABOVE": _int("PLEDGE_CONFIRM_ABOVE", 10_000, 1, 10**12),
         "BANK_TRANSFER_INSTRUCTIONS": os.environ.get(
             "BANK_TRANSFER_INSTRUCTIONS", "Ask the fiscal host for its bank details."),
         # The commons' fee on payouts, in basis points (500 = 5%), unless a project sets its own.

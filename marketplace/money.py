@@ -30,6 +30,26 @@ STRIPE_THREE_DECIMAL = frozenset("BHD JOD KWD OMR TND".split())
 STRIPE_TWO_DECIMAL_REPRESENTED = frozenset({"ISK"})
 
 
+# Stripe: "Minimum and maximum charge amounts"
+# (https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts), the
+# smallest amount Stripe charges, in minor units of the charge currency, for
+# the currencies it lists. For a currency not listed, the minimum is that of
+# the platform's settlement currency after conversion, which only Stripe
+# knows: such amounts go to Stripe, and its ``amount_too_small`` refusal is
+# shown to the funder.
+STRIPE_MINIMUM_CHARGE = {
+    "USD": 50, "AED": 200, "AUD": 50, "BGN": 100, "BRL": 50, "CAD": 50, "CHF": 50, "CZK": 1500, "DKK": 250,
+    "EUR": 50, "GBP": 30, "HKD": 400, "HUF": 17500, "INR": 50, "JPY": 50, "MXN": 1000, "MYR": 200, "NOK": 300,
+    "NZD": 50, "PLN": 200, "RON": 200, "SEK": 300, "SGD": 50, "THB": 1000,
+}
+
+
+def stripe_minimum(currency: str) -> "Money | None":
+    """The smallest card charge Stripe takes in ``currency`` (its table), or None when it lists none."""
+    minimum = STRIPE_MINIMUM_CHARGE.get(currency.upper())
+    return Money(minimum, currency.upper()) if minimum is not None else None
+
+
 class MoneyError(ValueError):
     """An amount that cannot be taken; the message is for the person who typed it."""
 

@@ -114,6 +114,7 @@ MATRIX = {
     ("admin.revoke_certification", "POST"): ("/admin/certifications/{certification}/revoke", ADMIN),
     ("admin.payouts", "GET"): ("/admin/payouts", ADMIN),
     ("admin.record_manual_payout", "POST"): ("/admin/payouts/shares/{share}/paid", ADMIN),
+    ("admin.return_manual_payout", "POST"): ("/admin/payouts/{payout}/returned", ADMIN),
     ("claims.request_claim", "POST"): ("/items/{item}/claims", SIGNED_IN),
     ("claims.set_open_to_team", "POST"): ("/items/{item}/claims/team", MANAGERS),
     ("claims.show", "GET"): ("/claims/{item_claim}", PUBLIC),

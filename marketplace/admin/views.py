@@ -13,6 +13,7 @@ from sqlalchemy.orm import selectinload
 from marketplace.audit import service as audit
 from marketplace.extensions import db
 from marketplace.forges.models import Repository, SyncRun, SyncRunStatus, SyncStatus
+from marketplace.i18n import format_money
 from marketplace.validation import ascii_int
 from marketplace.webhooks.models import DeliveryStatus, WebhookDelivery
 
@@ -394,7 +395,11 @@ def _paid_shares(pledge_ids: list[int]) -> dict[int, list]:
 @bp.post("/pledges/<id:pledge_id>/confirm")
 @admin_required
 def confirm_pledge(pledge_id: int):
-    """Record that a bank transfer arrived (amount as typed, date, bank reference)."""
+    """Record that a bank transfer arrived (amount as typed, date, bank reference).
+
+    Another amount than pledged is held only when the admin ticks "record what
+    arrived" (``other_amount``); the pledge then records it.
+    """
     from flask_babel import get_locale
 
     from marketplace.money import MoneyError, parse_amount
@@ -412,13 +417,15 @@ def confirm_pledge(pledge_id: int):
         if not reference or not received_on:
             raise MoneyError(_("Give the bank reference and the date the money arrived."))
         pledges.confirm_transfer(pledge.id, money, reference=reference, received_on=received_on,
-                                 actor=f"user:{current_user.id}")
+                                 actor=f"user:{current_user.id}",
+                                 accept_other_amount=request.form.get("other_amount") == "y")
     except (MoneyError, pledges.PledgeError) as exc:
         db.session.rollback()
         flash(str(exc), "error")
         return redirect(url_for("admin.pledges_list")), 303
     db.session.commit()
-    flash(_("Pledge %(id)s is held.", id=pledge.id))
+    flash(_("Pledge %(id)s is held: %(amount)s.", id=pledge.id,
+            amount=format_money(db.session.get(Pledge, pledge.id).amount_minor, pledge.currency)))
     return redirect(url_for("admin.pledges_list"))
 
 
@@ -437,13 +444,19 @@ def refund_pledge(pledge_id: int):
     if pledge is None:
         abort(404)
     reason = (request.form.get("reason") or "").strip()[:500]
+    # What the pledge had had back when the page was shown: required, so a
+    # second submission (a double click, a reload, a form without it) refunds nothing.
+    seen = ascii_int(request.form.get("seen_refunded", ""))
     try:
+        if seen is None:
+            raise MoneyError(_("The form did not say what this pledge had had back when it was shown: open the "
+                               "pledges page again. Nothing was refunded."))
         money = parse_amount(request.form.get("amount", ""), pledge.currency, str(get_locale()), (pledge.currency,))
         if not reason:
             raise MoneyError(_("Give the reason for the refund."))
         pledges.refund_through_rail(pledge.id, money.amount_minor, reason=reason, actor=f"user:{current_user.id}",
                                     offline_reference=(request.form.get("reference") or "").strip()[:100] or None,
-                                    seen_refunded_minor=ascii_int(request.form.get("seen_refunded", "")))
+                                    seen_refunded_minor=seen)
     except (MoneyError, pledges.PledgeError, PaymentsUnavailable) as exc:
         db.session.rollback()
         flash(str(exc), "error")
@@ -607,4 +620,26 @@ def record_manual_payout(share_id: int):
         return redirect(back, code=303)
     db.session.commit()
     flash(_("The transfer is recorded; the recipient is told."))
+    return redirect(back, code=303)
+
+
+@bp.post("/payouts/<id:payout_id>/returned")
+@admin_required
+def return_manual_payout(payout_id: int):
+    """An executed manual payout's transfer came back ("returned / not paid"): undo it, with a reason."""
+    from marketplace.payouts import service as payouts
+    from marketplace.payouts.models import Payout
+
+    if db.session.get(Payout, payout_id) is None:
+        abort(404)
+    back = url_for("admin.payouts")
+    try:
+        payouts.return_manual_payout(payout_id, reason=(request.form.get("reason") or "")[:600],
+                                     admin=current_user._get_current_object())
+    except payouts.PayoutError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(back, code=303)
+    db.session.commit()
+    flash(_("The payout is recorded as returned: its money is in escrow again and the recipients are told."))
     return redirect(back, code=303)

@@ -71,8 +71,9 @@ def item(item_id: int):
     return render_item(row)
 
 
-def render_item(row: BacklogItem, *, claim_form=None, claim_error: str | None = None, status: int = 200):
-    """The item page; the claims view passes back a claim form with its errors (status 400)."""
+def render_item(row: BacklogItem, *, claim_form=None, claim_error: str | None = None, status: int = 200,
+                pledge_form=None, pledge_error: str | None = None):
+    """The item page; the claims and pledge views pass back their form with its errors (status 400)."""
     from flask_login import current_user
 
     from marketplace.claims.views import claim_section
@@ -81,7 +82,7 @@ def render_item(row: BacklogItem, *, claim_form=None, claim_error: str | None = 
     from marketplace.payouts.views import paid_out
     from marketplace.pledges.service import awaiting_payment, pledging_closed
     from marketplace.pledges.transparency import item_pledges
-    from marketplace.pledges.views import pledge_form
+    from marketplace.pledges.views import pledge_form as new_pledge_form
     from marketplace.projects.service import may_manage
 
     rate = row.repository.project.fee_rate(current_app.config["DEFAULT_FEE_RATE_BPS"])
@@ -92,7 +93,8 @@ def render_item(row: BacklogItem, *, claim_form=None, claim_error: str | None = 
                            fee={"rate_percent": rate / 100, "currency": example_currency, "example": example,
                                 "example_fee": fee_of(example, rate)},
                            links=item_links(row), may_manage=manager,
-                           pledge_form=pledge_form() if current_user.is_authenticated else None,
+                           pledge_form=(pledge_form or new_pledge_form()) if current_user.is_authenticated else None,
+                           pledge_error=pledge_error,
                            pledging_closed=pledging_closed(row), paid_out=paid_out(row.id),
                            awaiting_payment=awaiting_payment(row.id),
                            funders=[p for p in item_pledges(row.id)

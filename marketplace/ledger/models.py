@@ -37,6 +37,9 @@ class AccountKind(str, enum.Enum):
     # One per recipient: negative by what the commons advanced on a refund
     # after payout and is owed back by the recipient.
     contributor_receivable = "contributor_receivable"
+    # What Stripe charged the commons beyond the pledges' own money (a dispute's
+    # fee), from the ``fee`` of Stripe's balance transactions.
+    stripe_fees = "stripe_fees"
 
 
 class LedgerAccount(db.Model):

@@ -28,7 +28,8 @@ the first response for an ``Idempotency-Key`` (success or refusal) is saved
 and replayed for the same parameters; other parameters get a 400
 ``idempotency_error``; a request missing a required parameter is not saved.
 Set ``drop_next_transfer_response`` to have the next new transfer created but
-its response lost (the client times out).
+its response lost (the client times out); ``forget_idempotency_keys()`` does
+what Stripe does after 24 hours.
 """
 from __future__ import annotations
 
@@ -92,7 +93,13 @@ class LocalStripe:
         self.transfers: dict[str, dict] = {}
         # Idempotency-Key -> (path, form, status, body) of the first request (Connect endpoints).
         self.saved_responses: dict[str, tuple[str, dict, int, dict]] = {}
+        # Currency (lower case) -> smallest ``unit_amount`` a Checkout Session takes; below it
+        # Stripe answers 400 ``amount_too_small`` (as it does for amounts under its minimum charge).
+        self.checkout_minimums: dict[str, int] = {}
         self.drop_next_transfer_response = False
+        # Called with each new transfer after it is made and before its answer is sent
+        # (a test kills the worker there, as a crash between Stripe and our commit).
+        self.on_transfer_made = None
         self.drop_response_seconds = 2.0  # longer than the client's timeout in the tests
         self._lock = threading.Lock()
         self._event_numbers = iter(range(1, 10**9))
@@ -291,6 +298,12 @@ class LocalStripe:
                 self.saved_responses[key] = (path, dict(form), status, copy.deepcopy(body))
             return status, body, False
 
+    def forget_idempotency_keys(self) -> None:
+        """What Stripe does 24 hours after a request: its idempotency key is
+        forgotten, so the same key makes a new object."""
+        with self._lock:
+            self.saved_responses.clear()
+
     def create_account(self, form: dict) -> dict:
         """``POST /v1/accounts``: a new account that cannot receive transfers until onboarded."""
         account_id = f"acct_local_{len(self.accounts) + 1:04d}"
@@ -418,6 +431,8 @@ class LocalStripe:
                     refused = Refused(400, "parameter_missing", f"Missing required param: {missing[0]}.", missing[0])
                     return self._reply(refused.status, refused.body)
                 status, body, replayed = stripe_server.once(key, path, form, create)
+                if status == 200 and not replayed and path == "/v1/transfers" and stripe_server.on_transfer_made:
+                    stripe_server.on_transfer_made(body)
                 if status == 200 and not replayed and path == "/v1/transfers" and \
                         stripe_server.drop_next_transfer_response:
                     # Stripe made the transfer; the answer is lost on the way back (no response, then closed).
@@ -459,6 +474,14 @@ class LocalStripe:
                 stripe_server.requests.append(("POST", path, form, dict(self.headers)))
                 key = self.headers.get("Idempotency-Key")
                 if path == "/v1/checkout/sessions":
+                    currency = form.get("line_items[0][price_data][currency]", "")
+                    amount = int(form.get("line_items[0][price_data][unit_amount]") or 0)
+                    if amount < stripe_server.checkout_minimums.get(currency, 0):
+                        refused = Refused(400, "amount_too_small", (
+                            "The Checkout Session's total amount due must add up to at least "
+                            f"{stripe_server.checkout_minimums[currency]} {currency}."),
+                            "line_items[0][price_data][unit_amount]")
+                        return self._reply(refused.status, refused.body)
                     return self._reply(200, stripe_server.create_session(form, key))
                 if path == "/v1/refunds":
                     return self._reply(200, stripe_server.create_refund(form, key))

@@ -7,6 +7,8 @@ another server (a local one in tests and the demo); ``STRIPE_TIMEOUT_SECONDS``
 
 Errors: :class:`PaymentsUnavailable` means nothing is known (not configured,
 unreachable, timed out, 5xx, 429): retry later with the same idempotency key.
+:class:`PaymentRefused` is Stripe's definite no to a payment request (a
+``card_error`` or ``invalid_request_error``): tell the person, in plain words.
 The Connect functions raise :class:`TransferRefused` when Stripe answered and
 refused; repeating the same request will not help.
 """
@@ -20,6 +22,20 @@ from marketplace.money import Money, stripe_amount
 
 class PaymentsUnavailable(RuntimeError):
     """Card payments are not configured, or Stripe could not be reached."""
+
+
+class PaymentRefused(RuntimeError):
+    """Stripe answered a payment request and refused it: a ``card_error`` or an
+    ``invalid_request_error`` (``amount_too_small``, ``parameter_invalid_integer``…).
+    A definite answer: the same request will be refused again. ``code`` is
+    Stripe's error code (or the error type), ``message`` Stripe's own words
+    (its ``user_message`` when it gives one).
+    """
+
+    def __init__(self, code: str | None, message: str, status: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.status = status
 
 
 class TransferRefused(RuntimeError):
@@ -68,7 +84,9 @@ def create_checkout_session(pledge_id: int, money: Money, *, item_title: str, su
     ``POST /v1/checkout/sessions`` with an idempotency key made from the
     pledge id, so a retry or a double click creates one session. Metadata
     and ``client_reference_id`` name the pledge. Raises
-    :class:`PaymentsUnavailable` when Stripe refuses or cannot be reached.
+    :class:`PaymentRefused` when Stripe answers with a refusal (e.g.
+    ``amount_too_small``), :class:`PaymentsUnavailable` when it cannot be
+    reached or answers 429/5xx.
     """
     params = {
         "mode": "payment",
@@ -90,8 +108,25 @@ def create_checkout_session(pledge_id: int, money: Money, *, item_title: str, su
     try:
         session = client().v1.checkout.sessions.create(params, {"idempotency_key": f"pledge-{pledge_id}-checkout"})
     except stripe.StripeError as exc:
-        raise PaymentsUnavailable(str(exc)) from None
+        raise _payment_error(exc) from None
     return session.id, session.url
+
+
+def _payment_error(exc: stripe.StripeError) -> Exception:
+    """:class:`PaymentRefused` for Stripe's definite refusals (a ``card_error``,
+    or an ``invalid_request_error`` answered with a 4xx other than 409 and
+    429); :class:`PaymentsUnavailable` for everything that means "try again
+    later": no answer (connection error, timeout), 409, 429, 5xx, or Stripe's
+    ``api_error``. (Stripe docs: "Error handling", "Error codes".)
+    """
+    status = exc.http_status
+    error_type = exc.error.type if exc.error else None
+    definite = isinstance(exc, (stripe.CardError, stripe.InvalidRequestError)) or error_type in (
+        "card_error", "invalid_request_error")
+    if definite and status is not None and 400 <= status < 500 and status not in (409, 429):
+        return PaymentRefused(exc.code or error_type, exc.user_message or
+                              (exc.error.message if exc.error and exc.error.message else str(exc)), status)
+    return PaymentsUnavailable(str(exc))
 
 
 def retrieve_checkout_session(session_id: str) -> dict:

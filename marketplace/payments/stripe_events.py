@@ -337,6 +337,16 @@ def _dispute_closed(pledge: Pledge, dispute: dict) -> Outcome:
         audit.record("pledge.dispute_closed", "pledge", pledge.id, actor=ACTOR,
                      details={"dispute": dispute["id"], "status": dispute["status"]})
     if dispute.get("status") == "won":
+        # Won: the disputed money came back; what Stripe kept of its fees (the
+        # fee of each balance transaction, once by id) is still the commons' cost.
+        from marketplace.payments.balance import BalanceError
+        from marketplace.payouts.service import record_dispute_fees
+
+        try:
+            if isinstance(dispute.get("id"), str):
+                record_dispute_fees(pledge.currency, dispute.get("balance_transactions"), dispute_id=dispute["id"])
+        except BalanceError as exc:
+            return DeliveryStatus.failed, f"pledge {pledge.id}: dispute {dispute.get('id')}: {exc}; check by hand"
         target = PledgeState.partially_refunded if pledge.refunded_minor else PledgeState.held
         moved = pledges.transition(pledge.id, target)
         if moved:
@@ -353,17 +363,31 @@ def _dispute_closed(pledge: Pledge, dispute: dict) -> Outcome:
         from marketplace.ledger.models import AccountKind
         from marketplace.payouts import service as payouts
 
+        # What moved is the sum of the dispute's balance transactions' net, each once by id (fee included).
+        from marketplace.payments.balance import BalanceError, movements
+
+        try:
+            moves = movements(dispute.get("balance_transactions"))
+            if any(move.currency != pledge.currency for move in moves):
+                raise BalanceError("a balance transaction in another currency")
+        except BalanceError as exc:
+            return DeliveryStatus.failed, f"pledge {pledge.id}: dispute {dispute['id']}: {exc}; check by hand"
         if db.session.get(Pledge, pledge.id).state is PledgeState.released:
-            moved = payouts.record_loss_after_payout(pledge.id, amount.amount_minor, dispute_id=dispute["id"])
+            moved = payouts.record_loss_after_payout(pledge.id, amount.amount_minor, dispute_id=dispute["id"],
+                                                     balance_transactions=dispute.get("balance_transactions"))
             return DeliveryStatus.processed, (
-                f"pledge {pledge.id}: dispute lost after payout, {amount.amount_minor} covered by the commons"
+                f"pledge {pledge.id}: dispute lost after payout, covered by the commons"
                 if moved else f"pledge {pledge.id}: dispute loss recorded already")
+        taken = sum(move.taken_minor for move in moves) if moves else amount.amount_minor
         held = db.session.get(Pledge, pledge.id).held_minor
-        moved = held > 0 and pledges.refund(pledge.id, min(amount.amount_minor, held),
-                                            refund_id=f"dispute:{dispute['id']}", actor=ACTOR,
-                                            to=AccountKind.disputes)
+        moved = held > 0 and taken > 0 and pledges.refund(pledge.id, min(taken, held),
+                                                          refund_id=f"dispute:{dispute['id']}", actor=ACTOR,
+                                                          to=AccountKind.disputes)
+        fees = payouts.record_dispute_fees(pledge.currency, dispute.get("balance_transactions"),
+                                           dispute_id=dispute["id"])
         if moved:
             payouts.on_dispute_closed(pledge.id, won=False)
+        moved = moved or fees > 0
         return DeliveryStatus.processed, (
             f"pledge {pledge.id}: dispute lost, {amount.amount_minor} recorded as a loss" if moved
             else f"pledge {pledge.id}: dispute loss recorded already")

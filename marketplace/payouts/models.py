@@ -30,6 +30,9 @@ class PayoutState(str, enum.Enum):
     paid = "paid"  # every share paid
     failed = "failed"  # a rail error on a share; retried
     cancelled = "cancelled"  # will not be paid (the money stays in escrow)
+    # Executed by the manual rail, but the bank or mobile-money transfer came
+    # back: an admin posted the exact inverse, the money is in escrow again.
+    returned = "returned"
 
 
 OPEN_PAYOUT_STATES = (PayoutState.awaiting_certification, PayoutState.proposed, PayoutState.approved,
@@ -46,6 +49,7 @@ PAYOUT_ALLOWED_FROM: dict[PayoutState, frozenset[PayoutState]] = {
     PayoutState.paid: frozenset({PayoutState.executing, PayoutState.failed}),
     PayoutState.cancelled: frozenset({PayoutState.awaiting_certification, PayoutState.proposed,
                                       PayoutState.approved, PayoutState.held}),
+    PayoutState.returned: frozenset({PayoutState.executing, PayoutState.paid}),
 }
 
 
@@ -60,6 +64,7 @@ class ShareState(str, enum.Enum):
     failed = "failed"  # Stripe refused; retried later with the same key
     paid = "paid"
     reversed = "reversed"  # the transfer was reversed outside the commons: an admin decides
+    returned = "returned"  # paid by hand, but the transfer came back (its payout is returned)
 
 
 class PayoutRail(str, enum.Enum):
@@ -109,6 +114,9 @@ class Payout(db.Model):
     # The item was reopened after this payout executed: a maintainer should look.
     flagged_at: Mapped[datetime | None]
     flag_reason: Mapped[str | None] = mapped_column(Text)
+    # Of ``fee_minor``, what went back to funders on refunds after payout (minor units).
+    fee_refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    returned_at: Mapped[datetime | None]  # the manual transfer came back; the payout was undone
 
     item: Mapped["BacklogItem"] = relationship()  # noqa: F821
     pull_request: Mapped["PullRequest | None"] = relationship()  # noqa: F821
@@ -149,6 +157,11 @@ class PayoutShare(db.Model):
     refusals: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    # An attempt to make this share's Stripe transfer began (committed on its
+    # own before Stripe is called) and its outcome is not recorded yet: the
+    # next attempt first looks for the transfer in the payout's transfer group,
+    # since Stripe forgets an idempotency key after 24 hours.
+    transfer_in_flight_at: Mapped[datetime | None]
     told_at: Mapped[datetime | None]  # the recipient was told how to receive (once)
     # Refunded to funders after payout against this share (reversed, or owed back by the recipient).
     refunded_after_minor: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -458,13 +458,49 @@ def _settle(payout: Payout) -> None:
     db.session.flush()
 
 
+def begin_transfer(share_id: int, now: datetime | None = None) -> bool:
+    """Step one of paying a share by Stripe: mark an attempt in flight.
+
+    The caller commits this on its own, before :func:`transfer` calls Stripe
+    (``jobs.money.transfer_share``, and the retry cron between steps): if the
+    worker dies after Stripe made the transfer but before our commit, the
+    marker survives, and the next attempt looks the transfer up in the
+    payout's transfer group before making one, even after Stripe has
+    forgotten the idempotency key (24 hours; Stripe docs "Idempotent
+    requests"). A marker already set (an earlier attempt whose outcome was
+    never recorded) is kept as it is. Pass the same ``now`` (naive UTC) to
+    both steps. Returns whether the share is to be transferred.
+    """
+    now = now or utcnow()
+    share = db.session.get(PayoutShare, share_id, with_for_update=True, populate_existing=True)
+    if share is None or share.state not in (ShareState.transferring, ShareState.failed):
+        return False
+    if share.transfer_in_flight_at is None:
+        share.transfer_in_flight_at = now
+        db.session.flush()
+    return True
+
+
+def _transfer_made_before(share: PayoutShare, now: datetime) -> bool:
+    """Whether an earlier attempt may have made this share's transfer (its
+    outcome was never recorded): its in-flight marker predates this attempt,
+    or it ended without an answer (a timeout)."""
+    earlier = share.transfer_in_flight_at is not None and share.transfer_in_flight_at < now
+    unanswered = bool(share.attempts and share.state is ShareState.transferring and share.last_error)
+    return earlier or unanswered
+
+
 def transfer(share_id: int, now: datetime | None = None) -> bool:
     """Pay one share by Stripe transfer (``POST /v1/transfers``) to the recipient's connected account.
 
     The idempotency key is made from the payout id and the recipient
     (:attr:`PayoutShare.transfer_idempotency_key`) and reused on every retry:
-    a retry after a timeout returns the transfer Stripe already made. Under
-    the share's row lock. Stripe unreachable: the share stays ``transferring``
+    a retry after a timeout returns the transfer Stripe already made. When an
+    earlier attempt's outcome is unknown (:func:`begin_transfer`'s marker, or
+    a timeout), the payout's transfer group (``GET /v1/transfers``) is read
+    first and a transfer found there for this share is recorded instead of
+    making another, since Stripe forgets a key after 24 hours. Under the
+    share's row lock. Stripe unreachable: the share stays ``transferring``
     for the retry cron. Stripe refusing because the account cannot receive:
     ``awaiting_account`` (told once, paid on ``account.updated``). Another
     refusal: ``failed``, retried later with the same key. Returns whether the
@@ -482,20 +518,19 @@ def transfer(share_id: int, now: datetime | None = None) -> bool:
         _wait(share, ShareState.awaiting_account, now)
         _settle(payout)
         return False
-    if share.attempts and share.state is ShareState.transferring and share.last_error:
-        # An earlier attempt's outcome is unknown (a timeout): Stripe remembers an
-        # idempotency key for 24 hours only, so look for the transfer itself first.
+    if _transfer_made_before(share, now):
         try:
-            made = [t for t in stripe_client.list_transfers(f"payout-{payout.id}")
-                    if (t.get("metadata") or {}).get("share_id") == str(share.id)]
+            made = transfers_of_share(share)
         except (stripe_client.PaymentsUnavailable, stripe_client.TransferRefused) as exc:
             share.last_error = str(exc)[:500]
-            share.next_attempt_at = now + timedelta(seconds=_backoff(share.attempts))
+            share.next_attempt_at = now + timedelta(seconds=_backoff(max(share.attempts, 1)))
             db.session.flush()
             return False
         if made:
-            _mark_paid(share, now, transfer_id=made[-1]["id"])
+            _mark_paid(share, now, transfer_id=made[0]["id"])  # more than one: reconciliation reports it
             return True
+    if share.transfer_in_flight_at is None:
+        share.transfer_in_flight_at = now  # a caller that did not commit step one: same transaction
     share.attempts += 1
     from marketplace.money import MoneyError, stripe_amount
 
@@ -522,6 +557,7 @@ def transfer(share_id: int, now: datetime | None = None) -> bool:
         if exc.key_spent:
             # Refused under this key: no transfer was made, and Stripe would replay the refusal.
             share.refusals += 1
+            share.transfer_in_flight_at = None
         if exc.code in ACCOUNT_NOT_READY_CODES:
             account.transfers_active = False
             _wait(share, ShareState.awaiting_account, now)
@@ -539,6 +575,17 @@ def transfer(share_id: int, now: datetime | None = None) -> bool:
     return True
 
 
+def transfers_of_share(share: PayoutShare) -> list[dict]:
+    """The Stripe transfers made for ``share``: those of its payout's transfer
+    group (``payout-{id}``) whose metadata names the share, oldest first.
+    Raises ``PaymentsUnavailable`` or ``TransferRefused``."""
+    from marketplace.payments import stripe_client
+
+    return sorted((t for t in stripe_client.list_transfers(f"payout-{share.payout_id}")
+                   if (t.get("metadata") or {}).get("share_id") == str(share.id)),
+                  key=lambda t: (t.get("created") or 0, t.get("id") or ""))
+
+
 def _backoff(attempts: int) -> int:
     return RETRY_BACKOFF[min(attempts, len(RETRY_BACKOFF)) - 1]
 
@@ -552,6 +599,7 @@ def _mark_paid(share: PayoutShare, now: datetime, *, transfer_id: str | None = N
         ledger.Line(ledger.account(AccountKind.payouts_paid), Money(share.amount_minor, payout.currency)),
     ], memo=transfer_id or reference)
     share.state, share.paid_at, share.last_error, share.next_attempt_at = ShareState.paid, now, None, None
+    share.transfer_in_flight_at = None
     share.stripe_transfer_id = transfer_id
     share.manual_reference, share.manual_paid_on = reference, paid_on
     db.session.flush()
@@ -582,6 +630,75 @@ def record_manual_payout(share_id: int, *, reference: str, paid_on: date, admin:
                  actor_user_id=admin.id, details={"reference": reference, "paid_on": paid_on.isoformat()})
 
 
+def return_manual_payout(payout_id: int, *, reason: str, admin: User) -> Payout:
+    """The bank or mobile-money transfer of an executed manual payout came back
+    ("returned / not paid"): an admin undoes the payout in one audited action.
+
+    One ledger transaction (key ``payout:{id}:returned``), the exact inverse of
+    the execution and of the shares paid: escrow +gross, platform fees −fee,
+    each paid share −amount from paid out (a share still owed: −amount from
+    what its recipient is owed). Gross 5.00 = share 4.50 + fee 0.50: escrow
+    500 again, fee 0. The covered pledges hold their money again, the payout
+    and its shares are ``returned``, each recipient is told, and the work's
+    money is proposed again for a maintainer. ``reason`` is required (up to
+    500 characters). Under the payout's row lock: a second return raises
+    :class:`PayoutError` and posts nothing; so does a payout with a Stripe
+    share, or one whose pledges or fee changed since (a refund or loss after payout).
+    """
+    reason = (reason or "").strip()
+    if not reason or len(reason) > 500:
+        raise PayoutError(_("Give the reason the transfer came back (up to 500 characters)."))
+    payout = _locked(payout_id)
+    if payout.state is PayoutState.returned or ledger.posted(f"payout:{payout.id}:returned"):
+        raise PayoutError(_("This payout was returned already; nothing was posted."))
+    if payout.state not in (PayoutState.executing, PayoutState.paid) or payout.executed_at is None:
+        raise PayoutError(_("Only an executed payout can be returned."))
+    shares = list(payout.shares)
+    if any(share.rail is not PayoutRail.manual and share.amount_minor for share in shares) or any(
+            share.state not in (ShareState.paid, ShareState.awaiting_manual_payout) for share in shares):
+        raise PayoutError(_("Only a payout paid by the fiscal host's bank or mobile-money transfer can be "
+                            "returned here; nothing was posted."))
+    covered = {p.id: p for p in db.session.scalars(
+        select(Pledge).where(Pledge.id.in_([c.pledge_id for c in payout.covered])).order_by(Pledge.id)
+        .with_for_update().execution_options(populate_existing=True))}
+    if payout.fee_refunded_minor or any(share.refunded_after_minor for share in shares) or any(
+            covered[c.pledge_id].state is not PledgeState.released
+            or covered[c.pledge_id].amount_minor - covered[c.pledge_id].refunded_minor != c.amount_minor
+            for c in payout.covered):
+        raise PayoutError(_("Money of this payout was refunded or lost since it was paid: it cannot be undone "
+                            "exactly. Nothing was posted."))
+    currency = payout.currency
+    lines = [ledger.Line(ledger.account(AccountKind.item_escrow, item_id=payout.item_id),
+                         Money(payout.gross_minor, currency))]
+    if payout.fee_minor:
+        lines.append(ledger.Line(ledger.account(AccountKind.platform_fees), Money(-payout.fee_minor, currency)))
+    for share in shares:
+        if not share.amount_minor:
+            continue
+        source = (ledger.account(AccountKind.payouts_paid) if share.state is ShareState.paid
+                  else ledger.account(AccountKind.contributor_payable, user_id=share.recipient_id))
+        lines.append(ledger.Line(source, Money(-share.amount_minor, currency)))
+    ledger.post("payout_returned", f"payout:{payout.id}:returned", lines, memo=reason)
+    now = utcnow()
+    for c in payout.covered:
+        pledge = covered[c.pledge_id]
+        pledge.state = PledgeState.partially_refunded if pledge.refunded_minor else PledgeState.held
+        pledge.closed_at = None
+    for share in shares:
+        share.state = ShareState.returned
+    payout.state, payout.returned_at = PayoutState.returned, now
+    payout.flagged_at, payout.flag_reason = now, _("returned / not paid: %(reason)s", reason=reason)
+    db.session.flush()
+    audit.record("payout.returned", "payout", payout.id, actor=f"user:{admin.id}", actor_user_id=admin.id,
+                 details={"reason": reason, "gross_minor": payout.gross_minor, "fee_minor": payout.fee_minor,
+                          "currency": currency, "shares": [[s.id, s.amount_minor] for s in shares]})
+    for share in shares:
+        if share.amount_minor:
+            notices.share_event(share.id, "returned")
+    propose_remaining(payout.item)
+    return payout
+
+
 def retry_due(now: datetime | None = None, after_each=lambda: None) -> dict[str, list[int]]:
     """Cron: execute approved payouts whose window has passed, and retry
     transfers that Stripe could not take or refused (each with its own key).
@@ -602,9 +719,78 @@ def retry_due(now: datetime | None = None, after_each=lambda: None) -> dict[str,
             (PayoutShare.next_attempt_at.is_(None)) | (PayoutShare.next_attempt_at <= now))
             .order_by(PayoutShare.id)).all():
         retried.append(share_id)
-        _one_unit(transfer, share_id, now)
+        if _one_unit(begin_transfer, share_id, now):
+            after_each()  # the attempt in flight is committed before Stripe is called
+            _one_unit(transfer, share_id, now)
         after_each()
     return {"executed": executed, "retried": retried}
+
+
+RECONCILE_DAYS = 40  # executed payouts younger than this are compared with Stripe's transfers
+
+
+def reconcile_transfers(now: datetime | None = None, days: int = RECONCILE_DAYS) -> list[str]:
+    """Cron: compare Stripe's transfers with the shares the ledger paid, per
+    payout transfer group (``GET /v1/transfers?transfer_group=payout-{id}``),
+    for the payouts executed in the last ``days`` days that had a Stripe share.
+
+    A difference (a paid share without exactly one transfer of its amount to
+    its account, a transfer for a share not recorded as paid, a transfer in
+    the group naming no share of it) is reported: returned as sentences,
+    audited (``payout.transfers_differ``) and the payout flagged for an admin.
+    Nothing is paid or recorded as paid here. A payout Stripe cannot be asked
+    about now is reported as such and compared on the next run.
+    """
+    from marketplace.money import from_stripe_amount
+    from marketplace.payments import stripe_client
+
+    now = now or utcnow()
+    report: list[str] = []
+    payouts = db.session.scalars(select(Payout).where(
+        Payout.executed_at >= now - timedelta(days=days),
+        Payout.id.in_(select(PayoutShare.payout_id).where(PayoutShare.rail == PayoutRail.stripe)))
+        .order_by(Payout.id)).all()
+    for payout in payouts:
+        try:
+            made = stripe_client.list_transfers(f"payout-{payout.id}")
+        except (stripe_client.PaymentsUnavailable, stripe_client.TransferRefused) as exc:
+            report.append(f"payout {payout.id}: Stripe could not be asked ({exc}); compared on the next run")
+            continue
+        differences = []
+        shares = {str(share.id): share for share in payout.shares}
+        by_share: dict[str, list[dict]] = {}
+        for made_transfer in made:
+            share_id = str((made_transfer.get("metadata") or {}).get("share_id"))
+            if share_id not in shares:
+                differences.append(f"transfer {made_transfer.get('id')} names no share of this payout")
+                continue
+            by_share.setdefault(share_id, []).append(made_transfer)
+        for share_id, share in shares.items():
+            found = by_share.get(share_id, [])
+            account = db.session.get(PayoutAccount, share.recipient_id)
+            if share.state is ShareState.paid and share.rail is PayoutRail.stripe and share.amount_minor:
+                if len(found) != 1:
+                    differences.append(f"share {share.id} is paid but Stripe has {len(found)} transfers for it")
+                    continue
+                amount = from_stripe_amount(found[0].get("amount") or 0, found[0].get("currency") or payout.currency)
+                destination = account.stripe_account_id if account else None
+                if (amount.amount_minor, amount.currency) != (share.amount_minor, payout.currency) \
+                        or found[0].get("destination") != destination or found[0].get("id") != share.stripe_transfer_id:
+                    differences.append(f"share {share.id}: paid {share.amount_minor} {payout.currency} by "
+                                       f"{share.stripe_transfer_id}, Stripe has {found[0].get('id')} of "
+                                       f"{amount.amount_minor} {amount.currency} to {found[0].get('destination')}")
+            elif found and share.state is not ShareState.reversed:
+                differences.append(f"share {share.id} is {share.state.value} but Stripe has "
+                                   f"{len(found)} transfers for it ({', '.join(str(t.get('id')) for t in found)})")
+        if differences:
+            reason = f"Stripe's transfers differ from the paid shares: {'; '.join(differences)}"[:2000]
+            if payout.flag_reason != reason:
+                payout.flagged_at, payout.flag_reason = now, reason
+                audit.record("payout.transfers_differ", "payout", payout.id, actor="job:reconcile_transfers",
+                             details={"differences": differences})
+            report.extend(f"payout {payout.id}: {difference}" for difference in differences)
+    db.session.flush()
+    return report
 
 
 def _one_unit(func, object_id: int, now: datetime) -> bool:
@@ -767,27 +953,84 @@ def _released_pledge(pledge_id: int) -> Pledge:
     return pledge
 
 
-def record_loss_after_payout(pledge_id: int, amount_minor: int, *, dispute_id: str) -> bool:
+def record_loss_after_payout(pledge_id: int, amount_minor: int, *, dispute_id: str,
+                             balance_transactions: list | None = None) -> bool:
     """A dispute lost on a pledge already paid out: the commons covers the loss.
 
-    One transaction keyed by the dispute (disputes +amount, commons funds
-    −amount); the pledge records it as refunded. Returns whether this call
-    recorded it.
+    The loss is what moved: the sum of the dispute's balance transactions'
+    ``net`` (:func:`marketplace.payments.balance.movements`), one ledger
+    transaction per balance transaction id (``dispute-balance:{id}``):
+    commons funds −loss, disputes +the pledge money taken, Stripe fees +the
+    dispute fee. Disputed 65.00 with a 0.12 fee is a loss of 6512. Without
+    balance transactions (an event that does not carry them), the dispute's
+    ``amount_minor`` is the loss, keyed by the dispute. The pledge records the
+    money taken as refunded. Returns whether this call recorded anything.
+    Raises ``BalanceError`` for a balance transaction in another currency.
     """
+    from marketplace.payments.balance import BalanceError, movements
+
     pledge = _released_pledge(pledge_id)
-    amount_minor = min(amount_minor, pledge.amount_minor - pledge.refunded_minor)
-    if amount_minor <= 0:
-        return False
-    _transaction, created = ledger.post("dispute_lost_after_payout", f"refund:dispute:{dispute_id}", [
-        ledger.Line(ledger.account(AccountKind.commons_funds), Money(-amount_minor, pledge.currency)),
-        ledger.Line(ledger.account(AccountKind.disputes), Money(amount_minor, pledge.currency)),
-    ])
-    if created:
-        pledge.refunded_minor += amount_minor
-        db.session.flush()
+    moves = movements(balance_transactions)
+    if not moves:
+        amount_minor = min(amount_minor, pledge.amount_minor - pledge.refunded_minor)
+        if amount_minor <= 0:
+            return False
+        _transaction, created = ledger.post("dispute_lost_after_payout", f"refund:dispute:{dispute_id}", [
+            ledger.Line(ledger.account(AccountKind.commons_funds), Money(-amount_minor, pledge.currency)),
+            ledger.Line(ledger.account(AccountKind.disputes), Money(amount_minor, pledge.currency)),
+        ])
+        if created:
+            pledge.refunded_minor += amount_minor
+            db.session.flush()
+            audit.record("pledge.dispute_lost_after_payout", "pledge", pledge.id, actor="stripe",
+                         details={"amount_minor": amount_minor, "dispute": dispute_id})
+        return created
+    counted_by_amount = ledger.posted(f"refund:dispute:{dispute_id}")
+    recorded = False
+    for move in moves:
+        if move.currency != pledge.currency:
+            raise BalanceError(f"balance transaction {move.id} in {move.currency} on a {pledge.currency} pledge")
+        key = f"dispute-balance:{move.id}"
+        if ledger.posted(key):
+            continue
+        # The pledge money taken, within what the pledge has not had back; the rest of the loss is Stripe's fee.
+        taken = 0 if counted_by_amount else max(-pledge.refunded_minor,
+                                                min(move.taken_minor, pledge.amount_minor - pledge.refunded_minor))
+        loss = move.loss_minor
+        lines = [ledger.Line(ledger.account(AccountKind.commons_funds), Money(-loss, pledge.currency)),
+                 ledger.Line(ledger.account(AccountKind.disputes), Money(taken, pledge.currency)),
+                 ledger.Line(ledger.account(AccountKind.stripe_fees), Money(loss - taken, pledge.currency))]
+        ledger.post("dispute_lost_after_payout", key, [line for line in lines if line.money.amount_minor],
+                    memo=f"dispute {dispute_id}")
+        pledge.refunded_minor += taken
+        recorded = True
         audit.record("pledge.dispute_lost_after_payout", "pledge", pledge.id, actor="stripe",
-                     details={"amount_minor": amount_minor, "dispute": dispute_id})
-    return created
+                     details={"loss_minor": loss, "taken_minor": taken, "dispute": dispute_id,
+                              "balance_transaction": move.id})
+    db.session.flush()
+    return recorded
+
+
+def record_dispute_fees(currency: str, balance_transactions: list | None, *, dispute_id: str) -> int:
+    """A dispute lost before payout: its pledge money left escrow (keyed by the
+    dispute); Stripe's fees on its balance transactions are the commons' cost,
+    one ledger transaction per balance transaction id (``stripe-fee:{id}``:
+    commons funds −fee, Stripe fees +fee). Returns the fees recorded now
+    (minor units of ``currency``). Raises ``BalanceError``."""
+    from marketplace.payments.balance import BalanceError, movements
+
+    recorded = 0
+    for move in movements(balance_transactions):
+        if move.currency != currency:
+            raise BalanceError(f"balance transaction {move.id} in {move.currency} on a {currency} pledge")
+        if not move.fee_minor:
+            continue
+        _transaction, created = ledger.post("stripe_fee", f"stripe-fee:{move.id}", [
+            ledger.Line(ledger.account(AccountKind.commons_funds), Money(-move.fee_minor, currency)),
+            ledger.Line(ledger.account(AccountKind.stripe_fees), Money(move.fee_minor, currency)),
+        ], memo=f"dispute {dispute_id}")
+        recorded += move.fee_minor if created else 0
+    return recorded
 
 
 def record_refund_after_payout_elsewhere(pledge_id: int, amount_minor: int, *, refund_id: str) -> bool:
@@ -817,11 +1060,16 @@ def refund_after_payout(pledge_id: int, amount_minor: int, *, path: str, share_i
                         offline_reference: str | None = None, seen_refunded_minor: int | None = None) -> str:
     """An admin refunds (part of) a pledge whose money was paid out. Self-service never can.
 
-    ``path`` ``reversal``: Stripe reverses ``amount_minor`` of the share's
-    transfer (``POST /v1/transfers/{id}/reversals``) and the money goes back
-    to the funder; ``receivable``: the commons refunds the funder from its
-    own funds and records what the recipient owes back. Either way the
-    ledger balances. The refund goes through the pledge's rail (a Stripe
+    The funder can get back all the pledge has not had back: the chosen
+    share gives back first, up to what is left of it, and the rest comes
+    from the commons' fee on the payout, as its own ledger line (platform
+    fees −fee part). Fee 10%, 100.00 paid out as 90.00 + 10.00 fee: a refund
+    of 100.00 reverses 90.00 and the fee 10.00. ``path`` ``reversal``:
+    Stripe reverses the share's part of the transfer (``POST
+    /v1/transfers/{id}/reversals``); ``receivable``: the commons advances the
+    share's part from its own funds and records what the recipient owes
+    back. Either way the ledger balances; a refused reversal records
+    nothing. The refund goes through the pledge's rail (a Stripe
     refund for a card pledge, ``offline_reference`` for a bank transfer).
     Keyed by the pledge and what it refunded so far; ``seen_refunded_minor``
     stops a second submission of the form (``pledges.check_seen_refunded``).
@@ -840,9 +1088,14 @@ def refund_after_payout(pledge_id: int, amount_minor: int, *, path: str, share_i
         raise PayoutError(_("Choose a paid share of the payout that covered this pledge."))
     if not 0 < amount_minor <= pledge.amount_minor - pledge.refunded_minor:
         raise PayoutError(_("The amount must be more than zero and at most what the pledge has not had back."))
-    if amount_minor > share.amount_minor - share.refunded_after_minor:
-        raise PayoutError(_("At most %(amount)s can be taken back from this share.",
-                            amount=format_money(share.amount_minor - share.refunded_after_minor, pledge.currency)))
+    payout = db.session.get(Payout, share.payout_id, with_for_update=True, populate_existing=True)
+    # The share gives back first, then the commons' fee on the payout (its own ledger line).
+    share_part = min(amount_minor, share.amount_minor - share.refunded_after_minor)
+    fee_part = amount_minor - share_part
+    if fee_part > payout.fee_minor - payout.fee_refunded_minor:
+        raise PayoutError(_("At most %(amount)s can be given back through this share and the commons' fee.",
+                            amount=format_money(share.amount_minor - share.refunded_after_minor
+                                                + payout.fee_minor - payout.fee_refunded_minor, pledge.currency)))
     money = Money(amount_minor, pledge.currency)
     request_key = f"pledge-{pledge.id}-refund-after-{pledge.refunded_minor}"
     if pledge.rail is not Rail.card:
@@ -852,20 +1105,22 @@ def refund_after_payout(pledge_id: int, amount_minor: int, *, path: str, share_i
         if ledger.posted(f"refund:offline:{pledge.id}:{reference}"):
             raise PayoutError(_("This transfer reference was recorded already."))
     unfinished = _unfinished_reversal(share)
-    if unfinished and (path != "reversal" or amount_minor != unfinished):
+    if unfinished and (path != "reversal" or share_part != unfinished):
         raise PayoutError(_("A reversal of %(amount)s from this share was made but its refund did not finish: "
-                            "refund exactly that amount by reversal to finish it.",
+                            "refund that amount by reversal (with the same part of the fee) to finish it.",
                             amount=format_money(unfinished, pledge.currency)))
     if path == "reversal":
         if not share.stripe_transfer_id:
             raise PayoutError(_("This share was not paid by Stripe: record a receivable instead."))
-        reversal = stripe_client.create_transfer_reversal(
-            share.stripe_transfer_id, money, idempotency_key=f"{request_key}-reversal",
-            metadata={"commons_refund": request_key, "pledge_id": str(pledge.id)})
-        ledger.post("transfer_reversed", f"transfer-reversal:{reversal['id']}", [
-            ledger.Line(ledger.account(AccountKind.payouts_paid), Money(-amount_minor, pledge.currency)),
-            ledger.Line(ledger.account(AccountKind.commons_funds), money),
-        ], memo=_own_reversal_memo(share))
+        if share_part:
+            reversal = stripe_client.create_transfer_reversal(
+                share.stripe_transfer_id, Money(share_part, pledge.currency),
+                idempotency_key=f"{request_key}-reversal",
+                metadata={"commons_refund": request_key, "pledge_id": str(pledge.id)})
+            ledger.post("transfer_reversed", f"transfer-reversal:{reversal['id']}", [
+                ledger.Line(ledger.account(AccountKind.payouts_paid), Money(-share_part, pledge.currency)),
+                ledger.Line(ledger.account(AccountKind.commons_funds), Money(share_part, pledge.currency)),
+            ], memo=_own_reversal_memo(share))
         source = ledger.account(AccountKind.commons_funds)
     elif path == "receivable":
         source = ledger.account(AccountKind.contributor_receivable, user_id=share.recipient_id)
@@ -875,17 +1130,21 @@ def refund_after_payout(pledge_id: int, amount_minor: int, *, path: str, share_i
         refund_id = stripe_client.create_refund(pledge.payment_intent_id, money, idempotency_key=request_key)
     else:
         refund_id = f"offline:{pledge.id}:{offline_reference.strip()}"
-    _transaction, created = ledger.post("refund_after_payout", f"refund:{refund_id}", [
-        ledger.Line(source, Money(-amount_minor, pledge.currency)),
-        ledger.Line(ledger.account(AccountKind.refunds), money),
-    ], memo=_own_reversal_memo(share) if path == "reversal" else None)
+    lines = [ledger.Line(source, Money(-share_part, pledge.currency)),
+             ledger.Line(ledger.account(AccountKind.platform_fees), Money(-fee_part, pledge.currency)),
+             ledger.Line(ledger.account(AccountKind.refunds), money)]
+    _transaction, created = ledger.post("refund_after_payout", f"refund:{refund_id}",
+                                        [line for line in lines if line.money.amount_minor],
+                                        memo=_own_reversal_memo(share) if path == "reversal" else None)
     if created:
         pledge.refunded_minor += amount_minor
-        share.refunded_after_minor += amount_minor
+        share.refunded_after_minor += share_part
+        payout.fee_refunded_minor += fee_part
         db.session.flush()
         audit.record("pledge.refunded_after_payout", "pledge", pledge.id, actor=f"user:{admin.id}",
                      actor_user_id=admin.id, details={"amount_minor": amount_minor, "path": path,
-                                                      "share": share.id, "refund_id": refund_id})
+                                                      "share": share.id, "share_minor": share_part,
+                                                      "fee_minor": fee_part, "refund_id": refund_id})
     return refund_id
 
 

@@ -48,6 +48,7 @@ PAYOUT_STATE_LABELS = {
     PayoutState.paid: _l("paid"),
     PayoutState.failed: _l("a transfer failed; it is retried"),
     PayoutState.cancelled: _l("cancelled"),
+    PayoutState.returned: _l("returned: the transfer came back, the money is in escrow again"),
 }
 SHARE_STATE_LABELS = {
     ShareState.pending: _l("not yet paid"),
@@ -58,6 +59,7 @@ SHARE_STATE_LABELS = {
     ShareState.failed: _l("transfer failed, retried"),
     ShareState.paid: _l("paid"),
     ShareState.reversed: _l("reversed"),
+    ShareState.returned: _l("returned, not paid"),
 }
 
 

@@ -17,3 +17,5 @@ class PledgeForm(FlaskForm):
     show_name = BooleanField(_l("Show my name on the item page"))
     rail = SelectField(_l("Pay by"), default="card", choices=as_choices([
         ("card", _l("Card (Stripe Checkout)")), ("bank_transfer", _l("Bank transfer to the fiscal host"))]))
+    # Shown when the amount is above PLEDGE_CONFIRM_ABOVE: the funder confirms it.
+    confirm_large = BooleanField(_l("Yes, I mean to pledge this amount"))

@@ -69,7 +69,9 @@ class Pledge(db.Model):
     item_id: Mapped[int] = mapped_column(ForeignKey("backlog_item.id", ondelete="RESTRICT"), index=True)
     funder_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="RESTRICT"), index=True)
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id", ondelete="RESTRICT"))
-    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)  # what the commons received (or awaits)
+    # What the funder announced, when a bank transfer brought another amount (the admin confirmed it).
+    pledged_minor: Mapped[int | None] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     rail: Mapped[Rail] = mapped_column(db.Enum(Rail, native_enum=False, length=20))
     state: Mapped[PledgeState] = mapped_column(

@@ -26,6 +26,52 @@ class PledgeError(ValueError):
     """A pledge operation that cannot be done; the message is for the person."""
 
 
+class PledgeAmountError(PledgeError):
+    """A pledge amount the form refuses; ``field`` names the form field the message belongs next to."""
+
+    def __init__(self, message: str, field: str = "amount"):
+        super().__init__(message)
+        self.field = field
+
+
+def check_amount(money: Money, rail: Rail, *, confirmed: bool) -> None:
+    """Refuse, before any pledge row or Stripe request, an amount the commons or the rail cannot take.
+
+    - Above ``PLEDGE_MAX_AMOUNT`` (major units of the pledge's currency,
+      default 100,000): refused.
+    - Above ``PLEDGE_CONFIRM_ABOVE`` (default 10,000): taken only when the
+      funder ticked the confirmation (``confirmed``; field ``confirm_large``).
+    - By card, below Stripe's minimum charge for the currency
+      (:data:`marketplace.money.STRIPE_MINIMUM_CHARGE`): refused, naming it
+      (``0.10 USD`` → "at least USD 0.50").
+    Raises :class:`PledgeAmountError` with the message for the person.
+    """
+    from flask import current_app
+    from flask_babel import gettext as _
+
+    from marketplace.i18n import format_money
+    from marketplace.money import exponent, stripe_minimum
+
+    unit = 10 ** exponent(money.currency)
+    ceiling = current_app.config["PLEDGE_MAX_AMOUNT"] * unit
+    confirm_above = current_app.config["PLEDGE_CONFIRM_ABOVE"] * unit
+    if money.amount_minor > ceiling:
+        raise PledgeAmountError(_("One pledge can be at most %(limit)s. Split a larger gift into several pledges, "
+                                  "or write to the fiscal host.", limit=format_money(ceiling, money.currency)))
+    if money.amount_minor > confirm_above and not confirmed:
+        raise PledgeAmountError(_("%(amount)s is more than %(limit)s: tick the box to confirm this amount.",
+                                  amount=format_money(money.amount_minor, money.currency),
+                                  limit=format_money(confirm_above, money.currency)), field="confirm_large")
+    minimum = stripe_minimum(money.currency)
+    if rail is Rail.card and minimum is not None and money.amount_minor < minimum.amount_minor:
+        digits = exponent(minimum.currency)
+        raise PledgeAmountError(_("Card payments in %(currency)s must be at least %(currency)s %(minimum)s "
+                                  "(%(formatted)s), Stripe's smallest charge. Pledge at least that much, or pay by "
+                                  "bank transfer.", currency=minimum.currency,
+                                  minimum=f"{minimum.decimal:.{digits}f}",
+                                  formatted=format_money(minimum.amount_minor, minimum.currency)))
+
+
 def _pending_projection(item_id: int, currency: str, delta: int) -> None:
     ledger.funding_row(item_id, currency).pending_minor += delta
     db.session.flush()
@@ -74,20 +120,35 @@ def _locked(pledge_id: int) -> Pledge:
     return pledge
 
 
-def mark_received(pledge_id: int, received: Money, *, actor: str) -> bool:
+def mark_received(pledge_id: int, received: Money, *, actor: str, accept_other_amount: bool = False) -> bool:
     """The money arrived (Stripe paid, or the fiscal host confirmed the transfer): hold it.
 
     Idempotent: a second confirmation (a redelivered event, the success page
     racing the webhook) finds the pledge held and changes nothing; returns
     whether this call moved the money. Raises :class:`PledgeError` when the
-    amount differs from the pledge (nothing is held; someone must look).
+    amount differs from the pledge (nothing is held; someone must look),
+    unless ``accept_other_amount`` (the fiscal host confirmed what a bank
+    transfer actually brought): then the pledge records what arrived as its
+    amount, and what was announced in ``pledged_minor``.
     """
+    from flask_babel import gettext as _
+
+    from marketplace.i18n import format_money
+
     pledge = _locked(pledge_id)
     if pledge.state not in (PledgeState.pending, PledgeState.processing):
         return False
     if received != Money(pledge.amount_minor, pledge.currency):
-        raise PledgeError(f"pledge {pledge.id}: received {received.amount_minor} {received.currency}, "
-                          f"pledged {pledge.amount_minor} {pledge.currency}")
+        if not accept_other_amount or received.currency != pledge.currency or received.amount_minor <= 0:
+            raise PledgeError(_("Pledge %(id)s: %(received)s arrived, %(pledged)s was pledged. Nothing is held.",
+                                id=pledge.id, received=format_money(received.amount_minor, received.currency),
+                                pledged=format_money(pledge.amount_minor, pledge.currency)))
+        # The pending figure counted what was announced; from now on the pledge is what arrived.
+        _pending_projection(pledge.item_id, pledge.currency, received.amount_minor - pledge.amount_minor)
+        audit.record("pledge.other_amount_received", "pledge", pledge.id, actor=actor,
+                     details={"pledged_minor": pledge.amount_minor, "received_minor": received.amount_minor,
+                              "currency": pledge.currency})
+        pledge.pledged_minor, pledge.amount_minor = pledge.amount_minor, received.amount_minor
     ledger.post("pledge_received", f"pledge:{pledge.id}:received", [
         ledger.Line(ledger.account(AccountKind.funder_payments), Money(-pledge.amount_minor, pledge.currency)),
         ledger.Line(ledger.account(AccountKind.item_escrow, item_id=pledge.item_id),
@@ -235,7 +296,13 @@ def refund_through_rail(pledge_id: int, amount_minor: int, *, reason: str, actor
     if pledge.state not in (PledgeState.held, PledgeState.partially_refunded):
         raise PledgeError(f"pledge {pledge.id} holds no money to refund ({pledge.state.value})")
     if not 0 < amount_minor <= pledge.held_minor:
-        raise PledgeError(f"pledge {pledge.id} holds {pledge.held_minor}; cannot refund {amount_minor}")
+        from flask_babel import gettext as _
+
+        from marketplace.i18n import format_money
+
+        raise PledgeError(_("Pledge %(id)s holds %(held)s; %(amount)s cannot be refunded from it.", id=pledge.id,
+                            held=format_money(pledge.held_minor, pledge.currency),
+                            amount=format_money(amount_minor, pledge.currency)))
     request_key = f"pledge-{pledge.id}-refund-after-{pledge.refunded_minor}"
     failures = db.session.scalar(select(func.count()).where(RefundFailure.pledge_id == pledge.id))
     if failures:
@@ -303,15 +370,32 @@ def self_service_refund(pledge_id: int, *, actor: str) -> bool:
     return refund_through_rail(pledge.id, pledge.held_minor, reason="self-service", actor=actor)
 
 
-def confirm_transfer(pledge_id: int, received: Money, *, reference: str, received_on, actor: str) -> bool:
+def confirm_transfer(pledge_id: int, received: Money, *, reference: str, received_on, actor: str,
+                     accept_other_amount: bool = False) -> bool:
     """The fiscal host confirms an offline transfer: the pledge is held.
 
-    Raises :class:`PledgeError` for another amount or a non-transfer pledge.
+    ``received`` is what actually arrived; when it differs from the pledge
+    (more or less), the fiscal host confirms it with ``accept_other_amount``
+    and the pledge records it (see :func:`mark_received`); to send it back,
+    the admin refunds the pledge afterwards. ``received_on`` (a ``date``)
+    may not be in the future (UTC). Raises :class:`PledgeError` for another
+    amount not confirmed, a future date, or a non-transfer pledge.
     """
+    from datetime import date
+
+    from flask_babel import gettext as _
+
     pledge = _locked(pledge_id)
     if pledge.rail is not Rail.bank_transfer:
         raise PledgeError(f"pledge {pledge.id} is not a bank transfer")
-    moved = mark_received(pledge.id, received, actor=actor)
+    if isinstance(received_on, str):
+        try:
+            received_on = date.fromisoformat(received_on)
+        except ValueError:
+            raise PledgeError(_("Give the date the money arrived.")) from None
+    if received_on > utcnow().date():
+        raise PledgeError(_("The date the money arrived cannot be in the future."))
+    moved = mark_received(pledge.id, received, actor=actor, accept_other_amount=accept_other_amount)
     if moved:
         audit.record("pledge.transfer_confirmed", "pledge", pledge.id, actor=actor,
                      details={"reference": reference, "received_on": str(received_on)})

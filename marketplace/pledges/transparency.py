@@ -83,7 +83,8 @@ def totals() -> dict[str, dict[str, int]]:
              AccountKind.refunds: "refunded", AccountKind.platform_fees: "fees",
              AccountKind.payouts_paid: "paid", AccountKind.contributor_payable: "owed",
              AccountKind.disputes: "lost", AccountKind.commons_funds: "commons",
-             AccountKind.contributor_receivable: "advanced"}
+             AccountKind.contributor_receivable: "advanced",
+             AccountKind.stripe_fees: "lost"}  # a dispute's fee is part of what the dispute cost
     for kind, currency, total in rows:
         figures = out.setdefault(currency, dict.fromkeys(names.values(), 0))
         value = int(total or 0)

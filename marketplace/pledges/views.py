@@ -56,10 +56,41 @@ def pledge_form() -> PledgeForm:
     return form
 
 
+def _form_again(item, form: PledgeForm, error: str, status: int = 400):
+    """The item page again with the pledge form as typed and its errors next to the fields."""
+    from marketplace.backlog.views import render_item
+
+    return render_item(item, pledge_form=form, pledge_error=error, status=status)
+
+
+def _field_error(field, message: str) -> None:
+    field.errors = [*field.errors, message]
+
+
+def refusal_words(refused: stripe_client.PaymentRefused, money) -> str:
+    """Stripe's definite refusal of a Checkout, in plain words with a way forward."""
+    if refused.code == "amount_too_small":
+        return _("Stripe cannot charge an amount this small in %(currency)s (it said: %(reason)s). Pledge a larger "
+                 "amount, or pay by bank transfer. Nothing was charged.", currency=money.currency,
+                 reason=str(refused))
+    if refused.code == "amount_too_large":
+        return _("Stripe cannot charge this much in one card payment (it said: %(reason)s). Pledge less, or pay "
+                 "by bank transfer. Nothing was charged.", reason=str(refused))
+    return _("Stripe refused this payment: %(reason)s. Nothing was charged. Check the amount and currency, or pay "
+             "by bank transfer.", reason=str(refused))
+
+
 @bp.post("/items/<id:item_id>/pledge")
 @login_required
 def create(item_id: int):
-    """Pledge to an item; card pledges continue on Stripe Checkout."""
+    """Pledge to an item; card pledges continue on Stripe Checkout.
+
+    Bad input, an amount over the limit or under Stripe's minimum, and
+    Stripe's refusals show the item page again (400) with the message next
+    to the field and the form as typed (amount, currency, rail, months);
+    nothing is created for input errors. A Stripe outage (503) leaves the
+    pending pledge cancelled and says "try again later".
+    """
     item = visible_item(item_id)
     if item is None:
         abort(404)
@@ -68,15 +99,19 @@ def create(item_id: int):
         return redirect(url_for("backlog.item", item_id=item.id)), 303
     form = pledge_form()
     if not form.validate_on_submit():
-        flash(_("Please check the pledge form."))
-        return redirect(url_for("backlog.item", item_id=item.id)), 303
+        return _form_again(item, form, _("Please correct the marked fields."))
     try:
         money = parse_amount(form.amount.data, form.currency.data, str(get_locale()),
                              tuple(current_app.config["ALLOWED_CURRENCIES"]))
     except MoneyError as exc:
-        flash(str(exc), "error")
-        return redirect(url_for("backlog.item", item_id=item.id)), 303
+        _field_error(form.amount, str(exc))
+        return _form_again(item, form, _("Please correct the marked fields."))
     rail = Rail(form.rail.data)
+    try:
+        pledges.check_amount(money, rail, confirmed=bool(form.confirm_large.data))
+    except pledges.PledgeAmountError as exc:
+        _field_error(getattr(form, exc.field), str(exc))
+        return _form_again(item, form, _("Please correct the marked fields."))
     pledge = pledges.create(item, current_user.id, money, rail=rail, show_name=form.show_name.data,
                             expires_at=utcnow() + timedelta(days=30 * form.expiry_months.data),
                             actor=f"user:{current_user.id}")
@@ -90,12 +125,16 @@ def create(item_id: int):
             pledge.id, money, item_title=item.title,
             success_url=url_for_public("pledges.thanks", pledge_id=pledge.id) + "?session_id={CHECKOUT_SESSION_ID}",
             cancel_url=url_for_public("backlog.item", item_id=item.id), locale="auto")
-    except stripe_client.PaymentsUnavailable:
+    except (stripe_client.PaymentRefused, stripe_client.PaymentsUnavailable) as exc:
         if pledges.transition(pledge.id, PledgeState.cancelled):
             pledges.release_pending(pledge.id)
         db.session.commit()
-        flash(_("Card payments are not available right now. Please try again later or pay by bank transfer."))
-        return redirect(url_for("backlog.item", item_id=item.id)), 303
+        if isinstance(exc, stripe_client.PaymentRefused):
+            _field_error(form.amount, refusal_words(exc, money))
+            return _form_again(visible_item(item_id), form, _("Stripe refused this payment: see below."))
+        _field_error(form.rail, _("Card payments are not available right now (Stripe cannot be reached). "
+                                  "Please try again later, or pay by bank transfer."))
+        return _form_again(visible_item(item_id), form, _("Nothing was charged. Please try again later."), 503)
     pledge = db.session.get(Pledge, pledge.id)
     pledge.checkout_session_id = session_id
     db.session.commit()

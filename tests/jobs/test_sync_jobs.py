@@ -63,6 +63,7 @@ def test_cron_schedule_loads_from_the_repository_config(rq_redis):
         ("refund-expired-pledges", "money", None, "7 * * * *"),
         ("refund-not-planned", "money", None, "37 * * * *"),
         ("payouts", "money", 600, None),
+        ("transfer-reconciliation", "money", None, "47 3 * * *"),
         ("claim-lapses", "default", None, "23 * * * *"),
     }
 

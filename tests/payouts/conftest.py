@@ -16,7 +16,8 @@ def notices_sent(monkeypatch):
     sent = []
     from marketplace import notices
 
-    monkeypatch.setattr(notices, "_queue", lambda subject, kind, object_id: sent.append((subject, kind, object_id)))
+    monkeypatch.setattr(notices, "_queue",
+                        lambda subject, kind, object_id, figures=None: sent.append((subject, kind, object_id)))
     return sent
 
 
