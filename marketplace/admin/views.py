@@ -149,6 +149,8 @@ def link(item_id: int):
         abort(404)
     if (refused := _manager_of(item.repository.project)) is not None:
         return refused
+    if item.deleted_at is not None:
+        abort(410)  # deleted on the forge: nothing attaches to it
     number = ascii_int(request.form.get("number", ""))
     pull = None
     if number is not None and number > 0:

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from marketplace.backlog.models import BacklogItem, ItemLink, PullRequest
-from marketplace.backlog.search import find_items, lenient_filters, parse_filters, visible_item
+from marketplace.backlog.search import deleted_item_date, find_items, lenient_filters, parse_filters, visible_item
 from marketplace.errors import BadFilter
 from marketplace.extensions import db
 from marketplace.forges.models import Repository
@@ -67,6 +67,9 @@ def item(item_id: int):
     """One backlog item: its forge fields, rendered body and funding."""
     row = visible_item(item_id)
     if row is None:
+        deleted_at = deleted_item_date(item_id)
+        if deleted_at is not None:
+            return render_template("backlog/gone.html", deleted_at=deleted_at), 410
         abort(404)
     return render_item(row)
 

@@ -25,6 +25,7 @@ class ClaimState(str, enum.Enum):
     rejected = "rejected"  # refused (or reassigned to someone else) by a maintainer
     withdrawn = "withdrawn"  # given up by the claimant
     lapsed = "lapsed"  # approved, but no linked change before the deadline
+    cancelled = "cancelled"  # the item ended without the work (not planned, duplicate, moved, deleted)
 
 
 ACTIVE_CLAIM_STATES = (ClaimState.requested, ClaimState.approved, ClaimState.submitted)
@@ -39,6 +40,7 @@ CLAIM_ALLOWED_FROM: dict[ClaimState, frozenset[ClaimState]] = {
     ClaimState.withdrawn: frozenset({ClaimState.requested, ClaimState.approved, ClaimState.submitted}),
     # Approved with no change by the deadline, or submitted whose change closed unmerged.
     ClaimState.lapsed: frozenset({ClaimState.approved, ClaimState.submitted}),
+    ClaimState.cancelled: frozenset({ClaimState.requested, ClaimState.approved, ClaimState.submitted}),
 }
 
 

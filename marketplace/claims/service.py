@@ -253,6 +253,20 @@ def complete(claim: Claim, pull_request_id: int | None = None) -> bool:
     return moved
 
 
+def cancel_for_item(item: BacklogItem, why: str, *, actor: str) -> list[int]:
+    """The item ended without the work (closed as not planned, duplicate,
+    moved or unknown; deleted; kept private): its active claims are
+    cancelled and each claimant is told ``why``. Returns the claim ids moved."""
+    moved = []
+    for claim in db.session.scalars(select(Claim).where(
+            Claim.item_id == item.id, Claim.state.in_(ACTIVE_CLAIM_STATES)).order_by(Claim.id)).all():
+        if _move(claim, ClaimState.cancelled, holding_item_id=None, closed_at=utcnow(), decision_note=why):
+            audit.record("claim.cancelled", "claim", claim.id, actor=actor, details={"why": why})
+            notify.claim_event(claim.id, "cancelled")
+            moved.append(claim.id)
+    return moved
+
+
 def warn_lapsing(now: datetime | None = None) -> list[int]:
     """Cron: warn each approved claim's implementor once, ``CLAIM_WARNING_DAYS`` before its deadline."""
     now = now or utcnow()

@@ -110,6 +110,17 @@ def repository_path_of(obj: dict) -> tuple[str, str, str]:
     raise ForgePayloadError("neither repository_url nor html_url names a repository")
 
 
+def repository_visibility(obj) -> str | None:
+    """A GitHub repository's visibility (``visibility``, else ``private``): public, private, internal or None."""
+    if not isinstance(obj, dict):
+        return None
+    if obj.get("visibility") in ("public", "private", "internal"):
+        return obj["visibility"]
+    if isinstance(obj.get("private"), bool):
+        return "private" if obj["private"] else "public"
+    return None
+
+
 def is_pull_request(obj: dict) -> bool:
     """True when an object from the issues list is a pull request."""
     return isinstance(obj.get("pull_request"), dict)
@@ -229,6 +240,7 @@ class GitHubClient:
             owner=_str(owner, "login", 255),
             name=_str(data, "name", 255),
             default_branch=_str(data, "default_branch", 255, required=False),
+            visibility=repository_visibility(data),
         )
 
     def issue_pages(self, repo, since, cache):

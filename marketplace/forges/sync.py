@@ -14,6 +14,7 @@ from typing import Callable
 from flask import current_app
 from sqlalchemy import select
 
+from marketplace.backlog import ending
 from marketplace.backlog.service import refresh_links, upsert_issue, upsert_pull_request
 from marketplace.extensions import db
 from marketplace.forges.http import CachedPage, NotFound, Page
@@ -64,6 +65,7 @@ def refresh_repository_info(repo: Repository, client) -> None:
         repo.forge_id = info.forge_id
     if info.default_branch:
         repo.default_branch = info.default_branch
+    ending.set_repository_visibility(repo, info.visibility, utcnow(), actor=ACTOR)
     if (info.owner, info.name) != (repo.owner, repo.name):
         move_repository(repo, info.owner, info.name, actor=ACTOR)
 

@@ -21,7 +21,8 @@ def open_item_counts() -> dict[int, int]:
     rows = db.session.execute(
         select(Repository.project_id, func.count(BacklogItem.id))
         .join(BacklogItem, BacklogItem.repository_id == Repository.id)
-        .where(BacklogItem.state == ItemState.open, BacklogItem.hidden.is_(False))
+        .where(BacklogItem.state == ItemState.open, BacklogItem.solved_by_id.is_(None),
+                   BacklogItem.hidden.is_(False))
         .group_by(Repository.project_id)
     ).all()
     return dict(rows)
@@ -71,7 +72,8 @@ def sdg_counts() -> dict[int, tuple[int, int]]:
             select(ProjectSdg.sdg, func.count(BacklogItem.id))
             .join(Repository, Repository.project_id == ProjectSdg.project_id)
             .join(BacklogItem, BacklogItem.repository_id == Repository.id)
-            .where(BacklogItem.state == ItemState.open, BacklogItem.hidden.is_(False))
+            .where(BacklogItem.state == ItemState.open, BacklogItem.solved_by_id.is_(None),
+                   BacklogItem.hidden.is_(False))
             .group_by(ProjectSdg.sdg)
         ).all()
     )

@@ -1,0 +1,165 @@
+"""What ends with an item on its forge: a close without the work, a deletion,
+the forge keeping the issue private.
+
+Each function runs inside the caller's transaction (services flush, never
+commit), so everything that hangs on the item ends together or not at all:
+claims, open payouts, held pledges. E-mails and Stripe refunds follow the
+existing services (mail after commit; a Stripe refund that fails now is
+retried by the hourly refund cron).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from marketplace.audit import service as audit
+from marketplace.backlog.close_reasons import CloseReason, close_reason_of
+from marketplace.backlog.models import BacklogItem
+from marketplace.extensions import db
+from marketplace.timeutil import utcnow
+
+# GitLab: confidential issue; a repository that is private or internal (either forge).
+PRIVATE_REASONS = ("confidential", "repository")
+
+
+def reason_text(reason: CloseReason | None) -> str:
+    """A short phrase for people: why the item ended."""
+    return {
+        CloseReason.not_planned: _("closed as not planned"),
+        CloseReason.duplicate: _("closed as a duplicate"),
+        CloseReason.moved: _("moved to another project"),
+        CloseReason.deleted: _("deleted on the forge"),
+        CloseReason.unknown: _("closed for a reason the forge did not give"),
+    }.get(reason, _("closed"))
+
+
+def closed_without_work(item: BacklogItem, *, actor: str) -> None:
+    """The forge closed ``item`` for a reason that pays nobody (see
+    :mod:`marketplace.backlog.close_reasons`): its active claims are
+    cancelled (each claimant told) and its funders are told they may take
+    their money back now, or move it to where the work went when the forge
+    says where. Open payouts are cancelled by ``payouts.on_item_closed``."""
+    from marketplace.claims import service as claims
+    from marketplace.pledges.service import offer_refunds
+
+    claims.cancel_for_item(item, reason_text(close_reason_of(item)), actor=actor)
+    offer_refunds(item)
+
+
+def end_item(item: BacklogItem, when: datetime, *, actor: str) -> list[int]:
+    """The forge deleted ``item``'s issue: everything hanging on it ends, now.
+
+    The item is hidden (soft delete: money points at it) and answers 410;
+    active claims are cancelled and their holders told; payouts not yet
+    executing are cancelled; every held pledge is refunded at once through
+    its rail and its funder told. No link, proposal or pledge attaches to it
+    afterwards (``deleted_at`` is checked there). Idempotent: a second
+    delivery finds it deleted and changes nothing. Returns the pledge ids refunded.
+    """
+    from marketplace.claims import service as claims
+    from marketplace.payouts import service as payouts
+    from marketplace.pledges.service import refund_item_now, tell_funders_refunded
+
+    if item.deleted_at is not None:
+        return []
+    item.deleted_at = when
+    item.hidden = True
+    db.session.flush()
+    audit.record("item.deleted_on_forge", "backlog_item", item.id, actor=actor)
+    why = reason_text(CloseReason.deleted)
+    claims.cancel_for_item(item, why, actor=actor)
+    payouts.on_item_closed(item)  # deleted pays nobody: open payouts are cancelled
+    told = tell_funders_refunded(item, why)
+    refunded = refund_item_now(item, reason="deleted on the forge", actor=actor)
+    audit.record("item.ended", "backlog_item", item.id, actor=actor,
+                 details={"refunded_pledges": refunded, "funders_told": told})
+    return refunded
+
+
+def private_reason_for(issue_confidential: bool, repository_visibility: str | None) -> str | None:
+    """Why the forge keeps an issue private, or None when it is public.
+
+    GitLab ``confidential: true``; a repository whose visibility is private or
+    internal (GitHub ``private`` / ``visibility``, GitLab ``visibility`` /
+    ``visibility_level``), whatever our token can read.
+    """
+    if issue_confidential:
+        return "confidential"
+    if repository_visibility in ("private", "internal"):
+        return "repository"
+    return None
+
+
+def set_private(item: BacklogItem, reason: str | None, when: datetime, *, actor: str) -> bool:
+    """Unpublish ``item`` at once when the forge keeps it private (``reason``
+    in :data:`PRIVATE_REASONS`), or publish it again when the forge made it
+    public (``reason`` None). Hidden items answer 404 in pages and the API
+    and drop out of the list and search. The money waits: if the item stays
+    private past the refund window, :func:`end_withheld` ends it like a
+    deletion. Returns whether the item's visibility changed."""
+    if reason is not None:
+        if item.private_reason is not None:
+            item.private_reason = reason
+            return False
+        item.private_reason, item.private_since = reason, when
+        item.hidden = True
+        db.session.flush()
+        audit.record("item.unpublished", "backlog_item", item.id, actor=actor, details={"reason": reason})
+        return True
+    if item.private_reason is None:
+        return False
+    item.private_reason, item.private_since = None, None
+    if item.deleted_at is None:
+        item.hidden = False
+    db.session.flush()
+    audit.record("item.republished", "backlog_item", item.id, actor=actor)
+    return True
+
+
+def end_withheld(now: datetime | None = None, window: timedelta | None = None) -> list[int]:
+    """Cron: items the forge has kept private for longer than the refund
+    window end like a deletion's money: active claims cancelled, open
+    payouts cancelled, held pledges refunded (each funder told). Returns the
+    ids of the items ended now; an item ended before has nothing left to end."""
+    from marketplace.claims import service as claims
+    from marketplace.payouts import service as payouts
+    from marketplace.pledges.service import NOT_PLANNED_WINDOW, refund_item_now, tell_funders_refunded
+
+    now = now or utcnow()
+    window = window or NOT_PLANNED_WINDOW
+    ended = []
+    for item in db.session.scalars(select(BacklogItem).where(
+            BacklogItem.private_since <= now - window).order_by(BacklogItem.id).with_for_update()).all():
+        why = _("kept private by the forge")
+        cancelled = claims.cancel_for_item(item, why, actor="job:end_withheld")
+        closed = payouts.cancel_open_payouts(item, "the forge keeps the issue private")
+        told = tell_funders_refunded(item, why)
+        refunded = refund_item_now(item, reason="kept private by the forge", actor="job:end_withheld")
+        if cancelled or closed or told or refunded:
+            ended.append(item.id)
+    return ended
+
+
+def set_repository_visibility(repo, visibility: str | None, when: datetime, *, actor: str) -> int:
+    """Record what the forge says about who may see ``repo`` (public, private,
+    internal; None: not said, nothing changes). A repository made private or
+    internal unpublishes every item of it at once; made public again, its
+    items are published again (those not confidential). Returns the number
+    of items whose visibility changed."""
+    if visibility is None or repo.visibility == visibility:
+        return 0
+    repo.visibility = visibility
+    db.session.flush()
+    private = visibility in ("private", "internal")
+    changed = 0
+    for item in db.session.scalars(select(BacklogItem).where(BacklogItem.repository_id == repo.id)
+                                   .order_by(BacklogItem.id)):
+        if private:
+            changed += set_private(item, "repository", when, actor=actor)
+        elif item.private_reason == "repository":
+            changed += set_private(item, None, when, actor=actor)
+    audit.record("repository.visibility", "repository", repo.id, actor=actor,
+                 details={"visibility": visibility, "items": changed})
+    return changed
