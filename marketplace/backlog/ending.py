@@ -163,3 +163,45 @@ def set_repository_visibility(repo, visibility: str | None, when: datetime, *, a
     audit.record("repository.visibility", "repository", repo.id, actor=actor,
                  details={"visibility": visibility, "items": changed})
     return changed
+
+
+def decide_unknown_close(item: BacklogItem, decision: str, *, actor: str, actor_user_id: int | None = None) -> None:
+    """A maintainer decides what a close the forge gave no known reason for
+    meant: ``completed`` (a payout is proposed for their attribution, or to
+    the merged change's author) or ``not_planned`` (it stays unpaid; funders
+    were offered their money back). Raises ``ValueError`` when the item's
+    close reason is not unknown or the decision is neither."""
+    from marketplace.backlog.close_reasons import DECISIONS, reason_of
+    from marketplace.payouts import service as payouts
+
+    if decision not in {d.value for d in DECISIONS}:
+        raise ValueError(_("Choose completed or not planned."))
+    if item.deleted_at is not None or reason_of(item.state.value, item.state_reason) is not CloseReason.unknown:
+        raise ValueError(_("Only a close the forge gave no known reason for can be decided."))
+    if item.close_decision == decision:
+        return
+    item.close_decision = decision
+    db.session.flush()
+    audit.record("item.close_decided", "backlog_item", item.id, actor=actor, actor_user_id=actor_user_id,
+                 details={"decision": decision, "state_reason": item.state_reason})
+    payouts.on_item_closed(item)
+
+
+def name_work_target(item: BacklogItem, target: BacklogItem, *, actor: str, actor_user_id: int | None = None) -> None:
+    """A maintainer says where the work of ``item`` (closed as duplicate or
+    moved) went: its funders are offered to move their pledges to ``target``
+    (GitHub gives no reliable target: a duplicate's comment is only text).
+    Raises ``ValueError`` when ``item`` is not closed as duplicate or moved,
+    or ``target`` is ``item`` itself, hidden, or takes no pledges."""
+    reason = close_reason_of(item)
+    if reason not in (CloseReason.duplicate, CloseReason.moved):
+        raise ValueError(_("Only an item closed as a duplicate or moved can name where its work went."))
+    if target.id == item.id or target.hidden or target.work_done:
+        raise ValueError(_("Name an open item of the backlog."))
+    item.close_target_item_id = target.id
+    db.session.flush()
+    audit.record("item.work_target", "backlog_item", item.id, actor=actor, actor_user_id=actor_user_id,
+                 details={"target": target.id})
+    from marketplace.pledges.service import offer_refunds
+
+    offer_refunds(item)

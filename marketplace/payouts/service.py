@@ -178,7 +178,10 @@ def _set_default_shares(payout: Payout, default: list[tuple[int, int]]) -> None:
 
 
 def on_solved(item: BacklogItem) -> list[Payout]:
-    """Sync: a merged change now closes ``item`` (the linking rules). Hooked from ``update_solved``."""
+    """Sync: a merged change now closes ``item`` (the linking rules). Hooked
+    from ``update_solved``. A claimant holding the item is told when the
+    change's author has no verified forge identity (it cannot count for them)."""
+    claims.tell_unverified_author(item)
     return propose_remaining(item)
 
 
