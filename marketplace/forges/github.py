@@ -255,6 +255,20 @@ class GitHubClient:
         params = {"state": "all", "sort": "updated", "direction": "desc", "per_page": "100"}
         yield from self.http.pages(f"/repos/{repo.owner}/{repo.name}/pulls", params, cache)
 
+    def issue_deleted(self, repo, number: int) -> bool:
+        """Whether ``GET /repos/{owner}/{repo}/issues/{number}`` says the issue was
+        deleted: 410 Gone. A transferred issue redirects (301) and a 404 may be a
+        permission problem: neither counts. Raises :class:`ForgeError` for other failures."""
+        from marketplace.forges.http import raise_for_status
+
+        response = self.http._send(self.http.url(f"/repos/{repo.owner}/{repo.name}/issues/{number}"), None, None)
+        if response.status_code == 410:
+            return True
+        if response.status_code == 404:
+            return False
+        raise_for_status(response)
+        return False
+
     @staticmethod
     def parse_list_item(obj: dict):
         """An element of the issues list: a :class:`ForgeIssue` or a :class:`ForgePullRequest`."""

@@ -168,6 +168,18 @@ class GitLabClient:
         """``GET /projects/:id/merge_requests/:iid``."""
         return self.http.get_json(f"/projects/{self._project(repo)}/merge_requests/{iid}")
 
+    def issue_deleted(self, repo, number: int) -> bool:
+        """Whether ``GET /projects/:id/issues/:iid`` answers 404 for an issue the
+        project's list no longer shows: GitLab deletes issues (a moved issue
+        stays, closed, with ``moved_to_id``). Raises :class:`ForgeError` otherwise."""
+        from marketplace.forges.http import NotFound
+
+        try:
+            self.http.get_json(f"/projects/{self._project(repo)}/issues/{number}")
+        except NotFound:
+            return True
+        return False
+
     @staticmethod
     def parse_list_item(obj: dict):
         return parse_issue(obj)
