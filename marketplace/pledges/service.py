@@ -359,7 +359,7 @@ def offer_refunds(item: BacklogItem) -> int:
 
     from marketplace.accounts.models import User
     from marketplace.accounts.service import url_for_public
-    from marketplace.backlog.close_reasons import work_went_to
+    from marketplace.backlog.close_reasons import CloseReason, work_went_to
     from marketplace.backlog.ending import reason_text
     from marketplace.mail import queue_mail
 
@@ -379,7 +379,9 @@ def offer_refunds(item: BacklogItem) -> int:
         if target is not None and not target.work_done:
             body += "\n\n" + _("The work continues in \"%(target)s\". You may move your pledge there "
                                  "instead, on the same page.", target=target.title)
-        queue_mail(funder.email, _("An item you funded was closed without the work"), body)
+        subject = (_("An item you funded was closed as not planned") if item.close_reason is CloseReason.not_planned
+                   else _("An item you funded was closed without the work"))
+        queue_mail(funder.email, subject, body)
     return len(rows)
 
 
