@@ -112,8 +112,10 @@ def not_done_condition():
 
 
 def solved_condition():
-    """SQL condition on ``backlog_item``: the work is done (a merged change
-    closes it, or closed as completed), as ``BacklogItem.solved`` says."""
+    """SQL condition on ``backlog_item``: the work is done, as
+    ``BacklogItem.solved`` says: closed as completed, or still open on the
+    forge while a merged change closes it (from the moment of the merge, before
+    the forge's close arrives)."""
     from marketplace.backlog.models import BacklogItem, ItemState
 
     completed = and_(
@@ -122,7 +124,8 @@ def solved_condition():
             and_(BacklogItem.state_reason.not_in(list(_KNOWN)),
                  BacklogItem.close_decision == CloseReason.completed.value)),
     )
-    return or_(BacklogItem.solved_by_id.is_not(None), completed)
+    still_open = and_(BacklogItem.state == ItemState.open, BacklogItem.deleted_at.is_(None))
+    return or_(and_(BacklogItem.solved_by_id.is_not(None), still_open), completed)
 
 
 def state_condition(state: str):

@@ -140,10 +140,13 @@ class BacklogItem(db.Model):
 
     @property
     def solved(self) -> bool:
-        """The work is done: a merged change closes it, or it was closed as completed."""
+        """The work is done: a merged change closes it (unless the forge then
+        closed it without the work), or it was closed as completed. The same
+        rule as :func:`marketplace.backlog.close_reasons.solved_condition`."""
         from marketplace.backlog.close_reasons import CloseReason
 
-        return self.solved_by_id is not None or self.close_reason is CloseReason.completed
+        reason = self.close_reason
+        return reason is CloseReason.completed or (self.solved_by_id is not None and reason is None)
 
     @property
     def work_done(self) -> bool:

@@ -126,8 +126,9 @@ def upsert_issue(repo: Repository, issue: ForgeIssue) -> UpsertResult:
         from marketplace.payouts import service as payouts
 
         payouts.on_item_closed(item)  # closed still, for another reason (completed ↔ duplicate)
-    if not created and reason is not None and not close_reasons.pays(reason) and was_reason is not reason:
-        ending.closed_without_work(item, actor="sync")
+    if not created and reason is not None and not close_reasons.pays(reason) and (
+            was_reason is None or close_reasons.pays(was_reason)):
+        ending.closed_without_work(item, actor="sync")  # newly closed without the work
     return UpsertResult("created" if created else "updated" if changed else "unchanged", item)
 
 

@@ -177,6 +177,21 @@ def test_funders_may_move_a_pledge_to_where_the_forge_says_the_work_went_and_not
         pledges.move_to_target(pledge.id, funder_id=world.funder.id, actor="test")  # once
 
 
+def test_a_github_duplicate_offers_a_move_only_once_a_maintainer_names_where_the_work_went(world, mails):
+    from marketplace.backlog.ending import name_work_target
+
+    item, target = world.issue(303), world.issue(304)
+    pledge = world.fund(item, 4000)
+    close_github(world, item, "duplicate")
+    assert pledges.move_refusal(world.session.get(Pledge, pledge.id)) == (
+        "The forge does not say where this item's work went.")
+    mails.clear()
+    name_work_target(world.session.get(BacklogItem, item.id), target, actor="test")
+    assert any("The work continues in \"Issue 304\"" in body for _to, _s, body in mails)
+    pledges.move_to_target(pledge.id, funder_id=world.funder.id, actor="test")
+    assert (escrow(item.id), escrow(target.id)) == (0, 4000)
+
+
 def test_an_unknown_github_close_reason_never_pays_and_the_maintainer_decides(world, app):
     item = world.issue(302)
     world.fund(item, 2500)
