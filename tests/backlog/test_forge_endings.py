@@ -419,3 +419,84 @@ def test_a_merged_change_by_an_unverified_author_tells_the_claimant_and_suggests
     people = html[html.index("People who claimed this item"):]
     assert people.index(">ama<") < people.index(">kofi<")
     assert f'value="{ama.id}"' in html
+
+
+def test_readme_walkthrough_deleted_cht_core_10720_answers_410_and_its_pledge_is_refunded(
+        session, client, stripe_api):
+    """The README's walkthrough: the seed's issue medic/cht-core#10720, a held
+    card pledge, and the signed issues.deleted delivery built as the README builds it."""
+    import json
+
+    from marketplace.accounts.models import User
+    from marketplace.money import Money
+    from marketplace.pledges.models import Rail
+    from tests.conftest import SEED
+
+    item = session.scalar(select(BacklogItem).where(BacklogItem.number == 10720))
+    funder = User(display_name="Walker", email_verified_at=utcnow())
+    funder.set_email("walker@example.org")
+    session.add(funder)
+    session.flush()
+    pledge = pledges.create(item, funder.id, Money(2500, "USD"), rail=Rail.card, actor="test")
+    pledge.payment_intent_id = f"pi_walk_{pledge.id}"
+    pledges.mark_received(pledge.id, Money(2500, "USD"), actor="test")
+    issue = next(i for i in json.loads((SEED / "dpg-issues" / "medic__cht-core.json").read_text())
+                 if i["number"] == 10720)
+    body = {"action": "deleted", "issue": issue,
+            "repository": {"full_name": "medic/cht-core", "name": "cht-core", "owner": {"login": "medic"}}}
+    assert post_github(client, "issues", body, "walkthrough-1").status_code == 202
+    assert client.get(f"/items/{item.id}").status_code == 410
+    assert client.get(f"/api/v1/items/{item.id}").status_code == 410
+    assert session.get(Pledge, pledge.id).state is PledgeState.refunded
+    assert escrow(item.id) == 0
+
+
+def test_reconciliation_ends_only_the_issue_github_answers_410_for(session, github_forge, stripe_api):
+    from jobs.sync import reconcile_repository, sync_repository
+    from tests.forges.fake_forge import github_issue
+
+    repo = make_repository("org-a", "repo-x")
+    forge_repo = {"id": 77, "default_branch": "main", "pulls": [],
+                  "issues": [github_issue("org-a", "repo-x", n, updated_at=f"2026-01-0{n}T00:00:00Z")
+                             for n in (1, 2, 3)]}
+    github_forge.repos[("org-a", "repo-x")] = forge_repo
+    sync_repository(repo.id, full=True)
+    deleted, transferred = (session.scalar(select(BacklogItem).where(
+        BacklogItem.repository_id == repo.id, BacklogItem.number == n)) for n in (1, 2))
+    forge_repo["issues"] = forge_repo["issues"][2:]
+    forge_repo["deleted_issues"] = [1]  # 1 answers 410 Gone; 2 answers 404 (moved away, or no access)
+    counts = reconcile_repository(repo.id)
+    assert counts["deleted_items"] == 1
+    assert session.get(BacklogItem, deleted.id).deleted_at is not None
+    assert session.get(BacklogItem, transferred.id).deleted_at is None
+
+
+def test_a_gitlab_project_turned_private_unpublishes_its_items_on_the_next_sync(session, gitlab_forge):
+    from jobs.sync import sync_repository
+    from tests.webhooks.test_gitlab_webhooks import _gitlab_issue
+
+    repo = make_repository("health", "records", host="gitlab.example.org")
+    forge_repo = {"id": 4242, "default_branch": "main", "pulls": [], "visibility": "public",
+                  "issues": [_gitlab_issue(9, "2026-02-01T00:00:00.000Z")]}
+    gitlab_forge.repos[("health", "records")] = forge_repo
+    sync_repository(repo.id, full=True)
+    item = session.scalar(select(BacklogItem).where(BacklogItem.repository_id == repo.id))
+    assert item.hidden is False
+    forge_repo["visibility"] = "internal"
+    sync_repository(repo.id, full=True)
+    assert (session.get(BacklogItem, item.id).hidden, repo.visibility) == (True, "internal")
+
+
+def test_reconciliation_ends_a_gitlab_issue_its_project_answers_404_for(session, gitlab_forge):
+    from jobs.sync import reconcile_repository, sync_repository
+    from tests.webhooks.test_gitlab_webhooks import _gitlab_issue
+
+    repo = make_repository("health", "records", host="gitlab.example.org")
+    forge_repo = {"id": 4242, "default_branch": "main", "pulls": [],
+                  "issues": [_gitlab_issue(n, f"2026-02-0{n}T00:00:00.000Z") for n in (1, 2)]}
+    gitlab_forge.repos[("health", "records")] = forge_repo
+    sync_repository(repo.id, full=True)
+    forge_repo["issues"] = forge_repo["issues"][1:]  # issue 1 deleted on GitLab
+    assert reconcile_repository(repo.id)["deleted_items"] == 1
+    gone = session.scalar(select(BacklogItem).where(BacklogItem.repository_id == repo.id, BacklogItem.number == 1))
+    assert gone.deleted_at is not None and gone.hidden is True
