@@ -35,6 +35,35 @@ def reason_text(reason: CloseReason | None) -> str:
     }.get(reason, _("closed"))
 
 
+def after_forge_change(item: BacklogItem, *, created: bool, was_state, was_reason: CloseReason | None,
+                       private_reason: str | None, when: datetime, actor: str) -> None:
+    """What follows from the forge's new state of ``item`` (already written
+    by ``upsert_issue``), given its state and close reason before (None when
+    just created):
+
+    - private (``private_reason``): unpublished at once; public: published again;
+    - closed (or closed again for another reason): ``payouts.on_item_closed``
+      (a proposal for completed work, cancellations otherwise); reopened:
+      ``payouts.on_item_reopened``;
+    - newly closed without the work: :func:`closed_without_work`.
+    """
+    from marketplace.backlog.close_reasons import pays
+    from marketplace.backlog.models import ItemState
+    from marketplace.payouts import service as payouts
+
+    set_private(item, private_reason, when, actor=actor)
+    reason = close_reason_of(item)
+    if was_state is not None and was_state is not item.state:
+        if item.state is ItemState.closed:
+            payouts.on_item_closed(item)
+        else:
+            payouts.on_item_reopened(item)
+    elif was_reason is not None and reason is not None and was_reason is not reason:
+        payouts.on_item_closed(item)  # closed still, for another reason (completed ↔ duplicate)
+    if not created and reason is not None and not pays(reason) and (was_reason is None or pays(was_reason)):
+        closed_without_work(item, actor=actor)
+
+
 def closed_without_work(item: BacklogItem, *, actor: str) -> None:
     """The forge closed ``item`` for a reason that pays nobody (see
     :mod:`marketplace.backlog.close_reasons`): its active claims are
@@ -101,7 +130,7 @@ def set_private(item: BacklogItem, reason: str | None, when: datetime, *, actor:
     deletion. Returns whether the item's visibility changed."""
     if reason is not None:
         if item.private_reason is not None:
-            item.private_reason = reason
+            item.private_reason = reason  # still private, maybe for another reason
             return False
         item.private_reason, item.private_since = reason, when
         item.hidden = True
@@ -157,7 +186,8 @@ def set_repository_visibility(repo, visibility: str | None, when: datetime, *, a
     for item in db.session.scalars(select(BacklogItem).where(BacklogItem.repository_id == repo.id)
                                    .order_by(BacklogItem.id)):
         if private:
-            changed += set_private(item, "repository", when, actor=actor)
+            if item.private_reason is None:  # a confidential issue stays confidential
+                changed += set_private(item, "repository", when, actor=actor)
         elif item.private_reason == "repository":
             changed += set_private(item, None, when, actor=actor)
     audit.record("repository.visibility", "repository", repo.id, actor=actor,

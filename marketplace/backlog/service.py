@@ -110,25 +110,9 @@ def upsert_issue(repo: Repository, issue: ForgeIssue) -> UpsertResult:
     if changed:
         item.synced_at = utcnow()
     db.session.flush()
-    # What the forge keeps private is never published (GitLab confidential
-    # issues, repositories that are not public).
-    ending.set_private(item, ending.private_reason_for(issue.confidential, repo.visibility),
-                       issue.updated_at, actor="sync")
-    reason = item.close_reason
-    if was_state is not None and was_state is not state:
-        from marketplace.payouts import service as payouts
-
-        if state is ItemState.closed:
-            payouts.on_item_closed(item)
-        else:
-            payouts.on_item_reopened(item)
-    elif was_reason is not None and reason is not None and was_reason is not reason:
-        from marketplace.payouts import service as payouts
-
-        payouts.on_item_closed(item)  # closed still, for another reason (completed ↔ duplicate)
-    if not created and reason is not None and not close_reasons.pays(reason) and (
-            was_reason is None or close_reasons.pays(was_reason)):
-        ending.closed_without_work(item, actor="sync")  # newly closed without the work
+    ending.after_forge_change(item, created=created, was_state=was_state, was_reason=was_reason,
+                              private_reason=ending.private_reason_for(issue.confidential, repo.visibility),
+                              when=issue.updated_at, actor="sync")
     return UpsertResult("created" if created else "updated" if changed else "unchanged", item)
 
 
