@@ -77,7 +77,10 @@ class BacklogItem(db.Model):
     forge_created_at: Mapped[datetime]
     forge_updated_at: Mapped[datetime]
     forge_closed_at: Mapped[datetime | None]
-    # Commons fields, curated by maintainers.
+    # Commons fields, curated by maintainers. ``hidden`` is also the one "not
+    # public" bit: set for an item deleted on the forge, transferred out of the
+    # commons, or kept private by the forge (``private_reason``); see
+    # marketplace.backlog.ending.
     hidden: Mapped[bool] = mapped_column(default=False)
     priority: Mapped[int | None]
     # More than one approved claim may hold the item at once (a maintainer opened it to a team).

@@ -17,7 +17,7 @@ from sqlalchemy import and_, column, exists, false, func, literal_column, select
 from sqlalchemy.orm import contains_eager, selectinload
 
 from marketplace.backlog.close_reasons import state_condition
-from marketplace.backlog.models import BacklogItem, ItemFunding, ItemLabel, ItemState, PullRequest
+from marketplace.backlog.models import BacklogItem, ItemFunding, ItemLabel, PullRequest
 from marketplace.errors import BadFilter
 from marketplace.extensions import db
 from marketplace.forges.models import ForgeKind, Repository

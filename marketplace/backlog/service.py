@@ -69,7 +69,9 @@ def upsert_issue(repo: Repository, issue: ForgeIssue) -> UpsertResult:
 
     Matched by (forge host, forge id). An update older than the stored
     ``forge_updated_at`` is ignored (``stale``): forges and webhooks deliver out
-    of order. Commons fields (priority, funding goal, hidden) are never touched.
+    of order. Commons fields (priority, funding goal) are never touched; what
+    follows from the new state (privacy, payouts, claims, refund offers) is
+    :func:`marketplace.backlog.ending.after_forge_change`.
     """
     item = find_item(repo.host, issue.forge_id)
     created = item is None
