@@ -91,6 +91,9 @@ def end_item(item: BacklogItem, when: datetime, *, actor: str) -> list[int]:
     from marketplace.payouts import service as payouts
     from marketplace.pledges.service import refund_item_now, tell_funders_refunded
 
+    # Two deliveries of the deletion (a redelivery, the reconciliation) at once:
+    # the second waits here and finds the item deleted.
+    item = db.session.get(BacklogItem, item.id, with_for_update=True, populate_existing=True)
     if item.deleted_at is not None:
         return []
     item.deleted_at = when

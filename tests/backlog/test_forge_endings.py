@@ -242,6 +242,7 @@ def test_issues_deleted_on_a_3000_item_with_an_approved_claim_cancels_it_refunds
     assert world.session.get(BacklogItem, item.id).solved_by_id is None
     with pytest.raises(pledges.PledgeError):
         pledges.self_service_refund(pledge.id, actor="test")  # nothing left to take back
+    assert pledges.pledging_closed(world.session.get(BacklogItem, item.id))  # no new pledge attaches
 
 
 def test_deleting_an_item_cancels_its_proposed_payout_and_refunds_at_once(world, stripe_api):
@@ -282,8 +283,9 @@ def test_a_confidential_issue_hook_for_a_public_item_unpublishes_it_and_a_public
     assert world.client.get(f"/api/v1/items/{item.id}").status_code == 200
 
 
-def test_a_new_confidential_issue_never_becomes_a_visible_item(world, gitlab_repo):
-    post_gitlab_issue(world.client, gitlab_issue_hook(25, confidential=True), "Confidential Issue Hook")  # (b)
+@pytest.mark.parametrize("event", ["Confidential Issue Hook", "Issue Hook"])
+def test_a_new_confidential_issue_never_becomes_a_visible_item(world, gitlab_repo, event):
+    post_gitlab_issue(world.client, gitlab_issue_hook(25, confidential=True), event)  # (b)
     item = gitlab_item(25)
     assert item.hidden is True and item.private_reason == "confidential"
     assert world.client.get(f"/api/v1/items/{item.id}").status_code == 404
