@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from marketplace.audit import service as audit
 from marketplace.backlog.close_reasons import CloseReason, close_reason_of
@@ -159,11 +159,22 @@ def end_withheld(now: datetime | None = None, window: timedelta | None = None) -
     from marketplace.payouts import service as payouts
     from marketplace.pledges.service import NOT_PLANNED_WINDOW, refund_item_now, tell_funders_refunded
 
+    from marketplace.claims.models import ACTIVE_CLAIM_STATES, Claim
+    from marketplace.payouts.models import OPEN_PAYOUT_STATES, Payout
+    from marketplace.pledges.models import Pledge, PledgeState
+
     now = now or utcnow()
     window = window or NOT_PLANNED_WINDOW
+    hanging = or_(
+        select(Pledge.id).where(Pledge.item_id == BacklogItem.id,
+                                Pledge.state.in_([PledgeState.held, PledgeState.partially_refunded])).exists(),
+        select(Claim.id).where(Claim.item_id == BacklogItem.id, Claim.state.in_(ACTIVE_CLAIM_STATES)).exists(),
+        select(Payout.id).where(Payout.item_id == BacklogItem.id, Payout.state.in_(OPEN_PAYOUT_STATES)).exists(),
+    )
     ended = []
     for item in db.session.scalars(select(BacklogItem).where(
-            BacklogItem.private_since <= now - window).order_by(BacklogItem.id).with_for_update()).all():
+            BacklogItem.private_since <= now - window, hanging)
+            .order_by(BacklogItem.id).with_for_update()).all():
         why = _("kept private by the forge")
         cancelled = claims.cancel_for_item(item, why, actor="job:end_withheld")
         closed = payouts.cancel_open_payouts(item, "the forge keeps the issue private")
