@@ -26,6 +26,8 @@ import enum
 
 from sqlalchemy import and_, or_
 
+from marketplace.backlog.models import BacklogItem, ItemState
+from marketplace.extensions import db
 from marketplace.forges.types import ForgeIssue
 
 
@@ -99,8 +101,6 @@ def not_done_condition():
 
     The same rule as :func:`reason_of`, for queries (the refund cron).
     """
-    from marketplace.backlog.models import BacklogItem, ItemState
-
     decided_not_planned = BacklogItem.close_decision == CloseReason.not_planned.value
     unknown = BacklogItem.state_reason.not_in(list(_KNOWN))
     return or_(
@@ -116,8 +116,6 @@ def solved_condition():
     ``BacklogItem.solved`` says: closed as completed, or still open on the
     forge while a merged change closes it (from the moment of the merge, before
     the forge's close arrives)."""
-    from marketplace.backlog.models import BacklogItem, ItemState
-
     completed = and_(
         BacklogItem.state == ItemState.closed, BacklogItem.deleted_at.is_(None),
         or_(BacklogItem.state_reason.is_(None), BacklogItem.state_reason == CloseReason.completed.value,
@@ -133,8 +131,6 @@ def state_condition(state: str):
     work: open on the forge and no merged change closes it), ``solved``, or
     ``closed`` (closed without the work). The API's ``state`` of an item is
     the filter it appears under."""
-    from marketplace.backlog.models import BacklogItem, ItemState
-
     if state == "open":
         return and_(BacklogItem.state == ItemState.open, BacklogItem.solved_by_id.is_(None))
     if state == "solved":
@@ -145,9 +141,7 @@ def state_condition(state: str):
 def work_went_to(item):
     """The item the work of ``item`` went to (moved or duplicate): the one a
     maintainer named, else the forge's target when it is in the backlog; or None."""
-    from marketplace.backlog.models import BacklogItem
-    from marketplace.backlog.service import find_item
-    from marketplace.extensions import db
+    from marketplace.backlog.service import find_item  # backlog.service imports this module
 
     if item.close_target_item_id is not None:
         return db.session.get(BacklogItem, item.close_target_item_id)

@@ -15,9 +15,15 @@ from flask_babel import gettext as _
 from sqlalchemy import or_, select
 
 from marketplace.audit import service as audit
-from marketplace.backlog.close_reasons import CloseReason, close_reason_of
-from marketplace.backlog.models import BacklogItem
+from marketplace.backlog.close_reasons import DECISIONS, CloseReason, close_reason_of, pays, reason_of
+from marketplace.backlog.models import BacklogItem, ItemState
+from marketplace.claims import service as claims
+from marketplace.claims.models import ACTIVE_CLAIM_STATES, Claim
 from marketplace.extensions import db
+from marketplace.payouts import service as payouts
+from marketplace.payouts.models import OPEN_PAYOUT_STATES, Payout
+from marketplace.pledges.models import Pledge, PledgeState
+from marketplace.pledges.service import NOT_PLANNED_WINDOW, offer_refunds, refund_item_now, tell_funders_refunded
 from marketplace.timeutil import utcnow
 
 # GitLab: confidential issue; a repository that is private or internal (either forge).
@@ -47,9 +53,6 @@ def after_forge_change(item: BacklogItem, *, created: bool, was_state, was_reaso
       ``payouts.on_item_reopened``;
     - newly closed without the work: :func:`closed_without_work`.
     """
-    from marketplace.backlog.close_reasons import pays
-    from marketplace.backlog.models import ItemState
-    from marketplace.payouts import service as payouts
 
     set_private(item, private_reason, when, actor=actor)
     reason = close_reason_of(item)
@@ -70,8 +73,6 @@ def closed_without_work(item: BacklogItem, *, actor: str) -> None:
     cancelled (each claimant told) and its funders are told they may take
     their money back now, or move it to where the work went when the forge
     says where. Open payouts are cancelled by ``payouts.on_item_closed``."""
-    from marketplace.claims import service as claims
-    from marketplace.pledges.service import offer_refunds
 
     claims.cancel_for_item(item, reason_text(close_reason_of(item)), actor=actor)
     offer_refunds(item)
@@ -87,9 +88,6 @@ def end_item(item: BacklogItem, when: datetime, *, actor: str) -> list[int]:
     afterwards (``deleted_at`` is checked there). Idempotent: a second
     delivery finds it deleted and changes nothing. Returns the pledge ids refunded.
     """
-    from marketplace.claims import service as claims
-    from marketplace.payouts import service as payouts
-    from marketplace.pledges.service import refund_item_now, tell_funders_refunded
 
     # Two deliveries of the deletion (a redelivery, the reconciliation) at once:
     # the second waits here and finds the item deleted.
@@ -155,13 +153,7 @@ def end_withheld(now: datetime | None = None, window: timedelta | None = None) -
     window end like a deletion's money: active claims cancelled, open
     payouts cancelled, held pledges refunded (each funder told). Returns the
     ids of the items ended now; an item ended before has nothing left to end."""
-    from marketplace.claims import service as claims
-    from marketplace.payouts import service as payouts
-    from marketplace.pledges.service import NOT_PLANNED_WINDOW, refund_item_now, tell_funders_refunded
 
-    from marketplace.claims.models import ACTIVE_CLAIM_STATES, Claim
-    from marketplace.payouts.models import OPEN_PAYOUT_STATES, Payout
-    from marketplace.pledges.models import Pledge, PledgeState
 
     now = now or utcnow()
     window = window or NOT_PLANNED_WINDOW
@@ -215,8 +207,6 @@ def decide_unknown_close(item: BacklogItem, decision: str, *, actor: str, actor_
     the merged change's author) or ``not_planned`` (it stays unpaid; funders
     were offered their money back). Raises ``ValueError`` when the item's
     close reason is not unknown or the decision is neither."""
-    from marketplace.backlog.close_reasons import DECISIONS, reason_of
-    from marketplace.payouts import service as payouts
 
     if decision not in {d.value for d in DECISIONS}:
         raise ValueError(_("Choose completed or not planned."))
@@ -246,6 +236,5 @@ def name_work_target(item: BacklogItem, target: BacklogItem, *, actor: str, acto
     db.session.flush()
     audit.record("item.work_target", "backlog_item", item.id, actor=actor, actor_user_id=actor_user_id,
                  details={"target": target.id})
-    from marketplace.pledges.service import offer_refunds
 
     offer_refunds(item)
