@@ -188,14 +188,13 @@ def set_repository_visibility(repo, visibility: str | None, when: datetime, *, a
     repo.visibility = visibility
     db.session.flush()
     private = visibility in ("private", "internal")
+    # Made private: every public item goes (a confidential one stays confidential);
+    # made public: only the items hidden for the repository's sake come back.
+    affected = BacklogItem.private_reason.is_(None) if private else BacklogItem.private_reason == "repository"
     changed = 0
-    for item in db.session.scalars(select(BacklogItem).where(BacklogItem.repository_id == repo.id)
-                                   .order_by(BacklogItem.id)):
-        if private:
-            if item.private_reason is None:  # a confidential issue stays confidential
-                changed += set_private(item, "repository", when, actor=actor)
-        elif item.private_reason == "repository":
-            changed += set_private(item, None, when, actor=actor)
+    for item in db.session.scalars(select(BacklogItem).where(BacklogItem.repository_id == repo.id, affected)
+                                   .order_by(BacklogItem.id)).all():
+        changed += set_private(item, "repository" if private else None, when, actor=actor)
     audit.record("repository.visibility", "repository", repo.id, actor=actor,
                  details={"visibility": visibility, "items": changed})
     return changed
