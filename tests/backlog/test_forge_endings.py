@@ -322,6 +322,14 @@ def test_issues_of_a_private_github_repository_are_never_published(world):
     assert world.client.get(f"/api/v1/items/{item.id}").status_code == 200
 
 
+@pytest.mark.parametrize("level", [0, 10])  # private, internal
+def test_issues_of_a_private_or_internal_gitlab_project_are_never_published(world, gitlab_repo, level):
+    post_gitlab_issue(world.client, gitlab_issue_hook(27, visibility_level=level))
+    item = gitlab_item(27)
+    assert (item.hidden, item.private_reason) == (True, "repository")
+    assert world.client.get(f"/api/v1/items/{item.id}").status_code == 404
+
+
 def test_money_on_an_item_kept_confidential_past_the_window_goes_back_and_within_it_stays(
         world, gitlab_repo, stripe_api):
     post_gitlab_issue(world.client, gitlab_issue_hook(23, updated=_now_iso(-300)))
