@@ -112,6 +112,53 @@ def gitlab_item(iid: int) -> BacklogItem | None:
 
 # --- 1. Only finished work is "done" ----------------------------------------------------
 
+@pytest.mark.parametrize("state, state_reason, deleted, decision, expected", [
+    ("open", None, False, None, None),
+    ("open", "reopened", False, None, None),
+    ("closed", None, False, None, CloseReason.completed),  # closed before GitHub had reasons; GitLab plain close
+    ("closed", "completed", False, None, CloseReason.completed),
+    ("closed", "not_planned", False, None, CloseReason.not_planned),
+    ("closed", "duplicate", False, None, CloseReason.duplicate),
+    ("closed", "moved", False, None, CloseReason.moved),
+    ("closed", "reopened", False, None, CloseReason.unknown),
+    ("closed", "archived_by_policy", False, None, CloseReason.unknown),
+    ("closed", "archived_by_policy", False, "completed", CloseReason.completed),
+    ("closed", "archived_by_policy", False, "not_planned", CloseReason.not_planned),
+    ("closed", "duplicate", False, "completed", CloseReason.duplicate),  # only an unknown close is decided
+    ("open", None, True, None, CloseReason.deleted),
+    ("closed", "completed", True, None, CloseReason.deleted),
+])
+def test_the_one_place_that_reads_a_close_reason(state, state_reason, deleted, decision, expected):
+    from marketplace.backlog.close_reasons import pays, reason_of
+
+    reason = reason_of(state, state_reason, deleted=deleted, decision=decision)
+    assert reason is expected
+    assert pays(reason) is (expected is CloseReason.completed)
+
+
+def test_the_sql_rules_agree_with_the_python_rule_on_the_seeded_items_and_three_odd_ones(session):
+    from sqlalchemy import func
+
+    from marketplace.backlog.close_reasons import not_done_condition, solved_condition
+
+    from marketplace.backlog.models import ItemState
+
+    unknown, decided, deleted = session.scalars(select(BacklogItem).where(
+        BacklogItem.state == ItemState.open).order_by(BacklogItem.id).limit(3)).all()
+    for item in (unknown, decided):
+        item.state, item.state_reason = ItemState.closed, "archived_by_policy"
+    decided.close_decision = "completed"
+    deleted.deleted_at = utcnow()
+    session.flush()
+    items = session.scalars(select(BacklogItem)).all()
+    solved = set(session.scalars(select(BacklogItem.id).where(solved_condition())))
+    not_done = set(session.scalars(select(BacklogItem.id).where(not_done_condition())))
+    assert solved == {i.id for i in items if i.solved}
+    assert not_done == {i.id for i in items if i.closed_as_not_planned}
+    assert (len(solved), len(not_done)) == (165, 22)  # the seed's 164 and 20, and the three above
+    assert session.scalar(select(func.count(BacklogItem.id))) == len(items)
+
+
 def test_github_duplicate_close_of_a_4000_item_proposes_nothing_offers_the_refund_and_refunds_after_the_window(
         world, stripe_api, mails):
     item = world.issue(301)
