@@ -111,14 +111,21 @@ def repository_path_of(obj: dict) -> tuple[str, str, str]:
 
 
 def repository_visibility(obj) -> str | None:
-    """A GitHub repository's visibility (``visibility``, else ``private``): public, private, internal or None."""
+    """A GitHub repository's visibility: public, private, internal, or None when not said.
+
+    ``private`` decides (true for private and internal repositories; older
+    payloads, such as the recorded ``repository.privatized`` example, say
+    ``private: true`` beside ``visibility: "public"``); ``visibility`` tells
+    internal from private.
+    """
     if not isinstance(obj, dict):
         return None
-    if obj.get("visibility") in ("public", "private", "internal"):
-        return obj["visibility"]
-    if isinstance(obj.get("private"), bool):
-        return "private" if obj["private"] else "public"
-    return None
+    visibility = obj.get("visibility") if obj.get("visibility") in ("public", "private", "internal") else None
+    if obj.get("private") is True:
+        return "internal" if visibility == "internal" else "private"
+    if obj.get("private") is False:
+        return "public"
+    return visibility
 
 
 def is_pull_request(obj: dict) -> bool:

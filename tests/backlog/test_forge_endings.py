@@ -363,10 +363,14 @@ def test_issues_of_a_private_github_repository_are_never_published(world):
     item = find_item("github.com", 700321)
     assert item.hidden is True and item.private_reason == "repository"
     assert world.client.get(f"/api/v1/items/{item.id}").status_code == 404
-    # Made public again (repository.publicized): its items are published.
-    event = payload("github/webhooks/issues/opened.json")["repository"]
-    assert post_github(world.client, "repository", {"action": "publicized", "repository": event}).status_code == 202
+    # Made public again (the recorded repository.publicized delivery): its items are published.
+    assert post_github(world.client, "repository",
+                       payload("github/webhooks/repository/publicized.json")).status_code == 202
     assert world.client.get(f"/api/v1/items/{item.id}").status_code == 200
+    # And private again (repository.privatized, which says private: true beside visibility "public").
+    assert post_github(world.client, "repository",
+                       payload("github/webhooks/repository/privatized.json")).status_code == 202
+    assert world.client.get(f"/api/v1/items/{item.id}").status_code == 404
 
 
 @pytest.mark.parametrize("level", [0, 10])  # private, internal
