@@ -278,7 +278,8 @@ def openapi_document(server_url: str) -> dict:
                     ],
                     "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {
                         "type": "object", "required": ["item", "escrow", "pledges", "payouts"]}}}},
-                        "404": _error("No such item")},
+                        "404": _error("No such item, or the forge keeps it private"),
+                        "410": _error("Removed on the forge (error.deleted_at gives when)")},
                 }
             },
             "/ledger": {
@@ -296,7 +297,8 @@ def openapi_document(server_url: str) -> dict:
                     "parameters": [
                         {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
                     ],
-                    "responses": {"200": _ok("Item"), "404": _error("No such item")},
+                    "responses": {"200": _ok("Item"), "404": _error("No such item, or the forge keeps it private"),
+                        "410": _error("Removed on the forge (error.deleted_at gives when)")},
                 }
             },
         },

@@ -214,6 +214,8 @@ def test_funders_may_move_a_pledge_to_where_the_forge_says_the_work_went_and_not
     post_gitlab_issue(world.client, gitlab_issue_hook(23, state="closed", action="close", moved_to_id=30_024))
     assert any("The work continues in \"GitLab issue 24\"" in body for _to, _s, body in mails)
     assert (escrow(item.id), escrow(target.id)) == (3000, 0)  # the funder's choice: nothing moved yet
+    assert f'href="/items/{target.id}">the work continues in' in world.client.get(f"/items/{item.id}").get_data(
+        as_text=True)
     page = as_user(app, world.funder).get(f"/pledges/{pledge.id}").get_data(as_text=True)
     assert "Move my pledge there instead ($30.00)" in page
     moved_to = pledges.move_to_target(pledge.id, funder_id=world.funder.id, actor="test")
