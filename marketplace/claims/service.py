@@ -254,6 +254,13 @@ def tell_unverified_author(item: BacklogItem) -> list[int]:
     return told
 
 
+def holding_claims_of(item: BacklogItem, user_ids: list[int]) -> list[Claim]:
+    """The approved or submitted claims on ``item`` of the people ``user_ids``, oldest first."""
+    return list(db.session.scalars(select(Claim).where(
+        Claim.item_id == item.id, Claim.state.in_(HOLDING_CLAIM_STATES), Claim.claimant_id.in_(user_ids))
+        .order_by(Claim.id)))
+
+
 def on_links(pull: PullRequest) -> list[int]:
     """Sync saw ``pull`` (open or merged) closing items: the authors' approved
     claims on them become submitted. Returns the claim ids moved."""

@@ -324,6 +324,10 @@ def approve(payout_id: int, *, maintainer: User, recipients: list[tuple[int, int
                           "shares": [[user_id, amount] for (user_id, _weight), amount in zip(recipients, amounts)]})
     notices.payout_event(payout.id, "approved")
     _schedule_execution(payout)
+    # A maintainer pays the people holding claims on the item (say, the approved
+    # claimant whose change's author had no verified identity): their claims are done.
+    for claim in claims.holding_claims_of(item, [user_id for user_id, _weight in recipients]):
+        claims.complete(claim, item.solved_by_id)
     return payout
 
 

@@ -482,6 +482,10 @@ def test_a_merged_change_by_an_unverified_author_tells_the_claimant_and_suggests
     people = html[html.index("People who claimed this item"):]
     assert people.index(">ama<") < people.index(">kofi<")
     assert f'value="{ama.id}"' in html
+    # The maintainer pays her: her claim is completed, with the change that solved the item.
+    world.approve(payout, [(ama.id, 1)])
+    claim = world.session.get(Claim, claim.id)
+    assert (claim.state, claim.pull_request.number) == (ClaimState.completed, 434)
 
 
 def test_readme_walkthrough_deleted_cht_core_10720_answers_410_and_its_pledge_is_refunded(
