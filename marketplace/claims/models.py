@@ -21,7 +21,8 @@ class ClaimState(str, enum.Enum):
     requested = "requested"  # asked for, a maintainer decides
     approved = "approved"  # the implementor may do the work
     submitted = "submitted"  # a pull/merge request of the claimant closes the item
-    completed = "completed"  # their change merged and a payout was proposed to them, or a maintainer approved paying them
+    # Their change merged and a payout was proposed to them, or a maintainer approved paying them.
+    completed = "completed"
     rejected = "rejected"  # refused (or reassigned to someone else) by a maintainer
     withdrawn = "withdrawn"  # given up by the claimant
     lapsed = "lapsed"  # approved, but no linked change before the deadline
