@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, or_, select, update
 
 from marketplace.audit import service as audit
+from marketplace.backlog.close_reasons import CloseReason, not_done_condition, work_went_to
 from marketplace.backlog.models import BacklogItem
 from marketplace.extensions import db
 from marketplace.ledger import service as ledger
@@ -319,10 +320,6 @@ def refund_not_planned(now: datetime | None = None, window: timedelta = NOT_PLAN
     window, what is still held goes back to them. Keyed by the pledge id.
     Returns the pledge ids refunded.
     """
-    from sqlalchemy import or_
-
-    from marketplace.backlog.close_reasons import not_done_condition
-
     now = now or utcnow()
     due = db.session.scalars(
         select(Pledge.id)
@@ -359,8 +356,7 @@ def offer_refunds(item: BacklogItem) -> int:
 
     from marketplace.accounts.models import User
     from marketplace.accounts.service import url_for_public
-    from marketplace.backlog.close_reasons import CloseReason, work_went_to
-    from marketplace.backlog.ending import reason_text
+    from marketplace.backlog.ending import reason_text  # ending imports this module
     from marketplace.mail import queue_mail
 
     rows = db.session.execute(
@@ -419,8 +415,6 @@ def move_refusal(pledge: Pledge) -> str | None:
     item the work went to, which still takes pledges."""
     from flask_babel import gettext as _
 
-    from marketplace.backlog.close_reasons import work_went_to
-
     if not pledge.held_minor or pledge.state is PledgeState.disputed:
         return _("This pledge holds nothing that can be moved.")
     if not pledge.item.closed_as_not_planned or pledge.item.deleted_at is not None:
@@ -444,8 +438,6 @@ def move_to_target(pledge_id: int, *, funder_id: int, actor: str) -> BacklogItem
     :class:`PledgeError` (see :func:`move_refusal`) and changes nothing.
     """
     from flask_babel import gettext as _
-
-    from marketplace.backlog.close_reasons import work_went_to
 
     pledge = _locked(pledge_id)
     if pledge.funder_id != funder_id:
