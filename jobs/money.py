@@ -14,7 +14,14 @@ def refund_expired_pledges() -> list[int]:
 
 
 def refund_not_planned_items() -> list[int]:
-    """Cron: refund what is held for items closed as not planned, after the policy window."""
+    """Cron: refund what is held for items closed without the work (not
+    planned, duplicate, moved, unknown) after the policy window, for items
+    deleted on the forge, and for items the forge kept private past the
+    window (their claims and open payouts end first)."""
+    from marketplace.backlog.ending import end_withheld
+
+    end_withheld()
+    db.session.commit()
     refunded = refund_not_planned()
     db.session.commit()
     return refunded

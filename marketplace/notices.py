@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from jobs.queue import enqueue_after_commit
 from marketplace.extensions import db
 
-CLAIM_KINDS = ("requested", "approved", "rejected", "lapsing", "lapsed")
+CLAIM_KINDS = ("requested", "approved", "rejected", "lapsing", "lapsed", "cancelled", "unverified_author")
 PAYOUT_KINDS = ("proposed", "approved", "paid", "failed", "how_to_receive", "returned")
 
 
@@ -153,6 +153,15 @@ def _claim(kind: str, claim_id: int, figures: dict):
         "lapsed": (_("Your claim lapsed"),
                    _("Your claim on \"%(title)s\" passed its deadline (%(deadline)s) with no linked change, so "
                      "it lapsed. You may request it again.\n\n%(link)s")),
+        "cancelled": (_("Your claim was cancelled"),
+                      _("\"%(title)s\" ended on the forge without the work (%(note)s), so your claim on it "
+                        "was cancelled. Nobody will be paid for it.\n\n%(link)s")),
+        "unverified_author": (_("Connect your forge account to be paid"),
+                              _("A merged change solved \"%(title)s\", but its author's forge account is not "
+                                "connected to your account here, so it does not count for your claim. If you "
+                                "wrote it, connect that account on your account page (\"Connect GitHub\" or "
+                                "\"Connect GitLab\"), then ask a maintainer to pay you: the payout waits for "
+                                "them.\n\n%(link)s")),
     }
     title, body = texts[kind]
     body = body % {"title": item.title, "deadline": claim.deadline.isoformat(), "number": item.number,

@@ -155,6 +155,8 @@ def link(item_id: int):
         abort(404)
     if (refused := _manager_of(item.repository.project)) is not None:
         return refused
+    if item.deleted_at is not None:
+        abort(410)  # deleted on the forge: nothing attaches to it
     number = ascii_int(request.form.get("number", ""))
     pull = None
     if number is not None and number > 0:
@@ -166,6 +168,55 @@ def link(item_id: int):
     link_by_hand(pull, item, actor=f"user:{current_user.id}")
     db.session.commit()
     flash(_("Pull request #%(number)s is linked.", number=pull.number))
+    return redirect(url_for("backlog.item", item_id=item.id))
+
+
+@bp.post("/items/<id:item_id>/close-decision")
+def decide_close(item_id: int):
+    """A maintainer of the item's project (or an admin) decides what a close
+    the forge gave no known reason for meant: completed or not planned."""
+    from marketplace.backlog.ending import decide_unknown_close
+    from marketplace.backlog.models import BacklogItem
+
+    item = db.session.get(BacklogItem, item_id)
+    if item is None:
+        abort(404)
+    if (refused := _manager_of(item.repository.project)) is not None:
+        return refused
+    try:
+        decide_unknown_close(item, request.form.get("decision", ""), actor=f"user:{current_user.id}",
+                             actor_user_id=current_user.id)
+    except ValueError as exc:
+        flash(str(exc))
+        return redirect(url_for("backlog.item", item_id=item.id)), 303
+    db.session.commit()
+    flash(_("Your decision on the close is recorded."))
+    return redirect(url_for("backlog.item", item_id=item.id))
+
+
+@bp.post("/items/<id:item_id>/work-target")
+def work_target(item_id: int):
+    """A maintainer of the item's project (or an admin) names the backlog item
+    where the work of a duplicate or moved item went (by its id)."""
+    from marketplace.backlog.ending import name_work_target
+    from marketplace.backlog.models import BacklogItem
+
+    item = db.session.get(BacklogItem, item_id)
+    if item is None:
+        abort(404)
+    if (refused := _manager_of(item.repository.project)) is not None:
+        return refused
+    target_id = ascii_int(request.form.get("target", ""))
+    target = db.session.get(BacklogItem, target_id) if target_id else None
+    try:
+        if target is None:
+            raise ValueError(_("Name an open item of the backlog."))
+        name_work_target(item, target, actor=f"user:{current_user.id}", actor_user_id=current_user.id)
+    except ValueError as exc:
+        flash(str(exc))
+        return redirect(url_for("backlog.item", item_id=item.id)), 303
+    db.session.commit()
+    flash(_("Its funders are offered to move their pledges there."))
     return redirect(url_for("backlog.item", item_id=item.id))
 
 

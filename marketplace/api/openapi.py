@@ -37,7 +37,8 @@ SCHEMAS = {
     "Item": {
         "type": "object",
         "required": [
-            "id", "url", "page_url", "title", "body", "state", "state_reason", "labels",
+            "id", "url", "page_url", "title", "body", "state", "solved", "forge_state", "state_reason",
+            "close_reason", "labels",
             "author", "forge", "repository", "project", "created_at", "updated_at",
             "closed_at", "comments", "priority", "funding_goal", "solved_by", "bounty", "pledges_awaiting_payment",
         ],
@@ -47,8 +48,14 @@ SCHEMAS = {
             "page_url": {"type": "string", "format": "uri"},
             "title": {"type": "string"},
             "body": {**_nullable_str, "description": "Markdown as written on the forge; unsanitised"},
-            "state": {"enum": ["open", "closed"]},
-            "state_reason": _nullable_str,
+            "state": {"enum": ["open", "solved", "closed"],
+                      "description": "open: still needs work; solved: a merged change closes it, or closed as "
+                                     "completed; closed: closed without the work. The `state` filter's values."},
+            "solved": {"type": "boolean", "description": "true exactly when state is solved"},
+            "forge_state": {"enum": ["open", "closed"], "description": "The issue's state on its forge"},
+            "state_reason": {**_nullable_str, "description": "As the forge gave it (GitHub state_reason; "
+                                                             "moved/duplicate from GitLab)"},
+            "close_reason": {"enum": ["completed", "not_planned", "duplicate", "moved", "deleted", "unknown", None]},
             "labels": {"type": "array", "items": {"type": "string"}},
             "author": {
                 "type": "object",
@@ -249,7 +256,8 @@ def openapi_document(server_url: str) -> dict:
                         _param("project", {"type": "string"}, "Member project slug"),
                         _param("sdg", {"type": "integer", "minimum": 1, "maximum": 17}, "SDG number"),
                         _param("label", {"type": "string"}, "Forge label name"),
-                        _param("state", {"enum": list(STATES), "default": "open"}, "Forge state"),
+                        _param("state", {"enum": list(STATES), "default": "open"},
+                               "open: still needs work; solved; closed: closed without the work; all"),
                         _param("forge", {"enum": ["github", "gitlab"]}, "Forge kind"),
                         _param("funded", {"enum": list(FUNDED)}, "Has a bounty (held pledges) or not"),
                         _param("sort", {"enum": list(SORTS), "default": "updated"},
@@ -269,7 +277,8 @@ def openapi_document(server_url: str) -> dict:
                     ],
                     "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {
                         "type": "object", "required": ["item", "escrow", "pledges", "payouts"]}}}},
-                        "404": _error("No such item")},
+                        "404": _error("No such item, or the forge keeps it private"),
+                        "410": _error("Removed on the forge (error.deleted_at gives when)")},
                 }
             },
             "/ledger": {
@@ -287,7 +296,8 @@ def openapi_document(server_url: str) -> dict:
                     "parameters": [
                         {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
                     ],
-                    "responses": {"200": _ok("Item"), "404": _error("No such item")},
+                    "responses": {"200": _ok("Item"), "404": _error("No such item, or the forge keeps it private"),
+                        "410": _error("Removed on the forge (error.deleted_at gives when)")},
                 }
             },
         },

@@ -7,7 +7,14 @@ from sqlalchemy.orm import selectinload
 
 from marketplace.api.openapi import openapi_document
 from marketplace.backlog.models import BacklogItem
-from marketplace.backlog.search import MAX_PAGE, find_items, parse_filters, project_with_details, visible_item
+from marketplace.backlog.search import (
+    MAX_PAGE,
+    deleted_item_date,
+    find_items,
+    parse_filters,
+    project_with_details,
+    visible_item,
+)
 from marketplace.errors import BadFilter
 from marketplace.extensions import db
 from marketplace.pledges.service import awaiting_payment
@@ -23,6 +30,15 @@ def _iso(value) -> str | None:
     return value.isoformat() + "Z" if value is not None else None
 
 
+def commons_state(item: BacklogItem) -> str:
+    """``open`` (still needs work), ``solved`` (a merged change closes it, or
+    closed as completed) or ``closed`` (closed without the work). The same
+    rule as the backlog's state filter (:func:`marketplace.backlog.search.build_query`)."""
+    if item.solved:
+        return "solved"
+    return "closed" if item.state.value == "closed" else "open"
+
+
 def item_json(item: BacklogItem) -> dict:
     """The public JSON of a backlog item (schema ``Item`` in the OpenAPI document)."""
     repo = item.repository
@@ -32,8 +48,11 @@ def item_json(item: BacklogItem) -> dict:
         "page_url": url_for("backlog.item", item_id=item.id, _external=True),
         "title": item.title,
         "body": item.body,
-        "state": item.state.value,
+        "state": commons_state(item),
+        "solved": item.solved,
+        "forge_state": item.state.value,
         "state_reason": item.state_reason,
+        "close_reason": item.close_reason.value if item.close_reason else None,
         "labels": item.label_names,
         "author": {"login": item.author_login, "forge_id": item.author_forge_id},
         "forge": {
@@ -191,8 +210,22 @@ def item(item_id: int):
     """One visible backlog item."""
     row = visible_item(item_id)
     if row is None:
-        abort(404)
+        _gone_or_404(item_id)
     return jsonify(item_json(row))
+
+
+def _gone_or_404(item_id: int):
+    """410 with the date for an item deleted on the forge, 404 otherwise (never shown, or private)."""
+    deleted_at = deleted_item_date(item_id)
+    if deleted_at is None:
+        abort(404)
+    from flask_babel import gettext as _
+
+    response = jsonify(error={"status": 410, "message": _("This item was removed on the forge on %(date)s.",
+                                                          date=deleted_at.date().isoformat()),
+                              "deleted_at": _iso(deleted_at)})
+    response.status_code = 410
+    abort(response)
 
 
 @bp.get("/items/<id:item_id>/ledger")
@@ -203,7 +236,7 @@ def item_ledger(item_id: int):
 
     row = visible_item(item_id)
     if row is None:
-        abort(404)
+        _gone_or_404(item_id)
     return jsonify(
         item=row.id,
         escrow=[{"currency": f.currency, "amount_minor": f.held_minor} for f in row.funding if f.held_minor],

@@ -77,7 +77,10 @@ class BacklogItem(db.Model):
     forge_created_at: Mapped[datetime]
     forge_updated_at: Mapped[datetime]
     forge_closed_at: Mapped[datetime | None]
-    # Commons fields, curated by maintainers.
+    # Commons fields, curated by maintainers. ``hidden`` is also the one "not
+    # public" bit: set for an item deleted on the forge, transferred out of the
+    # commons, or kept private by the forge (``private_reason``); see
+    # marketplace.backlog.ending.
     hidden: Mapped[bool] = mapped_column(default=False)
     priority: Mapped[int | None]
     # More than one approved claim may hold the item at once (a maintainer opened it to a team).
@@ -91,6 +94,20 @@ class BacklogItem(db.Model):
     solved_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("pull_request.id", ondelete="SET NULL", use_alter=True), index=True
     )
+    # Where the work went when the item closed without it: the forge's target
+    # issue id (GitLab moved_to_id / duplicated_to_id), or an item a maintainer
+    # named (a GitHub duplicate's comment is not reliable enough).
+    close_target_forge_id: Mapped[int | None] = mapped_column(BigInteger)
+    close_target_item_id: Mapped[int | None] = mapped_column(
+        ForeignKey("backlog_item.id", ondelete="SET NULL")
+    )
+    # A maintainer's decision on a close the forge gave no known reason for
+    # (completed | not_planned); see marketplace.backlog.close_reasons.
+    close_decision: Mapped[str | None] = mapped_column(String(20))
+    # Why the forge keeps the item private (confidential | repository) and since
+    # when; such an item is hidden, and shown again when the forge makes it public.
+    private_reason: Mapped[str | None] = mapped_column(String(20))
+    private_since: Mapped[datetime | None]
 
     repository: Mapped["Repository"] = relationship()  # noqa: F821
     solved_by: Mapped["PullRequest | None"] = relationship(foreign_keys=[solved_by_id])
@@ -109,13 +126,36 @@ class BacklogItem(db.Model):
         return [label.name for label in self.labels]
 
     @property
+    def close_reason(self):
+        """The :class:`~marketplace.backlog.close_reasons.CloseReason` of the item, None while open."""
+        from marketplace.backlog.close_reasons import close_reason_of
+
+        return close_reason_of(self)
+
+    @property
     def closed_as_not_planned(self) -> bool:
-        return self.state is ItemState.closed and self.state_reason == "not_planned"
+        """Closed for a reason that pays nobody (not planned, duplicate, moved,
+        deleted, unknown): no payout, the funders take their money back."""
+        from marketplace.backlog.close_reasons import pays
+
+        reason = self.close_reason
+        return reason is not None and not pays(reason)
+
+    @property
+    def solved(self) -> bool:
+        """The work is done: a merged change closes it (unless the forge then
+        closed it without the work), or it was closed as completed. The same
+        rule as :func:`marketplace.backlog.close_reasons.solved_condition`."""
+        from marketplace.backlog.close_reasons import CloseReason
+
+        reason = self.close_reason
+        return reason is CloseReason.completed or (self.solved_by_id is not None and reason is None)
 
     @property
     def work_done(self) -> bool:
-        """Solved (a merged change closes it) or closed: it takes no new pledges or claims."""
-        return self.solved_by_id is not None or self.state is ItemState.closed
+        """Solved, closed, deleted or withheld: it takes no new pledges or claims."""
+        return (self.solved_by_id is not None or self.state is ItemState.closed
+                or self.deleted_at is not None or self.private_reason is not None)
 
 
 class ItemAlias(db.Model):

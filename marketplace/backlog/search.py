@@ -16,7 +16,8 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, column, exists, false, func, literal_column, select, table, text
 from sqlalchemy.orm import contains_eager, selectinload
 
-from marketplace.backlog.models import BacklogItem, ItemFunding, ItemLabel, ItemState, PullRequest
+from marketplace.backlog.close_reasons import state_condition
+from marketplace.backlog.models import BacklogItem, ItemFunding, ItemLabel, PullRequest
 from marketplace.errors import BadFilter
 from marketplace.extensions import db
 from marketplace.forges.models import ForgeKind, Repository
@@ -27,7 +28,7 @@ MAX_QUERY_LENGTH = 500
 MAX_PAGE = 100_000
 MAX_SEARCH_WORDS = 32
 SORTS = ("updated", "newest", "funded")
-STATES = ("open", "closed", "all")
+STATES = ("open", "solved", "closed", "all")
 FUNDED = ("funded", "unfunded")
 
 # Must stay identical to the expression of ix_backlog_item_search (migrations).
@@ -201,7 +202,7 @@ def build_query(filters: BacklogFilters, reporting_currency: str):
         .where(BacklogItem.hidden.is_(False))
     )
     if filters.state != "all":
-        stmt = stmt.where(BacklogItem.state == ItemState(filters.state))
+        stmt = stmt.where(state_condition(filters.state))
     if filters.q:
         stmt = stmt.where(search_condition(filters.q))
     if filters.project:
@@ -270,6 +271,13 @@ def visible_item(item_id: int) -> BacklogItem | None:
             selectinload(BacklogItem.solved_by).selectinload(PullRequest.repository),
         )
     )
+
+
+def deleted_item_date(item_id: int):
+    """When the forge deleted item ``item_id`` (UTC), or None: the item is not
+    deleted, or the forge kept it private (then it was never ours to show)."""
+    return db.session.scalar(select(BacklogItem.deleted_at).where(
+        BacklogItem.id == item_id, BacklogItem.deleted_at.is_not(None), BacklogItem.private_reason.is_(None)))
 
 
 def project_with_details(slug: str) -> MemberProject | None:

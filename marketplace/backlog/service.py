@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from marketplace.audit import service as audit
+from marketplace.backlog import close_reasons, ending
 from marketplace.backlog.links import find_references
 from marketplace.backlog.models import (
     BacklogItem,
@@ -32,7 +33,6 @@ _ISSUE_FIELDS = {
     "number": "number",
     "title": "title",
     "body": "body",
-    "state_reason": "state_reason",
     "author_login": "author_login",
     "author_forge_id": "author_forge_id",
     "html_url": "html_url",
@@ -69,7 +69,9 @@ def upsert_issue(repo: Repository, issue: ForgeIssue) -> UpsertResult:
 
     Matched by (forge host, forge id). An update older than the stored
     ``forge_updated_at`` is ignored (``stale``): forges and webhooks deliver out
-    of order. Commons fields (priority, funding goal, hidden) are never touched.
+    of order. Commons fields (priority, funding goal) are never touched; what
+    follows from the new state (privacy, payouts, claims, refund offers) is
+    :func:`marketplace.backlog.ending.after_forge_change`.
     """
     item = find_item(repo.host, issue.forge_id)
     created = item is None
@@ -93,8 +95,14 @@ def upsert_issue(repo: Repository, issue: ForgeIssue) -> UpsertResult:
             changed = True
     state = ItemState(issue.state)
     was_state = None if created else item.state
-    closed_not_planned = state is ItemState.closed and issue.state_reason == "not_planned" and not created and (
-        item.state is not ItemState.closed or item.state_reason != "not_planned")
+    was_reason = None if created else item.close_reason
+    state_reason, target_forge_id = close_reasons.read_forge_close(repo.forge.value, issue)
+    if item.state_reason != state_reason:
+        item.state_reason = state_reason
+        changed = True
+    if target_forge_id is not None and item.close_target_forge_id != target_forge_id:
+        item.close_target_forge_id = target_forge_id
+        changed = True
     if item.state != state:
         item.state = state
         changed = True
@@ -104,17 +112,9 @@ def upsert_issue(repo: Repository, issue: ForgeIssue) -> UpsertResult:
     if changed:
         item.synced_at = utcnow()
     db.session.flush()
-    if closed_not_planned:
-        from marketplace.pledges.service import offer_refunds
-
-        offer_refunds(item)
-    if was_state is not None and was_state is not state:
-        from marketplace.payouts import service as payouts
-
-        if state is ItemState.closed:
-            payouts.on_item_closed(item)
-        else:
-            payouts.on_item_reopened(item)
+    ending.after_forge_change(item, created=created, was_state=was_state, was_reason=was_reason,
+                              private_reason=ending.private_reason_for(issue.confidential, repo.visibility),
+                              when=issue.updated_at, actor="sync")
     return UpsertResult("created" if created else "updated" if changed else "unchanged", item)
 
 
@@ -250,14 +250,12 @@ def find_item_alias(host: str, forge_id: int) -> ItemAlias | None:
 
 
 def mark_item_deleted(repo: Repository, forge_id: int, when, *, actor: str) -> BacklogItem | None:
-    """The forge deleted the issue: hide the item (it is never removed: money may point at it)."""
+    """The forge deleted the issue: the item ends (:func:`marketplace.backlog.ending.end_item`:
+    hidden, claims and open payouts cancelled, held pledges refunded at once)."""
     item = find_item(repo.host, forge_id)
     if item is None or item.deleted_at is not None:
         return item
-    item.deleted_at = when
-    item.hidden = True
-    db.session.flush()
-    audit.record("item.deleted_on_forge", "backlog_item", item.id, actor=actor)
+    ending.end_item(item, when, actor=actor)
     return item
 
 
@@ -297,6 +295,8 @@ def refresh_links(pull: PullRequest) -> list[BacklogItem]:
                 )
             )
             path = target_repo.full_name
+        if item is not None and item.deleted_at is not None:
+            item = None  # deleted on the forge: nothing attaches to it any more
         if not (ref.closing and honoured):
             kind = LinkKind.mention
         elif target_repo is not None and target_repo.project_id == repo.project_id:
@@ -339,8 +339,11 @@ def update_solved(item: BacklogItem) -> None:
     """Set ``item.solved_by`` to the first merged pull request that closes it, or None.
 
     Only ``closes`` links that are not removed count, from pull requests that
-    are merged and not deleted; a pull request closed without merging never solves.
+    are merged and not deleted; a pull request closed without merging never
+    solves, and an item deleted on the forge is never solved again.
     """
+    if item.deleted_at is not None:
+        return
     solver = db.session.scalar(
         select(PullRequest)
         .join(ItemLink, ItemLink.pull_request_id == PullRequest.id)
@@ -364,7 +367,12 @@ def update_solved(item: BacklogItem) -> None:
 
 
 def link_by_hand(pull: PullRequest, item: BacklogItem, *, actor: str) -> ItemLink:
-    """A maintainer links ``pull`` to ``item`` as closing it (manual, survives sync)."""
+    """A maintainer links ``pull`` to ``item`` as closing it (manual, survives sync).
+
+    Raises ``ValueError`` for an item deleted on the forge (nothing attaches to it).
+    """
+    if item.deleted_at is not None:
+        raise ValueError("the item was deleted on the forge")
     target = item.repository
     key = (item.forge_host, target.full_name.lower(), item.number)
     link = next((l for l in pull.links if (l.target_host, l.target_path.lower(), l.target_number) == key), None)

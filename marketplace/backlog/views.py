@@ -5,8 +5,9 @@ from flask import Blueprint, abort, current_app, render_template, request
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from marketplace.backlog.close_reasons import work_went_to
 from marketplace.backlog.models import BacklogItem, ItemLink, PullRequest
-from marketplace.backlog.search import find_items, lenient_filters, parse_filters, visible_item
+from marketplace.backlog.search import deleted_item_date, find_items, lenient_filters, parse_filters, visible_item
 from marketplace.errors import BadFilter
 from marketplace.extensions import db
 from marketplace.forges.models import Repository
@@ -67,6 +68,9 @@ def item(item_id: int):
     """One backlog item: its forge fields, rendered body and funding."""
     row = visible_item(item_id)
     if row is None:
+        deleted_at = deleted_item_date(item_id)
+        if deleted_at is not None:
+            return render_template("backlog/gone.html", deleted_at=deleted_at), 410
         abort(404)
     return render_item(row)
 
@@ -100,6 +104,7 @@ def render_item(row: BacklogItem, *, claim_form=None, claim_error: str | None = 
                            funders=[p for p in item_pledges(row.id)
                                     if p["state"] in ("held", "partially_refunded", "released", "disputed")][:50],
                            claims=claim_section(row, form=claim_form, error=claim_error),
+                           work_target=work_went_to(row) if row.closed_as_not_planned else None,
                            payouts=item_payouts(row.id)), status
 
 

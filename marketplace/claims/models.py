@@ -21,10 +21,12 @@ class ClaimState(str, enum.Enum):
     requested = "requested"  # asked for, a maintainer decides
     approved = "approved"  # the implementor may do the work
     submitted = "submitted"  # a pull/merge request of the claimant closes the item
-    completed = "completed"  # the change merged and a payout was proposed to the claimant
+    # Their change merged and a payout was proposed to them, or a maintainer approved paying them.
+    completed = "completed"
     rejected = "rejected"  # refused (or reassigned to someone else) by a maintainer
     withdrawn = "withdrawn"  # given up by the claimant
     lapsed = "lapsed"  # approved, but no linked change before the deadline
+    cancelled = "cancelled"  # the item ended without the work (not planned, duplicate, moved, deleted)
 
 
 ACTIVE_CLAIM_STATES = (ClaimState.requested, ClaimState.approved, ClaimState.submitted)
@@ -39,6 +41,7 @@ CLAIM_ALLOWED_FROM: dict[ClaimState, frozenset[ClaimState]] = {
     ClaimState.withdrawn: frozenset({ClaimState.requested, ClaimState.approved, ClaimState.submitted}),
     # Approved with no change by the deadline, or submitted whose change closed unmerged.
     ClaimState.lapsed: frozenset({ClaimState.approved, ClaimState.submitted}),
+    ClaimState.cancelled: frozenset({ClaimState.requested, ClaimState.approved, ClaimState.submitted}),
 }
 
 

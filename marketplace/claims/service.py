@@ -226,6 +226,41 @@ def holding_claim_of_author(item: BacklogItem, pull: PullRequest | None) -> Clai
         .order_by(Claim.id).limit(1))
 
 
+def unverified_solver(claim: Claim) -> PullRequest | None:
+    """The merged change that solved ``claim``'s item when its author has no
+    verified forge identity here, so it cannot count for the claim (we match
+    by the numeric forge id of a connected account, never by login); None
+    otherwise. Shown on the claim page with how to fix it."""
+    if claim.state not in HOLDING_CLAIM_STATES:
+        return None
+    pull = claim.item.solved_by
+    if pull is None or claimant_ids_for(pull):
+        return None
+    return pull
+
+
+def tell_unverified_author(item: BacklogItem) -> list[int]:
+    """``item`` was just solved by a merged change whose author has no
+    verified forge identity: each claimant holding the item is told why it
+    does not count for their claim and how to fix it. Returns the claim ids told."""
+    pull = item.solved_by
+    if pull is None or claimant_ids_for(pull):
+        return []
+    told = []
+    for claim in db.session.scalars(select(Claim).where(
+            Claim.item_id == item.id, Claim.state.in_(HOLDING_CLAIM_STATES)).order_by(Claim.id)):
+        notify.claim_event(claim.id, "unverified_author")
+        told.append(claim.id)
+    return told
+
+
+def holding_claims_of(item: BacklogItem, user_ids: list[int]) -> list[Claim]:
+    """The approved or submitted claims on ``item`` of the people ``user_ids``, oldest first."""
+    return list(db.session.scalars(select(Claim).where(
+        Claim.item_id == item.id, Claim.state.in_(HOLDING_CLAIM_STATES), Claim.claimant_id.in_(user_ids))
+        .order_by(Claim.id)))
+
+
 def on_links(pull: PullRequest) -> list[int]:
     """Sync saw ``pull`` (open or merged) closing items: the authors' approved
     claims on them become submitted. Returns the claim ids moved."""
@@ -250,6 +285,20 @@ def complete(claim: Claim, pull_request_id: int | None = None) -> bool:
     moved = _move(claim, ClaimState.completed, holding_item_id=None, closed_at=utcnow(), **values)
     if moved:
         audit.record("claim.completed", "claim", claim.id, actor="sync")
+    return moved
+
+
+def cancel_for_item(item: BacklogItem, why: str, *, actor: str) -> list[int]:
+    """The item ended without the work (closed as not planned, duplicate,
+    moved or unknown; deleted; kept private): its active claims are
+    cancelled and each claimant is told ``why``. Returns the claim ids moved."""
+    moved = []
+    for claim in db.session.scalars(select(Claim).where(
+            Claim.item_id == item.id, Claim.state.in_(ACTIVE_CLAIM_STATES)).order_by(Claim.id)).all():
+        if _move(claim, ClaimState.cancelled, holding_item_id=None, closed_at=utcnow(), decision_note=why):
+            audit.record("claim.cancelled", "claim", claim.id, actor=actor, details={"why": why})
+            notify.claim_event(claim.id, "cancelled")
+            moved.append(claim.id)
     return moved
 
 

@@ -8,7 +8,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from sqlalchemy import case, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import selectinload
 
 from marketplace.accounts.forms import as_choices
@@ -39,6 +39,7 @@ CLAIM_STATE_LABELS = {
     ClaimState.rejected: _l("rejected"),
     ClaimState.withdrawn: _l("withdrawn"),
     ClaimState.lapsed: _l("lapsed"),
+    ClaimState.cancelled: _l("cancelled (the item ended on the forge without the work)"),
 }
 
 
@@ -185,6 +186,7 @@ def show(claim_id: int):
     return render_template(
         "claims/show.html", claim=claim, item=claim.item, manager=manager, claimant=claimant,
         plan_html=render_markdown(claim.plan), payouts=_claimant_payouts(claim),
+        net_paid=_claimant_net_paid(claim), unverified_pull=claims.unverified_solver(claim),
         approve_form=DecisionForm(prefix="approve"), reject_form=DecisionForm(prefix="reject"),
         reassign_form=_reassign_form(claim) if manager and claim.state in HOLDING_CLAIM_STATES else None,
         open_states=ACTIVE_CLAIM_STATES, holding_states=HOLDING_CLAIM_STATES)
@@ -377,6 +379,17 @@ def revoke_project_certification(slug: str, certification_id: int):
     db.session.commit()
     flash(_("The certification of %(name)s is revoked.", name=cert.user.display_name))
     return redirect(back, code=303)
+
+
+def _claimant_net_paid(claim: Claim) -> list[tuple[str, int]]:
+    """What the claimant was paid for the claim's item: (currency, net minor units) of their paid shares."""
+    from marketplace.payouts.models import Payout, PayoutShare, ShareState
+
+    return [(currency, int(total)) for currency, total in db.session.execute(
+        select(Payout.currency, func.sum(PayoutShare.amount_minor)).join(Payout, Payout.id == PayoutShare.payout_id)
+        .where(Payout.item_id == claim.item_id, PayoutShare.recipient_id == claim.claimant_id,
+               PayoutShare.state == ShareState.paid)
+        .group_by(Payout.currency).order_by(Payout.currency))]
 
 
 def _claimant_payouts(claim: Claim) -> list:

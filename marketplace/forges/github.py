@@ -110,6 +110,24 @@ def repository_path_of(obj: dict) -> tuple[str, str, str]:
     raise ForgePayloadError("neither repository_url nor html_url names a repository")
 
 
+def repository_visibility(obj) -> str | None:
+    """A GitHub repository's visibility: public, private, internal, or None when not said.
+
+    ``private`` decides (true for private and internal repositories; older
+    payloads, such as the recorded ``repository.privatized`` example, say
+    ``private: true`` beside ``visibility: "public"``); ``visibility`` tells
+    internal from private.
+    """
+    if not isinstance(obj, dict):
+        return None
+    visibility = obj.get("visibility") if obj.get("visibility") in ("public", "private", "internal") else None
+    if obj.get("private") is True:
+        return "internal" if visibility == "internal" else "private"
+    if obj.get("private") is False:
+        return "public"
+    return visibility
+
+
 def is_pull_request(obj: dict) -> bool:
     """True when an object from the issues list is a pull request."""
     return isinstance(obj.get("pull_request"), dict)
@@ -229,6 +247,7 @@ class GitHubClient:
             owner=_str(owner, "login", 255),
             name=_str(data, "name", 255),
             default_branch=_str(data, "default_branch", 255, required=False),
+            visibility=repository_visibility(data),
         )
 
     def issue_pages(self, repo, since, cache):
@@ -242,6 +261,20 @@ class GitHubClient:
         """Pages of pull requests, most recently updated first."""
         params = {"state": "all", "sort": "updated", "direction": "desc", "per_page": "100"}
         yield from self.http.pages(f"/repos/{repo.owner}/{repo.name}/pulls", params, cache)
+
+    def issue_deleted(self, repo, number: int) -> bool:
+        """Whether ``GET /repos/{owner}/{repo}/issues/{number}`` says the issue was
+        deleted: 410 Gone. A transferred issue redirects (301) and a 404 may be a
+        permission problem: neither counts. Raises :class:`ForgeError` for other failures."""
+        from marketplace.forges.http import raise_for_status
+
+        response = self.http._send(self.http.url(f"/repos/{repo.owner}/{repo.name}/issues/{number}"), None, None)
+        if response.status_code == 410:
+            return True
+        if response.status_code == 404:
+            return False
+        raise_for_status(response)
+        return False
 
     @staticmethod
     def parse_list_item(obj: dict):

@@ -62,7 +62,23 @@ def parse_issue(obj: dict, payload: dict | None = None) -> ForgeIssue:
         created_at=_time(obj, "created_at", True),
         updated_at=_time(obj, "updated_at", True),
         closed_at=_time(obj, "closed_at", False),
+        confidential=obj.get("confidential") is True,
+        moved_to_id=_id(obj, "moved_to_id", required=False) if obj.get("moved_to_id") else None,
+        duplicated_to_id=_id(obj, "duplicated_to_id", required=False) if obj.get("duplicated_to_id") else None,
     )
+
+
+VISIBILITY_LEVELS = {0: "private", 10: "internal", 20: "public"}
+
+
+def project_visibility(project: dict) -> str | None:
+    """A GitLab project's visibility: REST ``visibility``, or a hook's ``visibility_level`` (0, 10, 20)."""
+    if not isinstance(project, dict):
+        return None
+    if project.get("visibility") in ("private", "internal", "public"):
+        return project["visibility"]
+    level = project.get("visibility_level")
+    return VISIBILITY_LEVELS.get(level) if isinstance(level, int) and not isinstance(level, bool) else None
 
 
 def parse_merge_request(obj: dict, action: str | None = None) -> ForgePullRequest:
@@ -135,7 +151,8 @@ class GitLabClient:
         data = self.http.get_json(f"/projects/{self._project(repo)}")
         path = _str(data, "path_with_namespace", 511)
         owner, _, name = path.rpartition("/")
-        return RepositoryInfo(_id(data, "id"), owner, name, _str(data, "default_branch", 255, required=False))
+        return RepositoryInfo(_id(data, "id"), owner, name, _str(data, "default_branch", 255, required=False),
+                              visibility=project_visibility(data))
 
     def issue_pages(self, repo, since, cache):
         params = {"scope": "all", "order_by": "updated_at", "sort": "desc", "per_page": "100"}
@@ -150,6 +167,18 @@ class GitLabClient:
     def merge_request(self, repo, iid: int) -> dict:
         """``GET /projects/:id/merge_requests/:iid``."""
         return self.http.get_json(f"/projects/{self._project(repo)}/merge_requests/{iid}")
+
+    def issue_deleted(self, repo, number: int) -> bool:
+        """Whether ``GET /projects/:id/issues/:iid`` answers 404 for an issue the
+        project's list no longer shows: GitLab deletes issues (a moved issue
+        stays, closed, with ``moved_to_id``). Raises :class:`ForgeError` otherwise."""
+        from marketplace.forges.http import NotFound
+
+        try:
+            self.http.get_json(f"/projects/{self._project(repo)}/issues/{number}")
+        except NotFound:
+            return True
+        return False
 
     @staticmethod
     def parse_list_item(obj: dict):

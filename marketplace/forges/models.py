@@ -69,6 +69,9 @@ class Repository(db.Model):
     pulls_disabled: Mapped[bool] = mapped_column(default=False)
     # GitHub App installation that covers this repository, when known.
     installation_id: Mapped[int | None] = mapped_column(BigInteger)
+    # What the forge says about who may see it: public | private | internal
+    # (None: not told yet). Issues of a repository that is not public are never published.
+    visibility: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     project: Mapped["MemberProject"] = relationship(back_populates="repositories")  # noqa: F821

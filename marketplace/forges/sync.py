@@ -14,6 +14,7 @@ from typing import Callable
 from flask import current_app
 from sqlalchemy import select
 
+from marketplace.backlog import ending
 from marketplace.backlog.service import refresh_links, upsert_issue, upsert_pull_request
 from marketplace.extensions import db
 from marketplace.forges.http import CachedPage, NotFound, Page
@@ -64,6 +65,7 @@ def refresh_repository_info(repo: Repository, client) -> None:
         repo.forge_id = info.forge_id
     if info.default_branch:
         repo.default_branch = info.default_branch
+    ending.set_repository_visibility(repo, info.visibility, utcnow(), actor=ACTOR)
     if (info.owner, info.name) != (repo.owner, repo.name):
         move_repository(repo, info.owner, info.name, actor=ACTOR)
 
@@ -172,13 +174,33 @@ def start_run(repo: Repository, *, full: bool) -> SyncRun:
     return run
 
 
+def _end_deleted_issues(repo: Repository, client, listed: set[int]) -> int:
+    """Items of ``repo`` the forge's full list no longer shows: each is asked
+    for on its own, and ends (:func:`marketplace.backlog.ending.end_item`)
+    only when the forge says it was deleted (GitHub 410, GitLab 404). Commits
+    per item. Returns how many ended."""
+    from marketplace.backlog.models import BacklogItem
+
+    missing = db.session.scalars(select(BacklogItem).where(
+        BacklogItem.repository_id == repo.id, BacklogItem.deleted_at.is_(None),
+        BacklogItem.forge_id.not_in(listed)).order_by(BacklogItem.id)).all()
+    ended = 0
+    for item in missing:
+        if client.issue_deleted(repo, item.number):
+            ending.end_item(item, utcnow(), actor=ACTOR)
+            ended += 1
+            db.session.commit()
+    return ended
+
+
 def run_reconcile(repo: Repository, client) -> dict[str, int]:
     """Compare everything the forge lists with what we hold; fix what webhooks missed.
 
     Reads every issue and pull/merge request without conditional requests (a
-    304 would hide which numbers exist). Issues are upserted (a 404 or a
-    missing issue never deletes an item: transfers and deletions arrive by
-    webhook). Pull/merge requests we hold that the forge no longer lists are
+    304 would hide which numbers exist). Issues are upserted; an item the
+    list no longer shows is asked for on its own and ends only when the
+    forge says it was deleted (a transfer or a permission problem never
+    deletes an item). Pull/merge requests we hold that the forge no longer lists are
     marked deleted (GitLab sends no hook for that), and the items they solved
     are re-evaluated. Returns counts; commits per page.
     """
@@ -187,6 +209,7 @@ def run_reconcile(repo: Repository, client) -> dict[str, int]:
 
     counts = {"items": 0, "pull_requests": 0, "deleted_pull_requests": 0}
     refresh_repository_info(repo, client)
+    listed: set[int] = set()
     for page in client.issue_pages(repo, None, None):
         for obj in page.items:
             record = client.parse_list_item(obj)
@@ -194,8 +217,11 @@ def run_reconcile(repo: Repository, client) -> dict[str, int]:
                 upsert_pull_request(repo, record)
             else:
                 upsert_issue(repo, record)
+                listed.add(record.forge_id)
                 counts["items"] += 1
         db.session.commit()
+    if listed:
+        counts["deleted_items"] = _end_deleted_issues(repo, client, listed)
     if repo.pulls_disabled:
         return counts
     seen: set[int] = set()

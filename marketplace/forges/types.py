@@ -28,6 +28,11 @@ class ForgeIssue:
     created_at: datetime
     updated_at: datetime
     closed_at: datetime | None
+    # GitLab: the forge keeps the issue private (``confidential: true``).
+    confidential: bool = False
+    # GitLab: the issue this one was moved to / closed as a duplicate of (issue ids).
+    moved_to_id: int | None = None
+    duplicated_to_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -61,3 +66,4 @@ class RepositoryInfo:
     owner: str
     name: str
     default_branch: str | None
+    visibility: str | None = None  # public | private | internal

@@ -178,7 +178,10 @@ def _set_default_shares(payout: Payout, default: list[tuple[int, int]]) -> None:
 
 
 def on_solved(item: BacklogItem) -> list[Payout]:
-    """Sync: a merged change now closes ``item`` (the linking rules). Hooked from ``update_solved``."""
+    """Sync: a merged change now closes ``item`` (the linking rules). Hooked
+    from ``update_solved``. A claimant holding the item is told when the
+    change's author has no verified forge identity (it cannot count for them)."""
+    claims.tell_unverified_author(item)
     return propose_remaining(item)
 
 
@@ -188,11 +191,17 @@ def on_item_closed(item: BacklogItem, *, commit_id: str | None = None) -> list[P
     not planned, nothing is proposed and payouts not yet executed are
     cancelled (the pledges go back)."""
     if item.closed_as_not_planned:
-        _cancel_open(item, "the issue was closed as not planned")
+        # Not planned, duplicate, moved, deleted or unknown: the work was not done.
+        _cancel_open(item, f"the issue was closed ({item.close_reason.value})")
         return []
     if item.solved_by_id is not None:
         return propose_remaining(item)  # closed after the merge, or again after a reopen
     return propose(item, reason="closed_by_commit" if commit_id else "closed_completed")
+
+
+def cancel_open_payouts(item: BacklogItem, why: str) -> list[int]:
+    """Cancel ``item``'s payouts not yet executing (their money stays in escrow); returns their ids."""
+    return _cancel_open(item, why)
 
 
 def _cancel_open(item: BacklogItem, why: str) -> list[int]:
@@ -315,6 +324,10 @@ def approve(payout_id: int, *, maintainer: User, recipients: list[tuple[int, int
                           "shares": [[user_id, amount] for (user_id, _weight), amount in zip(recipients, amounts)]})
     notices.payout_event(payout.id, "approved")
     _schedule_execution(payout)
+    # A maintainer pays the people holding claims on the item (say, the approved
+    # claimant whose change's author had no verified identity): their claims are done.
+    for claim in claims.holding_claims_of(item, [user_id for user_id, _weight in recipients]):
+        claims.complete(claim, item.solved_by_id)
     return payout
 
 
@@ -361,8 +374,10 @@ def execute(payout_id: int, now: datetime | None = None) -> bool:
     if payout.state is not PayoutState.approved or (payout.execute_after and payout.execute_after > now):
         return False
     if payout.item.closed_as_not_planned:
-        _cancel_open(payout.item, "the issue was closed as not planned")
+        _cancel_open(payout.item, f"the issue was closed ({payout.item.close_reason.value})")
         return False
+    if payout.item.private_reason is not None:
+        return False  # the forge keeps the issue private: nothing leaves escrow unless it is public again
     pledges = {p.id: p for p in db.session.scalars(
         select(Pledge).where(Pledge.id.in_([c.pledge_id for c in payout.covered])).order_by(Pledge.id)
         .with_for_update().execution_options(populate_existing=True))}

@@ -167,8 +167,13 @@ def _prefilled_form(payout: Payout) -> ApprovalForm:
     """The approval form filled with the payout's current shares (at first: the suggested recipient, 100%)."""
     form = ApprovalForm()
     shares = list(payout.shares)
-    if not shares and payout.suggested_recipient_id:
-        form.rows[0].recipient.data = str(payout.suggested_recipient_id)
+    suggested = payout.suggested_recipient_id
+    if not shares and suggested is None and payout.reason == "merged":
+        # The merged change's author has no verified identity: the approved claimant comes first.
+        holders = _holding_claimants(payout.item_id)
+        suggested = holders[0] if len(holders) == 1 else None
+    if not shares and suggested:
+        form.rows[0].recipient.data = str(suggested)
         form.rows[0].percent.data = "100"
     total = sum(share.weight for share in shares)
     equal = len(shares) > 1 and len({share.weight for share in shares}) == 1
@@ -181,13 +186,23 @@ def _prefilled_form(payout: Payout) -> ApprovalForm:
     return form
 
 
+def _holding_claimants(item_id: int) -> list[int]:
+    """User ids of the claims holding the item (approved or submitted), oldest claim first."""
+    return list(db.session.scalars(select(Claim.claimant_id).where(
+        Claim.item_id == item_id, Claim.state.in_([ClaimState.approved, ClaimState.submitted]))
+        .order_by(Claim.id)))
+
+
 def _candidates(payout: Payout) -> list[User]:
-    """People a maintainer may want to pay: the suggested recipient and the item's claimants."""
-    people = db.session.scalars(
+    """People a maintainer may want to pay: the suggested recipient, then the
+    item's approved claimants, then its other claimants."""
+    people = list(db.session.scalars(
         select(User).join(Claim, Claim.claimant_id == User.id).where(
             Claim.item_id == payout.item_id, User.is_implementor.is_(True),
             Claim.state.in_([ClaimState.requested, ClaimState.approved, ClaimState.submitted,
-                             ClaimState.completed])).distinct().order_by(User.id)).all()
+                             ClaimState.completed])).distinct().order_by(User.id)).all())
+    holders = _holding_claimants(payout.item_id)
+    people.sort(key=lambda person: holders.index(person.id) if person.id in holders else len(holders))
     if payout.suggested_recipient is not None and payout.suggested_recipient not in people:
         people.insert(0, payout.suggested_recipient)
     return people

@@ -7,9 +7,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 
 from marketplace.audit import service as audit
+from marketplace.backlog.close_reasons import CloseReason, not_done_condition, work_went_to
 from marketplace.backlog.models import BacklogItem
 from marketplace.extensions import db
 from marketplace.ledger import service as ledger
@@ -406,34 +407,87 @@ NOT_PLANNED_WINDOW = timedelta(days=14)
 
 
 def refund_not_planned(now: datetime | None = None, window: timedelta = NOT_PLANNED_WINDOW) -> list[int]:
-    """Refund the pledges of items closed as not planned, once the policy window has passed.
+    """Refund the pledges of items closed for a reason that pays nobody
+    (:func:`marketplace.backlog.close_reasons.not_done_condition`: not planned,
+    duplicate, moved, unknown) once the policy window has passed since the
+    close, of items deleted on the forge at once (a refund Stripe could not
+    take then is retried here), and of items the forge has kept private
+    (confidential) for longer than the window.
 
     Funders can take their money back at once (self-service); after the
     window, what is still held goes back to them. Keyed by the pledge id.
     Returns the pledge ids refunded.
     """
-    from marketplace.backlog.models import ItemState
-
     now = now or utcnow()
     due = db.session.scalars(
         select(Pledge.id)
         .join(BacklogItem, BacklogItem.id == Pledge.item_id)
         .where(Pledge.state.in_([PledgeState.held, PledgeState.partially_refunded]),
-               BacklogItem.state == ItemState.closed, BacklogItem.state_reason == "not_planned",
-               BacklogItem.forge_closed_at <= now - window)
+               or_(BacklogItem.deleted_at.is_not(None),
+                   and_(not_done_condition(), BacklogItem.forge_closed_at <= now - window),
+                   BacklogItem.private_since <= now - window))
         .order_by(Pledge.id)
     ).all()
     return _refund_back(due, reason="not planned", actor="job:refund_not_planned")
 
 
+def refund_item_now(item: BacklogItem, *, reason: str, actor: str) -> list[int]:
+    """Refund at once what every pledge of ``item`` holds (the item ended on
+    the forge: deleted, or kept private past the window), each through its
+    rail (:func:`_refund_back`: a bank transfer is marked due for the fiscal
+    host). Returns the pledge ids refunded; a pledge Stripe could not refund
+    now is left for the hourly :func:`refund_not_planned`."""
+    due = db.session.scalars(select(Pledge.id).where(
+        Pledge.item_id == item.id, Pledge.state.in_([PledgeState.held, PledgeState.partially_refunded]))
+        .order_by(Pledge.id)).all()
+    return _refund_back(list(due), reason=reason, actor=actor)
+
+
 def offer_refunds(item: BacklogItem) -> int:
-    """Tell every funder whose money an item closed as not planned holds that
-    they can take it back now (and that it comes back by itself after the
-    window). Mailed after commit. Returns the number of funders told."""
+    """Tell every funder whose money an item closed without the work holds
+    (not planned, duplicate, moved, unknown) that they can take it back now
+    (and that it comes back by itself after the window); when the forge says
+    where the work went, that they may move their pledge there instead (their
+    choice: nothing moves by itself). Mailed after commit. Returns the number
+    of funders told."""
     from flask_babel import gettext as _
 
     from marketplace.accounts.models import User
     from marketplace.accounts.service import url_for_public
+    from marketplace.backlog.ending import reason_text  # ending imports this module
+    from marketplace.mail import queue_mail
+
+    rows = db.session.execute(
+        select(Pledge, User).join(User, User.id == Pledge.funder_id)
+        .where(Pledge.item_id == item.id,
+               Pledge.state.in_([PledgeState.held, PledgeState.partially_refunded]))
+        .order_by(Pledge.id)
+    ).all()
+    target = work_went_to(item)
+    why = reason_text(item.close_reason)
+    for pledge, funder in rows:
+        body = _("Hello %(name)s,\n\n\"%(title)s\" was %(why)s. You can take your pledge back now:\n\n"
+                 "%(link)s\n\nOtherwise it comes back to you by itself in %(days)d days.",
+                 name=funder.display_name, title=item.title, why=why,
+                 link=url_for_public("pledges.show", pledge_id=pledge.id), days=NOT_PLANNED_WINDOW.days)
+        if target is not None and not target.work_done:
+            body += "\n\n" + _("The work continues in \"%(target)s\". You may move your pledge there "
+                                 "instead, on the same page.", target=target.title)
+        subject = (_("An item you funded was closed as not planned") if item.close_reason is CloseReason.not_planned
+                   else _("An item you funded was closed without the work"))
+        queue_mail(funder.email, subject, body)
+    return len(rows)
+
+
+def tell_funders_refunded(item: BacklogItem, why: str) -> int:
+    """Tell each funder whose pledge ``item`` still holds that it is being
+    refunded now because the item ``why`` (a card pledge by Stripe; a bank
+    transfer by the fiscal host). Mailed after commit. Returns the number told."""
+    from flask_babel import gettext as _
+
+    from marketplace.accounts.models import User
+    from marketplace.accounts.service import url_for_public
+    from marketplace.i18n import format_money
     from marketplace.mail import queue_mail
 
     rows = db.session.execute(
@@ -443,11 +497,12 @@ def offer_refunds(item: BacklogItem) -> int:
         .order_by(Pledge.id)
     ).all()
     for pledge, funder in rows:
-        queue_mail(funder.email, _("An item you funded was closed as not planned"),
-                   _("Hello %(name)s,\n\n\"%(title)s\" was closed as not planned. You can take your pledge "
-                     "back now:\n\n%(link)s\n\nOtherwise it comes back to you by itself in %(days)d days.",
-                     name=funder.display_name, title=item.title,
-                     link=url_for_public("pledges.show", pledge_id=pledge.id), days=NOT_PLANNED_WINDOW.days))
+        queue_mail(funder.email, _("Your pledge is refunded"),
+                   _("Hello %(name)s,\n\n\"%(title)s\" was %(why)s, so the %(amount)s your pledge holds goes "
+                     "back to you now, the way it came.\n\n%(link)s",
+                     name=funder.display_name, title=item.title, why=why,
+                     amount=format_money(pledge.held_minor, pledge.currency),
+                     link=url_for_public("pledges.show", pledge_id=pledge.id)))
     return len(rows)
 
 
@@ -602,3 +657,56 @@ def awaiting_payment(item_id: int) -> int:
     the only public trace of unpaid pledges (their amounts never show)."""
     return db.session.scalar(select(func.count()).where(
         Pledge.item_id == item_id, Pledge.state.in_([PledgeState.pending, PledgeState.processing])))
+
+
+def move_refusal(pledge: Pledge) -> str | None:
+    """Why ``pledge`` cannot be moved to where its item's work went (for the
+    person), or None when it can: a pledge still holding undisputed money, on
+    an item closed without the work whose forge (or a maintainer) names the
+    item the work went to, which still takes pledges."""
+    from flask_babel import gettext as _
+
+    if not pledge.held_minor or pledge.state is PledgeState.disputed:
+        return _("This pledge holds nothing that can be moved.")
+    if not pledge.item.closed_as_not_planned or pledge.item.deleted_at is not None:
+        return _("Only a pledge on an item closed as moved or duplicate can be moved.")
+    target = work_went_to(pledge.item)
+    if target is None:
+        return _("The forge does not say where this item's work went.")
+    if pledging_closed(target) or target.hidden:
+        return _("The item the work went to takes no pledges.")
+    return None
+
+
+def move_to_target(pledge_id: int, *, funder_id: int, actor: str) -> BacklogItem:
+    """The funder moves what ``pledge_id`` holds to the item its item's work
+    went to (GitLab ``moved_to_id`` / ``duplicated_to_id``, or a maintainer's
+    link), instead of a refund.
+
+    Under the pledge's row lock: one ledger transaction keyed by the pledge
+    and its item (escrow of the old item −held, of the target +held); the
+    pledge then belongs to the target. Returns the target item. Raises
+    :class:`PledgeError` (see :func:`move_refusal`) and changes nothing.
+    """
+    from flask_babel import gettext as _
+
+    pledge = _locked(pledge_id)
+    if pledge.funder_id != funder_id:
+        raise PledgeError(_("Only the funder can move this pledge."))
+    refusal = move_refusal(pledge)
+    if refusal is not None:
+        raise PledgeError(refusal)
+    source, target = pledge.item, work_went_to(pledge.item)
+    money = Money(pledge.held_minor, pledge.currency)
+    _transaction, created = ledger.post("pledge_moved", f"pledge:{pledge.id}:moved-from:{source.id}", [
+        ledger.Line(ledger.account(AccountKind.item_escrow, item_id=source.id),
+                    Money(-money.amount_minor, money.currency)),
+        ledger.Line(ledger.account(AccountKind.item_escrow, item_id=target.id), money),
+    ], memo=f"pledge {pledge.id} moved to item {target.id}")
+    if created:
+        pledge.item_id = target.id
+        db.session.flush()
+        db.session.expire(pledge, ["item"])
+        audit.record("pledge.moved", "pledge", pledge.id, actor=actor,
+                     details={"from_item": source.id, "to_item": target.id, "amount_minor": money.amount_minor})
+    return target

@@ -152,9 +152,13 @@ def _own_pledge(pledge_id: int) -> Pledge:
 @login_required
 def show(pledge_id: int):
     """A funder's pledge: its state, and the transfer instructions for a bank transfer."""
+    from marketplace.backlog.close_reasons import work_went_to
+
     pledge = _own_pledge(pledge_id)
+    movable = pledges.move_refusal(pledge) is None
     return render_template("pledges/show.html", pledge=pledge, refund_refusal=pledges.self_refund_refusal(pledge),
                            refund_failed=bool(pledges.unresolved_refund_failures(pledge.id)),
+                           move_target=work_went_to(pledge.item) if movable else None,
                            instructions=current_app.config["BANK_TRANSFER_INSTRUCTIONS"])
 
 
@@ -236,3 +240,25 @@ def cancel(pledge_id: int):
     else:
         flash(_("This pledge is no longer waiting for a payment; nothing was cancelled."), "error")
     return redirect(url_for("pledges.show", pledge_id=pledge.id)), 303
+
+
+@bp.post("/pledges/<id:pledge_id>/move")
+@login_required
+def move(pledge_id: int):
+    """The funder moves what the pledge holds to the item its item's work
+    went to (moved or duplicate, as the forge or a maintainer says), instead
+    of a refund: their choice, nothing moves by itself."""
+    pledge = _own_pledge(pledge_id)
+    from flask_wtf import FlaskForm
+
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    try:
+        target = pledges.move_to_target(pledge.id, funder_id=current_user.id, actor=f"user:{current_user.id}")
+    except pledges.PledgeError as exc:
+        db.session.rollback()
+        flash(_("Nothing was moved: %(reason)s", reason=str(exc)), "error")
+        return redirect(url_for("pledges.show", pledge_id=pledge.id)), 303
+    db.session.commit()
+    flash(_("Your pledge now funds \"%(title)s\".", title=target.title))
+    return redirect(url_for("pledges.show", pledge_id=pledge.id))

@@ -5,7 +5,8 @@ from flask import Blueprint, abort, current_app, render_template
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from marketplace.backlog.models import BacklogItem, ItemState
+from marketplace.backlog.close_reasons import state_condition
+from marketplace.backlog.models import BacklogItem
 from marketplace.backlog.search import BacklogFilters, find_items, project_with_details
 from marketplace.extensions import db
 from marketplace.forges.models import Repository
@@ -21,7 +22,7 @@ def open_item_counts() -> dict[int, int]:
     rows = db.session.execute(
         select(Repository.project_id, func.count(BacklogItem.id))
         .join(BacklogItem, BacklogItem.repository_id == Repository.id)
-        .where(BacklogItem.state == ItemState.open, BacklogItem.hidden.is_(False))
+        .where(state_condition("open"), BacklogItem.hidden.is_(False))
         .group_by(Repository.project_id)
     ).all()
     return dict(rows)
@@ -71,7 +72,7 @@ def sdg_counts() -> dict[int, tuple[int, int]]:
             select(ProjectSdg.sdg, func.count(BacklogItem.id))
             .join(Repository, Repository.project_id == ProjectSdg.project_id)
             .join(BacklogItem, BacklogItem.repository_id == Repository.id)
-            .where(BacklogItem.state == ItemState.open, BacklogItem.hidden.is_(False))
+            .where(state_condition("open"), BacklogItem.hidden.is_(False))
             .group_by(ProjectSdg.sdg)
         ).all()
     )

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
+from marketplace.backlog import ending
 from marketplace.backlog.service import (
     find_item,
     mark_item_deleted,
@@ -69,6 +70,8 @@ def _github_repo(obj) -> Repository | None:
     repo = resolve_repository(gh.GITHUB_HOST, obj.get("id"), owner.get("login") or login, obj.get("name") or name)
     if repo is not None and isinstance(obj.get("default_branch"), str):
         repo.default_branch = obj["default_branch"]
+    if repo is not None:
+        ending.set_repository_visibility(repo, gh.repository_visibility(obj), utcnow(), actor=ACTOR)
     return repo
 
 
@@ -123,6 +126,12 @@ def _github_pull_request(payload: dict, delivery: WebhookDelivery) -> Outcome:
 def _github_repository(payload: dict, delivery: WebhookDelivery) -> Outcome:
     action = payload.get("action")
     obj = payload.get("repository") or {}
+    if action in ("privatized", "publicized"):
+        repo = _github_repo(obj)  # records the visibility the payload gives
+        if repo is None:
+            return DeliveryStatus.ignored, "repository not in the commons"
+        delivery.repository_id = repo.id
+        return DeliveryStatus.processed, f"repository {repo.visibility}"
     if action not in ("renamed", "transferred"):
         return DeliveryStatus.ignored, f"repository.{action} not handled"
     changes = payload.get("changes") if isinstance(payload.get("changes"), dict) else {}
@@ -182,6 +191,8 @@ def _gitlab_repo(payload: dict) -> Repository | None:
     repo = resolve_repository(host, project_id, owner or None, name or None)
     if repo is not None and isinstance(project.get("default_branch"), str):
         repo.default_branch = project["default_branch"]
+    if repo is not None:
+        ending.set_repository_visibility(repo, gl.project_visibility(project), utcnow(), actor=ACTOR)
     return repo
 
 
@@ -214,6 +225,8 @@ HANDLERS = {
     ("github", "installation_repositories"): _github_installation,
     ("github", "ping"): lambda payload, delivery: (DeliveryStatus.processed, "ping"),
     ("gitlab", "Issue Hook"): _gitlab_issue,
+    # Confidential issues come by their own event (same payload, confidential: true).
+    ("gitlab", "Confidential Issue Hook"): _gitlab_issue,
     ("gitlab", "Merge Request Hook"): _gitlab_merge_request,
 }
 

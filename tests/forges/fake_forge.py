@@ -106,8 +106,11 @@ class FakeForge:
         if repo is None:
             return 404, {}, {"message": "Not Found"}
         if len(parts) == 3:
-            return 200, {}, {"id": repo["id"], "name": ident[1], "full_name": f"{ident[0]}/{ident[1]}",
-                             "owner": {"login": ident[0]}, "default_branch": repo.get("default_branch", "main")}
+            answer = {"id": repo["id"], "name": ident[1], "full_name": f"{ident[0]}/{ident[1]}",
+                      "owner": {"login": ident[0]}, "default_branch": repo.get("default_branch", "main")}
+            if "visibility" in repo:
+                answer.update(visibility=repo["visibility"], private=repo["visibility"] != "public")
+            return 200, {}, answer
         if parts[3] == "collaborators" and len(parts) == 6 and parts[5] == "permission":
             permission = repo.get("permissions", {}).get(parts[4])
             if permission is None:
@@ -120,6 +123,13 @@ class FakeForge:
             if since:
                 rows = [r for r in rows if _ts(r["updated_at"]) >= _ts(since)]
             return self._page(path, query, rows)
+        if parts[3] == "issues" and len(parts) == 5:
+            found = [r for r in repo["issues"] if str(r["number"]) == parts[4]]
+            if found:
+                return 200, {}, found[0]
+            if int(parts[4]) in repo.get("deleted_issues", ()):
+                return 410, {}, {"message": "This issue was deleted"}
+            return 404, {}, {"message": "Not Found"}
         if parts[3] == "pulls" and len(parts) == 4:
             if repo.get("pulls_disabled"):
                 return 404, {}, {"message": "Not Found"}
@@ -137,8 +147,11 @@ class FakeForge:
         if repo is None:
             return 404, {}, {"message": "404 Project Not Found"}
         if len(parts) == 4:
-            return 200, {}, {"id": repo["id"], "path_with_namespace": f"{ident[0]}/{ident[1]}",
-                             "default_branch": repo.get("default_branch", "main")}
+            answer = {"id": repo["id"], "path_with_namespace": f"{ident[0]}/{ident[1]}",
+                      "default_branch": repo.get("default_branch", "main")}
+            if "visibility" in repo:
+                answer["visibility"] = repo["visibility"]
+            return 200, {}, answer
         rows = repo["issues"] if parts[4] == "issues" else repo["pulls"]
         if parts[4] == "merge_requests" and repo.get("pulls_disabled"):
             return 404, {}, {"message": "404 Not Found"}

@@ -107,7 +107,7 @@ def test_reconciliation_marks_a_deleted_merge_request_and_unsolves(client, sessi
     kept = forge_repo["pulls"][1]
     forge_repo["pulls"] = [kept]  # !650 deleted on GitLab, which sends no hook for it
     counts = reconcile_repository(repo.id)
-    assert counts == {"items": 1, "pull_requests": 1, "deleted_pull_requests": 1}
+    assert counts == {"items": 1, "deleted_items": 0, "pull_requests": 1, "deleted_pull_requests": 1}
     pull = session.scalar(select(PullRequest).where(PullRequest.repository_id == repo.id, PullRequest.number == 650))
     assert pull.deleted_at is not None
     assert session.get(BacklogItem, item.id).solved_by_id is None

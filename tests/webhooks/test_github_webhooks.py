@@ -181,12 +181,12 @@ def test_transferred_issue_is_one_item_following_the_new_issue(client, session, 
     assert session.get(BacklogItem, item.id).deleted_at is None
 
 
-def test_deleted_issue_hides_the_item(client, session, hello):
+def test_deleted_issue_hides_the_item_and_answers_410(client, session, hello):
     post_github(client, "issues", payload("github/webhooks/issues/opened.json"))
     post_github(client, "issues", payload("github/webhooks/issues/deleted.json"))
     item = find_item("github.com", 444500041)
     assert item.hidden is True and item.deleted_at is not None
-    assert client.get(f"/api/v1/items/{item.id}").status_code == 404
+    assert client.get(f"/api/v1/items/{item.id}").status_code == 410
 
 
 def _pull(number: int, body: str, *, merged: bool, base: str = "master", state: str = "closed") -> dict:
