@@ -12,6 +12,7 @@ import json
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
+from sqlalchemy.exc import DataError
 
 from marketplace.backlog.service import (
     find_item,
@@ -24,9 +25,13 @@ from marketplace.backlog.service import (
 from marketplace.extensions import db
 from marketplace.forges import github as gh
 from marketplace.forges import gitlab as gl
+from marketplace.forges.clients import client_for
+from marketplace.forges.http import NotFound
 from marketplace.forges.models import Repository
 from marketplace.forges.service import find_repository, move_repository
+from marketplace.forges.types import ForgePayloadError
 from marketplace.timeutil import utcnow
+from marketplace.webhooks import schemas
 from marketplace.webhooks.models import DeliveryStatus, WebhookDelivery
 
 ACTOR = "job:process_delivery"
@@ -60,6 +65,22 @@ def resolve_repository(host: str, forge_id, owner: str | None, name: str | None)
     return repo
 
 
+def _reread(repo: Repository, number: int):
+    """A callable that fetches issue ``number`` of ``repo`` from its forge's API
+    (None when the forge no longer has it): how :func:`upsert_issue` breaks a
+    tie between two events with the same ``updated_at``. Other forge errors
+    propagate, so the job is retried."""
+    def read():
+        client = client_for(repo)
+        try:
+            return client.issue(repo, number)
+        except NotFound:
+            return None
+        finally:
+            client.close()
+    return read
+
+
 def _github_repo(obj) -> Repository | None:
     if not isinstance(obj, dict):
         return None
@@ -73,6 +94,7 @@ def _github_repo(obj) -> Repository | None:
 
 
 def _github_issues(payload: dict, delivery: WebhookDelivery) -> Outcome:
+    schemas.validate(schemas.GitHubIssuesEvent, payload)
     action = payload.get("action")
     repo = _github_repo(payload.get("repository"))
     if repo is None:
@@ -102,11 +124,13 @@ def _github_issues(payload: dict, delivery: WebhookDelivery) -> Outcome:
         old_id = gh._id(changes["old_issue"], "id")
         item = transfer_item(old_repo, old_id, repo, gh.parse_issue(issue), actor=ACTOR)
         return DeliveryStatus.processed, f"item {item.id if item else None} opened by a transfer"
-    result = upsert_issue(repo, gh.parse_issue(issue))
+    parsed = gh.parse_issue(issue)
+    result = upsert_issue(repo, parsed, reread=_reread(repo, parsed.number))
     return DeliveryStatus.processed, f"item {result.row.id} {result.outcome}"
 
 
 def _github_pull_request(payload: dict, delivery: WebhookDelivery) -> Outcome:
+    schemas.validate(schemas.GitHubPullRequestEvent, payload)
     repo = _github_repo(payload.get("repository"))
     if repo is None:
         return DeliveryStatus.ignored, "repository not in the commons"
@@ -121,6 +145,7 @@ def _github_pull_request(payload: dict, delivery: WebhookDelivery) -> Outcome:
 
 
 def _github_repository(payload: dict, delivery: WebhookDelivery) -> Outcome:
+    schemas.validate(schemas.GitHubRepositoryEvent, payload)
     action = payload.get("action")
     obj = payload.get("repository") or {}
     if action not in ("renamed", "transferred"):
@@ -145,6 +170,7 @@ def _github_repository(payload: dict, delivery: WebhookDelivery) -> Outcome:
 
 
 def _github_installation(payload: dict, delivery: WebhookDelivery) -> Outcome:
+    schemas.validate(schemas.GitHubInstallationEvent, payload)
     installation = payload.get("installation") if isinstance(payload.get("installation"), dict) else {}
     installation_id = installation.get("id")
     leaving = payload.get("action") == "deleted"
@@ -186,15 +212,18 @@ def _gitlab_repo(payload: dict) -> Repository | None:
 
 
 def _gitlab_issue(payload: dict, delivery: WebhookDelivery) -> Outcome:
+    schemas.validate(schemas.GitLabIssueHook, payload)
     repo = _gitlab_repo(payload)
     if repo is None:
         return DeliveryStatus.ignored, "project not in the commons"
     delivery.repository_id = repo.id
-    result = upsert_issue(repo, gl.parse_issue(payload.get("object_attributes"), payload))
+    parsed = gl.parse_issue(payload.get("object_attributes"), payload)
+    result = upsert_issue(repo, parsed, reread=_reread(repo, parsed.number))
     return DeliveryStatus.processed, f"item {result.row.id} {result.outcome}"
 
 
 def _gitlab_merge_request(payload: dict, delivery: WebhookDelivery) -> Outcome:
+    schemas.validate(schemas.GitLabMergeRequestHook, payload)
     repo = _gitlab_repo(payload)
     if repo is None:
         return DeliveryStatus.ignored, "project not in the commons"
@@ -230,12 +259,22 @@ def _stripe(payload: dict, delivery: WebhookDelivery) -> Outcome:
 def handle(delivery: WebhookDelivery) -> Outcome:
     """Apply ``delivery``; returns its new status and outcome. Flushes.
 
-    Raises :class:`~marketplace.forges.types.ForgePayloadError` when the
-    payload lacks what the event needs.
+    A payload that does not fit its event's schema (``schemas``), or whose
+    fields the forge readers or the database refuse, changes nothing (its
+    work runs in a savepoint) and is recorded ``malformed`` with the reason:
+    retrying it could only fail again.
     """
+    payload = json.loads(delivery.body)
     if delivery.source == "stripe":
-        return _stripe(json.loads(delivery.body), delivery)
+        return _stripe(payload, delivery)
     handler = HANDLERS.get((delivery.source, delivery.event))
     if handler is None:
         return DeliveryStatus.ignored, f"event {delivery.event!r} not handled"
-    return handler(json.loads(delivery.body), delivery)
+    try:
+        with db.session.begin_nested():
+            return handler(payload, delivery)
+    except (schemas.MalformedPayload, ForgePayloadError) as exc:
+        return DeliveryStatus.malformed, f"malformed {delivery.event} payload: {exc}"[:2000]
+    except DataError as exc:
+        return DeliveryStatus.malformed, (
+            f"malformed {delivery.event} payload: the database refused a value ({exc.orig})")[:2000]

@@ -41,7 +41,8 @@ def _ts(value: str) -> datetime:
 
 
 class FakeForge:
-    """Serve ``repos``: {(owner, name): {"id", "default_branch", "issues": [...], "pulls": [...]}}."""
+    """Serve ``repos``: {(owner, name): {"id", "default_branch", "issues": [...], "pulls": [...]}};
+    an optional ``"former_paths": ["owner/old-name"]`` answers for the repository's former names."""
 
     def __init__(self, kind: str = "github"):
         self.kind = kind
@@ -96,6 +97,13 @@ class FakeForge:
                 self.kind == "gitlab" and key in (str(repo["id"]), f"{owner}/{name}".lower())
             ):
                 return (owner, name), repo
+        # A former path answers with the repository that now holds it (GitHub
+        # redirects, GitLab keeps redirect routes), unless a repository took it.
+        for (owner, name), repo in self.repos.items():
+            former = [tuple(path.lower().split("/", 1)) if self.kind == "github" else path.lower()
+                      for path in repo.get("former_paths", [])]
+            if key in former:
+                return (owner, name), repo
         return None, None
 
     def _github(self, path, query):
@@ -114,6 +122,9 @@ class FakeForge:
                 return 404, {}, {"message": "Not Found"}
             return 200, {}, {"permission": permission,
                              "user": {"login": parts[4], "id": repo.get("user_ids", {}).get(parts[4])}}
+        if parts[3] == "issues" and len(parts) == 5:
+            found = [r for r in repo["issues"] if str(r["number"]) == parts[4]]
+            return (200, {}, found[0]) if found else (404, {}, {"message": "Not Found"})
         if parts[3] == "issues" and len(parts) == 4:
             rows = repo["issues"]
             since = query.get("since")
