@@ -134,6 +134,9 @@ def upsert_issue(repo: Repository, issue: ForgeIssue, *, reread: Callable[[], Fo
     if created:
         item = BacklogItem(repository=repo, forge_host=repo.host, forge_id=issue.forge_id)
         db.session.add(item)
+    elif item.forge_id != issue.forge_id:
+        # Found by a former identity (the issue was transferred): its events are history.
+        return UpsertResult("stale", item)
     elif item.forge_updated_at > issue.updated_at:
         return UpsertResult("stale", item)
     elif item.forge_updated_at == issue.updated_at and reread is not None and _forge_fields_differ(item, issue):
@@ -301,7 +304,8 @@ def find_item(host: str, forge_id: int, *, lock: bool = False) -> BacklogItem | 
 
 
 def transfer_item(
-    old_repo: Repository | None, old_forge_id: int, new_repo: Repository | None, new_issue: ForgeIssue, *, actor: str
+    old_repo: Repository | None, old_forge_id: int, new_repo: Repository | None, new_issue: ForgeIssue, *, actor: str,
+    old_number: int | None = None, old_url: str | None = None,
 ) -> BacklogItem | None:
     """Follow an issue transferred to ``new_issue`` (new id, number, repository).
 
@@ -311,7 +315,9 @@ def transfer_item(
     the new identity, keeps the old one as an :class:`ItemAlias`, and a row
     created for the new issue in the meantime is merged into it. Returns the
     item, or None when neither identity is known and the new repository is not
-    in the commons.
+    in the commons. When only the new issue is known, the old identity
+    (``old_number``, ``old_url``) becomes its alias, so that a late event of
+    the old issue finds the item and is stale instead of making a second one.
     """
     host = (new_repo or old_repo).host if (new_repo or old_repo) else None
     identities = {(old_repo.host, old_forge_id)} if old_repo else set()
@@ -321,9 +327,19 @@ def transfer_item(
         lock_forge_object("issue", *identity)
     old = find_item(old_repo.host, old_forge_id, lock=True) if old_repo else None
     new = find_item(host, new_issue.forge_id, lock=True) if host else None
-    if old is None and new is None:
-        return upsert_issue(new_repo, new_issue).row if new_repo else None
-    if old is None or old is new:
+    if old is None:
+        if new is None and new_repo is None:
+            return None
+        if new_repo is not None:
+            new = upsert_issue(new_repo, new_issue).row
+        if old_repo is not None and old_number is not None and old_forge_id != new.forge_id \
+                and find_item_alias(old_repo.host, old_forge_id) is None:
+            new.aliases.append(ItemAlias(forge_host=old_repo.host, forge_id=old_forge_id,
+                                         repository_full_name=old_repo.full_name, number=old_number,
+                                         html_url=old_url))
+            db.session.flush()
+        return new
+    if old is new:
         if new_repo is not None:
             upsert_issue(new_repo, new_issue)
         return new
@@ -418,7 +434,7 @@ def refresh_links(pull: PullRequest) -> list[BacklogItem]:
                 select(BacklogItem).where(
                     BacklogItem.repository_id == target_repo.id, BacklogItem.number == ref.number
                 )
-            )
+            ) or _item_transferred_from(target_repo, ref.number)
             path = target_repo.full_name
         if not (ref.closing and honoured):
             kind = LinkKind.mention
@@ -458,6 +474,27 @@ def refresh_links(pull: PullRequest) -> list[BacklogItem]:
     return items
 
 
+def _item_transferred_from(repo: Repository, number: int) -> BacklogItem | None:
+    """The item that was issue ``number`` of ``repo`` before a transfer moved it
+    (a pull request may name the old place, or be read after the transfer)."""
+    return db.session.scalar(
+        select(BacklogItem).join(ItemAlias, ItemAlias.item_id == BacklogItem.id).where(
+            ItemAlias.forge_host == repo.host, func.lower(ItemAlias.repository_full_name) == repo.path_key,
+            ItemAlias.number == number).limit(1))
+
+
+def _reopened_after_merge(item: BacklogItem, solver: PullRequest) -> bool:
+    """The forge said the issue was open after ``solver`` merged, although that
+    merge closed it (a keyword link): it was reopened, and the merge arrived
+    late. The merge then proposes nothing, as in the natural order where the
+    reopening cancelled its proposal."""
+    if item.state is not ItemState.open or solver.merged_at is None or item.forge_updated_at <= solver.merged_at:
+        return False
+    return db.session.scalar(select(ItemLink.id).where(
+        ItemLink.item_id == item.id, ItemLink.pull_request_id == solver.id,
+        ItemLink.source == LinkSource.keyword, ItemLink.removed.is_(False)).limit(1)) is not None
+
+
 def update_solved(item: BacklogItem) -> None:
     """Set ``item.solved_by`` to the first merged pull request that closes it, or None.
 
@@ -480,7 +517,7 @@ def update_solved(item: BacklogItem) -> None:
     if item.solved_by_id != (solver.id if solver else None):
         item.solved_by = solver
         db.session.flush()
-        if solver is not None:
+        if solver is not None and not _reopened_after_merge(item, solver):
             from marketplace.payouts import service as payouts
 
             payouts.on_solved(item)

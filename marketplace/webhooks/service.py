@@ -15,7 +15,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import DataError
 
 from marketplace.backlog.service import (
-    find_item,
     mark_item_deleted,
     refresh_links,
     transfer_item,
@@ -108,21 +107,26 @@ def _github_issues(payload: dict, delivery: WebhookDelivery) -> Outcome:
         return DeliveryStatus.ignored, f"issues.{action} on pull request #{issue.get('number')}: no item"
     changes = payload.get("changes") if isinstance(payload.get("changes"), dict) else {}
     if action == "deleted":
-        if find_item(repo.host, gh._id(issue, "id")) is None:
-            # Deleted before we saw it (or before a late "opened"): keep it as a
-            # deleted item, so that no later event can bring it back.
-            upsert_issue(repo, gh.parse_issue(issue))
+        # The payload is the issue as it was when deleted: apply it first (unless
+        # older than what we hold), so that an edit or close delivered after the
+        # deletion, and then stale, is not lost. Deleted before we saw it (or
+        # before a late "opened"): it is kept as a deleted item, so that no
+        # later event can bring it back.
+        upsert_issue(repo, gh.parse_issue(issue))
         item = mark_item_deleted(repo, gh._id(issue, "id"), utcnow(), actor=ACTOR)
         return DeliveryStatus.processed, f"item {item.id} hidden: deleted on the forge" if item else "unknown issue deleted"
     if action == "transferred":
         new_issue = changes.get("new_issue")
         new_repo = _github_repo(changes.get("new_repository"))
-        item = transfer_item(repo, gh._id(issue, "id"), new_repo, gh.parse_issue(new_issue), actor=ACTOR)
+        item = transfer_item(repo, gh._id(issue, "id"), new_repo, gh.parse_issue(new_issue), actor=ACTOR,
+                             old_number=gh._id(issue, "number", gh.MAX_INT), old_url=issue.get("html_url"))
         return DeliveryStatus.processed, f"item {item.id if item else None} follows the transferred issue"
     if action == "opened" and isinstance(changes.get("old_issue"), dict):
         old_repo = _github_repo(changes.get("old_repository"))
         old_id = gh._id(changes["old_issue"], "id")
-        item = transfer_item(old_repo, old_id, repo, gh.parse_issue(issue), actor=ACTOR)
+        item = transfer_item(old_repo, old_id, repo, gh.parse_issue(issue), actor=ACTOR,
+                             old_number=gh._id(changes["old_issue"], "number", gh.MAX_INT),
+                             old_url=changes["old_issue"].get("html_url"))
         return DeliveryStatus.processed, f"item {item.id if item else None} opened by a transfer"
     parsed = gh.parse_issue(issue)
     result = upsert_issue(repo, parsed, reread=_reread(repo, parsed.number))
