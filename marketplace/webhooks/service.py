@@ -28,6 +28,7 @@ from marketplace.forges.clients import client_for
 from marketplace.forges.http import NotFound
 from marketplace.forges.models import Repository
 from marketplace.forges.service import find_repository, move_repository
+from marketplace.forges.urls import path_key
 from marketplace.forges.types import ForgePayloadError
 from marketplace.timeutil import utcnow
 from marketplace.webhooks import schemas
@@ -40,10 +41,12 @@ Outcome = tuple[DeliveryStatus, str]
 def resolve_repository(host: str, forge_id, owner: str | None, name: str | None) -> Repository | None:
     """Our repository for a forge's repository object.
 
-    By (host, numeric id) once the id is known, so a later rename keeps it;
-    until then by host and owner/name (a registry import knows no id), and the
-    id is learnt. A repository whose path matches but whose id differs is
-    another repository that took the name: not ours.
+    By (host, numeric id) once the id is known, so a later rename keeps it.
+    Otherwise by the path: the repository living at it now, whose id is
+    learnt when it has none yet (a registry import knows no id); one with
+    another id is another repository that took the name: not ours. A former
+    path leads to the renamed repository only when the ids agree (or the
+    payload has none): a new repository created with the old name is not it.
     """
     if isinstance(forge_id, int):
         repo = db.session.scalar(
@@ -53,15 +56,19 @@ def resolve_repository(host: str, forge_id, owner: str | None, name: str | None)
             return repo
     if not owner or not name:
         return None
-    repo = find_repository(host, owner, name)
-    if repo is None:
-        return None
-    if repo.forge_id is None and isinstance(forge_id, int):
-        repo.forge_id = forge_id
-        db.session.flush()
-    elif isinstance(forge_id, int) and repo.forge_id != forge_id:
-        return None
-    return repo
+    key = path_key(owner, name)
+    repo = db.session.scalar(select(Repository).where(Repository.host == host, Repository.path_key == key))
+    if repo is not None:
+        if repo.forge_id is None and isinstance(forge_id, int):
+            repo.forge_id = forge_id
+            db.session.flush()
+        elif isinstance(forge_id, int) and repo.forge_id != forge_id:
+            return None
+        return repo
+    former = find_repository(host, owner, name)
+    if former is not None and (not isinstance(forge_id, int) or former.forge_id == forge_id):
+        return former
+    return None
 
 
 def _reread(repo: Repository, number: int):
