@@ -6,6 +6,7 @@ it now, live sync and webhooks later. Services flush, never commit.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Callable
 
 from sqlalchemy import func, select, text
@@ -87,7 +88,7 @@ def _forge_fields_differ(item: BacklogItem, issue: ForgeIssue) -> bool:
     return any(getattr(item, column) != getattr(issue, attr) for column, attr in _ISSUE_FIELDS.items())
 
 
-def _closed_on_the_forge_at(item: BacklogItem):
+def _closed_on_the_forge_at(item: BacklogItem) -> datetime | None:
     """When the forge last said the work on ``item`` was done, or None: the
     close it reported, or the merge of a change whose closing keyword made the
     forge close the issue at that moment (a link made by hand closes nothing
@@ -96,12 +97,16 @@ def _closed_on_the_forge_at(item: BacklogItem):
     if item.state is ItemState.closed and item.forge_closed_at is not None:
         moments.append(item.forge_closed_at)
     solver = item.solved_by
-    if solver is not None and solver.merged_at is not None and db.session.scalar(
-        select(ItemLink.id).where(ItemLink.item_id == item.id, ItemLink.pull_request_id == solver.id,
-                                  ItemLink.source == LinkSource.keyword, ItemLink.removed.is_(False)).limit(1)
-    ):
+    if solver is not None and solver.merged_at is not None and _closes_by_keyword(item, solver):
         moments.append(solver.merged_at)
     return max(moments) if moments else None
+
+
+def _closes_by_keyword(item: BacklogItem, pull: PullRequest) -> bool:
+    """``pull`` links ``item`` by a closing keyword (so the forge closed the issue at its merge)."""
+    return db.session.scalar(select(ItemLink.id).where(
+        ItemLink.item_id == item.id, ItemLink.pull_request_id == pull.id,
+        ItemLink.source == LinkSource.keyword, ItemLink.removed.is_(False)).limit(1)) is not None
 
 
 def upsert_issue(repo: Repository, issue: ForgeIssue, *, reread: Callable[[], ForgeIssue | None] | None = None
@@ -178,7 +183,8 @@ def upsert_issue(repo: Repository, issue: ForgeIssue, *, reread: Callable[[], Fo
     return UpsertResult("created" if created else "updated" if changed else "unchanged", item)
 
 
-def _apply_state_effects(item: BacklogItem, state: ItemState, was_state: ItemState | None, said_at, done_at) -> None:
+def _apply_state_effects(item: BacklogItem, state: ItemState, was_state: ItemState | None, said_at: datetime,
+                         done_at: datetime | None) -> None:
     """What an accepted (not stale) issue event means for the item's payouts.
 
     - It says closed and the item was open: the close handling of payouts.
@@ -490,9 +496,7 @@ def _reopened_after_merge(item: BacklogItem, solver: PullRequest) -> bool:
     reopening cancelled its proposal."""
     if item.state is not ItemState.open or solver.merged_at is None or item.forge_updated_at <= solver.merged_at:
         return False
-    return db.session.scalar(select(ItemLink.id).where(
-        ItemLink.item_id == item.id, ItemLink.pull_request_id == solver.id,
-        ItemLink.source == LinkSource.keyword, ItemLink.removed.is_(False)).limit(1)) is not None
+    return _closes_by_keyword(item, solver)
 
 
 def update_solved(item: BacklogItem) -> None:
