@@ -209,3 +209,22 @@ def test_a_gitlab_project_path_reused_by_a_new_project_is_a_new_repository(clien
     owners = {item.forge_id: item.repository_id for item in session.scalars(
         select(BacklogItem).where(BacklogItem.forge_host == "gitlab.example.org"))}
     assert owners == {200005: new.id, 100005: old.id}
+
+
+def test_syncing_an_entry_whose_path_redirects_to_a_held_repository_fails_clearly(session, renamed,
+                                                                                  forge_with_redirect):
+    """An entry added by path while we did not know the path was a former name
+    (no alias yet): the forge answers with the renamed repository's id. The
+    sync stops with a clear reason instead of giving the entry that id."""
+    from jobs.sync import sync_repository
+    from marketplace.forges.models import Repository, SyncRun, SyncStatus
+
+    entry = Repository(project=project(session, "odk"), forge=renamed.forge, host="github.com", owner="Octocoders",
+                       name="Hello-World", path_key="octocoders/hello-world",
+                       url="https://github.com/Octocoders/Hello-World")
+    session.add(entry)
+    session.flush()
+    run = session.get(SyncRun, sync_repository(entry.id, full=True))
+    assert (entry.forge_id, entry.sync_status) == (None, SyncStatus.failed)
+    assert run.error == ("github.com/Octocoders/Hello-World is a former name of Octocoders/Hello-World-legacy "
+                         f"(same forge id {OLD_ID}): it is that repository; remove this entry")
