@@ -201,3 +201,30 @@ def test_close_and_reopen_in_the_same_second_end_as_the_forge_says(world, sessio
     assert item.state.value == truth
     issue_reads = [r for r in github_forge.received if r.path == "/repos/Codertocat/Hello-World/issues/51"]
     assert len(issue_reads) == 1  # only the second event, the tie, asked the forge
+
+
+@pytest.mark.parametrize("order", [["close", "reopen"], ["reopen", "close"]], ids="-then-".join)
+def test_gitlab_close_and_reopen_in_the_same_second_end_as_the_forge_says(client, session, gitlab_forge, order):
+    """The same tie on GitLab (hook timestamps have 1-second resolution): the
+    recorded Issue Hook close and reopen deliveries with one updated_at."""
+    from tests.webhooks.helpers import post_gitlab
+
+    repo = make_repository("kanboard", "test-webhook", host="gitlab.example.org", forge_id=320820,
+                           default_branch="master")
+    second = "2016-02-27 01:30:00 UTC"
+    bodies = {}
+    for action in ("open", "close", "reopen"):
+        body = payload(f"gitlab/webhooks/issue/{action}.json")
+        body["project"]["web_url"] = "https://gitlab.example.org/kanboard/test-webhook"
+        body["object_attributes"].update(id=1268888, iid=5, project_id=320820,
+                                         updated_at="2016-02-27 01:10:01 UTC" if action == "open" else second,
+                                         url="https://gitlab.example.org/kanboard/test-webhook/issues/5")
+        bodies[action] = body
+    truth = dict(bodies["reopen"]["object_attributes"], state="opened", web_url=bodies["reopen"]["object_attributes"]
+                 ["url"])
+    gitlab_forge.repos[("kanboard", "test-webhook")] = {"id": 320820, "issues": [truth], "pulls": []}
+    for action in ["open"] + order:
+        assert post_gitlab(client, "Issue Hook", bodies[action]).status_code == 202
+    item = session.scalar(select(BacklogItem).where(BacklogItem.repository_id == repo.id, BacklogItem.number == 5))
+    assert item.state is ItemState.open
+    assert [r.path for r in gitlab_forge.received] == ["/api/v4/projects/320820/issues/5"]
