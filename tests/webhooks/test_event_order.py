@@ -14,7 +14,7 @@ from sqlalchemy import func, or_, select
 
 from marketplace.backlog.models import BacklogItem, ItemLink, ItemState
 from marketplace.backlog.service import find_item
-from marketplace.payouts.models import PayoutState
+from marketplace.payouts.models import Payout, PayoutState
 from marketplace.webhooks.models import DeliveryStatus, WebhookDelivery
 from tests.conftest import make_repository
 from tests.forges.fake_forge import github_issue
@@ -98,7 +98,7 @@ def final_state(session, number: int) -> dict:
             BacklogItem.number.in_([number, 500 + number]))))
     if item is None:
         return {"items": rows}
-    payouts = World.payouts_of(type("W", (), {"session": session})(), item)
+    payouts = session.scalars(select(Payout).where(Payout.item_id == item.id)).all()
     return {
         "items": rows,
         "state": (item.state.value, item.state_reason),
