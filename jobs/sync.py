@@ -11,6 +11,7 @@ from marketplace.extensions import db
 from marketplace.forges.clients import client_for
 from marketplace.forges.http import Forbidden, ForgeError, RateLimited
 from marketplace.forges.models import Repository, SyncRun, SyncRunStatus, SyncStatus
+from marketplace.forges.service import RepositoryConflict
 from marketplace.forges.sync import run_sync, start_run
 from marketplace.forges.types import ForgePayloadError
 from marketplace.timeutil import utcnow
@@ -45,6 +46,8 @@ def sync_repository(repository_id: int, run_id: int | None = None, full: bool = 
         _end(run.id, SyncStatus.forbidden, f"the forge refused access; a maintainer must grant it: {exc}")
     except ForgePayloadError as exc:
         _end(run.id, SyncStatus.failed, f"the forge sent an object we cannot read: {exc}")
+    except RepositoryConflict as exc:
+        _end(run.id, SyncStatus.failed, str(exc))
     except ForgeError as exc:
         _wait_or_give_up(run.id, repo.id, full, utcnow() + timedelta(seconds=RETRY_DELAY * run.attempts), str(exc))
     except Exception as exc:

@@ -14,7 +14,7 @@ from marketplace.webhooks.service import handle
 def process_delivery(delivery_id: int, replay: bool = False) -> str:
     """Process one stored delivery; returns its status.
 
-    Idempotent: a delivery already processed or ignored is left alone unless
+    Idempotent: a delivery already processed, ignored or malformed is left alone unless
     ``replay`` (an admin's replay). On an error the delivery is marked
     ``failed`` with the error in a separate commit and the error is raised, so
     RQ retries it and the admin page shows it. An event whose object cannot be
@@ -26,7 +26,8 @@ def process_delivery(delivery_id: int, replay: bool = False) -> str:
     delivery = db.session.get(WebhookDelivery, delivery_id, with_for_update=True)
     if delivery is None:
         raise LookupError(f"no webhook delivery {delivery_id}")
-    if delivery.status in (DeliveryStatus.processed, DeliveryStatus.ignored) and not replay:
+    if delivery.status in (DeliveryStatus.processed, DeliveryStatus.ignored, DeliveryStatus.malformed) \
+            and not replay:
         return delivery.status.value
     try:
         status, outcome = handle(delivery)

@@ -42,7 +42,8 @@ def reason_text(reason: CloseReason | None) -> str:
 
 
 def after_forge_change(item: BacklogItem, *, created: bool, was_state, was_reason: CloseReason | None,
-                       private_reason: str | None, when: datetime, actor: str) -> None:
+                       private_reason: str | None, when: datetime, actor: str,
+                       done_at: datetime | None = None) -> None:
     """What follows from the forge's new state of ``item`` (already written
     by ``upsert_issue``), given its state and close reason before (None when
     just created):
@@ -51,6 +52,13 @@ def after_forge_change(item: BacklogItem, *, created: bool, was_state, was_reaso
     - closed (or closed again for another reason): ``payouts.on_item_closed``
       (a proposal for completed work, cancellations otherwise); reopened:
       ``payouts.on_item_reopened``;
+    - open, already open, and the event (``when``, UTC) is newer than the
+      moment the forge last said the work was done (``done_at``: a close, or
+      the merge of a keyword-closing change): the issue was reopened after
+      that, whatever arrived first (a "reopened" delivered before its
+      "closed", which is then stale), so ``payouts.on_item_reopened`` as in
+      the natural order. Effects follow from what the event says and when,
+      not only from the difference with the stored row;
     - newly closed without the work: :func:`closed_without_work`.
     """
 
@@ -61,6 +69,9 @@ def after_forge_change(item: BacklogItem, *, created: bool, was_state, was_reaso
             payouts.on_item_closed(item)
         else:
             payouts.on_item_reopened(item)
+    elif (was_state is ItemState.open and item.state is ItemState.open and done_at is not None
+          and when > done_at):
+        payouts.on_item_reopened(item)
     elif was_reason is not None and reason is not None and was_reason is not reason:
         payouts.on_item_closed(item)  # closed still, for another reason (completed ↔ duplicate)
     if not created and reason is not None and not pays(reason) and (was_reason is None or pays(was_reason)):
@@ -81,7 +92,8 @@ def closed_without_work(item: BacklogItem, *, actor: str) -> None:
 def end_item(item: BacklogItem, when: datetime, *, actor: str) -> list[int]:
     """The forge deleted ``item``'s issue: everything hanging on it ends, now.
 
-    The item is hidden (soft delete: money points at it) and answers 410;
+    The item is hidden (soft delete: money points at it), no longer solved,
+    and answers 410;
     active claims are cancelled and their holders told; payouts not yet
     executing are cancelled; every held pledge is refunded at once through
     its rail and its funder told. No link, proposal or pledge attaches to it
@@ -96,6 +108,9 @@ def end_item(item: BacklogItem, when: datetime, *, actor: str) -> list[int]:
         return []
     item.deleted_at = when
     item.hidden = True
+    # Gone means unsolved whatever merged before: nobody is paid for a deleted
+    # item, and the same events in any order end the same (issue 11 §2, §6).
+    item.solved_by = None
     db.session.flush()
     audit.record("item.deleted_on_forge", "backlog_item", item.id, actor=actor)
     why = reason_text(CloseReason.deleted)

@@ -6,8 +6,10 @@ it now, live sync and webhooks later. Services flush, never commit.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable
 
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 
 from marketplace.audit import service as audit
 from marketplace.backlog import close_reasons, ending
@@ -64,16 +66,76 @@ class UpsertResult:
     row: BacklogItem | PullRequest
 
 
-def upsert_issue(repo: Repository, issue: ForgeIssue) -> UpsertResult:
+def lock_forge_object(kind: str, host: str, key) -> None:
+    """Serialise writers of one forge object until the transaction ends.
+
+    A PostgreSQL advisory transaction lock on ``kind:host:key`` (an issue's
+    numeric forge id; a pull request's repository id and number). Unlike a row
+    lock it also covers the row that does not exist yet, so two workers
+    creating the same item cannot both insert. Taken before the staleness
+    check, so the check reads what the other worker committed. Reentrant in
+    one transaction. SQLite serialises writers itself: nothing to do there.
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    db.session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                       {"key": f"{kind}:{host}:{key}"})
+
+
+def _forge_fields_differ(item: BacklogItem, issue: ForgeIssue) -> bool:
+    if item.state.value != issue.state or sorted(item.label_names) != sorted(issue.labels):
+        return True
+    return any(getattr(item, column) != getattr(issue, attr) for column, attr in _ISSUE_FIELDS.items())
+
+
+def _closed_on_the_forge_at(item: BacklogItem) -> datetime | None:
+    """When the forge last said the work on ``item`` was done, or None: the
+    close it reported, or the merge of a change whose closing keyword made the
+    forge close the issue at that moment (a link made by hand closes nothing
+    on the forge, so the issue staying open after it says nothing)."""
+    moments = []
+    if item.state is ItemState.closed and item.forge_closed_at is not None:
+        moments.append(item.forge_closed_at)
+    solver = item.solved_by
+    if solver is not None and solver.merged_at is not None and _closes_by_keyword(item, solver):
+        moments.append(solver.merged_at)
+    return max(moments) if moments else None
+
+
+def _closes_by_keyword(item: BacklogItem, pull: PullRequest) -> bool:
+    """``pull`` links ``item`` by a closing keyword (so the forge closed the issue at its merge)."""
+    return db.session.scalar(select(ItemLink.id).where(
+        ItemLink.item_id == item.id, ItemLink.pull_request_id == pull.id,
+        ItemLink.source == LinkSource.keyword, ItemLink.removed.is_(False)).limit(1)) is not None
+
+
+def upsert_issue(repo: Repository, issue: ForgeIssue, *, reread: Callable[[], ForgeIssue | None] | None = None,
+                 effects: bool = True) -> UpsertResult:
     """Create or update the backlog item of ``issue`` in ``repo``.
 
-    Matched by (forge host, forge id). An update older than the stored
-    ``forge_updated_at`` is ignored (``stale``): forges and webhooks deliver out
-    of order. Commons fields (priority, funding goal) are never touched; what
-    follows from the new state (privacy, payouts, claims, refund offers) is
+    Matched by (forge host, forge id), under a lock on that identity taken
+    before anything is read (:func:`lock_forge_object` and the row), so two
+    workers with two events of one issue apply them one after the other and
+    the newer one stays. An update older than the stored ``forge_updated_at``
+    is ignored (``stale``): forges and webhooks deliver out of order. An
+    update with the *same* ``updated_at`` but other content (GitHub's
+    timestamps have 1-second resolution: a close and a reopen in one second)
+    is not decided by arrival order: ``reread()`` fetches the issue from the
+    forge's API and that answer is applied (without ``reread``, e.g. in sync,
+    ``issue`` is itself the API's answer). Commons fields (priority, funding
+    goal) are never touched; what follows from the new
+    state (privacy, payouts, claims, refund offers) is
     :func:`marketplace.backlog.ending.after_forge_change`.
+
+    Effects on money follow from what the event says and when
+    (:func:`marketplace.backlog.ending.after_forge_change`), not from the stored row alone. A newly
+    created item takes the links that merged pull requests made to it before
+    it existed (:func:`_attach_waiting_links`). ``effects=False`` writes the
+    forge's fields only (the issue as it was when deleted, which then ends:
+    its close must not propose a payout first).
     """
-    item = find_item(repo.host, issue.forge_id)
+    lock_forge_object("issue", repo.host, issue.forge_id)
+    item = find_item(repo.host, issue.forge_id, lock=True)
     created = item is None
     if item is not None and item.deleted_at is not None:
         # Deleted on the forge: a late event of the issue does not bring it back.
@@ -81,9 +143,19 @@ def upsert_issue(repo: Repository, issue: ForgeIssue) -> UpsertResult:
     if created:
         item = BacklogItem(repository=repo, forge_host=repo.host, forge_id=issue.forge_id)
         db.session.add(item)
+    elif item.forge_id != issue.forge_id:
+        # Found by a former identity (the issue was transferred): its events are history.
+        return UpsertResult("stale", item)
     elif item.forge_updated_at > issue.updated_at:
         return UpsertResult("stale", item)
+    elif item.forge_updated_at == issue.updated_at and reread is not None and _forge_fields_differ(item, issue):
+        fresh = reread()
+        if fresh is None or fresh.forge_id != issue.forge_id or fresh.updated_at < item.forge_updated_at:
+            return UpsertResult("stale", item)
+        issue = fresh
 
+    was_state = None if created else item.state
+    done_at = None if created else _closed_on_the_forge_at(item)
     changed = created
     if item.repository_id != repo.id:
         item.repository = repo
@@ -94,7 +166,6 @@ def upsert_issue(repo: Repository, issue: ForgeIssue) -> UpsertResult:
             setattr(item, column, value)
             changed = True
     state = ItemState(issue.state)
-    was_state = None if created else item.state
     was_reason = None if created else item.close_reason
     state_reason, target_forge_id = close_reasons.read_forge_close(repo.forge.value, issue)
     if item.state_reason != state_reason:
@@ -112,23 +183,54 @@ def upsert_issue(repo: Repository, issue: ForgeIssue) -> UpsertResult:
     if changed:
         item.synced_at = utcnow()
     db.session.flush()
+    if not effects:
+        return UpsertResult("created" if created else "updated" if changed else "unchanged", item)
+    if created:
+        _attach_waiting_links(item)
     ending.after_forge_change(item, created=created, was_state=was_state, was_reason=was_reason,
                               private_reason=ending.private_reason_for(issue.confidential, repo.visibility),
-                              when=issue.updated_at, actor="sync")
+                              when=issue.updated_at, done_at=done_at, actor="sync")
     return UpsertResult("created" if created else "updated" if changed else "unchanged", item)
+
+
+def _attach_waiting_links(item: BacklogItem) -> None:
+    """Links written before ``item`` existed (a pull request merged before its
+    issue reached us) point at its repository path and number with no item:
+    give them the item, then decide whether it is solved.
+
+    The repository's current path counts, and a former path only while no
+    live repository holds it (a new repository with the old name owns it).
+    """
+    repo = item.repository
+    paths = {repo.path_key}
+    for alias in repo.aliases:
+        if db.session.scalar(select(Repository.id).where(
+                Repository.host == repo.host, Repository.path_key == alias.path_key)) is None:
+            paths.add(alias.path_key)
+    links = db.session.scalars(select(ItemLink).where(
+        ItemLink.item_id.is_(None), ItemLink.target_host == item.forge_host,
+        func.lower(ItemLink.target_path).in_(paths), ItemLink.target_number == item.number)).all()
+    if not links:
+        return
+    for link in links:
+        link.item = item
+    db.session.flush()
+    update_solved(item)
 
 
 def upsert_pull_request(repo: Repository, pull: ForgePullRequest) -> UpsertResult:
     """Create or update the pull/merge request ``pull`` of ``repo``.
 
-    Matched by (repository, number). Fields the source does not carry (the pull
+    Matched by (repository, number), under a lock on that identity taken
+    before the staleness check (as for issues). Fields the source does not carry (the pull
     request id, base branch, fork) keep their stored values. A merged request
     never goes back to open or closed: merging is final on every forge.
     """
+    lock_forge_object("pull", repo.host, f"{repo.id}:{pull.number}")
     row = db.session.scalar(
         select(PullRequest).where(
             PullRequest.repository_id == repo.id, PullRequest.number == pull.number
-        )
+        ).with_for_update().execution_options(populate_existing=True)
     )
     created = row is None
     if created:
@@ -174,22 +276,26 @@ def upsert_pull_request(repo: Repository, pull: ForgePullRequest) -> UpsertResul
     return UpsertResult("created" if created else "updated" if changed else "unchanged", row)
 
 
-def find_item(host: str, forge_id: int) -> BacklogItem | None:
-    """The item with forge id ``forge_id`` on ``host``, now or before a transfer."""
-    item = db.session.scalar(
-        select(BacklogItem).where(BacklogItem.forge_host == host, BacklogItem.forge_id == forge_id)
-    )
+def find_item(host: str, forge_id: int, *, lock: bool = False) -> BacklogItem | None:
+    """The item with forge id ``forge_id`` on ``host``, now or before a transfer.
+
+    With ``lock`` the row is locked (FOR UPDATE) and re-read from the database.
+    """
+    query = select(BacklogItem).where(BacklogItem.forge_host == host, BacklogItem.forge_id == forge_id)
+    by_alias = (select(BacklogItem).join(ItemAlias, ItemAlias.item_id == BacklogItem.id)
+                .where(ItemAlias.forge_host == host, ItemAlias.forge_id == forge_id))
+    if lock:
+        query = query.with_for_update(of=BacklogItem).execution_options(populate_existing=True)
+        by_alias = by_alias.with_for_update(of=BacklogItem).execution_options(populate_existing=True)
+    item = db.session.scalar(query)
     if item is not None:
         return item
-    return db.session.scalar(
-        select(BacklogItem)
-        .join(ItemAlias, ItemAlias.item_id == BacklogItem.id)
-        .where(ItemAlias.forge_host == host, ItemAlias.forge_id == forge_id)
-    )
+    return db.session.scalar(by_alias)
 
 
 def transfer_item(
-    old_repo: Repository | None, old_forge_id: int, new_repo: Repository | None, new_issue: ForgeIssue, *, actor: str
+    old_repo: Repository | None, old_forge_id: int, new_repo: Repository | None, new_issue: ForgeIssue, *, actor: str,
+    old_number: int | None = None, old_url: str | None = None,
 ) -> BacklogItem | None:
     """Follow an issue transferred to ``new_issue`` (new id, number, repository).
 
@@ -199,19 +305,40 @@ def transfer_item(
     the new identity, keeps the old one as an :class:`ItemAlias`, and a row
     created for the new issue in the meantime is merged into it. Returns the
     item, or None when neither identity is known and the new repository is not
-    in the commons.
+    in the commons. When only the new issue is known, the old identity
+    (``old_number``, ``old_url``) becomes its alias, so that a late event of
+    the old issue finds the item and is stale instead of making a second one.
     """
     host = (new_repo or old_repo).host if (new_repo or old_repo) else None
-    old = find_item(old_repo.host, old_forge_id) if old_repo else None
-    new = find_item(host, new_issue.forge_id) if host else None
-    if old is None and new is None:
-        return upsert_issue(new_repo, new_issue).row if new_repo else None
-    if old is None or old is new:
+    identities = {(old_repo.host, old_forge_id)} if old_repo else set()
+    if host:
+        identities.add((host, new_issue.forge_id))
+    for identity in sorted(identities):  # one order for every worker: no deadlock
+        lock_forge_object("issue", *identity)
+    old = find_item(old_repo.host, old_forge_id, lock=True) if old_repo else None
+    new = find_item(host, new_issue.forge_id, lock=True) if host else None
+    if old is None:
+        if new is None and new_repo is None:
+            return None
+        if new_repo is not None:
+            new = upsert_issue(new_repo, new_issue).row
+        if old_repo is not None and old_number is not None and old_forge_id != new.forge_id \
+                and find_item_alias(old_repo.host, old_forge_id) is None:
+            new.aliases.append(ItemAlias(forge_host=old_repo.host, forge_id=old_forge_id,
+                                         repository_full_name=old_repo.full_name, number=old_number,
+                                         html_url=old_url))
+            db.session.flush()
+        return new
+    if old is new:
         if new_repo is not None:
             upsert_issue(new_repo, new_issue)
         return new
+    deleted_at = None
     if new is not None:
         # The new issue arrived first and got its own row: fold it into the old one.
+        # If the forge already deleted the new issue (its "deleted" came before
+        # this "transferred"), the item ends deleted, as in the natural order.
+        deleted_at = new.deleted_at
         for link in db.session.scalars(select(ItemLink).where(ItemLink.item_id == new.id)):
             link.item_id = old.id
         db.session.delete(new)
@@ -240,6 +367,8 @@ def transfer_item(
     upsert_issue(new_repo, new_issue)
     audit.record("item.transferred", "backlog_item", old.id, actor=actor,
                  details={"to": f"{new_repo.full_name}#{new_issue.number}", "forge_id": new_issue.forge_id})
+    if deleted_at is not None:
+        mark_item_deleted(new_repo, new_issue.forge_id, deleted_at, actor=actor)
     return old
 
 
@@ -293,7 +422,7 @@ def refresh_links(pull: PullRequest) -> list[BacklogItem]:
                 select(BacklogItem).where(
                     BacklogItem.repository_id == target_repo.id, BacklogItem.number == ref.number
                 )
-            )
+            ) or _item_transferred_from(target_repo, ref.number)
             path = target_repo.full_name
         if item is not None and item.deleted_at is not None:
             item = None  # deleted on the forge: nothing attaches to it any more
@@ -335,6 +464,25 @@ def refresh_links(pull: PullRequest) -> list[BacklogItem]:
     return items
 
 
+def _item_transferred_from(repo: Repository, number: int) -> BacklogItem | None:
+    """The item that was issue ``number`` of ``repo`` before a transfer moved it
+    (a pull request may name the old place, or be read after the transfer)."""
+    return db.session.scalar(
+        select(BacklogItem).join(ItemAlias, ItemAlias.item_id == BacklogItem.id).where(
+            ItemAlias.forge_host == repo.host, func.lower(ItemAlias.repository_full_name) == repo.path_key,
+            ItemAlias.number == number).limit(1))
+
+
+def _reopened_after_merge(item: BacklogItem, solver: PullRequest) -> bool:
+    """The forge said the issue was open after ``solver`` merged, although that
+    merge closed it (a keyword link): it was reopened, and the merge arrived
+    late. The merge then proposes nothing, as in the natural order where the
+    reopening cancelled its proposal."""
+    if item.state is not ItemState.open or solver.merged_at is None or item.forge_updated_at <= solver.merged_at:
+        return False
+    return _closes_by_keyword(item, solver)
+
+
 def update_solved(item: BacklogItem) -> None:
     """Set ``item.solved_by`` to the first merged pull request that closes it, or None.
 
@@ -360,7 +508,7 @@ def update_solved(item: BacklogItem) -> None:
     if item.solved_by_id != (solver.id if solver else None):
         item.solved_by = solver
         db.session.flush()
-        if solver is not None:
+        if solver is not None and not _reopened_after_merge(item, solver):
             from marketplace.payouts import service as payouts
 
             payouts.on_solved(item)

@@ -250,6 +250,14 @@ class GitHubClient:
             visibility=repository_visibility(data),
         )
 
+    def issue(self, repo, number: int) -> ForgeIssue:
+        """``GET /repos/{owner}/{repo}/issues/{number}``: the issue as the forge holds it now.
+
+        Raises :class:`ForgeError` (``NotFound`` for a deleted or transferred
+        issue) and :class:`ForgePayloadError` (a pull request, or a bad object).
+        """
+        return parse_issue(self.http.get_json(f"/repos/{repo.owner}/{repo.name}/issues/{number}"))
+
     def issue_pages(self, repo, since, cache):
         """Pages of issues and pull requests updated at or after ``since`` (all when None)."""
         params = {"state": "all", "sort": "updated", "direction": "desc", "per_page": "100"}

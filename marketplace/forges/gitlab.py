@@ -154,6 +154,13 @@ class GitLabClient:
         return RepositoryInfo(_id(data, "id"), owner, name, _str(data, "default_branch", 255, required=False),
                               visibility=project_visibility(data))
 
+    def issue(self, repo, iid: int) -> ForgeIssue:
+        """``GET /projects/:id/issues/:iid``: the issue as the forge holds it now.
+
+        Raises :class:`ForgeError` (``NotFound`` when it is gone) and :class:`ForgePayloadError`.
+        """
+        return parse_issue(self.http.get_json(f"/projects/{self._project(repo)}/issues/{iid}"))
+
     def issue_pages(self, repo, since, cache):
         params = {"scope": "all", "order_by": "updated_at", "sort": "desc", "per_page": "100"}
         if since is not None:

@@ -5,7 +5,10 @@ from sqlalchemy import select
 
 from marketplace.audit import service as audit
 from marketplace.extensions import db
+from marketplace.forges.clients import client_for
+from marketplace.forges.http import ForgeError
 from marketplace.forges.models import ForgeKind, Repository, RepositoryAlias
+from marketplace.forges.types import ForgePayloadError, RepositoryInfo
 from marketplace.forges.urls import ParsedUrl, path_key
 
 
@@ -13,18 +16,13 @@ class RepositoryConflict(ValueError):
     """The repository already belongs to another member project."""
 
 
-def find_repository(host: str, owner: str, name: str) -> Repository | None:
-    """Return the repository at ``host``/``owner``/``name`` or at a former path of it.
+def _live_repository(host: str, key: str) -> Repository | None:
+    """The repository whose current path is ``key`` on ``host``."""
+    return db.session.scalar(select(Repository).where(Repository.host == host, Repository.path_key == key))
 
-    Paths compare case-insensitively, as on GitHub and GitLab.
-    """
-    key = path_key(owner, name)
-    host = host.lower()
-    repo = db.session.scalar(
-        select(Repository).where(Repository.host == host, Repository.path_key == key)
-    )
-    if repo is not None:
-        return repo
+
+def _former_holder(host: str, key: str) -> Repository | None:
+    """The repository that had the path ``key`` on ``host`` before a rename or transfer."""
     return db.session.scalar(
         select(Repository)
         .join(RepositoryAlias, RepositoryAlias.repository_id == Repository.id)
@@ -32,14 +30,65 @@ def find_repository(host: str, owner: str, name: str) -> Repository | None:
     )
 
 
-def add_repository(project, parsed: ParsedUrl, *, label: str | None, actor: str) -> Repository:
+def find_repository(host: str, owner: str, name: str) -> Repository | None:
+    """Return the repository at ``host``/``owner``/``name``, or the one that had that path.
+
+    Numeric ids decide, names are hints: a former path only redirects while no
+    live repository holds it (a repository renamed away from ``org/tool`` and a
+    new ``org/tool`` created later are two repositories; the path is the new
+    one's). Paths compare case-insensitively, as on GitHub and GitLab.
+    """
+    key = path_key(owner, name)
+    host = host.lower()
+    return _live_repository(host, key) or _former_holder(host, key)
+
+
+def _forge_says(parsed: ParsedUrl) -> RepositoryInfo | None:
+    """What the forge holds at ``parsed``'s path now (``GET /repos/{owner}/{repo}``,
+    ``GET /projects/:path``; both answer a former name with the renamed
+    repository while no other took it), or None when it cannot tell."""
+    probe = Repository(forge=ForgeKind(parsed.kind), host=parsed.host, owner=parsed.owner, name=parsed.name,
+                       path_key=parsed.path_key, url=parsed.url)
+    client = client_for(probe)
+    try:
+        return client.repository_info(probe)
+    except (ForgeError, ForgePayloadError):
+        return None
+    finally:
+        client.close()
+
+
+def add_repository(project, parsed: ParsedUrl, *, label: str | None, actor: str,
+                   forge_id: int | None = None) -> Repository:
     """Attach the forge repository ``parsed`` to ``project`` and return it.
 
-    Returns the existing row when the project already has it (by current or
-    former path). Raises :class:`RepositoryConflict` when another project has it.
+    Returns the existing row when the project already has it. A repository is
+    the forge's numeric id: when ``parsed`` names only a *former* path of a
+    repository we hold, the forge is asked what lives there now (unless
+    ``forge_id`` says it): the same id (the forge redirects the old name) is
+    that repository; another id is a new repository that took the name, added
+    here with its id. When the forge cannot be asked, the former name
+    redirects, as it does while no live repository holds it. Raises
+    :class:`RepositoryConflict` when another project has the repository.
     """
     assert parsed.is_repository, parsed
-    existing = find_repository(parsed.host, parsed.owner, parsed.name)
+    existing = _live_repository(parsed.host, parsed.path_key)
+    if existing is None and forge_id is not None:
+        existing = db.session.scalar(
+            select(Repository).where(Repository.host == parsed.host, Repository.forge_id == forge_id))
+    if existing is None:
+        former = _former_holder(parsed.host, parsed.path_key)
+        if former is not None:
+            info = _forge_says(parsed) if forge_id is None else None
+            now_id = forge_id if forge_id is not None else info.forge_id if info is not None else None
+            same = now_id is None or now_id == former.forge_id or (
+                former.forge_id is None and info is not None and path_key(info.owner, info.name) == former.path_key)
+            if same:
+                existing = former
+            else:
+                forge_id = now_id
+                existing = db.session.scalar(
+                    select(Repository).where(Repository.host == parsed.host, Repository.forge_id == forge_id))
     if existing is not None:
         if existing.project_id != project.id:
             raise RepositoryConflict(
@@ -56,6 +105,7 @@ def add_repository(project, parsed: ParsedUrl, *, label: str | None, actor: str)
         path_key=parsed.path_key,
         url=parsed.url,
         label=label,
+        forge_id=forge_id,
     )
     db.session.add(repo)
     db.session.flush()
@@ -64,7 +114,7 @@ def add_repository(project, parsed: ParsedUrl, *, label: str | None, actor: str)
         "repository",
         repo.id,
         actor=actor,
-        details={"project": project.slug, "url": repo.url},
+        details={"project": project.slug, "url": repo.url, "forge_id": forge_id},
     )
     return repo
 

@@ -26,7 +26,7 @@ from marketplace.forges.models import (
     SyncRunStatus,
     SyncStatus,
 )
-from marketplace.forges.service import move_repository
+from marketplace.forges.service import RepositoryConflict, move_repository
 from marketplace.forges.types import ForgePullRequest
 from marketplace.timeutil import utcnow
 
@@ -59,9 +59,21 @@ def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
 
 
 def refresh_repository_info(repo: Repository, client) -> None:
-    """Learn the forge id and default branch; follow a rename or transfer."""
+    """Learn the forge id and default branch; follow a rename or transfer.
+
+    Raises :class:`RepositoryConflict` when the forge answers ``repo``'s path
+    with a repository we already hold under another row (the path was a
+    former name of it and the forge redirected): the numeric id says they
+    are one repository, and this row must not take its id.
+    """
     info = client.repository_info(repo)
     if repo.forge_id is None:
+        holder = db.session.scalar(select(Repository).where(
+            Repository.host == repo.host, Repository.forge_id == info.forge_id, Repository.id != repo.id))
+        if holder is not None:
+            raise RepositoryConflict(
+                f"{repo.host}/{repo.full_name} is a former name of {holder.full_name} (same forge id "
+                f"{info.forge_id}): it is that repository; remove this entry")
         repo.forge_id = info.forge_id
     if info.default_branch:
         repo.default_branch = info.default_branch

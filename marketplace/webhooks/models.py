@@ -27,6 +27,7 @@ class DeliveryStatus(str, enum.Enum):
     waiting = "waiting"
     processed = "processed"  # the event changed what it had to
     ignored = "ignored"  # an event or repository we do not handle; see outcome
+    malformed = "malformed"  # signed, but the payload does not fit its event's schema; see outcome
     failed = "failed"  # the job raised; see outcome; can be replayed
 
 

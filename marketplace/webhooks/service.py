@@ -12,10 +12,10 @@ import json
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
+from sqlalchemy.exc import DataError
 
 from marketplace.backlog import ending
 from marketplace.backlog.service import (
-    find_item,
     mark_item_deleted,
     refresh_links,
     transfer_item,
@@ -25,9 +25,14 @@ from marketplace.backlog.service import (
 from marketplace.extensions import db
 from marketplace.forges import github as gh
 from marketplace.forges import gitlab as gl
+from marketplace.forges.clients import client_for
+from marketplace.forges.http import NotFound
 from marketplace.forges.models import Repository
 from marketplace.forges.service import find_repository, move_repository
+from marketplace.forges.urls import path_key
+from marketplace.forges.types import ForgePayloadError
 from marketplace.timeutil import utcnow
+from marketplace.webhooks import schemas
 from marketplace.webhooks.models import DeliveryStatus, WebhookDelivery
 
 ACTOR = "job:process_delivery"
@@ -37,10 +42,12 @@ Outcome = tuple[DeliveryStatus, str]
 def resolve_repository(host: str, forge_id, owner: str | None, name: str | None) -> Repository | None:
     """Our repository for a forge's repository object.
 
-    By (host, numeric id) once the id is known, so a later rename keeps it;
-    until then by host and owner/name (a registry import knows no id), and the
-    id is learnt. A repository whose path matches but whose id differs is
-    another repository that took the name: not ours.
+    By (host, numeric id) once the id is known, so a later rename keeps it.
+    Otherwise by the path: the repository living at it now, whose id is
+    learnt when it has none yet (a registry import knows no id); one with
+    another id is another repository that took the name: not ours. A former
+    path leads to the renamed repository only when the ids agree (or the
+    payload has none): a new repository created with the old name is not it.
     """
     if isinstance(forge_id, int):
         repo = db.session.scalar(
@@ -50,15 +57,35 @@ def resolve_repository(host: str, forge_id, owner: str | None, name: str | None)
             return repo
     if not owner or not name:
         return None
-    repo = find_repository(host, owner, name)
-    if repo is None:
-        return None
-    if repo.forge_id is None and isinstance(forge_id, int):
-        repo.forge_id = forge_id
-        db.session.flush()
-    elif isinstance(forge_id, int) and repo.forge_id != forge_id:
-        return None
-    return repo
+    key = path_key(owner, name)
+    repo = db.session.scalar(select(Repository).where(Repository.host == host, Repository.path_key == key))
+    if repo is not None:
+        if repo.forge_id is None and isinstance(forge_id, int):
+            repo.forge_id = forge_id
+            db.session.flush()
+        elif isinstance(forge_id, int) and repo.forge_id != forge_id:
+            return None
+        return repo
+    former = find_repository(host, owner, name)
+    if former is not None and (not isinstance(forge_id, int) or former.forge_id == forge_id):
+        return former
+    return None
+
+
+def _reread(repo: Repository, number: int):
+    """A callable that fetches issue ``number`` of ``repo`` from its forge's API
+    (None when the forge no longer has it): how :func:`upsert_issue` breaks a
+    tie between two events with the same ``updated_at``. Other forge errors
+    propagate, so the job is retried."""
+    def read():
+        client = client_for(repo)
+        try:
+            return client.issue(repo, number)
+        except NotFound:
+            return None
+        finally:
+            client.close()
+    return read
 
 
 def _github_repo(obj) -> Repository | None:
@@ -76,6 +103,7 @@ def _github_repo(obj) -> Repository | None:
 
 
 def _github_issues(payload: dict, delivery: WebhookDelivery) -> Outcome:
+    schemas.validate(schemas.GitHubIssuesEvent, payload)
     action = payload.get("action")
     repo = _github_repo(payload.get("repository"))
     if repo is None:
@@ -89,27 +117,34 @@ def _github_issues(payload: dict, delivery: WebhookDelivery) -> Outcome:
         return DeliveryStatus.ignored, f"issues.{action} on pull request #{issue.get('number')}: no item"
     changes = payload.get("changes") if isinstance(payload.get("changes"), dict) else {}
     if action == "deleted":
-        if find_item(repo.host, gh._id(issue, "id")) is None:
-            # Deleted before we saw it (or before a late "opened"): keep it as a
-            # deleted item, so that no later event can bring it back.
-            upsert_issue(repo, gh.parse_issue(issue))
+        # The payload is the issue as it was when deleted: apply it first (unless
+        # older than what we hold), so that an edit or close delivered after the
+        # deletion, and then stale, is not lost. Deleted before we saw it (or
+        # before a late "opened"): it is kept as a deleted item, so that no
+        # later event can bring it back.
+        upsert_issue(repo, gh.parse_issue(issue), effects=False)
         item = mark_item_deleted(repo, gh._id(issue, "id"), utcnow(), actor=ACTOR)
         return DeliveryStatus.processed, f"item {item.id} hidden: deleted on the forge" if item else "unknown issue deleted"
     if action == "transferred":
         new_issue = changes.get("new_issue")
         new_repo = _github_repo(changes.get("new_repository"))
-        item = transfer_item(repo, gh._id(issue, "id"), new_repo, gh.parse_issue(new_issue), actor=ACTOR)
+        item = transfer_item(repo, gh._id(issue, "id"), new_repo, gh.parse_issue(new_issue), actor=ACTOR,
+                             old_number=gh._id(issue, "number", gh.MAX_INT), old_url=issue.get("html_url"))
         return DeliveryStatus.processed, f"item {item.id if item else None} follows the transferred issue"
     if action == "opened" and isinstance(changes.get("old_issue"), dict):
         old_repo = _github_repo(changes.get("old_repository"))
         old_id = gh._id(changes["old_issue"], "id")
-        item = transfer_item(old_repo, old_id, repo, gh.parse_issue(issue), actor=ACTOR)
+        item = transfer_item(old_repo, old_id, repo, gh.parse_issue(issue), actor=ACTOR,
+                             old_number=gh._id(changes["old_issue"], "number", gh.MAX_INT),
+                             old_url=changes["old_issue"].get("html_url"))
         return DeliveryStatus.processed, f"item {item.id if item else None} opened by a transfer"
-    result = upsert_issue(repo, gh.parse_issue(issue))
+    parsed = gh.parse_issue(issue)
+    result = upsert_issue(repo, parsed, reread=_reread(repo, parsed.number))
     return DeliveryStatus.processed, f"item {result.row.id} {result.outcome}"
 
 
 def _github_pull_request(payload: dict, delivery: WebhookDelivery) -> Outcome:
+    schemas.validate(schemas.GitHubPullRequestEvent, payload)
     repo = _github_repo(payload.get("repository"))
     if repo is None:
         return DeliveryStatus.ignored, "repository not in the commons"
@@ -124,6 +159,7 @@ def _github_pull_request(payload: dict, delivery: WebhookDelivery) -> Outcome:
 
 
 def _github_repository(payload: dict, delivery: WebhookDelivery) -> Outcome:
+    schemas.validate(schemas.GitHubRepositoryEvent, payload)
     action = payload.get("action")
     obj = payload.get("repository") or {}
     if action in ("privatized", "publicized"):
@@ -154,6 +190,7 @@ def _github_repository(payload: dict, delivery: WebhookDelivery) -> Outcome:
 
 
 def _github_installation(payload: dict, delivery: WebhookDelivery) -> Outcome:
+    schemas.validate(schemas.GitHubInstallationEvent, payload)
     installation = payload.get("installation") if isinstance(payload.get("installation"), dict) else {}
     installation_id = installation.get("id")
     leaving = payload.get("action") == "deleted"
@@ -197,15 +234,18 @@ def _gitlab_repo(payload: dict) -> Repository | None:
 
 
 def _gitlab_issue(payload: dict, delivery: WebhookDelivery) -> Outcome:
+    schemas.validate(schemas.GitLabIssueHook, payload)
     repo = _gitlab_repo(payload)
     if repo is None:
         return DeliveryStatus.ignored, "project not in the commons"
     delivery.repository_id = repo.id
-    result = upsert_issue(repo, gl.parse_issue(payload.get("object_attributes"), payload))
+    parsed = gl.parse_issue(payload.get("object_attributes"), payload)
+    result = upsert_issue(repo, parsed, reread=_reread(repo, parsed.number))
     return DeliveryStatus.processed, f"item {result.row.id} {result.outcome}"
 
 
 def _gitlab_merge_request(payload: dict, delivery: WebhookDelivery) -> Outcome:
+    schemas.validate(schemas.GitLabMergeRequestHook, payload)
     repo = _gitlab_repo(payload)
     if repo is None:
         return DeliveryStatus.ignored, "project not in the commons"
@@ -240,14 +280,27 @@ def _stripe(payload: dict, delivery: WebhookDelivery) -> Outcome:
 def handle(delivery: WebhookDelivery) -> Outcome:
     """Apply ``delivery``; returns its new status and outcome. Flushes.
 
-    Raises :class:`~marketplace.forges.types.ForgePayloadError` when the
+    A payload that does not fit its event's schema (``schemas``), or whose
+    fields the forge readers or the database refuse, changes nothing (its
+    work runs in a savepoint) and is recorded ``malformed`` with the reason:
+    retrying it could only fail again.
+
+    Otherwise raises :class:`~marketplace.forges.types.ForgePayloadError` when the
     payload lacks what the event needs, and
     :class:`~marketplace.webhooks.models.NotMatchedYet` when its object cannot
     be matched yet (the delivery waits and is tried again).
     """
+    payload = json.loads(delivery.body)
     if delivery.source == "stripe":
-        return _stripe(json.loads(delivery.body), delivery)
+        return _stripe(payload, delivery)
     handler = HANDLERS.get((delivery.source, delivery.event))
     if handler is None:
         return DeliveryStatus.ignored, f"event {delivery.event!r} not handled"
-    return handler(json.loads(delivery.body), delivery)
+    try:
+        with db.session.begin_nested():
+            return handler(payload, delivery)
+    except (schemas.MalformedPayload, ForgePayloadError) as exc:
+        return DeliveryStatus.malformed, f"malformed {delivery.event} payload: {exc}"[:2000]
+    except DataError as exc:
+        return DeliveryStatus.malformed, (
+            f"malformed {delivery.event} payload: the database refused a value ({exc.orig})")[:2000]

@@ -61,7 +61,7 @@ def notices_sent(monkeypatch):
     from marketplace import notices
 
     sent = []
-    monkeypatch.setattr(notices, "_queue", lambda subject, kind, object_id: sent.append((subject, kind, object_id)))
+    monkeypatch.setattr(notices, "_queue", lambda subject, kind, object_id, *figures: sent.append((subject, kind, object_id)))
     return sent
 
 

@@ -41,7 +41,8 @@ def _ts(value: str) -> datetime:
 
 
 class FakeForge:
-    """Serve ``repos``: {(owner, name): {"id", "default_branch", "issues": [...], "pulls": [...]}}."""
+    """Serve ``repos``: {(owner, name): {"id", "default_branch", "issues": [...], "pulls": [...]}};
+    an optional ``"former_paths": ["owner/old-name"]`` answers for the repository's former names."""
 
     def __init__(self, kind: str = "github"):
         self.kind = kind
@@ -95,6 +96,13 @@ class FakeForge:
             if (self.kind == "github" and (owner.lower(), name.lower()) == key) or (
                 self.kind == "gitlab" and key in (str(repo["id"]), f"{owner}/{name}".lower())
             ):
+                return (owner, name), repo
+        # A former path answers with the repository that now holds it (GitHub
+        # redirects, GitLab keeps redirect routes), unless a repository took it.
+        for (owner, name), repo in self.repos.items():
+            former = [tuple(path.lower().split("/", 1)) if self.kind == "github" else path.lower()
+                      for path in repo.get("former_paths", [])]
+            if key in former:
                 return (owner, name), repo
         return None, None
 

@@ -2,7 +2,7 @@
 driven by signed recorded GitHub webhooks; exact amounts in USD cents."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -344,10 +344,12 @@ def test_a_merged_gitlab_merge_request_pays_the_claimant_matched_by_gitlab_id(wo
 
     repo = make_repository("anbraten", "woodpecker-test", host="gitlab.com")
     repo.project.fee_rate_bps = 1000
-    now = utcnow()
+    # Last updated before the recorded merge (2023-12-05 18:43): an issue still open
+    # and updated after a merge that closes it would have been reopened.
+    before_merge = datetime(2023, 12, 5, 18, 0)
     item = BacklogItem(repository=repo, forge_host="gitlab.com", forge_id=770007, number=7, title="GitLab item",
                        state=ItemState.open, html_url="https://gitlab.com/anbraten/woodpecker-test/-/issues/7",
-                       forge_created_at=now, forge_updated_at=now)
+                       forge_created_at=before_merge, forge_updated_at=before_merge)
     session.add(item)
     session.flush()
     world.fund(item, 10000)

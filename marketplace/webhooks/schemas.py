@@ -1,0 +1,241 @@
+"""The shape of each forge webhook payload a handler reads, checked before it
+reads anything.
+
+A signed delivery of the right event can still have the wrong shape (a
+number where an object is expected, ``true`` as an id, an id beyond 64 bits,
+``\\u0000`` in a string). Each handler validates its payload against one of
+these small pydantic models first; a payload that does not fit is recorded
+as ``malformed`` with pydantic's account of the first problems, never a
+crashed job. Only the fields our handlers use are described; every other
+field is let through unchecked (``extra="allow"``), so a forge adding fields
+changes nothing.
+
+Follows GitHub's "Webhook events and payloads" (``issues``, ``pull_request``,
+``repository``, ``installation``, ``installation_repositories``) and
+GitLab's "Webhook events" (Issue Hook, Merge Request Hook).
+"""
+from __future__ import annotations
+
+from typing import Annotated, Union
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+
+MAX_BIGINT = 2**63 - 1  # PostgreSQL bigint: every forge id column
+MAX_INT = 2**31 - 1  # PostgreSQL integer: issue and pull request numbers
+
+
+class MalformedPayload(ValueError):
+    """A payload that does not fit its event's schema; the message names the fields."""
+
+
+def _storable(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("contains a lone surrogate") from None
+    return value
+
+
+Text = Annotated[StrictStr, AfterValidator(_storable)]
+ForgeId = Annotated[StrictInt, Field(ge=1, le=MAX_BIGINT)]
+UserId = Annotated[StrictInt, Field(ge=0, le=MAX_BIGINT)]  # exports write 0 for an unknown author
+Number = Annotated[StrictInt, Field(ge=1, le=MAX_INT)]
+Count = Annotated[StrictInt, Field(ge=0, le=MAX_INT)]
+
+
+class _Shape(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+# --- GitHub ---------------------------------------------------------------------------
+
+class GitHubAccount(_Shape):
+    login: Text | None = None
+    id: UserId | None = None
+
+
+class GitHubRepository(_Shape):
+    id: ForgeId | None = None
+    name: Text | None = None
+    full_name: Text | None = None
+    owner: GitHubAccount | None = None
+    default_branch: Text | None = None
+
+
+class GitHubLabel(_Shape):
+    name: Text | None = None
+
+
+class GitHubIssue(_Shape):
+    id: ForgeId
+    number: Number
+    title: Text
+    body: Text | None = None
+    state: Text
+    state_reason: Text | None = None
+    html_url: Text
+    user: GitHubAccount | None = None
+    labels: list[Union[GitHubLabel, Text]] | None = None
+    comments: Count | None = None
+    locked: StrictBool | None = None
+    created_at: Text
+    updated_at: Text
+    closed_at: Text | None = None
+    pull_request: dict | None = None
+
+
+class GitHubIssueChanges(_Shape):
+    new_issue: GitHubIssue | None = None
+    new_repository: GitHubRepository | None = None
+    old_issue: GitHubIssue | None = None
+    old_repository: GitHubRepository | None = None
+
+
+class GitHubIssuesEvent(_Shape):
+    action: Text
+    repository: GitHubRepository
+    issue: GitHubIssue
+    changes: GitHubIssueChanges | None = None
+
+
+class GitHubBranch(_Shape):
+    ref: Text | None = None
+    repo: GitHubRepository | None = None
+
+
+class GitHubPullRequest(_Shape):
+    id: ForgeId
+    number: Number
+    title: Text
+    body: Text | None = None
+    state: Text
+    merged: StrictBool | None = None
+    merged_at: Text | None = None
+    html_url: Text
+    user: GitHubAccount | None = None
+    labels: list[Union[GitHubLabel, Text]] | None = None
+    base: GitHubBranch | None = None
+    head: GitHubBranch | None = None
+    created_at: Text
+    updated_at: Text
+    closed_at: Text | None = None
+
+
+class GitHubPullRequestEvent(_Shape):
+    action: Text
+    repository: GitHubRepository
+    pull_request: GitHubPullRequest
+
+
+class _From(_Shape):
+    from_: Text | None = Field(default=None, alias="from")
+
+
+class _OwnerFrom(_Shape):
+    user: GitHubAccount | None = None
+    organization: GitHubAccount | None = None
+
+
+class _OwnerChange(_Shape):
+    from_: _OwnerFrom | None = Field(default=None, alias="from")
+
+
+class _RepositoryNameChange(_Shape):
+    name: _From | None = None
+
+
+class GitHubRepositoryChanges(_Shape):
+    repository: _RepositoryNameChange | None = None
+    owner: _OwnerChange | None = None
+
+
+class GitHubRepositoryEvent(_Shape):
+    action: Text
+    repository: GitHubRepository
+    changes: GitHubRepositoryChanges | None = None
+
+
+class GitHubInstallation(_Shape):
+    id: ForgeId | None = None
+
+
+class GitHubInstallationEvent(_Shape):
+    action: Text
+    installation: GitHubInstallation | None = None
+    repositories: list[GitHubRepository] | None = None
+    repositories_added: list[GitHubRepository] | None = None
+    repositories_removed: list[GitHubRepository] | None = None
+
+
+# --- GitLab ---------------------------------------------------------------------------
+
+class GitLabProject(_Shape):
+    id: ForgeId | None = None
+    web_url: Text | None = None
+    path_with_namespace: Text | None = None
+    default_branch: Text | None = None
+
+
+class GitLabLabel(_Shape):
+    title: Text | None = None
+
+
+class GitLabAuthor(_Shape):
+    id: UserId | None = None
+    username: Text | None = None
+
+
+class _GitLabObject(_Shape):
+    id: ForgeId
+    iid: Number
+    title: Text
+    description: Text | None = None
+    state: Text
+    action: Text | None = None
+    url: Text | None = None
+    web_url: Text | None = None
+    author_id: UserId | None = None
+    author: GitLabAuthor | None = None
+    project_id: ForgeId | None = None
+    created_at: Text
+    updated_at: Text
+    closed_at: Text | None = None
+    labels: list[Union[GitLabLabel, Text]] | None = None
+
+
+class GitLabIssue(_GitLabObject):
+    user_notes_count: Count | None = None
+    discussion_locked: StrictBool | None = None
+
+
+class GitLabMergeRequest(_GitLabObject):
+    merged_at: Text | None = None
+    target_branch: Text | None = None
+    source_project_id: ForgeId | None = None
+    target_project_id: ForgeId | None = None
+    source: GitLabProject | None = None
+
+
+class GitLabIssueHook(_Shape):
+    project: GitLabProject
+    object_attributes: GitLabIssue
+    labels: list[Union[GitLabLabel, Text]] | None = None
+
+
+class GitLabMergeRequestHook(_Shape):
+    project: GitLabProject
+    object_attributes: GitLabMergeRequest
+    labels: list[Union[GitLabLabel, Text]] | None = None
+
+
+def validate(schema: type[_Shape], payload: dict) -> _Shape:
+    """``payload`` checked against ``schema``; raises :class:`MalformedPayload`
+    naming up to three offending fields (``issue.id: …``)."""
+    try:
+        return schema.model_validate(payload)
+    except ValidationError as exc:
+        problems = [f"{'.'.join(str(part) for part in error['loc']) or 'payload'}: {error['msg']}"
+                    for error in exc.errors()[:3]]
+        raise MalformedPayload("; ".join(problems)) from None
