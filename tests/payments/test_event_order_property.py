@@ -160,6 +160,9 @@ def run(session, item_id: int, funder_id: int, life, order: list[int], *, ledger
         return state
     finally:
         savepoint.rollback()
+        # SQLite reuses the ids of rows rolled back with the savepoint; objects
+        # flushed inside it must not stay in the identity map under those ids.
+        session.expunge_all()
 
 
 @pytest.fixture
