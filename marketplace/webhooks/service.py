@@ -88,6 +88,29 @@ def _reread(repo: Repository, number: int):
     return read
 
 
+def record_visibility(repo: Repository, said: str | None) -> None:
+    """What a delivery's repository object says about who may see ``repo``
+    (``public``, ``private``, ``internal``; None: not said).
+
+    A delivery may be late or redelivered: one sent before the repository
+    was made private still says public. So a delivery may make a repository
+    private at once (nothing is published by mistake), but a repository we
+    hold as private or internal is published again only when the forge's API
+    says it is public now (GitHub ``GET /repos/{owner}/{repo}``, GitLab
+    ``GET /projects/:id``); an API that no longer shows it to us (404) keeps
+    it private. Other forge errors propagate, so the delivery is retried.
+    """
+    if said == "public" and repo.visibility in ("private", "internal"):
+        client = client_for(repo)
+        try:
+            said = client.repository_info(repo).visibility
+        except NotFound:
+            said = None
+        finally:
+            client.close()
+    ending.set_repository_visibility(repo, said, utcnow(), actor=ACTOR)
+
+
 def _github_repo(obj) -> Repository | None:
     if not isinstance(obj, dict):
         return None
@@ -98,7 +121,7 @@ def _github_repo(obj) -> Repository | None:
     if repo is not None and isinstance(obj.get("default_branch"), str):
         repo.default_branch = obj["default_branch"]
     if repo is not None:
-        ending.set_repository_visibility(repo, gh.repository_visibility(obj), utcnow(), actor=ACTOR)
+        record_visibility(repo, gh.repository_visibility(obj))
     return repo
 
 
@@ -229,7 +252,7 @@ def _gitlab_repo(payload: dict) -> Repository | None:
     if repo is not None and isinstance(project.get("default_branch"), str):
         repo.default_branch = project["default_branch"]
     if repo is not None:
-        ending.set_repository_visibility(repo, gl.project_visibility(project), utcnow(), actor=ACTOR)
+        record_visibility(repo, gl.project_visibility(project))
     return repo
 
 

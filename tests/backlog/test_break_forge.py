@@ -1,0 +1,151 @@
+"""Attacks on the forge work of issue 11: ways to publish what the forge keeps
+private, or to keep money where it should not be. Each test is one attack
+that broke the code before its fix; they drive signed recorded webhooks (the
+helpers of ``test_forge_endings``) and the local Stripe stand-in."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from marketplace.backlog.models import BacklogItem
+from marketplace.payouts import service as payouts
+from marketplace.payouts.models import PayoutAccount, PayoutRail
+from marketplace.pledges import service as pledges
+from marketplace.pledges.models import Pledge
+from marketplace.timeutil import utcnow
+from marketplace.webhooks.models import DeliveryStatus, WebhookDelivery
+from tests.accounts.helpers import as_user
+from tests.backlog.test_forge_endings import (  # noqa: F401 (fixtures)
+    _now_iso,
+    gitlab_issue_hook,
+    gitlab_item,
+    gitlab_repo,
+    mails,
+    post_gitlab_issue,
+    stripe_api,
+    world,
+)
+from tests.payouts.helpers import AFTER_WINDOW, escrow
+
+
+def last_delivery(session) -> tuple:
+    """(status, outcome) of the latest webhook delivery."""
+    row = session.scalar(select(WebhookDelivery).order_by(WebhookDelivery.id.desc()).limit(1))
+    return row.status, row.outcome
+from tests.webhooks.helpers import payload, post_github
+
+
+# --- a GitLab close that names a confidential issue as where the work went --------------
+
+def test_a_move_to_a_confidential_issue_names_no_title_to_funders_and_moves_no_pledge(
+        world, gitlab_repo, mails, app):
+    post_gitlab_issue(world.client, gitlab_issue_hook(23, updated=_now_iso(-60)))
+    post_gitlab_issue(world.client, gitlab_issue_hook(24, confidential=True, updated=_now_iso(-60)),
+                      "Confidential Issue Hook")
+    item, target = gitlab_item(23), gitlab_item(24)
+    assert target.hidden is True
+    pledge = world.fund(item, 3000)
+    post_gitlab_issue(world.client, gitlab_issue_hook(23, state="closed", action="close", moved_to_id=30_024))
+    bodies = [body for _to, _s, body in mails]
+    assert len(bodies) == 1
+    assert "GitLab issue 24" not in bodies[0]
+    assert "GitLab issue 23" in bodies[0]
+    assert "GitLab issue 24" not in world.client.get(f"/items/{item.id}").get_data(as_text=True)
+    page = as_user(app, world.funder).get(f"/pledges/{pledge.id}").get_data(as_text=True)
+    assert "GitLab issue 24" not in page and "Move my pledge there instead" not in page
+    assert pledges.move_refusal(world.session.get(Pledge, pledge.id)) == (
+        "The item the work went to takes no pledges.")
+    with pytest.raises(pledges.PledgeError):
+        pledges.move_to_target(pledge.id, funder_id=world.funder.id, actor="test")
+    assert (escrow(item.id), escrow(target.id)) == (3000, 0)
+
+
+# --- the transparency page and an item made private after its payout ------------------
+
+def test_the_transparency_page_names_no_item_the_forge_made_private_after_its_payout(world, gitlab_repo, app):
+    post_gitlab_issue(world.client, gitlab_issue_hook(31, updated=_now_iso(-300)))
+    item = gitlab_item(31)
+    world.fund(item, 10000)
+    ama = world.implementor("ama@example.org", github_id=6334)
+    world.session.add(PayoutAccount(user_id=ama.id, rail=PayoutRail.manual, manual_details="IBAN X"))
+    post_gitlab_issue(world.client, gitlab_issue_hook(31, state="closed", action="close", updated=_now_iso(-200)))
+    [payout] = world.payouts_of(item)
+    world.approve(payout, [(ama.id, 1)])
+    assert payouts.execute(payout.id, utcnow() + AFTER_WINDOW)
+    assert "GitLab issue 31" in world.client.get("/transparency").get_data(as_text=True)
+    post_gitlab_issue(world.client, gitlab_issue_hook(31, state="closed", action="update", confidential=True,
+                                                      updated=_now_iso(-100)), "Confidential Issue Hook")
+    page = world.client.get("/transparency").get_data(as_text=True)
+    assert "GitLab issue 31" not in page
+    assert "$100.00" in page and "$10.00" in page and "$90.00" in page  # the money stays public
+
+
+def test_the_transparency_page_names_no_item_deleted_on_the_forge_after_its_payout(world, app):
+    item = world.issue(341)
+    world.fund(item, 10000)
+    ama = world.implementor("ama@example.org", github_id=6341)
+    world.session.add(PayoutAccount(user_id=ama.id, rail=PayoutRail.manual, manual_details="IBAN X"))
+    world.pull(441, "Fixes #341", author_id=6341, merged=True)
+    [payout] = world.payouts_of(item)
+    world.approve(payout, [(ama.id, 1)])
+    assert payouts.execute(payout.id, utcnow() + AFTER_WINDOW)
+    body = payload("github/webhooks/issues/opened.json")
+    body["action"] = "deleted"
+    body["issue"].update(number=341, id=700341, title="Issue 341",
+                         html_url="https://github.com/Codertocat/Hello-World/issues/341")
+    assert post_github(world.client, "issues", body).status_code == 202
+    assert world.session.get(BacklogItem, item.id).deleted_at is not None
+    assert "Issue 341" not in world.client.get("/transparency").get_data(as_text=True)
+
+
+# --- a late hook saying "public" for a project the forge made private -----------------
+
+@pytest.fixture
+def gitlab_com(app):
+    """A fake GitLab API answering for gitlab.com, where the docs example's project lives."""
+    from tests.forges.fake_forge import FakeForge
+
+    forge = FakeForge("gitlab").start()
+    previous = app.config.get("GITLAB_API_URLS")
+    app.config["GITLAB_API_URLS"] = f"gitlab.com={forge.url}"
+    yield forge
+    app.config["GITLAB_API_URLS"] = previous
+    forge.stop()
+
+
+def test_a_late_gitlab_hook_from_before_the_project_went_private_publishes_nothing(
+        world, gitlab_repo, gitlab_com):
+    post_gitlab_issue(world.client, gitlab_issue_hook(40, updated=_now_iso(-300)))
+    item = gitlab_item(40)
+    assert world.client.get(f"/api/v1/items/{item.id}").status_code == 200
+    # The project is made private; the next hook says so.
+    post_gitlab_issue(world.client, gitlab_issue_hook(41, updated=_now_iso(-60), visibility_level=0))
+    assert world.client.get(f"/api/v1/items/{item.id}").status_code == 404
+    forge_project = {"id": world.session.get(type(gitlab_repo), gitlab_repo.id).forge_id, "visibility": "private",
+                     "issues": [], "pulls": []}
+    gitlab_com.repos[("gitlabhq", "gitlab-test")] = forge_project
+    # A delivery from before that (redelivered, or late) still says public; the API says private.
+    post_gitlab_issue(world.client, gitlab_issue_hook(40, action="update", updated=_now_iso(-200)))
+    assert world.client.get(f"/api/v1/items/{item.id}").status_code == 404
+    assert world.client.get(f"/api/v1/items/{gitlab_item(41).id}").status_code == 404
+    assert last_delivery(world.session) == (DeliveryStatus.processed, f"item {item.id} updated")
+    # The project really is public again: the next hook saying so publishes its items.
+    forge_project["visibility"] = "public"
+    post_gitlab_issue(world.client, gitlab_issue_hook(41, action="update", updated=_now_iso(-30)))
+    assert world.client.get(f"/api/v1/items/{item.id}").status_code == 200
+    assert world.client.get(f"/api/v1/items/{gitlab_item(41).id}").status_code == 200
+
+
+def test_a_hook_saying_public_for_a_project_the_api_no_longer_shows_us_publishes_nothing(
+        world, gitlab_repo, gitlab_com):
+    post_gitlab_issue(world.client, gitlab_issue_hook(42, updated=_now_iso(-60), visibility_level=10))
+    item = gitlab_item(42)
+    assert (item.hidden, item.private_reason) == (True, "repository")
+    # gitlab_com holds no such project: 404 for our token.
+    post_gitlab_issue(world.client, gitlab_issue_hook(42, action="update", updated=_now_iso(-30)))
+    item = world.session.get(BacklogItem, item.id)
+    assert (item.hidden, item.private_reason) == (True, "repository")
+    assert last_delivery(world.session) == (DeliveryStatus.processed, f"item {item.id} updated")
+    assert world.client.get(f"/api/v1/items/{item.id}").status_code == 404
