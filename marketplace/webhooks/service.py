@@ -9,6 +9,7 @@ the job commits.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -256,13 +257,18 @@ def _gitlab_repo(payload: dict) -> Repository | None:
     return repo
 
 
-def _gitlab_issue(payload: dict, delivery: WebhookDelivery) -> Outcome:
+def _gitlab_issue(payload: dict, delivery: WebhookDelivery, *, confidential_event: bool = False) -> Outcome:
     schemas.validate(schemas.GitLabIssueHook, payload)
     repo = _gitlab_repo(payload)
     if repo is None:
         return DeliveryStatus.ignored, "project not in the commons"
     delivery.repository_id = repo.id
     parsed = gl.parse_issue(payload.get("object_attributes"), payload)
+    if confidential_event and not parsed.confidential:
+        # GitLab sends this event only for confidential issues (an issue made
+        # public again comes as an Issue Hook); a payload without the flag,
+        # as older GitLab versions send, is still a confidential issue.
+        parsed = replace(parsed, confidential=True)
     result = upsert_issue(repo, parsed, reread=_reread(repo, parsed.number))
     return DeliveryStatus.processed, f"item {result.row.id} {result.outcome}"
 
@@ -289,7 +295,8 @@ HANDLERS = {
     ("github", "ping"): lambda payload, delivery: (DeliveryStatus.processed, "ping"),
     ("gitlab", "Issue Hook"): _gitlab_issue,
     # Confidential issues come by their own event (same payload, confidential: true).
-    ("gitlab", "Confidential Issue Hook"): _gitlab_issue,
+    ("gitlab", "Confidential Issue Hook"): lambda payload, delivery: _gitlab_issue(
+        payload, delivery, confidential_event=True),
     ("gitlab", "Merge Request Hook"): _gitlab_merge_request,
 }
 

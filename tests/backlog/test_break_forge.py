@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from marketplace.backlog.models import BacklogItem
+from marketplace.backlog.service import find_item
 from marketplace.payouts import service as payouts
 from marketplace.payouts.models import PayoutAccount, PayoutRail
 from marketplace.pledges import service as pledges
@@ -149,3 +150,74 @@ def test_a_hook_saying_public_for_a_project_the_api_no_longer_shows_us_publishes
     assert (item.hidden, item.private_reason) == (True, "repository")
     assert last_delivery(world.session) == (DeliveryStatus.processed, f"item {item.id} updated")
     assert world.client.get(f"/api/v1/items/{item.id}").status_code == 404
+
+
+# --- hostile shapes of the fields that decide what is published ------------------------
+
+@pytest.mark.parametrize("flag", ["true", 1, {"value": True}, [True]])
+def test_a_gitlab_issue_whose_confidential_flag_is_not_a_boolean_is_malformed_and_never_published(
+        world, gitlab_repo, flag):
+    data = gitlab_issue_hook(50)
+    data["object_attributes"]["confidential"] = flag
+    post_gitlab_issue(world.client, data, "Confidential Issue Hook")
+    status, outcome = last_delivery(world.session)
+    assert status is DeliveryStatus.malformed
+    assert outcome.startswith("malformed Confidential Issue Hook payload: object_attributes.confidential:")
+    assert gitlab_item(50) is None
+
+
+def test_a_confidential_issue_hook_without_the_flag_is_still_a_confidential_issue(world, gitlab_repo):
+    data = gitlab_issue_hook(51)
+    del data["object_attributes"]["confidential"]
+    post_gitlab_issue(world.client, data, "Confidential Issue Hook")
+    item = gitlab_item(51)
+    assert (item.hidden, item.private_reason) == (True, "confidential")
+    assert world.client.get(f"/api/v1/items/{item.id}").status_code == 404
+
+
+@pytest.mark.parametrize("level", ["0", 0.0, True, 5, 2**70, None])
+def test_a_gitlab_project_visibility_level_that_is_not_0_10_or_20_is_malformed(world, gitlab_repo, level):
+    post_gitlab_issue(world.client, gitlab_issue_hook(52, updated=_now_iso(-60), visibility_level=0))
+    item = gitlab_item(52)
+    data = gitlab_issue_hook(52, action="update", updated=_now_iso(-30))
+    data["project"]["visibility_level"] = level
+    post_gitlab_issue(world.client, data)
+    status, outcome = last_delivery(world.session)
+    if level is None:  # not said: the stored visibility stands
+        assert (status, outcome) == (DeliveryStatus.processed, f"item {item.id} updated")
+    else:
+        assert status is DeliveryStatus.malformed and "project.visibility_level" in outcome
+    item = world.session.get(BacklogItem, item.id)
+    assert (item.hidden, item.private_reason, gitlab_repo.visibility) == (True, "repository", "private")
+
+
+@pytest.mark.parametrize("moved", [True, "30024", 2**64, -3])
+def test_a_gitlab_moved_to_id_that_is_not_an_id_is_malformed(world, gitlab_repo, moved):
+    post_gitlab_issue(world.client, gitlab_issue_hook(53, updated=_now_iso(-60)))
+    item = gitlab_item(53)
+    pledge = world.fund(item, 3000)
+    data = gitlab_issue_hook(53, state="closed", action="close")
+    data["object_attributes"]["moved_to_id"] = moved
+    post_gitlab_issue(world.client, data)
+    status, outcome = last_delivery(world.session)
+    assert status is DeliveryStatus.malformed and "object_attributes.moved_to_id" in outcome
+    item = world.session.get(BacklogItem, item.id)
+    assert (item.state.value, item.close_target_forge_id) == ("open", None)
+    assert world.payouts_of(item) == [] and escrow(item.id) == 3000
+    assert world.session.get(Pledge, pledge.id).held_minor == 3000
+
+
+@pytest.mark.parametrize("private", ["false", 0, {}, "yes"])
+def test_a_github_repository_whose_private_flag_is_not_a_boolean_is_malformed(world, private):
+    body = payload("github/webhooks/issues/opened.json")
+    body["repository"]["private"] = private
+    body["issue"].update(number=360, id=700360)
+    assert post_github(world.client, "issues", body).status_code == 202
+    status, outcome = last_delivery(world.session)
+    assert status is DeliveryStatus.malformed and outcome.startswith(
+        "malformed issues payload: repository.private:")
+    assert find_item("github.com", 700360) is None
+    privatized = payload("github/webhooks/repository/privatized.json")
+    privatized["repository"]["private"] = private
+    assert post_github(world.client, "repository", privatized).status_code == 202
+    assert last_delivery(world.session)[0] is DeliveryStatus.malformed
