@@ -403,8 +403,10 @@ def refresh_links(pull: PullRequest) -> list[BacklogItem]:
     links and manual removals are kept. Once the request is merged (and its
     base branch known) the links are read one last time and frozen: GitHub
     and GitLab close issues at merge time, and editing the text afterwards
-    closes or reopens nothing. Returns the items whose solved state may have
-    changed (already updated).
+    closes or reopens nothing. Each referenced item is locked (FOR UPDATE)
+    and re-read before it is linked, so a deletion committed meanwhile by
+    another worker leaves it unlinked and unsolved. Returns the items whose
+    solved state may have changed (already updated).
     """
     repo = pull.repository
     if pull.links_frozen_at is not None:
@@ -424,6 +426,11 @@ def refresh_links(pull: PullRequest) -> list[BacklogItem]:
                 )
             ) or _item_transferred_from(target_repo, ref.number)
             path = target_repo.full_name
+        if item is not None:
+            # Locked and re-read before deciding: a deletion being applied by
+            # another worker at this moment is seen once it commits, and then
+            # nothing attaches to the item (not a link, not a solver).
+            item = db.session.get(BacklogItem, item.id, with_for_update=True, populate_existing=True)
         if item is not None and item.deleted_at is not None:
             item = None  # deleted on the forge: nothing attaches to it any more
         if not (ref.closing and honoured):
