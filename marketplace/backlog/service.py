@@ -83,7 +83,15 @@ def lock_forge_object(kind: str, host: str, key) -> None:
 
 
 def _forge_fields_differ(item: BacklogItem, issue: ForgeIssue) -> bool:
+    """Whether ``issue`` says anything other than what ``item`` holds: the
+    forge fields, and what decides money and publication (the close reason
+    and its target, GitLab's confidential flag)."""
     if item.state.value != issue.state or sorted(item.label_names) != sorted(issue.labels):
+        return True
+    state_reason, target = close_reasons.read_forge_close(item.repository.forge.value, issue)
+    if item.state_reason != state_reason or (target is not None and item.close_target_forge_id != target):
+        return True
+    if issue.confidential != (item.private_reason == "confidential"):
         return True
     return any(getattr(item, column) != getattr(issue, attr) for column, attr in _ISSUE_FIELDS.items())
 

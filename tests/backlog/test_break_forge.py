@@ -221,3 +221,26 @@ def test_a_github_repository_whose_private_flag_is_not_a_boolean_is_malformed(wo
     privatized["repository"]["private"] = private
     assert post_github(world.client, "repository", privatized).status_code == 202
     assert last_delivery(world.session)[0] is DeliveryStatus.malformed
+
+
+# --- a GitLab issue made confidential and public again within one timestamp -------------
+
+@pytest.mark.parametrize("order", [("confidential", "public"), ("public", "confidential")])
+@pytest.mark.parametrize("truth", [True, False])
+def test_confidential_and_public_with_the_same_updated_at_end_as_the_forge_says(
+        world, gitlab_repo, gitlab_com, order, truth):
+    post_gitlab_issue(world.client, gitlab_issue_hook(60, updated=_now_iso(-120)))
+    item = gitlab_item(60)
+    at = _now_iso(-60)
+    hooks = {"confidential": (gitlab_issue_hook(60, action="update", confidential=True, updated=at),
+                              "Confidential Issue Hook"),
+             "public": (gitlab_issue_hook(60, action="update", confidential=False, updated=at), "Issue Hook")}
+    now_on_the_forge = dict(hooks["confidential" if truth else "public"][0]["object_attributes"])
+    gitlab_com.repos[("gitlabhq", "gitlab-test")] = {
+        "id": world.session.get(type(gitlab_repo), gitlab_repo.id).forge_id, "visibility": "public",
+        "issues": [now_on_the_forge], "pulls": []}
+    for name in order:
+        post_gitlab_issue(world.client, *hooks[name])
+    item = world.session.get(BacklogItem, item.id)
+    assert (item.hidden, item.private_reason) == ((True, "confidential") if truth else (False, None))
+    assert world.client.get(f"/api/v1/items/{item.id}").status_code == (404 if truth else 200)
