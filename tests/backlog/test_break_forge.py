@@ -244,3 +244,45 @@ def test_confidential_and_public_with_the_same_updated_at_end_as_the_forge_says(
     item = world.session.get(BacklogItem, item.id)
     assert (item.hidden, item.private_reason) == ((True, "confidential") if truth else (False, None))
     assert world.client.get(f"/api/v1/items/{item.id}").status_code == (404 if truth else 200)
+
+
+# --- reconciliation and a confidential issue our token may not read ----------------------
+
+def test_reconciliation_does_not_end_a_confidential_issue_gitlab_hides_from_our_token(
+        session, gitlab_forge, stripe_api):
+    """GitLab answers 404 for a confidential issue the token may not read, as for a
+    deleted one: the item stays withheld (money waits for the window), not deleted."""
+    from jobs.sync import reconcile_repository, sync_repository
+    from marketplace.accounts.models import User
+    from marketplace.money import Money
+    from marketplace.pledges.models import Rail
+    from tests.conftest import make_repository
+    from tests.webhooks.test_gitlab_webhooks import _gitlab_issue
+
+    repo = make_repository("health", "records", host="gitlab.example.org")
+    confidential = dict(_gitlab_issue(1, "2026-02-01T00:00:00.000Z"), confidential=True)
+    forge_repo = {"id": 4242, "default_branch": "main", "pulls": [],
+                  "issues": [confidential, _gitlab_issue(2, "2026-02-02T00:00:00.000Z")]}
+    gitlab_forge.repos[("health", "records")] = forge_repo
+    sync_repository(repo.id, full=True)
+    item = find_item("gitlab.example.org", 60_001)
+    assert (item.hidden, item.private_reason) == (True, "confidential")
+    funder = User(display_name="funder", email_verified_at=utcnow())
+    funder.set_email("funder@example.org")
+    session.add(funder)
+    session.flush()
+    pledge = pledges.create(item, funder.id, Money(3000, "USD"), rail=Rail.card, actor="test")
+    pledge.payment_intent_id = f"pi_test_{pledge.id}"
+    pledges.mark_received(pledge.id, Money(3000, "USD"), actor="test")
+    session.commit()
+    forge_repo["issues"] = forge_repo["issues"][1:]  # our token no longer sees issue 1: 404
+    assert reconcile_repository(repo.id)["deleted_items"] == 0
+    item = session.get(BacklogItem, item.id)
+    assert (item.deleted_at, item.hidden, item.private_reason) == (None, True, "confidential")
+    assert escrow(item.id) == 3000
+    # Public again: it comes back, with its money.
+    forge_repo["issues"].append(dict(_gitlab_issue(1, "2026-02-03T00:00:00.000Z"), confidential=False))
+    sync_repository(repo.id, full=True)
+    item = session.get(BacklogItem, item.id)
+    assert (item.hidden, item.private_reason) == (False, None)
+    assert escrow(item.id) == 3000
