@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 
 from marketplace.audit import service as audit
 from marketplace.backlog.close_reasons import DECISIONS, CloseReason, close_reason_of, pays, reason_of
@@ -195,17 +195,21 @@ def end_withheld(now: datetime | None = None, window: timedelta | None = None) -
 def set_repository_visibility(repo, visibility: str | None, when: datetime, *, actor: str) -> int:
     """Record what the forge says about who may see ``repo`` (public, private,
     internal; None: not said, nothing changes). A repository made private or
-    internal unpublishes every item of it at once; made public again, its
-    items are published again (those not confidential). Returns the number
+    internal unpublishes every published item of it at once; made public
+    again, those items are published again (not the confidential ones, nor
+    those hidden for another reason: transferred out of the commons, deleted). Returns the number
     of items whose visibility changed."""
     if visibility is None or repo.visibility == visibility:
         return 0
     repo.visibility = visibility
     db.session.flush()
     private = visibility in ("private", "internal")
-    # Made private: every public item goes (a confidential one stays confidential);
-    # made public: only the items hidden for the repository's sake come back.
-    affected = BacklogItem.private_reason.is_(None) if private else BacklogItem.private_reason == "repository"
+    # Made private: every published item goes (a confidential one stays confidential);
+    # made public: only the items hidden for the repository's sake come back. An
+    # item hidden for another reason (transferred out of the commons, deleted)
+    # is not taken over: making the repository public again must not publish it.
+    affected = (and_(BacklogItem.private_reason.is_(None), BacklogItem.hidden.is_(False)) if private
+                else BacklogItem.private_reason == "repository")
     changed = 0
     for item in db.session.scalars(select(BacklogItem).where(BacklogItem.repository_id == repo.id, affected)
                                    .order_by(BacklogItem.id)).all():

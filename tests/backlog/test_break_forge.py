@@ -286,3 +286,27 @@ def test_reconciliation_does_not_end_a_confidential_issue_gitlab_hides_from_our_
     item = session.get(BacklogItem, item.id)
     assert (item.hidden, item.private_reason) == (False, None)
     assert escrow(item.id) == 3000
+
+
+# --- an issue transferred out of the commons, then its old repository's visibility ---------
+
+def test_an_issue_transferred_out_of_the_commons_stays_unpublished_when_its_old_repository_goes_private_and_public(
+        world, github_forge):
+    github_forge.repos[("Codertocat", "Hello-World")] = {"id": 186853002, "visibility": "public", "issues": [],
+                                                          "pulls": []}
+    item = world.issue(370)
+    body = payload("github/webhooks/issues/transferred.json")
+    body["repository"] = payload("github/webhooks/issues/opened.json")["repository"]
+    body["issue"].update(number=370, id=700370, html_url="https://github.com/Codertocat/Hello-World/issues/370")
+    body["changes"]["new_repository"].update(id=999_000_370, name="private-elsewhere",
+                                             full_name="Elsewhere/private-elsewhere", private=True)
+    body["changes"]["new_repository"]["owner"]["login"] = "Elsewhere"
+    body["changes"]["new_issue"].update(id=900_370, number=3, title="Issue 370")
+    assert post_github(world.client, "issues", body).status_code == 202
+    assert world.client.get(f"/api/v1/items/{item.id}").status_code == 404
+    for event in ("privatized", "publicized"):
+        assert post_github(world.client, "repository",
+                           payload(f"github/webhooks/repository/{event}.json")).status_code == 202
+    assert world.session.get(BacklogItem, item.id).hidden is True
+    assert world.client.get(f"/api/v1/items/{item.id}").status_code == 404
+    assert world.client.get(f"/api/v1/items/{world.issue(371).id}").status_code == 200
