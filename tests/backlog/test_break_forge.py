@@ -310,3 +310,61 @@ def test_an_issue_transferred_out_of_the_commons_stays_unpublished_when_its_old_
     assert world.session.get(BacklogItem, item.id).hidden is True
     assert world.client.get(f"/api/v1/items/{item.id}").status_code == 404
     assert world.client.get(f"/api/v1/items/{world.issue(371).id}").status_code == 200
+
+
+# --- GitHub: deletion while a payout is approved; state_reason spellings -----------------
+
+def _delete(world, number: int) -> None:
+    body = payload("github/webhooks/issues/opened.json")
+    body["action"] = "deleted"
+    body["issue"].update(number=number, id=700000 + number, title=f"Issue {number}",
+                         html_url=f"https://github.com/Codertocat/Hello-World/issues/{number}")
+    assert post_github(world.client, "issues", body).status_code == 202
+
+
+def test_deleting_an_item_whose_payout_is_approved_cancels_it_and_refunds_3000(world, stripe_api):
+    from marketplace.payouts.models import PayoutState
+
+    item = world.issue(380)
+    pledge = world.fund(item, 3000)
+    ama = world.implementor("ama@example.org", github_id=6380)
+    world.pull(480, "Fixes #380", author_id=6380, merged=True)
+    [payout] = world.payouts_of(item)
+    world.approve(payout, [(ama.id, 1)])
+    _delete(world, 380)
+    assert world.session.get(type(payout), payout.id).state is PayoutState.cancelled
+    assert world.session.get(Pledge, pledge.id).refunded_minor == 3000
+    assert escrow(item.id) == 0
+    assert payouts.execute(payout.id, utcnow() + AFTER_WINDOW) is False
+    assert escrow(item.id) == 0
+
+
+@pytest.mark.parametrize("reason", ["COMPLETED", "", "Completed", "completed "])
+def test_a_github_close_reason_spelt_otherwise_pays_nobody_until_a_maintainer_decides(world, stripe_api, reason):
+    from marketplace.backlog.close_reasons import CloseReason
+    from tests.backlog.test_forge_endings import close_github
+
+    item = world.issue(381)
+    pledge = world.fund(item, 2000)
+    close_github(world, item, reason)
+    item = world.session.get(BacklogItem, item.id)
+    assert item.close_reason is CloseReason.unknown
+    assert world.payouts_of(item) == []
+    assert pledges.self_service_refund(pledge.id, actor="test")
+    assert escrow(item.id) == 0
+
+
+def test_a_deleted_issue_transferred_afterwards_stays_deleted_with_its_money_returned(world, stripe_api):
+    item = world.issue(382)
+    pledge = world.fund(item, 3000)
+    _delete(world, 382)
+    body = payload("github/webhooks/issues/transferred.json")
+    body["repository"] = payload("github/webhooks/issues/opened.json")["repository"]
+    body["issue"].update(number=382, id=700382, html_url="https://github.com/Codertocat/Hello-World/issues/382")
+    body["changes"]["new_issue"].update(id=900_382, number=4, title="Issue 382",
+                                        html_url="https://github.com/Codertocat/Hello-World/issues/4")
+    assert post_github(world.client, "issues", body).status_code == 202
+    item = world.session.get(BacklogItem, item.id)
+    assert item.deleted_at is not None and item.hidden is True
+    assert world.session.get(Pledge, pledge.id).refunded_minor == 3000 and escrow(item.id) == 0
+    assert world.client.get(f"/api/v1/items/{item.id}").status_code == 410
