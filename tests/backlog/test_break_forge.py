@@ -368,3 +368,80 @@ def test_a_deleted_issue_transferred_afterwards_stays_deleted_with_its_money_ret
     assert item.deleted_at is not None and item.hidden is True
     assert world.session.get(Pledge, pledge.id).refunded_minor == 3000 and escrow(item.id) == 0
     assert world.client.get(f"/api/v1/items/{item.id}").status_code == 410
+
+
+# --- GitLab: confidential flip-flops with a close and a merge, in every order -------------
+
+def _gitlab_merge_hook(iid: int, closes: int, at: str) -> dict:
+    data = payload("gitlab/webhooks/merge_request/merge.json")
+    data["project"] = gitlab_issue_hook(closes)["project"]
+    data["object_attributes"].update(
+        iid=iid, id=40_000 + iid, title=f"Fix {closes}", description=f"Closes #{closes}", target_branch="master",
+        source_project_id=1, target_project_id=1, state="merged", action="merge", merged_at=at, updated_at=at,
+        url=f"https://gitlab.com/gitlabhq/gitlab-test/-/merge_requests/{iid}")
+    return data
+
+
+@pytest.mark.parametrize("order", list(__import__("itertools").permutations(
+    ["merged", "confidential", "closed", "public"])))
+def test_confidential_flip_flops_with_a_merge_and_a_close_end_the_same_in_every_order(
+        world, gitlab_repo, gitlab_com, order):
+    from marketplace.payouts.models import PayoutState
+
+    post_gitlab_issue(world.client, gitlab_issue_hook(70, updated=_now_iso(-500)))
+    item = gitlab_item(70)
+    world.fund(item, 3000)
+    gitlab_com.repos[("gitlabhq", "gitlab-test")] = {
+        "id": world.session.get(type(gitlab_repo), gitlab_repo.id).forge_id, "visibility": "public",
+        "issues": [], "pulls": []}
+    events = {
+        # The merge closes the issue ("Closes #70"); then it is made confidential, then public again.
+        "merged": (_gitlab_merge_hook(170, 70, _now_iso(-400)), "Merge Request Hook"),
+        "closed": (gitlab_issue_hook(70, state="closed", action="close", updated=_now_iso(-399)), "Issue Hook"),
+        "confidential": (gitlab_issue_hook(70, state="closed", action="update", confidential=True,
+                                           updated=_now_iso(-300)), "Confidential Issue Hook"),
+        "public": (gitlab_issue_hook(70, state="closed", action="update", updated=_now_iso(-100)), "Issue Hook"),
+    }
+    for name in order:
+        data, event = events[name]
+        from tests.webhooks.helpers import post_gitlab
+
+        assert post_gitlab(world.client, event, data).status_code == 202
+    item = world.session.get(BacklogItem, item.id)
+    assert (item.state.value, item.hidden, item.private_reason, item.solved) == ("closed", False, None, True)
+    assert world.client.get(f"/api/v1/items/{item.id}").get_json()["state"] == "solved"
+    assert [(p.state, p.gross_minor) for p in world.payouts_of(item)] == [(PayoutState.proposed, 3000)]
+    assert escrow(item.id) == 3000
+
+
+@pytest.mark.parametrize("order", list(__import__("itertools").permutations(
+    ["merged", "closed", "public", "confidential"])))
+def test_an_issue_left_confidential_after_a_merge_ends_hidden_and_unpaid_in_every_order(
+        world, gitlab_repo, gitlab_com, order):
+    from marketplace.payouts.models import PayoutState
+    from tests.webhooks.helpers import post_gitlab
+
+    post_gitlab_issue(world.client, gitlab_issue_hook(71, updated=_now_iso(-500)))
+    item = gitlab_item(71)
+    world.fund(item, 3000)
+    ama = world.implementor("ama@example.org", github_id=6371)
+    gitlab_com.repos[("gitlabhq", "gitlab-test")] = {
+        "id": world.session.get(type(gitlab_repo), gitlab_repo.id).forge_id, "visibility": "public",
+        "issues": [], "pulls": []}
+    events = {
+        "merged": (_gitlab_merge_hook(171, 71, _now_iso(-400)), "Merge Request Hook"),
+        "closed": (gitlab_issue_hook(71, state="closed", action="close", updated=_now_iso(-399)), "Issue Hook"),
+        "public": (gitlab_issue_hook(71, state="closed", action="update", updated=_now_iso(-300)), "Issue Hook"),
+        "confidential": (gitlab_issue_hook(71, state="closed", action="update", confidential=True,
+                                           updated=_now_iso(-100)), "Confidential Issue Hook"),
+    }
+    for name in order:
+        assert post_gitlab(world.client, events[name][1], events[name][0]).status_code == 202
+    item = world.session.get(BacklogItem, item.id)
+    assert (item.state.value, item.hidden, item.private_reason) == ("closed", True, "confidential")
+    assert world.client.get(f"/api/v1/items/{item.id}").status_code == 404
+    [payout] = world.payouts_of(item)
+    assert (payout.state, payout.gross_minor) == (PayoutState.proposed, 3000)
+    world.approve(payout, [(ama.id, 1)])
+    assert payouts.execute(payout.id, utcnow() + AFTER_WINDOW) is False  # nothing leaves escrow while private
+    assert escrow(item.id) == 3000
