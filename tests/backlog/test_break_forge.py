@@ -1,25 +1,34 @@
 """Attacks on the forge work of issue 11: ways to publish what the forge keeps
-private, or to keep money where it should not be. Each test is one attack
-that broke the code before its fix; they drive signed recorded webhooks (the
-helpers of ``test_forge_endings``) and the local Stripe stand-in."""
+private, or to keep money where it should not be. Each test is one attack,
+driven by signed recorded webhooks (the helpers of ``test_forge_endings``),
+the fake forge APIs and the local Stripe stand-in. Most broke the code
+before the fix committed with them; the rest held and stay as guards
+(deletion while a payout is approved, close reasons spelt otherwise, deleted
+then transferred, the confidential flip-flops in every order, a move to a
+confidential target)."""
 from __future__ import annotations
 
-from datetime import timedelta
+from itertools import permutations
 
 import pytest
 from sqlalchemy import select
 
+from jobs.sync import reconcile_repository, sync_repository
+from marketplace.accounts.models import User
+from marketplace.backlog.close_reasons import CloseReason
 from marketplace.backlog.models import BacklogItem
 from marketplace.backlog.service import find_item
 from marketplace.payouts import service as payouts
-from marketplace.payouts.models import PayoutAccount, PayoutRail
+from marketplace.payouts.models import PayoutAccount, PayoutRail, PayoutState
+from marketplace.money import Money
 from marketplace.pledges import service as pledges
-from marketplace.pledges.models import Pledge
+from marketplace.pledges.models import Pledge, Rail
 from marketplace.timeutil import utcnow
 from marketplace.webhooks.models import DeliveryStatus, WebhookDelivery
 from tests.accounts.helpers import as_user
 from tests.backlog.test_forge_endings import (  # noqa: F401 (fixtures)
     _now_iso,
+    close_github,
     gitlab_issue_hook,
     gitlab_item,
     gitlab_repo,
@@ -28,14 +37,17 @@ from tests.backlog.test_forge_endings import (  # noqa: F401 (fixtures)
     stripe_api,
     world,
 )
+from tests.conftest import make_repository
+from tests.forges.fake_forge import FakeForge
 from tests.payouts.helpers import AFTER_WINDOW, escrow
+from tests.webhooks.helpers import payload, post_github, post_gitlab
+from tests.webhooks.test_gitlab_webhooks import _gitlab_issue
 
 
 def last_delivery(session) -> tuple:
     """(status, outcome) of the latest webhook delivery."""
     row = session.scalar(select(WebhookDelivery).order_by(WebhookDelivery.id.desc()).limit(1))
     return row.status, row.outcome
-from tests.webhooks.helpers import payload, post_github
 
 
 # --- a GitLab close that names a confidential issue as where the work went --------------
@@ -106,8 +118,6 @@ def test_the_transparency_page_names_no_item_deleted_on_the_forge_after_its_payo
 @pytest.fixture
 def gitlab_com(app):
     """A fake GitLab API answering for gitlab.com, where the docs example's project lives."""
-    from tests.forges.fake_forge import FakeForge
-
     forge = FakeForge("gitlab").start()
     previous = app.config.get("GITLAB_API_URLS")
     app.config["GITLAB_API_URLS"] = f"gitlab.com={forge.url}"
@@ -252,13 +262,6 @@ def test_reconciliation_does_not_end_a_confidential_issue_gitlab_hides_from_our_
         session, gitlab_forge, stripe_api):
     """GitLab answers 404 for a confidential issue the token may not read, as for a
     deleted one: the item stays withheld (money waits for the window), not deleted."""
-    from jobs.sync import reconcile_repository, sync_repository
-    from marketplace.accounts.models import User
-    from marketplace.money import Money
-    from marketplace.pledges.models import Rail
-    from tests.conftest import make_repository
-    from tests.webhooks.test_gitlab_webhooks import _gitlab_issue
-
     repo = make_repository("health", "records", host="gitlab.example.org")
     confidential = dict(_gitlab_issue(1, "2026-02-01T00:00:00.000Z"), confidential=True)
     forge_repo = {"id": 4242, "default_branch": "main", "pulls": [],
@@ -323,7 +326,6 @@ def _delete(world, number: int) -> None:
 
 
 def test_deleting_an_item_whose_payout_is_approved_cancels_it_and_refunds_3000(world, stripe_api):
-    from marketplace.payouts.models import PayoutState
 
     item = world.issue(380)
     pledge = world.fund(item, 3000)
@@ -341,9 +343,6 @@ def test_deleting_an_item_whose_payout_is_approved_cancels_it_and_refunds_3000(w
 
 @pytest.mark.parametrize("reason", ["COMPLETED", "", "Completed", "completed "])
 def test_a_github_close_reason_spelt_otherwise_pays_nobody_until_a_maintainer_decides(world, stripe_api, reason):
-    from marketplace.backlog.close_reasons import CloseReason
-    from tests.backlog.test_forge_endings import close_github
-
     item = world.issue(381)
     pledge = world.fund(item, 2000)
     close_github(world, item, reason)
@@ -382,11 +381,10 @@ def _gitlab_merge_hook(iid: int, closes: int, at: str) -> dict:
     return data
 
 
-@pytest.mark.parametrize("order", list(__import__("itertools").permutations(
+@pytest.mark.parametrize("order", list(permutations(
     ["merged", "confidential", "closed", "public"])))
 def test_confidential_flip_flops_with_a_merge_and_a_close_end_the_same_in_every_order(
         world, gitlab_repo, gitlab_com, order):
-    from marketplace.payouts.models import PayoutState
 
     post_gitlab_issue(world.client, gitlab_issue_hook(70, updated=_now_iso(-500)))
     item = gitlab_item(70)
@@ -404,8 +402,6 @@ def test_confidential_flip_flops_with_a_merge_and_a_close_end_the_same_in_every_
     }
     for name in order:
         data, event = events[name]
-        from tests.webhooks.helpers import post_gitlab
-
         assert post_gitlab(world.client, event, data).status_code == 202
     item = world.session.get(BacklogItem, item.id)
     assert (item.state.value, item.hidden, item.private_reason, item.solved) == ("closed", False, None, True)
@@ -414,12 +410,10 @@ def test_confidential_flip_flops_with_a_merge_and_a_close_end_the_same_in_every_
     assert escrow(item.id) == 3000
 
 
-@pytest.mark.parametrize("order", list(__import__("itertools").permutations(
+@pytest.mark.parametrize("order", list(permutations(
     ["merged", "closed", "public", "confidential"])))
 def test_an_issue_left_confidential_after_a_merge_ends_hidden_and_unpaid_in_every_order(
         world, gitlab_repo, gitlab_com, order):
-    from marketplace.payouts.models import PayoutState
-    from tests.webhooks.helpers import post_gitlab
 
     post_gitlab_issue(world.client, gitlab_issue_hook(71, updated=_now_iso(-500)))
     item = gitlab_item(71)
