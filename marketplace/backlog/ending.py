@@ -123,6 +123,21 @@ def end_item(item: BacklogItem, when: datetime, *, actor: str) -> list[int]:
     return refunded
 
 
+def end_repository(repo, when: datetime, *, actor: str) -> list[int]:
+    """The forge deleted ``repo`` (GitHub ``repository.deleted``): every issue
+    of it is gone, so each item not already ended ends as a deletion does
+    (:func:`end_item`: hidden, 410, claims and open payouts cancelled, held
+    pledges refunded at once). Idempotent. Returns the ids of the items ended now."""
+    ended = []
+    for item in db.session.scalars(select(BacklogItem).where(
+            BacklogItem.repository_id == repo.id, BacklogItem.deleted_at.is_(None))
+            .order_by(BacklogItem.id)).all():
+        end_item(item, when, actor=actor)
+        ended.append(item.id)
+    audit.record("repository.deleted_on_forge", "repository", repo.id, actor=actor, details={"items": ended})
+    return ended
+
+
 def private_reason_for(issue_confidential: bool, repository_visibility: str | None) -> str | None:
     """Why the forge keeps an issue private, or None when it is public.
 

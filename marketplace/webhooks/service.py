@@ -192,6 +192,16 @@ def _github_repository(payload: dict, delivery: WebhookDelivery) -> Outcome:
             return DeliveryStatus.ignored, "repository not in the commons"
         delivery.repository_id = repo.id
         return DeliveryStatus.processed, f"repository {repo.visibility}"
+    if action == "deleted":
+        # By the numeric id (or the path while we know no id): a repository
+        # that merely took the name is another one.
+        owner = obj.get("owner") if isinstance(obj.get("owner"), dict) else {}
+        repo = resolve_repository(gh.GITHUB_HOST, obj.get("id"), owner.get("login"), obj.get("name"))
+        if repo is None:
+            return DeliveryStatus.ignored, "repository not in the commons"
+        delivery.repository_id = repo.id
+        ended = ending.end_repository(repo, utcnow(), actor=ACTOR)
+        return DeliveryStatus.processed, f"repository deleted on the forge: items {ended} ended"
     if action not in ("renamed", "transferred"):
         return DeliveryStatus.ignored, f"repository.{action} not handled"
     changes = payload.get("changes") if isinstance(payload.get("changes"), dict) else {}

@@ -18,6 +18,7 @@ from marketplace.accounts.models import User
 from marketplace.backlog.close_reasons import CloseReason
 from marketplace.backlog.models import BacklogItem
 from marketplace.backlog.service import find_item
+from marketplace.claims.models import Claim, ClaimState
 from marketplace.payouts import service as payouts
 from marketplace.payouts.models import PayoutAccount, PayoutRail, PayoutState
 from marketplace.money import Money
@@ -439,3 +440,34 @@ def test_an_issue_left_confidential_after_a_merge_ends_hidden_and_unpaid_in_ever
     world.approve(payout, [(ama.id, 1)])
     assert payouts.execute(payout.id, utcnow() + AFTER_WINDOW) is False  # nothing leaves escrow while private
     assert escrow(item.id) == 3000
+
+
+# --- GitHub: the whole repository deleted ---------------------------------------------------
+
+def test_a_deleted_repository_ends_its_items_refunds_3000_and_cancels_the_approved_claim(world, stripe_api):
+    funded, other = world.issue(390), world.issue(391)
+    pledge = world.fund(funded, 3000)
+    ama = world.implementor("ama@example.org", github_id=6390)
+    claim = world.claim(funded, ama)
+    body = payload("github/webhooks/repository/privatized.json")  # the repository object GitHub sends
+    body["action"] = "deleted"
+    assert post_github(world.client, "repository", body).status_code == 202
+    assert last_delivery(world.session) == (
+        DeliveryStatus.processed, f"repository deleted on the forge: items {[funded.id, other.id]} ended")
+    assert world.session.get(Claim, claim.id).state is ClaimState.cancelled
+    assert world.session.get(Pledge, pledge.id).refunded_minor == 3000
+    assert escrow(funded.id) == 0
+    assert [world.client.get(f"/api/v1/items/{i.id}").status_code for i in (funded, other)] == [410, 410]
+    # A redelivery ends nothing more.
+    assert post_github(world.client, "repository", body).status_code == 202
+    assert last_delivery(world.session) == (DeliveryStatus.processed, "repository deleted on the forge: items [] ended")
+
+
+def test_a_deleted_repository_of_another_id_that_took_the_name_ends_nothing(world):
+    item = world.issue(392)
+    body = payload("github/webhooks/repository/privatized.json")
+    body["action"] = "deleted"
+    body["repository"]["id"] = 999_999_392
+    assert post_github(world.client, "repository", body).status_code == 202
+    assert last_delivery(world.session) == (DeliveryStatus.ignored, "repository not in the commons")
+    assert world.client.get(f"/api/v1/items/{item.id}").status_code == 200
