@@ -238,7 +238,9 @@ def decide_unknown_close(item: BacklogItem, decision: str, *, actor: str, actor_
     """A maintainer decides what a close the forge gave no known reason for
     meant: ``completed`` (a payout is proposed for their attribution, or to
     the merged change's author) or ``not_planned`` (it stays unpaid; funders
-    were offered their money back). Raises ``ValueError`` when the item's
+    were offered their money back). The decision holds for this close only:
+    a reopening clears it (``upsert_issue``), so a later unknown close is
+    decided anew. Raises ``ValueError`` when the item's
     close reason is not unknown or the decision is neither."""
 
     if decision not in {d.value for d in DECISIONS}:

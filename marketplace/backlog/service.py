@@ -185,6 +185,9 @@ def upsert_issue(repo: Repository, issue: ForgeIssue, *, reread: Callable[[], Fo
     if item.state != state:
         item.state = state
         changed = True
+        if state is ItemState.open:
+            # A maintainer's decision was on that close: the next close is decided anew.
+            item.close_decision = None
     if sorted(item.label_names) != sorted(issue.labels):
         item.labels = [ItemLabel(name=name) for name in issue.labels]
         changed = True

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from jobs.sync import reconcile_repository, sync_repository
 from marketplace.accounts.models import User
 from marketplace.backlog.close_reasons import CloseReason
+from marketplace.backlog.ending import decide_unknown_close
 from marketplace.backlog.models import BacklogItem
 from marketplace.backlog.service import find_item
 from marketplace.claims.models import Claim, ClaimState
@@ -471,3 +472,31 @@ def test_a_deleted_repository_of_another_id_that_took_the_name_ends_nothing(worl
     assert post_github(world.client, "repository", body).status_code == 202
     assert last_delivery(world.session) == (DeliveryStatus.ignored, "repository not in the commons")
     assert world.client.get(f"/api/v1/items/{item.id}").status_code == 200
+
+
+# --- a maintainer's decision on one unknown close does not decide the next one -------------
+
+def _github_issue_event(world, item, *, state: str, reason: str | None, offset: int) -> None:
+    body = payload("github/webhooks/issues/closed.json")
+    body["action"] = "closed" if state == "closed" else "reopened"
+    body["repository"] = payload("github/webhooks/issues/opened.json")["repository"]
+    body["issue"].update(number=item.number, id=item.forge_id, state=state, state_reason=reason,
+                         updated_at=_now_iso(offset), closed_at=_now_iso(offset) if state == "closed" else None,
+                         html_url=item.html_url)
+    assert post_github(world.client, "issues", body).status_code == 202
+
+
+def test_a_decision_on_an_unknown_close_does_not_pay_the_next_unknown_close_after_a_reopen(world):
+    item = world.issue(393)
+    world.fund(item, 2500)
+    _github_issue_event(world, item, state="closed", reason="archived_by_policy", offset=-300)
+    decide_unknown_close(world.session.get(BacklogItem, item.id), "completed", actor="test")
+    [payout] = world.payouts_of(item)
+    assert (payout.state, payout.gross_minor) == (PayoutState.proposed, 2500)
+    _github_issue_event(world, item, state="open", reason="reopened", offset=-200)
+    assert world.session.get(type(payout), payout.id).state is PayoutState.cancelled
+    _github_issue_event(world, item, state="closed", reason="archived_by_policy", offset=-100)
+    item = world.session.get(BacklogItem, item.id)
+    assert (item.close_reason, item.close_decision) == (CloseReason.unknown, None)
+    assert [p.state for p in world.payouts_of(item)] == [PayoutState.cancelled]
+    assert escrow(item.id) == 2500
