@@ -5,9 +5,11 @@ the fake forge APIs and the local Stripe stand-in. Most broke the code
 before the fix committed with them; the rest held and stay as guards
 (deletion while a payout is approved, close reasons spelt otherwise, deleted
 then transferred, the confidential flip-flops in every order, a move to a
-confidential target)."""
+confidential target, a privatized repository's money, a hook of a project we
+never saw)."""
 from __future__ import annotations
 
+from datetime import timedelta
 from itertools import permutations
 
 import pytest
@@ -16,7 +18,7 @@ from sqlalchemy import select
 from jobs.sync import reconcile_repository, sync_repository
 from marketplace.accounts.models import User
 from marketplace.backlog.close_reasons import CloseReason
-from marketplace.backlog.ending import decide_unknown_close
+from marketplace.backlog.ending import decide_unknown_close, end_withheld
 from marketplace.backlog.models import BacklogItem
 from marketplace.backlog.service import find_item
 from marketplace.claims.models import Claim, ClaimState
@@ -500,3 +502,37 @@ def test_a_decision_on_an_unknown_close_does_not_pay_the_next_unknown_close_afte
     assert (item.close_reason, item.close_decision) == (CloseReason.unknown, None)
     assert [p.state for p in world.payouts_of(item)] == [PayoutState.cancelled]
     assert escrow(item.id) == 2500
+
+
+# --- a GitHub repository made private with money on its items -------------------------------
+
+def test_a_privatized_repository_keeps_3000_within_the_window_and_returns_it_after_even_if_publicized_later(
+        world, github_forge, stripe_api):
+    github_forge.repos[("Codertocat", "Hello-World")] = {"id": 186853002, "visibility": "public", "issues": [],
+                                                          "pulls": []}
+    item = world.issue(394)
+    pledge = world.fund(item, 3000)
+    ama = world.implementor("ama@example.org", github_id=6394)
+    claim = world.claim(item, ama)
+    assert post_github(world.client, "repository", payload("github/webhooks/repository/privatized.json")
+                       ).status_code == 202
+    assert world.client.get(f"/api/v1/items/{item.id}").status_code == 404
+    assert end_withheld(utcnow() + timedelta(days=13)) == []
+    assert escrow(item.id) == 3000 and world.session.get(Claim, claim.id).state is ClaimState.approved
+    assert end_withheld(utcnow() + timedelta(days=15)) == [item.id]
+    assert world.session.get(Pledge, pledge.id).refunded_minor == 3000 and escrow(item.id) == 0
+    assert world.session.get(Claim, claim.id).state is ClaimState.cancelled
+    assert post_github(world.client, "repository", payload("github/webhooks/repository/publicized.json")
+                       ).status_code == 202
+    assert world.client.get(f"/api/v1/items/{item.id}").status_code == 200
+    assert end_withheld(utcnow() + timedelta(days=30)) == [] and escrow(item.id) == 0
+
+
+def test_a_confidential_issue_hook_of_a_project_we_never_saw_stores_nothing(world, gitlab_repo):
+    data = gitlab_issue_hook(80, confidential=True)
+    data["project"].update(id=777, web_url="https://gitlab.com/someone/elsewhere",
+                           path_with_namespace="someone/elsewhere")
+    data["object_attributes"]["project_id"] = 777
+    post_gitlab_issue(world.client, data, "Confidential Issue Hook")
+    assert last_delivery(world.session) == (DeliveryStatus.ignored, "project not in the commons")
+    assert gitlab_item(80) is None
