@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 
 from marketplace.audit import service as audit
 from marketplace.backlog.close_reasons import DECISIONS, CloseReason, close_reason_of, pays, reason_of
@@ -123,6 +123,21 @@ def end_item(item: BacklogItem, when: datetime, *, actor: str) -> list[int]:
     return refunded
 
 
+def end_repository(repo, when: datetime, *, actor: str) -> list[int]:
+    """The forge deleted ``repo`` (GitHub ``repository.deleted``): every issue
+    of it is gone, so each item not already ended ends as a deletion does
+    (:func:`end_item`: hidden, 410, claims and open payouts cancelled, held
+    pledges refunded at once). Idempotent. Returns the ids of the items ended now."""
+    ended = []
+    for item in db.session.scalars(select(BacklogItem).where(
+            BacklogItem.repository_id == repo.id, BacklogItem.deleted_at.is_(None))
+            .order_by(BacklogItem.id)).all():
+        end_item(item, when, actor=actor)
+        ended.append(item.id)
+    audit.record("repository.deleted_on_forge", "repository", repo.id, actor=actor, details={"items": ended})
+    return ended
+
+
 def private_reason_for(issue_confidential: bool, repository_visibility: str | None) -> str | None:
     """Why the forge keeps an issue private, or None when it is public.
 
@@ -195,17 +210,21 @@ def end_withheld(now: datetime | None = None, window: timedelta | None = None) -
 def set_repository_visibility(repo, visibility: str | None, when: datetime, *, actor: str) -> int:
     """Record what the forge says about who may see ``repo`` (public, private,
     internal; None: not said, nothing changes). A repository made private or
-    internal unpublishes every item of it at once; made public again, its
-    items are published again (those not confidential). Returns the number
+    internal unpublishes every published item of it at once; made public
+    again, those items are published again (not the confidential ones, nor
+    those hidden for another reason: transferred out of the commons, deleted). Returns the number
     of items whose visibility changed."""
     if visibility is None or repo.visibility == visibility:
         return 0
     repo.visibility = visibility
     db.session.flush()
     private = visibility in ("private", "internal")
-    # Made private: every public item goes (a confidential one stays confidential);
-    # made public: only the items hidden for the repository's sake come back.
-    affected = BacklogItem.private_reason.is_(None) if private else BacklogItem.private_reason == "repository"
+    # Made private: every published item goes (a confidential one stays confidential);
+    # made public: only the items hidden for the repository's sake come back. An
+    # item hidden for another reason (transferred out of the commons, deleted)
+    # is not taken over: making the repository public again must not publish it.
+    affected = (and_(BacklogItem.private_reason.is_(None), BacklogItem.hidden.is_(False)) if private
+                else BacklogItem.private_reason == "repository")
     changed = 0
     for item in db.session.scalars(select(BacklogItem).where(BacklogItem.repository_id == repo.id, affected)
                                    .order_by(BacklogItem.id)).all():
@@ -219,7 +238,9 @@ def decide_unknown_close(item: BacklogItem, decision: str, *, actor: str, actor_
     """A maintainer decides what a close the forge gave no known reason for
     meant: ``completed`` (a payout is proposed for their attribution, or to
     the merged change's author) or ``not_planned`` (it stays unpaid; funders
-    were offered their money back). Raises ``ValueError`` when the item's
+    were offered their money back). The decision holds for this close only:
+    a reopening clears it (``upsert_issue``), so a later unknown close is
+    decided anew. Raises ``ValueError`` when the item's
     close reason is not unknown or the decision is neither."""
 
     if decision not in {d.value for d in DECISIONS}:

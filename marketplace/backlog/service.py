@@ -83,7 +83,15 @@ def lock_forge_object(kind: str, host: str, key) -> None:
 
 
 def _forge_fields_differ(item: BacklogItem, issue: ForgeIssue) -> bool:
+    """Whether ``issue`` says anything other than what ``item`` holds: the
+    forge fields, and what decides money and publication (the close reason
+    and its target, GitLab's confidential flag)."""
     if item.state.value != issue.state or sorted(item.label_names) != sorted(issue.labels):
+        return True
+    state_reason, target = close_reasons.read_forge_close(item.repository.forge.value, issue)
+    if item.state_reason != state_reason or (target is not None and item.close_target_forge_id != target):
+        return True
+    if issue.confidential != (item.private_reason == "confidential"):
         return True
     return any(getattr(item, column) != getattr(issue, attr) for column, attr in _ISSUE_FIELDS.items())
 
@@ -177,6 +185,9 @@ def upsert_issue(repo: Repository, issue: ForgeIssue, *, reread: Callable[[], Fo
     if item.state != state:
         item.state = state
         changed = True
+        if state is ItemState.open:
+            # A maintainer's decision was on that close: the next close is decided anew.
+            item.close_decision = None
     if sorted(item.label_names) != sorted(issue.labels):
         item.labels = [ItemLabel(name=name) for name in issue.labels]
         changed = True
@@ -403,8 +414,10 @@ def refresh_links(pull: PullRequest) -> list[BacklogItem]:
     links and manual removals are kept. Once the request is merged (and its
     base branch known) the links are read one last time and frozen: GitHub
     and GitLab close issues at merge time, and editing the text afterwards
-    closes or reopens nothing. Returns the items whose solved state may have
-    changed (already updated).
+    closes or reopens nothing. Each referenced item is locked (FOR UPDATE)
+    and re-read before it is linked, so a deletion committed meanwhile by
+    another worker leaves it unlinked and unsolved. Returns the items whose
+    solved state may have changed (already updated).
     """
     repo = pull.repository
     if pull.links_frozen_at is not None:
@@ -424,6 +437,11 @@ def refresh_links(pull: PullRequest) -> list[BacklogItem]:
                 )
             ) or _item_transferred_from(target_repo, ref.number)
             path = target_repo.full_name
+        if item is not None:
+            # Locked and re-read before deciding: a deletion being applied by
+            # another worker at this moment is seen once it commits, and then
+            # nothing attaches to the item (not a link, not a solver).
+            item = db.session.get(BacklogItem, item.id, with_for_update=True, populate_existing=True)
         if item is not None and item.deleted_at is not None:
             item = None  # deleted on the forge: nothing attaches to it any more
         if not (ref.closing and honoured):

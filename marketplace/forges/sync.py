@@ -189,12 +189,17 @@ def start_run(repo: Repository, *, full: bool) -> SyncRun:
 def _end_deleted_issues(repo: Repository, client, listed: set[int]) -> int:
     """Items of ``repo`` the forge's full list no longer shows: each is asked
     for on its own, and ends (:func:`marketplace.backlog.ending.end_item`)
-    only when the forge says it was deleted (GitHub 410, GitLab 404). Commits
-    per item. Returns how many ended."""
+    only when the forge says it was deleted (GitHub 410, GitLab 404). A
+    confidential issue is never ended so: GitLab answers 404 for a
+    confidential issue our token may not read, as for a deleted one; it stays
+    withheld, its money waiting for the window
+    (:func:`marketplace.backlog.ending.end_withheld`), and comes back if the
+    forge makes it public. Commits per item. Returns how many ended."""
     from marketplace.backlog.models import BacklogItem
 
     missing = db.session.scalars(select(BacklogItem).where(
         BacklogItem.repository_id == repo.id, BacklogItem.deleted_at.is_(None),
+        BacklogItem.private_reason.is_distinct_from("confidential"),
         BacklogItem.forge_id.not_in(listed)).order_by(BacklogItem.id)).all()
     ended = 0
     for item in missing:

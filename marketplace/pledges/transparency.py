@@ -61,7 +61,11 @@ def item_payouts(item_id: int) -> list[dict]:
 
 
 def recent_payouts(limit: int = 50) -> list:
-    """The latest executed payouts (money that left escrow), newest first."""
+    """The latest executed payouts (money that left escrow), newest first. The
+    amounts are public whatever became of the item; its title only while the
+    item is (``hidden`` is the one "not public" flag: curated away, deleted on
+    the forge, confidential, or of a private repository), which the
+    transparency page checks."""
     from marketplace.payouts.models import Payout
 
     return list(db.session.scalars(select(Payout).where(Payout.executed_at.is_not(None))

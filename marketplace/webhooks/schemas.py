@@ -45,6 +45,17 @@ Number = Annotated[StrictInt, Field(ge=1, le=MAX_INT)]
 Count = Annotated[StrictInt, Field(ge=0, le=MAX_INT)]
 
 
+def _visibility_level(value: int) -> int:
+    if value not in (0, 10, 20):
+        raise ValueError("is not a GitLab visibility level (0, 10 or 20)")
+    return value
+
+
+# Who may see a GitLab project: 0 private, 10 internal, 20 public. What decides
+# whether items are published must be what the forge said, or the delivery is malformed.
+VisibilityLevel = Annotated[StrictInt, AfterValidator(_visibility_level)]
+
+
 class _Shape(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -62,6 +73,8 @@ class GitHubRepository(_Shape):
     full_name: Text | None = None
     owner: GitHubAccount | None = None
     default_branch: Text | None = None
+    private: StrictBool | None = None  # decides whether the repository's items are published
+    visibility: Text | None = None
 
 
 class GitHubLabel(_Shape):
@@ -176,6 +189,8 @@ class GitLabProject(_Shape):
     web_url: Text | None = None
     path_with_namespace: Text | None = None
     default_branch: Text | None = None
+    visibility: Text | None = None
+    visibility_level: VisibilityLevel | None = None
 
 
 class GitLabLabel(_Shape):
@@ -208,6 +223,9 @@ class _GitLabObject(_Shape):
 class GitLabIssue(_GitLabObject):
     user_notes_count: Count | None = None
     discussion_locked: StrictBool | None = None
+    confidential: StrictBool | None = None  # decides whether the item is published
+    moved_to_id: ForgeId | None = None
+    duplicated_to_id: ForgeId | None = None
 
 
 class GitLabMergeRequest(_GitLabObject):

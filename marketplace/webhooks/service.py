@@ -9,6 +9,7 @@ the job commits.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -88,6 +89,29 @@ def _reread(repo: Repository, number: int):
     return read
 
 
+def record_visibility(repo: Repository, said: str | None) -> None:
+    """What a delivery's repository object says about who may see ``repo``
+    (``public``, ``private``, ``internal``; None: not said).
+
+    A delivery may be late or redelivered: one sent before the repository
+    was made private still says public. So a delivery may make a repository
+    private at once (nothing is published by mistake), but a repository we
+    hold as private or internal is published again only when the forge's API
+    says it is public now (GitHub ``GET /repos/{owner}/{repo}``, GitLab
+    ``GET /projects/:id``); an API that no longer shows it to us (404) keeps
+    it private. Other forge errors propagate, so the delivery is retried.
+    """
+    if said == "public" and repo.visibility in ("private", "internal"):
+        client = client_for(repo)
+        try:
+            said = client.repository_info(repo).visibility
+        except NotFound:
+            said = None
+        finally:
+            client.close()
+    ending.set_repository_visibility(repo, said, utcnow(), actor=ACTOR)
+
+
 def _github_repo(obj) -> Repository | None:
     if not isinstance(obj, dict):
         return None
@@ -98,7 +122,7 @@ def _github_repo(obj) -> Repository | None:
     if repo is not None and isinstance(obj.get("default_branch"), str):
         repo.default_branch = obj["default_branch"]
     if repo is not None:
-        ending.set_repository_visibility(repo, gh.repository_visibility(obj), utcnow(), actor=ACTOR)
+        record_visibility(repo, gh.repository_visibility(obj))
     return repo
 
 
@@ -168,6 +192,16 @@ def _github_repository(payload: dict, delivery: WebhookDelivery) -> Outcome:
             return DeliveryStatus.ignored, "repository not in the commons"
         delivery.repository_id = repo.id
         return DeliveryStatus.processed, f"repository {repo.visibility}"
+    if action == "deleted":
+        # By the numeric id (or the path while we know no id): a repository
+        # that merely took the name is another one.
+        owner = obj.get("owner") if isinstance(obj.get("owner"), dict) else {}
+        repo = resolve_repository(gh.GITHUB_HOST, obj.get("id"), owner.get("login"), obj.get("name"))
+        if repo is None:
+            return DeliveryStatus.ignored, "repository not in the commons"
+        delivery.repository_id = repo.id
+        ended = ending.end_repository(repo, utcnow(), actor=ACTOR)
+        return DeliveryStatus.processed, f"repository deleted on the forge: items {ended} ended"
     if action not in ("renamed", "transferred"):
         return DeliveryStatus.ignored, f"repository.{action} not handled"
     changes = payload.get("changes") if isinstance(payload.get("changes"), dict) else {}
@@ -229,17 +263,22 @@ def _gitlab_repo(payload: dict) -> Repository | None:
     if repo is not None and isinstance(project.get("default_branch"), str):
         repo.default_branch = project["default_branch"]
     if repo is not None:
-        ending.set_repository_visibility(repo, gl.project_visibility(project), utcnow(), actor=ACTOR)
+        record_visibility(repo, gl.project_visibility(project))
     return repo
 
 
-def _gitlab_issue(payload: dict, delivery: WebhookDelivery) -> Outcome:
+def _gitlab_issue(payload: dict, delivery: WebhookDelivery, *, confidential_event: bool = False) -> Outcome:
     schemas.validate(schemas.GitLabIssueHook, payload)
     repo = _gitlab_repo(payload)
     if repo is None:
         return DeliveryStatus.ignored, "project not in the commons"
     delivery.repository_id = repo.id
     parsed = gl.parse_issue(payload.get("object_attributes"), payload)
+    if confidential_event and not parsed.confidential:
+        # GitLab sends this event only for confidential issues (an issue made
+        # public again comes as an Issue Hook); a payload without the flag,
+        # as older GitLab versions send, is still a confidential issue.
+        parsed = replace(parsed, confidential=True)
     result = upsert_issue(repo, parsed, reread=_reread(repo, parsed.number))
     return DeliveryStatus.processed, f"item {result.row.id} {result.outcome}"
 
@@ -266,7 +305,8 @@ HANDLERS = {
     ("github", "ping"): lambda payload, delivery: (DeliveryStatus.processed, "ping"),
     ("gitlab", "Issue Hook"): _gitlab_issue,
     # Confidential issues come by their own event (same payload, confidential: true).
-    ("gitlab", "Confidential Issue Hook"): _gitlab_issue,
+    ("gitlab", "Confidential Issue Hook"): lambda payload, delivery: _gitlab_issue(
+        payload, delivery, confidential_event=True),
     ("gitlab", "Merge Request Hook"): _gitlab_merge_request,
 }
 
