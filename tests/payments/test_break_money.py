@@ -159,3 +159,62 @@ def test_a_pledge_id_beyond_our_ids_is_no_pledge_id_and_the_payment_intent_decid
     post_event(client, "charge.refunded", charge, "evt_big_id")
     assert _delivery(session, "evt_big_id").status is DeliveryStatus.processed
     assert _unchanged(session, pledge)[:3] == (PledgeState.partially_refunded, 2000, 3000)
+
+
+def _bank_pledge_and_host(app, client, session):
+    from marketplace.accounts.models import User
+    from marketplace.timeutil import utcnow
+    from tests.accounts.helpers import signup
+    from tests.payments.test_checkout import an_item, pledge_through_the_page
+
+    signup(client, "funder@example.org")
+    pledge_through_the_page(client, an_item(session), "40.00", rail="bank_transfer")
+    pledge = session.scalars(select(Pledge)).one()
+    host = User(display_name="Host", is_admin=True, email_verified_at=utcnow())
+    host.set_email("host@example.org")
+    session.add(host)
+    session.commit()
+    admin = app.test_client()
+    with admin.session_transaction() as flask_session:
+        flask_session["_user_id"] = host.get_id()
+    return pledge, admin
+
+
+def _confirm(admin, pledge: Pledge) -> str:
+    from tests.accounts.helpers import csrf
+
+    token = csrf(admin, "/admin/pledges")
+    return admin.post(f"/admin/pledges/{pledge.id}/confirm", follow_redirects=True,
+                      data={"csrf_token": token, "amount": "40.00", "received_on": "2026-11-20",
+                            "reference": "BANK-9"}).get_data(as_text=True)
+
+
+def test_a_bank_transfer_confirmed_after_the_cron_cancelled_it_is_refused_not_called_held(app, client, session):
+    """The expiry cron cancelled the unpaid transfer pledge (30 days), then its money
+    arrived and the fiscal host confirms it. Before: nothing was held, and the page
+    said "Pledge 1 is held: $40.00." Now a clear refusal; nothing is posted."""
+    from datetime import timedelta
+
+    from marketplace.pledges import service as pledges
+    from marketplace.timeutil import utcnow
+
+    pledge, admin = _bank_pledge_and_host(app, client, session)
+    assert pledges.expire_unpaid(utcnow() + timedelta(days=31)) == [pledge.id]
+    session.commit()
+    page = _confirm(admin, pledge)
+    assert (f"Pledge {pledge.id} was cancelled before its money arrived: nothing is held. Send the transfer back, "
+            "or ask the funder to pledge again.") in page
+    assert f"Pledge {pledge.id} is held" not in page
+    session.refresh(pledge)
+    assert (pledge.state, escrow(pledge)) == (PledgeState.cancelled, 0)
+    assert session.scalar(select(func.count()).select_from(LedgerTransaction)) == 0
+
+
+def test_a_bank_transfer_confirmed_twice_says_so_the_second_time_and_holds_once(app, client, session):
+    pledge, admin = _bank_pledge_and_host(app, client, session)
+    assert f"Pledge {pledge.id} is held: $40.00." in _confirm(admin, pledge)
+    page = _confirm(admin, pledge)
+    assert f"Pledge {pledge.id} was confirmed already: nothing changed." in page
+    session.refresh(pledge)
+    assert (pledge.state, escrow(pledge)) == (PledgeState.held, 4000)
+    assert session.scalar(select(func.count()).select_from(LedgerTransaction)) == 1
