@@ -82,3 +82,27 @@ def test_a_refund_after_payout_that_fails_is_booked_back_with_the_commons(world,
     assert (pledge.state, pledge.refunded_minor) == (PledgeState.released, 2000)
     assert (balance(AccountKind.refunds), balance(AccountKind.commons_funds)) == (2000, 1000)
     assert check() == []
+
+
+def test_a_refund_that_fails_after_the_pledge_moved_comes_back_to_where_the_pledge_is_now(world, client):
+    """40.00 held on a duplicate item, 15.00 refunded there, the other 25.00 moved by
+    the funder to where the work went; then the 15.00 refund fails: the pledge
+    holds 40.00 again, on the item it is on now, and the old item's escrow stays 0."""
+    from marketplace.backlog.ending import name_work_target
+    from marketplace.backlog.models import BacklogItem
+    from tests.backlog.test_forge_endings import close_github
+
+    item, target = world.issue(621), world.issue(622)
+    pledge = world.fund(item, 4000)
+    assert pledges.refund(pledge.id, 1500, refund_id="re_before_move", actor="stripe")
+    close_github(world, item, "duplicate")
+    name_work_target(world.session.get(BacklogItem, item.id), target, actor="test")
+    pledges.move_to_target(pledge.id, funder_id=world.funder.id, actor="test")
+    world.session.commit()
+    assert (escrow(item.id), escrow(target.id)) == (0, 2500)
+    post_event(client, "refund.failed", _failed_refund(pledge, "re_before_move", 1500), "evt_failed_moved")
+    pledge = world.session.get(Pledge, pledge.id)
+    world.session.refresh(pledge)
+    assert (pledge.item_id, pledge.state, pledge.refunded_minor) == (target.id, PledgeState.held, 0)
+    assert (escrow(item.id), escrow(target.id)) == (0, 4000)
+    assert check() == []
