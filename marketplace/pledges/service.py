@@ -542,6 +542,19 @@ def _sent_back_by(refund_id: str) -> int:
                LedgerAccount.kind == AccountKind.refunds)))
 
 
+REFUND_ACTIONS = ("pledge.refunded", "pledge.refunded_after_payout", "pledge.refunded_elsewhere_after_payout")
+
+
+def _refund_belongs_to(pledge_id: int, refund_id: str) -> bool:
+    """Whether the refund ``refund_id`` was applied to pledge ``pledge_id`` (its audit event names it)."""
+    from marketplace.audit.models import AuditEvent
+
+    events = db.session.scalars(select(AuditEvent).where(
+        AuditEvent.action.in_(REFUND_ACTIONS), AuditEvent.object_type == "pledge",
+        AuditEvent.object_id == str(pledge_id)))
+    return any((event.details or {}).get("refund_id") == refund_id for event in events)
+
+
 def undo_failed_refund(pledge_id: int, refund_id: str, *, reason: str | None, actor: str) -> bool:
     """Stripe reports the refund ``refund_id`` failed (e.g. the card was closed):
     its money came back to the commons' balance. A pledge that still holds
@@ -567,6 +580,10 @@ def undo_failed_refund(pledge_id: int, refund_id: str, *, reason: str | None, ac
     if refund_failed_already(refund_id):
         return False
     undone = _sent_back_by(refund_id)
+    if undone and not _refund_belongs_to(pledge.id, refund_id):
+        # Applied to another pledge (an object whose metadata names the wrong
+        # pledge): giving it back here would hand one funder another's money.
+        raise PledgeError(f"refund {refund_id} was not applied to pledge {pledge.id}")
     holding = pledge.state in (PledgeState.held, PledgeState.partially_refunded, PledgeState.refunded,
                                PledgeState.disputed)
     db.session.add(RefundFailure(pledge_id=pledge.id, refund_id=refund_id, amount_minor=undone,

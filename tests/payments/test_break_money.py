@@ -218,3 +218,34 @@ def test_a_bank_transfer_confirmed_twice_says_so_the_second_time_and_holds_once(
     session.refresh(pledge)
     assert (pledge.state, escrow(pledge)) == (PledgeState.held, 4000)
     assert session.scalar(select(func.count()).select_from(LedgerTransaction)) == 1
+
+
+def test_a_failed_refund_named_for_another_pledge_never_gives_that_pledge_the_money(client, session):
+    """Pledge A's 50.00 refund re_a fails, but the refund object names pledge B
+    (metadata) and no PaymentIntent. B's funder had their own 50.00 back already:
+    before, B was held again with A's money (B's funder would have had it twice)
+    and A stayed refunded. Now: failed for a person, nothing moves."""
+    from marketplace.pledges import service as pledges
+
+    a, b = a_pledge(session, 5000), a_pledge(session, 5001)
+    post_event(client, "checkout.session.completed", session_object(a, "paid"), "evt_paid_a")
+    post_event(client, "checkout.session.completed", session_object(b, "paid"), "evt_paid_b")
+    assert pledges.refund(a.id, 5000, refund_id="re_a", actor="stripe")
+    assert pledges.refund(b.id, 5001, refund_id="re_b", actor="stripe")
+    session.commit()
+    refund = {"id": "re_a", "object": "refund", "amount": 5000, "currency": "usd", "status": "failed",
+              "failure_reason": "expired_or_canceled_card", "payment_intent": None,
+              "metadata": {"pledge_id": str(b.id)}}
+    post_event(client, "refund.failed", refund, "evt_misnamed")
+    delivery = _delivery(session, "evt_misnamed")
+    assert (delivery.status, delivery.outcome) == (
+        DeliveryStatus.failed, f"refund re_a was not applied to pledge {b.id}: check by hand")
+    for pledge, refunded in ((a, 5000), (b, 5001)):
+        session.refresh(pledge)
+        assert (pledge.state, pledge.refunded_minor) == (PledgeState.refunded, refunded)
+    assert escrow(a) == 0
+    # Named for its own pledge, the same failure gives A its 50.00 back, once.
+    refund["metadata"] = {"pledge_id": str(a.id)}
+    post_event(client, "refund.failed", refund, "evt_named_right")
+    session.refresh(a)
+    assert (a.state, a.refunded_minor, escrow(a)) == (PledgeState.held, 0, 5000)
