@@ -467,14 +467,17 @@ def confirm_pledge(pledge_id: int):
                              (pledge.currency,))
         if not reference or not received_on:
             raise MoneyError(_("Give the bank reference and the date the money arrived."))
-        pledges.confirm_transfer(pledge.id, money, reference=reference, received_on=received_on,
-                                 actor=f"user:{current_user.id}",
-                                 accept_other_amount=request.form.get("other_amount") == "y")
+        moved = pledges.confirm_transfer(pledge.id, money, reference=reference, received_on=received_on,
+                                         actor=f"user:{current_user.id}",
+                                         accept_other_amount=request.form.get("other_amount") == "y")
     except (MoneyError, pledges.PledgeError) as exc:
         db.session.rollback()
         flash(str(exc), "error")
         return redirect(url_for("admin.pledges_list")), 303
     db.session.commit()
+    if not moved:
+        flash(_("Pledge %(id)s was confirmed already: nothing changed.", id=pledge.id), "error")
+        return redirect(url_for("admin.pledges_list")), 303
     flash(_("Pledge %(id)s is held: %(amount)s.", id=pledge.id,
             amount=format_money(db.session.get(Pledge, pledge.id).amount_minor, pledge.currency)))
     return redirect(url_for("admin.pledges_list"))

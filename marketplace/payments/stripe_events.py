@@ -33,6 +33,7 @@ from marketplace.money import Money, from_stripe_amount
 from marketplace.payments import stripe_client
 from marketplace.pledges import service as pledges
 from marketplace.pledges.models import Pledge, PledgeState
+from marketplace.webhooks import schemas
 from marketplace.webhooks.models import DeliveryStatus, NotMatchedYet, WebhookDelivery
 
 ACTOR = "stripe"
@@ -57,9 +58,10 @@ def _pledge_id(obj: dict) -> int | None:
     value = metadata.get("pledge_id")
     if value is None and obj.get("object") in (None, "checkout.session"):
         value = obj.get("client_reference_id")
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18 \
+            and 0 < int(value) <= schemas.MAX_PLEDGE_ID:
         return int(value)
-    return None
+    return None  # not one of our pledge ids (ours fit a PostgreSQL integer)
 
 
 def _intent_id(obj: dict) -> str | None:
@@ -103,6 +105,10 @@ def find_pledge(obj: dict) -> Pledge:
                               f"{pledge.checkout_session_id}")
     if intent:
         if pledge.payment_intent_id is None:
+            other = db.session.scalar(select(Pledge.id).where(Pledge.payment_intent_id == intent))
+            if other is not None:
+                # One payment is one pledge's: the pledge id it names is not the pledge that paid.
+                raise PaymentMismatch(f"{intent} names pledge {pledge.id}, but it is pledge {other}'s payment")
             pledge.payment_intent_id = intent
             db.session.flush()
         elif pledge.payment_intent_id != intent:
@@ -417,6 +423,15 @@ def transfer_reversed(event: dict, delivery: WebhookDelivery) -> Outcome:
 def apply_event(event: dict, delivery: WebhookDelivery) -> Outcome:
     """Apply one stored Stripe event; returns (status, outcome). Flushes.
 
+    An event of a handled type whose shape is not Stripe's
+    (:class:`~marketplace.webhooks.schemas.StripeEvent`: a negative, string or
+    boolean amount, metadata that is not an object, a refund without an id…)
+    is ``malformed`` before anything is read. An event that contradicts our
+    books (another amount or currency than the pledge's, a payment another
+    pledge holds, a refund larger than what is held) is ``failed`` for a person
+    to check: retrying cannot change the answer. The caller undoes whatever a
+    malformed or failed event flushed (:func:`marketplace.webhooks.service.handle`).
+
     Raises :class:`NotMatchedYet` (the delivery waits and is tried again) and
     ``PaymentsUnavailable`` (Stripe could not be asked: retried as a failure).
     """
@@ -424,18 +439,26 @@ def apply_event(event: dict, delivery: WebhookDelivery) -> Outcome:
     if handler is None:
         return DeliveryStatus.ignored, f"Stripe event {event.get('type')!r} not handled"
     try:
+        schemas.validate(schemas.StripeEvent, event)
+    except schemas.MalformedPayload as exc:
+        return DeliveryStatus.malformed, f"malformed {event.get('type')} event: {exc}"[:2000]
+    try:
         return handler(event, delivery)
     except NotAPledge as exc:
         return DeliveryStatus.ignored, str(exc)
-    except PaymentMismatch as exc:
-        return DeliveryStatus.failed, f"{exc}: check by hand"
+    except (PaymentMismatch, pledges.PledgeError) as exc:
+        return DeliveryStatus.failed, f"{exc}: check by hand"[:2000]
 
 
 def hold_paid_session(session_obj: dict) -> str:
     """The success page's path to the same hold as the webhook's (whichever
     comes first; the other changes nothing). Raises what :func:`find_pledge`
-    and ``mark_received`` raise."""
+    and ``mark_received`` raise, and ``PledgeError`` when the hold cannot be
+    made whole (a refund Stripe lists that a person must check): the caller
+    rolls back, and the webhook delivery records it."""
     status, outcome = _session_outcome(find_pledge(session_obj), session_obj)
+    if status is DeliveryStatus.failed:
+        raise pledges.PledgeError(outcome)
     return outcome
 
 

@@ -101,9 +101,10 @@ class Pledge(db.Model):
 class RefundFailure(db.Model):
     """A refund that Stripe reported failed after it was made (``refund.failed``,
     or ``charge.refund.updated`` with status ``failed``), recorded once per
-    refund id. ``amount_minor`` is what was given back to escrow (0 when the
-    failure was known before the refund itself was applied: it never will
-    be). Until an admin refunds the pledge again, the pledge is flagged and no
+    refund id. ``amount_minor`` is what came back: to escrow, or to the
+    commons' funds (owed to the funder) for a pledge paid out meanwhile (0
+    when the failure was known before the refund itself was applied: it
+    never will be). Until an admin refunds the pledge again, the pledge is flagged and no
     automatic or self-service refund is tried on the same card."""
 
     __tablename__ = "pledge_refund_failure"

@@ -379,8 +379,10 @@ def confirm_transfer(pledge_id: int, received: Money, *, reference: str, receive
     (more or less), the fiscal host confirms it with ``accept_other_amount``
     and the pledge records it (see :func:`mark_received`); to send it back,
     the admin refunds the pledge afterwards. ``received_on`` (a ``date``)
-    may not be in the future (UTC). Raises :class:`PledgeError` for another
-    amount not confirmed, a future date, or a non-transfer pledge.
+    may not be in the future (UTC). Returns whether this call held it (False:
+    confirmed already). Raises :class:`PledgeError` for another amount not
+    confirmed, a future date, a non-transfer pledge, or one cancelled (unpaid)
+    before the money came.
     """
     from datetime import date
 
@@ -396,6 +398,12 @@ def confirm_transfer(pledge_id: int, received: Money, *, reference: str, receive
             raise PledgeError(_("Give the date the money arrived.")) from None
     if received_on > utcnow().date():
         raise PledgeError(_("The date the money arrived cannot be in the future."))
+    if pledge.state in (PledgeState.cancelled, PledgeState.failed):
+        # Cancelled as unpaid (the funder, or the cron after 30 days) before the
+        # money came: it cannot be held (held money of a cancelled pledge has no
+        # way out). Was: nothing held, and the page said "held".
+        raise PledgeError(_("Pledge %(id)s was cancelled before its money arrived: nothing is held. Send the "
+                            "transfer back, or ask the funder to pledge again.", id=pledge.id))
     moved = mark_received(pledge.id, received, actor=actor, accept_other_amount=accept_other_amount)
     if moved:
         audit.record("pledge.transfer_confirmed", "pledge", pledge.id, actor=actor,
@@ -520,50 +528,78 @@ def unresolved_refund_failures(pledge_id: int) -> list[RefundFailure]:
         RefundFailure.pledge_id == pledge_id, RefundFailure.resolved_at.is_(None)).order_by(RefundFailure.id)))
 
 
-def _refunded_by(refund_id: str) -> int:
-    """Minor units that the refund ``refund_id`` took out of escrow (0 when it was never applied)."""
-    return -int(db.session.scalar(
+def _sent_back_by(refund_id: str) -> int:
+    """Minor units that the refund ``refund_id`` booked as sent back to the funder
+    (the ``refunds`` account of its transaction ``refund:<id>``; 0 when it was
+    never applied). Whether it came out of escrow (before payout) or out of the
+    commons' funds and the payout (after payout), this is what Stripe gives
+    back to the commons' balance when the refund fails."""
+    return int(db.session.scalar(
         select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0))
         .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
         .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
         .where(LedgerTransaction.idempotency_key == f"refund:{refund_id}",
-               LedgerAccount.kind == AccountKind.item_escrow)))
+               LedgerAccount.kind == AccountKind.refunds)))
+
+
+REFUND_ACTIONS = ("pledge.refunded", "pledge.refunded_after_payout", "pledge.refunded_elsewhere_after_payout")
+
+
+def _refund_belongs_to(pledge_id: int, refund_id: str) -> bool:
+    """Whether the refund ``refund_id`` was applied to pledge ``pledge_id`` (its audit event names it)."""
+    from marketplace.audit.models import AuditEvent
+
+    events = db.session.scalars(select(AuditEvent).where(
+        AuditEvent.action.in_(REFUND_ACTIONS), AuditEvent.object_type == "pledge",
+        AuditEvent.object_id == str(pledge_id)))
+    return any((event.details or {}).get("refund_id") == refund_id for event in events)
 
 
 def undo_failed_refund(pledge_id: int, refund_id: str, *, reason: str | None, actor: str) -> bool:
     """Stripe reports the refund ``refund_id`` failed (e.g. the card was closed):
-    its money came back to the commons' balance, and it is held in the item's
-    escrow again.
+    its money came back to the commons' balance. A pledge that still holds
+    money (held, partially refunded, refunded, disputed) holds it in the
+    item's escrow again; one paid out meanwhile (``released``) cannot take it
+    back into an escrow that was paid out, so it is booked where it is: in
+    the commons' funds, owed to the funder (flagged for the fiscal host to
+    send it back another way).
 
-    Once per refund id, under the pledge's row lock: the refund's amount goes
-    from ``refunds`` back to escrow (one ledger transaction keyed
+    Once per refund id, under the pledge's row lock: the refund's amount (what
+    its transaction booked as sent to the funder) goes from ``refunds`` back to
+    escrow or the commons' funds (one ledger transaction keyed
     ``refund:<id>:failed``), ``refunded_minor`` drops by it and a refunded
-    pledge is held (or partially refunded) again. A failure known before the
-    refund itself is recorded too, so that the refund is never applied later.
-    A pledge paid out meanwhile is not touched: the failure is only recorded
-    for an admin. The admin sees a flag on ``/admin/pledges`` and the funder
-    gets an e-mail (``templates/emails/refund_failed.txt``). Returns whether
-    this call recorded the failure (False: known already).
+    pledge is held (or partially refunded) again. Before, a paid-out pledge's
+    failure was only flagged, and the ledger kept saying the funder had the
+    money. A failure known before the refund itself is recorded too, so that
+    the refund is never applied later. The admin sees a flag on
+    ``/admin/pledges`` and the funder gets an e-mail
+    (``templates/emails/refund_failed.txt``). Returns whether this call
+    recorded the failure (False: known already).
     """
     pledge = _locked(pledge_id)
     if refund_failed_already(refund_id):
         return False
-    undone = _refunded_by(refund_id)
-    if pledge.state not in (PledgeState.held, PledgeState.partially_refunded, PledgeState.refunded,
-                            PledgeState.disputed):
-        undone = 0  # paid out or never received: nothing of it is in escrow to give back; flagged only
+    undone = _sent_back_by(refund_id)
+    if undone and not _refund_belongs_to(pledge.id, refund_id):
+        # Applied to another pledge (an object whose metadata names the wrong
+        # pledge): giving it back here would hand one funder another's money.
+        raise PledgeError(f"refund {refund_id} was not applied to pledge {pledge.id}")
+    holding = pledge.state in (PledgeState.held, PledgeState.partially_refunded, PledgeState.refunded,
+                               PledgeState.disputed)
     db.session.add(RefundFailure(pledge_id=pledge.id, refund_id=refund_id, amount_minor=undone,
                                  reason=(reason or "")[:100] or None))
     if undone:
+        back_to = (ledger.account(AccountKind.item_escrow, item_id=pledge.item_id) if holding
+                   else ledger.account(AccountKind.commons_funds))
         ledger.post("refund_failed", f"refund:{refund_id}:failed", [
             ledger.Line(ledger.account(AccountKind.refunds), Money(-undone, pledge.currency)),
-            ledger.Line(ledger.account(AccountKind.item_escrow, item_id=pledge.item_id),
-                        Money(undone, pledge.currency)),
-        ])
+            ledger.Line(back_to, Money(undone, pledge.currency)),
+        ], memo=None if holding else "refund failed after payout: owed to the funder")
         pledge.refunded_minor -= undone
-        if pledge.state is not PledgeState.disputed:
+        if holding and pledge.state is not PledgeState.disputed:
             pledge.state = PledgeState.partially_refunded if pledge.refunded_minor else PledgeState.held
-        pledge.closed_at = None
+        if holding:
+            pledge.closed_at = None
     db.session.flush()
     audit.record("pledge.refund_failed", "pledge", pledge.id, actor=actor,
                  details={"refund_id": refund_id, "amount_minor": undone, "reason": reason})

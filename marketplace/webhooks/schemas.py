@@ -18,7 +18,17 @@ from __future__ import annotations
 
 from typing import Annotated, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+    ValidationError,
+)
 
 MAX_BIGINT = 2**63 - 1  # PostgreSQL bigint: every forge id column
 MAX_INT = 2**31 - 1  # PostgreSQL integer: issue and pull request numbers
@@ -257,3 +267,67 @@ def validate(schema: type[_Shape], payload: dict) -> _Shape:
         problems = [f"{'.'.join(str(part) for part in error['loc']) or 'payload'}: {error['msg']}"
                     for error in exc.errors()[:3]]
         raise MalformedPayload("; ".join(problems)) from None
+
+
+# --- Stripe ---------------------------------------------------------------------------
+# Stripe's API reference ("The Event object", "The Checkout Session object",
+# "The Charge object", "The Refund object", "The Dispute object"): amounts are
+# non-negative integers in the currency's smallest unit, currencies three-letter
+# ISO codes in lower case, metadata values strings, object ids strings. Only
+# the fields the money handlers read are described.
+
+MAX_PLEDGE_ID = MAX_INT  # pledge.id is a PostgreSQL integer
+StripeAmount = Annotated[StrictInt, Field(ge=0, le=10**15)]  # marketplace.money.MAX_MINOR
+StripeCurrency = Annotated[StrictStr, Field(pattern=r"^[A-Za-z]{3}$")]
+StripeId = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=255, pattern=r"^[!-~]+$")]
+
+
+class StripeRef(_Shape):
+    id: StripeId
+
+
+class StripeRefund(_Shape):
+    id: StripeId
+    object: Text | None = None
+    amount: StripeAmount | None = None
+    currency: StripeCurrency | None = None
+    status: Text | None = None
+    failure_reason: Text | None = None
+    metadata: dict[str, Text] | None = None
+    payment_intent: StripeId | StripeRef | None = None
+
+
+class StripeRefundList(_Shape):
+    data: list[StripeRefund] | None = None
+    has_more: StrictBool | None = None
+
+
+class StripeObject(_Shape):
+    """The ``data.object`` of an event we handle (session, charge, refund, dispute, account, transfer)."""
+
+    id: StripeId
+    object: Text | None = None
+    metadata: dict[str, Text] | None = None
+    client_reference_id: Text | None = None
+    payment_intent: StripeId | StripeRef | None = None
+    amount: StripeAmount | None = None
+    amount_total: StripeAmount | None = None
+    amount_refunded: StripeAmount | None = None
+    currency: StripeCurrency | None = None
+    status: Text | None = None
+    payment_status: Text | None = None
+    paid: StrictBool | None = None
+    disputed: StrictBool | None = None
+    refunds: StripeRefundList | None = None
+    failure_reason: Text | None = None
+    balance_transactions: list | None = None
+
+
+class StripeEventData(_Shape):
+    object: StripeObject
+
+
+class StripeEvent(_Shape):
+    id: StripeId
+    type: Text
+    data: StripeEventData

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.exc import DataError
 
+from jobs.queue import pending_jobs
 from marketplace.backlog import ending
 from marketplace.backlog.service import (
     mark_item_deleted,
@@ -311,10 +312,30 @@ HANDLERS = {
 }
 
 
+class _Undone(Exception):
+    """A Stripe event that ended malformed or failed: its savepoint is rolled back."""
+
+    def __init__(self, outcome: Outcome):
+        super().__init__(outcome[1])
+        self.outcome = outcome
+
+
 def _stripe(payload: dict, delivery: WebhookDelivery) -> Outcome:
+    """Apply a Stripe event all or nothing: one that ends ``malformed`` or
+    ``failed`` (for a person to check, then replay) leaves no trace but its
+    outcome — no hold without the refunds its charge lists, no mail queued."""
     from marketplace.payments.stripe_events import apply_event
 
-    return apply_event(payload, delivery)
+    queued = len(pending_jobs(db.session))
+    try:
+        with db.session.begin_nested():
+            status, outcome = apply_event(payload, delivery)
+            if status in (DeliveryStatus.malformed, DeliveryStatus.failed):
+                raise _Undone((status, outcome))
+    except _Undone as undone:
+        del pending_jobs(db.session)[queued:]
+        return undone.outcome
+    return status, outcome
 
 
 def handle(delivery: WebhookDelivery) -> Outcome:

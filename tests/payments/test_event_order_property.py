@@ -121,10 +121,11 @@ def _deliver(session, event_type: str, obj: dict) -> bool:
     """Apply one event as the webhook job would; False when it must wait."""
     try:
         with session.begin_nested():
-            status, outcome = apply_event({"type": event_type, "data": {"object": obj}}, None)
+            status, outcome = apply_event({"id": f"evt_{event_type}_{obj['id']}", "object": "event",
+                                           "type": event_type, "data": {"object": obj}}, None)
     except NotMatchedYet:
         return False
-    assert status is not DeliveryStatus.failed, outcome
+    assert status not in (DeliveryStatus.failed, DeliveryStatus.malformed), outcome
     return True
 
 
