@@ -8,7 +8,7 @@ from sqlalchemy import select
 from marketplace.extensions import db
 from marketplace.timeutil import utcnow
 from marketplace.webhooks.models import DeliveryStatus, NotMatchedYet, WebhookDelivery
-from marketplace.webhooks.service import handle
+from marketplace.webhooks.service import enqueue_processing, handle
 
 
 def process_delivery(delivery_id: int, replay: bool = False) -> str:
@@ -32,20 +32,10 @@ def process_delivery(delivery_id: int, replay: bool = False) -> str:
     try:
         status, outcome = handle(delivery)
     except NotMatchedYet as exc:
-        db.session.rollback()
-        delivery = db.session.get(WebhookDelivery, delivery_id)
-        delivery.status = DeliveryStatus.waiting
-        delivery.attempts += 1
-        delivery.outcome = f"waiting: {exc}"[:2000]
-        db.session.commit()
+        _record_unfinished(delivery_id, DeliveryStatus.waiting, f"waiting: {exc}")
         raise
     except Exception as exc:
-        db.session.rollback()
-        delivery = db.session.get(WebhookDelivery, delivery_id)
-        delivery.status = DeliveryStatus.failed
-        delivery.attempts += 1
-        delivery.outcome = f"{type(exc).__name__}: {exc}"[:2000]
-        db.session.commit()
+        _record_unfinished(delivery_id, DeliveryStatus.failed, f"{type(exc).__name__}: {exc}")
         raise
     delivery.status = status
     delivery.outcome = outcome
@@ -55,14 +45,24 @@ def process_delivery(delivery_id: int, replay: bool = False) -> str:
     return status.value
 
 
+def _record_unfinished(delivery_id: int, status: DeliveryStatus, outcome: str) -> None:
+    """Roll back what the handler did, then record the attempt on the delivery
+    (``waiting`` or ``failed``, with its outcome) in its own commit, so that
+    RQ's retry and the admin page see it."""
+    db.session.rollback()
+    delivery = db.session.get(WebhookDelivery, delivery_id)
+    delivery.status = status
+    delivery.attempts += 1
+    delivery.outcome = outcome[:2000]
+    db.session.commit()
+
+
 STALE_AFTER = timedelta(minutes=5)
 
 
 def requeue_pending_deliveries() -> int:
     """Cron: queue again every delivery still pending five minutes after it
     arrived (its job was lost, e.g. Redis was down). Returns the count."""
-    from marketplace.webhooks.views import enqueue_processing
-
     stale = db.session.scalars(
         select(WebhookDelivery.id).where(
             WebhookDelivery.status == DeliveryStatus.pending,
@@ -81,8 +81,6 @@ def retry_waiting_deliveries() -> dict:
     ``WEBHOOK_WAITING_DAYS`` becomes ``failed`` for a person to look at (the
     admin's count of failed deliveries), never dropped. Returns the counts."""
     from flask import current_app
-
-    from marketplace.webhooks.views import enqueue_processing
 
     cutoff = utcnow() - timedelta(days=current_app.config.get("WEBHOOK_WAITING_DAYS", 3))
     waiting = db.session.scalars(select(WebhookDelivery).where(

@@ -84,7 +84,7 @@ def deliveries():
 @admin_required
 def replay(delivery_id: int):
     """Process a stored delivery again (after a fix, or to re-apply it)."""
-    from marketplace.webhooks.views import enqueue_processing
+    from marketplace.webhooks.service import enqueue_processing
 
     delivery = db.session.get(WebhookDelivery, delivery_id)
     if delivery is None:

@@ -86,7 +86,7 @@ def render_item(row: BacklogItem, *, claim_form=None, claim_error: str | None = 
     from marketplace.payouts.views import paid_out
     from marketplace.pledges.service import awaiting_payment, pledging_closed
     from marketplace.pledges.transparency import item_pledges
-    from marketplace.pledges.views import pledge_form as new_pledge_form
+    from marketplace.pledges.forms import pledge_form as new_pledge_form
     from marketplace.projects.service import may_manage
 
     rate = row.repository.project.fee_rate(current_app.config["DEFAULT_FEE_RATE_BPS"])

@@ -1,4 +1,5 @@
 """The pledge form on an item page."""
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectField, StringField
@@ -19,3 +20,13 @@ class PledgeForm(FlaskForm):
         ("card", _l("Card (Stripe Checkout)")), ("bank_transfer", _l("Bank transfer to the fiscal host"))]))
     # Shown when the amount is above PLEDGE_CONFIRM_ABOVE: the funder confirms it.
     confirm_large = BooleanField(_l("Yes, I mean to pledge this amount"))
+
+
+def pledge_form() -> PledgeForm:
+    """The pledge form, its currencies from ``ALLOWED_CURRENCIES`` (the first one chosen by default)."""
+    form = PledgeForm()
+    currencies = current_app.config["ALLOWED_CURRENCIES"]
+    form.currency.choices = as_choices((c, c) for c in currencies)
+    if form.currency.data is None:
+        form.currency.data = currencies[0]
+    return form

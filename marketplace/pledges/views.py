@@ -10,14 +10,13 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
-from marketplace.accounts.forms import as_choices
 from marketplace.accounts.service import url_for_public
 from marketplace.backlog.search import visible_item
 from marketplace.extensions import db
 from marketplace.money import MoneyError, parse_amount
 from marketplace.payments import stripe_client
 from marketplace.pledges import service as pledges
-from marketplace.pledges.forms import PledgeForm
+from marketplace.pledges.forms import PledgeForm, pledge_form
 from marketplace.pledges.models import Pledge, PledgeState, Rail
 from marketplace.timeutil import utcnow
 
@@ -45,15 +44,6 @@ def pledge_state_label(state: PledgeState) -> str:
 @bp.app_template_filter("rail")
 def rail_label(rail: Rail) -> str:
     return str(RAIL_LABELS.get(rail, rail.value))
-
-
-def pledge_form() -> PledgeForm:
-    form = PledgeForm()
-    currencies = current_app.config["ALLOWED_CURRENCIES"]
-    form.currency.choices = as_choices((c, c) for c in currencies)
-    if form.currency.data is None:
-        form.currency.data = currencies[0]
-    return form
 
 
 def _form_again(item, form: PledgeForm, error: str, status: int = 400):

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.exc import DataError
 
-from jobs.queue import pending_jobs
+from jobs.queue import enqueue_after_commit, pending_jobs
 from marketplace.backlog import ending
 from marketplace.backlog.service import (
     mark_item_deleted,
@@ -365,3 +365,12 @@ def handle(delivery: WebhookDelivery) -> Outcome:
     except DataError as exc:
         return DeliveryStatus.malformed, (
             f"malformed {delivery.event} payload: the database refused a value ({exc.orig})")[:2000]
+
+def enqueue_processing(delivery_id: int, replay: bool = False) -> None:
+    """Queue the processing of a stored delivery after the current commit (the
+    ``webhooks`` queue, 120 s, RQ retries after 10, 60 and 300 s). Used by the
+    intakes, the admin's replay and the cron passes."""
+    from jobs.webhooks import process_delivery
+
+    enqueue_after_commit(db.session, process_delivery, delivery_id, replay, queue="webhooks", timeout=120,
+                         retries=3, retry_intervals=[10, 60, 300])

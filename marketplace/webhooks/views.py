@@ -17,10 +17,10 @@ from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from jobs.queue import enqueue_after_commit
 from marketplace.extensions import db
 from marketplace.webhooks.intake import BadBody, parse_body
 from marketplace.webhooks.models import DeliveryStatus, WebhookDelivery
+from marketplace.webhooks.service import enqueue_processing
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 MAX_ID_LENGTH = 100
@@ -85,13 +85,6 @@ def _store(source: str, delivery_id: str | None, event: str | None, body: bytes,
     db.session.commit()
     return jsonify(status="accepted", delivery_id=delivery_id, id=delivery.id), 202
 
-
-def enqueue_processing(delivery_id: int, replay: bool = False) -> None:
-    """Queue the processing of a stored delivery after the current commit."""
-    from jobs.webhooks import process_delivery
-
-    enqueue_after_commit(db.session, process_delivery, delivery_id, replay, queue="webhooks", timeout=120,
-                         retries=3, retry_intervals=[10, 60, 300])
 
 
 @bp.post("/github")
