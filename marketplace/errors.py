@@ -1,9 +1,38 @@
 """Error pages (HTML) and error bodies (JSON under /api/)."""
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, flash, g, jsonify, redirect, render_template, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException, SecurityError
+
+from marketplace.extensions import db
+
+
+class DomainError(ValueError):
+    """Base of every refusal a domain service raises: ``str(exc)`` is a message
+    already translated for the person, ``status`` the HTTP status to answer with
+    (409 unless the subclass or the raiser says otherwise).
+
+    Views may catch it to re-render a form; when they do not, the one handler
+    below rolls the session back and answers: JSON under /api/, a flashed message
+    and a 303 to the page the view named with :func:`on_refusal_go_to`, or else
+    the error page with ``status``."""
+
+    status: int = 409
+
+    def __init__(self, *args, status: int | None = None):
+        super().__init__(*args)
+        if status is not None:
+            self.status = status
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def on_refusal_go_to(url: str) -> None:
+    """Name the page (a local URL) a refused POST of this request returns to."""
+    g.refusal_back = url
 
 
 class BadFilter(ValueError):
@@ -27,6 +56,17 @@ def register_error_handlers(app: Flask) -> None:
         if wants_json():
             return jsonify(error={"status": 400, "parameter": exc.parameter, "message": exc.message}), 400
         return render_template("errors/error.html", status=400, message=exc.message), 400
+
+    @app.errorhandler(DomainError)
+    def refused(exc: DomainError):
+        db.session.rollback()
+        if wants_json():
+            return jsonify(error={"status": exc.status, "message": exc.message}), exc.status
+        back = g.get("refusal_back")
+        if back:
+            flash(exc.message, "error")
+            return redirect(back, code=303)
+        return render_template("errors/error.html", status=exc.status, message=exc.message), exc.status
 
     @app.errorhandler(SecurityError)
     def untrusted_host(exc: SecurityError):

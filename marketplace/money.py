@@ -16,6 +16,8 @@ from decimal import Decimal, InvalidOperation
 from babel.core import Locale
 from babel.numbers import NumberFormatError, get_currency_precision, parse_decimal
 
+from marketplace.errors import DomainError
+
 _AMOUNT_CHARACTERS = re.compile(r"^-?[0-9][0-9\s.,'\u00a0\u202f\u2019]*$")
 DEFAULT_CURRENCIES = ("USD", "EUR", "GBP", "KES", "INR", "JPY")
 MAX_MINOR = 10**15  # far above any pledge; keeps every sum inside a 64-bit integer
@@ -50,7 +52,7 @@ def stripe_minimum(currency: str) -> "Money | None":
     return Money(minimum, currency.upper()) if minimum is not None else None
 
 
-class MoneyError(ValueError):
+class MoneyError(DomainError):
     """An amount that cannot be taken; the message is for the person who typed it."""
 
 

@@ -4,18 +4,23 @@ from __future__ import annotations
 from flask import url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
-
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from marketplace.accounts.models import ForgeIdentity, User, email_key
-from marketplace.accounts.tokens import InvalidToken, make_email_token, make_reset_token, read_email_token
+from marketplace.accounts.tokens import (
+    InvalidToken,
+    make_email_token,
+    make_reset_token,
+    read_email_token,
+)
 from marketplace.audit import service as audit
+from marketplace.errors import DomainError
 from marketplace.extensions import db
 from marketplace.mail import queue_mail
 from marketplace.timeutil import utcnow
 
 
-class AccountError(ValueError):
+class AccountError(DomainError):
     """A request about an account that cannot be done; the message is for the person."""
 
 

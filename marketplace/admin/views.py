@@ -2,14 +2,13 @@
 pledges, payouts to pay by hand, certifications and the audit log."""
 from __future__ import annotations
 
-from functools import wraps
-
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from marketplace.access import admin_required
 from marketplace.audit import service as audit
 from marketplace.extensions import db
 from marketplace.forges.models import Repository, SyncRun, SyncRunStatus, SyncStatus
@@ -19,20 +18,6 @@ from marketplace.webhooks.models import DeliveryStatus, WebhookDelivery
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 PAGE_SIZE = 50
-
-
-def admin_required(view):
-    """Anonymous visitors are sent to sign in; signed-in non-admins get 403."""
-
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        if not current_user.is_authenticated:
-            return redirect(url_for("accounts.login", next=request.full_path.rstrip("?")))
-        if not current_user.is_admin:
-            abort(403)
-        return view(*args, **kwargs)
-
-    return wrapper
 
 
 def _page() -> int:
@@ -410,9 +395,7 @@ def audit_log():
 @admin_required
 def pledges_list():
     """Pledges, bank transfers awaiting confirmation first."""
-    from marketplace.pledges.models import Pledge, PledgeState, Rail
-
-    from marketplace.pledges.models import RefundFailure
+    from marketplace.pledges.models import Pledge, PledgeState, Rail, RefundFailure
 
     awaiting = (Pledge.rail == Rail.bank_transfer) & (Pledge.state == PledgeState.pending)
     # A refund that failed needs the fiscal host first: flagged rows come on top.
@@ -618,7 +601,13 @@ def payouts():
     """Money owed that waits for someone: shares to pay by hand (with the recipient's
     details), shares waiting for an account or a certification, failed or reversed
     transfers, and payouts flagged for a look."""
-    from marketplace.payouts.models import Payout, PayoutAccount, PayoutShare, PayoutState, ShareState
+    from marketplace.payouts.models import (
+        Payout,
+        PayoutAccount,
+        PayoutShare,
+        PayoutState,
+        ShareState,
+    )
     from marketplace.timeutil import utcnow
 
     def shares(*states):

@@ -15,6 +15,7 @@ from marketplace import notices
 from marketplace.accounts.models import User
 from marketplace.audit import service as audit
 from marketplace.claims.models import Certification
+from marketplace.errors import DomainError
 from marketplace.extensions import db
 from marketplace.timeutil import utcnow
 
@@ -22,7 +23,7 @@ DEFAULT_VALIDITY = timedelta(days=2 * 365)
 MAX_NOTE = 2000
 
 
-class CertificationError(ValueError):
+class CertificationError(DomainError):
     """A certification that cannot be granted; the message is for the person."""
 
 

@@ -14,9 +14,16 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from marketplace import notices as notify
 from marketplace.accounts.models import ForgeIdentity, OrganisationMember, User
 from marketplace.audit import service as audit
-from marketplace.backlog.models import BacklogItem, ItemLink, LinkKind, PullRequest, PullRequestState
+from marketplace.backlog.models import (
+    BacklogItem,
+    ItemLink,
+    LinkKind,
+    PullRequest,
+    PullRequestState,
+)
 from marketplace.claims.models import (
     ACTIVE_CLAIM_STATES,
     CLAIM_ALLOWED_FROM,
@@ -24,7 +31,7 @@ from marketplace.claims.models import (
     Claim,
     ClaimState,
 )
-from marketplace import notices as notify
+from marketplace.errors import DomainError
 from marketplace.extensions import db
 from marketplace.timeutil import utcnow
 
@@ -32,7 +39,7 @@ MAX_PLAN_LENGTH = 5000
 MAX_DEADLINE = timedelta(days=365)
 
 
-class ClaimError(ValueError):
+class ClaimError(DomainError):
     """A claim operation that cannot be done; the message is for the person."""
 
 

@@ -11,6 +11,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import selectinload
 
+from marketplace.access import project_or_404, refuse_unless_manager
 from marketplace.accounts.forms import as_choices
 from marketplace.accounts.models import Organisation, OrganisationMember, User
 from marketplace.accounts.service import user_by_email
@@ -18,8 +19,19 @@ from marketplace.backlog.models import BacklogItem
 from marketplace.backlog.search import visible_item
 from marketplace.claims import certification
 from marketplace.claims import service as claims
-from marketplace.claims.forms import CertificationForm, ClaimRequestForm, DecisionForm, ReassignForm
-from marketplace.claims.models import ACTIVE_CLAIM_STATES, HOLDING_CLAIM_STATES, Certification, Claim, ClaimState
+from marketplace.claims.forms import (
+    CertificationForm,
+    ClaimRequestForm,
+    DecisionForm,
+    ReassignForm,
+)
+from marketplace.claims.models import (
+    ACTIVE_CLAIM_STATES,
+    HOLDING_CLAIM_STATES,
+    Certification,
+    Claim,
+    ClaimState,
+)
 from marketplace.extensions import db
 from marketplace.forges.models import Repository
 from marketplace.markdown import render_markdown
@@ -50,23 +62,6 @@ def claim_state_label(state: ClaimState) -> str:
 
 def _see_other(endpoint: str, **values):
     return redirect(url_for(endpoint, **values), code=303)
-
-
-def refuse_unless_manager(project: MemberProject, *, back: str):
-    """None for maintainers of ``project`` and admins; otherwise the answer to
-    send: anonymous visitors sign in (then land on ``back``), others get 403."""
-    if not current_user.is_authenticated:
-        return redirect(url_for("accounts.login", next=back))
-    if not may_manage(current_user, project):
-        abort(403)
-    return None
-
-
-def project_or_404(slug: str) -> MemberProject:
-    row = db.session.scalar(select(MemberProject).where(MemberProject.slug == slug))
-    if row is None:
-        abort(404)
-    return row
 
 
 def _claim_or_404(claim_id: int) -> Claim:

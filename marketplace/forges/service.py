@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from marketplace.audit import service as audit
+from marketplace.errors import DomainError
 from marketplace.extensions import db
 from marketplace.forges.clients import client_for
 from marketplace.forges.http import ForgeError
@@ -12,7 +13,7 @@ from marketplace.forges.types import ForgePayloadError, RepositoryInfo
 from marketplace.forges.urls import ParsedUrl, path_key
 
 
-class RepositoryConflict(ValueError):
+class RepositoryConflict(DomainError):
     """The repository already belongs to another member project."""
 
 

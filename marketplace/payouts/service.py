@@ -29,6 +29,7 @@ from marketplace.audit import service as audit
 from marketplace.backlog.models import BacklogItem, ItemState, PullRequest
 from marketplace.claims import certification
 from marketplace.claims import service as claims
+from marketplace.errors import DomainError
 from marketplace.extensions import db
 from marketplace.ledger import service as ledger
 from marketplace.ledger.models import AccountKind, LedgerTransaction
@@ -55,7 +56,7 @@ ACCOUNT_NOT_READY_CODES = frozenset({"insufficient_capabilities_for_transfer", "
 RETRY_BACKOFF = (60, 300, 1800, 3600, 6 * 3600)  # seconds between attempts, the last repeated
 
 
-class PayoutError(ValueError):
+class PayoutError(DomainError):
     """A payout operation that cannot be done; the message is for the person."""
 
 

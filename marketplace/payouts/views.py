@@ -5,19 +5,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from marketplace.access import project_or_404, refuse_unless_manager
 from marketplace.accounts.models import ImplementorProfile, User
 from marketplace.accounts.service import url_for_public, user_by_email
 from marketplace.backlog.models import BacklogItem
 from marketplace.claims import certification
 from marketplace.claims.models import Certification, Claim, ClaimState
-from marketplace.claims.views import certification_form, project_or_404, refuse_unless_manager
+from marketplace.claims.views import certification_form
 from marketplace.extensions import db
 from marketplace.forges.models import Repository
 from marketplace.payouts import service as payouts

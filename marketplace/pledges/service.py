@@ -10,20 +10,35 @@ from flask import current_app
 from sqlalchemy import and_, func, or_, select, update
 
 from marketplace.audit import service as audit
-from marketplace.backlog.close_reasons import CloseReason, not_done_condition, work_went_to
+from marketplace.backlog.close_reasons import (
+    CloseReason,
+    not_done_condition,
+    work_went_to,
+)
 from marketplace.backlog.models import BacklogItem
+from marketplace.errors import DomainError
 from marketplace.extensions import db
 from marketplace.ledger import service as ledger
-from marketplace.ledger.models import AccountKind
+from marketplace.ledger.models import (
+    AccountKind,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+)
 from marketplace.money import Money
-from marketplace.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
-from marketplace.pledges.models import ALLOWED_FROM, Pledge, PledgeState, Rail, RefundFailure
+from marketplace.pledges.models import (
+    ALLOWED_FROM,
+    Pledge,
+    PledgeState,
+    Rail,
+    RefundFailure,
+)
 from marketplace.timeutil import utcnow
 
 DEFAULT_EXPIRY = timedelta(days=365)
 
 
-class PledgeError(ValueError):
+class PledgeError(DomainError):
     """A pledge operation that cannot be done; the message is for the person."""
 
 
@@ -237,7 +252,6 @@ def _refund_back(pledge_ids: list[int], *, reason: str, actor: str) -> list[int]
     it is marked due (audit) and shown on the admin page, never refunded on
     paper only. A Stripe outage leaves the pledge for the next run."""
     from marketplace.payments.stripe_client import PaymentsUnavailable
-
     from marketplace.payouts.models import Payout
 
     refunded = []

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from marketplace.accounts.models import ForgeIdentity, User
 from marketplace.audit import service as audit
+from marketplace.errors import DomainError
 from marketplace.extensions import db
 from marketplace.forges.http import ForgeError, ForgeHttp
 from marketplace.forges.models import ForgeKind, Repository
@@ -27,7 +28,7 @@ from marketplace.timeutil import utcnow
 INVITATION_LIFETIME = timedelta(days=14)
 
 
-class ProjectError(ValueError):
+class ProjectError(DomainError):
     """A request about a project that cannot be done; the message is for the person."""
 
 
