@@ -122,6 +122,9 @@ def from_environment() -> dict:
         # Seconds the Stripe library waits for an answer (a retry reuses the idempotency key).
         "STRIPE_TIMEOUT_SECONDS": _int("STRIPE_TIMEOUT_SECONDS", 30, 1, 300),
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE") or None,
+        # The API version every request names, so a library upgrade never changes
+        # the shapes Stripe sends us; change it together with the payload schemas.
+        "STRIPE_API_VERSION": os.environ.get("STRIPE_API_VERSION") or "2026-10-28.endive",
         "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET") or None,
         # Incremental sync asks for changes since the cursor minus this (seconds).
         "SYNC_OVERLAP_SECONDS": _int("SYNC_OVERLAP_SECONDS", 300, 0, 86400),

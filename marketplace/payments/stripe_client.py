@@ -66,15 +66,27 @@ def configured() -> bool:
 
 
 def client() -> stripe.StripeClient:
+    """The app's one Stripe client (built on first use, kept in ``app.extensions``).
+
+    Built from ``STRIPE_API_KEY``, ``STRIPE_API_BASE`` (a local stand-in),
+    ``STRIPE_TIMEOUT_SECONDS`` and ``STRIPE_API_VERSION``; a new one is built
+    only when one of those changes. Raises :class:`PaymentsUnavailable` when no
+    key is set."""
     config = current_app.config
     if not config.get("STRIPE_API_KEY"):
         raise PaymentsUnavailable("STRIPE_API_KEY is not set")
-    base = {"api": config["STRIPE_API_BASE"]} if config.get("STRIPE_API_BASE") else None
+    settings = (config["STRIPE_API_KEY"], config.get("STRIPE_API_BASE"),
+                float(config.get("STRIPE_TIMEOUT_SECONDS") or 30), config.get("STRIPE_API_VERSION"))
+    cached = current_app.extensions.get("stripe_client")
+    if cached is not None and cached[0] == settings:
+        return cached[1]
+    key, base, timeout, version = settings
     # The library retries a timed-out or dropped attempt (twice) with the same
     # idempotency key, so Stripe acts on the request at most once.
-    http = stripe.RequestsClient(timeout=float(config.get("STRIPE_TIMEOUT_SECONDS") or 30))
-    return stripe.StripeClient(config["STRIPE_API_KEY"], base_addresses=base, max_network_retries=2,
-                               http_client=http)
+    made = stripe.StripeClient(key, base_addresses={"api": base} if base else None, max_network_retries=2,
+                               http_client=stripe.RequestsClient(timeout=timeout), stripe_version=version)
+    current_app.extensions["stripe_client"] = (settings, made)
+    return made
 
 
 def create_checkout_session(pledge_id: int, money: Money, *, item_title: str, success_url: str,

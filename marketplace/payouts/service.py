@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from jobs.queue import enqueue_after_commit
@@ -37,6 +37,7 @@ from marketplace.money import Money, fee_of
 from marketplace.payouts.models import (
     APPROVABLE_STATES,
     OPEN_PAYOUT_STATES,
+    PAYOUT_ALLOWED_FROM,
     Payout,
     PayoutAccount,
     PayoutPledge,
@@ -132,7 +133,7 @@ def propose(item: BacklogItem, *, reason: str, pull: PullRequest | None = None) 
                 # The change that solves the item now (closed first, or a wrong link removed).
                 payout.pull_request_id, payout.reason = pull.id, reason
                 payout.suggested_recipient_id = recipient_id
-                payout.state = _proposal_state(recipient_id, item)
+                _must_move(payout, _proposal_state(recipient_id, item))
                 _set_default_shares(payout, default)
                 touched.append(payout)
             continue
@@ -216,7 +217,7 @@ def _cancel_open(item: BacklogItem, why: str) -> list[int]:
 
 def _cancel(payout: Payout, note: str, *, actor: str, actor_user_id: int | None = None) -> None:
     """Move a payout not yet executed (locked by the caller) to cancelled; its money stays in escrow."""
-    payout.state, payout.open_key, payout.cancelled_at, payout.note = PayoutState.cancelled, None, utcnow(), note
+    _must_move(payout, PayoutState.cancelled, open_key=None, cancelled_at=utcnow(), note=note)
     db.session.flush()
     audit.record("payout.cancelled", "payout", payout.id, actor=actor, actor_user_id=actor_user_id,
                  details={"note": note})
@@ -258,6 +259,40 @@ def on_item_reopened(item: BacklogItem) -> list[int]:
 
 
 # --- approval ------------------------------------------------------------------------
+
+def _move(payout: Payout, to: PayoutState, **columns) -> bool:
+    """Move ``payout`` to state ``to`` (and set ``columns``) by one conditional
+    UPDATE that obeys :data:`PAYOUT_ALLOWED_FROM`, as pledges and claims move.
+
+    Returns False, changing nothing and reloading the row, when the payout's
+    state in the database does not allow the move (another session moved it
+    first). Staying in the same state is allowed and just sets ``columns``.
+    """
+    if payout.state is to:
+        for name, value in columns.items():
+            setattr(payout, name, value)
+        return True
+    moved = db.session.execute(
+        update(Payout).where(Payout.id == payout.id, Payout.state.in_(PAYOUT_ALLOWED_FROM[to]))
+        .values(state=to, **columns).execution_options(synchronize_session=False)).rowcount == 1
+    if not moved:
+        db.session.refresh(payout)
+        return False
+    # Set in memory too (as a change, not as loaded state), so a savepoint
+    # rolled back after this expires them with the rest of its changes.
+    payout.state = to
+    for name, value in columns.items():
+        setattr(payout, name, value)
+    return True
+
+
+def _must_move(payout: Payout, to: PayoutState, **columns) -> None:
+    """:func:`_move` where the caller has checked the state under the row lock:
+    a refused move is a broken rule, raised as :class:`PayoutError`."""
+    was = payout.state
+    if not _move(payout, to, **columns):
+        raise PayoutError(f"payout {payout.id} cannot move from {was.value} to {to.value}")
+
 
 def _locked(payout_id: int) -> Payout:
     payout = db.session.get(Payout, payout_id, with_for_update=True, populate_existing=True)
@@ -317,8 +352,8 @@ def approve(payout_id: int, *, maintainer: User, recipients: list[tuple[int, int
     payout.covered = [PayoutPledge(pledge_id=p.id, amount_minor=p.held_minor) for p in pledges]
     now = utcnow()
     payout.gross_minor, payout.fee_minor, payout.fee_rate_bps = gross, fee, rate
-    payout.state, payout.approved_at, payout.approved_by_id, payout.note = PayoutState.approved, now, maintainer.id, note
-    payout.execute_after = now + timedelta(days=current_app.config["PAYOUT_DISPUTE_WINDOW_DAYS"])
+    _must_move(payout, PayoutState.approved, approved_at=now, approved_by_id=maintainer.id, note=note,
+               execute_after=now + timedelta(days=current_app.config["PAYOUT_DISPUTE_WINDOW_DAYS"]))
     db.session.flush()
     audit.record("payout.approved", "payout", payout.id, actor=f"user:{maintainer.id}", actor_user_id=maintainer.id,
                  details={"gross_minor": gross, "fee_minor": fee, "currency": payout.currency,
@@ -386,7 +421,7 @@ def execute(payout_id: int, now: datetime | None = None) -> bool:
                if pledges[c.pledge_id].state not in (PledgeState.held, PledgeState.partially_refunded)
                or pledges[c.pledge_id].held_minor != c.amount_minor]
     if changed:
-        payout.state = PayoutState.held
+        _must_move(payout, PayoutState.held)
         db.session.flush()
         audit.record("payout.held", "payout", payout.id, actor="job:execute_payout",
                      details={"pledges": changed, "reason": "a covered pledge is disputed or changed"})
@@ -403,7 +438,7 @@ def execute(payout_id: int, now: datetime | None = None) -> bool:
     ledger.post("payout_released", f"payout:{payout.id}:released", lines, memo=f"payout {payout.id}")
     for pledge in pledges.values():
         pledge.state, pledge.closed_at = PledgeState.released, now
-    payout.state, payout.open_key, payout.executed_at = PayoutState.executing, None, now
+    _must_move(payout, PayoutState.executing, open_key=None, executed_at=now)
     db.session.flush()
     audit.record("payout.executed", "payout", payout.id, actor="job:execute_payout",
                  details={"gross_minor": payout.gross_minor, "fee_minor": payout.fee_minor})
@@ -466,11 +501,11 @@ def _enqueue_transfer(share: PayoutShare) -> None:
 def _settle(payout: Payout) -> None:
     states = {share.state for share in payout.shares}
     if states <= {ShareState.paid}:
-        payout.state, payout.paid_at = PayoutState.paid, utcnow()
+        _must_move(payout, PayoutState.paid, paid_at=utcnow())
     elif ShareState.failed in states:
-        payout.state = PayoutState.failed
+        _must_move(payout, PayoutState.failed)
     else:
-        payout.state = PayoutState.executing
+        _must_move(payout, PayoutState.executing)
     db.session.flush()
 
 
@@ -702,7 +737,7 @@ def return_manual_payout(payout_id: int, *, reason: str, admin: User) -> Payout:
         pledge.closed_at = None
     for share in shares:
         share.state = ShareState.returned
-    payout.state, payout.returned_at = PayoutState.returned, now
+    _must_move(payout, PayoutState.returned, returned_at=now)
     payout.flagged_at, payout.flag_reason = now, _("returned / not paid: %(reason)s", reason=reason)
     db.session.flush()
     audit.record("payout.returned", "payout", payout.id, actor=f"user:{admin.id}", actor_user_id=admin.id,
@@ -832,8 +867,8 @@ def on_certified(user_id: int) -> None:
     now = utcnow()
     for payout in db.session.scalars(select(Payout).where(
             Payout.state == PayoutState.awaiting_certification, Payout.suggested_recipient_id == user_id)):
-        if certification.is_certified(user_id, payout.item.repository.project_id, now):
-            payout.state = PayoutState.proposed
+        if certification.is_certified(user_id, payout.item.repository.project_id, now) \
+                and _move(payout, PayoutState.proposed):
             audit.record("payout.certification_arrived", "payout", payout.id, actor="payouts")
     for share in db.session.scalars(select(PayoutShare).where(
             PayoutShare.recipient_id == user_id, PayoutShare.state == ShareState.awaiting_certification)):
@@ -931,7 +966,7 @@ def on_pledge_disputed(pledge_id: int) -> list[int]:
     held = []
     for payout in db.session.scalars(select(Payout).join(PayoutPledge).where(
             PayoutPledge.pledge_id == pledge_id, Payout.state == PayoutState.approved).with_for_update(of=Payout)):
-        payout.state = PayoutState.held
+        _must_move(payout, PayoutState.held)
         held.append(payout.id)
         audit.record("payout.held", "payout", payout.id, actor="stripe", details={"pledge": pledge_id})
     db.session.flush()
@@ -945,7 +980,7 @@ def on_dispute_closed(pledge_id: int, *, won: bool) -> list[int]:
     moved = []
     for payout in db.session.scalars(select(Payout).join(PayoutPledge).where(
             PayoutPledge.pledge_id == pledge_id, Payout.state == PayoutState.held).with_for_update(of=Payout)):
-        payout.state = PayoutState.approved if won else PayoutState.proposed
+        _must_move(payout, PayoutState.approved if won else PayoutState.proposed)
         moved.append(payout.id)
         audit.record("payout.dispute_closed", "payout", payout.id, actor="stripe",
                      details={"pledge": pledge_id, "won": won})
