@@ -64,8 +64,14 @@ class LedgerTransaction(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(50))
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
-    memo: Mapped[str | None] = mapped_column(Text)
+    memo: Mapped[str | None] = mapped_column(Text)  # for people; never looked up
+    # What a later lookup finds this transaction by: a kind of reference and the
+    # id of the row it names, e.g. ("own_reversal", <payout share id>).
+    reference_kind: Mapped[str | None] = mapped_column(String(40))
+    reference_id: Mapped[int | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    __table_args__ = (Index("ix_ledger_transaction_reference", "reference_kind", "reference_id"),)
 
     entries: Mapped[list["LedgerEntry"]] = relationship(
         back_populates="transaction", cascade="all, delete-orphan", order_by="LedgerEntry.id"

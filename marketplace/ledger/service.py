@@ -43,8 +43,12 @@ def account(kind: AccountKind, *, item_id: int | None = None, user_id: int | Non
     return row
 
 
-def post(kind: str, idempotency_key: str, lines: list[Line], memo: str | None = None) -> tuple[LedgerTransaction, bool]:
+def post(kind: str, idempotency_key: str, lines: list[Line], memo: str | None = None,
+         reference: tuple[str, int] | None = None) -> tuple[LedgerTransaction, bool]:
     """Record one money event; returns (transaction, created).
+
+    ``memo`` is text for people; ``reference`` a (kind, row id) pair that a
+    later lookup finds the transaction by (:func:`referenced_total`).
 
     The same ``idempotency_key`` posted again (a retried job, a redelivered
     event, a second session racing the first) returns the existing
@@ -64,7 +68,9 @@ def post(kind: str, idempotency_key: str, lines: list[Line], memo: str | None = 
         return existing, False
     try:
         with db.session.begin_nested():
-            transaction = LedgerTransaction(kind=kind, idempotency_key=idempotency_key, memo=memo)
+            transaction = LedgerTransaction(kind=kind, idempotency_key=idempotency_key, memo=memo,
+                                            reference_kind=reference[0] if reference else None,
+                                            reference_id=reference[1] if reference else None)
             transaction.entries = [
                 LedgerEntry(account=line.account, currency=line.money.currency, amount_minor=line.money.amount_minor)
                 for line in lines
@@ -112,3 +118,16 @@ def balance(acct: LedgerAccount, currency: str) -> int:
         select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0)).where(
             LedgerEntry.account_id == acct.id, LedgerEntry.currency == currency)
     ))
+
+
+def referenced_total(reference: tuple[str, int], account_kind: AccountKind) -> int:
+    """The sum (minor units, any currency the caller knows is single) of the
+    entries on accounts of ``account_kind`` in transactions posted with
+    ``reference`` (a (kind, row id) pair given to :func:`post`)."""
+    total = db.session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0))
+        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(LedgerTransaction.reference_kind == reference[0], LedgerTransaction.reference_id == reference[1],
+               LedgerAccount.kind == account_kind))
+    return int(total or 0)

@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from jobs.queue import enqueue_after_commit
@@ -32,7 +32,7 @@ from marketplace.claims import service as claims
 from marketplace.errors import DomainError
 from marketplace.extensions import db
 from marketplace.ledger import service as ledger
-from marketplace.ledger.models import AccountKind, LedgerTransaction
+from marketplace.ledger.models import AccountKind
 from marketplace.money import Money, fee_of
 from marketplace.payouts.models import (
     APPROVABLE_STATES,
@@ -1171,7 +1171,7 @@ def refund_after_payout(pledge_id: int, amount_minor: int, *, path: str, share_i
             ledger.post("transfer_reversed", f"transfer-reversal:{reversal['id']}", [
                 ledger.Line(ledger.account(AccountKind.payouts_paid), Money(-share_part, pledge.currency)),
                 ledger.Line(ledger.account(AccountKind.commons_funds), Money(share_part, pledge.currency)),
-            ], memo=_own_reversal_memo(share))
+            ], reference=_own_reversal(share))
         source = ledger.account(AccountKind.commons_funds)
     elif path == "receivable":
         source = ledger.account(AccountKind.contributor_receivable, user_id=share.recipient_id)
@@ -1186,7 +1186,7 @@ def refund_after_payout(pledge_id: int, amount_minor: int, *, path: str, share_i
              ledger.Line(ledger.account(AccountKind.refunds), money)]
     _transaction, created = ledger.post("refund_after_payout", f"refund:{refund_id}",
                                         [line for line in lines if line.money.amount_minor],
-                                        memo=_own_reversal_memo(share) if path == "reversal" else None)
+                                        reference=_own_reversal(share) if path == "reversal" else None)
     if created:
         pledge.refunded_minor += amount_minor
         share.refunded_after_minor += share_part
@@ -1199,22 +1199,16 @@ def refund_after_payout(pledge_id: int, amount_minor: int, *, path: str, share_i
     return refund_id
 
 
-def _own_reversal_memo(share: PayoutShare) -> str:
-    return f"share:{share.id}:own-reversal"
+def _own_reversal(share: PayoutShare) -> tuple[str, int]:
+    """The ledger reference of the commons' own transfer reversals from ``share``."""
+    return ("own_reversal", share.id)
 
 
 def _unfinished_reversal(share: PayoutShare) -> int:
     """What the commons reversed from ``share`` for a refund that did not go
     out yet (minor units): the commons' funds of its own reversals, less what
     those refunds paid."""
-    from marketplace.ledger.models import LedgerAccount, LedgerEntry
-
-    total = db.session.scalar(
-        select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0))
-        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
-        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
-        .where(LedgerTransaction.memo == _own_reversal_memo(share), LedgerAccount.kind == AccountKind.commons_funds))
-    return int(total or 0)
+    return ledger.referenced_total(_own_reversal(share), AccountKind.commons_funds)
 
 
 def on_transfer_reversed(transfer_obj: dict) -> str:
@@ -1238,7 +1232,7 @@ def on_transfer_reversed(transfer_obj: dict) -> str:
         ledger.post("transfer_reversed", key, [
             ledger.Line(ledger.account(AccountKind.payouts_paid), Money(-money.amount_minor, money.currency)),
             ledger.Line(ledger.account(AccountKind.commons_funds), money),
-        ], memo=_own_reversal_memo(share) if own else None)
+        ], reference=_own_reversal(share) if own else None)
         if own:
             # The commons' own reversal for a refund after payout whose refund
             # did not go through yet: the admin's retry finishes it.
