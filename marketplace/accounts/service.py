@@ -21,7 +21,10 @@ from marketplace.timeutil import utcnow
 
 
 class AccountError(DomainError):
-    """A request about an account that cannot be done; the message is for the person."""
+    """A request about an account that cannot be done (a bad or spent link, an address
+    or forge account held by another account); the message is for the person."""
+
+    status = 400
 
 
 _DUMMY_HASH = generate_password_hash("a password nobody has", method="scrypt")

@@ -88,10 +88,7 @@ def signup():
 @bp.get("/verify/<token>")
 def verify(token: str):
     """Open the link from the verification e-mail."""
-    try:
-        user = accounts.verify_email(token)
-    except accounts.AccountError as exc:
-        return render_template("errors/error.html", status=400, message=str(exc)), 400
+    user = accounts.verify_email(token)  # an AccountError: the error page (400)
     db.session.commit()
     flash(_("Your e-mail address %(email)s is confirmed.", email=user.email))
     return redirect(url_for("accounts.settings") if current_user.is_authenticated else url_for("accounts.login"))
@@ -312,9 +309,7 @@ def connect_callback(provider: str):
     except oauth.OAuthError:
         return render_template("errors/error.html", status=400,
                                message=_("The forge did not confirm who you are. Please try again.")), 400
-    except accounts.AccountError as exc:
-        db.session.rollback()
-        return render_template("errors/error.html", status=400, message=str(exc)), 400
+    # An AccountError (the identity belongs to another account) goes to the error page (400).
     try:
         db.session.commit()
     except IntegrityError:

@@ -17,6 +17,7 @@ from marketplace.backlog.search import (
 )
 from marketplace.errors import BadFilter
 from marketplace.extensions import db
+from marketplace.payouts.queries import public_item_payouts
 from marketplace.pledges.service import awaiting_payment
 from marketplace.projects.models import MemberProject
 from marketplace.projects.queries import open_item_counts
@@ -232,7 +233,6 @@ def _gone_or_404(item_id: int):
 def item_ledger(item_id: int):
     """Every received pledge of a visible item (funder name or null for anonymous), its escrow, refunds and
     payouts; pledges awaiting payment as a count only."""
-    from marketplace.payouts.queries import public_item_payouts
     from marketplace.pledges.transparency import item_pledges
 
     row = visible_item(item_id)
