@@ -30,6 +30,7 @@ def test_a_visitors_item_page_context_has_each_sections_data_and_no_forms(app, s
 def test_a_form_shown_again_reaches_only_its_own_section(app, session):
     item = session.scalar(select(BacklogItem).where(BacklogItem.number == 10720))
     with app.test_request_context(f"/items/{item.id}"):
-        context = item_page_context(item, again={"claims": {"form": None, "error": "Please correct the marked fields."}})
+        again = {"claims": {"form": None, "error": "Please correct the marked fields."}}
+        context = item_page_context(item, again=again)
     assert context["claims"]["error"] == "Please correct the marked fields."
     assert context["pledges"]["error"] is None
