@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from marketplace.accounts.models import ForgeIdentity, User, email_key
+from marketplace.accounts.models import ForgeIdentity, ImplementorProfile, User, email_key
 from marketplace.accounts.tokens import (
     InvalidToken,
     make_email_token,
@@ -21,7 +21,10 @@ from marketplace.timeutil import utcnow
 
 
 class AccountError(DomainError):
-    """A request about an account that cannot be done; the message is for the person."""
+    """A request about an account that cannot be done (a bad or spent link, an address
+    or forge account held by another account); the message is for the person."""
+
+    status = 400
 
 
 _DUMMY_HASH = generate_password_hash("a password nobody has", method="scrypt")
@@ -170,3 +173,63 @@ def link_identity(user: User, *, forge: str, host: str, forge_user_id: int, logi
     audit.record(action, "forge_identity", identity.id, actor=f"user:{user.id}", actor_user_id=user.id,
                  details={"host": host, "forge_user_id": forge_user_id, "login": login})
     return identity
+
+
+# --- what the account pages change ----------------------------------------------------
+
+def record_sign_in(user: User) -> None:
+    """Audit that ``user`` signed in (``user.login``)."""
+    audit.record("user.login", "user_account", user.id, actor=f"user:{user.id}", actor_user_id=user.id)
+
+
+def sign_out_everywhere(user: User) -> None:
+    """End every session of the account (a copy of an older cookie signs nobody in); audited as ``user.logout``."""
+    user.session_version += 1
+    audit.record("user.logout", "user_account", user.id, actor=f"user:{user.id}", actor_user_id=user.id)
+
+
+def reset_password(user: User, password: str) -> None:
+    """A new password from a reset link: like :func:`set_password`, and the address
+    counts as confirmed (opening a link mailed to it proves it)."""
+    set_password(user, password, reason="reset")
+    if user.email_verified_at is None:
+        user.email_verified_at = utcnow()
+
+
+def set_roles(user: User, *, display_name: str, funder: bool, implementor: bool) -> None:
+    """Change the person's shown name (stripped) and roles; audited as ``user.roles_changed``."""
+    user.display_name = display_name.strip()
+    user.is_funder = funder
+    user.is_implementor = implementor
+    audit.record("user.roles_changed", "user_account", user.id, actor=f"user:{user.id}", actor_user_id=user.id,
+                 details={"funder": user.is_funder, "implementor": user.is_implementor})
+
+
+def save_profile(user: User, *, country: str | None, organisation_id: int | None, skills: list[str],
+                 languages: list[str], bio: str, public_earnings: bool) -> ImplementorProfile:
+    """Create or update the person's implementor profile (``country`` ISO 3166-1 alpha-2
+    or None; the caller checks the organisation is one of theirs); audited as ``profile.updated``."""
+    row = db.session.get(ImplementorProfile, user.id)
+    if row is None:
+        row = ImplementorProfile(user_id=user.id)
+        db.session.add(row)
+    row.country = country or None
+    row.organisation_id = organisation_id
+    row.skills = skills
+    row.languages = languages
+    row.bio = bio
+    row.public_earnings = public_earnings
+    audit.record("profile.updated", "implementor_profile", user.id, actor=f"user:{user.id}", actor_user_id=user.id)
+    return row
+
+
+def remove_identity(identity: ForgeIdentity, *, user: User) -> None:
+    """Disconnect a forge identity of ``user`` (the caller checks it is theirs); audited as ``identity.removed``."""
+    audit.record("identity.removed", "forge_identity", identity.id, actor=f"user:{user.id}", actor_user_id=user.id)
+    db.session.delete(identity)
+
+
+def identities_of(user_id: int) -> list[ForgeIdentity]:
+    """The person's verified forge identities, oldest first."""
+    return list(db.session.scalars(
+        select(ForgeIdentity).where(ForgeIdentity.user_id == user_id).order_by(ForgeIdentity.id)))

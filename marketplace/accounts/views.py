@@ -2,13 +2,11 @@
 e-mail, roles, implementor profile, forge identities (OAuth), organisations."""
 from __future__ import annotations
 
-import re
 from urllib.parse import unquote, urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from marketplace.accounts import oauth
@@ -27,17 +25,14 @@ from marketplace.accounts.forms import (
     as_choices,
     country_choices,
 )
-from marketplace.accounts.models import (
-    ForgeIdentity,
-    ImplementorProfile,
-    Organisation,
-    OrganisationMember,
-    User,
-)
+from marketplace.access import current_actor
+from marketplace.accounts.models import ForgeIdentity, ImplementorProfile, User
 from marketplace.accounts.tokens import InvalidToken, read_reset_token
-from marketplace.audit import service as audit
+from marketplace.claims.certification import of_user
 from marketplace.extensions import db, limiter
 from marketplace.markdown import render_markdown
+from marketplace.organisations import service as organisations
+from marketplace.payouts.queries import paid_totals
 from marketplace.timeutil import utcnow
 
 bp = Blueprint("accounts", __name__)
@@ -69,10 +64,6 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
-def _actor() -> str:
-    return f"user:{current_user.id}"
-
-
 @bp.route("/signup", methods=["GET", "POST"])
 @limiter.limit(_auth_limit, methods=["POST"])
 def signup():
@@ -97,10 +88,7 @@ def signup():
 @bp.get("/verify/<token>")
 def verify(token: str):
     """Open the link from the verification e-mail."""
-    try:
-        user = accounts.verify_email(token)
-    except accounts.AccountError as exc:
-        return render_template("errors/error.html", status=400, message=str(exc)), 400
+    user = accounts.verify_email(token)  # an AccountError: the error page (400)
     db.session.commit()
     flash(_("Your e-mail address %(email)s is confirmed.", email=user.email))
     return redirect(url_for("accounts.settings") if current_user.is_authenticated else url_for("accounts.login"))
@@ -117,7 +105,7 @@ def login():
         if user is not None:
             session.clear()  # a fresh session: nothing from before sign-in carries over
             login_user(user)
-            audit.record("user.login", "user_account", user.id, actor=f"user:{user.id}", actor_user_id=user.id)
+            accounts.record_sign_in(user)
             db.session.commit()
             return redirect(safe_next(request.args.get("next")) or url_for("backlog.index"))
         error = _("The e-mail address or the password is not right.")
@@ -130,9 +118,7 @@ def login():
 def logout():
     """Sign out (POST with the CSRF token). Ends the account's sessions on every
     device: a copy of the cookie taken before no longer signs anyone in."""
-    user = current_user._get_current_object()
-    user.session_version += 1
-    audit.record("user.logout", "user_account", user.id, actor=_actor(), actor_user_id=user.id)
+    accounts.sign_out_everywhere(current_actor())
     db.session.commit()
     logout_user()
     session.clear()
@@ -163,12 +149,7 @@ def reset_password(token: str):
                                message=_("This link is not valid, was used already, or has expired.")), 400
     form = ResetForm()
     if form.validate_on_submit():
-        accounts.set_password(user, form.password.data, reason="reset")
-        if user.email_verified_at is None:
-            # Opening a link mailed to the address proves it, too.
-            from marketplace.timeutil import utcnow
-
-            user.email_verified_at = utcnow()
+        accounts.reset_password(user, form.password.data)
         db.session.commit()
         session.clear()
         login_user(user)
@@ -188,12 +169,8 @@ def settings():
     if request.method == "POST":
         which = request.form.get("form")
         if which == "roles" and roles.validate_on_submit():
-            current_user.display_name = roles.display_name.data.strip()
-            current_user.is_funder = roles.is_funder.data
-            current_user.is_implementor = roles.is_implementor.data
-            audit.record("user.roles_changed", "user_account", current_user.id, actor=_actor(),
-                         actor_user_id=current_user.id,
-                         details={"funder": current_user.is_funder, "implementor": current_user.is_implementor})
+            accounts.set_roles(current_actor(), display_name=roles.display_name.data,
+                               funder=roles.is_funder.data, implementor=roles.is_implementor.data)
             db.session.commit()
             flash(_("Saved."))
             return redirect(url_for("accounts.settings"))
@@ -201,7 +178,7 @@ def settings():
             if not current_user.check_password(password.current.data):
                 error = _("The current password is not right.")
             else:
-                user = current_user._get_current_object()
+                user = current_actor()
                 accounts.set_password(user, password.password.data, reason="changed")
                 db.session.commit()
                 login_user(user)  # this session continues; the others end
@@ -212,7 +189,7 @@ def settings():
                 error = _("The current password is not right.")
             else:
                 try:
-                    accounts.request_email_change(current_user, email.email.data)
+                    accounts.request_email_change(current_actor(), email.email.data)
                 except accounts.AccountError as exc:
                     error = str(exc)
                 else:
@@ -221,11 +198,8 @@ def settings():
                     return redirect(url_for("accounts.settings"))
         if error is None:
             error = _("Please correct the marked fields.")
-    identities = db.session.scalars(
-        select(ForgeIdentity).where(ForgeIdentity.user_id == current_user.id).order_by(ForgeIdentity.id)).all()
-    invitations = db.session.scalars(
-        select(Organisation).join(OrganisationMember).where(
-            OrganisationMember.user_id == current_user.id, OrganisationMember.accepted_at.is_(None))).all()
+    identities = accounts.identities_of(current_user.id)
+    invitations = organisations.invitations_for(current_user.id)
     status = 400 if request.method == "POST" else 200
     return render_template("accounts/settings.html", roles=roles, password=password, email=email, error=error,
                            identities=identities, providers=_configured_providers(),
@@ -236,13 +210,6 @@ def _configured_providers() -> list[str]:
     return [p for p in oauth.PROVIDERS if oauth.provider_settings(p)["client_id"]]
 
 
-def _user_organisations(user_id: int) -> list[Organisation]:
-    return list(db.session.scalars(
-        select(Organisation).join(OrganisationMember).where(
-            OrganisationMember.user_id == user_id, OrganisationMember.accepted_at.is_not(None))
-        .order_by(Organisation.name)))
-
-
 @bp.route("/account/profile", methods=["GET", "POST"])
 @login_required
 def profile():
@@ -250,29 +217,28 @@ def profile():
     row = db.session.get(ImplementorProfile, current_user.id)
     form = ProfileForm(obj=row)
     form.country.choices = as_choices(country_choices())
-    organisations = [o for o in _user_organisations(current_user.id) if o.kind == "implementor"]
-    form.organisation_id.choices = as_choices([("", _("None"))] + [(str(o.id), o.name) for o in organisations])
+    firms = organisations.organisations_of(current_user.id, kind="implementor")
+    form.organisation_id.choices = as_choices([("", _("None"))] + [(str(o.id), o.name) for o in firms])
     if request.method == "GET" and row is not None:
         form.skills.data = ", ".join(row.skills)
         form.languages.data = ", ".join(row.languages)
         form.organisation_id.data = str(row.organisation_id or "")
         form.country.data = row.country or ""
     if form.validate_on_submit():
-        if row is None:
-            row = ImplementorProfile(user_id=current_user.id)
-            db.session.add(row)
-        row.country = form.country.data or None
-        row.organisation_id = int(form.organisation_id.data) if form.organisation_id.data.isdigit() else None
-        row.skills = [s.strip() for s in (form.skills.data or "").split(",") if s.strip()]
-        row.languages = [s.strip() for s in (form.languages.data or "").split(",") if s.strip()]
-        row.bio = form.bio.data or ""
-        row.public_earnings = form.public_earnings.data
-        audit.record("profile.updated", "implementor_profile", current_user.id, actor=_actor(),
-                     actor_user_id=current_user.id)
+        accounts.save_profile(
+            current_actor(), country=form.country.data or None,
+            organisation_id=int(form.organisation_id.data) if form.organisation_id.data.isdigit() else None,
+            skills=_list_of(form.skills.data), languages=_list_of(form.languages.data),
+            bio=form.bio.data or "", public_earnings=form.public_earnings.data)
         db.session.commit()
         flash(_("Your profile is saved."))
         return redirect(url_for("accounts.person", user_id=current_user.id))
     return render_template("accounts/profile.html", form=form), 400 if request.method == "POST" else 200
+
+
+def _list_of(text: str | None) -> list[str]:
+    """The comma-separated entries of ``text``, stripped, empty ones left out."""
+    return [s.strip() for s in (text or "").split(",") if s.strip()]
 
 
 @bp.get("/people/<id:user_id>")
@@ -282,14 +248,10 @@ def person(user_id: int):
     if user is None:
         abort(404)
     row = db.session.get(ImplementorProfile, user.id)
-    identities = db.session.scalars(
-        select(ForgeIdentity).where(ForgeIdentity.user_id == user.id).order_by(ForgeIdentity.id)).all()
+    identities = accounts.identities_of(user.id)
     country = None
     if row is not None and row.country:
         country = dict(country_choices()).get(row.country, row.country)
-    from marketplace.claims.certification import of_user
-    from marketplace.payouts.views import paid_totals
-
     certifications = [cert for cert in of_user(user.id) if cert.revoked_at is None]
     return render_template("accounts/person.html", person=user, profile=row, identities=identities,
                            country=country, bio_html=render_markdown(row.bio if row else ""),
@@ -335,7 +297,7 @@ def connect_callback(provider: str):
         return render_template("errors/error.html", status=400, message=_("The forge sent no authorisation.")), 400
     try:
         forge_id, login = oauth.fetch_identity(provider, code, _callback_url(provider))
-        identity = accounts.link_identity(current_user, forge=provider,
+        identity = accounts.link_identity(current_actor(), forge=provider,
                                           host=oauth.provider_settings(provider)["host"],
                                           forge_user_id=forge_id, login=login)
     except IntegrityError:
@@ -347,9 +309,7 @@ def connect_callback(provider: str):
     except oauth.OAuthError:
         return render_template("errors/error.html", status=400,
                                message=_("The forge did not confirm who you are. Please try again.")), 400
-    except accounts.AccountError as exc:
-        db.session.rollback()
-        return render_template("errors/error.html", status=400, message=str(exc)), 400
+    # An AccountError (the identity belongs to another account) goes to the error page (400).
     try:
         db.session.commit()
     except IntegrityError:
@@ -368,23 +328,10 @@ def remove_identity(identity_id: int):
     identity = db.session.get(ForgeIdentity, identity_id)
     if identity is None or identity.user_id != current_user.id:
         abort(404)
-    audit.record("identity.removed", "forge_identity", identity.id, actor=_actor(), actor_user_id=current_user.id)
-    db.session.delete(identity)
+    accounts.remove_identity(identity, user=current_actor())
     db.session.commit()
     flash(_("The connection is removed."))
     return redirect(url_for("accounts.settings"))
-
-
-RESERVED_SLUGS = frozenset({"new"})  # paths of their own under /organisations/
-
-
-def _slugify(name: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:80] or "organisation"
-    candidate, n = slug, 1
-    while candidate in RESERVED_SLUGS or db.session.scalar(select(Organisation.id).where(Organisation.slug == candidate)):
-        n += 1
-        candidate = f"{slug}-{n}"
-    return candidate
 
 
 @bp.route("/organisations/new", methods=["GET", "POST"])
@@ -394,12 +341,8 @@ def new_organisation():
     form = OrganisationForm()
     form.country.choices = as_choices(country_choices())
     if form.validate_on_submit():
-        org = Organisation(slug=_slugify(form.name.data), name=form.name.data.strip(), kind=form.kind.data,
-                           country=form.country.data or None, owner_id=current_user.id)
-        org.members.append(OrganisationMember(user_id=current_user.id, role="owner", accepted_at=utcnow()))
-        db.session.add(org)
-        db.session.flush()
-        audit.record("organisation.created", "organisation", org.id, actor=_actor(), actor_user_id=current_user.id)
+        org = organisations.create(form.name.data, kind=form.kind.data, country=form.country.data or None,
+                                   owner=current_actor())
         db.session.commit()
         return redirect(url_for("accounts.organisation", slug=org.slug))
     return render_template("accounts/organisation_new.html", form=form), 400 if request.method == "POST" else 200
@@ -408,7 +351,7 @@ def new_organisation():
 @bp.route("/organisations/<slug>", methods=["GET", "POST"])
 def organisation(slug: str):
     """An organisation and its members; its owner invites members by e-mail, who accept."""
-    org = db.session.scalar(select(Organisation).where(Organisation.slug == slug))
+    org = organisations.by_slug(slug)
     if org is None:
         abort(404)
     form = MemberForm()
@@ -419,11 +362,7 @@ def organisation(slug: str):
         if not is_owner:
             abort(403)
         if form.validate_on_submit():
-            person = accounts.user_by_email(form.email.data)
-            if person is not None and not any(m.user_id == person.id for m in org.members):
-                org.members.append(OrganisationMember(user_id=person.id, role="member"))
-                audit.record("organisation.member_invited", "organisation", org.id, actor=_actor(),
-                             actor_user_id=current_user.id, details={"user": person.id})
+            if organisations.invite(org, form.email.data, inviter=current_actor()):
                 db.session.commit()
             # The same answer either way: the page does not tell who has an account.
             flash(_("If an account uses %(email)s, it is invited; it joins once it accepts.",
@@ -436,14 +375,11 @@ def organisation(slug: str):
 @login_required
 def accept_membership(slug: str):
     """Accept an invitation to an organisation (shown on the account page)."""
-    org = db.session.scalar(select(Organisation).where(Organisation.slug == slug))
-    row = next((m for m in org.members if m.user_id == current_user.id), None) if org else None
+    org = organisations.by_slug(slug)
+    row = organisations.membership(org, current_user.id) if org else None
     if row is None:
         abort(404)
-    if row.accepted_at is None:
-        row.accepted_at = utcnow()
-        audit.record("organisation.member_joined", "organisation", org.id, actor=_actor(),
-                     actor_user_id=current_user.id)
-        db.session.commit()
+    organisations.accept(row, user=current_actor())
+    db.session.commit()
     flash(_("You are a member of %(name)s.", name=org.name))
     return redirect(url_for("accounts.organisation", slug=org.slug))

@@ -558,14 +558,21 @@ def refund_after_payout(pledge_id: int):
 def certifications():
     """Grant a global certification (the commons' training) by e-mail; every certification, newest first."""
     from marketplace.claims.models import Certification
-    from marketplace.claims.views import certification_form, grant_from_form
+    from marketplace.claims import certification
+    from marketplace.claims.forms import certification_form
 
     form = certification_form()
     error = None
     if request.method == "POST":
         if form.validate_on_submit():
-            cert, error = grant_from_form(form, project_id=None)
-            if error is None:
+            try:
+                cert = certification.grant_by_email(form.email.data, issuer=current_user._get_current_object(),
+                                                    project_id=None, valid_until=form.expires_on.data,
+                                                    note=form.note.data or "")
+            except certification.CertificationError as exc:
+                db.session.rollback()
+                error = str(exc)
+            else:
                 db.session.commit()
                 flash(_("%(name)s is certified for every member project.", name=cert.user.display_name))
                 return redirect(url_for("admin.certifications"), code=303)

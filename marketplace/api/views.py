@@ -17,9 +17,10 @@ from marketplace.backlog.search import (
 )
 from marketplace.errors import BadFilter
 from marketplace.extensions import db
+from marketplace.payouts.queries import public_item_payouts
 from marketplace.pledges.service import awaiting_payment
 from marketplace.projects.models import MemberProject
-from marketplace.projects.views import open_item_counts
+from marketplace.projects.queries import open_item_counts
 from marketplace.validation import ascii_int, http_url
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -232,7 +233,7 @@ def _gone_or_404(item_id: int):
 def item_ledger(item_id: int):
     """Every received pledge of a visible item (funder name or null for anonymous), its escrow, refunds and
     payouts; pledges awaiting payment as a count only."""
-    from marketplace.pledges.transparency import item_payouts, item_pledges
+    from marketplace.pledges.transparency import item_pledges
 
     row = visible_item(item_id)
     if row is None:
@@ -242,7 +243,7 @@ def item_ledger(item_id: int):
         escrow=[{"currency": f.currency, "amount_minor": f.held_minor} for f in row.funding if f.held_minor],
         pledges=item_pledges(row.id),
         pledges_awaiting_payment=awaiting_payment(row.id),
-        payouts=item_payouts(row.id),
+        payouts=public_item_payouts(row.id),
     )
 
 

@@ -6,13 +6,14 @@ releases the payouts that waited for it.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import or_, select
 
 from marketplace import notices
 from marketplace.accounts.models import User
+from marketplace.accounts.service import user_by_email
 from marketplace.audit import service as audit
 from marketplace.claims.models import Certification
 from marketplace.errors import DomainError
@@ -80,3 +81,21 @@ def of_user(user_id: int) -> list[Certification]:
     """Every certification of a person, newest first (for the profile)."""
     return list(db.session.scalars(select(Certification).where(Certification.user_id == user_id)
                                    .order_by(Certification.issued_at.desc(), Certification.id.desc())))
+
+
+def default_expiry() -> date:
+    """The "valid until" date a new certification form proposes: today (UTC) plus the default validity."""
+    return (utcnow() + DEFAULT_VALIDITY).date()
+
+
+def grant_by_email(email: str, *, issuer: User, project_id: int | None, valid_until: date,
+                   note: str = "") -> Certification:
+    """Certify the implementor whose account uses ``email`` (globally when ``project_id``
+    is None) until the end of the UTC day ``valid_until``. Raises
+    :class:`CertificationError` when no implementor account uses the address, and
+    as :func:`grant` does."""
+    person = user_by_email(email)
+    if person is None or not person.is_implementor:
+        raise CertificationError(_("No implementor account uses that e-mail address."))
+    expires_at = datetime.combine(valid_until + timedelta(days=1), time.min)
+    return grant(person, issuer=issuer, project_id=project_id, expires_at=expires_at, note=note or "")

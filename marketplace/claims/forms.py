@@ -1,11 +1,17 @@
 """Claim and certification forms (CSRF by Flask-WTF on every one)."""
+from flask import request
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, EmailField, IntegerField, SelectField, TextAreaField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
 
-from marketplace.claims.certification import MAX_NOTE
+from marketplace.accounts.forms import as_choices
+from marketplace.claims.certification import MAX_NOTE, default_expiry
+from marketplace.claims.models import Claim
+from marketplace.claims.queries import reassign_candidates
 from marketplace.claims.service import MAX_PLAN_LENGTH
+from marketplace.organisations.service import organisations_of
 
 MAX_DECISION_NOTE = 2000
 
@@ -43,3 +49,28 @@ class CertificationForm(FlaskForm):
     email = EmailField(_l("E-mail of the implementor"), validators=[DataRequired(), Email(), Length(max=320)])
     expires_on = DateField(_l("Valid until (UTC date)"), validators=[InputRequired()])
     note = TextAreaField(_l("Note (training passed, reason)"), validators=[Optional(), Length(max=MAX_NOTE)])
+
+
+def claim_request_form(user_id: int) -> ClaimRequestForm:
+    """The claim request form (prefix ``claim``) for the person ``user_id``: "Myself"
+    or one of the implementor firms they belong to."""
+    form = ClaimRequestForm(prefix="claim")
+    firms = organisations_of(user_id, kind="implementor")
+    form.organisation_id.choices = as_choices([("", _("Myself"))] + [(str(o.id), o.name) for o in firms])
+    return form
+
+
+def reassign_form(claim: Claim) -> ReassignForm:
+    """The reassign form (prefix ``reassign``), its list the other implementors who asked for the item."""
+    form = ReassignForm(prefix="reassign")
+    form.to_user_id.choices = as_choices(
+        [("", _("Nobody from this list"))] + [(str(u.id), u.display_name) for u in reassign_candidates(claim)])
+    return form
+
+
+def certification_form(prefix: str = "cert") -> CertificationForm:
+    """The certification form; shown (GET) with the default expiry filled in."""
+    form = CertificationForm(prefix=prefix)
+    if form.expires_on.data is None and request.method == "GET":
+        form.expires_on.data = default_expiry()
+    return form

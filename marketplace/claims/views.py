@@ -2,46 +2,28 @@
 listed per project and per person; project-level certification by maintainers."""
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
-
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from sqlalchemy import case, func, select
-from sqlalchemy.orm import selectinload
 
-from marketplace.access import project_or_404, refuse_unless_manager
-from marketplace.accounts.forms import as_choices
-from marketplace.accounts.models import Organisation, OrganisationMember, User
+from marketplace.access import current_actor, project_or_404, refuse_unless_manager
+from marketplace.accounts.models import User
 from marketplace.accounts.service import user_by_email
-from marketplace.backlog.models import BacklogItem
+from marketplace.backlog.item_page import render_item_page
 from marketplace.backlog.search import visible_item
 from marketplace.claims import certification
 from marketplace.claims import service as claims
-from marketplace.claims.forms import (
-    CertificationForm,
-    ClaimRequestForm,
-    DecisionForm,
-    ReassignForm,
-)
-from marketplace.claims.models import (
-    ACTIVE_CLAIM_STATES,
-    HOLDING_CLAIM_STATES,
-    Certification,
-    Claim,
-    ClaimState,
-)
+from marketplace.claims.forms import DecisionForm, ReassignForm, certification_form, claim_request_form, reassign_form
+from marketplace.claims.models import ACTIVE_CLAIM_STATES, HOLDING_CLAIM_STATES, Certification, Claim, ClaimState
+from marketplace.claims.queries import LIST_LIMIT, claims_of, project_open_claims
+from marketplace.errors import on_refusal_go_to
 from marketplace.extensions import db
-from marketplace.forges.models import Repository
 from marketplace.markdown import render_markdown
-from marketplace.projects.models import MemberProject
+from marketplace.payouts.queries import paid_to_on_item, payouts_naming
 from marketplace.projects.service import may_manage
-from marketplace.timeutil import utcnow
 
 bp = Blueprint("claims", __name__)
-
-LIST_LIMIT = 200  # rows on a list page: enough for a project's open claims, light on a slow connection
 
 CLAIM_STATE_LABELS = {
     ClaimState.requested: _l("requested"),
@@ -75,58 +57,26 @@ def _claim_or_404(claim_id: int) -> Claim:
     return claim
 
 
-def _me() -> User:
-    return current_user._get_current_object()
-
-
 # --- the item page ----------------------------------------------------------------
-
-def _implementor_firms(user_id: int) -> list[Organisation]:
-    return list(db.session.scalars(
-        select(Organisation).join(OrganisationMember).where(
-            OrganisationMember.user_id == user_id, OrganisationMember.accepted_at.is_not(None),
-            Organisation.kind == "implementor").order_by(Organisation.name)))
-
-
-def claim_form() -> ClaimRequestForm:
-    form = ClaimRequestForm(prefix="claim")
-    firms = _implementor_firms(current_user.id)
-    form.organisation_id.choices = as_choices([("", _("Myself"))] + [(str(o.id), o.name) for o in firms])
-    return form
-
-
-def claim_section(item: BacklogItem, *, form: ClaimRequestForm | None = None, error: str | None = None) -> dict:
-    """What the item page shows about claims: the latest claims, and the request form for implementors."""
-    rows = db.session.scalars(
-        select(Claim).where(Claim.item_id == item.id).options(selectinload(Claim.claimant))
-        .order_by(case((Claim.state.in_(ACTIVE_CLAIM_STATES), 0), else_=1), Claim.created_at.desc(),
-                  Claim.id.desc()).limit(20)).all()
-    implementor = current_user.is_authenticated and current_user.is_implementor
-    if form is None and implementor:
-        form = claim_form()
-    return {"rows": rows, "form": form if implementor else None, "error": error,
-            "solved": claims.item_is_solved(item)}
-
 
 @bp.post("/items/<id:item_id>/claims")
 @login_required
 def request_claim(item_id: int):
     """An implementor asks to do the item; bad input shows the item page again with the errors."""
-    from marketplace.backlog.views import render_item
-
     item = visible_item(item_id)
     if item is None:
         abort(404)
-    form = claim_form()
+    form = claim_request_form(current_user.id)
     if not form.validate_on_submit():
-        return render_item(item, claim_form=form, claim_error=_("Please correct the marked fields."), status=400)
+        return render_item_page(item, again={"claims": {"form": form, "error": _("Please correct the marked fields.")}},
+                                status=400)
     firm = int(form.organisation_id.data) if form.organisation_id.data.isdigit() else None
     try:
-        claim = claims.request_claim(item, _me(), plan=form.plan.data, estimate_days=form.estimate_days.data,
+        claim = claims.request_claim(item, current_actor(), plan=form.plan.data, estimate_days=form.estimate_days.data,
                                      deadline=form.deadline.data, organisation_id=firm)
     except claims.ClaimError as exc:
         db.session.rollback()
-        return render_item(visible_item(item_id), claim_form=form, claim_error=str(exc), status=400)
+        return render_item_page(visible_item(item_id), again={"claims": {"form": form, "error": str(exc)}}, status=400)
     db.session.commit()
     flash(_("Your claim is sent. A maintainer of the project decides; you will get an e-mail."))
     return _see_other("claims.show", claim_id=claim.id)
@@ -142,12 +92,8 @@ def set_open_to_team(item_id: int):
     if (refusal := refuse_unless_manager(item.repository.project, back=back)) is not None:
         return refusal
     open_ = request.form.get("open") == "1"
-    try:
-        claims.set_open_to_team(item, open_, maintainer=_me())
-    except claims.ClaimError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-        return redirect(back, code=303)
+    on_refusal_go_to(back)  # a ClaimError: flashed, then back to the item (303)
+    claims.set_open_to_team(item, open_, maintainer=current_actor())
     db.session.commit()
     flash(_("Several implementors may now be approved on this item.") if open_
           else _("One approved claim at a time on this item."))
@@ -155,21 +101,6 @@ def set_open_to_team(item_id: int):
 
 
 # --- one claim ------------------------------------------------------------------------
-
-def _reassign_candidates(claim: Claim) -> list[User]:
-    """Other implementors with a requested claim on the same item."""
-    return list(db.session.scalars(
-        select(User).join(Claim, Claim.claimant_id == User.id).where(
-            Claim.item_id == claim.item_id, Claim.state == ClaimState.requested, User.id != claim.claimant_id,
-            User.is_implementor.is_(True)).order_by(User.display_name, User.id)))
-
-
-def _reassign_form(claim: Claim) -> ReassignForm:
-    form = ReassignForm(prefix="reassign")
-    form.to_user_id.choices = as_choices(
-        [("", _("Nobody from this list"))] + [(str(u.id), u.display_name) for u in _reassign_candidates(claim)])
-    return form
-
 
 @bp.get("/claims/<id:claim_id>")
 def show(claim_id: int):
@@ -180,10 +111,11 @@ def show(claim_id: int):
     claimant = current_user.is_authenticated and current_user.id == claim.claimant_id
     return render_template(
         "claims/show.html", claim=claim, item=claim.item, manager=manager, claimant=claimant,
-        plan_html=render_markdown(claim.plan), payouts=_claimant_payouts(claim),
-        net_paid=_claimant_net_paid(claim), unverified_pull=claims.unverified_solver(claim),
+        plan_html=render_markdown(claim.plan),
+        payouts=payouts_naming(claim.claimant_id, claim.item_id),
+        net_paid=paid_to_on_item(claim.claimant_id, claim.item_id), unverified_pull=claims.unverified_solver(claim),
         approve_form=DecisionForm(prefix="approve"), reject_form=DecisionForm(prefix="reject"),
-        reassign_form=_reassign_form(claim) if manager and claim.state in HOLDING_CLAIM_STATES else None,
+        reassign_form=reassign_form(claim) if manager and claim.state in HOLDING_CLAIM_STATES else None,
         open_states=ACTIVE_CLAIM_STATES, holding_states=HOLDING_CLAIM_STATES)
 
 
@@ -218,12 +150,8 @@ def _decide(claim_id: int, prefix: str, decision, done: str):
     if not form.validate_on_submit():
         flash(_("The note is too long; nothing was changed."))
         return _see_other("claims.show", claim_id=claim.id)
-    try:
-        decision(claim, maintainer=_me(), note=_note(form))
-    except claims.ClaimError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-        return _see_other("claims.show", claim_id=claim_id)
+    on_refusal_go_to(url_for("claims.show", claim_id=claim.id))  # a ClaimError: flashed, back to the claim
+    decision(claim, maintainer=current_actor(), note=_note(form))
     db.session.commit()
     flash(done)
     return _see_other("claims.show", claim_id=claim_id)
@@ -236,7 +164,7 @@ def reassign(claim_id: int):
     claim, refusal = _managed_claim(claim_id)
     if refusal is not None:
         return refusal
-    form = _reassign_form(claim)
+    form = reassign_form(claim)
     target, problem = None, None
     if not form.validate_on_submit():
         problem = _("Please check the form; nothing was changed.")
@@ -253,12 +181,8 @@ def reassign(claim_id: int):
     if problem is not None:
         flash(problem)
         return _see_other("claims.show", claim_id=claim.id)
-    try:
-        new_claim = claims.reassign(claim, target, maintainer=_me(), note=_note(form))
-    except claims.ClaimError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-        return _see_other("claims.show", claim_id=claim_id)
+    on_refusal_go_to(url_for("claims.show", claim_id=claim.id))  # a ClaimError: flashed, back to the claim
+    new_claim = claims.reassign(claim, target, maintainer=current_actor(), note=_note(form))
     db.session.commit()
     flash(_("The item is now claimed by %(name)s.", name=target.display_name))
     return _see_other("claims.show", claim_id=new_claim.id)
@@ -271,12 +195,8 @@ def withdraw(claim_id: int):
     claim = _claim_or_404(claim_id)
     if claim.claimant_id != current_user.id:
         abort(403)
-    try:
-        claims.withdraw(claim, user=_me())
-    except claims.ClaimError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-        return _see_other("claims.show", claim_id=claim_id)
+    on_refusal_go_to(url_for("claims.show", claim_id=claim.id))  # a ClaimError: flashed, back to the claim
+    claims.withdraw(claim, user=current_actor())
     db.session.commit()
     flash(_("You withdrew your claim."))
     return _see_other("claims.show", claim_id=claim_id)
@@ -290,13 +210,7 @@ def project_claims(slug: str):
     project = project_or_404(slug)
     if (refusal := refuse_unless_manager(project, back=request.path)) is not None:
         return refusal
-    order = case((Claim.state == ClaimState.requested, 0), (Claim.state == ClaimState.approved, 1), else_=2)
-    rows = db.session.scalars(
-        select(Claim).join(BacklogItem, BacklogItem.id == Claim.item_id)
-        .join(Repository, Repository.id == BacklogItem.repository_id)
-        .where(Repository.project_id == project.id, Claim.state.in_(ACTIVE_CLAIM_STATES))
-        .options(selectinload(Claim.claimant), selectinload(Claim.item))
-        .order_by(order, Claim.deadline, Claim.id).limit(LIST_LIMIT)).all()
+    rows = project_open_claims(project.id)
     return render_template("claims/project.html", project=project, rows=rows, limit=LIST_LIMIT)
 
 
@@ -304,41 +218,10 @@ def project_claims(slug: str):
 @login_required
 def mine():
     """The signed-in person's claims, newest first."""
-    rows = db.session.scalars(
-        select(Claim).where(Claim.claimant_id == current_user.id)
-        .options(selectinload(Claim.item)).order_by(Claim.created_at.desc(), Claim.id.desc())
-        .limit(LIST_LIMIT)).all()
-    return render_template("claims/mine.html", rows=rows, limit=LIST_LIMIT)
+    return render_template("claims/mine.html", rows=claims_of(current_user.id), limit=LIST_LIMIT)
 
 
 # --- certification ----------------------------------------------------------------------
-
-def default_expiry() -> date:
-    return (utcnow() + certification.DEFAULT_VALIDITY).date()
-
-
-def certification_form(prefix: str = "cert") -> CertificationForm:
-    form = CertificationForm(prefix=prefix)
-    if form.expires_on.data is None and request.method == "GET":
-        form.expires_on.data = default_expiry()
-    return form
-
-
-def grant_from_form(form: CertificationForm, *, project_id: int | None) -> tuple[Certification | None, str | None]:
-    """Grant the certification the form asks for (validated already): (the certification, None)
-    or (None, a message for the person). ``valid until`` a date includes that whole UTC day."""
-    person = user_by_email(form.email.data)
-    if person is None or not person.is_implementor:
-        return None, _("No implementor account uses that e-mail address.")
-    expires_at = datetime.combine(form.expires_on.data + timedelta(days=1), time.min)
-    try:
-        cert = certification.grant(person, issuer=_me(), project_id=project_id, expires_at=expires_at,
-                                   note=form.note.data or "")
-    except certification.CertificationError as exc:
-        db.session.rollback()
-        return None, str(exc)
-    return cert, None
-
 
 @bp.post("/projects/<slug>/certifications")
 def grant_project_certification(slug: str):
@@ -351,10 +234,9 @@ def grant_project_certification(slug: str):
     if not form.validate_on_submit():
         flash(_("Give the implementor's e-mail address and a valid date; nothing was changed."))
         return redirect(back, code=303)
-    cert, problem = grant_from_form(form, project_id=project.id)
-    if problem is not None:
-        flash(problem)
-        return redirect(back, code=303)
+    on_refusal_go_to(back)  # a CertificationError: flashed, back to the project's payouts
+    cert = certification.grant_by_email(form.email.data, issuer=current_actor(), project_id=project.id,
+                                        valid_until=form.expires_on.data, note=form.note.data or "")
     db.session.commit()
     flash(_("%(name)s is certified for %(project)s.", name=cert.user.display_name, project=project.name))
     return redirect(back, code=303)
@@ -370,29 +252,7 @@ def revoke_project_certification(slug: str, certification_id: int):
     cert = db.session.get(Certification, certification_id)
     if cert is None or cert.project_id != project.id:
         abort(404)
-    certification.revoke(cert, actor=_me())
+    certification.revoke(cert, actor=current_actor())
     db.session.commit()
     flash(_("The certification of %(name)s is revoked.", name=cert.user.display_name))
     return redirect(back, code=303)
-
-
-def _claimant_net_paid(claim: Claim) -> list[tuple[str, int]]:
-    """What the claimant was paid for the claim's item: (currency, net minor units) of their paid shares."""
-    from marketplace.payouts.models import Payout, PayoutShare, ShareState
-
-    return [(currency, int(total)) for currency, total in db.session.execute(
-        select(Payout.currency, func.sum(PayoutShare.amount_minor)).join(Payout, Payout.id == PayoutShare.payout_id)
-        .where(Payout.item_id == claim.item_id, PayoutShare.recipient_id == claim.claimant_id,
-               PayoutShare.state == ShareState.paid)
-        .group_by(Payout.currency).order_by(Payout.currency))]
-
-
-def _claimant_payouts(claim: Claim) -> list:
-    """The payouts of the claim's item that name the claimant (suggested, or a share)."""
-    from marketplace.payouts.models import Payout, PayoutShare
-
-    return list(db.session.scalars(select(Payout).where(
-        Payout.item_id == claim.item_id,
-        (Payout.suggested_recipient_id == claim.claimant_id)
-        | Payout.id.in_(select(PayoutShare.payout_id).where(PayoutShare.recipient_id == claim.claimant_id)))
-        .order_by(Payout.id)))

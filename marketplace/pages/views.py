@@ -1,5 +1,9 @@
-"""Static pages."""
+"""Static pages, and the transparency page."""
 from flask import Blueprint, render_template
+
+from marketplace.ledger.check import check
+from marketplace.payouts.queries import recent_payouts
+from marketplace.pledges.transparency import totals
 
 bp = Blueprint("pages", __name__)
 
@@ -13,8 +17,5 @@ def about():
 @bp.get("/transparency")
 def transparency():
     """Totals per currency from the ledger, and whether every invariant holds."""
-    from marketplace.ledger.check import check
-    from marketplace.pledges.transparency import recent_payouts, totals
-
     return render_template("pages/transparency.html", totals=totals(), violations=check(),
                            payouts=recent_payouts())

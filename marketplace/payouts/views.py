@@ -18,18 +18,17 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from flask_wtf import FlaskForm
 
-from marketplace.access import project_or_404, refuse_unless_manager
+from marketplace.access import current_actor, project_or_404, refuse_unless_manager
 from marketplace.accounts.models import ImplementorProfile, User
 from marketplace.accounts.service import url_for_public, user_by_email
-from marketplace.backlog.models import BacklogItem
 from marketplace.claims import certification
-from marketplace.claims.models import Certification, Claim, ClaimState
-from marketplace.claims.views import certification_form
+from marketplace.claims.forms import certification_form
+from marketplace.claims.queries import holding_claimants, item_claimants, project_certifications
+from marketplace.errors import on_refusal_go_to
 from marketplace.extensions import db
-from marketplace.forges.models import Repository
+from marketplace.payments import stripe_client
 from marketplace.payouts import service as payouts
 from marketplace.payouts.forms import ApprovalForm, CancelForm, ManualDetailsForm
 from marketplace.payouts.models import (
@@ -37,17 +36,15 @@ from marketplace.payouts.models import (
     OPEN_PAYOUT_STATES,
     Payout,
     PayoutAccount,
-    PayoutShare,
     PayoutState,
     ShareState,
 )
+from marketplace.payouts.queries import LIST_LIMIT, earnings, paid_totals, payouts_of_project
 from marketplace.payouts.split import parse_percentages
 from marketplace.projects.service import may_manage
 from marketplace.validation import ascii_int
 
 bp = Blueprint("payouts", __name__)
-
-LIST_LIMIT = 200
 
 PAYOUT_STATE_LABELS = {
     PayoutState.awaiting_certification: _l("waiting for the recipient's certification"),
@@ -81,10 +78,6 @@ def payout_state_label(state: PayoutState) -> str:
 @bp.app_template_filter("share_state")
 def share_state_label(state: ShareState) -> str:
     return str(SHARE_STATE_LABELS.get(state, state.value))
-
-
-def _me() -> User:
-    return current_user._get_current_object()
 
 
 def _payout_or_404(payout_id: int) -> Payout:
@@ -180,7 +173,7 @@ def _prefilled_form(payout: Payout) -> ApprovalForm:
     suggested = payout.suggested_recipient_id
     if not shares and suggested is None and payout.reason == "merged":
         # The merged change's author has no verified identity: the approved claimant comes first.
-        holders = _holding_claimants(payout.item_id)
+        holders = holding_claimants(payout.item_id)
         suggested = holders[0] if len(holders) == 1 else None
     if not shares and suggested:
         form.rows[0].recipient.data = str(suggested)
@@ -196,22 +189,11 @@ def _prefilled_form(payout: Payout) -> ApprovalForm:
     return form
 
 
-def _holding_claimants(item_id: int) -> list[int]:
-    """User ids of the claims holding the item (approved or submitted), oldest claim first."""
-    return list(db.session.scalars(select(Claim.claimant_id).where(
-        Claim.item_id == item_id, Claim.state.in_([ClaimState.approved, ClaimState.submitted]))
-        .order_by(Claim.id)))
-
-
 def _candidates(payout: Payout) -> list[User]:
     """People a maintainer may want to pay: the suggested recipient, then the
     item's approved claimants, then its other claimants."""
-    people = list(db.session.scalars(
-        select(User).join(Claim, Claim.claimant_id == User.id).where(
-            Claim.item_id == payout.item_id, User.is_implementor.is_(True),
-            Claim.state.in_([ClaimState.requested, ClaimState.approved, ClaimState.submitted,
-                             ClaimState.completed])).distinct().order_by(User.id)).all())
-    holders = _holding_claimants(payout.item_id)
+    people = item_claimants(payout.item_id)
+    holders = holding_claimants(payout.item_id)
     people.sort(key=lambda person: holders.index(person.id) if person.id in holders else len(holders))
     if payout.suggested_recipient is not None and payout.suggested_recipient not in people:
         people.insert(0, payout.suggested_recipient)
@@ -268,15 +250,16 @@ def approve(payout_id: int):
     if seen_gross is None:
         return _render_show(payout, form=form, split=split, status=400,
                             error=_("Preview the amounts first; nothing was approved."))
+    on_refusal_go_to(back)
     try:
-        payouts.approve(payout.id, maintainer=_me(), recipients=[(l.person.id, l.weight) for l in split.lines],
+        payouts.approve(payout.id, maintainer=current_actor(),
+                        recipients=[(line.person.id, line.weight) for line in split.lines],
                         seen_gross=seen_gross, note=(form.note.data or "").strip() or None)
     except payouts.PayoutError as exc:
         db.session.rollback()
         payout = db.session.get(Payout, payout_id)
         if payout.state not in APPROVABLE_STATES:
-            flash(str(exc), "error")
-            return redirect(back, code=303)
+            raise  # no longer approvable: flashed, back to the payout (303)
         return _render_show(payout, form=form, split=_read_split(form, payout), error=str(exc), status=409)
     db.session.commit()
     if current_app.config["PAYOUT_DISPUTE_WINDOW_DAYS"]:
@@ -297,12 +280,8 @@ def cancel(payout_id: int):
     if not form.validate_on_submit():
         flash(_("Say why the payout is cancelled; nothing was changed."))
         return redirect(back, code=303)
-    try:
-        payouts.cancel(payout.id, actor=_me(), note=form.note.data.strip())
-    except payouts.PayoutError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-        return redirect(back, code=303)
+    on_refusal_go_to(back)  # a PayoutError: flashed, back to the payout (303)
+    payouts.cancel(payout.id, actor=current_actor(), note=form.note.data.strip())
     db.session.commit()
     flash(_("The payout is cancelled; its money stays in the item's escrow."))
     return redirect(back, code=303)
@@ -314,55 +293,13 @@ def project_payouts(slug: str):
     project = project_or_404(slug)
     if (refusal := refuse_unless_manager(project, back=request.path)) is not None:
         return refusal
-    rows = db.session.scalars(
-        select(Payout).join(BacklogItem, BacklogItem.id == Payout.item_id)
-        .join(Repository, Repository.id == BacklogItem.repository_id)
-        .where(Repository.project_id == project.id)
-        .options(selectinload(Payout.item), selectinload(Payout.shares).selectinload(PayoutShare.recipient))
-        .order_by(Payout.state.in_(OPEN_PAYOUT_STATES).desc(), Payout.id.desc()).limit(LIST_LIMIT)).all()
-    certifications = db.session.scalars(
-        select(Certification).where(Certification.project_id == project.id)
-        .options(selectinload(Certification.user), selectinload(Certification.issued_by))
-        .order_by(Certification.revoked_at.is_not(None), Certification.issued_at.desc()).limit(LIST_LIMIT)).all()
-    return render_template("payouts/project.html", project=project, rows=rows, certifications=certifications,
+    rows = payouts_of_project(project.id)
+    return render_template("payouts/project.html", project=project, rows=rows,
+                           certifications=project_certifications(project.id),
                            cert_form=certification_form(), limit=LIST_LIMIT)
 
 
-def paid_out(item_id: int) -> list[tuple[str, int]]:
-    """(currency, minor units) that executed payouts took out of the item's escrow, by currency."""
-    rows = db.session.execute(select(Payout.currency, func.sum(Payout.gross_minor)).where(
-        Payout.item_id == item_id, Payout.executed_at.is_not(None)).group_by(Payout.currency)
-        .order_by(Payout.currency)).all()
-    return [(currency, int(total)) for currency, total in rows]
-
-
-def item_payouts(item_id: int) -> list[Payout]:
-    """The payout history of an item (for its page), newest first."""
-    return list(db.session.scalars(
-        select(Payout).where(Payout.item_id == item_id)
-        .options(selectinload(Payout.shares).selectinload(PayoutShare.recipient))
-        .order_by(Payout.id.desc()).limit(20)))
-
-
 # --- a recipient's settings and earnings ------------------------------------------------
-
-def earnings(user_id: int) -> list[PayoutShare]:
-    """A person's payout shares (not of cancelled payouts), newest first."""
-    return list(db.session.scalars(
-        select(PayoutShare).join(Payout).where(PayoutShare.recipient_id == user_id,
-                                               Payout.state != PayoutState.cancelled)
-        .options(selectinload(PayoutShare.payout).selectinload(Payout.item))
-        .order_by(Payout.id.desc()).limit(LIST_LIMIT)))
-
-
-def paid_totals(user_id: int) -> list[tuple[str, int]]:
-    """(currency, minor units) paid to a person, by currency."""
-    rows = db.session.execute(
-        select(Payout.currency, func.sum(PayoutShare.amount_minor)).join(Payout)
-        .where(PayoutShare.recipient_id == user_id, PayoutShare.state == ShareState.paid)
-        .group_by(Payout.currency).order_by(Payout.currency)).all()
-    return [(currency, int(total)) for currency, total in rows if total]
-
 
 def _manual_only(profile: ImplementorProfile | None) -> bool:
     """Stripe pays out to no one in the person's country: the manual rail only."""
@@ -374,7 +311,7 @@ def _manual_only(profile: ImplementorProfile | None) -> bool:
 def settings():
     """How the signed-in implementor is paid (Stripe Connect, or a transfer by the
     fiscal host where Stripe pays out to no one), and what they earned."""
-    user = _me()
+    user = current_actor()
     profile = db.session.get(ImplementorProfile, user.id)
     account = db.session.get(PayoutAccount, user.id)
     manual_form = ManualDetailsForm(prefix="manual")
@@ -390,7 +327,7 @@ def settings():
         elif which == "refresh" and _csrf_ok():
             return _refresh_stripe(account)
         elif which == "manual" and manual_form.validate_on_submit():
-            _choose_manual(user, account, manual_form.details.data.strip())
+            payouts.choose_manual_rail(user.id, manual_form.details.data.strip())
             db.session.commit()
             flash(_("Saved. The fiscal host pays you by transfer to these details."))
             return redirect(url_for("payouts.settings"), code=303)
@@ -406,19 +343,11 @@ def settings():
 
 
 def _csrf_ok() -> bool:
-    from flask_wtf import FlaskForm
-
     return FlaskForm().validate_on_submit()
-
-
-def _choose_manual(user: User, account: PayoutAccount | None, details: str) -> None:
-    payouts.choose_manual_rail(user.id, details)
 
 
 def _set_up_stripe(user: User, profile: ImplementorProfile | None):
     """Create the person's Stripe Express account once, then send them to Stripe's onboarding."""
-    from marketplace.payments import stripe_client
-
     back = url_for("payouts.settings")
     if _manual_only(profile):
         flash(_("Stripe cannot pay people in your country; the fiscal host pays you by bank or mobile-money "
@@ -455,8 +384,6 @@ def _set_up_stripe(user: User, profile: ImplementorProfile | None):
 
 def _refresh_stripe(account: PayoutAccount | None):
     """Ask Stripe now what the account can do (the ``account.updated`` webhook does the same)."""
-    from marketplace.payments import stripe_client
-
     back = url_for("payouts.settings")
     if account is None or not account.stripe_account_id:
         flash(_("You have no Stripe account here yet."))

@@ -1,5 +1,6 @@
 """What the public may see of the money: per item, every pledge (the funder's name
-or "anonymous"), its state, escrow and refunds; and totals per currency."""
+or "anonymous"), its state, escrow and refunds; and totals per currency. (An
+item's payouts as the public sees them: ``marketplace.payouts.queries``.)"""
 from __future__ import annotations
 
 from sqlalchemy import func, select
@@ -35,41 +36,6 @@ def item_pledges(item_id: int) -> list[dict]:
         }
         for pledge, name in rows
     ]
-
-
-def item_payouts(item_id: int) -> list[dict]:
-    """Payouts of an item, oldest first, as the public sees them: state, gross,
-    fee and each recipient's share (minor units); names only of executed ones."""
-    from marketplace.payouts.models import Payout, PayoutState
-
-    rows = db.session.scalars(select(Payout).where(Payout.item_id == item_id).order_by(Payout.id)).all()
-    return [
-        {
-            "payout": payout.id,
-            "state": payout.state.value,
-            "currency": payout.currency,
-            "gross_minor": payout.gross_minor,
-            "fee_minor": payout.fee_minor,
-            "pull_request": payout.pull_request.html_url if payout.pull_request else None,
-            "shares": [{"recipient": share.recipient.display_name, "amount_minor": share.amount_minor,
-                        "state": share.state.value} for share in payout.shares]
-            if payout.state not in (PayoutState.proposed, PayoutState.awaiting_certification) else [],
-            "executed_at": payout.executed_at.isoformat() + "Z" if payout.executed_at else None,
-        }
-        for payout in rows
-    ]
-
-
-def recent_payouts(limit: int = 50) -> list:
-    """The latest executed payouts (money that left escrow), newest first. The
-    amounts are public whatever became of the item; its title only while the
-    item is (``hidden`` is the one "not public" flag: curated away, deleted on
-    the forge, confidential, or of a private repository), which the
-    transparency page checks."""
-    from marketplace.payouts.models import Payout
-
-    return list(db.session.scalars(select(Payout).where(Payout.executed_at.is_not(None))
-                                   .order_by(Payout.executed_at.desc(), Payout.id.desc()).limit(limit)))
 
 
 def totals() -> dict[str, dict[str, int]]:

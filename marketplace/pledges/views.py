@@ -9,16 +9,22 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
 
 from marketplace.accounts.service import url_for_public
+from marketplace.backlog.close_reasons import work_went_to
+from marketplace.backlog.item_page import render_item_page
 from marketplace.backlog.search import visible_item
+from marketplace.errors import on_refusal_go_to
 from marketplace.extensions import db
 from marketplace.money import MoneyError, parse_amount
 from marketplace.payments import stripe_client
+from marketplace.payments.stripe_events import hold_paid_session
 from marketplace.pledges import service as pledges
 from marketplace.pledges.forms import PledgeForm, pledge_form
 from marketplace.pledges.models import Pledge, PledgeState, Rail
 from marketplace.timeutil import utcnow
+from marketplace.webhooks.models import NotMatchedYet
 
 bp = Blueprint("pledges", __name__)
 
@@ -48,9 +54,7 @@ def rail_label(rail: Rail) -> str:
 
 def _form_again(item, form: PledgeForm, error: str, status: int = 400):
     """The item page again with the pledge form as typed and its errors next to the fields."""
-    from marketplace.backlog.views import render_item
-
-    return render_item(item, pledge_form=form, pledge_error=error, status=status)
+    return render_item_page(item, again={"pledges": {"form": form, "error": error}}, status=status)
 
 
 def _field_error(field, message: str) -> None:
@@ -142,8 +146,6 @@ def _own_pledge(pledge_id: int) -> Pledge:
 @login_required
 def show(pledge_id: int):
     """A funder's pledge: its state, and the transfer instructions for a bank transfer."""
-    from marketplace.backlog.close_reasons import work_went_to
-
     pledge = _own_pledge(pledge_id)
     movable = pledges.move_refusal(pledge) is None
     return render_template("pledges/show.html", pledge=pledge, refund_refusal=pledges.self_refund_refusal(pledge),
@@ -165,9 +167,6 @@ def thanks(pledge_id: int):
         except stripe_client.PaymentsUnavailable:
             session_obj = None
         if session_obj and session_obj.get("payment_status") == "paid":
-            from marketplace.payments.stripe_events import hold_paid_session
-            from marketplace.webhooks.models import NotMatchedYet
-
             try:
                 hold_paid_session(session_obj)
                 db.session.commit()
@@ -182,19 +181,16 @@ def self_refund(pledge_id: int):
     """The funder takes a card pledge back (all that is still held), until a
     claim on the item is approved; after that an admin refunds."""
     pledge = _own_pledge(pledge_id)
-    from flask_wtf import FlaskForm
-
     if not FlaskForm().validate_on_submit():
         abort(400)
     if pledge.rail is not Rail.card:
         flash(_("Bank transfers are refunded by the fiscal host: write to them with your pledge reference."))
         return redirect(url_for("pledges.show", pledge_id=pledge.id)), 303
+    on_refusal_go_to(url_for("pledges.show", pledge_id=pledge.id))
     try:
         pledges.self_service_refund(pledge.id, actor=f"user:{current_user.id}")
     except pledges.PledgeError as exc:
-        db.session.rollback()
-        flash(_("Nothing was refunded: %(reason)s", reason=str(exc)), "error")
-        return redirect(url_for("pledges.show", pledge_id=pledge.id)), 303
+        raise pledges.PledgeError(_("Nothing was refunded: %(reason)s", reason=str(exc))) from exc
     except stripe_client.PaymentsUnavailable:
         db.session.rollback()
         flash(_("Stripe could not be reached; nothing was refunded. Please try again later."))
@@ -210,16 +206,11 @@ def cancel(pledge_id: int):
     """The funder cancels their own pledge that is still waiting for its money
     (a Checkout they will not finish, a transfer they will not send); an admin may too."""
     pledge = _own_pledge(pledge_id)
-    from flask_wtf import FlaskForm
-
     if not FlaskForm().validate_on_submit():
         abort(400)
+    on_refusal_go_to(url_for("pledges.show", pledge_id=pledge.id))  # a PledgeError: flashed, back (303)
     try:
         cancelled = pledges.cancel_unpaid(pledge.id, actor=f"user:{current_user.id}")
-    except pledges.PledgeError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-        return redirect(url_for("pledges.show", pledge_id=pledge.id)), 303
     except stripe_client.PaymentsUnavailable:
         db.session.rollback()
         flash(_("Stripe could not be reached; nothing was cancelled. Please try again later."), "error")
@@ -239,16 +230,13 @@ def move(pledge_id: int):
     went to (moved or duplicate, as the forge or a maintainer says), instead
     of a refund: their choice, nothing moves by itself."""
     pledge = _own_pledge(pledge_id)
-    from flask_wtf import FlaskForm
-
     if not FlaskForm().validate_on_submit():
         abort(400)
+    on_refusal_go_to(url_for("pledges.show", pledge_id=pledge.id))
     try:
         target = pledges.move_to_target(pledge.id, funder_id=current_user.id, actor=f"user:{current_user.id}")
     except pledges.PledgeError as exc:
-        db.session.rollback()
-        flash(_("Nothing was moved: %(reason)s", reason=str(exc)), "error")
-        return redirect(url_for("pledges.show", pledge_id=pledge.id)), 303
+        raise pledges.PledgeError(_("Nothing was moved: %(reason)s", reason=str(exc))) from exc
     db.session.commit()
     flash(_("Your pledge now funds \"%(title)s\".", title=target.title))
     return redirect(url_for("pledges.show", pledge_id=pledge.id))

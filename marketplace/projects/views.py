@@ -1,42 +1,30 @@
-"""Member project pages and the 17 SDG pages."""
+"""Member project pages, their maintainers (invitations, maintainership requests) and the 17 SDG pages."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template
-from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_wtf import FlaskForm
 
-from marketplace.backlog.close_reasons import state_condition
-from marketplace.backlog.models import BacklogItem
+from marketplace.access import current_actor, project_or_404, refuse_unless_manager
+from marketplace.accounts.forms import ClaimForm, InviteForm, as_choices
 from marketplace.backlog.search import BacklogFilters, find_items, project_with_details
+from marketplace.errors import on_refusal_go_to
 from marketplace.extensions import db
 from marketplace.forges.models import Repository
 from marketplace.markdown import render_markdown
-from marketplace.projects.models import MemberProject, ProjectSdg, RegistryStatus
+from marketplace.projects import service as projects_service
+from marketplace.projects.models import RegistryStatus
+from marketplace.projects.queries import all_projects, maintainers_of, open_item_counts, projects_of_sdg, sdg_counts
 from marketplace.sdgs import SDG_NAMES
 
 bp = Blueprint("projects", __name__)
 
 
-def open_item_counts() -> dict[int, int]:
-    """Open, visible items per member project id."""
-    rows = db.session.execute(
-        select(Repository.project_id, func.count(BacklogItem.id))
-        .join(BacklogItem, BacklogItem.repository_id == Repository.id)
-        .where(state_condition("open"), BacklogItem.hidden.is_(False))
-        .group_by(Repository.project_id)
-    ).all()
-    return dict(rows)
-
-
 @bp.get("/projects")
 def projects():
     """Every member project, active first, with open item counts."""
-    rows = db.session.scalars(
-        select(MemberProject)
-        .options(selectinload(MemberProject.sdgs), selectinload(MemberProject.repositories))
-        .order_by(MemberProject.registry_status, func.lower(MemberProject.name))
-    ).all()
-    return render_template("projects/list.html", projects=rows, counts=open_item_counts())
+    return render_template("projects/list.html", projects=all_projects(), counts=open_item_counts())
 
 
 @bp.get("/projects/<slug>")
@@ -62,23 +50,6 @@ def project(slug: str):
     )
 
 
-def sdg_counts() -> dict[int, tuple[int, int]]:
-    """Per SDG number: (member projects, open visible items)."""
-    projects = dict(
-        db.session.execute(select(ProjectSdg.sdg, func.count()).group_by(ProjectSdg.sdg)).all()
-    )
-    items = dict(
-        db.session.execute(
-            select(ProjectSdg.sdg, func.count(BacklogItem.id))
-            .join(Repository, Repository.project_id == ProjectSdg.project_id)
-            .join(BacklogItem, BacklogItem.repository_id == Repository.id)
-            .where(state_condition("open"), BacklogItem.hidden.is_(False))
-            .group_by(ProjectSdg.sdg)
-        ).all()
-    )
-    return {n: (projects.get(n, 0), items.get(n, 0)) for n in SDG_NAMES}
-
-
 @bp.get("/sdgs")
 def sdgs():
     """The 17 SDGs with the number of projects and open items under each."""
@@ -90,12 +61,7 @@ def sdg(number: int):
     """One SDG: the member projects serving it and their open items."""
     if number not in SDG_NAMES:
         abort(404)
-    rows = db.session.scalars(
-        select(MemberProject)
-        .join(ProjectSdg)
-        .where(ProjectSdg.sdg == number)
-        .order_by(func.lower(MemberProject.name))
-    ).all()
+    rows = projects_of_sdg(number)
     filters = BacklogFilters(sdg=number)
     items = find_items(
         filters,
@@ -116,67 +82,36 @@ def sdg(number: int):
 @bp.get("/projects/<slug>/maintainers")
 def maintainers(slug: str):
     """Who maintains the project; maintainers invite, administrators of its repositories claim."""
-    from flask_login import current_user
-
-    from marketplace.accounts.forms import ClaimForm, InviteForm, as_choices
-    from marketplace.projects import service as projects_service
-    from marketplace.projects.models import ProjectMaintainer
-
-    row = _project_or_404(slug)
-    people = db.session.scalars(
-        select(ProjectMaintainer).where(ProjectMaintainer.project_id == row.id).order_by(ProjectMaintainer.id)
-    ).all()
+    row = project_or_404(slug)
     claim_form = ClaimForm()
     claim_form.repository_id.choices = as_choices(
         (str(r.id), r.full_name) for r in row.repositories if r.forge.value == "github")
     return render_template(
-        "projects/maintainers.html", project=row, people=people, invite_form=InviteForm(), claim_form=claim_form,
-        may_manage=projects_service.may_manage(current_user, row),
+        "projects/maintainers.html", project=row, people=maintainers_of(row.id), invite_form=InviteForm(),
+        claim_form=claim_form, may_manage=projects_service.may_manage(current_user, row),
     )
-
-
-def _project_or_404(slug: str) -> MemberProject:
-    row = db.session.scalar(select(MemberProject).where(MemberProject.slug == slug))
-    if row is None:
-        abort(404)
-    return row
 
 
 @bp.post("/projects/<slug>/maintainers/invite")
 def invite_maintainer(slug: str):
     """A maintainer of this project (or an admin) invites a co-maintainer by e-mail."""
-    from flask import flash, redirect, url_for
-    from flask_babel import gettext as _
-    from flask_login import current_user
-
-    from marketplace.accounts.forms import InviteForm
-    from marketplace.projects import service as projects_service
-
-    row = _project_or_404(slug)
-    if not current_user.is_authenticated:
-        return redirect(url_for("accounts.login", next=url_for("projects.maintainers", slug=slug)))
-    if not projects_service.may_manage(current_user, row):
-        abort(403)
+    row = project_or_404(slug)
+    back = url_for("projects.maintainers", slug=slug)
+    if (refusal := refuse_unless_manager(row, back=back)) is not None:
+        return refusal
     form = InviteForm()
     if not form.validate_on_submit():
         flash(_("Give a valid e-mail address."))
-        return redirect(url_for("projects.maintainers", slug=slug)), 303
-    projects_service.invite(row, form.email.data, inviter=current_user._get_current_object())
+        return redirect(back), 303
+    projects_service.invite(row, form.email.data, inviter=current_actor())
     db.session.commit()
     flash(_("An invitation was sent to %(email)s.", email=form.email.data))
-    return redirect(url_for("projects.maintainers", slug=slug))
+    return redirect(back)
 
 
 @bp.route("/invitations/<token>", methods=["GET", "POST"])
 def invitation(token: str):
     """Accept an invitation to co-maintain a project."""
-    from flask import flash, redirect, request, url_for
-    from flask_babel import gettext as _
-    from flask_login import current_user
-    from flask_wtf import FlaskForm
-
-    from marketplace.projects import service as projects_service
-
     row = projects_service.find_invitation(token)
     if row is None:
         abort(404)
@@ -186,7 +121,7 @@ def invitation(token: str):
     error = None
     if form.validate_on_submit():
         try:
-            projects_service.accept(row, current_user._get_current_object())
+            projects_service.accept(row, current_actor())
         except projects_service.ProjectError as exc:
             error = str(exc)
         else:
@@ -200,28 +135,18 @@ def invitation(token: str):
 @bp.post("/projects/<slug>/claim")
 def claim_maintainership(slug: str):
     """An administrator of one of the project's GitHub repositories asks to maintain it."""
-    from flask import flash, redirect, url_for
-    from flask_babel import gettext as _
-    from flask_login import current_user
-
-    from marketplace.accounts.forms import ClaimForm, as_choices
-    from marketplace.forges.models import Repository
-    from marketplace.projects import service as projects_service
-
-    row = _project_or_404(slug)
+    row = project_or_404(slug)
+    back = url_for("projects.maintainers", slug=slug)
     if not current_user.is_authenticated:
-        return redirect(url_for("accounts.login", next=url_for("projects.maintainers", slug=slug)))
+        return redirect(url_for("accounts.login", next=back))
     form = ClaimForm()
     form.repository_id.choices = as_choices((str(r.id), r.full_name) for r in row.repositories)
     if not form.validate_on_submit():
         flash(_("Choose a repository."))
-        return redirect(url_for("projects.maintainers", slug=slug)), 303
+        return redirect(back), 303
     repo = db.session.get(Repository, int(form.repository_id.data))
-    try:
-        projects_service.claim(row, repo, current_user._get_current_object())
-    except projects_service.ProjectError as exc:
-        flash(str(exc), "error")
-        return redirect(url_for("projects.maintainers", slug=slug)), 303
+    on_refusal_go_to(back)  # a ProjectError: flashed, then back to the maintainers page (303)
+    projects_service.claim(row, repo, current_actor())
     db.session.commit()
     flash(_("Your claim is recorded; an admin will confirm it."))
-    return redirect(url_for("projects.maintainers", slug=slug))
+    return redirect(back)

@@ -1,0 +1,1 @@
+"""Organisations: funder organisations and implementor firms, their owner and members."""

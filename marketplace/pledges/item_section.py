@@ -1,0 +1,37 @@
+"""The pledges' part of the item page (template ``pledges/_item_section.html``):
+the fee, the pledge form or why the item takes none, the funders, and how many
+pledges wait for their money. Amounts in minor units."""
+from __future__ import annotations
+
+from flask import current_app
+from flask_login import current_user
+
+from marketplace.backlog.models import BacklogItem
+from marketplace.money import fee_of
+from marketplace.pledges.forms import PledgeForm, pledge_form
+from marketplace.pledges.service import awaiting_payment, pledging_closed
+from marketplace.pledges.transparency import item_pledges
+
+TEMPLATE = "pledges/_item_section.html"
+FUNDER_STATES = ("held", "partially_refunded", "released", "disputed")  # money arrived, not (all) refunded
+FUNDERS_SHOWN = 50
+FEE_EXAMPLE = 5000  # minor units: 50.00 in most currencies
+
+
+def section(item: BacklogItem, *, form: PledgeForm | None = None, error: str | None = None) -> dict:
+    """``{"fee", "form", "error", "closed", "awaiting_payment", "funders"}`` for ``item``.
+
+    ``form`` and ``error``: the pledge form as typed and what was wrong with
+    it, when the pledge view shows the page again; the form is None for
+    anonymous visitors. ``fee``: the project's rate in percent, with a worked
+    example in the first allowed currency."""
+    rate = item.repository.project.fee_rate(current_app.config["DEFAULT_FEE_RATE_BPS"])
+    return {
+        "fee": {"rate_percent": rate / 100, "currency": current_app.config["ALLOWED_CURRENCIES"][0],
+                "example": FEE_EXAMPLE, "example_fee": fee_of(FEE_EXAMPLE, rate)},
+        "form": (form or pledge_form()) if current_user.is_authenticated else None,
+        "error": error,
+        "closed": pledging_closed(item),
+        "awaiting_payment": awaiting_payment(item.id),
+        "funders": [p for p in item_pledges(item.id) if p["state"] in FUNDER_STATES][:FUNDERS_SHOWN],
+    }
