@@ -5,14 +5,13 @@ The rows live in ``marketplace.accounts.models`` (tables ``organisation`` and
 ``organisation_member``). Functions flush, never commit: the caller commits."""
 from __future__ import annotations
 
-import re
-
 from sqlalchemy import select
 
 from marketplace.accounts.models import Organisation, OrganisationMember, User
 from marketplace.accounts.service import user_by_email
 from marketplace.audit import service as audit
 from marketplace.extensions import db
+from marketplace.slugs import slugify
 from marketplace.timeutil import utcnow
 
 RESERVED_SLUGS = frozenset({"new"})  # paths of their own under /organisations/
@@ -20,10 +19,11 @@ KINDS = ("funder", "implementor")
 
 
 def slug_for(name: str) -> str:
-    """A free slug for a new organisation named ``name``: lower-case ASCII letters,
-    digits and dashes, at most 80 characters before a ``-2``, ``-3``… suffix that
-    makes it unique ("organisation" when nothing of the name is left)."""
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:80] or "organisation"
+    """A free slug for a new organisation named ``name`` (:func:`marketplace.slugs.slugify`:
+    Latin letters without accents, other scripts kept, digits and dashes), at most
+    80 characters before a ``-2``, ``-3``… suffix that makes it unique
+    ("organisation" when nothing of the name is left)."""
+    slug = slugify(name, max_length=80, fallback="organisation")
     candidate, n = slug, 1
     while candidate in RESERVED_SLUGS or db.session.scalar(
             select(Organisation.id).where(Organisation.slug == candidate)):
