@@ -6,20 +6,21 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select
 
-from jobs.queue import enqueue_after_commit
 from marketplace.extensions import db
 from marketplace.forges.clients import client_for
 from marketplace.forges.http import Forbidden, ForgeError, RateLimited
 from marketplace.forges.models import Repository, SyncRun, SyncRunStatus, SyncStatus
 from marketplace.forges.service import RepositoryConflict
-from marketplace.forges.sync import run_sync, start_run
+from marketplace.forges.sync import enqueue_sync, run_reconcile, run_sync, start_run
 from marketplace.forges.types import ForgePayloadError
+from marketplace.tasks import enqueue, job
 from marketplace.timeutil import utcnow
 
 SYNC_TIMEOUT = 3600  # seconds; a 50k-issue repository takes minutes
 RETRY_DELAY = 120  # seconds after an outage, times the attempt number
 
 
+@job(queue="sync", timeout=SYNC_TIMEOUT)
 def sync_repository(repository_id: int, run_id: int | None = None, full: bool = False, progress=None) -> int:
     """Sync one repository; returns the :class:`SyncRun` id.
 
@@ -70,8 +71,7 @@ def _wait_or_give_up(run_id: int, repository_id: int, full: bool, resume_at, rea
     run.resume_at = resume_at
     run.error = reason
     run.repository.sync_status = SyncStatus.running
-    enqueue_after_commit(db.session, sync_repository, repository_id, run_id, full,
-                         queue="sync", timeout=SYNC_TIMEOUT, at=resume_at)
+    enqueue("jobs.sync.sync_repository", repository_id, run_id, full, at=resume_at)
     db.session.commit()
 
 
@@ -86,13 +86,7 @@ def _end(run_id: int, status: SyncStatus, error: str) -> None:
     db.session.commit()
 
 
-def enqueue_sync(repo: Repository, *, full: bool = False) -> SyncRun:
-    """Queue a sync of ``repo`` after the caller's commit; returns its run."""
-    run = start_run(repo, full=full)
-    enqueue_after_commit(db.session, sync_repository, repo.id, run.id, full, queue="sync", timeout=SYNC_TIMEOUT)
-    return run
-
-
+@job(queue="sync", timeout=600)
 def sync_due_repositories() -> int:
     """Cron: an incremental sync of every syncable repository not already
     syncing, and the resumption of runs whose wait is over. Returns the count."""
@@ -120,17 +114,15 @@ def sync_due_repositories() -> int:
     for run in db.session.scalars(
         select(SyncRun).where(SyncRun.status == SyncRunStatus.waiting, SyncRun.resume_at <= now)
     ):
-        enqueue_after_commit(db.session, sync_repository, run.repository_id, run.id, run.full,
-                             queue="sync", timeout=SYNC_TIMEOUT)
+        enqueue("jobs.sync.sync_repository", run.repository_id, run.id, run.full)
         count += 1
     db.session.commit()
     return count
 
 
+@job(queue="sync", timeout=SYNC_TIMEOUT)
 def reconcile_repository(repository_id: int) -> dict[str, int]:
     """Cron (daily): find what webhooks missed in one repository (see ``run_reconcile``)."""
-    from marketplace.forges.sync import run_reconcile
-
     repo = db.session.get(Repository, repository_id)
     if repo is None:
         raise LookupError(f"no repository {repository_id}")
@@ -141,10 +133,11 @@ def reconcile_repository(repository_id: int) -> dict[str, int]:
         client.close()
 
 
+@job(queue="sync", timeout=600)
 def reconcile_all() -> int:
     """Cron: queue a reconciliation of every repository that syncs; returns the count."""
     repos = db.session.scalars(select(Repository.id).where(Repository.sync_status != SyncStatus.forbidden)).all()
     for repository_id in repos:
-        enqueue_after_commit(db.session, reconcile_repository, repository_id, queue="sync", timeout=SYNC_TIMEOUT)
+        enqueue("jobs.sync.reconcile_repository", repository_id)
     db.session.commit()
     return len(repos)

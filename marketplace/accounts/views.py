@@ -38,6 +38,7 @@ from marketplace.accounts.tokens import InvalidToken, read_reset_token
 from marketplace.audit import service as audit
 from marketplace.extensions import db, limiter
 from marketplace.markdown import render_markdown
+from marketplace.notifications.links import url_for_public
 from marketplace.timeutil import utcnow
 
 bp = Blueprint("accounts", __name__)
@@ -313,7 +314,7 @@ def connect(provider: str):
 
 
 def _callback_url(provider: str) -> str:
-    return accounts.url_for_public("accounts.connect_callback", provider=provider)
+    return url_for_public("accounts.connect_callback", provider=provider)
 
 
 @bp.get("/connect/<provider>/callback")

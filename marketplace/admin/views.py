@@ -103,7 +103,7 @@ def sync():
 @admin_required
 def sync_now(repository_id: int):
     """Queue a sync of one repository (full with ``full=1``)."""
-    from jobs.sync import enqueue_sync
+    from marketplace.forges.sync import enqueue_sync
 
     repo = db.session.get(Repository, repository_id)
     if repo is None:

@@ -5,7 +5,7 @@ from flask import Blueprint, abort, current_app, render_template, request
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from marketplace.backlog.close_reasons import work_went_to
+from marketplace.backlog.queries import work_went_to
 from marketplace.backlog.models import BacklogItem, ItemLink, PullRequest
 from marketplace.backlog.search import deleted_item_date, find_items, lenient_filters, parse_filters, visible_item
 from marketplace.errors import BadFilter

@@ -8,14 +8,20 @@ and re-reads in the overlap are idempotent upserts.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Callable
 
 from flask import current_app
 from sqlalchemy import select
 
 from marketplace.backlog import ending
-from marketplace.backlog.service import refresh_links, upsert_issue, upsert_pull_request
+from marketplace.backlog.models import BacklogItem, PullRequest
+from marketplace.backlog.service import (
+    refresh_links,
+    update_solved,
+    upsert_issue,
+    upsert_pull_request,
+)
 from marketplace.extensions import db
 from marketplace.forges.http import CachedPage, NotFound, Page
 from marketplace.forges.models import (
@@ -28,6 +34,7 @@ from marketplace.forges.models import (
 )
 from marketplace.forges.service import RepositoryConflict, move_repository
 from marketplace.forges.types import ForgePullRequest
+from marketplace.tasks import enqueue
 from marketplace.timeutil import utcnow
 
 ACTOR = "job:sync_repository"
@@ -186,6 +193,14 @@ def start_run(repo: Repository, *, full: bool) -> SyncRun:
     return run
 
 
+def enqueue_sync(repo: Repository, *, full: bool = False) -> SyncRun:
+    """Queue a sync of ``repo`` (the job ``jobs.sync.sync_repository``) after
+    the caller's commit; returns its run (flushed)."""
+    run = start_run(repo, full=full)
+    enqueue("jobs.sync.sync_repository", repo.id, run.id, full)
+    return run
+
+
 def _end_deleted_issues(repo: Repository, client, listed: set[int]) -> int:
     """Items of ``repo`` the forge's full list no longer shows: each is asked
     for on its own, and ends (:func:`marketplace.backlog.ending.end_item`)
@@ -195,8 +210,6 @@ def _end_deleted_issues(repo: Repository, client, listed: set[int]) -> int:
     withheld, its money waiting for the window
     (:func:`marketplace.backlog.ending.end_withheld`), and comes back if the
     forge makes it public. Commits per item. Returns how many ended."""
-    from marketplace.backlog.models import BacklogItem
-
     missing = db.session.scalars(select(BacklogItem).where(
         BacklogItem.repository_id == repo.id, BacklogItem.deleted_at.is_(None),
         BacklogItem.private_reason.is_distinct_from("confidential"),
@@ -221,9 +234,6 @@ def run_reconcile(repo: Repository, client) -> dict[str, int]:
     marked deleted (GitLab sends no hook for that), and the items they solved
     are re-evaluated. Returns counts; commits per page.
     """
-    from marketplace.backlog.models import PullRequest
-    from marketplace.backlog.service import update_solved
-
     counts = {"items": 0, "pull_requests": 0, "deleted_pull_requests": 0}
     refresh_repository_info(repo, client)
     listed: set[int] = set()

@@ -23,7 +23,8 @@ from sqlalchemy.orm import selectinload
 
 from marketplace.access import project_or_404, refuse_unless_manager
 from marketplace.accounts.models import ImplementorProfile, User
-from marketplace.accounts.service import url_for_public, user_by_email
+from marketplace.accounts.service import user_by_email
+from marketplace.notifications.links import url_for_public
 from marketplace.backlog.models import BacklogItem
 from marketplace.claims import certification
 from marketplace.claims.models import Certification, Claim, ClaimState

@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
-from marketplace.accounts.service import url_for_public
+from marketplace.notifications.links import url_for_public
 from marketplace.backlog.search import visible_item
 from marketplace.extensions import db
 from marketplace.money import MoneyError, parse_amount
@@ -142,7 +142,7 @@ def _own_pledge(pledge_id: int) -> Pledge:
 @login_required
 def show(pledge_id: int):
     """A funder's pledge: its state, and the transfer instructions for a bank transfer."""
-    from marketplace.backlog.close_reasons import work_went_to
+    from marketplace.backlog.queries import work_went_to
 
     pledge = _own_pledge(pledge_id)
     movable = pledges.move_refusal(pledge) is None

@@ -5,7 +5,7 @@ from flask import Blueprint, abort, current_app, render_template
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from marketplace.backlog.close_reasons import state_condition
+from marketplace.backlog.queries import state_condition
 from marketplace.backlog.models import BacklogItem
 from marketplace.backlog.search import BacklogFilters, find_items, project_with_details
 from marketplace.extensions import db
