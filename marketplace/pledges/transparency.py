@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from marketplace.accounts.models import User
 from marketplace.extensions import db
 from marketplace.ledger.models import AccountKind, LedgerAccount, LedgerEntry
+from marketplace.payouts.models import Payout, PayoutState
 from marketplace.pledges.models import Pledge, PledgeState
 
 
@@ -40,8 +41,6 @@ def item_pledges(item_id: int) -> list[dict]:
 def item_payouts(item_id: int) -> list[dict]:
     """Payouts of an item, oldest first, as the public sees them: state, gross,
     fee and each recipient's share (minor units); names only of executed ones."""
-    from marketplace.payouts.models import Payout, PayoutState
-
     rows = db.session.scalars(select(Payout).where(Payout.item_id == item_id).order_by(Payout.id)).all()
     return [
         {
@@ -66,8 +65,6 @@ def recent_payouts(limit: int = 50) -> list:
     item is (``hidden`` is the one "not public" flag: curated away, deleted on
     the forge, confidential, or of a private repository), which the
     transparency page checks."""
-    from marketplace.payouts.models import Payout
-
     return list(db.session.scalars(select(Payout).where(Payout.executed_at.is_not(None))
                                    .order_by(Payout.executed_at.desc(), Payout.id.desc()).limit(limit)))
 
