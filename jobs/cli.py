@@ -9,7 +9,7 @@ from flask.cli import AppGroup
 from rq import Worker
 from rq.cron import CronScheduler
 
-from jobs.queue import QUEUES, redis_connection
+from marketplace.tasks import QUEUES, redis_connection
 
 rq_cli = AppGroup("rq", help="RQ workers and the cron scheduler.")
 CRON_CONFIG = str(Path(__file__).resolve().with_name("cron_config.py"))

@@ -1,25 +1,31 @@
-"""Sync jobs (queue ``sync``): one repository, and the periodic passes."""
+"""Sync jobs (queue ``sync``): one repository, and the periodic passes.
+
+The jobs hold the transactions (a committed page stays when a later one
+fails); what a run records is :mod:`marketplace.forges.sync`'s.
+"""
 from __future__ import annotations
 
-from datetime import timedelta
-
-from flask import current_app
-from sqlalchemy import select
-
-from jobs.queue import enqueue_after_commit
 from marketplace.extensions import db
 from marketplace.forges.clients import client_for
 from marketplace.forges.http import Forbidden, ForgeError, RateLimited
-from marketplace.forges.models import Repository, SyncRun, SyncRunStatus, SyncStatus
+from marketplace.forges.models import Repository, SyncStatus
 from marketplace.forges.service import RepositoryConflict
-from marketplace.forges.sync import run_sync, start_run
+from marketplace.forges.sync import (
+    SYNC_TIMEOUT,
+    begin_attempt,
+    end_run,
+    queue_due_syncs,
+    queue_reconciliations,
+    retry_after_outage,
+    run_reconcile,
+    run_sync,
+    wait_or_give_up,
+)
 from marketplace.forges.types import ForgePayloadError
-from marketplace.timeutil import utcnow
-
-SYNC_TIMEOUT = 3600  # seconds; a 50k-issue repository takes minutes
-RETRY_DELAY = 120  # seconds after an outage, times the attempt number
+from marketplace.tasks import job
 
 
+@job(queue="sync", timeout=SYNC_TIMEOUT)
 def sync_repository(repository_id: int, run_id: int | None = None, full: bool = False, progress=None) -> int:
     """Sync one repository; returns the :class:`SyncRun` id.
 
@@ -28,20 +34,16 @@ def sync_repository(repository_id: int, run_id: int | None = None, full: bool = 
     its maintainer and stops. After ``SYNC_MAX_ATTEMPTS`` attempts the run is
     given up and says so. Safe to run twice: upserts are idempotent.
     """
-    repo = db.session.get(Repository, repository_id)
-    if repo is None:
-        raise LookupError(f"no repository {repository_id}")
-    run = db.session.get(SyncRun, run_id) if run_id else start_run(repo, full=full)
-    if run.status in (SyncRunStatus.done, SyncRunStatus.failed):
-        return run.id  # a retried job after the run ended: nothing to do
-    run.attempts += 1
-    run.resume_at = None
+    started = begin_attempt(repository_id, run_id, full)
     db.session.commit()
+    if started is None:
+        return run_id  # a retried job after the run ended: nothing to do
+    repo, run = started
     client = client_for(repo)
     try:
         run_sync(repo, run, client, progress=progress)
     except RateLimited as exc:
-        _wait_or_give_up(run.id, repo.id, full, exc.resume_at, str(exc))
+        _wait_or_give_up(run.id, exc.resume_at, str(exc))
     except Forbidden as exc:
         _end(run.id, SyncStatus.forbidden, f"the forge refused access; a maintainer must grant it: {exc}")
     except ForgePayloadError as exc:
@@ -49,7 +51,7 @@ def sync_repository(repository_id: int, run_id: int | None = None, full: bool = 
     except RepositoryConflict as exc:
         _end(run.id, SyncStatus.failed, str(exc))
     except ForgeError as exc:
-        _wait_or_give_up(run.id, repo.id, full, utcnow() + timedelta(seconds=RETRY_DELAY * run.attempts), str(exc))
+        _wait_or_give_up(run.id, retry_after_outage(run.id), str(exc))
     except Exception as exc:
         # A bug or a surprise: the run must not stay "running" (that would
         # block every later sync of the repository). Recorded, then raised.
@@ -60,77 +62,30 @@ def sync_repository(repository_id: int, run_id: int | None = None, full: bool = 
     return run.id
 
 
-def _wait_or_give_up(run_id: int, repository_id: int, full: bool, resume_at, reason: str) -> None:
+def _wait_or_give_up(run_id: int, resume_at, reason: str) -> None:
     db.session.rollback()  # the page in flight; committed pages stay
-    run = db.session.get(SyncRun, run_id)
-    if run.attempts >= current_app.config["SYNC_MAX_ATTEMPTS"]:
-        _end(run_id, SyncStatus.failed, f"gave up after {run.attempts} attempts: {reason}")
-        return
-    run.status = SyncRunStatus.waiting
-    run.resume_at = resume_at
-    run.error = reason
-    run.repository.sync_status = SyncStatus.running
-    enqueue_after_commit(db.session, sync_repository, repository_id, run_id, full,
-                         queue="sync", timeout=SYNC_TIMEOUT, at=resume_at)
+    wait_or_give_up(run_id, resume_at, reason)
     db.session.commit()
 
 
 def _end(run_id: int, status: SyncStatus, error: str) -> None:
     db.session.rollback()
-    run = db.session.get(SyncRun, run_id)
-    run.status = SyncRunStatus.failed
-    run.error = error
-    run.finished_at = utcnow()
-    run.repository.sync_status = status
-    run.repository.sync_error = error
+    end_run(run_id, status, error)
     db.session.commit()
 
 
-def enqueue_sync(repo: Repository, *, full: bool = False) -> SyncRun:
-    """Queue a sync of ``repo`` after the caller's commit; returns its run."""
-    run = start_run(repo, full=full)
-    enqueue_after_commit(db.session, sync_repository, repo.id, run.id, full, queue="sync", timeout=SYNC_TIMEOUT)
-    return run
-
-
+@job(queue="sync", timeout=600)
 def sync_due_repositories() -> int:
     """Cron: an incremental sync of every syncable repository not already
     syncing, and the resumption of runs whose wait is over. Returns the count."""
-    now = utcnow()
-    # A run queued or running for longer than a job may take lost its worker.
-    for dead in db.session.scalars(select(SyncRun).where(
-        SyncRun.status.in_([SyncRunStatus.queued, SyncRunStatus.running]),
-        SyncRun.started_at < now - timedelta(seconds=2 * SYNC_TIMEOUT),
-    )):
-        dead.status = SyncRunStatus.failed
-        dead.error = "abandoned: its worker stopped before the run ended"
-        dead.finished_at = now
-        dead.repository.sync_status = SyncStatus.failed
-        dead.repository.sync_error = dead.error
-    db.session.flush()
-    busy = select(SyncRun.repository_id).where(
-        SyncRun.status.in_([SyncRunStatus.queued, SyncRunStatus.running, SyncRunStatus.waiting])
-    )
-    count = 0
-    for repo in db.session.scalars(
-        select(Repository).where(Repository.sync_status != SyncStatus.forbidden, Repository.id.not_in(busy))
-    ):
-        enqueue_sync(repo)
-        count += 1
-    for run in db.session.scalars(
-        select(SyncRun).where(SyncRun.status == SyncRunStatus.waiting, SyncRun.resume_at <= now)
-    ):
-        enqueue_after_commit(db.session, sync_repository, run.repository_id, run.id, run.full,
-                             queue="sync", timeout=SYNC_TIMEOUT)
-        count += 1
+    count = queue_due_syncs()
     db.session.commit()
     return count
 
 
+@job(queue="sync", timeout=SYNC_TIMEOUT)
 def reconcile_repository(repository_id: int) -> dict[str, int]:
     """Cron (daily): find what webhooks missed in one repository (see ``run_reconcile``)."""
-    from marketplace.forges.sync import run_reconcile
-
     repo = db.session.get(Repository, repository_id)
     if repo is None:
         raise LookupError(f"no repository {repository_id}")
@@ -141,10 +96,9 @@ def reconcile_repository(repository_id: int) -> dict[str, int]:
         client.close()
 
 
+@job(queue="sync", timeout=600)
 def reconcile_all() -> int:
     """Cron: queue a reconciliation of every repository that syncs; returns the count."""
-    repos = db.session.scalars(select(Repository.id).where(Repository.sync_status != SyncStatus.forbidden)).all()
-    for repository_id in repos:
-        enqueue_after_commit(db.session, reconcile_repository, repository_id, queue="sync", timeout=SYNC_TIMEOUT)
+    count = queue_reconciliations()
     db.session.commit()
-    return len(repos)
+    return count

@@ -51,7 +51,7 @@ def create_app(config: dict | None = None) -> Flask:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         config_module.INSTANCE_DIR.mkdir(exist_ok=True)
 
-    import jobs.queue  # noqa: F401  (session hooks that enqueue after commit)
+    import marketplace.tasks  # noqa: F401  (session hooks that enqueue after commit)
     from marketplace import models  # noqa: F401  (register every table)
     from marketplace.routing import RowIdConverter
 
@@ -90,9 +90,9 @@ def create_app(config: dict | None = None) -> Flask:
     from marketplace.backlog.views import bp as backlog_bp
     from marketplace.claims.views import bp as claims_bp
     from marketplace.pages.views import bp as pages_bp
-    from marketplace.projects.views import bp as projects_bp
     from marketplace.payouts.views import bp as payouts_bp
     from marketplace.pledges.views import bp as pledges_bp
+    from marketplace.projects.views import bp as projects_bp
     from marketplace.webhooks.views import bp as webhooks_bp
 
     app.register_blueprint(pages_bp)
@@ -109,7 +109,11 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.exempt(webhooks_bp)
 
     from marketplace.errors import register_error_handlers
+    from marketplace.payouts.service import connect_signals
     from marketplace.security import register_security_headers
+
+    # One domain reacting to another (a certification granted, money held late).
+    connect_signals()
 
     register_error_handlers(app)
     register_security_headers(app)

@@ -17,7 +17,11 @@ backlog_cli = AppGroup("backlog", help="The public backlog.")
 @click.option("--skip-invalid", is_flag=True, help="Import the valid records and report the invalid ones.")
 def registry_import(path: str, include_archived: bool, skip_invalid: bool) -> None:
     """Import member projects from the DPGA registry JSON at PATH (one transaction)."""
-    from marketplace.projects.registry import RegistryError, import_registry, load_registry_file
+    from marketplace.projects.registry import (
+        RegistryError,
+        import_registry,
+        load_registry_file,
+    )
 
     try:
         records = load_registry_file(path)

@@ -1,4 +1,6 @@
 """Flask extensions, created unbound and initialised in ``create_app``."""
+import sqlite3
+
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -31,8 +33,6 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[])
 def _configure_sqlite(dbapi_connection, connection_record) -> None:
     """Let SQLAlchemy manage SQLite transactions (so SAVEPOINT works) and enforce
     foreign keys, which SQLite leaves off by default."""
-    import sqlite3
-
     if isinstance(dbapi_connection, sqlite3.Connection):
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()

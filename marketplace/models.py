@@ -8,7 +8,6 @@ from marketplace.accounts.models import (  # noqa: F401
     User,
 )
 from marketplace.audit.models import AuditEvent  # noqa: F401
-from marketplace.claims.models import Certification, Claim  # noqa: F401
 from marketplace.backlog.models import (  # noqa: F401
     BacklogItem,
     ItemAlias,
@@ -17,6 +16,7 @@ from marketplace.backlog.models import (  # noqa: F401
     ItemLink,
     PullRequest,
 )
+from marketplace.claims.models import Certification, Claim  # noqa: F401
 from marketplace.forges.models import (  # noqa: F401
     HttpCacheEntry,
     Repository,
@@ -26,7 +26,6 @@ from marketplace.forges.models import (  # noqa: F401
 from marketplace.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction  # noqa: F401
 from marketplace.payouts.models import Payout, PayoutAccount, PayoutPledge, PayoutShare  # noqa: F401
 from marketplace.pledges.models import Pledge, RefundFailure  # noqa: F401
-from marketplace.webhooks.models import WebhookDelivery  # noqa: F401
 from marketplace.projects.models import (  # noqa: F401
     MaintainerInvitation,
     MaintainershipClaim,
@@ -35,3 +34,4 @@ from marketplace.projects.models import (  # noqa: F401
     ProjectMaintainer,
     ProjectSdg,
 )
+from marketplace.webhooks.models import WebhookDelivery  # noqa: F401

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import warnings
 from datetime import timedelta
 from urllib.parse import urlsplit
-
-import warnings
 
 import authlib.deprecate  # noqa: F401  (it installs an "always" filter of its own on import)
 
@@ -27,8 +26,8 @@ from sqlalchemy import update
 
 from marketplace.accounts.models import OAuthState
 from marketplace.extensions import db
-from marketplace.validation import InvalidText, check_text
 from marketplace.timeutil import utcnow
+from marketplace.validation import InvalidText, check_text
 
 STATE_LIFETIME = timedelta(minutes=10)
 PROVIDERS = ("github", "gitlab")

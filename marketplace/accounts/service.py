@@ -1,12 +1,16 @@
 """Accounts: sign-up, verification, passwords, forge identities. Services flush, never commit."""
 from __future__ import annotations
 
-from flask import url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from marketplace.accounts.models import ForgeIdentity, ImplementorProfile, User, email_key
+from marketplace.accounts.models import (
+    ForgeIdentity,
+    ImplementorProfile,
+    User,
+    email_key,
+)
 from marketplace.accounts.tokens import (
     InvalidToken,
     make_email_token,
@@ -16,7 +20,8 @@ from marketplace.accounts.tokens import (
 from marketplace.audit import service as audit
 from marketplace.errors import DomainError
 from marketplace.extensions import db
-from marketplace.mail import queue_mail
+from marketplace.notifications import mail
+from marketplace.notifications.links import url_for_public
 from marketplace.timeutil import utcnow
 
 
@@ -55,11 +60,7 @@ def create_account(email: str, password: str, display_name: str, *, funder: bool
     email = email.strip()
     existing = user_by_email(email)
     if existing is not None:
-        link = url_for_public("accounts.reset_request")
-        queue_mail(existing.email, _("Someone tried to create a Backlog Commons account with your address"),
-                   _("Hello %(name)s,\n\nsomeone tried to sign up with this address, which already has an "
-                     "account. If it was you, sign in, or reset your password here:\n\n%(link)s",
-                     name=existing.display_name, link=link))
+        mail.send("account_exists", existing.email, user=existing, link=url_for_public("accounts.reset_request"))
         return None
     user = User(display_name=display_name.strip(), is_funder=funder, is_implementor=implementor)
     user.set_email(email)
@@ -71,24 +72,10 @@ def create_account(email: str, password: str, display_name: str, *, funder: bool
     return user
 
 
-def url_for_public(endpoint: str, **values) -> str:
-    """An absolute link for e-mails, on ``PUBLIC_URL`` — never on the request's
-    Host header, which a stranger can set to their own site."""
-    from flask import current_app, has_request_context
-
-    if has_request_context():
-        path = url_for(endpoint, **values)
-    else:
-        # In a job there is no request: build the path from the URL map alone.
-        path = current_app.url_map.bind("localhost").build(endpoint, values)
-    return current_app.config["PUBLIC_URL"].rstrip("/") + path
-
-
 def send_verification(user: User, email: str) -> None:
-    link = url_for_public("accounts.verify", token=make_email_token(user, email))
-    queue_mail(email, _("Confirm your e-mail address for Backlog Commons"),
-               _("Hello %(name)s,\n\nconfirm that this address is yours by opening this link within 48 hours:\n\n"
-                 "%(link)s\n\nIf you did not ask for this, ignore this message.", name=user.display_name, link=link))
+    """Mail ``email`` a link that confirms it for ``user`` (valid 48 hours, once), after commit."""
+    mail.send("account_verify", email, user=user,
+              link=url_for_public("accounts.verify", token=make_email_token(user, email)))
 
 
 def verify_email(token: str) -> User:
@@ -123,11 +110,8 @@ def request_password_reset(email: str) -> None:
     user = user_by_email(email)
     if user is None:
         return
-    link = url_for_public("accounts.reset_password", token=make_reset_token(user))
-    queue_mail(user.email, _("Reset your Backlog Commons password"),
-               _("Hello %(name)s,\n\nto choose a new password, open this link within an hour:\n\n%(link)s\n\n"
-                 "The link works once. If you did not ask for this, ignore this message.",
-                 name=user.display_name, link=link))
+    mail.send("password_reset", user.email, user=user,
+              link=url_for_public("accounts.reset_password", token=make_reset_token(user)))
 
 
 def set_password(user: User, password: str, *, reason: str) -> None:

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from urllib.parse import unquote, urlsplit
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy.exc import IntegrityError
 
+from marketplace.access import current_actor
 from marketplace.accounts import oauth
 from marketplace.accounts import service as accounts
 from marketplace.accounts.forms import (
@@ -25,12 +36,12 @@ from marketplace.accounts.forms import (
     as_choices,
     country_choices,
 )
-from marketplace.access import current_actor
 from marketplace.accounts.models import ForgeIdentity, ImplementorProfile, User
 from marketplace.accounts.tokens import InvalidToken, read_reset_token
 from marketplace.claims.certification import of_user
 from marketplace.extensions import db, limiter
 from marketplace.markdown import render_markdown
+from marketplace.notifications.links import url_for_public
 from marketplace.organisations import service as organisations
 from marketplace.payouts.queries import paid_totals
 from marketplace.timeutil import utcnow
@@ -275,7 +286,7 @@ def connect(provider: str):
 
 
 def _callback_url(provider: str) -> str:
-    return accounts.url_for_public("accounts.connect_callback", provider=provider)
+    return url_for_public("accounts.connect_callback", provider=provider)
 
 
 @bp.get("/connect/<provider>/callback")

@@ -103,7 +103,7 @@ def sync():
 @admin_required
 def sync_now(repository_id: int):
     """Queue a sync of one repository (full with ``full=1``)."""
-    from jobs.sync import enqueue_sync
+    from marketplace.forges.sync import enqueue_sync
 
     repo = db.session.get(Repository, repository_id)
     if repo is None:
@@ -557,9 +557,9 @@ def refund_after_payout(pledge_id: int):
 @admin_required
 def certifications():
     """Grant a global certification (the commons' training) by e-mail; every certification, newest first."""
-    from marketplace.claims.models import Certification
     from marketplace.claims import certification
     from marketplace.claims.forms import certification_form
+    from marketplace.claims.models import Certification
 
     form = certification_form()
     error = None

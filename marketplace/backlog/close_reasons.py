@@ -19,15 +19,15 @@ the close says) proposes a payout. Every other reason pays nobody: funders may
 take their money back at once, and what they leave is refunded after
 :data:`marketplace.pledges.service.NOT_PLANNED_WINDOW`. ``unknown`` is shown to
 the maintainers, who may decide it was ``completed`` or ``not_planned``.
+
+The same rules as SQL conditions are in :mod:`marketplace.backlog.queries`.
 """
 from __future__ import annotations
 
 import enum
 
-from sqlalchemy import and_, or_
+from flask_babel import gettext as _
 
-from marketplace.backlog.models import BacklogItem, ItemState
-from marketplace.extensions import db
 from marketplace.forges.types import ForgeIssue
 
 
@@ -43,7 +43,7 @@ class CloseReason(str, enum.Enum):
 
 
 # The state_reason values we store, as each forge's close reads into them.
-_KNOWN = {reason.value: reason for reason in (CloseReason.completed, CloseReason.not_planned,
+KNOWN_REASONS = {reason.value: reason for reason in (CloseReason.completed, CloseReason.not_planned,
                                                CloseReason.duplicate, CloseReason.moved)}
 # What a maintainer may decide for a close the forge gave no known reason for.
 DECISIONS = (CloseReason.completed, CloseReason.not_planned)
@@ -84,7 +84,7 @@ def reason_of(state: str, state_reason: str | None, *, deleted: bool = False,
         return None
     if state_reason is None:
         return CloseReason.completed
-    reason = _KNOWN.get(state_reason, CloseReason.unknown)
+    reason = KNOWN_REASONS.get(state_reason, CloseReason.unknown)
     if reason is CloseReason.unknown and decision in {d.value for d in DECISIONS}:
         return CloseReason(decision)
     return reason
@@ -96,57 +96,12 @@ def close_reason_of(item) -> CloseReason | None:
                      decision=item.close_decision)
 
 
-def not_done_condition():
-    """SQL condition on ``backlog_item``: closed (or deleted) for a reason that pays nobody.
-
-    The same rule as :func:`reason_of`, for queries (the refund cron).
-    """
-    decided_not_planned = BacklogItem.close_decision == CloseReason.not_planned.value
-    unknown = BacklogItem.state_reason.not_in(list(_KNOWN))
-    return or_(
-        BacklogItem.deleted_at.is_not(None),
-        and_(BacklogItem.state == ItemState.closed, BacklogItem.state_reason.is_not(None),
-             BacklogItem.state_reason != CloseReason.completed.value,
-             or_(~unknown, BacklogItem.close_decision.is_(None), decided_not_planned)),
-    )
-
-
-def solved_condition():
-    """SQL condition on ``backlog_item``: the work is done, as
-    ``BacklogItem.solved`` says: closed as completed, or still open on the
-    forge while a merged change closes it (from the moment of the merge, before
-    the forge's close arrives)."""
-    completed = and_(
-        BacklogItem.state == ItemState.closed, BacklogItem.deleted_at.is_(None),
-        or_(BacklogItem.state_reason.is_(None), BacklogItem.state_reason == CloseReason.completed.value,
-            and_(BacklogItem.state_reason.not_in(list(_KNOWN)),
-                 BacklogItem.close_decision == CloseReason.completed.value)),
-    )
-    still_open = and_(BacklogItem.state == ItemState.open, BacklogItem.deleted_at.is_(None))
-    return or_(and_(BacklogItem.solved_by_id.is_not(None), still_open), completed)
-
-
-def state_condition(state: str):
-    """SQL condition for the backlog's state filter: ``open`` (still needs
-    work: open on the forge and no merged change closes it), ``solved``, or
-    ``closed`` (closed without the work). The API's ``state`` of an item is
-    the filter it appears under."""
-    if state == "open":
-        return and_(BacklogItem.state == ItemState.open, BacklogItem.solved_by_id.is_(None))
-    if state == "solved":
-        return solved_condition()
-    return and_(BacklogItem.state == ItemState.closed, ~solved_condition())
-
-
-def work_went_to(item):
-    """The item the work of ``item`` went to (moved or duplicate): the one a
-    maintainer named, else the forge's target when it is in the backlog; or None."""
-    from marketplace.backlog.service import find_item  # backlog.service imports this module
-
-    if item.close_target_item_id is not None:
-        return db.session.get(BacklogItem, item.close_target_item_id)
-    if item.close_target_forge_id is not None:
-        target = find_item(item.forge_host, item.close_target_forge_id)
-        if target is not None and target.id != item.id:
-            return target
-    return None
+def reason_text(reason: CloseReason | None) -> str:
+    """A short phrase for people: why the item ended ("closed as not planned")."""
+    return {
+        CloseReason.not_planned: _("closed as not planned"),
+        CloseReason.duplicate: _("closed as a duplicate"),
+        CloseReason.moved: _("moved to another project"),
+        CloseReason.deleted: _("deleted on the forge"),
+        CloseReason.unknown: _("closed for a reason the forge did not give"),
+    }.get(reason, _("closed"))

@@ -15,7 +15,14 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, or_, select
 
 from marketplace.audit import service as audit
-from marketplace.backlog.close_reasons import DECISIONS, CloseReason, close_reason_of, pays, reason_of
+from marketplace.backlog.close_reasons import (
+    DECISIONS,
+    CloseReason,
+    close_reason_of,
+    pays,
+    reason_of,
+    reason_text,
+)
 from marketplace.backlog.models import BacklogItem, ItemState
 from marketplace.claims import service as claims
 from marketplace.claims.models import ACTIVE_CLAIM_STATES, Claim
@@ -23,22 +30,16 @@ from marketplace.extensions import db
 from marketplace.payouts import service as payouts
 from marketplace.payouts.models import OPEN_PAYOUT_STATES, Payout
 from marketplace.pledges.models import Pledge, PledgeState
-from marketplace.pledges.service import NOT_PLANNED_WINDOW, offer_refunds, refund_item_now, tell_funders_refunded
+from marketplace.pledges.service import (
+    NOT_PLANNED_WINDOW,
+    offer_refunds,
+    refund_item_now,
+    tell_funders_refunded,
+)
 from marketplace.timeutil import utcnow
 
 # GitLab: confidential issue; a repository that is private or internal (either forge).
 PRIVATE_REASONS = ("confidential", "repository")
-
-
-def reason_text(reason: CloseReason | None) -> str:
-    """A short phrase for people: why the item ended."""
-    return {
-        CloseReason.not_planned: _("closed as not planned"),
-        CloseReason.duplicate: _("closed as a duplicate"),
-        CloseReason.moved: _("moved to another project"),
-        CloseReason.deleted: _("deleted on the forge"),
-        CloseReason.unknown: _("closed for a reason the forge did not give"),
-    }.get(reason, _("closed"))
 
 
 def after_forge_change(item: BacklogItem, *, created: bool, was_state, was_reason: CloseReason | None,

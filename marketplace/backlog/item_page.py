@@ -17,8 +17,8 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from marketplace.backlog.close_reasons import work_went_to
 from marketplace.backlog.models import BacklogItem, ItemLink, PullRequest
+from marketplace.backlog.queries import work_went_to
 from marketplace.claims import item_section as claims_section
 from marketplace.extensions import db
 from marketplace.markdown import render_markdown

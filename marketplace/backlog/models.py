@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from marketplace.backlog.close_reasons import CloseReason, close_reason_of, pays
 from marketplace.extensions import db
 from marketplace.timeutil import utcnow
 
@@ -128,16 +129,12 @@ class BacklogItem(db.Model):
     @property
     def close_reason(self):
         """The :class:`~marketplace.backlog.close_reasons.CloseReason` of the item, None while open."""
-        from marketplace.backlog.close_reasons import close_reason_of
-
         return close_reason_of(self)
 
     @property
     def closed_as_not_planned(self) -> bool:
         """Closed for a reason that pays nobody (not planned, duplicate, moved,
         deleted, unknown): no payout, the funders take their money back."""
-        from marketplace.backlog.close_reasons import pays
-
         reason = self.close_reason
         return reason is not None and not pays(reason)
 
@@ -145,9 +142,7 @@ class BacklogItem(db.Model):
     def solved(self) -> bool:
         """The work is done: a merged change closes it (unless the forge then
         closed it without the work), or it was closed as completed. The same
-        rule as :func:`marketplace.backlog.close_reasons.solved_condition`."""
-        from marketplace.backlog.close_reasons import CloseReason
-
+        rule as :func:`marketplace.backlog.queries.solved_condition`."""
         reason = self.close_reason
         return reason is CloseReason.completed or (self.solved_by_id is not None and reason is None)
 

@@ -13,11 +13,21 @@ from dataclasses import dataclass, replace
 from typing import Mapping
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, column, exists, false, func, literal_column, select, table, text
+from sqlalchemy import (
+    and_,
+    column,
+    exists,
+    false,
+    func,
+    literal_column,
+    select,
+    table,
+    text,
+)
 from sqlalchemy.orm import contains_eager, selectinload
 
-from marketplace.backlog.close_reasons import state_condition
 from marketplace.backlog.models import BacklogItem, ItemFunding, ItemLabel, PullRequest
+from marketplace.backlog.queries import state_condition
 from marketplace.errors import BadFilter
 from marketplace.extensions import db
 from marketplace.forges.models import ForgeKind, Repository

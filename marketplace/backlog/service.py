@@ -5,9 +5,9 @@ it now, live sync and webhooks later. Services flush, never commit.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
 
 from sqlalchemy import func, select, text
 
@@ -25,10 +25,13 @@ from marketplace.backlog.models import (
     PullRequest,
     PullRequestState,
 )
+from marketplace.backlog.queries import find_item
+from marketplace.claims.service import on_links
 from marketplace.extensions import db
 from marketplace.forges.models import Repository
 from marketplace.forges.service import find_repository
 from marketplace.forges.types import ForgeIssue, ForgePullRequest
+from marketplace.payouts import service as payouts
 from marketplace.timeutil import utcnow
 
 _ISSUE_FIELDS = {
@@ -287,23 +290,6 @@ def upsert_pull_request(repo: Repository, pull: ForgePullRequest) -> UpsertResul
     return UpsertResult("created" if created else "updated" if changed else "unchanged", row)
 
 
-def find_item(host: str, forge_id: int, *, lock: bool = False) -> BacklogItem | None:
-    """The item with forge id ``forge_id`` on ``host``, now or before a transfer.
-
-    With ``lock`` the row is locked (FOR UPDATE) and re-read from the database.
-    """
-    query = select(BacklogItem).where(BacklogItem.forge_host == host, BacklogItem.forge_id == forge_id)
-    by_alias = (select(BacklogItem).join(ItemAlias, ItemAlias.item_id == BacklogItem.id)
-                .where(ItemAlias.forge_host == host, ItemAlias.forge_id == forge_id))
-    if lock:
-        query = query.with_for_update(of=BacklogItem).execution_options(populate_existing=True)
-        by_alias = by_alias.with_for_update(of=BacklogItem).execution_options(populate_existing=True)
-    item = db.session.scalar(query)
-    if item is not None:
-        return item
-    return db.session.scalar(by_alias)
-
-
 def transfer_item(
     old_repo: Repository | None, old_forge_id: int, new_repo: Repository | None, new_issue: ForgeIssue, *, actor: str,
     old_number: int | None = None, old_url: str | None = None,
@@ -474,8 +460,6 @@ def refresh_links(pull: PullRequest) -> list[BacklogItem]:
         pull.links_frozen_at = utcnow()
     db.session.flush()
     items = [db.session.get(BacklogItem, item_id) for item_id in touched]
-    from marketplace.claims.service import on_links
-
     on_links(pull)
     for item in items:
         update_solved(item)
@@ -527,8 +511,6 @@ def update_solved(item: BacklogItem) -> None:
         item.solved_by = solver
         db.session.flush()
         if solver is not None and not _reopened_after_merge(item, solver):
-            from marketplace.payouts import service as payouts
-
             payouts.on_solved(item)
 
 

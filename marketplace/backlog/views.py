@@ -6,7 +6,13 @@ from sqlalchemy import func, select
 
 from marketplace.backlog.item_page import render_item_page
 from marketplace.backlog.models import BacklogItem
-from marketplace.backlog.search import deleted_item_date, find_items, lenient_filters, parse_filters, visible_item
+from marketplace.backlog.search import (
+    deleted_item_date,
+    find_items,
+    lenient_filters,
+    parse_filters,
+    visible_item,
+)
 from marketplace.errors import BadFilter
 from marketplace.extensions import db
 from marketplace.forges.models import Repository

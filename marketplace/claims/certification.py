@@ -11,13 +11,14 @@ from datetime import date, datetime, time, timedelta
 from flask_babel import gettext as _
 from sqlalchemy import or_, select
 
-from marketplace import notices
 from marketplace.accounts.models import User
 from marketplace.accounts.service import user_by_email
 from marketplace.audit import service as audit
+from marketplace.claims import signals
 from marketplace.claims.models import Certification
 from marketplace.errors import DomainError
 from marketplace.extensions import db
+from marketplace.notifications import notices
 from marketplace.timeutil import utcnow
 
 DEFAULT_VALIDITY = timedelta(days=2 * 365)
@@ -62,9 +63,7 @@ def grant(user: User, *, issuer: User, project_id: int | None, expires_at: datet
                  actor_user_id=issuer.id, details={"user": user.id, "project": project_id,
                                                    "expires_at": expires_at.isoformat()})
     notices.certification_granted(cert.id)
-    from marketplace.payouts import service as payouts
-
-    payouts.on_certified(user.id)
+    signals.certified.send(cert)  # the payouts waiting for this person go ahead
     return cert
 
 

@@ -8,7 +8,12 @@ from sqlalchemy.orm import selectinload
 
 from marketplace.accounts.models import User
 from marketplace.backlog.models import BacklogItem
-from marketplace.claims.models import ACTIVE_CLAIM_STATES, Certification, Claim, ClaimState
+from marketplace.claims.models import (
+    ACTIVE_CLAIM_STATES,
+    Certification,
+    Claim,
+    ClaimState,
+)
 from marketplace.extensions import db
 from marketplace.forges.models import Repository
 

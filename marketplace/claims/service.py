@@ -14,7 +14,6 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from marketplace import notices as notify
 from marketplace.accounts.models import ForgeIdentity, OrganisationMember, User
 from marketplace.audit import service as audit
 from marketplace.backlog.models import (
@@ -33,6 +32,7 @@ from marketplace.claims.models import (
 )
 from marketplace.errors import DomainError
 from marketplace.extensions import db
+from marketplace.notifications import notices as notify
 from marketplace.timeutil import utcnow
 
 MAX_PLAN_LENGTH = 5000

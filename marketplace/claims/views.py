@@ -14,8 +14,20 @@ from marketplace.backlog.item_page import render_item_page
 from marketplace.backlog.search import visible_item
 from marketplace.claims import certification
 from marketplace.claims import service as claims
-from marketplace.claims.forms import DecisionForm, ReassignForm, certification_form, claim_request_form, reassign_form
-from marketplace.claims.models import ACTIVE_CLAIM_STATES, HOLDING_CLAIM_STATES, Certification, Claim, ClaimState
+from marketplace.claims.forms import (
+    DecisionForm,
+    ReassignForm,
+    certification_form,
+    claim_request_form,
+    reassign_form,
+)
+from marketplace.claims.models import (
+    ACTIVE_CLAIM_STATES,
+    HOLDING_CLAIM_STATES,
+    Certification,
+    Claim,
+    ClaimState,
+)
 from marketplace.claims.queries import LIST_LIMIT, claims_of, project_open_claims
 from marketplace.errors import on_refusal_go_to
 from marketplace.extensions import db

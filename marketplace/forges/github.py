@@ -8,8 +8,14 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from marketplace.forges.http import ForgeHttp, raise_for_status
+from marketplace.forges.types import (
+    ForgeIssue,
+    ForgePayloadError,
+    ForgePullRequest,
+    RepositoryInfo,
+)
 from marketplace.forges.urls import is_valid_path
-from marketplace.forges.types import ForgeIssue, ForgePayloadError, ForgePullRequest
 from marketplace.timeutil import parse_forge_timestamp
 from marketplace.validation import InvalidText, check_text, http_url
 
@@ -225,8 +231,6 @@ class GitHubClient:
     kind = "github"
 
     def __init__(self, api_url: str, token: str | None, transport=None):
-        from marketplace.forges.http import ForgeHttp
-
         headers = {
             "Accept": "application/vnd.github+json",
             "X-GitHub-Api-Version": "2022-11-28",
@@ -238,8 +242,6 @@ class GitHubClient:
 
     def repository_info(self, repo):
         """``GET /repos/{owner}/{repo}`` (follows a rename's redirect)."""
-        from marketplace.forges.types import RepositoryInfo
-
         data = self.http.get_json(f"/repos/{repo.owner}/{repo.name}")
         owner = data.get("owner") or {}
         return RepositoryInfo(
@@ -274,8 +276,6 @@ class GitHubClient:
         """Whether ``GET /repos/{owner}/{repo}/issues/{number}`` says the issue was
         deleted: 410 Gone. A transferred issue redirects (301) and a 404 may be a
         permission problem: neither counts. Raises :class:`ForgeError` for other failures."""
-        from marketplace.forges.http import raise_for_status
-
         response = self.http._send(self.http.url(f"/repos/{repo.owner}/{repo.name}/issues/{number}"), None, None)
         if response.status_code == 410:
             return True

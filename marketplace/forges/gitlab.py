@@ -11,7 +11,13 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from marketplace.forges.github import MAX_INT, _html_url, _id, _labels, _str, _time
-from marketplace.forges.types import ForgeIssue, ForgePayloadError, ForgePullRequest, RepositoryInfo
+from marketplace.forges.http import ForgeHttp, NotFound
+from marketplace.forges.types import (
+    ForgeIssue,
+    ForgePayloadError,
+    ForgePullRequest,
+    RepositoryInfo,
+)
 
 _ISSUE_STATES = {"opened": "open", "reopened": "open", "closed": "closed"}
 _MR_STATES = {"opened": "open", "reopened": "open", "locked": "open", "closed": "closed", "merged": "merged"}
@@ -133,8 +139,6 @@ class GitLabClient:
     kind = "gitlab"
 
     def __init__(self, api_url: str, token: str | None, transport=None):
-        from marketplace.forges.http import ForgeHttp
-
         headers = {"User-Agent": "backlog-commons"}
         if token:
             headers["PRIVATE-TOKEN"] = token
@@ -179,8 +183,6 @@ class GitLabClient:
         """Whether ``GET /projects/:id/issues/:iid`` answers 404 for an issue the
         project's list no longer shows: GitLab deletes issues (a moved issue
         stays, closed, with ``moved_to_id``). Raises :class:`ForgeError` otherwise."""
-        from marketplace.forges.http import NotFound
-
         try:
             self.http.get_json(f"/projects/{self._project(repo)}/issues/{number}")
         except NotFound:

@@ -8,14 +8,20 @@ and re-reads in the overlap are idempotent upserts.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Callable
 
 from flask import current_app
 from sqlalchemy import select
 
 from marketplace.backlog import ending
-from marketplace.backlog.service import refresh_links, upsert_issue, upsert_pull_request
+from marketplace.backlog.models import BacklogItem, PullRequest
+from marketplace.backlog.service import (
+    refresh_links,
+    update_solved,
+    upsert_issue,
+    upsert_pull_request,
+)
 from marketplace.extensions import db
 from marketplace.forges.http import CachedPage, NotFound, Page
 from marketplace.forges.models import (
@@ -28,6 +34,7 @@ from marketplace.forges.models import (
 )
 from marketplace.forges.service import RepositoryConflict, move_repository
 from marketplace.forges.types import ForgePullRequest
+from marketplace.tasks import enqueue
 from marketplace.timeutil import utcnow
 
 ACTOR = "job:sync_repository"
@@ -186,6 +193,113 @@ def start_run(repo: Repository, *, full: bool) -> SyncRun:
     return run
 
 
+SYNC_TIMEOUT = 3600  # seconds a sync job may take; a 50k-issue repository takes minutes
+RETRY_DELAY = 120  # seconds after an outage, times the attempt number
+
+
+def enqueue_sync(repo: Repository, *, full: bool = False) -> SyncRun:
+    """Queue a sync of ``repo`` (the job ``jobs.sync.sync_repository``) after
+    the caller's commit; returns its run (flushed)."""
+    run = start_run(repo, full=full)
+    enqueue("jobs.sync.sync_repository", repo.id, run.id, full)
+    return run
+
+
+def begin_attempt(repository_id: int, run_id: int | None, full: bool) -> tuple[Repository, SyncRun] | None:
+    """The repository and the run a sync job works on (a new run when
+    ``run_id`` is None), with one more attempt counted; None when the run
+    ended already (a job retried after its end: nothing to do). Raises
+    ``LookupError`` for an unknown repository. Flushes."""
+    repo = db.session.get(Repository, repository_id)
+    if repo is None:
+        raise LookupError(f"no repository {repository_id}")
+    run = db.session.get(SyncRun, run_id) if run_id else start_run(repo, full=full)
+    if run.status in (SyncRunStatus.done, SyncRunStatus.failed):
+        return None
+    run.attempts += 1
+    run.resume_at = None
+    db.session.flush()
+    return repo, run
+
+
+def wait_or_give_up(run_id: int, resume_at: datetime, reason: str) -> None:
+    """A run stopped by a rate limit or an outage: it waits until
+    ``resume_at`` (naive UTC) and is queued again for then, or it fails
+    after ``SYNC_MAX_ATTEMPTS`` attempts (:func:`end_run`). The caller rolled
+    back the page in flight. Flushes."""
+    run = db.session.get(SyncRun, run_id)
+    if run.attempts >= current_app.config["SYNC_MAX_ATTEMPTS"]:
+        end_run(run_id, SyncStatus.failed, f"gave up after {run.attempts} attempts: {reason}")
+        return
+    run.status = SyncRunStatus.waiting
+    run.resume_at = resume_at
+    run.error = reason
+    run.repository.sync_status = SyncStatus.running
+    enqueue("jobs.sync.sync_repository", run.repository_id, run_id, run.full, at=resume_at)
+    db.session.flush()
+
+
+def retry_after_outage(run_id: int) -> datetime:
+    """When a run stopped by a forge outage is tried again: ``RETRY_DELAY``
+    seconds times its attempts from now (naive UTC)."""
+    return utcnow() + timedelta(seconds=RETRY_DELAY * db.session.get(SyncRun, run_id).attempts)
+
+
+def end_run(run_id: int, status: SyncStatus, error: str) -> None:
+    """End a run as failed with ``error``; its repository's sync status becomes
+    ``status`` (``failed``, or ``forbidden`` for its maintainer). Flushes."""
+    run = db.session.get(SyncRun, run_id)
+    run.status = SyncRunStatus.failed
+    run.error = error
+    run.finished_at = utcnow()
+    run.repository.sync_status = status
+    run.repository.sync_error = error
+    db.session.flush()
+
+
+def queue_due_syncs(now: datetime | None = None) -> int:
+    """Queue an incremental sync of every syncable repository not already
+    syncing, and the resumption of runs whose wait is over; runs queued or
+    running for longer than two job timeouts lost their worker and fail.
+    Returns how many were queued. Flushes."""
+    now = now or utcnow()
+    for dead in db.session.scalars(select(SyncRun).where(
+        SyncRun.status.in_([SyncRunStatus.queued, SyncRunStatus.running]),
+        SyncRun.started_at < now - timedelta(seconds=2 * SYNC_TIMEOUT),
+    )):
+        dead.status = SyncRunStatus.failed
+        dead.error = "abandoned: its worker stopped before the run ended"
+        dead.finished_at = now
+        dead.repository.sync_status = SyncStatus.failed
+        dead.repository.sync_error = dead.error
+    db.session.flush()
+    busy = select(SyncRun.repository_id).where(
+        SyncRun.status.in_([SyncRunStatus.queued, SyncRunStatus.running, SyncRunStatus.waiting])
+    )
+    count = 0
+    for repo in db.session.scalars(
+        select(Repository).where(Repository.sync_status != SyncStatus.forbidden, Repository.id.not_in(busy))
+    ):
+        enqueue_sync(repo)
+        count += 1
+    for run in db.session.scalars(
+        select(SyncRun).where(SyncRun.status == SyncRunStatus.waiting, SyncRun.resume_at <= now)
+    ):
+        enqueue("jobs.sync.sync_repository", run.repository_id, run.id, run.full)
+        count += 1
+    db.session.flush()
+    return count
+
+
+def queue_reconciliations() -> int:
+    """Queue a reconciliation (the job ``jobs.sync.reconcile_repository``) of
+    every repository that syncs; returns the count."""
+    repos = db.session.scalars(select(Repository.id).where(Repository.sync_status != SyncStatus.forbidden)).all()
+    for repository_id in repos:
+        enqueue("jobs.sync.reconcile_repository", repository_id)
+    return len(repos)
+
+
 def _end_deleted_issues(repo: Repository, client, listed: set[int]) -> int:
     """Items of ``repo`` the forge's full list no longer shows: each is asked
     for on its own, and ends (:func:`marketplace.backlog.ending.end_item`)
@@ -195,8 +309,6 @@ def _end_deleted_issues(repo: Repository, client, listed: set[int]) -> int:
     withheld, its money waiting for the window
     (:func:`marketplace.backlog.ending.end_withheld`), and comes back if the
     forge makes it public. Commits per item. Returns how many ended."""
-    from marketplace.backlog.models import BacklogItem
-
     missing = db.session.scalars(select(BacklogItem).where(
         BacklogItem.repository_id == repo.id, BacklogItem.deleted_at.is_(None),
         BacklogItem.private_reason.is_distinct_from("confidential"),
@@ -221,9 +333,6 @@ def run_reconcile(repo: Repository, client) -> dict[str, int]:
     marked deleted (GitLab sends no hook for that), and the items they solved
     are re-evaluated. Returns counts; commits per page.
     """
-    from marketplace.backlog.models import PullRequest
-    from marketplace.backlog.service import update_solved
-
     counts = {"items": 0, "pull_requests": 0, "deleted_pull_requests": 0}
     refresh_repository_info(repo, client)
     listed: set[int] = set()

@@ -9,7 +9,12 @@ from sqlalchemy.exc import IntegrityError
 
 from marketplace.backlog.models import ItemFunding
 from marketplace.extensions import db
-from marketplace.ledger.models import AccountKind, LedgerAccount, LedgerEntry, LedgerTransaction
+from marketplace.ledger.models import (
+    AccountKind,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+)
 from marketplace.money import Money
 
 

@@ -28,9 +28,21 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from marketplace.audit import service as audit
+from marketplace.audit.models import AuditEvent
 from marketplace.extensions import db
+from marketplace.ledger.models import AccountKind
 from marketplace.money import Money, from_stripe_amount
 from marketplace.payments import stripe_client
+from marketplace.payments.balance import BalanceError, movements
+from marketplace.payouts import service as payouts
+from marketplace.payouts.service import (
+    on_account_updated,
+    on_dispute_closed,
+    on_pledge_disputed,
+    on_transfer_reversed,
+    record_dispute_fees,
+    record_refund_after_payout_elsewhere,
+)
 from marketplace.pledges import service as pledges
 from marketplace.pledges.models import Pledge, PledgeState
 from marketplace.webhooks import schemas
@@ -236,8 +248,6 @@ def _apply_refund(pledge: Pledge, refund: dict, currency: str | None) -> tuple[s
     if _state(pledge) is PledgeState.released:
         # Refunded in Stripe's dashboard after the money was paid out: the
         # commons covered it (recorded once per refund id, flagged for an admin).
-        from marketplace.payouts.service import record_refund_after_payout_elsewhere
-
         moved = record_refund_after_payout_elsewhere(pledge.id, amount.amount_minor, refund_id=refund_id)
         return (refund_id if moved else None), None
     moved = pledges.refund(pledge.id, amount.amount_minor, refund_id=refund_id, actor=ACTOR)
@@ -317,8 +327,6 @@ def _dispute_opened(pledge: Pledge, dispute: dict) -> Outcome:
         return DeliveryStatus.ignored, f"dispute {dispute.get('id')} on pledge {pledge.id} was closed already"
     moved = pledges.transition(pledge.id, PledgeState.disputed)
     if moved:
-        from marketplace.payouts.service import on_pledge_disputed
-
         on_pledge_disputed(pledge.id)
     return DeliveryStatus.processed, f"pledge {pledge.id} disputed" if moved else f"pledge {pledge.id} unchanged"
 
@@ -326,8 +334,6 @@ def _dispute_opened(pledge: Pledge, dispute: dict) -> Outcome:
 def _dispute_closed_already(pledge_id: int, dispute_id) -> bool:
     """Whether ``charge.dispute.closed`` for ``dispute_id`` was applied to the pledge
     (a late or replayed ``created`` must not open it again)."""
-    from marketplace.audit.models import AuditEvent
-
     if not isinstance(dispute_id, str):
         return False
     events = db.session.scalars(select(AuditEvent).where(
@@ -345,9 +351,6 @@ def _dispute_closed(pledge: Pledge, dispute: dict) -> Outcome:
     if dispute.get("status") == "won":
         # Won: the disputed money came back; what Stripe kept of its fees (the
         # fee of each balance transaction, once by id) is still the commons' cost.
-        from marketplace.payments.balance import BalanceError
-        from marketplace.payouts.service import record_dispute_fees
-
         try:
             if isinstance(dispute.get("id"), str):
                 record_dispute_fees(pledge.currency, dispute.get("balance_transactions"), dispute_id=dispute["id"])
@@ -356,8 +359,6 @@ def _dispute_closed(pledge: Pledge, dispute: dict) -> Outcome:
         target = PledgeState.partially_refunded if pledge.refunded_minor else PledgeState.held
         moved = pledges.transition(pledge.id, target)
         if moved:
-            from marketplace.payouts.service import on_dispute_closed
-
             on_dispute_closed(pledge.id, won=True)
         return DeliveryStatus.processed, f"pledge {pledge.id} held again" if moved else f"pledge {pledge.id} unchanged"
     if dispute.get("status") == "lost":
@@ -366,12 +367,7 @@ def _dispute_closed(pledge: Pledge, dispute: dict) -> Outcome:
         amount = from_stripe_amount(dispute["amount"], dispute.get("currency") or pledge.currency.lower())
         if amount.currency != pledge.currency:
             return DeliveryStatus.failed, f"dispute in {amount.currency} on a {pledge.currency} pledge: check by hand"
-        from marketplace.ledger.models import AccountKind
-        from marketplace.payouts import service as payouts
-
         # What moved is the sum of the dispute's balance transactions' net, each once by id (fee included).
-        from marketplace.payments.balance import BalanceError, movements
-
         try:
             moves = movements(dispute.get("balance_transactions"))
             if any(move.currency != pledge.currency for move in moves):
@@ -402,8 +398,6 @@ def _dispute_closed(pledge: Pledge, dispute: dict) -> Outcome:
 
 def account_updated(event: dict, delivery: WebhookDelivery) -> Outcome:
     """Connect: whether a recipient's account can receive transfers; waiting shares are paid when it can."""
-    from marketplace.payouts.service import on_account_updated
-
     account = event["data"]["object"]
     if not isinstance(account, dict) or not isinstance(account.get("id"), str):
         return DeliveryStatus.failed, "the event carries no account"
@@ -412,8 +406,6 @@ def account_updated(event: dict, delivery: WebhookDelivery) -> Outcome:
 
 def transfer_reversed(event: dict, delivery: WebhookDelivery) -> Outcome:
     """Connect: a transfer to a recipient was reversed (by the commons, or elsewhere)."""
-    from marketplace.payouts.service import on_transfer_reversed
-
     transfer = event["data"]["object"]
     if not isinstance(transfer, dict) or not isinstance(transfer.get("id"), str):
         return DeliveryStatus.failed, "the event carries no transfer"

@@ -10,7 +10,13 @@ from sqlalchemy.orm import selectinload
 from marketplace.backlog.models import BacklogItem
 from marketplace.extensions import db
 from marketplace.forges.models import Repository
-from marketplace.payouts.models import OPEN_PAYOUT_STATES, Payout, PayoutShare, PayoutState, ShareState
+from marketplace.payouts.models import (
+    OPEN_PAYOUT_STATES,
+    Payout,
+    PayoutShare,
+    PayoutState,
+    ShareState,
+)
 
 LIST_LIMIT = 200  # rows on a list page: enough for a project or a person, light on a slow connection
 

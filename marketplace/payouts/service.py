@@ -22,18 +22,29 @@ from flask_babel import gettext as _
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from jobs.queue import enqueue_after_commit
-from marketplace import notices
 from marketplace.accounts.models import ImplementorProfile, User
 from marketplace.audit import service as audit
 from marketplace.backlog.models import BacklogItem, ItemState, PullRequest
 from marketplace.claims import certification
 from marketplace.claims import service as claims
+from marketplace.claims import signals as claim_signals
 from marketplace.errors import DomainError
 from marketplace.extensions import db
+from marketplace.i18n import format_money
 from marketplace.ledger import service as ledger
-from marketplace.ledger.models import AccountKind
-from marketplace.money import Money, fee_of
+from marketplace.ledger.models import (
+    AccountKind,
+)
+from marketplace.money import (
+    Money,
+    MoneyError,
+    fee_of,
+    from_stripe_amount,
+    stripe_amount,
+)
+from marketplace.notifications import notices
+from marketplace.payments import connect, stripe_client
+from marketplace.payments.balance import BalanceError, movements
 from marketplace.payouts.models import (
     APPROVABLE_STATES,
     OPEN_PAYOUT_STATES,
@@ -48,7 +59,9 @@ from marketplace.payouts.models import (
 )
 from marketplace.payouts.split import largest_remainder
 from marketplace.pledges import service as pledges
-from marketplace.pledges.models import Pledge, PledgeState
+from marketplace.pledges import signals as pledge_signals
+from marketplace.pledges.models import Pledge, PledgeState, Rail
+from marketplace.tasks import enqueue, pending_jobs
 from marketplace.timeutil import utcnow
 
 # Stripe error codes that mean "this account cannot receive yet", not "try again".
@@ -379,11 +392,8 @@ def approval_refusal(payout: Payout) -> str | None:
 
 
 def _schedule_execution(payout: Payout) -> None:
-    from jobs.money import execute_payout
-
     at = payout.execute_after.replace(tzinfo=None) if payout.execute_after > utcnow() else None
-    enqueue_after_commit(db.session, execute_payout, payout.id, queue="money", timeout=300,
-                         job_id=f"payout-{payout.id}-execute", at=at)
+    enqueue("jobs.money.execute_payout", payout.id, job_id=f"payout-{payout.id}-execute", at=at)
 
 
 def cancel(payout_id: int, *, actor: User, note: str) -> None:
@@ -492,10 +502,7 @@ def _wait(share: PayoutShare, state: ShareState, now: datetime) -> None:
 
 
 def _enqueue_transfer(share: PayoutShare) -> None:
-    from jobs.money import transfer_share
-
-    enqueue_after_commit(db.session, transfer_share, share.id, queue="money", timeout=120,
-                         job_id=f"payout-share-{share.id}-transfer-{share.attempts}")
+    enqueue("jobs.money.transfer_share", share.id, job_id=f"payout-share-{share.id}-transfer-{share.attempts}")
 
 
 def _settle(payout: Payout) -> None:
@@ -557,8 +564,6 @@ def transfer(share_id: int, now: datetime | None = None) -> bool:
     refusal: ``failed``, retried later with the same key. Returns whether the
     share was paid by this call.
     """
-    from marketplace.payments import stripe_client
-
     now = now or utcnow()
     share = db.session.get(PayoutShare, share_id, with_for_update=True, populate_existing=True)
     if share is None or share.state not in (ShareState.transferring, ShareState.failed):
@@ -583,8 +588,6 @@ def transfer(share_id: int, now: datetime | None = None) -> bool:
     if share.transfer_in_flight_at is None:
         share.transfer_in_flight_at = now  # a caller that did not commit step one: same transaction
     share.attempts += 1
-    from marketplace.money import MoneyError, stripe_amount
-
     try:
         stripe_amount(Money(share.amount_minor, payout.currency))
     except MoneyError as exc:
@@ -630,8 +633,6 @@ def transfers_of_share(share: PayoutShare) -> list[dict]:
     """The Stripe transfers made for ``share``: those of its payout's transfer
     group (``payout-{id}``) whose metadata names the share, oldest first.
     Raises ``PaymentsUnavailable`` or ``TransferRefused``."""
-    from marketplace.payments import stripe_client
-
     return sorted((t for t in stripe_client.list_transfers(f"payout-{share.payout_id}")
                    if (t.get("metadata") or {}).get("share_id") == str(share.id)),
                   key=lambda t: (t.get("created") or 0, t.get("id") or ""))
@@ -792,9 +793,6 @@ def reconcile_transfers(now: datetime | None = None, days: int = RECONCILE_DAYS)
     Nothing is paid or recorded as paid here. A payout Stripe cannot be asked
     about now is reported as such and compared on the next run.
     """
-    from marketplace.money import from_stripe_amount
-    from marketplace.payments import stripe_client
-
     now = now or utcnow()
     report: list[str] = []
     payouts = db.session.scalars(select(Payout).where(
@@ -847,8 +845,6 @@ def reconcile_transfers(now: datetime | None = None, days: int = RECONCILE_DAYS)
 def _one_unit(func, object_id: int, now: datetime) -> bool:
     """Run one payout's or share's step in a savepoint: a fault in it is
     logged and undone, and the others go on."""
-    from jobs.queue import pending_jobs
-
     queued = len(pending_jobs(db.session))
     try:
         with db.session.begin_nested():
@@ -860,6 +856,23 @@ def _one_unit(func, object_id: int, now: datetime) -> bool:
 
 
 # --- events that release waiting money -------------------------------------------
+
+def connect_signals() -> None:
+    """Connect the payouts' receivers to the signals of other domains (at app
+    setup; connecting twice changes nothing): a certification granted releases
+    the payouts waiting for it (:func:`on_certified`), money held on an item
+    whose work is done is proposed (:func:`propose_remaining`)."""
+    claim_signals.certified.connect(_release_for_certification, weak=False)
+    pledge_signals.held_after_work_done.connect(_propose_late_money, weak=False)
+
+
+def _release_for_certification(certification_obj, **_extra) -> None:
+    on_certified(certification_obj.user_id)
+
+
+def _propose_late_money(item: BacklogItem, **_extra) -> None:
+    propose_remaining(item)
+
 
 def on_certified(user_id: int) -> None:
     """``user_id`` was certified: their proposals may be approved, and shares
@@ -881,8 +894,6 @@ def on_certified(user_id: int) -> None:
 def on_account_updated(account_obj: dict) -> str:
     """Stripe ``account.updated``: record whether the connected account can
     receive transfers; if it now can, its waiting shares are paid (once each)."""
-    from marketplace.payments import connect
-
     account = db.session.scalar(select(PayoutAccount).where(
         PayoutAccount.stripe_account_id == account_obj.get("id")).with_for_update())
     if account is None:
@@ -1018,8 +1029,6 @@ def record_loss_after_payout(pledge_id: int, amount_minor: int, *, dispute_id: s
     money taken as refunded. Returns whether this call recorded anything.
     Raises ``BalanceError`` for a balance transaction in another currency.
     """
-    from marketplace.payments.balance import BalanceError, movements
-
     pledge = _released_pledge(pledge_id)
     moves = movements(balance_transactions)
     if not moves:
@@ -1068,8 +1077,6 @@ def record_dispute_fees(currency: str, balance_transactions: list | None, *, dis
     one ledger transaction per balance transaction id (``stripe-fee:{id}``:
     commons funds −fee, Stripe fees +fee). Returns the fees recorded now
     (minor units of ``currency``). Raises ``BalanceError``."""
-    from marketplace.payments.balance import BalanceError, movements
-
     recorded = 0
     for move in movements(balance_transactions):
         if move.currency != currency:
@@ -1127,10 +1134,6 @@ def refund_after_payout(pledge_id: int, amount_minor: int, *, path: str, share_i
     Returns the refund id. Raises :class:`PayoutError`, ``PledgeError``, or
     ``PaymentsUnavailable``.
     """
-    from marketplace.i18n import format_money
-    from marketplace.payments import stripe_client
-    from marketplace.pledges.models import Rail
-
     pledge = _released_pledge(pledge_id)
     pledges.check_seen_refunded(pledge, seen_refunded_minor)
     share = db.session.get(PayoutShare, share_id, with_for_update=True, populate_existing=True)
@@ -1215,8 +1218,6 @@ def on_transfer_reversed(transfer_obj: dict) -> str:
     """Stripe ``transfer.reversed``: reversals the commons made are recorded
     already; one made elsewhere (the Stripe dashboard) brings the money back to
     the commons' funds, and the share is marked reversed for an admin."""
-    from marketplace.money import from_stripe_amount
-
     share = db.session.scalar(select(PayoutShare).where(
         PayoutShare.stripe_transfer_id == transfer_obj.get("id")).with_for_update())
     if share is None:

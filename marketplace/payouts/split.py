@@ -1,6 +1,7 @@
 """Splitting a payout's net among recipients, exactly (largest remainder)."""
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
 
@@ -31,8 +32,6 @@ def parse_percentages(texts: list[str]) -> list[int]:
     Raises ``ValueError`` with a message for the person unless each is a
     number above 0 with at most two decimals and they sum to exactly 100.
     """
-    from decimal import Decimal, InvalidOperation
-
     weights = []
     for text in texts:
         try:

@@ -22,12 +22,17 @@ from flask_wtf import FlaskForm
 
 from marketplace.access import current_actor, project_or_404, refuse_unless_manager
 from marketplace.accounts.models import ImplementorProfile, User
-from marketplace.accounts.service import url_for_public, user_by_email
+from marketplace.accounts.service import user_by_email
 from marketplace.claims import certification
 from marketplace.claims.forms import certification_form
-from marketplace.claims.queries import holding_claimants, item_claimants, project_certifications
+from marketplace.claims.queries import (
+    holding_claimants,
+    item_claimants,
+    project_certifications,
+)
 from marketplace.errors import on_refusal_go_to
 from marketplace.extensions import db
+from marketplace.notifications.links import url_for_public
 from marketplace.payments import stripe_client
 from marketplace.payouts import service as payouts
 from marketplace.payouts.forms import ApprovalForm, CancelForm, ManualDetailsForm
@@ -39,7 +44,12 @@ from marketplace.payouts.models import (
     PayoutState,
     ShareState,
 )
-from marketplace.payouts.queries import LIST_LIMIT, earnings, paid_totals, payouts_of_project
+from marketplace.payouts.queries import (
+    LIST_LIMIT,
+    earnings,
+    paid_totals,
+    payouts_of_project,
+)
 from marketplace.payouts.split import parse_percentages
 from marketplace.projects.service import may_manage
 from marketplace.validation import ascii_int

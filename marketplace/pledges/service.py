@@ -4,20 +4,22 @@ the provider's refund id, under a row lock on the pledge. Services flush,
 never commit."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import and_, func, or_, select, update
 
+from marketplace.accounts.models import User
 from marketplace.audit import service as audit
-from marketplace.backlog.close_reasons import (
-    CloseReason,
-    not_done_condition,
-    work_went_to,
-)
+from marketplace.audit.models import AuditEvent
+from marketplace.backlog.close_reasons import CloseReason, reason_text
 from marketplace.backlog.models import BacklogItem
+from marketplace.backlog.queries import not_done_condition, work_went_to
+from marketplace.claims.models import HOLDING_CLAIM_STATES, Claim, ClaimState
 from marketplace.errors import DomainError
 from marketplace.extensions import db
+from marketplace.i18n import format_money
 from marketplace.ledger import service as ledger
 from marketplace.ledger.models import (
     AccountKind,
@@ -25,7 +27,13 @@ from marketplace.ledger.models import (
     LedgerEntry,
     LedgerTransaction,
 )
-from marketplace.money import Money
+from marketplace.money import Money, exponent, stripe_minimum
+from marketplace.notifications import mail
+from marketplace.notifications.links import url_for_public
+from marketplace.payments import stripe_client
+from marketplace.payments.stripe_client import PaymentsUnavailable
+from marketplace.payouts.models import OPEN_PAYOUT_STATES, Payout, PayoutState
+from marketplace.pledges import signals
 from marketplace.pledges.models import (
     ALLOWED_FROM,
     Pledge,
@@ -62,12 +70,6 @@ def check_amount(money: Money, rail: Rail, *, confirmed: bool) -> None:
       (``0.10 USD`` → "at least USD 0.50").
     Raises :class:`PledgeAmountError` with the message for the person.
     """
-    from flask import current_app
-    from flask_babel import gettext as _
-
-    from marketplace.i18n import format_money
-    from marketplace.money import exponent, stripe_minimum
-
     unit = 10 ** exponent(money.currency)
     ceiling = current_app.config["PLEDGE_MAX_AMOUNT"] * unit
     confirm_above = current_app.config["PLEDGE_CONFIRM_ABOVE"] * unit
@@ -147,10 +149,6 @@ def mark_received(pledge_id: int, received: Money, *, actor: str, accept_other_a
     transfer actually brought): then the pledge records what arrived as its
     amount, and what was announced in ``pledged_minor``.
     """
-    from flask_babel import gettext as _
-
-    from marketplace.i18n import format_money
-
     pledge = _locked(pledge_id)
     if pledge.state not in (PledgeState.pending, PledgeState.processing):
         return False
@@ -175,10 +173,9 @@ def mark_received(pledge_id: int, received: Money, *, actor: str, accept_other_a
     _pending_projection(pledge.item_id, pledge.currency, -pledge.amount_minor)
     audit.record("pledge.held", "pledge", pledge.id, actor=actor)
     if pledging_closed(pledge.item):
-        # Pledged before the work was done, received after: it goes to the work too.
-        from marketplace.payouts.service import propose_remaining
-
-        propose_remaining(pledge.item)
+        # Pledged before the work was done, received after: it goes to the work
+        # too (the payouts propose it: signals.held_after_work_done).
+        signals.held_after_work_done.send(pledge.item)
     return True
 
 
@@ -232,8 +229,6 @@ def refund_expired(now: datetime | None = None) -> list[int]:
     The money goes back to the funder, never to the platform. Keyed by the
     pledge id, so a second run refunds nothing more. Returns the pledge ids refunded.
     """
-    from marketplace.payouts.models import Payout
-
     now = now or utcnow()
     due = db.session.scalars(
         select(Pledge.id)
@@ -251,9 +246,6 @@ def _refund_back(pledge_ids: list[int], *, reason: str, actor: str) -> list[int]
     card pledge. A bank-transfer pledge needs the fiscal host's transfer back:
     it is marked due (audit) and shown on the admin page, never refunded on
     paper only. A Stripe outage leaves the pledge for the next run."""
-    from marketplace.payments.stripe_client import PaymentsUnavailable
-    from marketplace.payouts.models import Payout
-
     refunded = []
     for pledge_id in pledge_ids:
         pledge = _locked(pledge_id)
@@ -287,8 +279,6 @@ def check_seen_refunded(pledge: Pledge, seen_refunded_minor: int | None) -> None
     """Refuse (:class:`PledgeError`) a refund form whose pledge was refunded
     since the page was shown: ``seen_refunded_minor`` is what it had had back
     then (None: no form). A second submission of the same form refunds nothing."""
-    from flask_babel import gettext as _
-
     if seen_refunded_minor is not None and seen_refunded_minor != pledge.refunded_minor:
         raise PledgeError(_("This pledge was refunded meanwhile; check it again. Nothing was refunded."))
 
@@ -304,17 +294,11 @@ def refund_through_rail(pledge_id: int, amount_minor: int, *, reason: str, actor
     :class:`PledgeError`, or ``PaymentsUnavailable`` when Stripe cannot be
     reached (nothing changes).
     """
-    from marketplace.payments import stripe_client
-
     pledge = _locked(pledge_id)
     check_seen_refunded(pledge, seen_refunded_minor)
     if pledge.state not in (PledgeState.held, PledgeState.partially_refunded):
         raise PledgeError(f"pledge {pledge.id} holds no money to refund ({pledge.state.value})")
     if not 0 < amount_minor <= pledge.held_minor:
-        from flask_babel import gettext as _
-
-        from marketplace.i18n import format_money
-
         raise PledgeError(_("Pledge %(id)s holds %(held)s; %(amount)s cannot be refunded from it.", id=pledge.id,
                             held=format_money(pledge.held_minor, pledge.currency),
                             amount=format_money(amount_minor, pledge.currency)))
@@ -342,11 +326,6 @@ def self_refund_refusal(pledge: Pledge) -> str | None:
     """Why the funder cannot take ``pledge`` back by themselves now (for the
     person), or None when they can: a card pledge still holding money, on an
     item where no claim is approved and no payout is approved."""
-    from flask_babel import gettext as _
-
-    from marketplace.claims.models import HOLDING_CLAIM_STATES, Claim, ClaimState
-    from marketplace.payouts.models import OPEN_PAYOUT_STATES, Payout, PayoutState
-
     if pledge.state is PledgeState.released:
         return _("This pledge was paid out; only an admin can refund it now.")
     if not pledge.held_minor or pledge.state is PledgeState.disputed:
@@ -398,10 +377,6 @@ def confirm_transfer(pledge_id: int, received: Money, *, reference: str, receive
     confirmed, a future date, a non-transfer pledge, or one cancelled (unpaid)
     before the money came.
     """
-    from datetime import date
-
-    from flask_babel import gettext as _
-
     pledge = _locked(pledge_id)
     if pledge.rail is not Rail.bank_transfer:
         raise PledgeError(f"pledge {pledge.id} is not a bank transfer")
@@ -430,7 +405,7 @@ NOT_PLANNED_WINDOW = timedelta(days=14)
 
 def refund_not_planned(now: datetime | None = None, window: timedelta = NOT_PLANNED_WINDOW) -> list[int]:
     """Refund the pledges of items closed for a reason that pays nobody
-    (:func:`marketplace.backlog.close_reasons.not_done_condition`: not planned,
+    (:func:`marketplace.backlog.queries.not_done_condition`: not planned,
     duplicate, moved, unknown) once the policy window has passed since the
     close, of items deleted on the forge at once (a refund Stripe could not
     take then is retried here), and of items the forge has kept private
@@ -472,13 +447,6 @@ def offer_refunds(item: BacklogItem) -> int:
     where the work went, that they may move their pledge there instead (their
     choice: nothing moves by itself). Mailed after commit. Returns the number
     of funders told."""
-    from flask_babel import gettext as _
-
-    from marketplace.accounts.models import User
-    from marketplace.accounts.service import url_for_public
-    from marketplace.backlog.ending import reason_text  # ending imports this module
-    from marketplace.mail import queue_mail
-
     rows = db.session.execute(
         select(Pledge, User).join(User, User.id == Pledge.funder_id)
         .where(Pledge.item_id == item.id,
@@ -488,16 +456,10 @@ def offer_refunds(item: BacklogItem) -> int:
     target = work_went_to(item)
     why = reason_text(item.close_reason)
     for pledge, funder in rows:
-        body = _("Hello %(name)s,\n\n\"%(title)s\" was %(why)s. You can take your pledge back now:\n\n"
-                 "%(link)s\n\nOtherwise it comes back to you by itself in %(days)d days.",
-                 name=funder.display_name, title=item.title, why=why,
-                 link=url_for_public("pledges.show", pledge_id=pledge.id), days=NOT_PLANNED_WINDOW.days)
-        if target is not None and not target.work_done:
-            body += "\n\n" + _("The work continues in \"%(target)s\". You may move your pledge there "
-                                 "instead, on the same page.", target=target.title)
-        subject = (_("An item you funded was closed as not planned") if item.close_reason is CloseReason.not_planned
-                   else _("An item you funded was closed without the work"))
-        queue_mail(funder.email, subject, body)
+        mail.send("pledge_refund_offered", funder.email, funder=funder, item=item, why=why,
+                  link=url_for_public("pledges.show", pledge_id=pledge.id), days=NOT_PLANNED_WINDOW.days,
+                  target=target if target is not None and not target.work_done else None,
+                  not_planned=item.close_reason is CloseReason.not_planned)
     return len(rows)
 
 
@@ -505,13 +467,6 @@ def tell_funders_refunded(item: BacklogItem, why: str) -> int:
     """Tell each funder whose pledge ``item`` still holds that it is being
     refunded now because the item ``why`` (a card pledge by Stripe; a bank
     transfer by the fiscal host). Mailed after commit. Returns the number told."""
-    from flask_babel import gettext as _
-
-    from marketplace.accounts.models import User
-    from marketplace.accounts.service import url_for_public
-    from marketplace.i18n import format_money
-    from marketplace.mail import queue_mail
-
     rows = db.session.execute(
         select(Pledge, User).join(User, User.id == Pledge.funder_id)
         .where(Pledge.item_id == item.id,
@@ -519,12 +474,8 @@ def tell_funders_refunded(item: BacklogItem, why: str) -> int:
         .order_by(Pledge.id)
     ).all()
     for pledge, funder in rows:
-        queue_mail(funder.email, _("Your pledge is refunded"),
-                   _("Hello %(name)s,\n\n\"%(title)s\" was %(why)s, so the %(amount)s your pledge holds goes "
-                     "back to you now, the way it came.\n\n%(link)s",
-                     name=funder.display_name, title=item.title, why=why,
-                     amount=format_money(pledge.held_minor, pledge.currency),
-                     link=url_for_public("pledges.show", pledge_id=pledge.id)))
+        mail.send("pledge_refunded", funder.email, funder=funder, item=item, pledge=pledge, why=why,
+                  link=url_for_public("pledges.show", pledge_id=pledge.id))
     return len(rows)
 
 
@@ -561,8 +512,6 @@ REFUND_ACTIONS = ("pledge.refunded", "pledge.refunded_after_payout", "pledge.ref
 
 def _refund_belongs_to(pledge_id: int, refund_id: str) -> bool:
     """Whether the refund ``refund_id`` was applied to pledge ``pledge_id`` (its audit event names it)."""
-    from marketplace.audit.models import AuditEvent
-
     events = db.session.scalars(select(AuditEvent).where(
         AuditEvent.action.in_(REFUND_ACTIONS), AuditEvent.object_type == "pledge",
         AuditEvent.object_id == str(pledge_id)))
@@ -587,7 +536,7 @@ def undo_failed_refund(pledge_id: int, refund_id: str, *, reason: str | None, ac
     money. A failure known before the refund itself is recorded too, so that
     the refund is never applied later. The admin sees a flag on
     ``/admin/pledges`` and the funder gets an e-mail
-    (``templates/emails/refund_failed.txt``). Returns whether this call
+    (``templates/email/refund_failed/``). Returns whether this call
     recorded the failure (False: known already).
     """
     pledge = _locked(pledge_id)
@@ -623,17 +572,10 @@ def undo_failed_refund(pledge_id: int, refund_id: str, *, reason: str | None, ac
 
 
 def _tell_funder_refund_failed(pledge: Pledge, amount_minor: int) -> None:
-    from flask import render_template
-    from flask_babel import gettext as _
-
-    from marketplace.accounts.service import url_for_public
-    from marketplace.mail import queue_mail
-
     if not pledge.funder.email:
         return
-    queue_mail(pledge.funder.email, _("Your refund could not be delivered"),
-               render_template("emails/refund_failed.txt", pledge=pledge, amount_minor=amount_minor,
-                               link=url_for_public("pledges.show", pledge_id=pledge.id)))
+    mail.send("refund_failed", pledge.funder.email, pledge=pledge, amount_minor=amount_minor,
+              link=url_for_public("pledges.show", pledge_id=pledge.id))
 
 
 # Pledges never paid.
@@ -661,10 +603,6 @@ def cancel_unpaid(pledge_id: int, *, actor: str) -> bool:
     cancelled it. Raises :class:`PledgeError` (paid already) or
     ``PaymentsUnavailable`` (Stripe could not be asked; nothing changed).
     """
-    from flask_babel import gettext as _
-
-    from marketplace.payments import stripe_client
-
     pledge = _locked(pledge_id)
     if pledge.state is not PledgeState.pending:
         return False
@@ -683,8 +621,6 @@ def expire_unpaid(now: datetime | None = None) -> list[int]:
     """Cron: cancel every pledge still ``pending`` after :func:`unpaid_lifetime`
     of its rail. A Stripe outage or a session paid at the last minute leaves
     the pledge for the next run. Returns the pledge ids cancelled."""
-    from marketplace.payments.stripe_client import PaymentsUnavailable
-
     now = now or utcnow()
     due = db.session.scalars(select(Pledge.id).where(
         Pledge.state == PledgeState.pending,
@@ -714,8 +650,6 @@ def move_refusal(pledge: Pledge) -> str | None:
     person), or None when it can: a pledge still holding undisputed money, on
     an item closed without the work whose forge (or a maintainer) names the
     item the work went to, which still takes pledges."""
-    from flask_babel import gettext as _
-
     if not pledge.held_minor or pledge.state is PledgeState.disputed:
         return _("This pledge holds nothing that can be moved.")
     if not pledge.item.closed_as_not_planned or pledge.item.deleted_at is not None:
@@ -738,8 +672,6 @@ def move_to_target(pledge_id: int, *, funder_id: int, actor: str) -> BacklogItem
     pledge then belongs to the target. Returns the target item. Raises
     :class:`PledgeError` (see :func:`move_refusal`) and changes nothing.
     """
-    from flask_babel import gettext as _
-
     pledge = _locked(pledge_id)
     if pledge.funder_id != funder_id:
         raise PledgeError(_("Only the funder can move this pledge."))

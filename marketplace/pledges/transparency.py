@@ -10,7 +10,6 @@ from marketplace.extensions import db
 from marketplace.ledger.models import AccountKind, LedgerAccount, LedgerEntry
 from marketplace.pledges.models import Pledge, PledgeState
 
-
 # Pledges whose money never arrived (yet) are not public money: only counted (awaiting_payment).
 NEVER_RECEIVED = (PledgeState.pending, PledgeState.processing, PledgeState.failed, PledgeState.cancelled)
 

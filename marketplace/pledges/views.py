@@ -4,20 +4,29 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 
-from marketplace.accounts.service import url_for_public
-from marketplace.backlog.close_reasons import work_went_to
 from marketplace.backlog.item_page import render_item_page
+from marketplace.backlog.queries import work_went_to
 from marketplace.backlog.search import visible_item
 from marketplace.errors import on_refusal_go_to
 from marketplace.extensions import db
 from marketplace.money import MoneyError, parse_amount
+from marketplace.notifications.links import url_for_public
 from marketplace.payments import stripe_client
 from marketplace.payments.stripe_events import hold_paid_session
 from marketplace.pledges import service as pledges

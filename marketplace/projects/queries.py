@@ -6,8 +6,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from marketplace.backlog.close_reasons import state_condition
 from marketplace.backlog.models import BacklogItem
+from marketplace.backlog.queries import state_condition
 from marketplace.extensions import db
 from marketplace.forges.models import Repository
 from marketplace.projects.models import MemberProject, ProjectMaintainer, ProjectSdg

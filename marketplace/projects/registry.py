@@ -17,8 +17,11 @@ from sqlalchemy import select
 from marketplace.audit import service as audit
 from marketplace.extensions import db
 from marketplace.forges.service import RepositoryConflict, add_repository
-from marketplace.forges.urls import InvalidRepositoryUrl, ParsedUrl, parse_repository_url
-from marketplace.validation import http_url
+from marketplace.forges.urls import (
+    InvalidRepositoryUrl,
+    ParsedUrl,
+    parse_repository_url,
+)
 from marketplace.projects.models import (
     LinkKind,
     MemberProject,
@@ -26,6 +29,7 @@ from marketplace.projects.models import (
     ProjectSdg,
     RegistryStatus,
 )
+from marketplace.validation import http_url
 
 ACTOR = "cli:registry import"
 _STATUS_BY_FOLDER = {

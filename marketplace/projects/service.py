@@ -16,7 +16,8 @@ from marketplace.errors import DomainError
 from marketplace.extensions import db
 from marketplace.forges.http import ForgeError, ForgeHttp
 from marketplace.forges.models import ForgeKind, Repository
-from marketplace.mail import queue_mail
+from marketplace.notifications import mail
+from marketplace.notifications.links import url_for_public
 from marketplace.projects.models import (
     MaintainerInvitation,
     MaintainershipClaim,
@@ -80,13 +81,8 @@ def invite(project: MemberProject, email: str, *, inviter: User) -> MaintainerIn
     db.session.flush()
     audit.record("project.maintainer_invited", "member_project", project.id, actor=f"user:{inviter.id}",
                  actor_user_id=inviter.id, details={"email": invitation.email})
-    from marketplace.accounts.service import url_for_public
-
-    link = url_for_public("projects.invitation", token=token)
-    queue_mail(invitation.email, _("You are invited to maintain %(project)s on Backlog Commons", project=project.name),
-               _("%(inviter)s invites you to co-maintain %(project)s.\n\nOpen this link within 14 days, signed in "
-                 "with this e-mail address (confirmed), to accept:\n\n%(link)s",
-                 inviter=inviter.display_name, project=project.name, link=link))
+    mail.send("maintainer_invitation", invitation.email, project=project, inviter=inviter,
+              link=url_for_public("projects.invitation", token=token))
     return invitation
 
 

@@ -1,7 +1,16 @@
 """Member project pages, their maintainers (invitations, maintainership requests) and the 17 SDG pages."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -15,7 +24,13 @@ from marketplace.forges.models import Repository
 from marketplace.markdown import render_markdown
 from marketplace.projects import service as projects_service
 from marketplace.projects.models import RegistryStatus
-from marketplace.projects.queries import all_projects, maintainers_of, open_item_counts, projects_of_sdg, sdg_counts
+from marketplace.projects.queries import (
+    all_projects,
+    maintainers_of,
+    open_item_counts,
+    projects_of_sdg,
+    sdg_counts,
+)
 from marketplace.sdgs import SDG_NAMES
 
 bp = Blueprint("projects", __name__)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import timedelta
 from urllib.parse import urlsplit
 
+from flask import current_app
 from sqlalchemy import select
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, IntegrityError
 
-from jobs.queue import enqueue_after_commit, pending_jobs
 from marketplace.backlog import ending
 from marketplace.backlog.service import (
     mark_item_deleted,
@@ -31,8 +32,10 @@ from marketplace.forges.clients import client_for
 from marketplace.forges.http import NotFound
 from marketplace.forges.models import Repository
 from marketplace.forges.service import find_repository, move_repository
-from marketplace.forges.urls import path_key
 from marketplace.forges.types import ForgePayloadError
+from marketplace.forges.urls import path_key
+from marketplace.payments.stripe_events import apply_event
+from marketplace.tasks import enqueue, pending_jobs
 from marketplace.timeutil import utcnow
 from marketplace.webhooks import schemas
 from marketplace.webhooks.models import DeliveryStatus, WebhookDelivery
@@ -324,8 +327,6 @@ def _stripe(payload: dict, delivery: WebhookDelivery) -> Outcome:
     """Apply a Stripe event all or nothing: one that ends ``malformed`` or
     ``failed`` (for a person to check, then replay) leaves no trace but its
     outcome — no hold without the refunds its charge lists, no mail queued."""
-    from marketplace.payments.stripe_events import apply_event
-
     queued = len(pending_jobs(db.session))
     try:
         with db.session.begin_nested():
@@ -366,11 +367,110 @@ def handle(delivery: WebhookDelivery) -> Outcome:
         return DeliveryStatus.malformed, (
             f"malformed {delivery.event} payload: the database refused a value ({exc.orig})")[:2000]
 
-def enqueue_processing(delivery_id: int, replay: bool = False) -> None:
-    """Queue the processing of a stored delivery after the current commit (the
-    ``webhooks`` queue, 120 s, RQ retries after 10, 60 and 300 s). Used by the
-    intakes, the admin's replay and the cron passes."""
-    from jobs.webhooks import process_delivery
+class DeliveryMissing(LookupError):
+    """No stored delivery has the id a job was given."""
 
-    enqueue_after_commit(db.session, process_delivery, delivery_id, replay, queue="webhooks", timeout=120,
-                         retries=3, retry_intervals=[10, 60, 300])
+
+def store(source: str, delivery_id: str, event: str, action: str | None, text: str) -> tuple[WebhookDelivery, bool]:
+    """Store one verified delivery under its unique ``(source, delivery_id)``
+    and queue its processing after the caller's commit; returns the delivery
+    and whether it is new. A delivery seen before (a redelivery) is stored
+    once and processed once: nothing changes, except that one still pending
+    (its job was lost) is queued again. Flushes (in a savepoint)."""
+    delivery = WebhookDelivery(source=source, delivery_id=delivery_id, event=event, action=action, body=text)
+    try:
+        with db.session.begin_nested():
+            db.session.add(delivery)
+    except IntegrityError:
+        existing = db.session.scalar(select(WebhookDelivery).where(
+            WebhookDelivery.source == source, WebhookDelivery.delivery_id == delivery_id))
+        if existing is not None and existing.status is DeliveryStatus.pending:
+            enqueue_processing(existing.id)
+        return existing, False
+    enqueue_processing(delivery.id)
+    return delivery, True
+
+
+def process(delivery_id: int, replay: bool = False) -> str:
+    """Process one stored delivery under its row lock; returns its status. Flushes.
+
+    Idempotent: a delivery already processed, ignored or malformed is left
+    alone unless ``replay`` (an admin's replay). The row lock serialises two
+    jobs for one delivery (a redelivery re-queued it while the first job ran):
+    the second sees it processed. Raises :class:`DeliveryMissing`, and
+    whatever :func:`handle` raises (the job records it with
+    :func:`record_unfinished`).
+    """
+    delivery = db.session.get(WebhookDelivery, delivery_id, with_for_update=True)
+    if delivery is None:
+        raise DeliveryMissing(f"no webhook delivery {delivery_id}")
+    if delivery.status in (DeliveryStatus.processed, DeliveryStatus.ignored, DeliveryStatus.malformed) \
+            and not replay:
+        return delivery.status.value
+    status, outcome = handle(delivery)
+    delivery.status = status
+    delivery.outcome = outcome
+    delivery.attempts += 1
+    delivery.processed_at = utcnow()
+    db.session.flush()
+    return status.value
+
+
+def record_unfinished(delivery_id: int, status: DeliveryStatus, outcome: str) -> None:
+    """Record an attempt that did not finish (``waiting`` or ``failed``, with
+    its outcome, cut to 2000 characters) on the delivery, so that RQ's retry
+    and the admin page see it. The caller rolled back the handler's work
+    first and commits this on its own. Flushes."""
+    delivery = db.session.get(WebhookDelivery, delivery_id)
+    delivery.status = status
+    delivery.attempts += 1
+    delivery.outcome = outcome[:2000]
+    db.session.flush()
+
+
+STALE_AFTER = timedelta(minutes=5)
+
+
+def requeue_pending() -> int:
+    """Queue again every delivery still pending five minutes after it arrived
+    (its job was lost, e.g. Redis was down). Returns the count."""
+    stale = db.session.scalars(
+        select(WebhookDelivery.id).where(
+            WebhookDelivery.status == DeliveryStatus.pending,
+            WebhookDelivery.received_at < utcnow() - STALE_AFTER,
+        )
+    ).all()
+    for delivery_id in stale:
+        enqueue_processing(delivery_id)
+    return len(stale)
+
+
+def retry_waiting() -> dict:
+    """Try again every delivery still ``waiting`` for its object to be
+    matched (RQ's retries are spent). One waiting longer than
+    ``WEBHOOK_WAITING_DAYS`` (default 3) becomes ``failed`` for a person to
+    look at (the admin's count of failed deliveries), never dropped.
+    Returns ``{"retried": n, "failed": n}``. Flushes."""
+    days = current_app.config.get("WEBHOOK_WAITING_DAYS", 3)
+    cutoff = utcnow() - timedelta(days=days)
+    waiting = db.session.scalars(select(WebhookDelivery).where(
+        WebhookDelivery.status == DeliveryStatus.waiting).order_by(WebhookDelivery.id)).all()
+    retried = given_up = 0
+    for delivery in waiting:
+        if delivery.received_at < cutoff:
+            delivery.status = DeliveryStatus.failed
+            delivery.outcome = f"never matched in {days} days; check it, then replay ({delivery.outcome})"[:2000]
+            given_up += 1
+        else:
+            enqueue_processing(delivery.id)
+            retried += 1
+    db.session.flush()
+    return {"retried": retried, "failed": given_up}
+
+
+def enqueue_processing(delivery_id: int, replay: bool = False) -> None:
+    """Queue the processing of a stored delivery after the current commit
+    (the job ``jobs.webhooks.process_delivery``: the ``webhooks`` queue, 120 s,
+    RQ retries after 10, 60 and 300 s). Used by :func:`store`, the admin's
+    replay and the cron passes."""
+    enqueue("jobs.webhooks.process_delivery", delivery_id, replay)

@@ -14,13 +14,10 @@ import hmac
 
 import stripe
 from flask import Blueprint, current_app, jsonify, request
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from marketplace.extensions import db
 from marketplace.webhooks.intake import BadBody, parse_body
-from marketplace.webhooks.models import DeliveryStatus, WebhookDelivery
-from marketplace.webhooks.service import enqueue_processing
+from marketplace.webhooks.service import store
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 MAX_ID_LENGTH = 100
@@ -67,24 +64,11 @@ def _store(source: str, delivery_id: str | None, event: str | None, body: bytes,
             action = attributes["action"]
     if action is not None and not _plain_text(action, 100):
         return _error(400, "the action is not plain text")
-    delivery = WebhookDelivery(source=source, delivery_id=delivery_id, event=event, action=action or None, body=text)
-    try:
-        with db.session.begin_nested():
-            db.session.add(delivery)
-    except IntegrityError:
-        # Seen before (a redelivery): stored once, processed once; change nothing,
-        # except that one still pending (its job was lost) is queued again.
-        db.session.rollback()
-        existing = db.session.scalar(select(WebhookDelivery).where(
-            WebhookDelivery.source == source, WebhookDelivery.delivery_id == delivery_id))
-        if existing is not None and existing.status is DeliveryStatus.pending:
-            enqueue_processing(existing.id)
-            db.session.commit()
-        return jsonify(status="duplicate", delivery_id=delivery_id), 200
-    enqueue_processing(delivery.id)
+    delivery, created = store(source, delivery_id, event, action or None, text)
     db.session.commit()
+    if not created:
+        return jsonify(status="duplicate", delivery_id=delivery_id), 200
     return jsonify(status="accepted", delivery_id=delivery_id, id=delivery.id), 202
-
 
 
 @bp.post("/github")

@@ -47,8 +47,8 @@ def stripe_api(app):
 
 @pytest.fixture
 def mails(monkeypatch):
-    """Every e-mail queued through marketplace.mail.queue_mail, as (to, subject, body)."""
-    from marketplace import mail
+    """Every e-mail queued through marketplace.notifications.mail.queue_mail, as (to, subject, body)."""
+    from marketplace.notifications import mail
 
     sent = []
     monkeypatch.setattr(mail, "queue_mail", lambda to, subject, body: sent.append((to, subject, body)))
@@ -58,7 +58,7 @@ def mails(monkeypatch):
 @pytest.fixture
 def notices_sent(monkeypatch):
     """Every notice queued, as (subject, kind, object id)."""
-    from marketplace import notices
+    from marketplace.notifications import notices
 
     sent = []
     monkeypatch.setattr(notices, "_queue", lambda subject, kind, object_id, *figures: sent.append((subject, kind, object_id)))
@@ -139,7 +139,7 @@ def test_the_one_place_that_reads_a_close_reason(state, state_reason, deleted, d
 def test_the_sql_rules_agree_with_the_python_rule_on_the_seeded_items_and_three_odd_ones(session):
     from sqlalchemy import func
 
-    from marketplace.backlog.close_reasons import not_done_condition, solved_condition
+    from marketplace.backlog.queries import not_done_condition, solved_condition
 
     from marketplace.backlog.models import ItemState
 

@@ -3,7 +3,7 @@ import pytest
 from rq import Queue, SimpleWorker
 from sqlalchemy import select
 
-from jobs.queue import enqueue_after_commit
+from marketplace.tasks import enqueue_after_commit
 from marketplace.audit import service as audit
 from marketplace.audit.models import AuditEvent
 from marketplace.extensions import db
@@ -68,7 +68,7 @@ def test_a_worker_runs_the_job(rq_redis, app, session):
 
 
 def test_releasing_a_savepoint_runs_no_job_the_commit_does(app, session):
-    from jobs.queue import enqueue_after_commit
+    from marketplace.tasks import enqueue_after_commit
     from marketplace.extensions import db
 
     ran = []

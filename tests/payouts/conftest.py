@@ -14,7 +14,7 @@ def world(session, client):
 def notices_sent(monkeypatch):
     """Every notice queued, as (subject, kind, object id)."""
     sent = []
-    from marketplace import notices
+    from marketplace.notifications import notices
 
     monkeypatch.setattr(notices, "_queue",
                         lambda subject, kind, object_id, figures=None: sent.append((subject, kind, object_id)))

@@ -833,7 +833,7 @@ def _run_together(app, *calls):
 def test_manual_payout_recorded_twice_at_once_pays_once(race_app, monkeypatch):
     import time as _time
 
-    from marketplace import notices
+    from marketplace.notifications import notices
     from marketplace.accounts.models import User
     from marketplace.extensions import db
 
@@ -870,7 +870,7 @@ def test_manual_payout_recorded_twice_at_once_pays_once(race_app, monkeypatch):
 def test_concurrent_claim_requests_cannot_pass_the_cap(race_app, monkeypatch):
     import time as _time
 
-    from marketplace import notices
+    from marketplace.notifications import notices
     from marketplace.accounts.models import User
     from marketplace.extensions import db
 
@@ -901,7 +901,7 @@ def test_concurrent_claim_requests_cannot_pass_the_cap(race_app, monkeypatch):
 def test_self_service_refund_racing_the_approval_cannot_both_pass(race_app, monkeypatch):
     import time as _time
 
-    from marketplace import notices
+    from marketplace.notifications import notices
     from marketplace.accounts.models import User
     from marketplace.extensions import db
     from marketplace.payments import stripe_client
@@ -1035,7 +1035,7 @@ def test_recipient_switching_to_stripe_takes_a_manual_share_away_from_the_fiscal
 # --- jobs queued in a transaction -------------------------------------------------------------------
 
 def test_money_jobs_run_when_a_savepoint_is_released_not_when_the_transaction_commits(world, monkeypatch):
-    """jobs/queue.py dispatches the queued jobs on SQLAlchemy's ``after_commit``, which
+    """marketplace/tasks.py dispatches the queued jobs on SQLAlchemy's ``after_commit``, which
     also fires when a SAVEPOINT is released, and every ledger.post() releases one.
     So in the payout cron, the transfer job of the first executed payout's share is
     dispatched while the second payout's money is posted, before the cron commits

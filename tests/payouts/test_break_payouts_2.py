@@ -405,7 +405,7 @@ def test_funder_told_to_take_back_a_not_planned_items_pledge_is_refused_while_a_
     from marketplace.payments import stripe_client
 
     sent = []
-    monkeypatch.setattr("marketplace.mail.queue_mail", lambda to, subject, body, *a, **k: sent.append(subject))
+    monkeypatch.setattr("marketplace.notifications.mail.queue_mail", lambda to, subject, body, *a, **k: sent.append(subject))
     ama = world.implementor("ama@example.org", github_id=9016)
     item = world.issue(916)
     pledge = world.fund(item, 10000)

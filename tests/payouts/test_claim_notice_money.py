@@ -1,15 +1,15 @@
 """Claim e-mails state the item's money as the ledger held it when they were queued."""
 from __future__ import annotations
 
-from jobs.notifications import send_notice
-from jobs.queue import pending_jobs
-from marketplace import notices
+from marketplace.tasks import pending_jobs
+from marketplace.notifications import notices
 from marketplace.claims import service as claims
 from marketplace.timeutil import utcnow
 
 
 def _queued_claim_notices(session, kind: str):
-    return [job for job in pending_jobs(session) if job.func is send_notice and job.args[:2] == ("claim", kind)]
+    return [job for job in pending_jobs(session)
+            if job.func == "jobs.notifications.send_notice" and job.args[:2] == ("claim", kind)]
 
 
 def test_claim_approved_email_gives_30_in_escrow_and_about_27_to_the_claimant_as_queued(world, session):

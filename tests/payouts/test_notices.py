@@ -1,6 +1,6 @@
 """E-mail notices are composed when sent, with the ledger's figures at that time."""
 
-from marketplace import notices
+from marketplace.notifications import notices
 from marketplace.claims import service as claims
 from marketplace.claims.models import Certification
 from marketplace.payouts import service as payouts

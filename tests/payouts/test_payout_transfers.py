@@ -412,7 +412,7 @@ def test_a_retry_long_after_a_lost_answer_finds_the_transfer_instead_of_making_a
 
 
 def test_a_payout_step_that_fails_in_the_cron_sends_none_of_its_notices(world, stripe_api, monkeypatch):
-    from jobs.queue import pending_jobs
+    from marketplace.tasks import pending_jobs
     from marketplace.extensions import db
 
     ama = world.implementor("ama@example.org", github_id=7013)

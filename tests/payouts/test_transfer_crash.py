@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 
 from jobs.money import transfer_share
-from jobs.queue import pending_jobs
+from marketplace.tasks import pending_jobs
 from marketplace.ledger.check import check
 from marketplace.ledger.models import AccountKind
 from marketplace.payments.local_stripe import LocalStripe

@@ -1,5 +1,7 @@
-"""Outgoing e-mail: composed in a request, sent by a job after commit.
+"""Outgoing e-mail: rendered from templates, queued in a request, sent by a job after commit.
 
+Each e-mail is a directory ``templates/email/<notice>/`` with ``subject.txt``
+and ``body.txt`` (Jinja, plain text, translated with ``_()`` like pages).
 SMTP settings come from the environment (``MAIL_SERVER``, ``MAIL_PORT``,
 ``MAIL_USERNAME``, ``MAIL_PASSWORD``, ``MAIL_USE_TLS``, ``MAIL_FROM``). Without
 ``MAIL_SERVER`` (the embedded default) the message is written to the log.
@@ -9,18 +11,30 @@ from __future__ import annotations
 import smtplib
 from email.message import EmailMessage
 
-from flask import current_app
+from flask import current_app, render_template
 
-from jobs.queue import enqueue_after_commit
-from marketplace.extensions import db
+from marketplace.tasks import enqueue
+
+
+def render(notice: str, **context) -> tuple[str, str]:
+    """``(subject, body)`` of the e-mail ``notice`` rendered with ``context``
+    in the current locale. Raises ``jinja2.TemplateNotFound`` for an unknown notice."""
+    subject = render_template(f"email/{notice}/subject.txt", **context)
+    body = render_template(f"email/{notice}/body.txt", **context)
+    return subject.strip(), body
+
+
+def send(notice: str, to: str, **context) -> None:
+    """Render the e-mail ``notice`` (:func:`render`) now and send it to ``to``
+    once the current transaction commits."""
+    subject, body = render(notice, **context)
+    queue_mail(to, subject, body)
 
 
 def queue_mail(to: str, subject: str, body: str) -> None:
-    """Send a plain-text e-mail once the current transaction commits."""
-    from jobs.notifications import send_email
-
-    enqueue_after_commit(db.session, send_email, to, subject, body, queue="notifications", timeout=60,
-                         retries=3, retry_intervals=[30, 300, 1800])
+    """Send a plain-text e-mail once the current transaction commits (the job
+    ``jobs.notifications.send_email``, retried on an SMTP error)."""
+    enqueue("jobs.notifications.send_email", to, subject, body)
 
 
 def deliver(to: str, subject: str, body: str) -> None:

@@ -1,0 +1,189 @@
+"""E-mail notices about claims, payouts and certifications.
+
+A notice is queued in the transaction that causes it (dropped on rollback)
+and composed by a job after commit, from the database and the ledger as they
+are when it is sent: the figures in an e-mail are the ledger's at that time.
+Each e-mail's words are its templates (``templates/email/<notice>/``).
+"""
+from __future__ import annotations
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from marketplace.accounts.models import User
+from marketplace.claims.models import Certification, Claim
+from marketplace.extensions import db
+from marketplace.i18n import format_money
+from marketplace.ledger import service as ledger
+from marketplace.ledger.models import (
+    AccountKind,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+)
+from marketplace.money import fee_of
+from marketplace.notifications.links import url_for_public
+from marketplace.notifications.mail import render
+from marketplace.payouts.models import Payout, PayoutAccount, PayoutShare, ShareState
+from marketplace.projects.models import ProjectMaintainer
+from marketplace.tasks import enqueue
+
+CLAIM_KINDS = ("requested", "approved", "rejected", "lapsing", "lapsed", "cancelled", "unverified_author")
+PAYOUT_KINDS = ("proposed", "approved", "paid", "failed", "how_to_receive", "returned")
+
+
+def claim_event(claim_id: int, kind: str) -> None:
+    """Queue the notice ``kind`` (one of :data:`CLAIM_KINDS`) about a claim, with
+    the item's money as the ledger holds it now (:func:`claim_figures`)."""
+    _queue("claim", kind, claim_id, claim_figures(claim_id))
+
+
+def claim_figures(claim_id: int) -> dict:
+    """The money a claim e-mail states, from the ledger at the time of queueing:
+    ``{"escrow": [[minor, currency], …], "net": [[minor, currency], …]}`` per
+    currency the item's escrow holds; ``net`` is the escrow less the project's
+    fee (:func:`marketplace.money.fee_of`), what the claimant would get alone.
+    Escrow 30.00 USD at a 10% fee: ``{"escrow": [[3000, "USD"]], "net": [[2700, "USD"]]}``."""
+    claim = db.session.get(Claim, claim_id)
+    if claim is None:
+        return {"escrow": [], "net": []}
+    rate = claim.item.repository.project.fee_rate(current_app.config["DEFAULT_FEE_RATE_BPS"])
+    rows = db.session.execute(
+        select(LedgerEntry.currency, func.sum(LedgerEntry.amount_minor))
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(LedgerAccount.kind == AccountKind.item_escrow, LedgerAccount.item_id == claim.item_id)
+        .group_by(LedgerEntry.currency).order_by(LedgerEntry.currency)).all()
+    escrow = [[int(total), currency] for currency, total in rows if total and int(total) > 0]
+    return {"escrow": escrow, "net": [[amount - fee_of(amount, rate), currency] for amount, currency in escrow]}
+
+
+def _money_list(pairs) -> str:
+    return " + ".join(format_money(int(amount), currency) for amount, currency in pairs)
+
+
+def payout_event(payout_id: int, kind: str) -> None:
+    """Queue ``proposed`` or ``approved`` about a payout (to maintainers and
+    recipients), with the item's escrow in the payout's currency as the ledger
+    holds it now: ``{"escrow": [[minor, currency]]}``."""
+    payout = db.session.get(Payout, payout_id)
+    figures = None
+    if payout is not None:
+        escrow = ledger.balance(ledger.account(AccountKind.item_escrow, item_id=payout.item_id), payout.currency)
+        figures = {"escrow": [[escrow, payout.currency]]}
+    _queue("payout", kind, payout_id, figures)
+
+
+def share_event(share_id: int, kind: str) -> None:
+    """Queue ``paid``, ``failed``, ``how_to_receive`` or ``returned`` to one share's recipient."""
+    _queue("share", kind, share_id)
+
+
+def certification_granted(certification_id: int) -> None:
+    """Queue the notice to the person a certification was granted to."""
+    _queue("certification", "granted", certification_id)
+
+
+def _queue(subject: str, kind: str, object_id: int, figures: dict | None = None) -> None:
+    args = (subject, kind, object_id) if figures is None else (subject, kind, object_id, figures)
+    enqueue("jobs.notifications.send_notice", *args)
+
+
+def compose(subject: str, kind: str, object_id: int, figures: dict | None = None) -> list[tuple[str, str, str]]:
+    """The e-mails (to, subject, body) of one notice, built now. Empty when
+    the object is gone or nobody has a confirmed address. ``figures`` are
+    the money figures taken when the notice was queued (claims); without
+    them, they are read now."""
+    if subject == "claim":
+        mails = _claim(kind, object_id, figures if figures is not None else claim_figures(object_id))
+    elif subject == "payout":
+        mails = _payout(kind, object_id, figures)
+    else:
+        builder = {"share": _share, "certification": _certification}[subject]
+        mails = builder(kind, object_id)
+    return [(to, title, body) for to, title, body in mails if to]
+
+
+def _confirmed(person: User) -> str | None:
+    return person.email if person.email_verified_at else None
+
+
+def _maintainer_emails(project_id: int) -> list[str]:
+    return list(db.session.scalars(select(User.email).join(ProjectMaintainer, ProjectMaintainer.user_id == User.id)
+                                   .where(ProjectMaintainer.project_id == project_id,
+                                          User.email_verified_at.is_not(None))))
+
+
+def _claim(kind: str, claim_id: int, figures: dict):
+    claim = db.session.get(Claim, claim_id)
+    if claim is None:
+        return []
+    item, person = claim.item, claim.claimant
+    context = {"claim": claim, "item": item, "person": person, "deadline": claim.deadline.isoformat(),
+               "note": claim.decision_note or "-", "link": url_for_public("claims.show", claim_id=claim.id),
+               "escrow": _money_list(figures.get("escrow") or []), "net": _money_list(figures.get("net") or [])}
+    if kind == "requested":
+        subject, body = render("claim_requested", to_claimant=False, **context)
+        return [(to, subject, body) for to in _maintainer_emails(item.repository.project_id)]
+    if kind not in CLAIM_KINDS:
+        raise KeyError(kind)
+    return [(_confirmed(person), *render(f"claim_{kind}", to_claimant=True, **context))]
+
+
+def _payout(kind: str, payout_id: int, figures: dict | None = None):
+    payout = db.session.get(Payout, payout_id)
+    if payout is None:
+        return []
+    item = payout.item
+    link = url_for_public("payouts.show", payout_id=payout.id)
+    if figures and figures.get("escrow"):
+        escrow = int(figures["escrow"][0][0])  # as the ledger held it when the notice was queued
+    else:
+        escrow = ledger.balance(ledger.account(AccountKind.item_escrow, item_id=item.id), payout.currency)
+    if kind == "proposed":
+        subject, body = render("payout_proposed", payout=payout, item=item, escrow_minor=escrow, link=link)
+        people = [payout.suggested_recipient] if payout.suggested_recipient else []
+        return ([(to, subject, body) for to in _maintainer_emails(item.repository.project_id)]
+                + [(_confirmed(p), *render("payout_proposed_recipient", payout=payout, item=item, link=link))
+                   for p in people])
+    return [(_confirmed(share.recipient), *render("payout_approved", payout=payout, item=item, share=share,
+                                                  link=link))
+            for share in payout.shares]
+
+
+def _share(kind: str, share_id: int):
+    share = db.session.get(PayoutShare, share_id)
+    if share is None:
+        return []
+    payout = share.payout
+    to = _confirmed(share.recipient)
+    context = {"share": share, "payout": payout, "link": url_for_public("payouts.show", payout_id=payout.id),
+               "settings": url_for_public("payouts.settings")}
+    if kind == "paid":
+        # The amount as the ledger recorded the payment, not as the share row says.
+        paid = db.session.scalar(select(LedgerEntry.amount_minor).join(LedgerTransaction).where(
+            LedgerTransaction.idempotency_key == f"payout-share:{share.id}:paid", LedgerEntry.amount_minor > 0))
+        if paid is None:
+            return []
+        return [(to, *render("share_paid", paid_minor=paid, **context))]
+    if kind in ("returned", "failed"):
+        return [(to, *render(f"share_{kind}", **context))]
+    return [(to, *render("share_how_to_receive", **_how_to_receive(share), **context))]
+
+
+def _how_to_receive(share: PayoutShare) -> dict:
+    """What the recipient of a waiting share must know: ``way`` (``manual``,
+    ``certification`` or ``stripe``) and what Stripe still ``missing`` (or None)."""
+    if share.state is ShareState.awaiting_manual_payout:
+        return {"way": "manual", "missing": None}
+    if share.state is ShareState.awaiting_certification:
+        return {"way": "certification", "missing": None}
+    account = db.session.get(PayoutAccount, share.recipient_id)
+    return {"way": "stripe", "missing": account.requirements if account is not None and account.requirements
+            else None}
+
+
+def _certification(kind: str, certification_id: int):
+    cert = db.session.get(Certification, certification_id)
+    if cert is None:
+        return []
+    return [(_confirmed(cert.user), *render("certification_granted", cert=cert))]
