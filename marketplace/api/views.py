@@ -81,7 +81,8 @@ def item_model(item: BacklogItem) -> schemas.Item:
             if solved_by is not None
             else None
         ),
-        bounty=[schemas.Money(currency=f.currency, amount_minor=f.held_minor) for f in item.funding if f.held_minor > 0],
+        bounty=[schemas.Money(currency=f.currency, amount_minor=f.held_minor)
+                for f in item.funding if f.held_minor > 0],
         # Unpaid pledges are not public money: a count only, never their amounts.
         pledges_awaiting_payment=awaiting_payment(item.id),
     )
