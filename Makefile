@@ -6,7 +6,7 @@ PORT ?= 5000
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi.py
 
-.PHONY: install run seed test check-migrations messages benchmark clean
+.PHONY: install run seed test api-check check-migrations messages benchmark clean
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ run: seed
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Schemathesis against the served OpenAPI document, all phases and checks, fixed seed
+# (also part of `make test`); API_CHECK_MAX_EXAMPLES=100 for a longer run.
+api-check: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/api/test_api_conformance.py $(PYTEST_ARGS)
 
 messages: install
 	mkdir -p marketplace/translations

@@ -84,6 +84,8 @@ def register_error_handlers(app: Flask) -> None:
         message = messages.get(exc.code, exc.description or exc.name)
         if exc.code == 400 and exc.description and "CSRF" in exc.description:
             message = _("The form expired or was sent from another site. Please try again.")
+        # Keep the exception's own headers (a 405's Allow, a 429's Retry-After), not its content type.
+        headers = [(name, value) for name, value in exc.get_headers() if name.lower() != "content-type"]
         if wants_json():
-            return jsonify(error={"status": exc.code, "message": str(message)}), exc.code
-        return render_template("errors/error.html", status=exc.code, message=message), exc.code
+            return jsonify(error={"status": exc.code, "message": str(message)}), exc.code, headers
+        return render_template("errors/error.html", status=exc.code, message=message), exc.code, headers

@@ -1,217 +1,105 @@
-"""The OpenAPI 3.1 description of the read-only API (schemas are JSON Schema 2020-12)."""
+"""The OpenAPI 3.1 description of the read-only API, generated from the models
+of :mod:`marketplace.api.schemas` (their JSON Schema, 2020-12, fills
+``components.schemas`` and the query parameters). Only the operations — path,
+summary, parameters, and which model answers each status — are declared here,
+in :data:`OPERATIONS`, next to the routes' names."""
 from __future__ import annotations
 
-from marketplace.backlog.search import FUNDED, MAX_PAGE, MAX_QUERY_LENGTH, SORTS, STATES
+from dataclasses import dataclass, field
+from typing import Any
 
-_money = {
-    "type": "object",
-    "required": ["currency", "amount_minor"],
-    "properties": {
-        "currency": {"type": "string", "pattern": "^[A-Z]{3}$", "description": "ISO 4217 code"},
-        "amount_minor": {
-            "type": "integer",
-            "description": "Amount in the currency's minor unit (cents for USD, yen for JPY)",
-        },
-    },
-}
-_nullable_str = {"type": ["string", "null"]}
-_timestamp = {"type": "string", "format": "date-time", "description": "UTC"}
+from pydantic.json_schema import models_json_schema
 
-SCHEMAS = {
-    "Money": _money,
-    "Error": {
-        "type": "object",
-        "required": ["error"],
-        "properties": {
-            "error": {
-                "type": "object",
-                "required": ["status", "message"],
-                "properties": {
-                    "status": {"type": "integer"},
-                    "message": {"type": "string"},
-                    "parameter": {"type": "string"},
-                },
-            }
-        },
-    },
-    "Item": {
-        "type": "object",
-        "required": [
-            "id", "url", "page_url", "title", "body", "state", "solved", "forge_state", "state_reason",
-            "close_reason", "labels",
-            "author", "forge", "repository", "project", "created_at", "updated_at",
-            "closed_at", "comments", "priority", "funding_goal", "solved_by", "bounty", "pledges_awaiting_payment",
-        ],
-        "properties": {
-            "id": {"type": "integer"},
-            "url": {"type": "string", "format": "uri"},
-            "page_url": {"type": "string", "format": "uri"},
-            "title": {"type": "string"},
-            "body": {**_nullable_str, "description": "Markdown as written on the forge; unsanitised"},
-            "state": {"enum": ["open", "solved", "closed"],
-                      "description": "open: still needs work; solved: a merged change closes it, or closed as "
-                                     "completed; closed: closed without the work. The `state` filter's values."},
-            "solved": {"type": "boolean", "description": "true exactly when state is solved"},
-            "forge_state": {"enum": ["open", "closed"], "description": "The issue's state on its forge"},
-            "state_reason": {**_nullable_str, "description": "As the forge gave it (GitHub state_reason; "
-                                                             "moved/duplicate from GitLab)"},
-            "close_reason": {"enum": ["completed", "not_planned", "duplicate", "moved", "deleted", "unknown", None]},
-            "labels": {"type": "array", "items": {"type": "string"}},
-            "author": {
-                "type": "object",
-                "required": ["login", "forge_id"],
-                "properties": {"login": _nullable_str, "forge_id": {"type": ["integer", "null"]}},
-            },
-            "forge": {
-                "type": "object",
-                "required": ["kind", "host", "id", "number", "url"],
-                "properties": {
-                    "kind": {"enum": ["github", "gitlab"]},
-                    "host": {"type": "string"},
-                    "id": {"type": "integer"},
-                    "number": {"type": "integer"},
-                    "url": {"type": "string"},
-                },
-            },
-            "repository": {
-                "type": "object",
-                "required": ["full_name", "url"],
-                "properties": {"full_name": {"type": "string"}, "url": {"type": "string"}},
-            },
-            "project": {
-                "type": "object",
-                "required": ["slug", "name"],
-                "properties": {"slug": {"type": "string"}, "name": {"type": "string"}},
-            },
-            "created_at": _timestamp,
-            "updated_at": _timestamp,
-            "closed_at": {"type": ["string", "null"], "format": "date-time"},
-            "comments": {"type": "integer"},
-            "priority": {"type": ["integer", "null"]},
-            "funding_goal": {"oneOf": [{"$ref": "#/components/schemas/Money"}, {"type": "null"}]},
-            "solved_by": {
-                "description": "The merged pull/merge request that closed the item, from the linking rules",
-                "oneOf": [
-                    {
-                        "type": "object",
-                        "required": ["repository", "number", "url", "merged_at"],
-                        "properties": {
-                            "repository": {"type": "string"},
-                            "number": {"type": "integer"},
-                            "url": {"type": ["string", "null"]},
-                            "merged_at": {"type": ["string", "null"], "format": "date-time"},
-                        },
-                    },
-                    {"type": "null"},
-                ],
-            },
-            "bounty": {
-                "type": "array",
-                "description": "Held (escrowed) pledges per currency; the item's bounty",
-                "items": {"$ref": "#/components/schemas/Money"},
-            },
-            "pledges_awaiting_payment": {
-                "type": "integer",
-                "description": "How many pledges wait for their money; their amounts are never shown or counted",
-            },
-        },
-    },
-    "ItemList": {
-        "type": "object",
-        "required": ["items", "total", "page", "next"],
-        "properties": {
-            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Item"}},
-            "total": {"type": "integer"},
-            "page": {"type": "integer"},
-            "next": {"type": ["string", "null"], "format": "uri"},
-        },
-    },
-    "Project": {
-        "type": "object",
-        "required": [
-            "slug", "name", "url", "page_url", "website", "registry_stage",
-            "registry_status", "sdgs", "open_items",
-        ],
-        "properties": {
-            "slug": {"type": "string"},
-            "name": {"type": "string"},
-            "url": {"type": "string", "format": "uri"},
-            "page_url": {"type": "string", "format": "uri"},
-            "website": _nullable_str,
-            "registry_stage": _nullable_str,
-            "registry_status": {"enum": ["active", "archived", "excluded"]},
-            "sdgs": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 17}},
-            "open_items": {"type": "integer"},
-        },
-    },
-    "ProjectDetail": {
-        "allOf": [
-            {"$ref": "#/components/schemas/Project"},
-            {
-                "type": "object",
-                "required": [
-                    "description", "aliases", "licences", "types", "organisations",
-                    "sdg_evidence", "repositories", "links",
-                ],
-                "properties": {
-                    "description": {"type": "string"},
-                    "aliases": {"type": "array", "items": {"type": "string"}},
-                    "licences": {"type": "array", "items": {"type": "object"}},
-                    "types": {"type": "array", "items": {"type": "string"}},
-                    "organisations": {"type": "array", "items": {"type": "object"}},
-                    "sdg_evidence": {"type": "array", "items": {"type": "object"}},
-                    "repositories": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "required": ["forge", "host", "full_name", "url", "forge_id", "former_names"],
-                            "properties": {
-                                "forge": {"enum": ["github", "gitlab"]},
-                                "host": {"type": "string"},
-                                "full_name": {"type": "string"},
-                                "url": {"type": "string"},
-                                "forge_id": {"type": ["integer", "null"]},
-                                "former_names": {"type": "array", "items": {"type": "string"}},
-                            },
-                        },
-                    },
-                    "links": {"type": "array", "items": {"type": "object"}},
-                },
-            },
-        ]
-    },
-    "ProjectList": {
-        "type": "object",
-        "required": ["projects", "total", "page", "next"],
-        "properties": {
-            "projects": {"type": "array", "items": {"$ref": "#/components/schemas/Project"}},
-            "total": {"type": "integer"},
-            "page": {"type": "integer"},
-            "next": {"type": ["string", "null"], "format": "uri"},
-        },
-    },
-}
+from marketplace.api.schemas import COMPONENTS, Error, ItemQuery, PageQuery
+
+REF_TEMPLATE = "#/components/schemas/{model}"
 
 
-def _param(name: str, schema: dict, description: str) -> dict:
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+@dataclass(frozen=True)
+class Operation:
+    """One GET operation: its path (OpenAPI template), id, summary, the model
+    of its 200 answer, the query model (or None), its path parameters
+    (name → JSON Schema) and every error status it can answer with its meaning
+    (each answered with an :class:`~marketplace.api.schemas.Error` body)."""
+
+    path: str
+    operation_id: str
+    summary: str
+    ok: str
+    query: type | None = None
+    path_parameters: dict[str, dict] = field(default_factory=dict)
+    errors: dict[int, str] = field(default_factory=dict)
 
 
-_page = _param("page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}, "Page number, from 1")
+_ITEM_ID = {"id": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1, "description": "The item's id"}}
+_ITEM_GONE = {404: "No such item, or the forge keeps it private",
+              410: "Removed on the forge (error.deleted_at gives when)"}
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("/projects", "listProjects", "Member projects", "ProjectList", query=PageQuery,
+              errors={400: "Bad parameter (error.parameter names it)"}),
+    Operation("/projects/{slug}", "getProject", "One member project", "ProjectDetail",
+              path_parameters={"slug": {"type": "string"}}, errors={404: "No such project"}),
+    Operation("/items", "listItems", "Backlog items", "ItemList", query=ItemQuery,
+              errors={400: "Bad filter value (error.parameter names it)"}),
+    Operation("/items/{id}", "getItem", "One backlog item", "Item", path_parameters=_ITEM_ID,
+              errors=_ITEM_GONE),
+    Operation("/items/{id}/ledger", "getItemLedger",
+              "Every pledge of an item with its state, escrow and refunds, and its payouts", "ItemLedger",
+              path_parameters=_ITEM_ID, errors=_ITEM_GONE),
+    Operation("/ledger", "getLedgerSummary", "Totals per currency and the reconciliation result",
+              "LedgerSummary"),
+)
 
 
-def _error(description: str) -> dict:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    }
+def component_schemas() -> dict[str, dict]:
+    """``components.schemas``: the serialization JSON Schema of every model in
+    :data:`~marketplace.api.schemas.COMPONENTS` and of the models they use
+    (pydantic's ``$defs`` become components; references point there)."""
+    _, top = models_json_schema([(model, "serialization") for model in COMPONENTS], ref_template=REF_TEMPLATE)
+    return dict(sorted(top["$defs"].items()))
 
 
-def _ok(schema: str) -> dict:
-    return {
-        "description": "OK",
-        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
-    }
+def _parameter_schema(schema: dict) -> dict:
+    """A query parameter's schema: absent means the default, so ``null`` is not a value."""
+    schema = {key: value for key, value in schema.items() if key not in ("title", "description")}
+    choices = schema.pop("anyOf", None)
+    if choices is not None:
+        [kept] = [choice for choice in choices if choice.get("type") != "null"]
+        schema = {**kept, **schema}
+    if schema.get("default", ...) is None:
+        del schema["default"]
+    return schema
+
+
+def query_parameters(model: type) -> list[dict]:
+    """The OpenAPI query parameters of a query model, one per field, all optional."""
+    properties = model.model_json_schema(ref_template=REF_TEMPLATE)["properties"]
+    return [
+        {"name": name, "in": "query", "required": False, "schema": _parameter_schema(schema),
+         "description": schema.get("description", "")}
+        for name, schema in properties.items()
+    ]
+
+
+def _content(schema_name: str) -> dict:
+    return {"application/json": {"schema": {"$ref": REF_TEMPLATE.format(model=schema_name)}}}
+
+
+def _operation(op: Operation) -> dict[str, Any]:
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": schema}
+        for name, schema in op.path_parameters.items()
+    ]
+    if op.query is not None:
+        parameters += query_parameters(op.query)
+    responses: dict[str, dict] = {"200": {"description": "OK", "content": _content(op.ok)}}
+    for status, meaning in sorted(op.errors.items()):
+        responses[str(status)] = {"description": meaning, "content": _content(Error.__name__)}
+    answer: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary, "responses": responses}
+    if parameters:
+        answer["parameters"] = parameters
+    return answer
 
 
 def openapi_document(server_url: str) -> dict:
@@ -227,79 +115,6 @@ def openapi_document(server_url: str) -> dict:
             ),
         },
         "servers": [{"url": server_url}],
-        "paths": {
-            "/projects": {
-                "get": {
-                    "operationId": "listProjects",
-                    "summary": "Member projects",
-                    "parameters": [_page],
-                    "responses": {"200": _ok("ProjectList"), "400": _error("Bad parameter")},
-                }
-            },
-            "/projects/{slug}": {
-                "get": {
-                    "operationId": "getProject",
-                    "summary": "One member project",
-                    "parameters": [
-                        {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}}
-                    ],
-                    "responses": {"200": _ok("ProjectDetail"), "404": _error("No such project")},
-                }
-            },
-            "/items": {
-                "get": {
-                    "operationId": "listItems",
-                    "summary": "Backlog items",
-                    "parameters": [
-                        _param("q", {"type": "string", "maxLength": MAX_QUERY_LENGTH},
-                               "Full-text search over title and body; every word must match"),
-                        _param("project", {"type": "string"}, "Member project slug"),
-                        _param("sdg", {"type": "integer", "minimum": 1, "maximum": 17}, "SDG number"),
-                        _param("label", {"type": "string"}, "Forge label name"),
-                        _param("state", {"enum": list(STATES), "default": "open"},
-                               "open: still needs work; solved; closed: closed without the work; all"),
-                        _param("forge", {"enum": ["github", "gitlab"]}, "Forge kind"),
-                        _param("funded", {"enum": list(FUNDED)}, "Has a bounty (held pledges) or not"),
-                        _param("sort", {"enum": list(SORTS), "default": "updated"},
-                               "updated: recently updated; newest: recently opened; "
-                               "funded: largest bounty in the reporting currency"),
-                        _page,
-                    ],
-                    "responses": {"200": _ok("ItemList"), "400": _error("Bad filter value")},
-                }
-            },
-            "/items/{id}/ledger": {
-                "get": {
-                    "operationId": "getItemLedger",
-                    "summary": "Every pledge of an item with its state, escrow and refunds, and its payouts",
-                    "parameters": [
-                        {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
-                    ],
-                    "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {
-                        "type": "object", "required": ["item", "escrow", "pledges", "payouts"]}}}},
-                        "404": _error("No such item, or the forge keeps it private"),
-                        "410": _error("Removed on the forge (error.deleted_at gives when)")},
-                }
-            },
-            "/ledger": {
-                "get": {
-                    "operationId": "getLedgerSummary",
-                    "summary": "Totals per currency and the reconciliation result",
-                    "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {
-                        "type": "object", "required": ["totals", "reconciled", "violations"]}}}}},
-                }
-            },
-            "/items/{id}": {
-                "get": {
-                    "operationId": "getItem",
-                    "summary": "One backlog item",
-                    "parameters": [
-                        {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
-                    ],
-                    "responses": {"200": _ok("Item"), "404": _error("No such item, or the forge keeps it private"),
-                        "410": _error("Removed on the forge (error.deleted_at gives when)")},
-                }
-            },
-        },
-        "components": {"schemas": SCHEMAS},
+        "paths": {op.path: {"get": _operation(op)} for op in OPERATIONS},
+        "components": {"schemas": component_schemas()},
     }

@@ -1,11 +1,13 @@
 """Read-only JSON API under ``/api/v1``, described by ``/api/v1/openapi.json``."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, abort, current_app, jsonify, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from marketplace.api.openapi import openapi_document
+from marketplace.api import schemas
+from marketplace.api.openapi import openapi_document, query_parameters
 from marketplace.backlog.models import BacklogItem
 from marketplace.backlog.search import (
     MAX_PAGE,
@@ -17,18 +19,21 @@ from marketplace.backlog.search import (
 )
 from marketplace.errors import BadFilter
 from marketplace.extensions import db
+from marketplace.ledger.check import check
 from marketplace.payouts.queries import public_item_payouts
 from marketplace.pledges.service import awaiting_payment
+from marketplace.pledges.transparency import item_pledges, totals
 from marketplace.projects.models import MemberProject
 from marketplace.projects.queries import open_item_counts
 from marketplace.validation import ascii_int, http_url
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+# The /items parameters whose documented values are choices or numbers.
+CHOICE_PARAMETERS = tuple(
+    parameter["name"] for parameter in query_parameters(schemas.ItemQuery)
+    if "enum" in parameter["schema"] or parameter["schema"].get("type") == "integer"
+)
 PROJECTS_PAGE_SIZE = 100
-
-
-def _iso(value) -> str | None:
-    return value.isoformat() + "Z" if value is not None else None
 
 
 def commons_state(item: BacklogItem) -> str:
@@ -40,64 +45,52 @@ def commons_state(item: BacklogItem) -> str:
     return "closed" if item.state.value == "closed" else "open"
 
 
-def item_json(item: BacklogItem) -> dict:
-    """The public JSON of a backlog item (schema ``Item`` in the OpenAPI document)."""
+def item_model(item: BacklogItem) -> schemas.Item:
+    """The public shape of a backlog item (schema ``Item``)."""
     repo = item.repository
-    return {
-        "id": item.id,
-        "url": url_for("api.item", item_id=item.id, _external=True),
-        "page_url": url_for("backlog.item", item_id=item.id, _external=True),
-        "title": item.title,
-        "body": item.body,
-        "state": commons_state(item),
-        "solved": item.solved,
-        "forge_state": item.state.value,
-        "state_reason": item.state_reason,
-        "close_reason": item.close_reason.value if item.close_reason else None,
-        "labels": item.label_names,
-        "author": {"login": item.author_login, "forge_id": item.author_forge_id},
-        "forge": {
-            "kind": repo.forge.value,
-            "host": item.forge_host,
-            "id": item.forge_id,
-            "number": item.number,
-            "url": http_url(item.html_url),
-        },
-        "repository": {"full_name": repo.full_name, "url": repo.url},
-        "project": {"slug": repo.project.slug, "name": repo.project.name},
-        "created_at": _iso(item.forge_created_at),
-        "updated_at": _iso(item.forge_updated_at),
-        "closed_at": _iso(item.forge_closed_at),
-        "comments": item.comments_count,
-        "priority": item.priority,
-        "funding_goal": (
-            {"amount_minor": item.funding_goal_minor, "currency": item.funding_goal_currency}
+    solved_by = item.solved_by
+    return schemas.Item(
+        id=item.id,
+        url=url_for("api.item", item_id=item.id, _external=True),
+        page_url=url_for("backlog.item", item_id=item.id, _external=True),
+        title=item.title,
+        body=item.body,
+        state=commons_state(item),
+        solved=item.solved,
+        forge_state=item.state.value,
+        state_reason=item.state_reason,
+        close_reason=item.close_reason.value if item.close_reason else None,
+        labels=item.label_names,
+        author=schemas.Author(login=item.author_login, forge_id=item.author_forge_id),
+        forge=schemas.ForgeRef(kind=repo.forge.value, host=item.forge_host, id=item.forge_id, number=item.number,
+                               url=http_url(item.html_url)),
+        repository=schemas.RepositoryRef(full_name=repo.full_name, url=repo.url),
+        project=schemas.ProjectRef(slug=repo.project.slug, name=repo.project.name),
+        created_at=item.forge_created_at,
+        updated_at=item.forge_updated_at,
+        closed_at=item.forge_closed_at,
+        comments=item.comments_count,
+        priority=item.priority,
+        funding_goal=(
+            schemas.Money(amount_minor=item.funding_goal_minor, currency=item.funding_goal_currency)
             if item.funding_goal_minor is not None
             else None
         ),
-        "solved_by": (
-            {
-                "repository": item.solved_by.repository.full_name,
-                "number": item.solved_by.number,
-                "url": http_url(item.solved_by.html_url),
-                "merged_at": _iso(item.solved_by.merged_at),
-            }
-            if item.solved_by is not None
+        solved_by=(
+            schemas.SolvedBy(repository=solved_by.repository.full_name, number=solved_by.number,
+                             url=http_url(solved_by.html_url), merged_at=solved_by.merged_at)
+            if solved_by is not None
             else None
         ),
-        "bounty": [
-            {"currency": f.currency, "amount_minor": f.held_minor}
-            for f in item.funding
-            if f.held_minor > 0
-        ],
+        bounty=[schemas.Money(currency=f.currency, amount_minor=f.held_minor)
+                for f in item.funding if f.held_minor > 0],
         # Unpaid pledges are not public money: a count only, never their amounts.
-        "pledges_awaiting_payment": awaiting_payment(item.id),
-    }
+        pledges_awaiting_payment=awaiting_payment(item.id),
+    )
 
 
-def project_json(project: MemberProject, open_items: int, detail: bool = False) -> dict:
-    """The public JSON of a member project (schemas ``Project`` / ``ProjectDetail``)."""
-    data = {
+def _project_fields(project: MemberProject, open_items: int) -> dict:
+    return {
         "slug": project.slug,
         "name": project.name,
         "url": url_for("api.project", slug=project.slug, _external=True),
@@ -108,36 +101,38 @@ def project_json(project: MemberProject, open_items: int, detail: bool = False) 
         "sdgs": project.sdg_numbers,
         "open_items": open_items,
     }
-    if detail:
-        data.update(
-            {
-                "description": project.description,
-                "aliases": project.aliases,
-                "licences": project.licences,
-                "types": project.types,
-                "organisations": project.organisations,
-                "sdg_evidence": [
-                    {"sdg": s.sdg, "text": s.evidence_text, "url": s.evidence_url}
-                    for s in project.sdgs
-                ],
-                "repositories": [
-                    {
-                        "forge": r.forge.value,
-                        "host": r.host,
-                        "full_name": r.full_name,
-                        "url": r.url,
-                        "forge_id": r.forge_id,
-                        "former_names": [a.full_name for a in r.aliases],
-                    }
-                    for r in project.repositories
-                ],
-                "links": [
-                    {"kind": link.kind.value, "label": link.label, "url": link.url}
-                    for link in project.links
-                ],
-            }
-        )
-    return data
+
+
+def project_model(project: MemberProject, open_items: int) -> schemas.Project:
+    """The public shape of a member project in a list (schema ``Project``)."""
+    return schemas.Project(**_project_fields(project, open_items))
+
+
+def project_detail_model(project: MemberProject, open_items: int) -> schemas.ProjectDetail:
+    """The public shape of one member project (schema ``ProjectDetail``): the list
+    fields plus description, registry data, SDG evidence, repositories and links."""
+    return schemas.ProjectDetail(
+        **_project_fields(project, open_items),
+        description=project.description,
+        aliases=project.aliases,
+        licences=project.licences,
+        types=project.types,
+        organisations=project.organisations,
+        sdg_evidence=[schemas.SdgEvidence(sdg=s.sdg, text=s.evidence_text, url=s.evidence_url) for s in project.sdgs],
+        repositories=[
+            schemas.ProjectRepository(forge=r.forge.value, host=r.host, full_name=r.full_name, url=r.url,
+                                      forge_id=r.forge_id, former_names=[a.full_name for a in r.aliases])
+            for r in project.repositories
+        ],
+        links=[schemas.ProjectLink(kind=link.kind.value, label=link.label, url=link.url) for link in project.links],
+    )
+
+
+def answer(model: schemas.ApiModel, status: int = 200) -> Response:
+    """The JSON response of an API model (its JSON mode: times as UTC strings)."""
+    response = jsonify(model.model_dump(mode="json"))
+    response.status_code = status
+    return response
 
 
 def _page_arg() -> int:
@@ -145,6 +140,16 @@ def _page_arg() -> int:
     if page is None or not 1 <= page <= MAX_PAGE:
         raise BadFilter("page", f"page must be a number from 1 to {MAX_PAGE}.")
     return page
+
+
+def _refuse_blank_choices() -> None:
+    """Raise :class:`BadFilter` for an empty value of an ``/items`` parameter the
+    document gives as a choice or a number. (The backlog page's form sends empty
+    values for "any"; the API takes the document's word: absent, or a value.)"""
+    for name in CHOICE_PARAMETERS:
+        value = request.args.get(name)
+        if value is not None and not value.strip():
+            raise BadFilter(name, _("%(param)s must not be empty; leave it out for the default.", param=name))
 
 
 @bp.get("/openapi.json")
@@ -167,12 +172,12 @@ def projects():
     ).all()
     counts = open_item_counts()
     has_next = page * PROJECTS_PAGE_SIZE < total
-    return jsonify(
-        projects=[project_json(p, counts.get(p.id, 0)) for p in rows],
+    return answer(schemas.ProjectList(
+        projects=[project_model(p, counts.get(p.id, 0)) for p in rows],
         total=total,
         page=page,
         next=url_for("api.projects", page=page + 1, _external=True) if has_next else None,
-    )
+    ))
 
 
 @bp.get("/projects/<slug>")
@@ -181,12 +186,13 @@ def project(slug: str):
     row = project_with_details(slug)
     if row is None:
         abort(404)
-    return jsonify(project_json(row, open_item_counts().get(row.id, 0), detail=True))
+    return answer(project_detail_model(row, open_item_counts().get(row.id, 0)))
 
 
 @bp.get("/items")
 def items():
     """Backlog items with the same filters as the backlog page."""
+    _refuse_blank_choices()
     filters = parse_filters(request.args)
     result = find_items(
         filters,
@@ -198,12 +204,12 @@ def items():
         if result.has_next
         else None
     )
-    return jsonify(
-        items=[item_json(i) for i in result.items],
+    return answer(schemas.ItemList(
+        items=[item_model(i) for i in result.items],
         total=result.total,
         page=result.page,
         next=next_url,
-    )
+    ))
 
 
 @bp.get("/items/<id:item_id>")
@@ -212,7 +218,7 @@ def item(item_id: int):
     row = visible_item(item_id)
     if row is None:
         _gone_or_404(item_id)
-    return jsonify(item_json(row))
+    return answer(item_model(row))
 
 
 def _gone_or_404(item_id: int):
@@ -220,38 +226,29 @@ def _gone_or_404(item_id: int):
     deleted_at = deleted_item_date(item_id)
     if deleted_at is None:
         abort(404)
-    from flask_babel import gettext as _
-
-    response = jsonify(error={"status": 410, "message": _("This item was removed on the forge on %(date)s.",
-                                                          date=deleted_at.date().isoformat()),
-                              "deleted_at": _iso(deleted_at)})
-    response.status_code = 410
-    abort(response)
+    message = _("This item was removed on the forge on %(date)s.", date=deleted_at.date().isoformat())
+    abort(answer(schemas.Error(error=schemas.ErrorDetail(status=410, message=message, deleted_at=deleted_at)),
+                 410))
 
 
 @bp.get("/items/<id:item_id>/ledger")
 def item_ledger(item_id: int):
     """Every received pledge of a visible item (funder name or null for anonymous), its escrow, refunds and
     payouts; pledges awaiting payment as a count only."""
-    from marketplace.pledges.transparency import item_pledges
-
     row = visible_item(item_id)
     if row is None:
         _gone_or_404(item_id)
-    return jsonify(
+    return answer(schemas.ItemLedger(
         item=row.id,
-        escrow=[{"currency": f.currency, "amount_minor": f.held_minor} for f in row.funding if f.held_minor],
-        pledges=item_pledges(row.id),
+        escrow=[schemas.Money(currency=f.currency, amount_minor=f.held_minor) for f in row.funding if f.held_minor],
+        pledges=[schemas.LedgerPledge(**pledge) for pledge in item_pledges(row.id)],
         pledges_awaiting_payment=awaiting_payment(row.id),
-        payouts=public_item_payouts(row.id),
-    )
+        payouts=[schemas.LedgerPayout(**payout) for payout in public_item_payouts(row.id)],
+    ))
 
 
 @bp.get("/ledger")
 def ledger_summary():
     """Totals per currency from the ledger entries, and the reconciliation result."""
-    from marketplace.ledger.check import check
-    from marketplace.pledges.transparency import totals
-
     violations = check()
-    return jsonify(totals=totals(), reconciled=not violations, violations=len(violations))
+    return answer(schemas.LedgerSummary(totals=totals(), reconciled=not violations, violations=len(violations)))

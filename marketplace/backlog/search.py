@@ -24,7 +24,7 @@ from sqlalchemy import (
     table,
     text,
 )
-from sqlalchemy.orm import contains_eager, selectinload
+from sqlalchemy.orm import aliased, contains_eager, selectinload
 
 from marketplace.backlog.models import BacklogItem, ItemFunding, ItemLabel, PullRequest
 from marketplace.backlog.queries import state_condition
@@ -233,12 +233,14 @@ def build_query(filters: BacklogFilters, reporting_currency: str):
     if filters.sort == "newest":
         order = [BacklogItem.forge_created_at.desc(), BacklogItem.id.desc()]
     elif filters.sort == "funded":
+        # An alias: joined as the table itself, the `funded` filter's EXISTS would correlate to this join.
+        reporting = aliased(ItemFunding)
         stmt = stmt.outerjoin(
-            ItemFunding,
-            and_(ItemFunding.item_id == BacklogItem.id, ItemFunding.currency == reporting_currency),
+            reporting,
+            and_(reporting.item_id == BacklogItem.id, reporting.currency == reporting_currency),
         )
         order = [
-            func.coalesce(ItemFunding.held_minor, 0).desc(),
+            func.coalesce(reporting.held_minor, 0).desc(),
             BacklogItem.forge_updated_at.desc(),
             BacklogItem.id.desc(),
         ]
