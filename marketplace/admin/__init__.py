@@ -2,7 +2,16 @@
 projects (admission, maintainers, maintainership requests), accounts (admin role,
 organisations), money (pledges, refunds, payouts to pay by hand), certifications
 and the audit log. Forms live in :mod:`marketplace.admin.forms`."""
-from marketplace.admin import accounts, audit, certifications, deliveries, money, overview, projects, sync  # noqa: F401
+from marketplace.admin import (  # noqa: F401
+    accounts,
+    audit,
+    certifications,
+    deliveries,
+    money,
+    overview,
+    projects,
+    sync,
+)
 from marketplace.admin.blueprint import bp
 
 __all__ = ["bp"]

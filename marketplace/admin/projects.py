@@ -12,7 +12,12 @@ from marketplace.admin.forms import ActionForm, MaintainerForm
 from marketplace.errors import on_refusal_go_to
 from marketplace.extensions import db
 from marketplace.projects.models import MaintainershipClaim, MemberProject
-from marketplace.projects.service import add_maintainer, admit, decide, maintainer_counts
+from marketplace.projects.service import (
+    add_maintainer,
+    admit,
+    decide,
+    maintainer_counts,
+)
 
 
 def _projects_page(q: str, *, bound: tuple[int, MaintainerForm] | None = None, status: int = 200):

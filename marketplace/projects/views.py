@@ -1,7 +1,17 @@
-"""Member project pages and the 17 SDG pages."""
+"""Member project pages, the 17 SDG pages, and what a maintainer of a project (or an admin)
+does on one of its items: link or unlink a pull request, decide an unknown close, name where the work went."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
@@ -15,7 +25,12 @@ from marketplace.backlog.service import link_by_hand, unlink_by_hand
 from marketplace.extensions import db
 from marketplace.forges.models import Repository
 from marketplace.markdown import render_markdown
-from marketplace.projects.forms import ActionForm, CloseDecisionForm, LinkPullRequestForm, WorkTargetForm
+from marketplace.projects.forms import (
+    ActionForm,
+    CloseDecisionForm,
+    LinkPullRequestForm,
+    WorkTargetForm,
+)
 from marketplace.projects.models import MemberProject, ProjectSdg, RegistryStatus
 from marketplace.sdgs import SDG_NAMES
 from marketplace.validation import ascii_int

@@ -188,3 +188,17 @@ def test_linking_an_unknown_pull_request_number_changes_nothing(client, session)
                            follow_redirects=True)
     assert "There is no pull request with that number in Codertocat/Hello-World." in response.get_data(as_text=True)
     assert session.get(type(item), item.id).solved_by_id is None
+
+
+def test_a_too_long_pull_request_number_is_refused_with_a_field_message_and_links_nothing(client, session):
+    from tests.webhooks.test_github_webhooks import _issue
+
+    make_repository("Codertocat", "Hello-World")
+    item = _issue(client, 591)
+    sign_in_as(client, make_user(session, "host@example.org", admin=True))
+    token = csrf_from(client.get(f"/items/{item.id}").get_data(as_text=True))
+    response = client.post(f"/items/{item.id}/links", data={"csrf_token": token, "number": "2" * 13})
+    assert response.status_code == 303 and response.headers["Location"] == f"/items/{item.id}"
+    page = client.get(f"/items/{item.id}").get_data(as_text=True)
+    assert "Pull request number: Field cannot be longer than 12 characters." in page
+    assert session.get(type(item), item.id).solved_by_id is None
