@@ -172,3 +172,18 @@ def test_the_users_cli_grants_and_withdraws_admin_but_not_from_the_last(runner, 
     assert result.exit_code == 1 and "last admin" in result.output
     assert session.get(User, second.id).is_admin and _audited(session, "user.admin_withdrawn", second.id) == 0
     assert runner.invoke(args=["users", "grant-admin", "nobody@example.org"]).exit_code == 2
+
+
+@pytest.mark.parametrize("page, shown, older", [("1", 50, True), ("2", 5, False), ("0", 50, True),
+                                                ("100001", 50, True), ("999", 0, False), ("x", 50, True)])
+def test_admin_lists_page_by_fifty_within_the_page_limits(client, session, page, shown, older):
+    from marketplace.audit import service as audit
+
+    _admin_client(client, session)
+    for number in range(55):
+        audit.record("test.paging", "thing", number, actor="test:paging")
+    session.flush()
+    html = client.get("/admin/audit", query_string={"q": "test.paging", "page": page}).get_data(as_text=True)
+    assert "55 results" in html
+    assert html.count("test:paging") == shown
+    assert ('rel="next"' in html) is older
