@@ -85,7 +85,7 @@ def create_app(config: dict | None = None) -> Flask:
         return user
 
     from marketplace.accounts.views import bp as accounts_bp
-    from marketplace.admin.views import bp as admin_bp
+    from marketplace.admin import bp as admin_bp
     from marketplace.api.views import bp as api_bp
     from marketplace.backlog.views import bp as backlog_bp
     from marketplace.claims.views import bp as claims_bp

@@ -150,6 +150,43 @@ def create_admin(email: str, name: str, password: str) -> None:
     click.echo(f"admin {email} created")
 
 
+def _account_or_fail(email: str):
+    from marketplace.accounts.service import user_by_email
+
+    user = user_by_email(email.strip())
+    if user is None:
+        raise click.UsageError(f"no account uses {email!r}")
+    return user
+
+
+@users_cli.command("grant-admin")
+@click.argument("email")
+def grant_admin_command(email: str) -> None:
+    """Make the account that signs in with EMAIL an admin (audited)."""
+    from marketplace.accounts.roles import grant_admin
+
+    user = _account_or_fail(email)
+    changed = grant_admin(user, actor="cli:users grant-admin")
+    db.session.commit()
+    click.echo(f"{email} is an admin" if changed else f"{email} was an admin already: nothing changed")
+
+
+@users_cli.command("withdraw-admin")
+@click.argument("email")
+def withdraw_admin_command(email: str) -> None:
+    """Withdraw the admin role from the account of EMAIL (audited); never from the last admin."""
+    from marketplace.accounts.roles import RoleError, withdraw_admin
+
+    user = _account_or_fail(email)
+    try:
+        changed = withdraw_admin(user, actor="cli:users withdraw-admin")
+    except RoleError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from None
+    db.session.commit()
+    click.echo(f"{email} is no longer an admin" if changed else f"{email} was not an admin: nothing changed")
+
+
 payments_cli = AppGroup("payments", help="Payments.")
 
 

@@ -1,4 +1,6 @@
-"""Member project pages, their maintainers (invitations, maintainership requests) and the 17 SDG pages."""
+"""Member project pages, their maintainers (invitations, maintainership requests), the 17 SDG pages,
+and what a maintainer of a project (or an admin) does on one of its items: link or unlink a pull request,
+decide an unknown close, name where the work went."""
 from __future__ import annotations
 
 from flask import (
@@ -14,15 +16,25 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from sqlalchemy import select
 
 from marketplace.access import current_actor, project_or_404, refuse_unless_manager
 from marketplace.accounts.forms import ClaimForm, InviteForm, as_choices
+from marketplace.backlog.ending import decide_unknown_close, name_work_target
+from marketplace.backlog.models import BacklogItem, ItemLink, PullRequest
 from marketplace.backlog.search import BacklogFilters, find_items, project_with_details
+from marketplace.backlog.service import link_by_hand, unlink_by_hand
 from marketplace.errors import on_refusal_go_to
 from marketplace.extensions import db
 from marketplace.forges.models import Repository
 from marketplace.markdown import render_markdown
 from marketplace.projects import service as projects_service
+from marketplace.projects.forms import (
+    ActionForm,
+    CloseDecisionForm,
+    LinkPullRequestForm,
+    WorkTargetForm,
+)
 from marketplace.projects.models import RegistryStatus
 from marketplace.projects.queries import (
     all_projects,
@@ -32,6 +44,7 @@ from marketplace.projects.queries import (
     sdg_counts,
 )
 from marketplace.sdgs import SDG_NAMES
+from marketplace.validation import ascii_int
 
 bp = Blueprint("projects", __name__)
 
@@ -165,3 +178,107 @@ def claim_maintainership(slug: str):
     db.session.commit()
     flash(_("Your claim is recorded; an admin will confirm it."))
     return redirect(back)
+    return redirect(url_for("projects.maintainers", slug=slug))
+
+
+# --- a maintainer curates an item of their project (admins may too) ----------------------
+# A refused form (a value too long) changes nothing and flashes why: the item's page is
+# built by the backlog views, so what was typed cannot be shown again there.
+
+def _refused_form(form, item_id: int):
+    """Flash each field error of ``form`` and send the maintainer back to the item (303)."""
+    for field in form:
+        for error in field.errors:
+            flash(f"{field.label.text}: {error}" if field.label.text else error, "error")
+    return redirect(url_for("backlog.item", item_id=item_id), code=303)
+
+
+@bp.post("/items/<id:item_id>/links")
+def link_pull_request(item_id: int):
+    """A maintainer of the item's project (or an admin) links a pull request of
+    the item's repository to the item by hand (it closes the item)."""
+    item = db.get_or_404(BacklogItem, item_id)
+    if (refused := refuse_unless_manager(item.repository.project, back=request.referrer or "/")) is not None:
+        return refused
+    if item.deleted_at is not None:
+        abort(410)  # deleted on the forge: nothing attaches to it
+    form = LinkPullRequestForm()
+    if not form.validate_on_submit():
+        return _refused_form(form, item.id)
+    number = ascii_int(form.number.data or "")
+    pull = None
+    if number is not None and number > 0:
+        pull = db.session.scalar(select(PullRequest).where(
+            PullRequest.repository_id == item.repository_id, PullRequest.number == number))
+    if pull is None:
+        flash(_("There is no pull request with that number in %(repo)s.", repo=item.repository.full_name))
+        return redirect(url_for("backlog.item", item_id=item.id)), 303
+    link_by_hand(pull, item, actor=f"user:{current_actor().id}")
+    db.session.commit()
+    flash(_("Pull request #%(number)s is linked.", number=pull.number))
+    return redirect(url_for("backlog.item", item_id=item.id))
+
+
+@bp.post("/items/<id:item_id>/close-decision")
+def decide_close(item_id: int):
+    """A maintainer of the item's project (or an admin) decides what a close
+    the forge gave no known reason for meant: completed or not planned."""
+    item = db.get_or_404(BacklogItem, item_id)
+    if (refused := refuse_unless_manager(item.repository.project, back=request.referrer or "/")) is not None:
+        return refused
+    form = CloseDecisionForm()
+    if not form.validate_on_submit():
+        return _refused_form(form, item.id)
+    me = current_actor()
+    try:
+        decide_unknown_close(item, form.decision.data or "", actor=f"user:{me.id}", actor_user_id=me.id)
+    except ValueError as exc:
+        flash(str(exc))
+        return redirect(url_for("backlog.item", item_id=item.id)), 303
+    db.session.commit()
+    flash(_("Your decision on the close is recorded."))
+    return redirect(url_for("backlog.item", item_id=item.id))
+
+
+@bp.post("/items/<id:item_id>/work-target")
+def set_work_target(item_id: int):
+    """A maintainer of the item's project (or an admin) names the backlog item
+    where the work of a duplicate or moved item went (by its id)."""
+    item = db.get_or_404(BacklogItem, item_id)
+    if (refused := refuse_unless_manager(item.repository.project, back=request.referrer or "/")) is not None:
+        return refused
+    form = WorkTargetForm()
+    if not form.validate_on_submit():
+        return _refused_form(form, item.id)
+    target_id = ascii_int(form.target.data or "")
+    target = db.session.get(BacklogItem, target_id) if target_id else None
+    me = current_actor()
+    try:
+        if target is None:
+            raise ValueError(_("Name an open item of the backlog."))
+        name_work_target(item, target, actor=f"user:{me.id}", actor_user_id=me.id)
+    except ValueError as exc:
+        flash(str(exc))
+        return redirect(url_for("backlog.item", item_id=item.id)), 303
+    db.session.commit()
+    flash(_("Its funders are offered to move their pledges there."))
+    return redirect(url_for("backlog.item", item_id=item.id))
+
+
+@bp.post("/links/<id:link_id>/remove")
+def unlink(link_id: int):
+    """A maintainer of the linked item's project (or an admin) removes a link
+    by hand; sync will not bring it back."""
+    row = db.get_or_404(ItemLink, link_id)
+    # The item's project decides what closes its items (cross-project links too).
+    project = row.item.repository.project if row.item is not None else row.pull_request.repository.project
+    if (refused := refuse_unless_manager(project, back=request.referrer or "/")) is not None:
+        return refused
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    item_id = row.item_id
+    unlink_by_hand(row, actor=f"user:{current_actor().id}")
+    db.session.commit()
+    flash(_("The link was removed."))
+    return redirect(url_for("backlog.item", item_id=item_id) if item_id else url_for("backlog.index"))
+

@@ -253,7 +253,7 @@ def test_maintainer_of_the_pull_project_cannot_remove_a_link_on_another_projects
     session.add(ProjectMaintainer(project=odk, user=odk_maintainer, granted_by="test"))
     session.commit()
     client = as_user(app, odk_maintainer)
-    response = client.post(f"/admin/links/{link.id}/remove", data={"csrf_token": csrf(client, "/account")})
+    response = client.post(f"/links/{link.id}/remove", data={"csrf_token": csrf(client, "/account")})
     session.refresh(link)
     assert response.status_code == 403 and not link.removed, (response.status_code, link.removed)
 
@@ -265,8 +265,8 @@ def test_maintainer_of_the_items_project_who_sees_remove_button_may_use_it(app, 
     session.commit()
     client = as_user(app, crvs_maintainer)
     page = client.get(f"/items/{crvs_item.id}").get_data(as_text=True)
-    shows_button = f"/admin/links/{link.id}/remove" in page
-    response = client.post(f"/admin/links/{link.id}/remove", data={"csrf_token": csrf(client, "/account")})
+    shows_button = f"/links/{link.id}/remove" in page
+    response = client.post(f"/links/{link.id}/remove", data={"csrf_token": csrf(client, "/account")})
     assert not (shows_button and response.status_code == 403), "button shown, action refused with 403"
 
 

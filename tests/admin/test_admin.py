@@ -157,7 +157,7 @@ def test_item_page_lists_pull_requests_and_an_admin_links_and_unlinks_by_hand(cl
 
     sign_in_as(client, make_user(session, "host@example.org", admin=True))
     token = csrf_from(client.get(f"/items/{item.id}").get_data(as_text=True))
-    response = client.post(f"/admin/items/{item.id}/links", data={"csrf_token": token, "number": "20"})
+    response = client.post(f"/items/{item.id}/links", data={"csrf_token": token, "number": "20"})
     assert response.status_code == 302
     solved = find_item("github.com", 700591)
     assert solved.solved_by.number == 20
@@ -168,8 +168,8 @@ def test_item_page_lists_pull_requests_and_an_admin_links_and_unlinks_by_hand(cl
     page = client.get(f"/items/{item.id}").get_data(as_text=True)
     assert "Solved by Codertocat/Hello-World#20" in page and "closes this item" in page
 
-    link_id = int(re.search(r"/admin/links/(\d+)/remove", page).group(1))
-    client.post(f"/admin/links/{link_id}/remove", data={"csrf_token": token})
+    link_id = int(re.search(r"/links/(\d+)/remove", page).group(1))
+    client.post(f"/links/{link_id}/remove", data={"csrf_token": token})
     assert find_item("github.com", 700591).solved_by_id is None
     # The pull request is edited on the forge: sync does not bring the link back.
     post_github(client, "pull_request", _pull(20, "See #591 for context, edited", merged=True))
@@ -184,7 +184,21 @@ def test_linking_an_unknown_pull_request_number_changes_nothing(client, session)
     item = _issue(client, 591)
     sign_in_as(client, make_user(session, "host@example.org", admin=True))
     token = csrf_from(client.get(f"/items/{item.id}").get_data(as_text=True))
-    response = client.post(f"/admin/items/{item.id}/links", data={"csrf_token": token, "number": "999"},
+    response = client.post(f"/items/{item.id}/links", data={"csrf_token": token, "number": "999"},
                            follow_redirects=True)
     assert "There is no pull request with that number in Codertocat/Hello-World." in response.get_data(as_text=True)
+    assert session.get(type(item), item.id).solved_by_id is None
+
+
+def test_a_too_long_pull_request_number_is_refused_with_a_field_message_and_links_nothing(client, session):
+    from tests.webhooks.test_github_webhooks import _issue
+
+    make_repository("Codertocat", "Hello-World")
+    item = _issue(client, 591)
+    sign_in_as(client, make_user(session, "host@example.org", admin=True))
+    token = csrf_from(client.get(f"/items/{item.id}").get_data(as_text=True))
+    response = client.post(f"/items/{item.id}/links", data={"csrf_token": token, "number": "2" * 13})
+    assert response.status_code == 303 and response.headers["Location"] == f"/items/{item.id}"
+    page = client.get(f"/items/{item.id}").get_data(as_text=True)
+    assert "Pull request number: Field cannot be longer than 12 characters." in page
     assert session.get(type(item), item.id).solved_by_id is None

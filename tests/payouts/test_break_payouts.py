@@ -702,9 +702,11 @@ def test_manual_payout_page_is_admin_only_and_refuses_bad_dates_and_details_stay
             assert "SECRET" not in c.get(path).get_data(as_text=True)
     host = scene.client(scene.admin)
     for form in ({"reference": "R", "paid_on": (today + timedelta(days=1)).isoformat()},
-                 {"reference": "R", "paid_on": "2026-13-45"}, {"reference": "   ", "paid_on": today.isoformat()},
-                 {"reference": "R" * 201, "paid_on": today.isoformat()}):
+                 {"reference": "R", "paid_on": "2026-13-45"}, {"reference": "   ", "paid_on": today.isoformat()}):
         assert _post(host, url, **form).status_code == 303
+    # A reference longer than the 200 characters kept is a field error: the page again, what was typed kept.
+    too_long = _post(host, url, reference="R" * 201, paid_on=today.isoformat())
+    assert too_long.status_code == 400 and 'value="' + "R" * 201 + '"' in too_long.get_data(as_text=True)
     scene.session.refresh(share)
     assert share.state is ShareState.awaiting_manual_payout and balance(AccountKind.payouts_paid) == 0
     assert _post(host, url, reference="MPESA-1", paid_on=today.isoformat()).status_code == 303
