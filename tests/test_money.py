@@ -79,3 +79,41 @@ def test_fees_round_to_the_nearest_unit_ties_to_the_commons():
     assert fee_of(1005, 1000) == 101  # 100.5 → 101
     assert fee_of(0, 500) == 0
     assert fee_of(10**15, 750) == 75 * 10**12
+
+
+@pytest.mark.parametrize("gross, rate_bps, fee", [
+    # Just under a half (x.4999) rounds down, a tie up, just over (x.5001) up — at odd rates.
+    (7857, 7, 5),  # 5.4999
+    (8003, 333, 266),  # 266.4999
+    (1923, 13, 2),  # 2.4999
+    (4999, 1, 0),  # 0.4999
+    (1, 4999, 0),  # 0.4999
+    (5000, 1, 1),  # 0.5
+    (1, 5000, 1),  # 0.5
+    (2143, 7, 2),  # 1.5001
+    (1997, 333, 67),  # 66.5001
+    (1, 5001, 1),  # 0.5001
+    (1, 10_000, 1),  # the whole amount
+    (10**15, 9_999, 999_900_000_000_000),
+    (10**15 - 1, 1, 100_000_000_000),  # 99999999999.9999
+])
+def test_fee_rounding_at_the_half_unit_with_odd_rates_is_exact(gross, rate_bps, fee):
+    from marketplace.money import fee_of
+
+    assert fee_of(gross, rate_bps) == fee
+    assert isinstance(fee_of(gross, rate_bps), int)
+
+
+@pytest.mark.parametrize("gross, rate_bps", [(-1, 500), (100, -1), (100, 10_001)])
+def test_a_fee_needs_a_non_negative_amount_and_a_rate_within_100_percent(gross, rate_bps):
+    from marketplace.money import fee_of
+
+    with pytest.raises(ValueError):
+        fee_of(gross, rate_bps)
+
+
+def test_a_fee_at_the_edges_of_the_rate_range():
+    from marketplace.money import fee_of
+
+    assert fee_of(12345, 0) == 0
+    assert fee_of(12345, 10_000) == 12345
