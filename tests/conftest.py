@@ -15,12 +15,17 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from flask_migrate import upgrade
+from hypothesis import HealthCheck, settings
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SEED = ROOT / "seed"
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/backlog_commons_test"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
+
+# ``make mutation`` runs the tests under mutmut's tracing, which slows input
+# generation; a fixed seed also makes each mutant's verdict repeatable.
+settings.register_profile("mutation", derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 GITHUB_SECRET = "test-webhook-secret"
 GITLAB_TOKEN = "test-gitlab-token"

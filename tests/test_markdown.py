@@ -82,4 +82,5 @@ def test_excerpt_flattens_whitespace_and_cuts_with_an_ellipsis():
     assert excerpt(None) == ""
     assert excerpt("a\n\n b\tc") == "a b c"
     assert excerpt("x" * 10, length=10) == "x" * 10
-    assert excerpt("word " * 5, length=10) == "word word…"
+    assert excerpt("word " * 5, length=11) == "word word…"  # no space before the ellipsis
+    assert excerpt("x" * 180) == "x" * 180 and excerpt("x" * 181) == "x" * 179 + "…"  # 180 by default

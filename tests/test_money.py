@@ -117,3 +117,45 @@ def test_a_fee_at_the_edges_of_the_rate_range():
 
     assert fee_of(12345, 0) == 0
     assert fee_of(12345, 10_000) == 12345
+
+
+def test_amounts_at_the_edges_are_taken_exactly():
+    # Defaults: English reading, the commons' currencies.
+    assert parse_amount("1,234.50", "usd") == Money(123450, "USD")
+    assert parse_amount("0.50", "USD") == Money(50, "USD")  # under one major unit, above zero
+    assert parse_amount("0.01", "USD") == Money(1, "USD")
+    assert parse_amount("10000000000000.00", "USD") == Money(10**15, "USD")  # exactly the largest
+    assert parse_amount("0" * 36 + "1.00", "USD") == Money(100, "USD")  # 40 characters is still typed text
+
+
+@pytest.mark.parametrize("text, currency, message", [
+    ("10000000000000.01", "USD", "This amount is too large."),
+    ("0" * 37 + "1.00", "USD", "Type an amount."),  # 41 characters
+    ("1,23.45", "USD", "'1,23.45' is not an amount."),  # grouping in the wrong place: read strictly
+    ("5", "", "? is not a currency the commons accepts (USD, EUR, GBP, KES, INR, JPY)."),
+    ("5", None, "? is not a currency the commons accepts (USD, EUR, GBP, KES, INR, JPY)."),
+])
+def test_amounts_just_past_the_edges_are_refused_with_the_exact_message(text, currency, message):
+    with pytest.raises(MoneyError) as excinfo:
+        parse_amount(text, currency)
+    assert str(excinfo.value) == message
+
+
+@pytest.mark.parametrize("code", ["US1", "USDX", "US", "usd"])
+def test_money_needs_three_upper_case_letters(code):
+    with pytest.raises(ValueError, match=f"^{code!r} is not an ISO 4217 code$"):
+        Money(5, code)
+
+
+def test_money_refusals_say_why():
+    with pytest.raises(TypeError, match="^amounts are integers in minor units$"):
+        Money(True, "USD")
+    with pytest.raises(ValueError, match="^ISK amount 550 from Stripe is not a multiple of 100$"):
+        from_stripe_amount(550, "isk")
+
+
+def test_a_bad_fee_request_says_what_a_fee_needs():
+    from marketplace.money import fee_of
+
+    with pytest.raises(ValueError, match="^a fee needs a non-negative amount and a rate from 0 to 10000 basis points$"):
+        fee_of(-1, 500)

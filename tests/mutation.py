@@ -1,0 +1,116 @@
+"""Mutation testing (``make mutation``): mutmut over one module at a time,
+against that module's own tests only, so that one module takes minutes.
+
+    python tests/mutation.py [MODULE ...]      # default: DEFAULT_MODULES
+
+Each module runs in ``build/mutation/<module>/``: links to the sources and a
+``pyproject.toml`` whose ``[tool.mutmut]`` names the module (``only_mutate``),
+its tests (``pytest_add_cli_args_test_selection``) and, for a large module,
+the functions whose mutants are run. The score printed at the end is
+killed / total mutants run (a timeout counts as killed: the mutant looped).
+Tests that need a database use ``TEST_DATABASE_URL`` as ``make test`` does;
+one mutant runs at a time then, as each test session resets that database.
+Not part of ``make test`` or CI.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "build" / "mutation"
+LINKED = ("marketplace", "jobs", "tests", "templates", "static", "migrations", "seed", "wsgi.py", "babel.cfg")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A module to mutate, the tests that are its own, and (for a large module)
+    the functions whose mutants run; ``database``: its tests need PostgreSQL."""
+
+    tests: tuple[str, ...]
+    functions: tuple[str, ...] = ()
+    database: bool = False
+    extra_pytest_args: tuple[str, ...] = field(default=())
+
+
+TARGETS: dict[str, Target] = {
+    # Money values, parsing, Stripe amounts and the fee rule.
+    "marketplace/money.py": Target(("tests/test_money.py", "tests/test_split.py"), database=True),
+    # The Markdown sanitiser.
+    "marketplace/markdown.py": Target(("tests/test_markdown.py",)),
+    # The largest-remainder split and the percentages maintainers type.
+    "marketplace/payouts/split.py": Target(("tests/test_split.py",)),
+    # Forge sync: which issue and pull-request events are stale.
+    "marketplace/backlog/service.py": Target(
+        ("tests/backlog/test_pull_request_upserts.py", "tests/webhooks/test_event_order.py"),
+        functions=("upsert_pull_request", "upsert_issue"), database=True),
+}
+DEFAULT_MODULES = tuple(TARGETS)
+
+
+def _mutmut_config(module: str, target: Target) -> str:
+    def toml_list(values) -> str:
+        return "[" + ", ".join(json.dumps(v) for v in values) + "]"
+
+    return "\n".join([
+        "[tool.mutmut]",
+        'source_paths = ["marketplace", "jobs"]',
+        f"only_mutate = {toml_list([module])}",
+        'also_copy = ["templates", "static", "migrations", "seed", "wsgi.py", "babel.cfg"]',
+        f"pytest_add_cli_args_test_selection = {toml_list(target.tests)}",
+        f"pytest_add_cli_args = {toml_list(['-p', 'no:cacheprovider', '-q', '--hypothesis-profile=mutation', *target.extra_pytest_args])}",
+        "use_git_change_detection = false",
+        "",
+    ])
+
+
+def _mutant_globs(module: str, target: Target) -> list[str]:
+    dotted = module.removesuffix(".py").replace("/", ".")
+    return [f"{dotted}.x_{name}__mutmut_*" for name in target.functions]
+
+
+def run(module: str) -> tuple[int, int, list[str]]:
+    """Mutate ``module`` and run its tests against each mutant: (killed, total, survivors)."""
+    target = TARGETS.get(module)
+    if target is None:
+        raise SystemExit(f"no mutation target {module!r}; known: {', '.join(TARGETS)}")
+    work = BUILD / module.replace("/", "__")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    for name in LINKED:
+        (work / name).symlink_to(ROOT / name)
+    (work / "pyproject.toml").write_text(_mutmut_config(module, target))
+    mutmut = [sys.executable, "-m", "mutmut"]
+    children = ["--max-children", "1"] if target.database else []
+    subprocess.run([*mutmut, "run", *children, *_mutant_globs(module, target)], cwd=work, check=True)
+    subprocess.run([*mutmut, "export-cicd-stats"], cwd=work, check=True, stdout=subprocess.DEVNULL)
+    stats = json.loads((work / "mutants" / "mutmut-cicd-stats.json").read_text())
+    results = subprocess.run([*mutmut, "results"], cwd=work, check=True, capture_output=True, text=True).stdout
+    survivors = [line.strip() for line in results.splitlines() if line.strip().endswith(": survived")]
+    killed = stats["killed"] + stats.get("timeout", 0)
+    run_total = killed + stats["survived"] + stats.get("suspicious", 0) + stats.get("segfault", 0)
+    return killed, run_total, survivors
+
+
+def main(argv: list[str]) -> int:
+    modules = [m for arg in argv for m in arg.split()] or list(DEFAULT_MODULES)
+    os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    scores = []
+    for module in modules:
+        killed, total, survivors = run(module)
+        scores.append((module, killed, total, survivors))
+    print()
+    for module, killed, total, survivors in scores:
+        print(f"{module}: {killed}/{total} mutants killed" + (f" ({killed / total:.0%})" if total else ""))
+        for line in survivors:
+            print(f"    survived: {line.removesuffix(': survived')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
