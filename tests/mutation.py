@@ -7,7 +7,8 @@ Each module runs in ``build/mutation/<module>/``: links to the sources and a
 ``pyproject.toml`` whose ``[tool.mutmut]`` names the module (``only_mutate``),
 its tests (``pytest_add_cli_args_test_selection``) and, for a large module,
 the functions whose mutants are run. The score printed at the end is
-killed / total mutants run (a timeout counts as killed: the mutant looped).
+killed / all mutants (a timeout counts as killed: the mutant looped; a
+mutant that none of the module's tests reach counts as not killed).
 Tests that need a database use ``TEST_DATABASE_URL`` as ``make test`` does;
 one mutant runs at a time then, as each test session resets that database.
 Not part of ``make test`` or CI.
@@ -63,8 +64,11 @@ def _mutmut_config(module: str, target: Target) -> str:
         f"only_mutate = {toml_list([module])}",
         'also_copy = ["templates", "static", "migrations", "seed", "wsgi.py", "babel.cfg"]',
         f"pytest_add_cli_args_test_selection = {toml_list(target.tests)}",
-        f"pytest_add_cli_args = {toml_list(['-p', 'no:cacheprovider', '-q', '--hypothesis-profile=mutation', *target.extra_pytest_args])}",
+        "pytest_add_cli_args = " + toml_list(["-p", "no:cacheprovider", "-q", "--hypothesis-profile=mutation",
+                                               *target.extra_pytest_args]),
         "use_git_change_detection = false",
+        # A test session on the database first builds it (seconds): not a mutant that loops.
+        f"timeout_constant = {120.0 if target.database else 5.0}",
         "",
     ])
 
@@ -74,8 +78,9 @@ def _mutant_globs(module: str, target: Target) -> list[str]:
     return [f"{dotted}.x_{name}__mutmut_*" for name in target.functions]
 
 
-def run(module: str) -> tuple[int, int, list[str]]:
-    """Mutate ``module`` and run its tests against each mutant: (killed, total, survivors)."""
+def run(module: str) -> tuple[dict, list[str]]:
+    """Mutate ``module`` and run its tests against each mutant: (mutmut's counts
+    by outcome, one ``name: outcome`` line per mutant not killed)."""
     target = TARGETS.get(module)
     if target is None:
         raise SystemExit(f"no mutation target {module!r}; known: {', '.join(TARGETS)}")
@@ -91,24 +96,25 @@ def run(module: str) -> tuple[int, int, list[str]]:
     subprocess.run([*mutmut, "export-cicd-stats"], cwd=work, check=True, stdout=subprocess.DEVNULL)
     stats = json.loads((work / "mutants" / "mutmut-cicd-stats.json").read_text())
     results = subprocess.run([*mutmut, "results"], cwd=work, check=True, capture_output=True, text=True).stdout
-    survivors = [line.strip() for line in results.splitlines() if line.strip().endswith(": survived")]
-    killed = stats["killed"] + stats.get("timeout", 0)
-    run_total = killed + stats["survived"] + stats.get("suspicious", 0) + stats.get("segfault", 0)
-    return killed, run_total, survivors
+    not_survivors = (": killed", ": timeout", ": not checked")
+    survivors = [line.strip() for line in results.splitlines() if not line.strip().endswith(not_survivors)]
+    return stats, survivors
 
 
 def main(argv: list[str]) -> int:
     modules = [m for arg in argv for m in arg.split()] or list(DEFAULT_MODULES)
     os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
-    scores = []
-    for module in modules:
-        killed, total, survivors = run(module)
-        scores.append((module, killed, total, survivors))
+    scores = [(module, *run(module)) for module in modules]
     print()
-    for module, killed, total, survivors in scores:
-        print(f"{module}: {killed}/{total} mutants killed" + (f" ({killed / total:.0%})" if total else ""))
+    for module, stats, survivors in scores:
+        killed = stats["killed"] + stats["timeout"]
+        outcomes = ("killed", "timeout", "survived", "no_tests", "suspicious", "segfault", "skipped")
+        total = sum(stats[key] for key in outcomes)  # without those not run (another function's)
+        print(f"{module}: {killed}/{total} mutants killed ({killed / total:.0%}): {stats['survived']} survived, "
+              f"{stats['no_tests']} reached by none of its tests, {stats['timeout']} timed out (counted killed)"
+              + (f"; {stats['total'] - total} of other functions not run" if stats["total"] > total else ""))
         for line in survivors:
-            print(f"    survived: {line.removesuffix(': survived')}")
+            print(f"    {line}")
     return 0
 
 

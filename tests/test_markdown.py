@@ -40,7 +40,8 @@ def test_table_cells_keep_only_align_and_lists_only_start():
 def test_links_keep_absolute_web_and_mail_urls_and_a_title_and_get_nofollow():
     assert html('<a href="https://x.org" title="t" onclick="x" rel="me">l</a>') == \
         '<p><a href="https://x.org" title="t" rel="nofollow ugc noopener">l</a></p>\n'
-    assert html('<a href="mailto:a@b.org">m</a>') == '<p><a href="mailto:a@b.org" rel="nofollow ugc noopener">m</a></p>\n'
+    assert html('<a href="mailto:a@b.org">m</a>') == \
+        '<p><a href="mailto:a@b.org" rel="nofollow ugc noopener">m</a></p>\n'
     # A relative or javascript: link would point into this site or run code: plain text.
     assert html('<a href="/admin">rel</a> <a href="javascript:alert(1)">js</a>') == "<p>rel js</p>\n"
     assert html('<a href=" JavaScript:alert(1)" title="t">js</a>') == "<p>js</p>\n"

@@ -159,3 +159,20 @@ def test_a_bad_fee_request_says_what_a_fee_needs():
 
     with pytest.raises(ValueError, match="^a fee needs a non-negative amount and a rate from 0 to 10000 basis points$"):
         fee_of(-1, 500)
+
+
+def test_stripes_minimum_charge_is_its_table_in_minor_units_or_none():
+    from marketplace.money import stripe_minimum
+
+    assert stripe_minimum("usd") == Money(50, "USD")
+    assert stripe_minimum("JPY") == Money(50, "JPY")
+    assert stripe_minimum("HUF") == Money(17500, "HUF")
+    assert stripe_minimum("KES") is None  # not in Stripe's table: Stripe decides
+
+
+def test_the_decimal_of_an_amount_follows_its_currency_exponent():
+    from decimal import Decimal
+
+    assert Money(123450, "USD").decimal == Decimal("1234.50")
+    assert Money(2000, "JPY").decimal == Decimal(2000)
+    assert Money(18600, "KWD").decimal == Decimal("18.600")

@@ -25,7 +25,7 @@ def flask_env(database_url, redis_url, rq_redis) -> dict:
 
 
 def flask(env: dict, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "flask", *args], cwd=ROOT, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "flask", *args], cwd=ROOT, env=env, capture_output=True, check=False,
                           text=True, timeout=timeout)
 
 
