@@ -9,8 +9,9 @@ its tests (``pytest_add_cli_args_test_selection``) and, for a large module,
 the functions whose mutants are run. The score printed at the end is
 killed / all mutants (a timeout counts as killed: the mutant looped; a
 mutant that none of the module's tests reach counts as not killed).
-Tests that need a database use ``TEST_DATABASE_URL`` as ``make test`` does;
-one mutant runs at a time then, as each test session resets that database.
+Tests that need a database use ``TEST_DATABASE_URL`` as ``make test`` does,
+built once and reused by every mutant's session (``TEST_DATABASE_REUSE=1``,
+see tests/conftest.py); one mutant runs at a time then.
 Not part of ``make test`` or CI.
 """
 from __future__ import annotations
@@ -67,8 +68,8 @@ def _mutmut_config(module: str, target: Target) -> str:
         "pytest_add_cli_args = " + toml_list(["-p", "no:cacheprovider", "-q", "--hypothesis-profile=mutation",
                                                *target.extra_pytest_args]),
         "use_git_change_detection = false",
-        # A test session on the database first builds it (seconds): not a mutant that loops.
-        f"timeout_constant = {120.0 if target.database else 5.0}",
+        # A test session on the database starts slower (seconds): not a mutant that loops.
+        f"timeout_constant = {30.0 if target.database else 5.0}",
         "",
     ])
 
@@ -92,7 +93,9 @@ def run(module: str) -> tuple[dict, list[str]]:
     (work / "pyproject.toml").write_text(_mutmut_config(module, target))
     mutmut = [sys.executable, "-m", "mutmut"]
     children = ["--max-children", "1"] if target.database else []
-    subprocess.run([*mutmut, "run", *children, *_mutant_globs(module, target)], cwd=work, check=True)
+    # One test session per mutant: the database built by the first is used by the next (tests/conftest.py).
+    env = {**os.environ, "TEST_DATABASE_REUSE": "1"} if target.database else None
+    subprocess.run([*mutmut, "run", *children, *_mutant_globs(module, target)], cwd=work, check=True, env=env)
     subprocess.run([*mutmut, "export-cicd-stats"], cwd=work, check=True, stdout=subprocess.DEVNULL)
     stats = json.loads((work / "mutants" / "mutmut-cicd-stats.json").read_text())
     results = subprocess.run([*mutmut, "results"], cwd=work, check=True, capture_output=True, text=True).stdout
