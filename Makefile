@@ -6,7 +6,7 @@ PORT ?= 5000
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi.py
 
-.PHONY: install run seed test api-check check-migrations messages benchmark clean
+.PHONY: install run seed test api-check check-migrations messages benchmark mutation clean
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,14 @@ test: install
 # (also part of `make test`); API_CHECK_MAX_EXAMPLES=100 for a longer run.
 api-check: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/api/test_api_conformance.py $(PYTEST_ARGS)
+
+# Mutation testing (mutmut), one module at a time against its own tests
+# (tests/mutation.py maps each module to them); slow, so not part of `make test`
+# or CI. E.g. `make mutation MODULE=marketplace/money.py`.
+MODULE ?= marketplace/money.py marketplace/markdown.py marketplace/payouts/split.py marketplace/backlog/service.py
+
+mutation: install
+	$(BIN)/python tests/mutation.py $(MODULE)
 
 messages: install
 	mkdir -p marketplace/translations

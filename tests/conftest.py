@@ -15,12 +15,17 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from flask_migrate import upgrade
+from hypothesis import HealthCheck, settings
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SEED = ROOT / "seed"
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/backlog_commons_test"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
+
+# ``make mutation`` runs the tests under mutmut's tracing, which slows input
+# generation; a fixed seed also makes each mutant's verdict repeatable.
+settings.register_profile("mutation", derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 GITHUB_SECRET = "test-webhook-secret"
 GITLAB_TOKEN = "test-gitlab-token"
@@ -60,6 +65,28 @@ def _choose_database(tmp_root: Path) -> str:
     return f"sqlite:///{tmp_root / 'test.sqlite3'}"
 
 
+# ``make mutation`` runs one test session per mutant. With TEST_DATABASE_REUSE=1 a
+# PostgreSQL database that an earlier session migrated to the current head and
+# seeded is used as it is (every test rolls back) instead of being built again.
+REUSE_DATABASE = os.environ.get("TEST_DATABASE_REUSE") == "1"
+
+
+def _built_already(url: str) -> bool:
+    """True when ``url``'s database is at the migrations' head and holds the seeded backlog."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory(str(ROOT / "migrations")).get_current_head()
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.scalar(sa.text("SELECT version_num FROM alembic_version")) == head and bool(
+                conn.scalar(sa.text("SELECT count(*) FROM backlog_item")))
+    except sa.exc.SQLAlchemyError:
+        return False
+    finally:
+        engine.dispose()
+
+
 def _reset_postgres(url: str) -> None:
     engine = sa.create_engine(url)
     with engine.begin() as conn:
@@ -73,7 +100,10 @@ def database_url(tmp_path_factory) -> str:
     url = _choose_database(tmp_path_factory.mktemp("db"))
     _backend["database"] = sa.make_url(url).get_backend_name()
     if url.startswith("postgresql"):
-        _reset_postgres(url)
+        if REUSE_DATABASE and _built_already(url):
+            _backend["reused"] = "yes"
+        else:
+            _reset_postgres(url)
     return url
 
 
@@ -106,12 +136,13 @@ def app(database_url):
     from marketplace.projects.registry import import_registry, load_registry_file
 
     app = make_app(database_url)
-    with app.app_context():
-        upgrade()
-        import_registry(load_registry_file(SEED / "dpg" / "registry.json"))
-        load_snapshot(SEED / "dpg-issues")
-        db.session.commit()
-        db.session.remove()
+    if not _backend.get("reused"):
+        with app.app_context():
+            upgrade()
+            import_registry(load_registry_file(SEED / "dpg" / "registry.json"))
+            load_snapshot(SEED / "dpg-issues")
+            db.session.commit()
+            db.session.remove()
     yield app
     with app.app_context():
         db.engine.dispose()

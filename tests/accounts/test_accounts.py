@@ -204,6 +204,43 @@ def test_password_change_keeps_this_session_and_ends_the_others(app, client, ses
     assert other_device.get("/account").status_code == 302
 
 
+def test_password_change_with_a_wrong_current_password_changes_nothing(app, client, session):
+    signup(client, "ama@example.org")
+    other_device = app.test_client()
+    login(other_device, "ama@example.org")
+    user = session.scalar(select(User).where(User.email == "ama@example.org"))
+    hash_before = user.password_hash
+    token = csrf(client, "/account")
+    response = client.post("/account", data={
+        "form": "password", "password-current": "not my password at all", "password-password": "a brand new passphrase",
+        "password-confirm": "a brand new passphrase", "password-csrf_token": token, "csrf_token": token})
+    assert response.status_code == 400
+    assert "The current password is not right." in response.get_data(as_text=True)
+    session.refresh(user)
+    assert user.password_hash == hash_before
+    assert other_device.get("/account").status_code == 200  # no session was ended
+    assert login(app.test_client(), "ama@example.org", "a brand new passphrase").status_code == 400
+    assert login(app.test_client(), "ama@example.org").status_code == 302
+
+
+def test_email_change_with_a_wrong_current_password_sends_nothing_and_changes_nothing(client, session, smtp_server):
+    signup(client, "ama@example.org", verify=False, sign_in=False)
+    client.get(link_in(wait_for(smtp_server, 1)[0]))
+    login(client, "ama@example.org")
+    user = session.scalar(select(User).where(User.email == "ama@example.org"))
+    version_before = user.email_token_version
+    token = csrf(client, "/account")
+    response = client.post("/account", data={"form": "email", "email-email": "thief@evil.example",
+                                             "email-current": "not my password at all",
+                                             "email-csrf_token": token, "csrf_token": token})
+    assert response.status_code == 400
+    assert "The current password is not right." in response.get_data(as_text=True)
+    time.sleep(0.3)
+    assert [m["To"] for m in smtp_server] == ["ama@example.org"]  # the sign-up mail only
+    session.refresh(user)
+    assert (user.email, user.email_token_version) == ("ama@example.org", version_before)
+
+
 def test_email_change_takes_effect_from_the_link_sent_to_the_new_address(client, session, smtp_server):
     signup(client, "ama@example.org")
     token = csrf(client, "/account")

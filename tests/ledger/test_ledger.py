@@ -69,6 +69,20 @@ def test_unbalanced_or_empty_postings_are_refused_and_change_nothing(session):
     assert session.scalar(select(func.count()).select_from(LedgerEntry)) == 0
 
 
+def test_a_zero_line_is_refused_even_in_a_balanced_posting(session):
+    item = an_item(session)
+    funder = ledger.account(AccountKind.funder_payments)
+    escrow = ledger.account(AccountKind.item_escrow, item_id=item.id)
+    fees = ledger.account(AccountKind.platform_fees)
+    with pytest.raises(ledger.UnbalancedTransaction, match="a ledger line of zero"):
+        ledger.post("x", "zero:1", [ledger.Line(funder, Money(-5000, "USD")), ledger.Line(escrow, Money(5000, "USD")),
+                                    ledger.Line(fees, Money(0, "USD"))])
+    with pytest.raises(ledger.UnbalancedTransaction, match="a ledger line of zero"):
+        ledger.post("x", "zero:2", [ledger.Line(funder, Money(0, "USD")), ledger.Line(escrow, Money(0, "USD"))])
+    assert session.scalar(select(func.count()).select_from(LedgerEntry)) == 0
+    assert session.scalar(select(func.count()).select_from(LedgerTransaction)) == 0
+
+
 @pytest.mark.ledger_tampered
 def test_check_names_each_violated_invariant(session):
     item = an_item(session)

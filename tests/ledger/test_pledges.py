@@ -102,6 +102,35 @@ def test_more_than_is_held_cannot_be_refunded(session):
     assert escrow(pledge.item_id) == 2500
 
 
+def test_after_a_partial_refund_more_than_is_still_held_is_refused_by_the_domain(session):
+    pledge = held_pledge(session, 10000)
+    assert pledges.refund(pledge.id, 6000, refund_id="re_part", actor="admin") is True
+    # 4001 is within the pledge's amount but over what it still holds: a PledgeError, not the
+    # database's refund_within_amount constraint.
+    with pytest.raises(pledges.PledgeError, match="holds 4000; cannot refund 4001"):
+        pledges.refund(pledge.id, 4001, refund_id="re_over", actor="admin")
+    pledge = session.get(Pledge, pledge.id)
+    assert (pledge.state, pledge.refunded_minor, escrow(pledge.item_id)) == (PledgeState.partially_refunded, 6000, 4000)
+    assert pledges.refund(pledge.id, 4000, refund_id="re_rest", actor="admin") is True
+    assert (pledge.state, pledge.refunded_minor, escrow(pledge.item_id)) == (PledgeState.refunded, 10000, 0)
+    with pytest.raises(pledges.PledgeError, match="holds no money to refund"):
+        pledges.refund(pledge.id, 1, refund_id="re_after", actor="admin")
+
+
+def test_a_zero_refund_is_refused(session):
+    pledge = held_pledge(session, 2500)
+    with pytest.raises(pledges.PledgeError, match="holds 2500; cannot refund 0"):
+        pledges.refund(pledge.id, 0, refund_id="re_zero", actor="admin")
+
+
+def test_a_pledge_is_due_for_refund_exactly_at_its_expiry(session, stripe_api):
+    expiry = (utcnow() + timedelta(days=30)).replace(microsecond=0)
+    pledge = held_pledge(session, 2500, expires_at=expiry)
+    assert pledges.refund_expired(expiry - timedelta(microseconds=1)) == []
+    assert pledges.refund_expired(expiry) == [pledge.id]
+    assert session.get(Pledge, pledge.id).state is PledgeState.refunded
+
+
 def test_an_expired_pledge_goes_back_to_its_funder_never_to_the_platform(session, stripe_api):
     pledge = held_pledge(session, 2500, expires_at=utcnow() + timedelta(days=365))
     assert pledges.refund_expired(utcnow() + timedelta(days=364)) == []

@@ -194,6 +194,43 @@ def test_fiscal_host_confirms_a_bank_transfer_then_refunds_it_with_a_reference(a
     assert check() == []
 
 
+def test_admin_refund_of_more_than_is_still_held_after_a_partial_refund_is_refused_with_a_message(
+        app, client, session):
+    """40.00 pledged, 15.00 refunded: 30.00 more is within the pledge but over the 25.00 it
+    still holds — refused with the amounts, nothing moves (was only the database's constraint)."""
+    from marketplace.accounts.models import User
+    from marketplace.timeutil import utcnow
+
+    item = an_item(session)
+    signup(client, "funder@example.org")
+    pledge_through_the_page(client, item, "40.00", rail="bank_transfer")
+    pledge = session.scalars(select(Pledge)).one()
+    host = User(display_name="Host", is_admin=True, email_verified_at=utcnow())
+    host.set_email("host@example.org")
+    session.add(host)
+    session.commit()
+    admin = app.test_client()
+    with admin.session_transaction() as flask_session:
+        flask_session["_user_id"] = host.get_id()
+    token = csrf(admin, "/admin/pledges")
+    admin.post(f"/admin/pledges/{pledge.id}/confirm", data={"csrf_token": token, "amount": "40.00",
+                                                            "received_on": "2026-11-20", "reference": "BANK-1"})
+    admin.post(f"/admin/pledges/{pledge.id}/refund", data={"csrf_token": token, "amount": "15.00", "reason": "asked",
+                                                           "reference": "BACK-1", "seen_refunded": "0"})
+    session.refresh(pledge)
+    assert (pledge.state, pledge.refunded_minor) == (PledgeState.partially_refunded, 1500)
+    response = admin.post(f"/admin/pledges/{pledge.id}/refund", data={
+        "csrf_token": token, "amount": "30.00", "reason": "asked again", "reference": "BACK-2",
+        "seen_refunded": "1500"})
+    assert response.status_code == 303
+    page = admin.get(response.headers["Location"]).get_data(as_text=True)
+    assert f"Pledge {pledge.id} holds $25.00; $30.00 cannot be refunded from it." in page
+    session.refresh(pledge)
+    assert (pledge.state, pledge.refunded_minor) == (PledgeState.partially_refunded, 1500)
+    assert session.get(ItemFunding, (item.id, "USD")).held_minor == 2500
+    assert check() == []
+
+
 def test_transparency_shows_each_pledge_and_the_totals(client, session, stripe_server):
     item = an_item(session)
     signup(client, "funder@example.org", "Ama Funder")

@@ -152,3 +152,16 @@ def test_refund_after_payout_of_more_than_the_pledge_is_refused(world, stripe_ap
         payouts.refund_after_payout(pledge.id, 10001, path="reversal", share_id=share.id, admin=world.admin,
                                     seen_refunded_minor=0)
     assert balance(AccountKind.refunds) == 0 and stripe_api.refunds == {}
+
+
+def test_refund_after_payout_after_a_partial_one_refuses_more_than_the_pledge_has_left(world, stripe_api):
+    pledge, share, payout = _paid_by_stripe(world, stripe_api, 406)
+    payouts.refund_after_payout(pledge.id, 4000, path="receivable", share_id=share.id, admin=world.admin,
+                                seen_refunded_minor=0)
+    assert world.session.get(Pledge, pledge.id).refunded_minor == 4000
+    with pytest.raises(payouts.PayoutError, match="at most what the pledge has not had back"):
+        payouts.refund_after_payout(pledge.id, 6001, path="receivable", share_id=share.id, admin=world.admin,
+                                    seen_refunded_minor=4000)
+    assert world.session.get(Pledge, pledge.id).refunded_minor == 4000
+    assert balance(AccountKind.refunds) == 4000 and len(stripe_api.refunds) == 1
+    assert check() == []

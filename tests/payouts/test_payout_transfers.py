@@ -429,3 +429,51 @@ def test_a_payout_step_that_fails_in_the_cron_sends_none_of_its_notices(world, s
     assert len(pending_jobs(db.session)) == before
     assert world.session.get(Payout, payout.id).state is PayoutState.approved
     assert check() == []
+
+
+def test_a_transfer_stripe_refuses_for_good_fails_the_share_once_keeps_the_money_owed_and_retries(
+        world, stripe_api, notices_sent, monkeypatch):
+    """Stripe refuses the transfer for a reason that is not the account's (the platform balance):
+    the share is failed, its recipient told once, the money stays owed to them, and the retry
+    cron tries again later with a new key (the refused one would replay the refusal)."""
+    from marketplace.audit.models import AuditEvent
+    from marketplace.payments.local_stripe import Refused
+
+    ama = world.implementor("ama@example.org", github_id=7010)
+    connected(world, stripe_api, ama, active=True)
+    payout = merged_and_approved(world, 310, 10000, ama, 7010)
+
+    def refuse(form):
+        raise Refused(400, "balance_insufficient", "You have insufficient available funds in your Stripe account.")
+
+    monkeypatch.setattr(stripe_api, "create_transfer", refuse)
+    now = utcnow() + AFTER_WINDOW
+    payouts.execute(payout.id, now)
+    [share] = payout.shares
+    first_key = share.transfer_idempotency_key
+    if share.state is not ShareState.failed:
+        payouts.transfer(share.id, now)
+    assert (share.state, share.attempts, share.refusals) == (ShareState.failed, 1, 1)
+    assert share.last_error.startswith("balance_insufficient: ")
+    assert share.next_attempt_at == now + timedelta(seconds=payouts.RETRY_BACKOFF[0])
+    assert stripe_api.transfers == {}
+    assert balance(AccountKind.contributor_payable, user_id=ama.id) == 9000  # still owed, nothing paid
+    # Not yet due: the cron leaves it; refused again when due: failed still, told only once.
+    assert payouts.retry_due(now + timedelta(seconds=30))["retried"] == []
+    later = now + timedelta(seconds=payouts.RETRY_BACKOFF[0])
+    assert payouts.retry_due(later)["retried"] == [share.id]
+    world.session.refresh(share)
+    assert (share.state, share.attempts, share.refusals) == (ShareState.failed, 2, 2)
+    assert [n for n in notices_sent if n[0] == "share" and n[1] == "failed"] == [("share", "failed", share.id)]
+    failures = world.session.scalars(select(AuditEvent).where(
+        AuditEvent.action == "payout.transfer_failed", AuditEvent.object_id == str(share.id))).all()
+    assert [e.details for e in failures] == [{"code": "balance_insufficient", "attempt": 1},
+                                             {"code": "balance_insufficient", "attempt": 2}]
+    # Stripe takes it once the balance is there: paid under a new key, one transfer.
+    monkeypatch.delattr(stripe_api, "create_transfer")  # the server's own again
+    assert payouts.retry_due(later + timedelta(seconds=payouts.RETRY_BACKOFF[1]))["retried"] == [share.id]
+    world.session.refresh(share)
+    assert share.state is ShareState.paid and share.transfer_idempotency_key != first_key
+    assert [t["amount"] for t in stripe_api.transfers.values()] == [9000]
+    assert balance(AccountKind.contributor_payable, user_id=ama.id) == 0
+    assert check() == []

@@ -6,7 +6,7 @@ tests/payouts/helpers.py). Tests named after a fault failed on the code as
 reviewed (each docstring says what happened and what should) and now guard
 its fix; the two under
 "attacks that held" prove a property that held. The race test runs on its own
-database (``<test database>_break2_race``).
+database (``<test database>_payout_followups_race``).
 """
 from __future__ import annotations
 
@@ -277,7 +277,7 @@ def race_app(database_url):
 
     if not database_url.startswith("postgresql"):
         pytest.skip("needs PostgreSQL")
-    url = sa.make_url(database_url).set(database=f"{sa.make_url(database_url).database}_break2_race")
+    url = sa.make_url(database_url).set(database=f"{sa.make_url(database_url).database}_payout_followups_race")
     admin = sa.create_engine(sa.make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
@@ -310,7 +310,7 @@ def test_expiry_cron_refunds_a_pledge_that_an_approval_covered_after_the_cron_ch
     from marketplace.accounts.models import User
     from marketplace.extensions import db
     from marketplace.payments import stripe_client
-    from tests.payouts.test_break_payouts import _race_world, _run_together
+    from tests.payouts.test_payout_service import _race_world, _run_together
 
     with race_app.app_context():
         [item], people = _race_world("expiry")

@@ -767,7 +767,7 @@ def race_app(database_url):
 
     from tests.payouts.helpers import race_database_app
 
-    with race_database_app(database_url, f"{make_url(database_url).database}_break_race") as app:
+    with race_database_app(database_url, f"{make_url(database_url).database}_payout_service_race") as app:
         yield app
 
 
