@@ -21,13 +21,13 @@ import authlib.deprecate  # noqa: F401  (it installs an "always" filter of its o
 # which the rest of the application uses; the fallback works.
 warnings.filterwarnings("ignore", message="The httpx module is deprecated")
 from authlib.integrations.httpx_client import OAuth2Client  # noqa: E402
-from flask import current_app, session
-from sqlalchemy import update
+from flask import current_app, session  # noqa: E402
+from sqlalchemy import update  # noqa: E402
 
-from marketplace.accounts.models import OAuthState
-from marketplace.extensions import db
-from marketplace.timeutil import utcnow
-from marketplace.validation import InvalidText, check_text
+from marketplace.accounts.models import OAuthState  # noqa: E402
+from marketplace.extensions import db  # noqa: E402
+from marketplace.timeutil import utcnow  # noqa: E402
+from marketplace.validation import InvalidText, check_text  # noqa: E402
 
 STATE_LIFETIME = timedelta(minutes=10)
 PROVIDERS = ("github", "gitlab")

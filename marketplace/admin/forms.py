@@ -54,7 +54,8 @@ class ConfirmTransferForm(FlaskForm):
 
     amount = StringField(_l("Amount received"), filters=[strip], validators=[Optional(), Length(max=MAX_AMOUNT_TEXT)])
     received_on = StringField(_l("Date"), filters=[strip], validators=[Optional(), Length(max=MAX_DATE_TEXT)])
-    reference = StringField(_l("Bank reference"), filters=[strip], validators=[Optional(), Length(max=MAX_BANK_REFERENCE)])
+    reference = StringField(_l("Bank reference"), filters=[strip],
+                            validators=[Optional(), Length(max=MAX_BANK_REFERENCE)])
     other_amount = StringField(filters=[strip], validators=[Optional(), Length(max=1)])
 
 
@@ -63,25 +64,30 @@ class RefundForm(FlaskForm):
 
     amount = StringField(_l("Amount"), filters=[strip], validators=[Optional(), Length(max=MAX_AMOUNT_TEXT)])
     reason = StringField(_l("Reason"), filters=[strip], validators=[Optional(), Length(max=MAX_REFUND_REASON)])
-    reference = StringField(_l("Transfer reference"), filters=[strip], validators=[Optional(), Length(max=MAX_BANK_REFERENCE)])
+    reference = StringField(_l("Transfer reference"), filters=[strip],
+                            validators=[Optional(), Length(max=MAX_BANK_REFERENCE)])
     seen_refunded = HiddenField(validators=[Optional(), Length(max=MAX_NUMBER_TEXT)])
 
 
 class RefundAfterPayoutForm(FlaskForm):
     """Refund (part of) a paid-out pledge from one paid share, by reversal or from the commons' funds."""
 
-    amount = StringField(_l("Amount to refund after payout"), filters=[strip], validators=[Optional(), Length(max=MAX_AMOUNT_TEXT)])
-    share_id = StringField(_l("From the share of"), filters=[strip], validators=[Optional(), Length(max=MAX_NUMBER_TEXT)])
+    amount = StringField(_l("Amount to refund after payout"), filters=[strip],
+                         validators=[Optional(), Length(max=MAX_AMOUNT_TEXT)])
+    share_id = StringField(_l("From the share of"), filters=[strip],
+                           validators=[Optional(), Length(max=MAX_NUMBER_TEXT)])
     # "reversal" or "receivable"; the service refuses any other value.
     path = StringField(_l("Money comes back by"), filters=[strip], validators=[Optional(), Length(max=MAX_PATH_TEXT)])
-    reference = StringField(_l("Transfer reference"), filters=[strip], validators=[Optional(), Length(max=MAX_BANK_REFERENCE)])
+    reference = StringField(_l("Transfer reference"), filters=[strip],
+                            validators=[Optional(), Length(max=MAX_BANK_REFERENCE)])
     seen_refunded = HiddenField(validators=[Optional(), Length(max=MAX_NUMBER_TEXT)])
 
 
 class ManualPayoutForm(FlaskForm):
     """The fiscal host paid a share by hand: the transfer's reference and date."""
 
-    reference = StringField(_l("Transfer reference"), filters=[strip], validators=[Optional(), Length(max=MAX_MANUAL_REFERENCE)])
+    reference = StringField(_l("Transfer reference"), filters=[strip],
+                            validators=[Optional(), Length(max=MAX_MANUAL_REFERENCE)])
     paid_on = StringField(_l("Date"), filters=[strip], validators=[Optional(), Length(max=MAX_DATE_TEXT)])
 
 

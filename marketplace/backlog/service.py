@@ -523,7 +523,8 @@ def link_by_hand(pull: PullRequest, item: BacklogItem, *, actor: str) -> ItemLin
         raise ValueError("the item was deleted on the forge")
     target = item.repository
     key = (item.forge_host, target.full_name.lower(), item.number)
-    link = next((l for l in pull.links if (l.target_host, l.target_path.lower(), l.target_number) == key), None)
+    link = next((known for known in pull.links
+                 if (known.target_host, known.target_path.lower(), known.target_number) == key), None)
     if link is None:
         link = ItemLink(target_host=item.forge_host, target_path=target.full_name, target_number=item.number,
                         item=item, kind=LinkKind.closes, source=LinkSource.manual, created_by=actor)

@@ -350,4 +350,5 @@ def _linked_change(claim: Claim) -> bool:
     return db.session.scalar(
         select(PullRequest.id).join(ItemLink, ItemLink.pull_request_id == PullRequest.id).where(
             ItemLink.item_id == claim.item_id, ItemLink.kind == LinkKind.closes, ItemLink.removed.is_(False),
-            PullRequest.state != PullRequestState.closed, PullRequest.author_forge_id.in_(identities)).limit(1)) is not None
+            PullRequest.state != PullRequestState.closed, PullRequest.author_forge_id.in_(identities),
+        ).limit(1)) is not None

@@ -20,7 +20,8 @@ def client_for(repo: Repository):
 
     GitHub: ``GITHUB_API_URL`` (default https://api.github.com) with an
     installation token of the GitHub App (``GITHUB_APP_ID`` and its private key)
-    when the repository belongs to an installation, else ``GITHUB_TOKEN``. GitLab: ``GITLAB_API_URLS`` (``host=url,…``; default
+    when the repository belongs to an installation, else ``GITHUB_TOKEN``.
+    GitLab: ``GITLAB_API_URLS`` (``host=url,…``; default
     ``https://{host}/api/v4``) with the token of ``GITLAB_TOKENS``
     (``host/owner/name=token,…``) for this repository, else ``GITLAB_TOKEN``.
     """

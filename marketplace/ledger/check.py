@@ -144,6 +144,7 @@ def check() -> list[Violation]:
                .replace("currency !~ '^[A-Z]{3}$'", "NOT (length(currency) = 3 AND currency = upper(currency))"))
         sql = sql.replace("FROM bad_currency", "FROM bad_currency UNION ALL SELECT 'bounty differs from escrow', "
                           "x.item_id, x.currency, -x.held FROM escrow x LEFT JOIN item_funding f "
-                          "ON f.item_id = x.item_id AND f.currency = x.currency WHERE f.item_id IS NULL AND x.held <> 0")
+                          "ON f.item_id = x.item_id AND f.currency = x.currency "
+                          "WHERE f.item_id IS NULL AND x.held <> 0")
     return [Violation(rule, str(subject), currency, int(amount))
             for rule, subject, currency, amount in db.session.execute(text(sql)).all()]

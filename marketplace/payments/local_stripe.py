@@ -552,7 +552,8 @@ class LocalStripe:
                     group = parse_qs(split.query).get("transfer_group", [None])[0]
                     data = [t for t in stripe_server.transfers.values()
                             if group is None or t.get("transfer_group") == group]
-                    return self._reply(200, {"object": "list", "data": sorted(data, key=lambda t: t["id"], reverse=True),
+                    data = sorted(data, key=lambda t: t["id"], reverse=True)
+                    return self._reply(200, {"object": "list", "data": data,
                                              "has_more": False, "url": "/v1/transfers"})
                 if _TRANSFER.fullmatch(path) and tail in stripe_server.transfers:
                     return self._reply(200, stripe_server.transfers[tail])

@@ -178,7 +178,8 @@ def retrieve_payment_intent(payment_intent_id: str) -> dict:
 
 
 def list_disputes(payment_intent_id: str) -> list[dict]:
-    """``GET /v1/disputes?payment_intent=…``: the disputes of a payment (up to 100). Raises :class:`PaymentsUnavailable`."""
+    """``GET /v1/disputes?payment_intent=…``: the disputes of a payment (up to 100).
+    Raises :class:`PaymentsUnavailable`."""
     try:
         page = client().v1.disputes.list({"payment_intent": payment_intent_id, "limit": 100})
     except stripe.StripeError as exc:

@@ -39,7 +39,8 @@ class ApprovalForm(FlaskForm):
 
 
 class CancelForm(FlaskForm):
-    note = TextAreaField(_l("Why is this payout cancelled? (shown on the public payout page)"), validators=[DataRequired(), Length(max=MAX_NOTE)])
+    note = TextAreaField(_l("Why is this payout cancelled? (shown on the public payout page)"),
+                         validators=[DataRequired(), Length(max=MAX_NOTE)])
 
 
 class ManualDetailsForm(FlaskForm):

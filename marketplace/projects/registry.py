@@ -222,7 +222,8 @@ def _parse_urls(record: dict, problems: list[str], notes: list[str]) -> list[_Re
     for label, url in entries:
         if url is None or (isinstance(url, str) and not url.strip()):
             # The registry's form leaves an empty "main" entry when there is no repository.
-            notes.append(f"repository {label!r} has an empty URL: ignored" if label else "an empty repository URL: ignored")
+            notes.append(f"repository {label!r} has an empty URL: ignored" if label
+                         else "an empty repository URL: ignored")
             continue
         if not isinstance(url, str) or len(url) > 2000:
             problems.append(f"repository URL {str(url)[:80]!r} is not text of at most 2000 characters")

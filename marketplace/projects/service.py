@@ -55,7 +55,8 @@ def admit(project: MemberProject, *, actor: User) -> None:
                      actor_user_id=actor.id)
 
 
-def add_maintainer(project: MemberProject, user: User, *, granted_by: str, actor_user_id: int | None) -> ProjectMaintainer:
+def add_maintainer(project: MemberProject, user: User, *, granted_by: str,
+                   actor_user_id: int | None) -> ProjectMaintainer:
     """Make ``user`` a maintainer of ``project`` (idempotent)."""
     row = db.session.scalar(select(ProjectMaintainer).where(
         ProjectMaintainer.project_id == project.id, ProjectMaintainer.user_id == user.id))

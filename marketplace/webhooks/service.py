@@ -152,7 +152,8 @@ def _github_issues(payload: dict, delivery: WebhookDelivery) -> Outcome:
         # later event can bring it back.
         upsert_issue(repo, gh.parse_issue(issue), effects=False)
         item = mark_item_deleted(repo, gh._id(issue, "id"), utcnow(), actor=ACTOR)
-        return DeliveryStatus.processed, f"item {item.id} hidden: deleted on the forge" if item else "unknown issue deleted"
+        return DeliveryStatus.processed, (f"item {item.id} hidden: deleted on the forge" if item
+                                          else "unknown issue deleted")
     if action == "transferred":
         new_issue = changes.get("new_issue")
         new_repo = _github_repo(changes.get("new_repository"))

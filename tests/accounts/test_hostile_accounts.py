@@ -9,11 +9,26 @@ from sqlalchemy import func, select
 
 from marketplace.accounts.models import ForgeIdentity, ImplementorProfile, Organisation, User
 from marketplace.backlog.models import (
-    BacklogItem, ItemLink, LinkKind, LinkSource, PullRequest, PullRequestState,
+    BacklogItem,
+    ItemLink,
+    LinkKind,
+    LinkSource,
+    PullRequest,
+    PullRequestState,
 )
 from marketplace.projects.models import MaintainershipClaim, MemberProject, ProjectMaintainer
 from marketplace.timeutil import utcnow
-from tests.accounts.helpers import as_user, person, PASSWORD, csrf, finish_connect, link_in, login, signup, start_connect
+from tests.accounts.helpers import (
+    PASSWORD,
+    as_user,
+    csrf,
+    finish_connect,
+    link_in,
+    login,
+    person,
+    signup,
+    start_connect,
+)
 
 
 def wait_for(messages, count=1):

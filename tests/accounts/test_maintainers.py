@@ -8,7 +8,7 @@ from marketplace.accounts.models import ForgeIdentity
 from marketplace.audit.models import AuditEvent
 from marketplace.projects.models import MaintainershipClaim, MemberProject, ProjectMaintainer
 from marketplace.projects.service import is_maintainer
-from tests.accounts.helpers import as_user, person, csrf, link_in
+from tests.accounts.helpers import as_user, csrf, link_in, person
 
 
 def odk(session):

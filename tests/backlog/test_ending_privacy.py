@@ -22,9 +22,9 @@ from marketplace.backlog.ending import decide_unknown_close, end_withheld
 from marketplace.backlog.models import BacklogItem
 from marketplace.backlog.service import find_item
 from marketplace.claims.models import Claim, ClaimState
+from marketplace.money import Money
 from marketplace.payouts import service as payouts
 from marketplace.payouts.models import PayoutAccount, PayoutRail, PayoutState
-from marketplace.money import Money
 from marketplace.pledges import service as pledges
 from marketplace.pledges.models import Pledge, Rail
 from marketplace.timeutil import utcnow

@@ -139,9 +139,8 @@ def test_the_one_place_that_reads_a_close_reason(state, state_reason, deleted, d
 def test_the_sql_rules_agree_with_the_python_rule_on_the_seeded_items_and_three_odd_ones(session):
     from sqlalchemy import func
 
-    from marketplace.backlog.queries import not_done_condition, solved_condition
-
     from marketplace.backlog.models import ItemState
+    from marketplace.backlog.queries import not_done_condition, solved_condition
 
     unknown, decided, deleted = session.scalars(select(BacklogItem).where(
         BacklogItem.state == ItemState.open).order_by(BacklogItem.id).limit(3)).all()

@@ -3,10 +3,10 @@ import pytest
 from rq import Queue, SimpleWorker
 from sqlalchemy import select
 
-from marketplace.tasks import enqueue_after_commit
 from marketplace.audit import service as audit
 from marketplace.audit.models import AuditEvent
 from marketplace.extensions import db
+from marketplace.tasks import enqueue_after_commit
 
 
 def record_job_ran(label: str) -> None:
@@ -68,8 +68,8 @@ def test_a_worker_runs_the_job(rq_redis, app, session):
 
 
 def test_releasing_a_savepoint_runs_no_job_the_commit_does(app, session):
-    from marketplace.tasks import enqueue_after_commit
     from marketplace.extensions import db
+    from marketplace.tasks import enqueue_after_commit
 
     ran = []
     enqueue_after_commit(db.session, ran.append, "job")

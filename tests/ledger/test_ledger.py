@@ -11,7 +11,6 @@ from marketplace.ledger.check import check
 from marketplace.ledger.models import AccountKind, LedgerAccount, LedgerEntry, LedgerTransaction
 from marketplace.money import Money
 
-
 PLEDGE_RULES = {"escrow differs from held pledges", "received differs from pledges received",
                 "refunds and losses differ from pledges refunded"}
 

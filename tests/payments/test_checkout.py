@@ -9,8 +9,8 @@ from marketplace.backlog.models import BacklogItem, ItemFunding
 from marketplace.ledger.check import check
 from marketplace.pledges.models import Pledge, PledgeState, Rail
 from tests.accounts.helpers import csrf, signup
-from tests.payments.test_stripe_events import post_event
 from tests.payments.fake_stripe import FakeStripe
+from tests.payments.test_stripe_events import post_event
 
 
 @pytest.fixture

@@ -1,11 +1,11 @@
 """Money faults found by a break test: each must stay fixed."""
-import pytest
 import hashlib
 import hmac
 import json
 import time
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from marketplace.ledger import service as ledger

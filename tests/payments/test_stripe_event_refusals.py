@@ -2,7 +2,6 @@
 signed events of the wrong shape, events that contradict our books, and
 objects that name another pledge. Each ends in a clear outcome on the
 delivery and leaves no partial effect; the ledger check passes after each."""
-import copy
 
 import pytest
 from sqlalchemy import func, select

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-
 from sqlalchemy import select
 
 from marketplace.accounts.models import ForgeIdentity, ImplementorProfile, User

@@ -9,7 +9,7 @@ from marketplace.ledger.check import check
 from marketplace.ledger.models import AccountKind
 from marketplace.payments import stripe_client
 from marketplace.payouts import service as payouts
-from marketplace.payouts.models import Payout, PayoutAccount, PayoutRail, ShareState
+from marketplace.payouts.models import PayoutAccount, PayoutRail, ShareState
 from marketplace.pledges.models import Pledge, PledgeState
 from marketplace.timeutil import utcnow
 from tests.payments.test_stripe_events import post_event, stripe_object
@@ -122,8 +122,9 @@ def test_refund_after_payout_gives_back_the_whole_100_reversing_90_and_the_10_fe
     assert (balance(AccountKind.payouts_paid), balance(AccountKind.commons_funds)) == (0, 0)
     assert (world.session.get(Pledge, pledge.id).refunded_minor, payout.fee_refunded_minor) == (10000, 1000)
     # The fee went back as its own ledger line of the refund.
-    from marketplace.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
     from sqlalchemy import select
+
+    from marketplace.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 
     lines = world.session.execute(
         select(LedgerAccount.kind, LedgerEntry.amount_minor).join(LedgerEntry.account)

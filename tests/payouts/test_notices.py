@@ -1,8 +1,8 @@
 """E-mail notices are composed when sent, with the ledger's figures at that time."""
 
-from marketplace.notifications import notices
 from marketplace.claims import service as claims
 from marketplace.claims.models import Certification
+from marketplace.notifications import notices
 from marketplace.payouts import service as payouts
 from marketplace.payouts.models import PayoutAccount, PayoutRail
 from marketplace.timeutil import utcnow

@@ -20,6 +20,7 @@ from marketplace.timeutil import utcnow
 from tests.payouts.helpers import AFTER_WINDOW, balance, escrow
 from tests.webhooks.helpers import payload, post_github
 
+
 def test_unmerged_pull_request_pays_nothing_then_the_merged_one_proposes_9000_plus_1000(world):
     item = world.issue(101)
     world.fund(item, 10000)

@@ -628,8 +628,8 @@ def _post(client, url, /, **data):
 
 
 def test_approve_and_cancel_by_anyone_but_a_maintainer_change_nothing(scene, app):
-    from tests.accounts.helpers import person
     from marketplace.projects.models import MemberProject, ProjectMaintainer
+    from tests.accounts.helpers import person
 
     url = f"/payouts/{scene.payout.id}"
     data = scene.split(approve="Approve", seen_gross="10000")
@@ -835,9 +835,9 @@ def _run_together(app, *calls):
 def test_manual_payout_recorded_twice_at_once_pays_once(race_app, monkeypatch):
     import time as _time
 
-    from marketplace.notifications import notices
     from marketplace.accounts.models import User
     from marketplace.extensions import db
+    from marketplace.notifications import notices
 
     with race_app.app_context():
         [item], people = _race_world("manual")
@@ -872,9 +872,9 @@ def test_manual_payout_recorded_twice_at_once_pays_once(race_app, monkeypatch):
 def test_concurrent_claim_requests_cannot_pass_the_cap(race_app, monkeypatch):
     import time as _time
 
-    from marketplace.notifications import notices
     from marketplace.accounts.models import User
     from marketplace.extensions import db
+    from marketplace.notifications import notices
 
     limit = race_app.config["CLAIM_ACTIVE_LIMIT"]
     with race_app.app_context():
@@ -903,9 +903,9 @@ def test_concurrent_claim_requests_cannot_pass_the_cap(race_app, monkeypatch):
 def test_self_service_refund_racing_the_approval_cannot_both_pass(race_app, monkeypatch):
     import time as _time
 
-    from marketplace.notifications import notices
     from marketplace.accounts.models import User
     from marketplace.extensions import db
+    from marketplace.notifications import notices
     from marketplace.payments import stripe_client
 
     with race_app.app_context():

@@ -412,8 +412,8 @@ def test_a_retry_long_after_a_lost_answer_finds_the_transfer_instead_of_making_a
 
 
 def test_a_payout_step_that_fails_in_the_cron_sends_none_of_its_notices(world, stripe_api, monkeypatch):
-    from marketplace.tasks import pending_jobs
     from marketplace.extensions import db
+    from marketplace.tasks import pending_jobs
 
     ama = world.implementor("ama@example.org", github_id=7013)
     payout = merged_and_approved(world, 313, 10000, ama, 7013)  # no payout account: the share will wait

@@ -11,12 +11,12 @@ from datetime import timedelta
 import pytest
 
 from jobs.money import transfer_share
-from marketplace.tasks import pending_jobs
 from marketplace.ledger.check import check
 from marketplace.ledger.models import AccountKind
 from marketplace.payments.local_stripe import LocalStripe
 from marketplace.payouts import service as payouts
 from marketplace.payouts.models import PayoutShare, ShareState
+from marketplace.tasks import pending_jobs
 from marketplace.timeutil import utcnow
 from tests.payouts.helpers import AFTER_WINDOW, balance
 from tests.payouts.test_payout_transfers import connected, merged_and_approved, stripe_api  # noqa: F401

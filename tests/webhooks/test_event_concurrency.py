@@ -109,9 +109,9 @@ def _race(app, newer_id: int, older_id: int) -> list:
 
 @pytest.mark.postgres
 def test_two_workers_on_two_events_of_one_issue_keep_the_newer_one(race_app):
+    from jobs.webhooks import process_delivery
     from marketplace.backlog.service import find_item
     from marketplace.extensions import db
-    from jobs.webhooks import process_delivery
 
     with race_app.app_context():
         _repository("issue")

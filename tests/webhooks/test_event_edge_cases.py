@@ -2,7 +2,7 @@
 import pytest
 from sqlalchemy import select
 
-from marketplace.backlog.models import BacklogItem, PullRequest, PullRequestState, ItemState
+from marketplace.backlog.models import BacklogItem, ItemState, PullRequest, PullRequestState
 from marketplace.backlog.service import find_item
 from marketplace.webhooks.models import DeliveryStatus, WebhookDelivery
 from tests.conftest import make_repository
