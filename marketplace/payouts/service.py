@@ -937,6 +937,23 @@ def choose_manual_rail(user_id: int, details: str) -> PayoutAccount:
     return account
 
 
+def ensure_stripe_account(user: User, country: str) -> str:
+    """The person's Stripe Express account id (``acct_…``): made at Stripe the
+    first time (keyed by the user id there, so a retry after a lost answer gets
+    the same account), then recorded with :func:`attach_stripe_account`. The
+    person's row lock serialises two clicks: one account, one row. Raises
+    :class:`marketplace.payments.stripe_client.PaymentsUnavailable` or
+    ``TransferRefused`` when Stripe cannot make it (nothing is recorded)."""
+    db.session.get(User, user.id, with_for_update=True)
+    account = db.session.get(PayoutAccount, user.id, populate_existing=True)
+    if account is not None and account.stripe_account_id:
+        stripe_id = account.stripe_account_id
+    else:
+        stripe_id = stripe_client.create_connected_account(user.id, country=country, email=user.email)
+    attach_stripe_account(user.id, stripe_id)
+    return stripe_id
+
+
 def attach_stripe_account(user_id: int, stripe_account_id: str) -> PayoutAccount:
     """Record the person's Stripe Express account (``acct_…``, made once per person)
     and choose the Stripe rail; transfers wait until ``account.updated`` says it can receive."""

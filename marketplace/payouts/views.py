@@ -366,22 +366,14 @@ def _set_up_stripe(user: User, profile: ImplementorProfile | None):
     if profile is None or not profile.country:
         flash(_("Set your country in your implementor profile first: Stripe needs it."))
         return redirect(url_for("accounts.profile"), code=303)
-    # The person's row lock serialises two clicks: one account, one row.
-    db.session.get(User, user.id, with_for_update=True)
-    account = db.session.get(PayoutAccount, user.id, populate_existing=True)
-    if account is None or not account.stripe_account_id:
-        try:
-            # Keyed by the user id at Stripe: a retry after a lost answer gets the same account.
-            stripe_id = stripe_client.create_connected_account(user.id, country=profile.country, email=user.email)
-        except (stripe_client.PaymentsUnavailable, stripe_client.TransferRefused) as exc:
-            db.session.rollback()
-            current_app.logger.warning("Stripe account for user %s not created: %s", user.id, exc)
-            flash(_("Stripe could not set up your account right now. Please try again later, or choose a "
-                    "transfer by the fiscal host."))
-            return redirect(back, code=303)
-    else:
-        stripe_id = account.stripe_account_id
-    payouts.attach_stripe_account(user.id, stripe_id)
+    try:
+        stripe_id = payouts.ensure_stripe_account(user, profile.country)
+    except (stripe_client.PaymentsUnavailable, stripe_client.TransferRefused) as exc:
+        db.session.rollback()
+        current_app.logger.warning("Stripe account for user %s not created: %s", user.id, exc)
+        flash(_("Stripe could not set up your account right now. Please try again later, or choose a "
+                "transfer by the fiscal host."))
+        return redirect(back, code=303)
     db.session.commit()
     try:
         link = stripe_client.create_account_link(stripe_id, refresh_url=url_for_public("payouts.settings"),

@@ -4,6 +4,7 @@ the provider's refund id, under a row lock on the pledge. Services flush,
 never commit."""
 from __future__ import annotations
 
+import secrets
 from datetime import date, datetime, timedelta
 
 from flask import current_app
@@ -129,6 +130,22 @@ def transition(pledge_id: int, to: PledgeState) -> bool:
     )
     db.session.expire_all()
     return result.rowcount == 1
+
+
+def give_transfer_reference(pledge: Pledge) -> str:
+    """Give a bank-transfer pledge the reference the funder writes on the transfer
+    (``BC<pledge id>-<6 hex digits>``, once; the same one when asked again)."""
+    if pledge.transfer_reference is None:
+        pledge.transfer_reference = f"BC{pledge.id}-{secrets.token_hex(3).upper()}"
+        db.session.flush()
+    return pledge.transfer_reference
+
+
+def record_checkout_session(pledge_id: int, session_id: str) -> None:
+    """Remember the Stripe Checkout Session (``cs_…``) made for a card pledge."""
+    pledge = db.session.get(Pledge, pledge_id)
+    pledge.checkout_session_id = session_id
+    db.session.flush()
 
 
 def _locked(pledge_id: int) -> Pledge:

@@ -1,7 +1,6 @@
 """Pledging on an item page: by card through Stripe Checkout, or by bank transfer."""
 from __future__ import annotations
 
-import secrets
 from datetime import timedelta
 
 from flask import (
@@ -119,7 +118,7 @@ def create(item_id: int):
                             expires_at=utcnow() + timedelta(days=30 * form.expiry_months.data),
                             actor=f"user:{current_user.id}")
     if rail is Rail.bank_transfer:
-        pledge.transfer_reference = f"BC{pledge.id}-{secrets.token_hex(3).upper()}"
+        pledges.give_transfer_reference(pledge)
         db.session.commit()
         return redirect(url_for("pledges.show", pledge_id=pledge.id))
     db.session.commit()  # the pending pledge exists before Stripe is asked
@@ -138,8 +137,7 @@ def create(item_id: int):
         _field_error(form.rail, _("Card payments are not available right now (Stripe cannot be reached). "
                                   "Please try again later, or pay by bank transfer."))
         return _form_again(visible_item(item_id), form, _("Nothing was charged. Please try again later."), 503)
-    pledge = db.session.get(Pledge, pledge.id)
-    pledge.checkout_session_id = session_id
+    pledges.record_checkout_session(pledge.id, session_id)
     db.session.commit()
     return redirect(url, code=303)
 
