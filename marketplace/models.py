@@ -28,7 +28,7 @@ from marketplace.payouts.models import Payout, PayoutAccount, PayoutPledge, Payo
 from marketplace.pledges.models import Pledge, RefundFailure  # noqa: F401
 from marketplace.projects.models import (  # noqa: F401
     MaintainerInvitation,
-    MaintainershipClaim,
+    MaintainerRequest,
     MemberProject,
     ProjectLink,
     ProjectMaintainer,

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from marketplace.accounts.models import ForgeIdentity, Organisation, OrganisationMember, User
-from marketplace.backlog.models import BacklogItem, ItemLink, LinkKind, LinkSource, PullRequest, PullRequestState
-from marketplace.projects.models import MaintainershipClaim, MemberProject, ProjectMaintainer
+from marketplace.backlog.models import BacklogItem, ItemLink, ItemLinkKind, LinkSource, PullRequest, PullRequestState
+from marketplace.projects.models import MaintainerRequest, MemberProject, ProjectMaintainer
 from marketplace.timeutil import utcnow
 from marketplace.webhooks.models import WebhookDelivery
 
@@ -48,7 +48,7 @@ MATRIX = {
     ("projects.project", "GET"): ("/projects/odk", PUBLIC),
     ("projects.maintainers", "GET"): ("/projects/odk/maintainers", PUBLIC),
     ("projects.invite_maintainer", "POST"): ("/projects/odk/maintainers/invite", MANAGERS),
-    ("projects.claim_maintainership", "POST"): ("/projects/odk/claim", SIGNED_IN),
+    ("projects.request_maintainership", "POST"): ("/projects/odk/maintainers/request", SIGNED_IN),
     ("projects.invitation", "GET"): ("/invitations/{invitation}", SIGNED_IN),
     ("projects.invitation", "POST"): ("/invitations/{invitation}", SIGNED_IN),
     ("projects.sdgs", "GET"): ("/sdgs", PUBLIC),
@@ -174,14 +174,14 @@ def world(app, session):
                        state=PullRequestState.open, html_url="https://github.com/getodk/central/pull/99001",
                        forge_created_at=utcnow(), forge_updated_at=utcnow())
     pull.links.append(ItemLink(target_host="github.com", target_path="getodk/central", target_number=1887,
-                               kind=LinkKind.mention, source=LinkSource.keyword, item=item))
+                               kind=ItemLinkKind.mention, source=LinkSource.keyword, item=item))
     identity = ForgeIdentity(user=people["implementor"], forge="github", host="github.com", forge_user_id=4242,
                              login="implementor")
     organisation = Organisation(slug="funders-united", name="Funders United", kind="funder",
                                 owner_id=people["funder"].id)
     organisation.members.append(OrganisationMember(user_id=people["funder"].id, role="owner", accepted_at=utcnow()))
     delivery = WebhookDelivery(source="github", delivery_id="matrix-1", event="ping", body="{}")
-    claim = MaintainershipClaim(project=odk, user=people["implementor"], repository=item.repository,
+    claim = MaintainerRequest(project=odk, user=people["implementor"], repository=item.repository,
                                 evidence="test")
     from marketplace.money import Money
     from marketplace.pledges.models import Rail

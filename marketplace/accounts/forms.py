@@ -124,5 +124,5 @@ class InviteForm(FlaskForm):
     email = EmailField(_l("E-mail of the co-maintainer"), validators=[DataRequired(), Email(), Length(max=320)])
 
 
-class ClaimForm(FlaskForm):
+class MaintainerRequestForm(FlaskForm):
     repository_id = SelectField(_l("Repository you administer"), coerce=str)

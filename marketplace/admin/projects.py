@@ -11,7 +11,7 @@ from marketplace.admin.blueprint import bp, like, listing, paginate, search_text
 from marketplace.admin.forms import ActionForm, MaintainerForm
 from marketplace.errors import on_refusal_go_to
 from marketplace.extensions import db
-from marketplace.projects.models import MaintainershipClaim, MemberProject
+from marketplace.projects.models import MaintainerRequest, MemberProject
 from marketplace.projects.service import (
     add_maintainer,
     admit,
@@ -75,8 +75,8 @@ def name_maintainer(slug: str):
 @admin_required
 def claims():
     """Requests to maintain a project waiting for a decision, then the decided ones."""
-    page = paginate(select(MaintainershipClaim),
-                    [(MaintainershipClaim.status != "requested"), MaintainershipClaim.id.desc()])
+    page = paginate(select(MaintainerRequest),
+                    [(MaintainerRequest.status != "requested"), MaintainerRequest.id.desc()])
     return render_template("admin/claims.html", **listing(page))
 
 
@@ -84,7 +84,7 @@ def claims():
 @admin_required
 def decide_claim(claim_id: int, decision: str):
     """Confirm (the person becomes a maintainer) or reject a request to maintain a project."""
-    row = db.get_or_404(MaintainershipClaim, claim_id)
+    row = db.get_or_404(MaintainerRequest, claim_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     on_refusal_go_to(url_for("admin.claims"))

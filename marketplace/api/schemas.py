@@ -18,8 +18,7 @@ from marketplace.backlog.search import FUNDED, MAX_PAGE, MAX_QUERY_LENGTH, SORTS
 from marketplace.forges.models import ForgeKind
 from marketplace.payouts.models import PayoutState, ShareState
 from marketplace.pledges.models import PledgeState
-from marketplace.projects.models import LinkKind as ProjectLinkKind
-from marketplace.projects.models import RegistryStatus
+from marketplace.projects.models import ProjectLinkKind, RegistryStatus
 
 
 def values_of(kind: type[enum.Enum]) -> Any:

@@ -270,7 +270,7 @@ class PullRequest(db.Model):
         return self.author_login or "unknown"
 
 
-class LinkKind(str, enum.Enum):
+class ItemLinkKind(str, enum.Enum):
     """How a pull/merge request refers to an issue."""
 
     closes = "closes"  # closing keyword, same member project, base is the default branch
@@ -311,7 +311,7 @@ class ItemLink(db.Model):
     target_host: Mapped[str] = mapped_column(String(255))
     target_path: Mapped[str] = mapped_column(String(511))  # "owner/name" as written
     target_number: Mapped[int]
-    kind: Mapped[LinkKind] = mapped_column(db.Enum(LinkKind, native_enum=False, length=20))
+    kind: Mapped[ItemLinkKind] = mapped_column(db.Enum(ItemLinkKind, native_enum=False, length=20))
     source: Mapped[LinkSource] = mapped_column(db.Enum(LinkSource, native_enum=False, length=20))
     removed: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -19,8 +19,8 @@ from marketplace.backlog.models import (
     ItemAlias,
     ItemLabel,
     ItemLink,
+    ItemLinkKind,
     ItemState,
-    LinkKind,
     LinkSource,
     PullRequest,
     PullRequestState,
@@ -393,7 +393,7 @@ def _split_path(path: str) -> tuple[str, str]:
 def refresh_links(pull: PullRequest) -> list[BacklogItem]:
     """Recompute the keyword links of ``pull`` from its title and body.
 
-    Classification (``LinkKind``): a closing reference to this member
+    Classification (``ItemLinkKind``): a closing reference to this member
     project's issue is ``closes``; to another repository outside the project
     ``cross_project``; anything else, or any reference while the pull request
     does not target the repository's default branch, a ``mention``. Manual
@@ -409,7 +409,7 @@ def refresh_links(pull: PullRequest) -> list[BacklogItem]:
     if pull.links_frozen_at is not None:
         return []
     honoured = bool(repo.default_branch) and pull.base_branch == repo.default_branch
-    wanted: dict[tuple[str, str, int], tuple[LinkKind, BacklogItem | None]] = {}
+    wanted: dict[tuple[str, str, int], tuple[ItemLinkKind, BacklogItem | None]] = {}
     text = f"{pull.title}\n{pull.body or ''}"
     for ref in find_references(text, repo.forge.value):
         host = ref.host or repo.host
@@ -431,11 +431,11 @@ def refresh_links(pull: PullRequest) -> list[BacklogItem]:
         if item is not None and item.deleted_at is not None:
             item = None  # deleted on the forge: nothing attaches to it any more
         if not (ref.closing and honoured):
-            kind = LinkKind.mention
+            kind = ItemLinkKind.mention
         elif target_repo is not None and target_repo.project_id == repo.project_id:
-            kind = LinkKind.closes
+            kind = ItemLinkKind.closes
         else:
-            kind = LinkKind.cross_project
+            kind = ItemLinkKind.cross_project
         wanted[(host, path.lower(), ref.number)] = (kind, item, path)
     touched: set[int] = set()
     existing = {(link.target_host, link.target_path.lower(), link.target_number): link for link in pull.links}
@@ -499,7 +499,7 @@ def update_solved(item: BacklogItem) -> None:
         .join(ItemLink, ItemLink.pull_request_id == PullRequest.id)
         .where(
             ItemLink.item_id == item.id,
-            ItemLink.kind == LinkKind.closes,
+            ItemLink.kind == ItemLinkKind.closes,
             ItemLink.removed.is_(False),
             PullRequest.state == PullRequestState.merged,
             PullRequest.deleted_at.is_(None),
@@ -527,9 +527,9 @@ def link_by_hand(pull: PullRequest, item: BacklogItem, *, actor: str) -> ItemLin
                  if (known.target_host, known.target_path.lower(), known.target_number) == key), None)
     if link is None:
         link = ItemLink(target_host=item.forge_host, target_path=target.full_name, target_number=item.number,
-                        item=item, kind=LinkKind.closes, source=LinkSource.manual, created_by=actor)
+                        item=item, kind=ItemLinkKind.closes, source=LinkSource.manual, created_by=actor)
         pull.links.append(link)
-    link.kind, link.source, link.removed, link.item = LinkKind.closes, LinkSource.manual, False, item
+    link.kind, link.source, link.removed, link.item = ItemLinkKind.closes, LinkSource.manual, False, item
     db.session.flush()
     update_solved(item)
     audit.record("link.added", "item_link", link.id, actor=actor,

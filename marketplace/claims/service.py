@@ -19,7 +19,7 @@ from marketplace.audit import service as audit
 from marketplace.backlog.models import (
     BacklogItem,
     ItemLink,
-    LinkKind,
+    ItemLinkKind,
     PullRequest,
     PullRequestState,
 )
@@ -274,7 +274,7 @@ def on_links(pull: PullRequest) -> list[int]:
     if pull.state is PullRequestState.closed:
         return []
     item_ids = [link.item_id for link in pull.links
-                if link.item_id and link.kind is LinkKind.closes and not link.removed]
+                if link.item_id and link.kind is ItemLinkKind.closes and not link.removed]
     moved = []
     for item_id in item_ids:
         claim = holding_claim_of_author(db.session.get(BacklogItem, item_id), pull)
@@ -349,6 +349,6 @@ def _linked_change(claim: Claim) -> bool:
     identities = select(ForgeIdentity.forge_user_id).where(ForgeIdentity.user_id == claim.claimant_id)
     return db.session.scalar(
         select(PullRequest.id).join(ItemLink, ItemLink.pull_request_id == PullRequest.id).where(
-            ItemLink.item_id == claim.item_id, ItemLink.kind == LinkKind.closes, ItemLink.removed.is_(False),
+            ItemLink.item_id == claim.item_id, ItemLink.kind == ItemLinkKind.closes, ItemLink.removed.is_(False),
             PullRequest.state != PullRequestState.closed, PullRequest.author_forge_id.in_(identities),
         ).limit(1)) is not None

@@ -115,7 +115,7 @@ class ProjectSdg(db.Model):
     project: Mapped[MemberProject] = relationship(back_populates="sdgs")
 
 
-class LinkKind(str, enum.Enum):
+class ProjectLinkKind(str, enum.Enum):
     """What a project link points at, when it is not a syncable repository."""
 
     other_host = "other_host"  # a host we do not sync: SourceForge, a data portal, a document
@@ -131,7 +131,7 @@ class ProjectLink(db.Model):
     project_id: Mapped[int] = mapped_column(
         ForeignKey("member_project.id", ondelete="CASCADE"), index=True
     )
-    kind: Mapped[LinkKind] = mapped_column(db.Enum(LinkKind, native_enum=False, length=30))
+    kind: Mapped[ProjectLinkKind] = mapped_column(db.Enum(ProjectLinkKind, native_enum=False, length=30))
     label: Mapped[str | None] = mapped_column(String(300))
     url: Mapped[str] = mapped_column(String(2000))
 
@@ -171,11 +171,11 @@ class MaintainerInvitation(db.Model):
     project: Mapped[MemberProject] = relationship()
 
 
-class MaintainershipClaim(db.Model):
+class MaintainerRequest(db.Model):
     """A person whose verified forge identity administers a repository of the
     project asks to maintain it; an admin confirms or rejects."""
 
-    __tablename__ = "maintainership_claim"
+    __tablename__ = "maintainership_claim"  # the table keeps its first name
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("member_project.id", ondelete="CASCADE"), index=True)

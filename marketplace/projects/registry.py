@@ -23,9 +23,9 @@ from marketplace.forges.urls import (
     parse_repository_url,
 )
 from marketplace.projects.models import (
-    LinkKind,
     MemberProject,
     ProjectLink,
+    ProjectLinkKind,
     ProjectSdg,
     RegistryStatus,
 )
@@ -408,7 +408,7 @@ def _upsert(data: _ProjectData, outcome: RecordOutcome) -> None:
             if len(project.repositories) != before and not created:
                 changed.append(f"repository {parsed.url}")
             continue
-        kind = LinkKind.forge_namespace if parsed.is_namespace else LinkKind.other_host
+        kind = ProjectLinkKind.forge_namespace if parsed.is_namespace else ProjectLinkKind.other_host
         if parsed.is_namespace:
             outcome.reasons.append(
                 f"{parsed.url} is an organisation or group, not a repository: kept as a link"

@@ -20,7 +20,7 @@ from marketplace.notifications import mail
 from marketplace.notifications.links import url_for_public
 from marketplace.projects.models import (
     MaintainerInvitation,
-    MaintainershipClaim,
+    MaintainerRequest,
     MemberProject,
     ProjectMaintainer,
 )
@@ -125,7 +125,7 @@ def repository_permission(repo: Repository, login: str) -> tuple[str | None, int
     return permission, user_id
 
 
-def claim(project: MemberProject, repo: Repository, user: User) -> MaintainershipClaim:
+def request_maintainership(project: MemberProject, repo: Repository, user: User) -> MaintainerRequest:
     """Ask to maintain ``project`` as an administrator of its GitHub repository ``repo``.
 
     Needs a verified GitHub identity whose permission on the repository is
@@ -150,7 +150,7 @@ def claim(project: MemberProject, repo: Repository, user: User) -> Maintainershi
     if permission != "admin":
         raise ProjectError(_("Your GitHub account %(login)s does not administer %(repo)s.",
                              login=identity.login, repo=repo.full_name))
-    row = MaintainershipClaim(project=project, user=user, repository=repo,
+    row = MaintainerRequest(project=project, user=user, repository=repo,
                               evidence=f"GitHub permission of {identity.login} (id {identity.forge_user_id}) "
                                        f"on {repo.full_name}: admin")
     db.session.add(row)
@@ -160,7 +160,7 @@ def claim(project: MemberProject, repo: Repository, user: User) -> Maintainershi
     return row
 
 
-def decide(claim_row: MaintainershipClaim, *, confirm: bool, admin: User) -> None:
+def decide(claim_row: MaintainerRequest, *, confirm: bool, admin: User) -> None:
     """An admin confirms (the person becomes a maintainer) or rejects a claim."""
     if claim_row.status != "requested":
         raise ProjectError(_("This claim was decided already."))

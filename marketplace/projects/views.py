@@ -19,7 +19,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 
 from marketplace.access import current_actor, project_or_404, refuse_unless_manager
-from marketplace.accounts.forms import ClaimForm, InviteForm, as_choices
+from marketplace.accounts.forms import InviteForm, MaintainerRequestForm, as_choices
 from marketplace.backlog.ending import decide_unknown_close, name_work_target
 from marketplace.backlog.models import BacklogItem, ItemLink, PullRequest
 from marketplace.backlog.search import BacklogFilters, find_items, project_with_details
@@ -111,12 +111,12 @@ def sdg(number: int):
 def maintainers(slug: str):
     """Who maintains the project; maintainers invite, administrators of its repositories claim."""
     row = project_or_404(slug)
-    claim_form = ClaimForm()
-    claim_form.repository_id.choices = as_choices(
+    request_form = MaintainerRequestForm()
+    request_form.repository_id.choices = as_choices(
         (str(r.id), r.full_name) for r in row.repositories if r.forge.value == "github")
     return render_template(
         "projects/maintainers.html", project=row, people=maintainers_of(row.id), invite_form=InviteForm(),
-        claim_form=claim_form, may_manage=projects_service.may_manage(current_user, row),
+        request_form=request_form, may_manage=projects_service.may_manage(current_user, row),
     )
 
 
@@ -160,21 +160,21 @@ def invitation(token: str):
     return render_template("projects/invitation.html", invitation=row, form=form, error=error), status
 
 
-@bp.post("/projects/<slug>/claim")
-def claim_maintainership(slug: str):
+@bp.post("/projects/<slug>/maintainers/request")
+def request_maintainership(slug: str):
     """An administrator of one of the project's GitHub repositories asks to maintain it."""
     row = project_or_404(slug)
     back = url_for("projects.maintainers", slug=slug)
     if not current_user.is_authenticated:
         return redirect(url_for("accounts.login", next=back))
-    form = ClaimForm()
+    form = MaintainerRequestForm()
     form.repository_id.choices = as_choices((str(r.id), r.full_name) for r in row.repositories)
     if not form.validate_on_submit():
         flash(_("Choose a repository."))
         return redirect(back), 303
     repo = db.session.get(Repository, int(form.repository_id.data))
     on_refusal_go_to(back)  # a ProjectError: flashed, then back to the maintainers page (303)
-    projects_service.claim(row, repo, current_actor())
+    projects_service.request_maintainership(row, repo, current_actor())
     db.session.commit()
     flash(_("Your claim is recorded; an admin will confirm it."))
     return redirect(back)

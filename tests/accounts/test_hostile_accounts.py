@@ -11,12 +11,12 @@ from marketplace.accounts.models import ForgeIdentity, ImplementorProfile, Organ
 from marketplace.backlog.models import (
     BacklogItem,
     ItemLink,
-    LinkKind,
+    ItemLinkKind,
     LinkSource,
     PullRequest,
     PullRequestState,
 )
-from marketplace.projects.models import MaintainershipClaim, MemberProject, ProjectMaintainer
+from marketplace.projects.models import MaintainerRequest, MemberProject, ProjectMaintainer
 from marketplace.timeutil import utcnow
 from tests.accounts.helpers import (
     PASSWORD,
@@ -125,9 +125,9 @@ def test_claim_uses_the_stale_handle_and_borrows_a_newcomers_admin_rights(app, s
     github_forge.repos[("getodk", "central")] = {"id": 1, "issues": [], "pulls": [],
                                                  "permissions": {"ama": "admin"}}
     client = as_user(app, ama)
-    client.post("/projects/odk/claim", data={"csrf_token": csrf(client, "/projects/odk/maintainers"),
+    client.post("/projects/odk/maintainers/request", data={"csrf_token": csrf(client, "/projects/odk/maintainers"),
                                              "repository_id": str(central.id)})
-    claims = session.scalars(select(MaintainershipClaim)).all()
+    claims = session.scalars(select(MaintainerRequest)).all()
     assert claims == [], [c.evidence for c in claims]
 
 
@@ -255,7 +255,7 @@ def _cross_project_link(session):
                        html_url="https://github.com/getodk/central/pull/99002",
                        forge_created_at=utcnow(), forge_updated_at=utcnow())
     pull.links.append(ItemLink(target_host="github.com", target_path=crvs_repo.full_name,
-                               target_number=crvs_item.number, kind=LinkKind.cross_project,
+                               target_number=crvs_item.number, kind=ItemLinkKind.cross_project,
                                source=LinkSource.keyword, item=crvs_item))
     session.add(pull)
     session.commit()

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from marketplace.accounts.models import ForgeIdentity
 from marketplace.audit.models import AuditEvent
-from marketplace.projects.models import MaintainershipClaim, MemberProject, ProjectMaintainer
+from marketplace.projects.models import MaintainerRequest, MemberProject, ProjectMaintainer
 from marketplace.projects.service import is_maintainer
 from tests.accounts.helpers import as_user, csrf, link_in, person
 
@@ -86,9 +86,9 @@ def test_a_repository_admin_claims_maintainership_and_an_admin_confirms(app, ses
                                                  "user_ids": {"ama-codes": 583231, "kofi": 99}}
     client = as_user(app, ama)
     token = csrf(client, "/projects/odk/maintainers")
-    assert client.post("/projects/odk/claim", data={"csrf_token": token, "repository_id": str(central.id)}
+    assert client.post("/projects/odk/maintainers/request", data={"csrf_token": token, "repository_id": str(central.id)}
                        ).status_code == 302
-    claim = session.scalars(select(MaintainershipClaim)).one()
+    claim = session.scalars(select(MaintainerRequest)).one()
     assert claim.status == "requested"
     assert claim.evidence == "GitHub permission of ama-codes (id 583231) on getodk/central: admin"
     assert not is_maintainer(ama, project)  # not before an admin confirms
@@ -106,10 +106,10 @@ def test_a_claim_without_admin_rights_is_refused(app, session, github_forge):
     github_forge.repos[("getodk", "central")] = {"id": 1, "issues": [], "pulls": [], "permissions": {"kofi": "write"},
                                                  "user_ids": {"kofi": 99}}
     client = as_user(app, kofi)
-    response = client.post("/projects/odk/claim", data={"csrf_token": csrf(client, "/projects/odk/maintainers"),
+    response = client.post("/projects/odk/maintainers/request", data={"csrf_token": csrf(client, "/projects/odk/maintainers"),
                                                         "repository_id": str(central.id)}, follow_redirects=True)
     assert "Your GitHub account kofi does not administer getodk/central." in response.get_data(as_text=True)
-    assert session.scalars(select(MaintainershipClaim)).all() == []
+    assert session.scalars(select(MaintainerRequest)).all() == []
 
 
 def test_organisation_owner_adds_members_and_others_cannot(app, session):

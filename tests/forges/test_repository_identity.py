@@ -14,7 +14,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from marketplace.backlog.models import BacklogItem, ItemLink, LinkKind
+from marketplace.backlog.models import BacklogItem, ItemLink, ItemLinkKind
 from marketplace.backlog.service import find_item
 from marketplace.forges.service import RepositoryConflict, add_repository, find_repository, move_repository
 from marketplace.forges.urls import parse_repository_url
@@ -160,7 +160,7 @@ def test_a_reference_by_the_old_name_resolves_to_the_new_repository(client, sess
     post_github(client, "issues", renamed_repository_event())
     post_github(client, "pull_request", _pull_in_renamed(70, "Fixes Octocoders/Hello-World#55"))
     link = session.scalar(select(ItemLink).where(ItemLink.target_number == 55))
-    assert (link.item.repository_id, link.item.number, link.kind) == (new.id, 55, LinkKind.closes)
+    assert (link.item.repository_id, link.item.number, link.kind) == (new.id, 55, ItemLinkKind.closes)
     assert find_item("github.com", 9_550_055).solved_by.number == 70
     assert find_item("github.com", 9_560_055).solved_by is None
 

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from marketplace.audit.models import AuditEvent
 from marketplace.forges.models import Repository
 from marketplace.forges.service import find_repository
-from marketplace.projects.models import LinkKind, MemberProject, RegistryStatus
+from marketplace.projects.models import MemberProject, ProjectLinkKind, RegistryStatus
 from marketplace.projects.registry import RegistryError, import_registry, load_registry_file
 from tests.conftest import SEED
 
@@ -59,7 +59,7 @@ def test_url_behind_a_label_is_read_and_reported(session):
 def test_organisation_urls_are_kept_as_links_and_reported(session):
     project = session.scalar(select(MemberProject).where(MemberProject.slug == "open-drone-suite"))
     assert [(link.kind, link.url) for link in project.links] == [
-        (LinkKind.forge_namespace, "https://github.com/team-asr")
+        (ProjectLinkKind.forge_namespace, "https://github.com/team-asr")
     ]
     assert project.repositories == []
     summary = import_registry(load_registry_file(REGISTRY))

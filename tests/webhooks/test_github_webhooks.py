@@ -4,7 +4,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from marketplace.backlog.models import BacklogItem, ItemLink, LinkKind, PullRequest, PullRequestState
+from marketplace.backlog.models import BacklogItem, ItemLink, ItemLinkKind, PullRequest, PullRequestState
 from marketplace.backlog.service import find_item
 from marketplace.forges.models import Repository
 from marketplace.webhooks.models import DeliveryStatus, WebhookDelivery
@@ -225,11 +225,11 @@ def test_closing_keywords_links_cross_project_and_mentions(client, session, hell
     pull = session.scalar(select(PullRequest).where(PullRequest.repository_id == hello.id, PullRequest.number == 30))
     links = {(link.target, link.kind) for link in pull.links}
     assert links == {
-        ("Codertocat/Hello-World#591", LinkKind.closes),
-        ("Codertocat/Hello-World#592", LinkKind.closes),
-        ("other-org/other-repo#5", LinkKind.cross_project),
-        ("Codertocat/Hello-World#263", LinkKind.mention),
-        ("Codertocat/Hello-World#593", LinkKind.mention),
+        ("Codertocat/Hello-World#591", ItemLinkKind.closes),
+        ("Codertocat/Hello-World#592", ItemLinkKind.closes),
+        ("other-org/other-repo#5", ItemLinkKind.cross_project),
+        ("Codertocat/Hello-World#263", ItemLinkKind.mention),
+        ("Codertocat/Hello-World#593", ItemLinkKind.mention),
     }
     assert {link.item.number for link in pull.links if link.item} == {591, 592, 263, 593}
 
@@ -239,9 +239,9 @@ def test_no_links_when_the_base_branch_is_not_the_default(client, session, hello
         _issue(client, number)
     post_github(client, "pull_request", _pull(31, "Closes #591\nFixes #592", merged=True, base="release-1.0"))
     pull = session.scalar(select(PullRequest).where(PullRequest.repository_id == hello.id, PullRequest.number == 31))
-    assert {link.kind for link in pull.links} == {LinkKind.mention}
+    assert {link.kind for link in pull.links} == {ItemLinkKind.mention}
     assert session.scalar(select(func.count()).select_from(ItemLink).where(
-        ItemLink.pull_request_id == pull.id, ItemLink.kind != LinkKind.mention)) == 0
+        ItemLink.pull_request_id == pull.id, ItemLink.kind != ItemLinkKind.mention)) == 0
     assert find_item("github.com", 700591).solved_by_id is None
 
 
