@@ -331,7 +331,7 @@ def refund_through_rail(pledge_id: int, amount_minor: int, *, reason: str, actor
                                                 idempotency_key=request_key, pledge_id=pledge.id)
     else:
         if not offline_reference:
-            raise PledgeError("a bank-transfer refund needs the reference of the transfer back")
+            raise PledgeError(_("A bank-transfer refund needs the reference of the transfer back."))
         refund_id = f"offline:{pledge.id}:{offline_reference}"
     moved = refund(pledge.id, amount_minor, refund_id=refund_id, actor=actor)
     audit.record("pledge.refund_requested", "pledge", pledge.id, actor=actor,

@@ -103,3 +103,17 @@ def test_refund_during_open_dispute_does_not_forget_the_dispute(client, session)
     post_event(client, "charge.refunded", charge, "evt_ref")
     pledge = session.get(Pledge, pledge.id)
     assert pledge.state is PledgeState.disputed
+
+
+def test_a_bank_refund_without_its_reference_is_refused_in_the_person_s_language(session, monkeypatch):
+    # A DomainError's message is translated (marketplace.errors); the refund form's reference is optional,
+    # so an admin who leaves it empty reads this message.
+    the_item = item(session)
+    pledge = pledges.create(the_item, funder(session).id, Money(4000, "USD"), rail=Rail.bank_transfer, actor="t")
+    assert pledges.confirm_transfer(pledge.id, Money(4000, "USD"), reference="r", received_on="2024-01-01",
+                                    actor="admin")
+    monkeypatch.setattr(pledges, "_", lambda text, **values: "translated: " + (text % values if values else text))
+    with pytest.raises(pledges.PledgeError) as refused:
+        pledges.refund_through_rail(pledge.id, 1000, reason="x", actor="admin", offline_reference=None)
+    assert str(refused.value) == "translated: A bank-transfer refund needs the reference of the transfer back."
+    assert session.get(Pledge, pledge.id).refunded_minor == 0
