@@ -116,7 +116,7 @@ def test_sqlite_upgrade_keeps_rows_of_tables_that_batch_mode_rebuilds(tmp_path):
 
 
 def test_own_reversal_memos_become_ledger_references_and_back(tmp_path):
-    """0015 gives the transactions found by memo text before ('share:<id>:own-reversal')
+    """0012 gives the transactions found by memo text before ('share:<id>:own-reversal')
     their structured reference; its downgrade writes the memo again."""
     app = make_app(f"sqlite:///{tmp_path / 'r.sqlite3'}")
     with app.app_context():
@@ -126,7 +126,7 @@ def test_own_reversal_memos_become_ledger_references_and_back(tmp_path):
             "(1, 'transfer_reversed', 'transfer-reversal:trr_1', 'share:42:own-reversal', '2026-11-01'), "
             "(2, 'payout_returned', 'payout:7:returned', 'the bank sent it back', '2026-11-02')"))
         db.session.commit()
-        upgrade(revision="0015")
+        upgrade(revision="0012")
         rows = db.session.execute(sa.text(
             "SELECT id, memo, reference_kind, reference_id FROM ledger_transaction ORDER BY id")).all()
         assert [tuple(row) for row in rows] == [(1, None, "own_reversal", 42),

@@ -71,24 +71,24 @@ def name_maintainer(slug: str):
     return redirect(url_for("admin.projects", q=slug))
 
 
-@bp.get("/claims")
+@bp.get("/maintainer-requests")
 @admin_required
-def claims():
+def maintainer_requests():
     """Requests to maintain a project waiting for a decision, then the decided ones."""
     page = paginate(select(MaintainerRequest),
                     [(MaintainerRequest.status != "requested"), MaintainerRequest.id.desc()])
-    return render_template("admin/claims.html", **listing(page))
+    return render_template("admin/maintainer_requests.html", **listing(page))
 
 
-@bp.post("/claims/<id:claim_id>/<any(confirm, reject):decision>")
+@bp.post("/maintainer-requests/<id:request_id>/<any(confirm, reject):decision>")
 @admin_required
-def decide_claim(claim_id: int, decision: str):
+def decide_maintainer_request(request_id: int, decision: str):
     """Confirm (the person becomes a maintainer) or reject a request to maintain a project."""
-    row = db.get_or_404(MaintainerRequest, claim_id)
+    row = db.get_or_404(MaintainerRequest, request_id)
     if not ActionForm().validate_on_submit():
         abort(400)
-    on_refusal_go_to(url_for("admin.claims"))
+    on_refusal_go_to(url_for("admin.maintainer_requests"))
     decide(row, confirm=decision == "confirm", admin=current_actor())  # ProjectError: flashed, 303
     db.session.commit()
-    flash(_("The claim is %(status)s.", status=row.status))
-    return redirect(url_for("admin.claims"))
+    flash(_("The request is %(status)s.", status=row.status))
+    return redirect(url_for("admin.maintainer_requests"))

@@ -3,8 +3,9 @@ from flask import request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, EmailField, IntegerField, SelectField, TextAreaField
+from wtforms import DateField, EmailField, HiddenField, IntegerField, SelectField, TextAreaField
 from wtforms.validators import (
+    AnyOf,
     DataRequired,
     Email,
     InputRequired,
@@ -21,6 +22,12 @@ from marketplace.claims.service import MAX_PLAN_LENGTH
 from marketplace.organisations.service import organisations_of
 
 MAX_DECISION_NOTE = 2000
+
+
+class TeamForm(FlaskForm):
+    """A maintainer opens an item to a team (``open`` = "1") or back to one approved claim ("0")."""
+
+    open = HiddenField(validators=[AnyOf(["0", "1"])])
 
 
 class ClaimRequestForm(FlaskForm):

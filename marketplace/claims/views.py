@@ -17,6 +17,7 @@ from marketplace.claims import service as claims
 from marketplace.claims.forms import (
     DecisionForm,
     ReassignForm,
+    TeamForm,
     certification_form,
     claim_request_form,
     reassign_form,
@@ -103,7 +104,10 @@ def set_open_to_team(item_id: int):
     back = url_for("backlog.item", item_id=item.id)
     if (refusal := refuse_unless_manager(item.repository.project, back=back)) is not None:
         return refusal
-    open_ = request.form.get("open") == "1"
+    form = TeamForm()
+    if not form.validate_on_submit():
+        abort(400)
+    open_ = form.open.data == "1"
     on_refusal_go_to(back)  # a ClaimError: flashed, then back to the item (303)
     claims.set_open_to_team(item, open_, maintainer=current_actor())
     db.session.commit()

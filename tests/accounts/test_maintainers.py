@@ -93,8 +93,8 @@ def test_a_repository_admin_claims_maintainership_and_an_admin_confirms(app, ses
     assert claim.evidence == "GitHub permission of ama-codes (id 583231) on getodk/central: admin"
     assert not is_maintainer(ama, project)  # not before an admin confirms
     admin_client = as_user(app, person(session, "host@example.org", admin=True))
-    assert admin_client.post(f"/admin/claims/{claim.id}/confirm",
-                             data={"csrf_token": csrf(admin_client, "/admin/claims")}).status_code == 302
+    assert admin_client.post(f"/admin/maintainer-requests/{claim.id}/confirm",
+                             data={"csrf_token": csrf(admin_client, "/admin/maintainer-requests")}).status_code == 302
     assert is_maintainer(ama, project)
 
 

@@ -195,6 +195,14 @@ def test_opening_an_item_to_a_team_lets_a_maintainer_approve_two_claims(scene):
     assert scene.item.open_to_team is True
 
 
+def test_the_team_switch_takes_only_0_or_1_and_changes_nothing_otherwise(scene):
+    keeper = scene.client(scene.maintainer)
+    for value in ("2", "yes", ""):
+        assert post(keeper, f"/items/{scene.item.id}/claims/team", open=value).status_code == 400
+    scene.session.refresh(scene.item)
+    assert scene.item.open_to_team is False
+
+
 def test_a_maintainer_certifies_for_the_project_and_revokes(scene):
     keeper = scene.client(scene.maintainer)
     until = (utcnow().date() + timedelta(days=90)).isoformat()

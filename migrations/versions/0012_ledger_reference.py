@@ -2,14 +2,14 @@
 lookups use, instead of matching memo text; the commons' own transfer
 reversals recorded with memo 'share:<id>:own-reversal' get their reference.
 
-Revision ID: 0015
+Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-01
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = "0015"
+revision = "0012"
 down_revision = "0011"
 branch_labels = None
 depends_on = None
