@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 
 from babel.core import Locale
 from babel.numbers import NumberFormatError, get_currency_precision, parse_decimal
+from flask_babel import gettext as _
 
 from marketplace.errors import DomainError
 
@@ -91,26 +92,28 @@ def parse_amount(text: str, currency: str, locale: str | Locale = "en",
     """
     currency = (currency or "").strip().upper()
     if currency not in allowed:
-        raise MoneyError(f"{currency or '?'} is not a currency the commons accepts ({', '.join(allowed)}).")
+        raise MoneyError(_("%(currency)s is not a currency the commons accepts (%(allowed)s).",
+                           currency=currency or "?", allowed=", ".join(allowed)))
     text = (text or "").strip()
     if not text or len(text) > 40:
-        raise MoneyError("Type an amount.")
+        raise MoneyError(_("Type an amount."))
     if not _AMOUNT_CHARACTERS.match(text):
         # Babel would read "1e3" and "NaN"; people do not type those as money.
-        raise MoneyError(f"{text!r} is not an amount.")
+        raise MoneyError(_("%(text)s is not an amount.", text=repr(text)))
     try:
         value = parse_decimal(text, locale=locale, strict=True)
     except (NumberFormatError, InvalidOperation, ValueError):
-        raise MoneyError(f"{text!r} is not an amount.") from None
+        raise MoneyError(_("%(text)s is not an amount.", text=repr(text))) from None
     if not value.is_finite() or value <= 0:
-        raise MoneyError("The amount must be more than zero.")
+        raise MoneyError(_("The amount must be more than zero."))
     digits = exponent(currency)
     minor = value.scaleb(digits)
     if minor != minor.to_integral_value():
-        raise MoneyError(f"{currency} amounts have at most {digits} decimal places; {text!r} has more.")
+        raise MoneyError(_("%(currency)s amounts have at most %(digits)d decimal places; %(text)s has more.",
+                           currency=currency, digits=digits, text=repr(text)))
     amount = int(minor)
     if amount > MAX_MINOR:
-        raise MoneyError("This amount is too large.")
+        raise MoneyError(_("This amount is too large."))
     stripe_amount(Money(amount, currency))  # refuse what the card rail cannot take
     return Money(amount, currency)
 
@@ -125,7 +128,7 @@ def stripe_amount(money: Money) -> int:
     if currency in STRIPE_TWO_DECIMAL_REPRESENTED:
         return money.amount_minor * 100
     if currency in STRIPE_THREE_DECIMAL and money.amount_minor % 10:
-        raise MoneyError(f"{currency} card payments take amounts whose last decimal is 0.")
+        raise MoneyError(_("%(currency)s card payments take amounts whose last decimal is 0.", currency=currency))
     return money.amount_minor
 
 

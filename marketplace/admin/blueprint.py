@@ -3,9 +3,11 @@ helpers its listing pages share: page number, search text, ``LIKE`` pattern, pag
 from __future__ import annotations
 
 from flask import Blueprint, request
+from flask_babel import gettext as _
 from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import Select
 
+from marketplace.errors import BadFilter
 from marketplace.extensions import db
 from marketplace.validation import ascii_int
 
@@ -23,8 +25,13 @@ def page_number() -> int:
 
 
 def search_text() -> str:
-    """The ``q`` query parameter, stripped, at most MAX_SEARCH characters (a search box, not a write)."""
-    return (request.args.get("q") or "").strip()[:MAX_SEARCH]
+    """The ``q`` query parameter, stripped. Raises :class:`marketplace.errors.BadFilter`
+    (a 400 that says why, as the public backlog does) when it is longer than MAX_SEARCH
+    characters, rather than searching for a silently shortened text."""
+    text = (request.args.get("q") or "").strip()
+    if len(text) > MAX_SEARCH:
+        raise BadFilter("q", _("A search is at most %(count)d characters.", count=MAX_SEARCH))
+    return text
 
 
 def like(text: str) -> str:

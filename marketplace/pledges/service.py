@@ -212,9 +212,12 @@ def refund(pledge_id: int, amount_minor: int, *, refund_id: str, actor: str,
     if ledger.posted(key) or refund_failed_already(refund_id):
         return False  # applied before, or Stripe said it failed (an older event that still lists it)
     if pledge.state not in (PledgeState.held, PledgeState.partially_refunded, PledgeState.disputed):
-        raise PledgeError(f"pledge {pledge.id} holds no money to refund ({pledge.state.value})")
+        raise PledgeError(_("Pledge %(id)d holds no money to refund (it is %(state)s).", id=pledge.id,
+                             state=pledge.state.value))
     if not 0 < amount_minor <= pledge.held_minor:
-        raise PledgeError(f"pledge {pledge.id} holds {pledge.held_minor}; cannot refund {amount_minor}")
+        raise PledgeError(_("Pledge %(id)d holds %(held)s; %(amount)s cannot be refunded from it.", id=pledge.id,
+                             held=format_money(pledge.held_minor, pledge.currency),
+                             amount=format_money(amount_minor, pledge.currency)))
     ledger.post("refund" if to is AccountKind.refunds else "dispute_lost", key, [
         ledger.Line(ledger.account(AccountKind.item_escrow, item_id=pledge.item_id),
                     Money(-amount_minor, pledge.currency)),
@@ -314,7 +317,8 @@ def refund_through_rail(pledge_id: int, amount_minor: int, *, reason: str, actor
     pledge = _locked(pledge_id)
     check_seen_refunded(pledge, seen_refunded_minor)
     if pledge.state not in (PledgeState.held, PledgeState.partially_refunded):
-        raise PledgeError(f"pledge {pledge.id} holds no money to refund ({pledge.state.value})")
+        raise PledgeError(_("Pledge %(id)d holds no money to refund (it is %(state)s).", id=pledge.id,
+                             state=pledge.state.value))
     if not 0 < amount_minor <= pledge.held_minor:
         raise PledgeError(_("Pledge %(id)s holds %(held)s; %(amount)s cannot be refunded from it.", id=pledge.id,
                             held=format_money(pledge.held_minor, pledge.currency),
@@ -326,7 +330,7 @@ def refund_through_rail(pledge_id: int, amount_minor: int, *, reason: str, actor
         request_key += f"-retry-{failures}"
     if pledge.rail is Rail.card:
         if not pledge.payment_intent_id:
-            raise PledgeError(f"pledge {pledge.id} has no Stripe payment to refund")
+            raise PledgeError(_("Pledge %(id)d has no Stripe payment to refund.", id=pledge.id))
         refund_id = stripe_client.create_refund(pledge.payment_intent_id, Money(amount_minor, pledge.currency),
                                                 idempotency_key=request_key, pledge_id=pledge.id)
     else:
@@ -396,7 +400,7 @@ def confirm_transfer(pledge_id: int, received: Money, *, reference: str, receive
     """
     pledge = _locked(pledge_id)
     if pledge.rail is not Rail.bank_transfer:
-        raise PledgeError(f"pledge {pledge.id} is not a bank transfer")
+        raise PledgeError(_("Pledge %(id)d is not a bank transfer.", id=pledge.id))
     if isinstance(received_on, str):
         try:
             received_on = date.fromisoformat(received_on)

@@ -187,3 +187,12 @@ def test_admin_lists_page_by_fifty_within_the_page_limits(client, session, page,
     assert "55 results" in html
     assert html.count("test:paging") == shown
     assert ('rel="next"' in html) is older
+
+
+@pytest.mark.parametrize("path", ["/admin/users", "/admin/organisations", "/admin/audit", "/admin/projects"])
+def test_an_admin_search_over_200_characters_is_refused_not_shortened(client, session, path):
+    _admin_client(client, session)
+    assert client.get(path, query_string={"q": "a" * 200}).status_code == 200
+    refused = client.get(path, query_string={"q": "a" * 201})
+    assert refused.status_code == 400
+    assert "A search is at most 200 characters." in refused.get_data(as_text=True)
