@@ -25,6 +25,7 @@ from marketplace.extensions import db
 from marketplace.i18n import format_money
 from marketplace.money import MoneyError, parse_amount
 from marketplace.payments.stripe_client import PaymentsUnavailable, TransferRefused
+from marketplace.payouts import after_payout
 from marketplace.payouts import service as payouts_service
 from marketplace.payouts.models import (
     Payout,
@@ -167,7 +168,7 @@ def refund_after_payout(pledge_id: int):
         raise MoneyError(_("Choose the paid share the refund comes from."))
     money = parse_amount(form.amount.data or "", pledge.currency, str(get_locale()), (pledge.currency,))
     try:
-        refund_id = payouts_service.refund_after_payout(
+        refund_id = after_payout.refund_after_payout(
             pledge.id, money.amount_minor, path=form.path.data or "", share_id=share_id, admin=current_actor(),
             offline_reference=form.reference.data or None, seen_refunded_minor=seen)
     except (PaymentsUnavailable, TransferRefused) as exc:

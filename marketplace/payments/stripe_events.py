@@ -34,14 +34,17 @@ from marketplace.ledger.models import AccountKind
 from marketplace.money import Money, from_stripe_amount
 from marketplace.payments import stripe_client
 from marketplace.payments.balance import BalanceError, movements
+from marketplace.payouts import after_payout
 from marketplace.payouts import service as payouts
+from marketplace.payouts.after_payout import (
+    on_transfer_reversed,
+    record_dispute_fees,
+    record_refund_after_payout_elsewhere,
+)
 from marketplace.payouts.service import (
     on_account_updated,
     on_dispute_closed,
     on_pledge_disputed,
-    on_transfer_reversed,
-    record_dispute_fees,
-    record_refund_after_payout_elsewhere,
 )
 from marketplace.pledges import service as pledges
 from marketplace.pledges.models import Pledge, PledgeState
@@ -375,7 +378,7 @@ def _dispute_closed(pledge: Pledge, dispute: dict) -> Outcome:
         except BalanceError as exc:
             return DeliveryStatus.failed, f"pledge {pledge.id}: dispute {dispute['id']}: {exc}; check by hand"
         if db.session.get(Pledge, pledge.id).state is PledgeState.released:
-            moved = payouts.record_loss_after_payout(pledge.id, amount.amount_minor, dispute_id=dispute["id"],
+            moved = after_payout.record_loss_after_payout(pledge.id, amount.amount_minor, dispute_id=dispute["id"],
                                                      balance_transactions=dispute.get("balance_transactions"))
             return DeliveryStatus.processed, (
                 f"pledge {pledge.id}: dispute lost after payout, covered by the commons"
@@ -385,7 +388,7 @@ def _dispute_closed(pledge: Pledge, dispute: dict) -> Outcome:
         moved = held > 0 and taken > 0 and pledges.refund(pledge.id, min(taken, held),
                                                           refund_id=f"dispute:{dispute['id']}", actor=ACTOR,
                                                           to=AccountKind.disputes)
-        fees = payouts.record_dispute_fees(pledge.currency, dispute.get("balance_transactions"),
+        fees = after_payout.record_dispute_fees(pledge.currency, dispute.get("balance_transactions"),
                                            dispute_id=dispute["id"])
         if moved:
             payouts.on_dispute_closed(pledge.id, won=False)

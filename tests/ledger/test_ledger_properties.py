@@ -21,6 +21,7 @@ from marketplace.ledger import service as ledger
 from marketplace.ledger.check import check
 from marketplace.ledger.models import AccountKind
 from marketplace.money import Money
+from marketplace.payouts import after_payout
 from marketplace.payouts import service as payouts
 from marketplace.payouts.models import PayoutAccount, PayoutPledge, PayoutRail, PayoutShare, ShareState
 from marketplace.pledges import service as pledges
@@ -162,7 +163,7 @@ def test_any_sequence_keeps_the_ledger_balanced(session, received, steps):
                                    actor="property", to=AccountKind.disputes)
                     payouts.on_dispute_closed(pledge.id, won=False)
                 elif pledge.state is PledgeState.released:
-                    if payouts.record_loss_after_payout(pledge.id, amount, dispute_id=f"dp-{pledge.id}"):
+                    if after_payout.record_loss_after_payout(pledge.id, amount, dispute_id=f"dp-{pledge.id}"):
                         event("dispute lost after payout")
             elif made and kind == "payout":
                 # The work on the item of one of the pledges is done.
@@ -196,7 +197,7 @@ def test_any_sequence_keeps_the_ledger_balanced(session, received, steps):
                                               PayoutShare.state == ShareState.paid).limit(1))
                 if pledge.state is PledgeState.released and share is not None:
                     try:
-                        payouts.refund_after_payout(pledge.id, amount, path="receivable", share_id=share.id,
+                        after_payout.refund_after_payout(pledge.id, amount, path="receivable", share_id=share.id,
                                                     admin=maintainer, offline_reference=f"back-{pledge.id}-{amount}")
                         event("refund after payout")
                     except payouts.PayoutError:

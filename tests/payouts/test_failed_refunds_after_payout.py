@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 
 from marketplace.ledger.check import check
 from marketplace.ledger.models import AccountKind, LedgerTransaction
+from marketplace.payouts import after_payout
 from marketplace.payouts import service as payouts
 from marketplace.payouts.models import PayoutAccount, PayoutRail
 from marketplace.pledges import service as pledges
@@ -71,7 +72,7 @@ def test_a_refund_after_payout_that_fails_is_booked_back_with_the_commons(world,
     [share] = payout.shares
     admin = world.user("admin612@example.org", admin=True)
     payouts.record_manual_payout(share.id, reference="HOST-612", paid_on=utcnow().date(), admin=admin)
-    refund_id = payouts.refund_after_payout(pledge.id, 1000, path="receivable", share_id=share.id, admin=admin,
+    refund_id = after_payout.refund_after_payout(pledge.id, 1000, path="receivable", share_id=share.id, admin=admin,
                                             offline_reference="BANK-612")
     world.session.commit()
     assert balance(AccountKind.refunds) == 3000

@@ -8,6 +8,7 @@ import pytest
 from marketplace.ledger.check import check
 from marketplace.ledger.models import AccountKind
 from marketplace.payments import stripe_client
+from marketplace.payouts import after_payout
 from marketplace.payouts import service as payouts
 from marketplace.payouts.models import PayoutAccount, PayoutRail, ShareState
 from marketplace.pledges.models import Pledge, PledgeState
@@ -111,7 +112,7 @@ def test_refund_after_payout_gives_back_the_whole_100_reversing_90_and_the_10_fe
     pledge, share, payout = _paid_by_stripe(world, stripe_api, 403)
     assert (payout.gross_minor, payout.fee_minor, share.amount_minor) == (10000, 1000, 9000)
     assert balance(AccountKind.platform_fees) == 1000
-    payouts.refund_after_payout(pledge.id, 10000, path="reversal", share_id=share.id, admin=world.admin,
+    after_payout.refund_after_payout(pledge.id, 10000, path="reversal", share_id=share.id, admin=world.admin,
                                 seen_refunded_minor=0)
     [transfer] = stripe_api.transfers.values()
     assert (transfer["amount_reversed"], [r["amount"] for r in transfer["reversals"]["data"]]) == (9000, [9000])
@@ -139,7 +140,7 @@ def test_refund_after_payout_whose_reversal_stripe_refuses_records_nothing(world
     pledge, share, payout = _paid_by_stripe(world, stripe_api, 404)
     stripe_api.transfers.clear()  # Stripe answers 404 for the transfer
     with pytest.raises(stripe_client.TransferRefused):
-        payouts.refund_after_payout(pledge.id, 10000, path="reversal", share_id=share.id, admin=world.admin,
+        after_payout.refund_after_payout(pledge.id, 10000, path="reversal", share_id=share.id, admin=world.admin,
                                     seen_refunded_minor=0)
     assert stripe_api.refunds == {}
     assert (balance(AccountKind.refunds), balance(AccountKind.platform_fees)) == (0, 1000)
@@ -150,18 +151,18 @@ def test_refund_after_payout_whose_reversal_stripe_refuses_records_nothing(world
 def test_refund_after_payout_of_more_than_the_pledge_is_refused(world, stripe_api):
     pledge, share, payout = _paid_by_stripe(world, stripe_api, 405)
     with pytest.raises(payouts.PayoutError):
-        payouts.refund_after_payout(pledge.id, 10001, path="reversal", share_id=share.id, admin=world.admin,
+        after_payout.refund_after_payout(pledge.id, 10001, path="reversal", share_id=share.id, admin=world.admin,
                                     seen_refunded_minor=0)
     assert balance(AccountKind.refunds) == 0 and stripe_api.refunds == {}
 
 
 def test_refund_after_payout_after_a_partial_one_refuses_more_than_the_pledge_has_left(world, stripe_api):
     pledge, share, payout = _paid_by_stripe(world, stripe_api, 406)
-    payouts.refund_after_payout(pledge.id, 4000, path="receivable", share_id=share.id, admin=world.admin,
+    after_payout.refund_after_payout(pledge.id, 4000, path="receivable", share_id=share.id, admin=world.admin,
                                 seen_refunded_minor=0)
     assert world.session.get(Pledge, pledge.id).refunded_minor == 4000
     with pytest.raises(payouts.PayoutError, match="at most what the pledge has not had back"):
-        payouts.refund_after_payout(pledge.id, 6001, path="receivable", share_id=share.id, admin=world.admin,
+        after_payout.refund_after_payout(pledge.id, 6001, path="receivable", share_id=share.id, admin=world.admin,
                                     seen_refunded_minor=4000)
     assert world.session.get(Pledge, pledge.id).refunded_minor == 4000
     assert balance(AccountKind.refunds) == 4000 and len(stripe_api.refunds) == 1

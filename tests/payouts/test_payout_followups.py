@@ -21,6 +21,7 @@ from marketplace.claims.models import Claim, ClaimState
 from marketplace.ledger.check import check
 from marketplace.ledger.models import AccountKind
 from marketplace.money import Money
+from marketplace.payouts import after_payout
 from marketplace.payouts import service as payouts
 from marketplace.payouts.models import Payout, PayoutAccount, PayoutRail, PayoutState, ShareState
 from marketplace.pledges import service as pledges
@@ -254,10 +255,10 @@ def test_refund_after_payout_with_a_reused_bank_reference_reverses_the_transfer_
     [pledge] = world.session.scalars(select(Pledge).where(Pledge.item_id == payout.item_id)).all()
     pledge.rail = Rail.bank_transfer
     world.session.flush()
-    payouts.refund_after_payout(pledge.id, 2000, path="reversal", share_id=share.id, admin=world.admin,
+    after_payout.refund_after_payout(pledge.id, 2000, path="reversal", share_id=share.id, admin=world.admin,
                                 offline_reference="BACK-1")
     with pytest.raises(payouts.PayoutError):
-        payouts.refund_after_payout(pledge.id, 1000, path="reversal", share_id=share.id, admin=world.admin,
+        after_payout.refund_after_payout(pledge.id, 1000, path="reversal", share_id=share.id, admin=world.admin,
                                     offline_reference="BACK-1")
     [transfer] = stripe_api.transfers.values()
     assert transfer["amount_reversed"] == 2000
@@ -379,7 +380,7 @@ def test_receivable_after_an_unfinished_reversal_charges_the_recipient_twice(wor
 
     monkeypatch.setattr(stripe_client, "create_refund", unreachable)
     with pytest.raises(stripe_client.PaymentsUnavailable):
-        payouts.refund_after_payout(pledge.id, 3000, path="reversal", share_id=share.id, admin=world.admin)
+        after_payout.refund_after_payout(pledge.id, 3000, path="reversal", share_id=share.id, admin=world.admin)
     world.session.rollback()
     [transfer] = stripe_api.transfers.values()
     assert transfer["amount_reversed"] == 3000
@@ -387,7 +388,7 @@ def test_receivable_after_an_unfinished_reversal_charges_the_recipient_twice(wor
     world.session.expire_all()
     monkeypatch.setattr(stripe_client, "create_refund", lambda *a, **k: "re_915")
     try:
-        payouts.refund_after_payout(pledge.id, 3000, path="receivable", share_id=share.id, admin=world.admin)
+        after_payout.refund_after_payout(pledge.id, 3000, path="receivable", share_id=share.id, admin=world.admin)
     except payouts.PayoutError:
         pass  # refused: right as well
     assert balance(AccountKind.contributor_receivable, user_id=ama.id) == 0

@@ -20,6 +20,7 @@ from marketplace.ledger import service as ledger
 from marketplace.ledger.check import check
 from marketplace.ledger.models import AccountKind
 from marketplace.money import Money
+from marketplace.payouts import after_payout
 from marketplace.payouts import service as payouts
 from marketplace.payouts.models import Payout, PayoutAccount, PayoutRail, PayoutShare, PayoutState, ShareState
 from marketplace.pledges import service as pledges
@@ -79,7 +80,7 @@ def test_receivable_refund_after_payout_larger_than_the_share_is_accepted(world)
     [pledge] = world.session.scalars(select(Pledge).where(Pledge.item_id == payout.item_id)).all()
     pledge.rail = Rail.bank_transfer
     with pytest.raises(payouts.PayoutError):
-        payouts.refund_after_payout(pledge.id, 5000, path="receivable", share_id=small.id, admin=world.admin,
+        after_payout.refund_after_payout(pledge.id, 5000, path="receivable", share_id=small.id, admin=world.admin,
                                     offline_reference="BACK-1")
     assert balance(AccountKind.contributor_receivable, user_id=ama.id) == 0
 
@@ -96,13 +97,13 @@ def test_refund_after_payout_refuses_zero_negative_and_more_than_the_pledge(worl
     pledge.rail = Rail.bank_transfer
     for amount in (0, -1, 10001):
         with pytest.raises(payouts.PayoutError):
-            payouts.refund_after_payout(pledge.id, amount, path="receivable", share_id=share.id,
+            after_payout.refund_after_payout(pledge.id, amount, path="receivable", share_id=share.id,
                                         admin=world.admin, offline_reference=f"BACK-{amount}")
     with pytest.raises(payouts.PayoutError):
-        payouts.refund_after_payout(pledge.id, 100, path="reversal", share_id=share.id, admin=world.admin,
+        after_payout.refund_after_payout(pledge.id, 100, path="reversal", share_id=share.id, admin=world.admin,
                                     offline_reference="BACK-X")
     with pytest.raises(payouts.PayoutError):
-        payouts.refund_after_payout(pledge.id, 100, path="sideways", share_id=share.id, admin=world.admin,
+        after_payout.refund_after_payout(pledge.id, 100, path="sideways", share_id=share.id, admin=world.admin,
                                     offline_reference="BACK-Y")
     assert world.session.get(Pledge, pledge.id).refunded_minor == 0
     assert balance(AccountKind.refunds) == 0
@@ -548,13 +549,13 @@ def test_refund_after_payout_cannot_be_finished_once_its_own_reversal_was_report
     monkeypatch.setattr(stripe_client, "create_refund", unreachable)
     with pytest.raises(stripe_client.PaymentsUnavailable):
         with world.session.begin_nested():  # what the admin view's rollback does
-            payouts.refund_after_payout(pledge.id, 3000, path="reversal", share_id=share.id, admin=world.admin)
+            after_payout.refund_after_payout(pledge.id, 3000, path="reversal", share_id=share.id, admin=world.admin)
     transfer_obj = stripe_api.transfers[share.stripe_transfer_id]
     assert transfer_obj["amount_reversed"] == 3000
     post_event(client, "transfer.reversed", transfer_obj, "evt_own_reversal")
     monkeypatch.setattr(stripe_client, "create_refund", real_refund)
     world.session.expire_all()
-    payouts.refund_after_payout(pledge.id, 3000, path="reversal", share_id=share.id, admin=world.admin)
+    after_payout.refund_after_payout(pledge.id, 3000, path="reversal", share_id=share.id, admin=world.admin)
     assert stripe_api.transfers[share.stripe_transfer_id]["amount_reversed"] == 3000
     assert world.session.get(Pledge, pledge.id).refunded_minor == 3000
     assert (balance(AccountKind.refunds), balance(AccountKind.payouts_paid), balance(AccountKind.commons_funds)) \

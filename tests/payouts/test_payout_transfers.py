@@ -16,6 +16,7 @@ from marketplace.ledger.models import AccountKind
 from marketplace.money import Money
 from marketplace.payments import stripe_client
 from marketplace.payments.local_stripe import LocalStripe
+from marketplace.payouts import after_payout
 from marketplace.payouts import service as payouts
 from marketplace.payouts.models import Payout, PayoutAccount, PayoutRail, PayoutState, ShareState
 from marketplace.pledges import service as pledges
@@ -169,14 +170,14 @@ def test_refund_after_payout_is_refused_to_self_service_and_both_admin_paths_bal
     with pytest.raises(pledges.PledgeError, match="paid out"):
         pledges.self_service_refund(first.id, actor="funder")
     # Path 1: reverse 30.00 of the transfer and refund it to the funder.
-    payouts.refund_after_payout(first.id, 3000, path="reversal", share_id=share.id, admin=world.admin)
+    after_payout.refund_after_payout(first.id, 3000, path="reversal", share_id=share.id, admin=world.admin)
     [transfer] = stripe_api.transfers.values()
     assert transfer["amount_reversed"] == 3000
     assert balance(AccountKind.payouts_paid) == 6000
     assert balance(AccountKind.refunds) == 3000
     assert balance(AccountKind.commons_funds) == 0
     # Path 2: refund 40.00 from the commons' funds, owed back by the recipient.
-    payouts.refund_after_payout(second.id, 4000, path="receivable", share_id=share.id, admin=world.admin)
+    after_payout.refund_after_payout(second.id, 4000, path="receivable", share_id=share.id, admin=world.admin)
     assert balance(AccountKind.contributor_receivable, user_id=ama.id) == -4000
     assert balance(AccountKind.refunds) == 7000
     assert (world.session.get(Pledge, first.id).refunded_minor, world.session.get(Pledge, second.id).refunded_minor) \
