@@ -40,6 +40,7 @@ from marketplace.accounts.models import ForgeIdentity, ImplementorProfile, User
 from marketplace.accounts.tokens import InvalidToken, read_reset_token
 from marketplace.claims.certification import of_user
 from marketplace.extensions import db, limiter
+from marketplace.forms import which_form
 from marketplace.markdown import render_markdown
 from marketplace.notifications.links import url_for_public
 from marketplace.organisations import service as organisations
@@ -178,7 +179,7 @@ def settings():
     email = EmailChangeForm(prefix="email")
     error = None
     if request.method == "POST":
-        which = request.form.get("form")
+        which = which_form("roles", "password", "email")
         if which == "roles" and roles.validate_on_submit():
             accounts.set_roles(current_actor(), display_name=roles.display_name.data,
                                funder=roles.is_funder.data, implementor=roles.is_implementor.data)

@@ -32,6 +32,7 @@ from marketplace.claims.queries import (
 )
 from marketplace.errors import on_refusal_go_to
 from marketplace.extensions import db
+from marketplace.forms import which_form
 from marketplace.notifications.links import url_for_public
 from marketplace.payments import stripe_client
 from marketplace.payouts import service as payouts
@@ -329,7 +330,7 @@ def settings():
         manual_form.details.data = account.manual_details
     error = None
     if request.method == "POST":
-        which = request.form.get("form")
+        which = which_form("stripe", "refresh", "manual")
         if not user.is_implementor:
             error = _("Only implementors are paid. Choose the implementor role in your account settings.")
         elif which == "stripe" and _csrf_ok():
