@@ -2,10 +2,27 @@
 from __future__ import annotations
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from jobs.cli import rq_cli
+from jobs.sync import sync_repository
+from marketplace.accounts.models import User
+from marketplace.accounts.roles import RoleError, grant_admin, withdraw_admin
+from marketplace.accounts.service import user_by_email
+from marketplace.audit import service as audit
+from marketplace.backlog.snapshot import SnapshotError, load_snapshot
 from marketplace.extensions import db
+from marketplace.forges.models import Repository, SyncRun
+from marketplace.forges.service import find_repository
+from marketplace.ledger.check import check
+from marketplace.payments.local_stripe import LocalStripe
+from marketplace.projects.registry import (
+    RegistryError,
+    import_registry,
+    load_registry_file,
+)
+from marketplace.timeutil import utcnow
 
 registry_cli = AppGroup("registry", help="The DPG registry.")
 backlog_cli = AppGroup("backlog", help="The public backlog.")
@@ -17,12 +34,6 @@ backlog_cli = AppGroup("backlog", help="The public backlog.")
 @click.option("--skip-invalid", is_flag=True, help="Import the valid records and report the invalid ones.")
 def registry_import(path: str, include_archived: bool, skip_invalid: bool) -> None:
     """Import member projects from the DPGA registry JSON at PATH (one transaction)."""
-    from marketplace.projects.registry import (
-        RegistryError,
-        import_registry,
-        load_registry_file,
-    )
-
     try:
         records = load_registry_file(path)
         summary = import_registry(records, include_archived=include_archived, skip_invalid=skip_invalid)
@@ -41,8 +52,6 @@ def registry_import(path: str, include_archived: bool, skip_invalid: bool) -> No
 @click.argument("directory", type=click.Path(file_okay=False))
 def backlog_load_snapshot(directory: str) -> None:
     """Load recorded GitHub list-issues responses from DIRECTORY (one transaction)."""
-    from marketplace.backlog.snapshot import SnapshotError, load_snapshot
-
     try:
         summaries = load_snapshot(directory)
     except SnapshotError as exc:
@@ -66,9 +75,6 @@ def sync_command(repository: str, full: bool) -> None:
 
     REPOSITORY is ``owner/name`` (GitHub), ``host/owner/name`` or a repository id.
     """
-    from jobs.sync import sync_repository
-    from marketplace.forges.models import SyncRun
-
     repo = _find_repository(repository)
     if repo is None:
         raise click.UsageError(f"no repository {repository!r} in the commons")
@@ -88,8 +94,6 @@ def sync_command(repository: str, full: bool) -> None:
 
 
 def _find_repository(text: str):
-    from marketplace.forges.models import Repository
-    from marketplace.forges.service import find_repository
 
     if text.isdigit():
         return db.session.get(Repository, int(text))
@@ -108,8 +112,6 @@ ledger_cli = AppGroup("ledger", help="The double-entry ledger.")
 @ledger_cli.command("check")
 def ledger_check() -> None:
     """Verify every ledger invariant in SQL; exit 1 naming each violation."""
-    from marketplace.ledger.check import check
-
     violations = check()
     for violation in violations:
         click.echo(str(violation), err=True)
@@ -126,16 +128,12 @@ def ledger_check() -> None:
 def create_admin(email: str, name: str, password: str) -> None:
     """Create an admin account (the fiscal host) that signs in with EMAIL."""
 
-    from marketplace.accounts.models import User
-    from marketplace.audit import service as audit
 
     email = email.strip()
     if "@" not in email or len(email) > 320:
         raise click.UsageError(f"{email!r} is not an e-mail address")
     if len(password) < 12:
         raise click.UsageError("the password must have at least 12 characters")
-    from marketplace.accounts.service import user_by_email
-    from marketplace.timeutil import utcnow
 
     if user_by_email(email) is not None:
         raise click.UsageError(f"an account with {email} exists already")
@@ -151,7 +149,6 @@ def create_admin(email: str, name: str, password: str) -> None:
 
 
 def _account_or_fail(email: str):
-    from marketplace.accounts.service import user_by_email
 
     user = user_by_email(email.strip())
     if user is None:
@@ -163,8 +160,6 @@ def _account_or_fail(email: str):
 @click.argument("email")
 def grant_admin_command(email: str) -> None:
     """Make the account that signs in with EMAIL an admin (audited)."""
-    from marketplace.accounts.roles import grant_admin
-
     user = _account_or_fail(email)
     changed = grant_admin(user, actor="cli:users grant-admin")
     db.session.commit()
@@ -175,8 +170,6 @@ def grant_admin_command(email: str) -> None:
 @click.argument("email")
 def withdraw_admin_command(email: str) -> None:
     """Withdraw the admin role from the account of EMAIL (audited); never from the last admin."""
-    from marketplace.accounts.roles import RoleError, withdraw_admin
-
     user = _account_or_fail(email)
     try:
         changed = withdraw_admin(user, actor="cli:users withdraw-admin")
@@ -199,9 +192,7 @@ def local_stripe(port: int, webhook_url: str | None) -> None:
     Start the app with STRIPE_API_KEY=sk_test_local, STRIPE_API_BASE=http://127.0.0.1:PORT and the
     same STRIPE_WEBHOOK_SECRET as here.
     """
-    from flask import current_app
 
-    from marketplace.payments.local_stripe import LocalStripe
 
     secret = current_app.config.get("STRIPE_WEBHOOK_SECRET")
     if not secret:
@@ -214,8 +205,6 @@ def local_stripe(port: int, webhook_url: str | None) -> None:
 
 def register_cli(app: Flask) -> None:
     """Attach the command groups to ``app``."""
-    from jobs.cli import rq_cli
-
     app.cli.add_command(registry_cli)
     app.cli.add_command(backlog_cli)
     app.cli.add_command(rq_cli)
