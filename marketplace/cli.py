@@ -94,7 +94,6 @@ def sync_command(repository: str, full: bool) -> None:
 
 
 def _find_repository(text: str):
-
     if text.isdigit():
         return db.session.get(Repository, int(text))
     parts = text.strip("/").split("/")
@@ -124,11 +123,11 @@ def ledger_check() -> None:
 @users_cli.command("create-admin")
 @click.argument("email")
 @click.option("--name", default="Administrator", help="Display name.")
-@click.password_option(help="Password (asked twice when not given).")
+@click.password_option(envvar="BACKLOG_ADMIN_PASSWORD", show_envvar=True,
+                       help="Password, at least 12 characters (asked twice when neither this nor the "
+                            "environment variable gives it).")
 def create_admin(email: str, name: str, password: str) -> None:
     """Create an admin account (the fiscal host) that signs in with EMAIL."""
-
-
     email = email.strip()
     if "@" not in email or len(email) > 320:
         raise click.UsageError(f"{email!r} is not an e-mail address")
@@ -149,7 +148,6 @@ def create_admin(email: str, name: str, password: str) -> None:
 
 
 def _account_or_fail(email: str):
-
     user = user_by_email(email.strip())
     if user is None:
         raise click.UsageError(f"no account uses {email!r}")

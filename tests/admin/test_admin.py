@@ -144,6 +144,15 @@ def test_create_admin_command(runner, session):
     assert short.exit_code == 2
 
 
+def test_create_admin_reads_the_password_from_the_environment_for_scripts(runner, session):
+    result = runner.invoke(args=["users", "create-admin", "ops@example.org"],
+                           env={"BACKLOG_ADMIN_PASSWORD": "a password from the environment"})
+    assert result.exit_code == 0, result.output
+    user = session.scalar(select(User).where(User.email == "ops@example.org"))
+    assert user.is_admin and user.check_password("a password from the environment")
+    assert "BACKLOG_ADMIN_PASSWORD" in runner.invoke(args=["users", "create-admin", "--help"]).output
+
+
 def test_item_page_lists_pull_requests_and_an_admin_links_and_unlinks_by_hand(client, session):
     from marketplace.backlog.service import find_item
     from tests.webhooks.test_github_webhooks import _issue, _pull
