@@ -26,6 +26,7 @@ from marketplace.backlog.close_reasons import (
 from marketplace.backlog.models import BacklogItem, ItemState
 from marketplace.claims import service as claims
 from marketplace.claims.models import ACTIVE_CLAIM_STATES, Claim
+from marketplace.errors import DomainError
 from marketplace.extensions import db
 from marketplace.payouts import service as payouts
 from marketplace.payouts.models import OPEN_PAYOUT_STATES, Payout
@@ -41,6 +42,10 @@ from marketplace.timeutil import utcnow
 # GitLab: confidential issue; a repository that is private or internal (either forge).
 PRIVATE_REASONS = ("confidential", "repository")
 
+
+
+class EndingError(DomainError):
+    """A maintainer's decision about a closed item that cannot be taken; the message is for the person."""
 
 def after_forge_change(item: BacklogItem, *, created: bool, was_state, was_reason: CloseReason | None,
                        private_reason: str | None, when: datetime, actor: str,
@@ -241,13 +246,13 @@ def decide_unknown_close(item: BacklogItem, decision: str, *, actor: str, actor_
     the merged change's author) or ``not_planned`` (it stays unpaid; funders
     were offered their money back). The decision holds for this close only:
     a reopening clears it (``upsert_issue``), so a later unknown close is
-    decided anew. Raises ``ValueError`` when the item's
+    decided anew. Raises :class:`EndingError` when the item's
     close reason is not unknown or the decision is neither."""
 
     if decision not in {d.value for d in DECISIONS}:
-        raise ValueError(_("Choose completed or not planned."))
+        raise EndingError(_("Choose completed or not planned."))
     if item.deleted_at is not None or reason_of(item.state.value, item.state_reason) is not CloseReason.unknown:
-        raise ValueError(_("Only a close the forge gave no known reason for can be decided."))
+        raise EndingError(_("Only a close the forge gave no known reason for can be decided."))
     if item.close_decision == decision:
         return
     item.close_decision = decision
@@ -257,17 +262,18 @@ def decide_unknown_close(item: BacklogItem, decision: str, *, actor: str, actor_
     payouts.on_item_closed(item)
 
 
-def name_work_target(item: BacklogItem, target: BacklogItem, *, actor: str, actor_user_id: int | None = None) -> None:
+def name_work_target(item: BacklogItem, target: BacklogItem | None, *, actor: str,
+                     actor_user_id: int | None = None) -> None:
     """A maintainer says where the work of ``item`` (closed as duplicate or
     moved) went: its funders are offered to move their pledges to ``target``
     (GitHub gives no reliable target: a duplicate's comment is only text).
-    Raises ``ValueError`` when ``item`` is not closed as duplicate or moved,
-    or ``target`` is ``item`` itself, hidden, or takes no pledges."""
+    Raises :class:`EndingError` when ``item`` is not closed as duplicate or moved,
+    or ``target`` is missing, ``item`` itself, hidden, or takes no pledges."""
     reason = close_reason_of(item)
     if reason not in (CloseReason.duplicate, CloseReason.moved):
-        raise ValueError(_("Only an item closed as a duplicate or moved can name where its work went."))
-    if target.id == item.id or target.hidden or target.work_done:
-        raise ValueError(_("Name an open item of the backlog."))
+        raise EndingError(_("Only an item closed as a duplicate or moved can name where its work went."))
+    if target is None or target.id == item.id or target.hidden or target.work_done:
+        raise EndingError(_("Name an open item of the backlog."))
     item.close_target_item_id = target.id
     db.session.flush()
     audit.record("item.work_target", "backlog_item", item.id, actor=actor, actor_user_id=actor_user_id,

@@ -230,11 +230,8 @@ def decide_close(item_id: int):
     if not form.validate_on_submit():
         return _refused_form(form, item.id)
     me = current_actor()
-    try:
-        decide_unknown_close(item, form.decision.data or "", actor=f"user:{me.id}", actor_user_id=me.id)
-    except ValueError as exc:
-        flash(str(exc))
-        return redirect(url_for("backlog.item", item_id=item.id)), 303
+    on_refusal_go_to(url_for("backlog.item", item_id=item.id))  # an EndingError: flashed, 303
+    decide_unknown_close(item, form.decision.data or "", actor=f"user:{me.id}", actor_user_id=me.id)
     db.session.commit()
     flash(_("Your decision on the close is recorded."))
     return redirect(url_for("backlog.item", item_id=item.id))
@@ -253,13 +250,8 @@ def set_work_target(item_id: int):
     target_id = ascii_int(form.target.data or "")
     target = db.session.get(BacklogItem, target_id) if target_id else None
     me = current_actor()
-    try:
-        if target is None:
-            raise ValueError(_("Name an open item of the backlog."))
-        name_work_target(item, target, actor=f"user:{me.id}", actor_user_id=me.id)
-    except ValueError as exc:
-        flash(str(exc))
-        return redirect(url_for("backlog.item", item_id=item.id)), 303
+    on_refusal_go_to(url_for("backlog.item", item_id=item.id))  # an EndingError: flashed, 303
+    name_work_target(item, target, actor=f"user:{me.id}", actor_user_id=me.id)
     db.session.commit()
     flash(_("Its funders are offered to move their pledges there."))
     return redirect(url_for("backlog.item", item_id=item.id))
