@@ -9,16 +9,19 @@ from flask.cli import AppGroup
 from rq import Worker
 from rq.cron import CronScheduler
 
+from marketplace.scheduling.service import run_due
 from marketplace.tasks import QUEUES, redis_connection
 
 rq_cli = AppGroup("rq", help="RQ workers and the cron scheduler.")
+jobs_cli = AppGroup("jobs", help="Periodic jobs without Redis.")
 CRON_CONFIG = str(Path(__file__).resolve().with_name("cron_config.py"))
 
 
 def _connection():
     connection = redis_connection(current_app)
     if connection is None:
-        raise click.UsageError("REDIS_URL is not set: jobs run in-process, no worker is needed")
+        raise click.UsageError("REDIS_URL is not set: jobs run in-process after each commit, and the schedule "
+                               "runs in `make run` or with `flask jobs run-due`")
     return connection
 
 
@@ -45,3 +48,18 @@ def cron(config: str) -> None:
     scheduler = CronScheduler(connection=_connection())
     scheduler.load_config_from_file(config)
     scheduler.start()
+
+
+@jobs_cli.command("run-due")
+def run_due_command() -> None:
+    """Run every scheduled job that is due now, once (jobs/cron_config.py), and exit.
+
+    For scripts and laptops without Redis; two of these at once never run one job twice.
+    """
+    ran = run_due()
+    for name, outcome in ran:
+        click.echo(f"{name}: {outcome}")
+    if not ran:
+        click.echo("nothing was due")
+    if any(outcome != "ok" for _, outcome in ran):
+        raise SystemExit(1)

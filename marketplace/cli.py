@@ -5,7 +5,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from jobs.cli import rq_cli
+from jobs.cli import jobs_cli, rq_cli
 from jobs.sync import sync_repository
 from marketplace.accounts.models import User
 from marketplace.accounts.roles import RoleError, grant_admin, withdraw_admin
@@ -16,12 +16,12 @@ from marketplace.extensions import db
 from marketplace.forges.models import Repository, SyncRun
 from marketplace.forges.service import find_repository
 from marketplace.ledger.check import check
-from marketplace.payments.local_stripe import LocalStripe
 from marketplace.projects.registry import (
     RegistryError,
     import_registry,
     load_registry_file,
 )
+from marketplace.standins.stripe import LocalStripe
 from marketplace.timeutil import utcnow
 
 registry_cli = AppGroup("registry", help="The DPG registry.")
@@ -206,6 +206,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(registry_cli)
     app.cli.add_command(backlog_cli)
     app.cli.add_command(rq_cli)
+    app.cli.add_command(jobs_cli)
     app.cli.add_command(sync_command)
     app.cli.add_command(users_cli)
     app.cli.add_command(ledger_cli)

@@ -34,4 +34,5 @@ from marketplace.projects.models import (  # noqa: F401
     ProjectMaintainer,
     ProjectSdg,
 )
+from marketplace.scheduling.models import ScheduleRun  # noqa: F401
 from marketplace.webhooks.models import WebhookDelivery  # noqa: F401

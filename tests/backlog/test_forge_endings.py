@@ -36,7 +36,7 @@ def world(session, client):
 @pytest.fixture
 def stripe_api(app):
     """Refunds of card pledges go to Stripe: the local stand-in answers."""
-    from marketplace.payments.local_stripe import LocalStripe
+    from marketplace.standins.stripe import LocalStripe
 
     server = LocalStripe()
     app.config.update(STRIPE_API_KEY="sk_test_local", STRIPE_API_BASE=server.url)

@@ -1,5 +1,5 @@
 """The tests use the product's local Stripe stand-in (marketplace/payments/local_stripe.py)."""
-from marketplace.payments.local_stripe import LocalStripe
+from marketplace.standins.stripe import LocalStripe
 
 
 class FakeStripe(LocalStripe):

@@ -13,8 +13,8 @@ import stripe
 from marketplace.money import Money
 from marketplace.payments import stripe_client
 from marketplace.payments.connect import can_receive_transfers, missing_requirements
-from marketplace.payments.local_stripe import LocalStripe
 from marketplace.payments.stripe_client import PaymentsUnavailable, TransferRefused
+from marketplace.standins.stripe import LocalStripe
 from tests.conftest import FIXTURES, STRIPE_SECRET
 
 RECORDED = FIXTURES / "stripe"

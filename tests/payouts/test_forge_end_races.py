@@ -20,7 +20,7 @@ from tests.payouts.test_claim_races import at_once, seed
 
 @pytest.mark.postgres
 def test_two_workers_ending_a_deleted_item_at_once_refund_its_3000_once(race_app):
-    from marketplace.payments.local_stripe import LocalStripe
+    from marketplace.standins.stripe import LocalStripe
 
     stripe = LocalStripe()
     race_app.config.update(STRIPE_API_KEY="sk_test_local", STRIPE_API_BASE=stripe.url)

@@ -71,7 +71,7 @@ def _dispute(pledge, amount, status, dispute_id):
 
 @pytest.fixture
 def stripe_api(app):
-    from marketplace.payments.local_stripe import LocalStripe
+    from marketplace.standins.stripe import LocalStripe
 
     server = LocalStripe()
     saved = {k: app.config.get(k) for k in ("STRIPE_API_KEY", "STRIPE_API_BASE", "STRIPE_TIMEOUT_SECONDS")}

@@ -500,7 +500,7 @@ def test_admin_refund_between_approval_and_execution_holds_then_pays_only_what_i
 
 @pytest.fixture
 def stripe_api(app):
-    from marketplace.payments.local_stripe import LocalStripe
+    from marketplace.standins.stripe import LocalStripe
 
     server = LocalStripe()
     saved = {k: app.config.get(k) for k in ("STRIPE_API_KEY", "STRIPE_API_BASE", "STRIPE_TIMEOUT_SECONDS")}
@@ -1079,7 +1079,7 @@ def test_payout_cron_blocks_on_its_own_transfer_job_in_process_on_postgresql(rac
     from marketplace.backlog.models import ItemState
     from marketplace.extensions import db
     from marketplace.payments import stripe_client
-    from marketplace.payments.local_stripe import LocalStripe
+    from marketplace.standins.stripe import LocalStripe
 
     server = LocalStripe()
     monkeypatch.setitem(race_app.config, "STRIPE_API_KEY", "sk_test_local")

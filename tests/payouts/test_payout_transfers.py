@@ -15,12 +15,12 @@ from marketplace.ledger.check import check
 from marketplace.ledger.models import AccountKind
 from marketplace.money import Money
 from marketplace.payments import stripe_client
-from marketplace.payments.local_stripe import LocalStripe
 from marketplace.payouts import after_payout
 from marketplace.payouts import service as payouts
 from marketplace.payouts.models import Payout, PayoutAccount, PayoutRail, PayoutState, ShareState
 from marketplace.pledges import service as pledges
 from marketplace.pledges.models import Pledge, PledgeState, Rail
+from marketplace.standins.stripe import LocalStripe
 from marketplace.timeutil import utcnow
 from tests.payments.test_stripe_events import post_event
 from tests.payouts.helpers import AFTER_WINDOW, World, balance
@@ -438,7 +438,7 @@ def test_a_transfer_stripe_refuses_for_good_fails_the_share_once_keeps_the_money
     the share is failed, its recipient told once, the money stays owed to them, and the retry
     cron tries again later with a new key (the refused one would replay the refusal)."""
     from marketplace.audit.models import AuditEvent
-    from marketplace.payments.local_stripe import Refused
+    from marketplace.standins.stripe import Refused
 
     ama = world.implementor("ama@example.org", github_id=7010)
     connected(world, stripe_api, ama, active=True)

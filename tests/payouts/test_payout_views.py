@@ -202,7 +202,7 @@ def test_manual_details_are_required_and_limited(scene):
 
 @pytest.fixture
 def stripe_api(app):
-    from marketplace.payments.local_stripe import LocalStripe
+    from marketplace.standins.stripe import LocalStripe
 
     server = LocalStripe()
     app.config.update(STRIPE_API_KEY="sk_test_local", STRIPE_API_BASE=server.url)

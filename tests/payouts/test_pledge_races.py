@@ -20,7 +20,7 @@ from tests.payouts.test_claim_races import at_once, seed
 
 @pytest.fixture
 def local_stripe(race_app):
-    from marketplace.payments.local_stripe import LocalStripe
+    from marketplace.standins.stripe import LocalStripe
 
     stripe = LocalStripe()
     race_app.config.update(STRIPE_API_KEY="sk_test_local", STRIPE_API_BASE=stripe.url)

@@ -13,9 +13,9 @@ import pytest
 from jobs.money import transfer_share
 from marketplace.ledger.check import check
 from marketplace.ledger.models import AccountKind
-from marketplace.payments.local_stripe import LocalStripe
 from marketplace.payouts import service as payouts
 from marketplace.payouts.models import PayoutShare, ShareState
+from marketplace.standins.stripe import LocalStripe
 from marketplace.tasks import pending_jobs
 from marketplace.timeutil import utcnow
 from tests.payouts.helpers import AFTER_WINDOW, balance

@@ -34,10 +34,10 @@ def test_a_merge_racing_the_deletion_of_its_issue_attaches_nothing_and_proposes_
     from marketplace.extensions import db
     from marketplace.ledger.check import check
     from marketplace.money import Money
-    from marketplace.payments.local_stripe import LocalStripe
     from marketplace.payouts.models import Payout
     from marketplace.pledges import service as pledges
     from marketplace.pledges.models import Pledge, Rail
+    from marketplace.standins.stripe import LocalStripe
     from tests.payouts.helpers import escrow
 
     stripe = LocalStripe()
