@@ -26,10 +26,10 @@ seed: install instance/secret_key
 	SECRET_KEY=$$(cat instance/secret_key) $(BIN)/flask registry import seed/dpg/registry.json
 	SECRET_KEY=$$(cat instance/secret_key) $(BIN)/flask backlog load-snapshot seed/dpg-issues
 
+# The app with local stand-ins for Stripe, the forge and mail, and the schedule
+# run in-process (marketplace/standins/serve.py); Ctrl-C stops everything.
 run: seed
-	@echo "Serving Backlog Commons on http://127.0.0.1:$(PORT)"
-	SECRET_KEY=$$(cat instance/secret_key) SESSION_COOKIE_SECURE=0 PUBLIC_URL=http://127.0.0.1:$(PORT) \
-		$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
+	@SECRET_KEY=$$(cat instance/secret_key) $(BIN)/python -m marketplace.standins.serve --port $(PORT)
 
 # COVERAGE_FLOOR=<percent> (CI sets it) runs the suite under branch coverage and
 # fails below that figure; without it, plain pytest.

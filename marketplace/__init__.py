@@ -145,4 +145,23 @@ def create_app(config: dict | None = None) -> Flask:
     from marketplace.cli import register_cli
 
     register_cli(app)
+    if app.config.get("STANDINS"):
+        _register_standins(app)
     return app
+
+
+def _register_standins(app: Flask) -> None:
+    """The development pages of the local stand-ins (``STANDINS`` set by
+    ``make run``). Raises ``RuntimeError`` when the configuration is a
+    production one (:func:`marketplace.standins.refusals`) or when the stand-ins
+    are not installed (an installed wheel does not ship them)."""
+    try:
+        from marketplace.standins import refusals
+        from marketplace.standins.views import register
+    except ImportError as error:
+        raise RuntimeError("STANDINS is set but the local stand-ins are not installed "
+                           "(they are development tools, not shipped)") from error
+    reasons = refusals(app.config)
+    if reasons:
+        raise RuntimeError("The local stand-ins cannot run here: " + "; ".join(reasons) + ".")
+    register(app)

@@ -112,6 +112,16 @@ def from_environment() -> dict:
         "WEBHOOK_WAITING_DAYS": _int("WEBHOOK_WAITING_DAYS", 3, 1, 30),
         # Days between a payout's approval and its execution (funders' disputes surface meanwhile).
         "PAYOUT_DISPUTE_WINDOW_DAYS": _int("PAYOUT_DISPUTE_WINDOW_DAYS", 7, 0, 90),
+        # Minutes instead of days, for a walkthrough on a laptop (`make run` sets 2); wins when set.
+        "PAYOUT_DISPUTE_WINDOW_MINUTES": (_int("PAYOUT_DISPUTE_WINDOW_MINUTES", 0, 0, 90 * 24 * 60)
+                                          if os.environ.get("PAYOUT_DISPUTE_WINDOW_MINUTES") else None),
+        # The in-process scheduler (no Redis) runs interval jobs at least this often (seconds); unset: as scheduled.
+        # Scheduled jobs this process never runs (names in jobs/cron_config.py; `make run` sets them).
+        "SCHEDULE_SKIP": [],
+        "SCHEDULE_INTERVAL_CAP_SECONDS": (_int("SCHEDULE_INTERVAL_CAP_SECONDS", 60, 10, 86400)
+                                          if os.environ.get("SCHEDULE_INTERVAL_CAP_SECONDS") else None),
+        # A directory where e-mails are written (a Maildir) instead of the log, when no MAIL_SERVER is set.
+        "MAIL_OUTBOX_DIR": os.environ.get("MAIL_OUTBOX_DIR") or None,
         # ISO country codes where the platform cannot pay through Stripe: the manual rail only.
         "PAYOUT_MANUAL_COUNTRIES": sorted({
             code.strip().upper() for code in os.environ.get("PAYOUT_MANUAL_COUNTRIES", "").split(",")

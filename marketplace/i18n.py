@@ -1,12 +1,12 @@
 """Locale selection and locale-aware formatting of money, numbers and dates."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from babel.numbers import get_currency_precision
 from flask import Flask, current_app, has_request_context, request
-from flask_babel import format_currency, format_date, format_decimal, get_locale
+from flask_babel import format_currency, format_date, format_datetime, format_decimal, get_locale
 
 from marketplace.extensions import babel
 from marketplace.validation import http_url
@@ -49,6 +49,9 @@ def init_i18n(app: Flask) -> None:
     app.jinja_env.filters["date"] = lambda value, fmt="medium": (
         format_date(value, fmt) if isinstance(value, date) else ""  # a datetime is a date too
     )
+    # Date and time (UTC, shown as UTC) where minutes matter, e.g. when a payout runs.
+    app.jinja_env.filters["datetime"] = lambda value, fmt="medium": (
+        format_datetime(value, fmt) + " UTC" if isinstance(value, datetime) else "")
 
     @app.context_processor
     def locale_context():

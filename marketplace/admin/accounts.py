@@ -43,7 +43,7 @@ def set_admin_role(user_id: int):
         return redirect(back, code=303)
     me = current_actor()
     if person.id == me.id:
-        flash(_("You cannot change your own admin role."))
+        flash(_("You cannot change your own admin role."), "error")
         return redirect(url_for("admin.users")), 303
     on_refusal_go_to(back)
     if form.role.data == "grant":

@@ -4,12 +4,15 @@ Each e-mail is a directory ``templates/email/<notice>/`` with ``subject.txt``
 and ``body.txt`` (Jinja, plain text, translated with ``_()`` like pages).
 SMTP settings come from the environment (``MAIL_SERVER``, ``MAIL_PORT``,
 ``MAIL_USERNAME``, ``MAIL_PASSWORD``, ``MAIL_USE_TLS``, ``MAIL_FROM``). Without
-``MAIL_SERVER`` (the embedded default) the message is written to the log.
+``MAIL_SERVER`` the message is written to the Maildir ``MAIL_OUTBOX_DIR`` when
+set (``make run`` sets it and shows it at ``/dev/mail``), else to the log.
 """
 from __future__ import annotations
 
+import mailbox
 import smtplib
 from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
 
 from flask import current_app, render_template
 
@@ -38,13 +41,22 @@ def queue_mail(to: str, subject: str, body: str) -> None:
 
 
 def deliver(to: str, subject: str, body: str) -> None:
-    """Hand one message to the SMTP server (or the log). Raises ``smtplib.SMTPException``."""
+    """Hand one message to the SMTP server (or, without ``MAIL_SERVER``, the local
+    outbox ``MAIL_OUTBOX_DIR`` or the log). Raises ``smtplib.SMTPException``, and
+    ``OSError`` when the outbox cannot be written."""
     config = current_app.config
     message = EmailMessage()
     message["From"] = config["MAIL_FROM"]
     message["To"] = to
     message["Subject"] = subject
+    message["Date"] = formatdate(usegmt=True)
+    message["Message-ID"] = make_msgid(domain="backlog-commons.local")
     message.set_content(body)
+    if not config.get("MAIL_SERVER") and config.get("MAIL_OUTBOX_DIR"):
+        # A Maildir: each message its own file, written atomically (tmp/ then new/).
+        mailbox.Maildir(config["MAIL_OUTBOX_DIR"], create=True).add(message)
+        current_app.logger.info("e-mail to %s written to the local outbox: %s", to, subject)
+        return
     if not config.get("MAIL_SERVER"):
         # Plain text, not the MIME form: a link must be copyable from the log.
         current_app.logger.info("e-mail not sent (no MAIL_SERVER set)\nTo: %s\nSubject: %s\n\n%s", to, subject, body)

@@ -311,6 +311,15 @@ def _locked(payout_id: int) -> Payout:
     return payout
 
 
+def dispute_window() -> timedelta:
+    """Time between a payout's approval and its execution: ``PAYOUT_DISPUTE_WINDOW_MINUTES``
+    when set (a walkthrough on a laptop), else ``PAYOUT_DISPUTE_WINDOW_DAYS``."""
+    minutes = current_app.config.get("PAYOUT_DISPUTE_WINDOW_MINUTES")
+    if minutes is not None:
+        return timedelta(minutes=minutes)
+    return timedelta(days=current_app.config["PAYOUT_DISPUTE_WINDOW_DAYS"])
+
+
 def approve(payout_id: int, *, maintainer: User, recipients: list[tuple[int, int]],
             seen_gross: int | None = None, note: str | None = None) -> Payout:
     """A maintainer approves: the amounts are fixed now.
@@ -323,7 +332,7 @@ def approve(payout_id: int, *, maintainer: User, recipients: list[tuple[int, int
     is the gross the maintainer was shown: if the escrow changed since,
     nothing is approved. Under the payout's row lock: a second approval (a
     double click, another maintainer) raises :class:`PayoutError` and
-    changes nothing. Execution follows after ``PAYOUT_DISPUTE_WINDOW_DAYS``.
+    changes nothing. Execution follows after the dispute window (:func:`dispute_window`).
     """
     payout = _locked(payout_id)
     if payout.state not in APPROVABLE_STATES:
@@ -363,7 +372,7 @@ def approve(payout_id: int, *, maintainer: User, recipients: list[tuple[int, int
     now = utcnow()
     payout.gross_minor, payout.fee_minor, payout.fee_rate_bps = gross, fee, rate
     _must_move(payout, PayoutState.approved, approved_at=now, approved_by_id=maintainer.id, note=note,
-               execute_after=now + timedelta(days=current_app.config["PAYOUT_DISPUTE_WINDOW_DAYS"]))
+               execute_after=now + dispute_window())
     db.session.flush()
     audit.record("payout.approved", "payout", payout.id, actor=f"user:{maintainer.id}", actor_user_id=maintainer.id,
                  details={"gross_minor": gross, "fee_minor": fee, "currency": payout.currency,

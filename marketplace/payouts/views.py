@@ -229,7 +229,7 @@ def _render_show(payout: Payout, *, form: ApprovalForm | None = None, split: Spl
         form=form, split=split, figures=figures, error=error, covered=covered,
         candidates=_candidates(payout) if form is not None else [],
         cancel_form=CancelForm(prefix="cancel") if manager and payout.state in OPEN_PAYOUT_STATES else None,
-        window_days=current_app.config["PAYOUT_DISPUTE_WINDOW_DAYS"]), status
+        window=payouts.dispute_window()), status
 
 
 @bp.get("/payouts/<id:payout_id>")
@@ -273,7 +273,7 @@ def approve(payout_id: int):
             raise  # no longer approvable: flashed, back to the payout (303)
         return _render_show(payout, form=form, split=_read_split(form, payout), error=str(exc), status=409)
     db.session.commit()
-    if current_app.config["PAYOUT_DISPUTE_WINDOW_DAYS"]:
+    if payouts.dispute_window():
         flash(_("The payout is approved. It is paid once the dispute window has passed."))
     else:
         flash(_("The payout is approved and being paid."))
@@ -373,14 +373,14 @@ def _set_up_stripe(user: User, profile: ImplementorProfile | None):
         db.session.rollback()
         current_app.logger.warning("Stripe account for user %s not created: %s", user.id, exc)
         flash(_("Stripe could not set up your account right now. Please try again later, or choose a "
-                "transfer by the fiscal host."))
+                "transfer by the fiscal host."), "error")
         return redirect(back, code=303)
     db.session.commit()
     try:
         link = stripe_client.create_account_link(stripe_id, refresh_url=url_for_public("payouts.settings"),
                                                  return_url=url_for_public("payouts.settings"))
     except (stripe_client.PaymentsUnavailable, stripe_client.TransferRefused):
-        flash(_("Your Stripe account exists, but Stripe's page could not be opened. Please try again."))
+        flash(_("Your Stripe account exists, but Stripe's page could not be opened. Please try again."), "error")
         return redirect(back, code=303)
     return redirect(link, code=303)
 
@@ -394,7 +394,7 @@ def _refresh_stripe(account: PayoutAccount | None):
     try:
         account_obj = stripe_client.retrieve_account(account.stripe_account_id)
     except (stripe_client.PaymentsUnavailable, stripe_client.TransferRefused):
-        flash(_("Stripe could not be asked right now. Please try again later."))
+        flash(_("Stripe could not be asked right now. Please try again later."), "error")
         return redirect(back, code=303)
     payouts.on_account_updated(account_obj)
     db.session.commit()

@@ -200,7 +200,7 @@ def self_refund(pledge_id: int):
         raise pledges.PledgeError(_("Nothing was refunded: %(reason)s", reason=str(exc))) from exc
     except stripe_client.PaymentsUnavailable:
         db.session.rollback()
-        flash(_("Stripe could not be reached; nothing was refunded. Please try again later."))
+        flash(_("Stripe could not be reached; nothing was refunded. Please try again later."), "error")
         return redirect(url_for("pledges.show", pledge_id=pledge.id)), 303
     db.session.commit()
     flash(_("Your money is on its way back to you."))

@@ -92,14 +92,19 @@ def _take(name: str, previous: datetime | None, now: datetime) -> bool:
 
 
 def due(now: datetime | None = None, entries: tuple[Scheduled, ...] | None = None) -> list[Scheduled]:
-    """The entries due at ``now`` (naive UTC, default the current time), in schedule order."""
+    """The entries due at ``now`` (naive UTC, default the current time), in
+    schedule order; those named in ``SCHEDULE_SKIP`` never are (``make run``
+    skips the forge sync while the forge is stood in for)."""
     now = now or utcnow()
     entries = schedule() if entries is None else entries
     _ensure_rows(entries)
     cap = current_app.config.get("SCHEDULE_INTERVAL_CAP_SECONDS")
+    skipped = set(current_app.config.get("SCHEDULE_SKIP") or ())
     runs = {run.name: run for run in db.session.scalars(db.select(ScheduleRun))}
     found = []
     for entry in entries:
+        if entry.name in skipped:
+            continue
         run = runs[entry.name]
         # A run that never finished (a process killed mid-job) is due again after its period too.
         next_run = entry.next_run(run.started_at, cap)

@@ -38,6 +38,7 @@ import hashlib
 import hmac
 import html
 import json
+import os
 import re
 import threading
 import time
@@ -67,6 +68,31 @@ def _nested(form: dict, name: str) -> dict:
             if key.startswith(prefix) and key.endswith("]") and "][" not in key[len(prefix):]}
 
 
+def page(title: str, body: str) -> str:
+    """A stand-in page: ``title`` (plain text) and ``body`` (HTML), labelled as a local stand-in."""
+    return ("<!doctype html><html lang=en><head><meta charset=utf-8>"
+            "<meta name=viewport content='width=device-width, initial-scale=1'>"
+            f"<title>{html.escape(title)} · local stand-in for Stripe</title>"
+            "<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:1rem auto;padding:0 1rem;"
+            "line-height:1.5}.standin{background:#fff3cd;color:#3d2e00;border:1px solid #8a6d00;padding:.5rem}"
+            "button{font-size:1rem;padding:.4rem 1rem}</style></head><body>"
+            "<p class=standin role=note><strong>Local stand-in for Stripe.</strong> "
+            "No money moves; nothing leaves this computer.</p>"
+            f"<main><h1>{html.escape(title)}</h1>{body}</main></body></html>")
+
+
+def _amount(minor: int, currency: str) -> str:
+    """``3000, "usd"`` → ``"30.00 USD"`` (zero-decimal currencies such as JPY have no decimals)."""
+    exponent = 0 if currency.lower() in ZERO_DECIMAL else 2
+    whole = f"{minor / 10 ** exponent:.{exponent}f}" if exponent else str(minor)
+    return f"{whole} {currency.upper()}"
+
+
+# Stripe's zero-decimal currencies among those the commons may accept.
+ZERO_DECIMAL = frozenset({"jpy", "krw", "vnd", "xaf", "xof", "ugx", "rwf", "bif", "clp", "gnf", "kmf", "mga",
+                          "pyg", "vuv", "xpf", "djf"})
+
+
 def sign(payload: str, secret: str, timestamp: int | None = None) -> str:
     """A ``Stripe-Signature`` header for ``payload`` (Stripe's scheme v1)."""
     timestamp = timestamp or int(time.time())
@@ -77,8 +103,12 @@ def sign(payload: str, secret: str, timestamp: int | None = None) -> str:
 class LocalStripe:
     """The server; ``url`` is its base address. Everything lives in memory."""
 
+    # What a restart keeps when ``state_path`` is given (the objects, not the test switches).
+    STATE = ("sessions", "payment_intents", "intent_metadata", "charges", "disputes", "refunds",
+             "by_idempotency_key", "accounts", "account_links", "transfers", "saved_responses")
+
     def __init__(self, host: str = "127.0.0.1", port: int = 0, webhook_url: str | None = None,
-                 webhook_secret: str | None = None):
+                 webhook_secret: str | None = None, state_path: str | None = None):
         self.sessions: dict[str, dict] = {}
         self.payment_intents: dict[str, dict] = {}
         self.intent_metadata: dict[str, dict] = {}  # payment_intent_data.metadata, by session id
@@ -103,9 +133,36 @@ class LocalStripe:
         self.drop_response_seconds = 2.0  # longer than the client's timeout in the tests
         self._lock = threading.Lock()
         self._event_numbers = iter(range(1, 10**9))
+        self.state_path = state_path
+        if state_path:
+            self._load()
         self._server = ThreadingHTTPServer((host, port), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
+
+    def _load(self) -> None:
+        try:
+            with open(self.state_path, encoding="utf-8") as file:
+                saved = json.load(file)
+        except FileNotFoundError:
+            return
+        for name in self.STATE:
+            getattr(self, name).update(saved.get(name, {}))
+        self._event_numbers = iter(range(saved.get("next_event", 1), 10**9))
+
+    def save(self) -> None:
+        """Write the objects to ``state_path`` (atomically: a temporary file renamed), so that
+        ``make run`` restarted still knows its Checkout Sessions, accounts and transfers."""
+        if not self.state_path:
+            return
+        with self._lock:
+            state = {name: getattr(self, name) for name in self.STATE}
+            state["next_event"] = next(self._event_numbers)
+            self._event_numbers = iter(range(state["next_event"] + 1, 10**9))
+            temporary = f"{self.state_path}.tmp"
+            with open(temporary, "w", encoding="utf-8") as file:
+                json.dump(state, file, default=list)
+            os.replace(temporary, self.state_path)
 
     @property
     def url(self) -> str:
@@ -263,15 +320,16 @@ class LocalStripe:
             button = (f"<form method=post action='/dashboard/expire/{html.escape(session['id'])}'>"
                       f"<button>Let it expire</button></form>" if session["status"] == "open" else "")
             rows.append(f"<li>{html.escape(session['id'])}: {html.escape(session['status'])} "
-                        f"{session['amount_total']} {html.escape(session['currency'])}{button}</li>")
+                        f"{html.escape(_amount(session['amount_total'], session['currency']))}{button}</li>")
         for refund in self.refunds.values():
             button = (f"<form method=post action='/dashboard/fail-refund/{html.escape(refund['id'])}'>"
                       f"<button>Make this refund fail (card closed)</button></form>"
                       if refund["status"] != "failed" else "")
-            rows.append(f"<li>{html.escape(refund['id'])}: refund of {refund['amount']} "
-                        f"{html.escape(refund['currency'])}, {html.escape(refund['status'])}{button}</li>")
-        return ("<!doctype html><title>Local Stripe</title><h1>Local Stripe dashboard</h1><ul>"
-                + "".join(rows) + "</ul>")
+            rows.append(f"<li>{html.escape(refund['id'])}: refund of "
+                        f"{html.escape(_amount(refund['amount'], refund['currency']))}, "
+                        f"{html.escape(refund['status'])}{button}</li>")
+        return page("Local Stripe dashboard", "<p>What Stripe does without the funder: a Checkout that "
+                    "expires, a refund the card's bank refuses.</p><ul>" + "".join(rows) + "</ul>")
 
     # Connect
 
@@ -468,6 +526,12 @@ class LocalStripe:
                 return True
 
             def do_POST(self):  # noqa: N802
+                try:
+                    self._post()
+                finally:
+                    stripe_server.save()
+
+            def _post(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 form = {k: v[-1] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
                 path = urlsplit(self.path).path
@@ -542,10 +606,14 @@ class LocalStripe:
                     return self._reply(200, stripe_server.dashboard(), "text/html; charset=utf-8")
                 if path.startswith("/pay/") and tail in stripe_server.sessions:
                     session = stripe_server.sessions[tail]
-                    amount = f"{session['amount_total']} {session['currency'].upper()} (minor units)"
-                    page = (f"<!doctype html><title>Local Stripe</title><h1>Local Stripe checkout</h1>"
-                            f"<p>{html.escape(amount)}</p><form method=post><button>Pay</button></form>")
-                    return self._reply(200, page, "text/html; charset=utf-8")
+                    amount = _amount(session["amount_total"], session["currency"])
+                    cancel = session.get("cancel_url")
+                    back = f"<p><a href='{html.escape(cancel)}'>Back without paying</a></p>" if cancel else ""
+                    body = (f"<p>Pay <strong>{html.escape(amount)}</strong> by card.</p>"
+                            f"<form method=post><button>Pay {html.escape(amount)}</button></form>{back}")
+                    if session["status"] != "open":
+                        body = f"<p>This Checkout is {html.escape(session['status'])}.</p>{back}"
+                    return self._reply(200, page("Checkout", body), "text/html; charset=utf-8")
                 if path.startswith("/v1/accounts/") and tail in stripe_server.accounts:
                     return self._reply(200, stripe_server.accounts[tail])
                 if path == "/v1/transfers":
@@ -558,10 +626,10 @@ class LocalStripe:
                 if _TRANSFER.fullmatch(path) and tail in stripe_server.transfers:
                     return self._reply(200, stripe_server.transfers[tail])
                 if path.startswith("/onboard/") and tail in stripe_server.accounts:
-                    page = (f"<!doctype html><title>Local Stripe</title><h1>Local Stripe onboarding</h1>"
-                            f"<p>Account {html.escape(tail)}</p>"
+                    body = (f"<p>Account {html.escape(tail)}: Stripe would ask here for the recipient's "
+                            f"identity and bank account.</p>"
                             f"<form method=post><button>Complete onboarding</button></form>")
-                    return self._reply(200, page, "text/html; charset=utf-8")
+                    return self._reply(200, page("Payout onboarding", body), "text/html; charset=utf-8")
                 if path.startswith(("/v1/accounts/", "/v1/transfers/", "/v1/payment_intents/", "/v1/charges/",
                                     "/v1/checkout/sessions/")):
                     return self._reply(404, Refused(404, "resource_missing", f"No such object: '{tail}'", "id").body)
