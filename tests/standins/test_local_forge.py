@@ -1,0 +1,227 @@
+"""The local forge (a stand-in for GitHub) driven against the real app: its
+OAuth flow stores the forge's numeric id, its merges reach the webhook
+endpoint signed as GitHub signs them and pay the claimant's proposal, and
+its state survives a restart."""
+from __future__ import annotations
+
+import http.client
+import json
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+from sqlalchemy import select
+
+from marketplace.accounts.models import ForgeIdentity, User
+from marketplace.backlog.models import PullRequest
+from marketplace.payouts.models import PayoutState
+from marketplace.standins import LOCAL_OAUTH_CLIENT_ID
+from marketplace.standins.forge import LOCAL_OAUTH_CLIENT_SECRET, ForgeError, LocalForge
+from tests.accounts.helpers import csrf, signup
+from tests.conftest import GITHUB_SECRET
+from tests.payouts.helpers import World
+
+
+def _through(client):
+    """A ``send`` for the forge that posts its deliveries through the app's test client."""
+    def send(url: str, body: bytes, headers: dict) -> tuple[int, str]:
+        response = client.post(urlsplit(url).path, data=body, headers=headers)
+        return response.status_code, response.get_data(as_text=True)
+    return send
+
+
+def _request(forge: LocalForge, method: str, path: str, form: dict | None = None, headers: dict | None = None):
+    """One HTTP request to the forge (redirects not followed): (status, headers, body)."""
+    host, port = urlsplit(forge.url).netloc.split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    body = urlencode(form).encode() if form is not None else None
+    sent = {"Content-Type": "application/x-www-form-urlencoded"} if form is not None else {}
+    connection.request(method, path, body=body, headers=dict(sent, **(headers or {})))
+    response = connection.getresponse()
+    answer = (response.status, dict(response.getheaders()), response.read().decode())
+    connection.close()
+    return answer
+
+
+@pytest.fixture
+def forge():
+    server = LocalForge()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def forge_app(app, forge, monkeypatch):
+    """The app pointed at the local forge for OAuth, as ``make run`` points it."""
+    for key, value in forge.app_config(GITHUB_SECRET).items():
+        monkeypatch.setitem(app.config, key, value)
+    return app
+
+
+def test_connect_github_through_the_local_forge_stores_its_numeric_id(forge_app, forge, client, session):
+    signup(client, "ama@example.org", "Ama Mensah", implementor=True)
+    started = client.post("/connect/github", data={"csrf_token": csrf(client, "/account")})
+    authorize = urlsplit(started.headers["Location"])
+    assert f"{authorize.scheme}://{authorize.netloc}" == forge.url
+    assert authorize.path == "/login/oauth/authorize"
+    status, _, page = _request(forge, "GET", f"{authorize.path}?{authorize.query}")
+    assert status == 200 and "Local stand-in for GitHub" in page
+    query = {k: v[0] for k, v in parse_qs(authorize.query).items()}
+    assert query["client_id"] == LOCAL_OAUTH_CLIENT_ID
+
+    status, headers, _ = _request(forge, "POST", "/login/oauth/authorize", dict(query, login="ama-codes"))
+    assert status == 303
+    back = urlsplit(headers["Location"])
+    assert parse_qs(back.query)["state"] == [query["state"]]
+    callback = client.get(f"{back.path}?{back.query}")
+
+    assert callback.status_code == 302
+    user = session.scalar(select(User).where(User.email == "ama@example.org"))
+    identity = session.scalar(select(ForgeIdentity).where(ForgeIdentity.user_id == user.id))
+    assert (identity.host, identity.forge_user_id, identity.login) == (
+        "github.com", forge.authorize("ama-codes"), "ama-codes")
+
+
+def test_the_same_login_keeps_its_id_and_a_bad_one_is_refused(forge):
+    first = forge.authorize("kofi")
+    assert forge.authorize("Kofi") == first != forge.authorize("ama")
+    with pytest.raises(ForgeError):
+        forge.authorize("-kofi")
+    status, _, page = _request(forge, "POST", "/login/oauth/authorize", {
+        "client_id": LOCAL_OAUTH_CLIENT_ID, "redirect_uri": "http://localhost/cb", "state": "s", "login": "a--b"})
+    assert status == 400 and "letters, digits or single hyphens" in page
+
+
+def test_a_code_is_exchanged_once_and_only_with_the_local_client_secret(forge):
+    code = forge.grant_code("kofi", LOCAL_OAUTH_CLIENT_ID, "http://localhost/cb")
+    refused = forge.exchange_code(code, LOCAL_OAUTH_CLIENT_ID, "guess", "http://localhost/cb")
+    assert refused["error"] == "incorrect_client_credentials"
+    token = forge.exchange_code(code, LOCAL_OAUTH_CLIENT_ID, LOCAL_OAUTH_CLIENT_SECRET, "http://localhost/cb")
+    assert token["token_type"] == "bearer"
+    again = forge.exchange_code(code, LOCAL_OAUTH_CLIENT_ID, LOCAL_OAUTH_CLIENT_SECRET, "http://localhost/cb")
+    assert again["error"] == "bad_verification_code"
+    status, _, body = _request(forge, "GET", "/user", headers={"Authorization": f"Bearer {token['access_token']}"})
+    assert status == 200
+    assert (json.loads(body)["login"], json.loads(body)["id"]) == ("kofi", forge.authorize("kofi"))
+    assert _request(forge, "GET", "/user", headers={"Authorization": "Bearer nope"})[0] == 401
+
+
+def _funded_claimed_item(world: World, github_id: int):
+    implementor = world.implementor("kofi@example.org", github_id=github_id)
+    item = world.issue(12)
+    world.fund(item, 10_000)
+    world.claim(item, implementor)
+    return implementor, item
+
+
+def test_a_merge_on_the_local_forge_proposes_the_payout_to_the_claimant(session, client):
+    world = World(session, client)
+    forge = LocalForge(webhook_url="http://localhost/webhooks/github", webhook_secret=GITHUB_SECRET,
+                       send=_through(client), repositories=lambda: {
+                           "Codertocat/Hello-World": {"id": world.repo.forge_id, "max_number": 12}})
+    try:
+        implementor, item = _funded_claimed_item(world, forge.authorize("kofi"))
+        number = forge.open_pull_request("Codertocat/Hello-World", 12, "kofi")
+        assert number == 13  # above every number the app holds: GitHub numbers issues and pulls together
+        assert forge.merge_pull_request("Codertocat/Hello-World", number) == 202
+    finally:
+        forge.stop()
+
+    assert [(d["action"], d["status"]) for d in forge.deliveries] == [("opened", 202), ("closed", 202)]
+    pull = session.scalar(select(PullRequest).where(PullRequest.repository_id == world.repo.id,
+                                                    PullRequest.number == 13))
+    assert (pull.state.value, pull.author_forge_id) == ("merged", forge.authorize("kofi"))
+    session.refresh(item)
+    assert item.solved_by_id == pull.id
+    [payout] = world.payouts_of(item)
+    assert (payout.state, payout.suggested_recipient_id, payout.pull_request_id) == (
+        PayoutState.proposed, implementor.id, pull.id)
+    assert [share.recipient_id for share in payout.shares] == [implementor.id]
+
+
+def test_a_pull_request_closed_unmerged_on_the_local_forge_proposes_nothing(session, client):
+    world = World(session, client)
+    forge = LocalForge(webhook_url="http://localhost/webhooks/github", webhook_secret=GITHUB_SECRET,
+                       send=_through(client), repositories=lambda: {
+                           "Codertocat/Hello-World": {"id": world.repo.forge_id, "max_number": 12}})
+    try:
+        _, item = _funded_claimed_item(world, forge.authorize("kofi"))
+        number = forge.open_pull_request("Codertocat/Hello-World", 12, "kofi")
+        assert forge.close_pull_request("Codertocat/Hello-World", number) == 202
+        with pytest.raises(ForgeError):
+            forge.merge_pull_request("Codertocat/Hello-World", number)
+    finally:
+        forge.stop()
+    pull = session.scalar(select(PullRequest).where(PullRequest.repository_id == world.repo.id,
+                                                    PullRequest.number == number))
+    assert pull.state.value == "closed"
+    assert world.payouts_of(item) == []
+
+
+def test_a_delivery_signed_with_another_secret_is_refused_by_the_app(session, client):
+    world = World(session, client)
+    forge = LocalForge(webhook_url="http://localhost/webhooks/github", webhook_secret="not-the-app-secret",
+                       send=_through(client))
+    try:
+        world.issue(12)
+        number = forge.open_pull_request("Codertocat/Hello-World", 12, "kofi")
+    finally:
+        forge.stop()
+    assert forge.deliveries[-1]["status"] == 401
+    assert session.scalar(select(PullRequest).where(PullRequest.repository_id == world.repo.id,
+                                                    PullRequest.number == number)) is None
+
+
+def test_the_forge_pages_open_and_merge_a_pull_request(session, client):
+    world = World(session, client)
+    forge = LocalForge(webhook_url="http://localhost/webhooks/github", webhook_secret=GITHUB_SECRET,
+                       send=_through(client), repositories=lambda: {
+                           "Codertocat/Hello-World": {"id": world.repo.forge_id, "max_number": 12}})
+    try:
+        _funded_claimed_item(world, forge.authorize("kofi"))
+        status, _, page = _request(forge, "GET", "/Codertocat/Hello-World/issues/12")
+        assert status == 200 and "Local stand-in for GitHub" in page and "Fixes #12" in page
+        status, headers, _ = _request(forge, "POST", "/Codertocat/Hello-World/pulls",
+                                      {"issue": "12", "author": "kofi", "title": "Count the visits"})
+        assert (status, headers["Location"]) == (303, "/Codertocat/Hello-World/pull/13")
+        status, headers, _ = _request(forge, "POST", "/Codertocat/Hello-World/pull/13/merge", {})
+        assert status == 303
+        status, _, page = _request(forge, "GET", "/Codertocat/Hello-World/pull/13")
+        assert status == 200 and "Merged" in page and "Merge pull request" not in page
+        status, _, index = _request(forge, "GET", "/")
+        assert "Codertocat/Hello-World" in index and "pull_request.closed" in index
+    finally:
+        forge.stop()
+    assert [(d["action"], d["status"]) for d in forge.deliveries] == [("opened", 202), ("closed", 202)]
+
+
+def test_the_forge_keeps_its_users_and_pull_requests_across_a_restart(tmp_path):
+    path = str(tmp_path / "local-forge.json")
+    forge = LocalForge(state_path=path)
+    kofi = forge.authorize("kofi")
+    number = forge.open_pull_request("medic/cht-core", 9000, "kofi", title="Sync faster")
+    forge.set_admin("medic/cht-core", "maria")
+    forge.save()
+    forge.stop()
+
+    again = LocalForge(state_path=path)
+    try:
+        assert again.authorize("kofi") == kofi
+        repo, pull = again._pull("medic/cht-core", number)
+        assert (pull["title"], pull["body"], pull["state"], pull["author"]) == (
+            "Sync faster", "Fixes #9000", "open", "kofi")
+        assert repo["admins"] == ["maria"]
+        assert again.open_pull_request("medic/cht-core", 9001, "kofi") == number + 1
+        status, _, body = _request(again, "GET", "/repos/medic/cht-core/collaborators/maria/permission")
+        assert (status, json.loads(body)["permission"]) == (200, "admin")
+    finally:
+        again.stop()
+
+
+def test_the_item_page_links_to_the_local_forge_only_when_it_runs(app, session, client, monkeypatch):
+    world = World(session, client)
+    item = world.issue(12)
+    assert "local forge" not in client.get(f"/items/{item.id}").get_data(as_text=True)
+    monkeypatch.setitem(app.config, "STANDINS", {"forge": "http://127.0.0.1:9"})
+    page = client.get(f"/items/{item.id}").get_data(as_text=True)
+    assert 'href="http://127.0.0.1:9/Codertocat/Hello-World/issues/12"' in page
+    assert "Open a pull request on the local forge" in page
