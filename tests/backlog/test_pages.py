@@ -321,3 +321,15 @@ def test_links_stripped_by_the_sanitiser_become_plain_text(client, session):
 def test_csp_lets_the_pledge_form_continue_to_stripe_checkout(client):
     csp = client.get("/").headers["Content-Security-Policy"]
     assert "form-action 'self' https://checkout.stripe.com" in csp
+    assert "github.com" not in csp  # no OAuth client configured: no Connect button
+
+
+def test_csp_lets_connect_github_continue_to_the_forges_authorize_page(database_url):
+    from tests.conftest import make_app
+
+    # Browsers apply form-action to the redirect after "Connect GitHub" is posted.
+    app = make_app(database_url, GITHUB_OAUTH_CLIENT_ID="Iv1.client", GITHUB_OAUTH_URL="https://github.com",
+                   GITLAB_OAUTH_CLIENT_ID="gl-client", GITLAB_OAUTH_URL="https://gitlab.example.org/")
+    csp = app.test_client().get("/about").headers["Content-Security-Policy"]
+    form_action = next(part for part in csp.split("; ") if part.startswith("form-action"))
+    assert form_action.split()[-2:] == ["https://github.com", "https://gitlab.example.org"]
