@@ -515,15 +515,15 @@ class LocalForge:
             f"holds it.</p><h2>Pull requests that fix it</h2>{self._pull_rows(repo, number)}"
             f"{self._open_form(name, number)}"))
 
-    def pull_page(self, full_name: str, number: int, notice: str = "") -> str:
+    def pull_page(self, full_name: str, number: int) -> str:
         repo, pull = self._pull(full_name, number)
         state = "merged" if pull["merged_at"] else pull["state"]
         actions = (f"<form method=post action='/{html.escape(repo['full_name'])}/pull/{number}/merge'>"
                    "<button>Merge pull request</button></form>"
                    f"<form method=post action='/{html.escape(repo['full_name'])}/pull/{number}/close'>"
                    "<button>Close without merging</button></form>") if pull["state"] == "open" else ""
-        return page(f"{pull['title']} #{number}", (
-            f"{notice}<p><strong>{html.escape(state.capitalize())}</strong> · "
+        return page(pull["title"], (
+            f"<p><strong>{html.escape(state.capitalize())}</strong> · pull request #{number} of "
             f"<a href='/{html.escape(repo['full_name'])}'>{html.escape(repo['full_name'])}</a> · by "
             f"{html.escape(self.users[pull['author']]['login'])} "
             f"(GitHub id {self.users[pull['author']]['id']}) · into <code>{html.escape(repo['default_branch'])}"
