@@ -84,6 +84,11 @@ def stable_id(kind: str, name: str) -> int:
     return 100_000_000 + int.from_bytes(digest[:4], "big")
 
 
+def _http(url: str | None) -> bool:
+    """An http(s) address (where the authorize page may send the browser back)."""
+    return bool(url) and urlsplit(url).scheme in ("http", "https") and bool(urlsplit(url).netloc)
+
+
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -591,7 +596,7 @@ class LocalForge:
                     name = query.get("repository", "").strip().strip("/")
                     return self._see_other(f"/{name}" if re.fullmatch(rf"{_NAME}/{_NAME}", name) else "/")
                 if path == "/login/oauth/authorize":
-                    if query.get("client_id") != LOCAL_OAUTH_CLIENT_ID or not query.get("redirect_uri"):
+                    if query.get("client_id") != LOCAL_OAUTH_CLIENT_ID or not _http(query.get("redirect_uri")):
                         return self._reply(400, page("Application not found", (
                             "<p>This forge only knows the app's local OAuth client "
                             f"(<code>{LOCAL_OAUTH_CLIENT_ID}</code>).</p>")), "text/html")
@@ -639,7 +644,7 @@ class LocalForge:
 
             def _post(self, path: str, form: dict) -> None:
                 if path == "/login/oauth/authorize":
-                    if form.get("client_id") != LOCAL_OAUTH_CLIENT_ID or not form.get("redirect_uri"):
+                    if form.get("client_id") != LOCAL_OAUTH_CLIENT_ID or not _http(form.get("redirect_uri")):
                         return self._reply(400, page("Application not found", "<p>Unknown OAuth client.</p>"),
                                            "text/html")
                     login = form.get("login", "").strip()

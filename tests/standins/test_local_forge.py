@@ -225,3 +225,15 @@ def test_the_item_page_links_to_the_local_forge_only_when_it_runs(app, session, 
     page = client.get(f"/items/{item.id}").get_data(as_text=True)
     assert 'href="http://127.0.0.1:9/Codertocat/Hello-World/issues/12"' in page
     assert "Open a pull request on the local forge" in page
+
+
+def test_the_authorize_page_sends_the_browser_back_only_to_an_http_address(forge):
+    form = {"client_id": LOCAL_OAUTH_CLIENT_ID, "state": "s", "login": "kofi"}
+    status, _, page = _request(forge, "POST", "/login/oauth/authorize", dict(form, redirect_uri="javascript:alert(1)"))
+    assert status == 400 and "Unknown OAuth client" in page
+    status, headers, _ = _request(forge, "POST", "/login/oauth/authorize",
+                                  dict(form, redirect_uri="http://localhost/cb?next=1"))
+    assert status == 303 and headers["Location"].startswith("http://localhost/cb?next=1&code=")
+    status, _, _ = _request(forge, "GET", "/login/oauth/authorize?" + urlencode(
+        {"client_id": "another-client", "redirect_uri": "http://localhost/cb"}))
+    assert status == 400
