@@ -18,7 +18,7 @@ from marketplace.extensions import db
 from marketplace.scheduling.models import ScheduleRun
 from marketplace.scheduling.service import run_due, schedule
 
-bp = Blueprint("dev", __name__, url_prefix="/dev")
+bp = Blueprint("dev", __name__, url_prefix="/dev", template_folder="templates")
 
 _URL = re.compile(r"https?://[^\s<>\"']+")
 
