@@ -103,3 +103,21 @@ def test_the_dispute_window_is_in_minutes_when_set_else_in_days(app):
             assert dispute_window() == timedelta(0)
         finally:
             app.config["PAYOUT_DISPUTE_WINDOW_MINUTES"], app.config["PAYOUT_DISPUTE_WINDOW_DAYS"] = before
+
+
+def test_a_signed_in_person_makes_themself_admin_of_the_local_site(dev_client, session):
+    from marketplace.accounts.service import user_by_email
+    from tests.accounts.helpers import signup
+
+    signed_out = dev_client.post("/dev/make-me-admin", data={"csrf_token": csrf(dev_client, "/dev/")})
+    assert signed_out.status_code == 302 and "/login" in signed_out.location
+    signup(dev_client, "host@example.org", "Host")
+    assert "Make me an admin of this local site" in dev_client.get("/dev/").get_data(as_text=True)
+    response = dev_client.post("/dev/make-me-admin", data={"csrf_token": csrf(dev_client, "/dev/")})
+    assert response.status_code == 303 and response.location.endswith("/admin/")
+    assert user_by_email("host@example.org").is_admin
+    assert "You are an admin of this local site." in dev_client.get("/dev/").get_data(as_text=True)
+
+
+def test_without_the_stand_ins_nobody_can_make_themself_admin(client):
+    assert client.post("/dev/make-me-admin").status_code == 404
