@@ -21,10 +21,14 @@ instance/secret_key:
 	$(PYTHON) -c 'import secrets; print(secrets.token_hex(32))' > $@
 	chmod 600 $@
 
+# Migrations, then the registry and the issue snapshot, each skipped when its
+# input did not change since the last import (-v on the flask commands lists every note).
 seed: install instance/secret_key
-	SECRET_KEY=$$(cat instance/secret_key) $(BIN)/flask db upgrade
-	SECRET_KEY=$$(cat instance/secret_key) $(BIN)/flask registry import seed/dpg/registry.json
-	SECRET_KEY=$$(cat instance/secret_key) $(BIN)/flask backlog load-snapshot seed/dpg-issues
+	@SECRET_KEY=$$(cat instance/secret_key) $(BIN)/flask db upgrade > instance/migrations.log 2>&1 \
+		|| (cat instance/migrations.log; exit 1)
+	@echo "database: migrations applied (instance/migrations.log)"
+	@SECRET_KEY=$$(cat instance/secret_key) $(BIN)/flask registry import --if-changed seed/dpg/registry.json
+	@SECRET_KEY=$$(cat instance/secret_key) $(BIN)/flask backlog load-snapshot --if-changed seed/dpg-issues
 
 # The app with local stand-ins for Stripe, the forge and mail, and the schedule
 # run in-process (marketplace/standins/serve.py); Ctrl-C stops everything.

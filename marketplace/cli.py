@@ -1,8 +1,13 @@
 """Flask CLI commands for operators: ``flask registry …``, ``flask backlog …``."""
 from __future__ import annotations
 
+import hashlib
+import json
+from collections import Counter
+from pathlib import Path
+
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import AppGroup
 
 from jobs.cli import jobs_cli, rq_cli
@@ -21,19 +26,41 @@ from marketplace.projects.registry import (
     import_registry,
     load_registry_file,
 )
-from marketplace.standins.stripe import LocalStripe
 from marketplace.timeutil import utcnow
 
 registry_cli = AppGroup("registry", help="The DPG registry.")
 backlog_cli = AppGroup("backlog", help="The public backlog.")
 
 
+def input_digest(paths: list[Path], **options: object) -> str:
+    """SHA-256 (hex) of the files at ``paths`` (names and bytes, in the order
+    given) and of the ``options`` that change what an import does."""
+    digest = hashlib.sha256(json.dumps(options, sort_keys=True).encode())
+    for path in paths:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _unchanged(action: str, digest: str, if_changed: bool, label: str) -> bool:
+    """With ``--if-changed``, say so and return True when the last ``action`` had this input."""
+    last = audit.latest(action) if if_changed else None
+    if last is not None and last.details.get("digest") == digest:
+        click.echo(f"{label}: input unchanged since {last.occurred_at:%Y-%m-%d %H:%M} UTC, not imported again")
+        return True
+    return False
+
+
 @registry_cli.command("import")
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--include-archived", is_flag=True, help="Also import archived and excluded records.")
 @click.option("--skip-invalid", is_flag=True, help="Import the valid records and report the invalid ones.")
-def registry_import(path: str, include_archived: bool, skip_invalid: bool) -> None:
+@click.option("--if-changed", is_flag=True, help="Do nothing when PATH is what the last import read.")
+@click.option("-v", "--verbose", is_flag=True, help="A line for every notable record, not only the summary.")
+def registry_import(path: str, include_archived: bool, skip_invalid: bool, if_changed: bool, verbose: bool) -> None:
     """Import member projects from the DPGA registry JSON at PATH (one transaction)."""
+    digest = input_digest([Path(path)], include_archived=include_archived, skip_invalid=skip_invalid)
+    if _unchanged("registry.imported", digest, if_changed, "registry"):
+        return
     try:
         records = load_registry_file(path)
         summary = import_registry(records, include_archived=include_archived, skip_invalid=skip_invalid)
@@ -43,15 +70,28 @@ def registry_import(path: str, include_archived: bool, skip_invalid: bool) -> No
         for problem in exc.problems:
             click.echo(f"  {problem}", err=True)
         raise SystemExit(1) from None
+    lines = summary.lines()
+    audit.record("registry.imported", "registry", None, actor="cli",
+                 details={"digest": digest, "path": Path(path).name, "summary": lines[0]})
     db.session.commit()
-    for line in summary.lines():
-        click.echo(line)
+    if verbose:
+        for line in lines:
+            click.echo(line)
+        return
+    notes = len(lines) - 1
+    click.echo(f"registry: {lines[0]}" + (f"; {notes} more lines (-v shows them)" if notes else ""))
 
 
 @backlog_cli.command("load-snapshot")
 @click.argument("directory", type=click.Path(file_okay=False))
-def backlog_load_snapshot(directory: str) -> None:
+@click.option("--if-changed", is_flag=True, help="Do nothing when DIRECTORY holds what the last load read.")
+@click.option("-v", "--verbose", is_flag=True, help="A line for every file and its notes, not only the summary.")
+def backlog_load_snapshot(directory: str, if_changed: bool, verbose: bool) -> None:
     """Load recorded GitHub list-issues responses from DIRECTORY (one transaction)."""
+    files = sorted(path for path in Path(directory).rglob("*") if path.is_file()) if Path(directory).is_dir() else []
+    digest = input_digest(files)
+    if _unchanged("snapshot.loaded", digest, if_changed, "snapshot"):
+        return
     try:
         summaries = load_snapshot(directory)
     except SnapshotError as exc:
@@ -60,11 +100,26 @@ def backlog_load_snapshot(directory: str) -> None:
         for problem in exc.problems:
             click.echo(f"  {problem}", err=True)
         raise SystemExit(1) from None
+    audit.record("snapshot.loaded", "snapshot", None, actor="cli",
+                 details={"digest": digest, "directory": Path(directory).name, "files": len(summaries)})
     db.session.commit()
+    if verbose:
+        for summary in summaries:
+            click.echo(summary.line())
+            for note in summary.notes:
+                click.echo(f"  {note}")
+        return
+    items, pulls = Counter(), Counter()
     for summary in summaries:
-        click.echo(summary.line())
-        for note in summary.notes:
-            click.echo(f"  {note}")
+        items.update(summary.items)
+        pulls.update(summary.pull_requests)
+    notes = sum(len(summary.notes) for summary in summaries)
+
+    def counts(counter: Counter) -> str:
+        return ", ".join(f"{kind} {count}" for kind, count in sorted(counter.items())) or "none"
+
+    click.echo(f"snapshot: {len(summaries)} repositories; items {counts(items)}; pull requests {counts(pulls)}"
+               + (f"; {notes} notes (-v shows them)" if notes else ""))
 
 
 @click.command("sync")
@@ -178,29 +233,6 @@ def withdraw_admin_command(email: str) -> None:
     click.echo(f"{email} is no longer an admin" if changed else f"{email} was not an admin: nothing changed")
 
 
-payments_cli = AppGroup("payments", help="Payments.")
-
-
-@payments_cli.command("local-stripe")
-@click.option("--port", default=12111, show_default=True)
-@click.option("--webhook-url", default=None, help="Where to send signed events (default: this site's).")
-def local_stripe(port: int, webhook_url: str | None) -> None:
-    """Run a local stand-in for Stripe's API (demo and development only).
-
-    Start the app with STRIPE_API_KEY=sk_test_local, STRIPE_API_BASE=http://127.0.0.1:PORT and the
-    same STRIPE_WEBHOOK_SECRET as here.
-    """
-
-
-    secret = current_app.config.get("STRIPE_WEBHOOK_SECRET")
-    if not secret:
-        raise click.UsageError("set STRIPE_WEBHOOK_SECRET (the same value as the app's)")
-    url = webhook_url or current_app.config["PUBLIC_URL"].rstrip("/") + "/webhooks/stripe"
-    server = LocalStripe(port=port, webhook_url=url, webhook_secret=secret)
-    click.echo(f"local Stripe on {server.url}, sending events to {url}")
-    server.wait()
-
-
 def register_cli(app: Flask) -> None:
     """Attach the command groups to ``app``."""
     app.cli.add_command(registry_cli)
@@ -210,4 +242,3 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(sync_command)
     app.cli.add_command(users_cli)
     app.cli.add_command(ledger_cli)
-    app.cli.add_command(payments_cli)

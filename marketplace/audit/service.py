@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import g, has_request_context
+from sqlalchemy import select
 
 from marketplace.audit.models import AuditEvent
 from marketplace.extensions import db
@@ -34,3 +35,9 @@ def record(
     )
     db.session.add(event)
     return event
+
+
+def latest(action: str) -> AuditEvent | None:
+    """The most recent :class:`AuditEvent` of ``action`` (by id), or None."""
+    return db.session.scalar(select(AuditEvent).where(AuditEvent.action == action)
+                             .order_by(AuditEvent.id.desc()).limit(1))

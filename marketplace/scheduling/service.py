@@ -95,8 +95,11 @@ def due(now: datetime | None = None, entries: tuple[Scheduled, ...] | None = Non
     """The entries due at ``now`` (naive UTC, default the current time), in
     schedule order; those named in ``SCHEDULE_SKIP`` never are (``make run``
     skips the forge sync while the forge is stood in for)."""
-    now = now or utcnow()
-    entries = schedule() if entries is None else entries
+    return [entry for entry, _previous in _due_runs(now or utcnow(), schedule() if entries is None else entries)]
+
+
+def _due_runs(now: datetime, entries: tuple[Scheduled, ...]) -> list[tuple[Scheduled, datetime | None]]:
+    """Each due entry with the ``started_at`` its decision was made on."""
     _ensure_rows(entries)
     cap = current_app.config.get("SCHEDULE_INTERVAL_CAP_SECONDS")
     skipped = set(current_app.config.get("SCHEDULE_SKIP") or ())
@@ -109,7 +112,7 @@ def due(now: datetime | None = None, entries: tuple[Scheduled, ...] | None = Non
         # A run that never finished (a process killed mid-job) is due again after its period too.
         next_run = entry.next_run(run.started_at, cap)
         if next_run is None or next_run <= now:
-            found.append(entry)
+            found.append((entry, run.started_at))
     return found
 
 
@@ -121,8 +124,9 @@ def run_due(now: datetime | None = None, entries: tuple[Scheduled, ...] | None =
     now = now or utcnow()
     app = current_app._get_current_object()
     done = []
-    for entry in due(now, entries):
-        previous = db.session.get(ScheduleRun, entry.name).started_at
+    # Each run is taken on the value it was found due on: a scheduler that read the
+    # row before another took the run finds the row changed, and leaves it.
+    for entry, previous in _due_runs(now, schedule() if entries is None else entries):
         if not _take(entry.name, previous, now):
             continue
         outcome = _run(app, entry)

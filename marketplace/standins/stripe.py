@@ -1,5 +1,5 @@
 """A local stand-in for the parts of Stripe's API the commons uses, for the demo
-and the tests (``flask payments local-stripe``). Never used in production.
+and the tests (started by ``make run``: :mod:`marketplace.standins.serve`). Never used in production.
 
 It answers ``POST /v1/checkout/sessions``, ``GET /v1/checkout/sessions/{id}``,
 ``POST /v1/checkout/sessions/{id}/expire``, ``GET /v1/payment_intents/{id}``

@@ -11,14 +11,16 @@ from email.utils import parsedate_to_datetime
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
+from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from markupsafe import Markup, escape
 
+from marketplace.accounts.roles import grant_admin
 from marketplace.extensions import db
 from marketplace.scheduling.models import ScheduleRun
 from marketplace.scheduling.service import run_due, schedule
 
-bp = Blueprint("dev", __name__, url_prefix="/dev")
+bp = Blueprint("dev", __name__, url_prefix="/dev", template_folder="templates")
 
 _URL = re.compile(r"https?://[^\s<>\"']+")
 
@@ -63,6 +65,19 @@ def run_due_now():
     ran = run_due()
     flash(_("Ran %(count)s due jobs.", count=len(ran)) if ran else _("Nothing was due."))
     return redirect(url_for("dev.index"), code=303)
+
+
+@bp.post("/make-me-admin")
+@login_required
+def make_me_admin():
+    """Make the signed-in person an admin of this local site (stand-ins only:
+    the walk-through needs a fiscal host and a maintainer, with no command line)."""
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    grant_admin(current_user, actor="dev:make-me-admin", actor_user_id=current_user.id)
+    db.session.commit()
+    flash(_("You are an admin of this local site. Name yourself a maintainer of a project on the admin pages."))
+    return redirect(url_for("admin.index"), code=303)
 
 
 @bp.get("/mail")

@@ -219,3 +219,18 @@ def test_index_entries_are_checked(session, tmp_path, entry, message):
     with pytest.raises(SnapshotError) as excinfo:
         load_snapshot(tmp_path)
     assert message in excinfo.value.problems[0]
+
+
+def test_cli_prints_one_summary_line_and_skips_an_unchanged_directory(runner, session, tmp_path):
+    shutil.copy(SNAPSHOT / "getodk__central.json", tmp_path / "getodk__central.json")
+    (tmp_path / "index.json").write_text(json.dumps(
+        [entry for entry in json.loads((SNAPSHOT / "index.json").read_text())
+         if entry["file"] == "getodk__central.json"]))
+    first = runner.invoke(args=["backlog", "load-snapshot", "--if-changed", str(tmp_path)])
+    assert first.exit_code == 0, first.output
+    # The seed was loaded already: the same 14 items and 1 pull request are found unchanged.
+    assert first.output.splitlines() == ["snapshot: 1 repositories; items unchanged 14; pull requests unchanged 1"]
+    again = runner.invoke(args=["backlog", "load-snapshot", "--if-changed", str(tmp_path)])
+    assert "input unchanged since" in again.output and "not loaded" not in again.output
+    verbose = runner.invoke(args=["backlog", "load-snapshot", "-v", str(tmp_path)])
+    assert verbose.output.splitlines()[0].startswith("getodk__central.json → github.com/getodk/central: items")

@@ -153,12 +153,31 @@ def test_cli_rejects_a_record_that_is_not_an_object(runner, session, tmp_path):
     assert "record #1 is not a JSON object" in result.output
 
 
-def test_cli_prints_the_summary(runner, session):
+def test_cli_prints_the_summary_on_one_line_and_every_note_with_v(runner, session):
     result = runner.invoke(args=["registry", "import", str(REGISTRY)])
     assert result.exit_code == 0, result.output
-    first = result.output.splitlines()[0]
-    assert first == "created 0, updated 0, unchanged 228, skipped 0, invalid 0"
-    assert "not selected: 527 archived or excluded records" in result.output
+    assert result.output.splitlines() == [
+        "registry: created 0, updated 0, unchanged 228, skipped 0, invalid 0; 33 more lines (-v shows them)"]
+    verbose = runner.invoke(args=["registry", "import", "-v", str(REGISTRY)])
+    assert verbose.output.splitlines()[0] == "created 0, updated 0, unchanged 228, skipped 0, invalid 0"
+    assert "not selected: 527 archived or excluded records" in verbose.output
+    assert len(verbose.output.splitlines()) == 34
+
+
+def test_cli_if_changed_skips_an_input_read_before_and_imports_a_changed_one(runner, session, tmp_path):
+    path = tmp_path / "registry.json"
+    path.write_text(json.dumps([_record()]))
+    first = runner.invoke(args=["registry", "import", "--if-changed", str(path)])
+    assert first.output.startswith("registry: created 1,"), first.output
+    again = runner.invoke(args=["registry", "import", "--if-changed", str(path)])
+    assert again.exit_code == 0 and "input unchanged since" in again.output
+    assert "not imported again" in again.output
+    path.write_text(json.dumps([_record(name="Example DPG renamed")]))
+    changed = runner.invoke(args=["registry", "import", "--if-changed", str(path)])
+    assert changed.output.startswith("registry: created 0, updated 1,"), changed.output
+    # Without --if-changed the same input is imported (and found unchanged record by record).
+    forced = runner.invoke(args=["registry", "import", str(path)])
+    assert forced.output.startswith("registry: created 0, updated 0, unchanged 1,"), forced.output
 
 
 def test_a_changed_record_is_updated_once(session):
