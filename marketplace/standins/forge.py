@@ -52,6 +52,10 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from sqlalchemy import create_engine, func, select
+
+from marketplace.backlog.models import BacklogItem, PullRequest
+from marketplace.forges.models import Repository
 from marketplace.standins import LOCAL_OAUTH_CLIENT_ID
 
 # GitHub logins: letters, digits and single hyphens, not at either end, at most 39 characters.
@@ -119,11 +123,6 @@ def repositories_in_database(database_uri: str) -> Callable[[], dict[str, dict]]
     ``{full_name: {"id": forge id or None, "max_number": highest issue or
     pull request number held (0 when none)}}``. For ``make run``, where the
     forge and the app share a laptop; the engine is made on first use."""
-    from sqlalchemy import create_engine, func, select  # noqa: PLC0415  (only when the forge runs)
-
-    from marketplace.backlog.models import BacklogItem, PullRequest  # noqa: PLC0415
-    from marketplace.forges.models import Repository  # noqa: PLC0415
-
     engine = None
 
     def read() -> dict[str, dict]:
