@@ -686,10 +686,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=5001, help="where the demo will be served (for links)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    path = _database_path(args.database)
     config = config_module.from_environment()
     if not config.get("SECRET_KEY"):
         raise SystemExit("Set SECRET_KEY (make demo uses instance/secret_key).")
-    path = _database_path(args.database)
     path.parent.mkdir(parents=True, exist_ok=True)
     state_dir = path.parent / "standins"
     path.unlink(missing_ok=True)
