@@ -1,8 +1,10 @@
 """``make demo``: a month of the commons played through the real services, on a database of its own.
 
 ``python -m marketplace.standins.demo [--database PATH] [--port P]`` rebuilds
-the demo database from nothing (the migrations, the DPG registry and the
-recorded issues: what ``make seed`` loads), then plays a month:
+the demo database (default ``instance/demo/demo.sqlite3``, never ``make
+run``'s ``instance/backlog.sqlite3``) from nothing: the migrations, the DPG
+registry and the recorded issues (what ``make seed`` loads). Then it plays a
+month:
 
 - funders (four people and a foundation) pledge by card, through the item
   page's form, the local Stripe's Checkout and its signed
