@@ -69,10 +69,10 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 from flask_migrate import upgrade
+from rq.utils import import_attribute
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
-from jobs.money import refund_expired_pledges
 from marketplace import config as config_module
 from marketplace import create_app
 from marketplace.accounts import service as accounts
@@ -100,6 +100,7 @@ from marketplace.pledges.models import Pledge, Rail
 from marketplace.projects import service as projects
 from marketplace.projects.models import MemberProject
 from marketplace.projects.registry import import_registry, load_registry_file
+from marketplace.scheduling.service import schedule
 from marketplace.standins import refusals
 from marketplace.standins.serve import derived_secret
 from marketplace.standins.stripe import LocalStripe
@@ -587,7 +588,9 @@ class Month:
         if wait > 0:
             time.sleep(wait + 0.1)
         with self.app.app_context():
-            refunded = refund_expired_pledges()  # the cron job, as the scheduler runs it
+            # The cron job, found by its schedule entry and run as the in-process scheduler runs it.
+            entry = next(entry for entry in schedule() if entry.name == "refund-expired-pledges")
+            refunded = import_attribute(entry.func)()
         if refunded != [self.outcome.pledges["sofia-drought"]]:
             raise DemoError(f"the expiry cron refunded {refunded}")
         self.say("        Sofia Marino's ushahidi#5048 pledge expires: the cron job refunds it through Stripe")
