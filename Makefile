@@ -3,10 +3,14 @@
 PYTHON ?= python3
 VENV ?= .venv
 PORT ?= 5000
+DEMO_PORT ?= 5001
+# The demo's database lives in a directory of its own: the stand-ins keep their
+# state beside the database (standins/), so it never mixes with make run's.
+DEMO_DB ?= instance/demo/demo.sqlite3
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi.py
 
-.PHONY: install run seed test lint api-check check-migrations messages benchmark mutation clean
+.PHONY: install run seed demo test lint api-check check-migrations messages benchmark mutation clean
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +38,13 @@ seed: install instance/secret_key
 # run in-process (marketplace/standins/serve.py); Ctrl-C stops everything.
 run: seed
 	@SECRET_KEY=$$(cat instance/secret_key) $(BIN)/python -m marketplace.standins.serve --port $(PORT)
+
+# A month played through the real services and the local Stripe on the demo's own
+# database (rebuilt each time; never make run's): ends with "ledger ok" and the
+# month's figures, then serves it with the stand-ins and a "Demo data" banner.
+demo: install instance/secret_key
+	SECRET_KEY=$$(cat instance/secret_key) $(BIN)/python -m marketplace.standins.demo --database $(DEMO_DB) --port $(DEMO_PORT)
+	@SECRET_KEY=$$(cat instance/secret_key) DATABASE_URL=sqlite:///$(abspath $(DEMO_DB)) $(BIN)/python -m marketplace.standins.serve --demo --port $(DEMO_PORT)
 
 # COVERAGE_FLOOR=<percent> (CI sets it) runs the suite under branch coverage and
 # fails below that figure; without it, plain pytest.

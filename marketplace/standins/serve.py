@@ -129,6 +129,10 @@ def main(argv: list[str] | None = None) -> None:
                      DEMO=args.demo)
     if os.environ.get("PAYOUT_DISPUTE_WINDOW_MINUTES") is None and not os.environ.get("PAYOUT_DISPUTE_WINDOW_DAYS"):
         overrides["PAYOUT_DISPUTE_WINDOW_MINUTES"] = 2
+    if args.demo and not (config.get("GITHUB_TOKEN") or config.get("GITHUB_APP_ID")):
+        # The demo's issues are the seed snapshot and its month: a sync with the real
+        # forge would change the items under the demo's money (and wait on the network).
+        overrides["SCHEDULE_SKIP"] = ["incremental-sync", "reconciliation"]
     if os.environ.get("SCHEDULE_INTERVAL_CAP_SECONDS") is None:
         overrides["SCHEDULE_INTERVAL_CAP_SECONDS"] = 60
     app = create_app(overrides)

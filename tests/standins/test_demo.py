@@ -1,0 +1,174 @@
+"""``make demo``'s month (marketplace/standins/demo.py), played on a database of
+its own: the figures it must leave in the ledger, the ledger check, and the
+pages a newcomer then sees. On SQLite, and on PostgreSQL when the suite has one."""
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+
+import pytest
+import sqlalchemy as sa
+
+from marketplace.standins import demo
+from tests.conftest import DEFAULT_PG, _postgres_reachable, make_app
+
+SECRET = "demo-test-secret-key"
+
+
+def _postgres_url() -> str | None:
+    from marketplace.config import normalise_database_url
+
+    url = normalise_database_url(os.environ.get("TEST_DATABASE_URL") or DEFAULT_PG)
+    if not url.startswith("postgresql") or not _postgres_reachable(url):
+        return None
+    return url
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def played(request, tmp_path_factory):
+    """The month played once per backend: (database URL, outcome, printed lines, state dir)."""
+    root = tmp_path_factory.mktemp(f"demo-{request.param}")
+    admin = None
+    if request.param == "sqlite":
+        url = f"sqlite:///{root / 'demo.sqlite3'}"
+    else:
+        suite = _postgres_url()
+        if suite is None:
+            pytest.skip("needs PostgreSQL: set TEST_DATABASE_URL or start a server at 127.0.0.1:5432")
+        target = sa.make_url(suite)
+        target = target.set(database=f"{target.database}_demo")
+        admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+            conn.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
+        url = target.render_as_string(hide_password=False)
+    lines: list[str] = []
+    outcome = demo.play(url, secret_key=SECRET, state_dir=root / "standins", public_url="http://127.0.0.1:5001",
+                        say=lines.append)
+    yield url, outcome, lines, root / "standins"
+    if admin is not None:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{sa.make_url(url).database}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def demo_app(played):
+    """The app on the played database, as ``serve.py --demo`` serves it."""
+    app = make_app(played[0], DEMO=True)
+    yield app
+    from marketplace.extensions import db
+
+    with app.app_context():
+        db.engine.dispose()
+
+
+# What the month must leave, by hand (minor units; a 5% fee, the default rate):
+# USD received 100 + 1,500 (cht-core#9534) + 400 (central#688) + 2,000 (opencrvs#12427)
+#   + 120 + 75 (lightning#3583) + 60 (ushahidi#5048) = 4,255;
+#   paid (1,600 + 400) × 0.95 = 1,900, fees 100, refunded 60 (the expiry), lost 120 (the chargeback),
+#   held 2,000 + 75 = 2,075.
+# EUR received 250 (cht-core#9534) + 150 (central#688) + 80 + 120 (kpi#810) = 600;
+#   paid (250 + 150) × 0.95 = 380, fees 20, refunded 80 (taken back), held 120.
+EXPECTED = {
+    "USD": {"received": 425500, "held": 207500, "paid": 190000, "fees": 10000, "owed": 0, "refunded": 6000,
+            "lost": 12000},
+    "EUR": {"received": 60000, "held": 12000, "paid": 38000, "fees": 2000, "owed": 0, "refunded": 8000,
+            "lost": 0},
+}
+KINDS = {"funder_payments": "received", "item_escrow": "held", "payouts_paid": "paid", "platform_fees": "fees",
+         "contributor_payable": "owed", "refunds": "refunded", "disputes": "lost"}
+
+
+def test_the_month_leaves_these_figures_per_currency_in_the_ledger_entries(played):
+    engine = sa.create_engine(played[0])
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text(
+                "SELECT a.kind, e.currency, SUM(e.amount_minor) FROM ledger_entry e "
+                "JOIN ledger_account a ON a.id = e.account_id GROUP BY a.kind, e.currency")).all()
+            per_currency = conn.execute(sa.text(
+                "SELECT e.currency, SUM(e.amount_minor) FROM ledger_entry e GROUP BY e.currency")).all()
+    finally:
+        engine.dispose()
+    found: dict[str, dict[str, int]] = {}
+    for kind, currency, total in rows:
+        assert kind in KINDS, f"money in an account the month should not touch: {kind} {currency} {total}"
+        found.setdefault(currency, {})[KINDS[kind]] = abs(int(total))
+    for currency, figures in EXPECTED.items():
+        assert {k: v for k, v in found[currency].items() if v} == {k: v for k, v in figures.items() if v}
+    assert sorted(found) == ["EUR", "USD"]
+    assert all(int(total) == 0 for _currency, total in per_currency)  # every currency balances
+    assert played[1].figures == EXPECTED  # what the command prints is what the entries say
+
+
+def test_the_ledger_check_passes_and_the_command_says_what_it_did(played, demo_app):
+    from marketplace.ledger.check import check
+
+    url, outcome, lines, _state = played
+    assert outcome.violations == []
+    with demo_app.app_context():
+        assert check() == []
+        summary = demo.summary_lines(outcome)
+    assert summary == [
+        "  EUR: received €600.00, held in escrow €120.00, paid out €380.00, fees €20.00, refunded €80.00",
+        "  USD: received $4,255.00, held in escrow $2,075.00, paid out $1,900.00, fees $100.00, refunded $60.00, "
+        "lost to a chargeback $120.00"]
+    said = "\n".join(lines)
+    assert "Otieno Ouma $912.00 (manual: paid), Achieng Njeri $608.00 (manual: paid) → paid" in said
+    assert "Ana Souza $380.00 (stripe: paid) → paid" in said
+    assert "his claim is submitted" in said
+
+
+def test_funded_items_claims_and_payouts_show_on_the_served_pages_under_the_demo_banner(played, demo_app):
+    outcome = played[1]
+    client = demo_app.test_client()
+    pages = {}
+    for name, path in (("solved", f"/items/{outcome.items['pouchdb']}"),
+                       ("funded", f"/items/{outcome.items['workqueue']}"),
+                       ("payout", f"/payouts/{outcome.payouts['pouchdb-usd']}"),
+                       ("stripe payout", f"/payouts/{outcome.payouts['entities-usd']}"),
+                       ("transparency", "/transparency"), ("backlog", "/")):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        pages[name] = response.get_data(as_text=True)
+        assert "Demo data." in pages[name], path
+    assert "Grace Liu (Northwind Health Foundation): $1,500.00" in pages["solved"]
+    assert "Lena Fischer: €250.00" in pages["solved"]
+    assert "Otieno Ouma" in pages["solved"] and "completed" in pages["solved"]
+    assert "$2,000.00" in pages["funded"] and "Rahul Verma" in pages["funded"]
+    for figure in ("$912.00", "$608.00", "Achieng Njeri"):
+        assert figure in pages["payout"]
+    assert "paid" in pages["payout"] and "$380.00" in pages["stripe payout"]
+    for figure in ("$4,255.00", "$2,075.00", "$1,900.00", "€600.00", "€380.00", "$120.00"):
+        assert figure in pages["transparency"], figure
+    assert "Bounty: $2,000.00" in pages["backlog"]
+
+
+def test_the_served_local_stripe_still_knows_the_connect_transfers(played, demo_app):
+    """serve.py starts a new local Stripe on the saved state: the shares' transfers are there."""
+    from sqlalchemy import select
+
+    from marketplace.extensions import db
+    from marketplace.payouts.models import PayoutShare
+    from marketplace.standins.stripe import LocalStripe
+
+    with demo_app.app_context():
+        transfers = db.session.execute(select(PayoutShare.stripe_transfer_id, PayoutShare.amount_minor).where(
+            PayoutShare.stripe_transfer_id.is_not(None)).order_by(PayoutShare.id)).all()
+    assert sorted(amount for _id, amount in transfers) == [14250, 38000]
+    stripe = LocalStripe(state_path=str(played[3] / "local-stripe.json"))
+    try:
+        for transfer_id, amount in transfers:
+            with urllib.request.urlopen(f"{stripe.url}/v1/transfers/{transfer_id}", timeout=10) as answer:
+                assert json.load(answer)["amount"] == amount
+    finally:
+        stripe.stop()
+
+
+def test_the_demo_never_takes_make_runs_database():
+    from marketplace.config import INSTANCE_DIR
+
+    with pytest.raises(SystemExit, match="make run's database"):
+        demo.main(["--database", str(INSTANCE_DIR / "backlog.sqlite3")])
