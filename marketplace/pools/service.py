@@ -16,7 +16,7 @@ transaction keyed by our own row ids, under the pool's row lock.
   the sponsor when the fiscal host records the transfer (:func:`record_return`).
 
 Lock order, everywhere: pledge, then the item's funding row (taken by any
-escrow posting), then the pool. Services flush, never commit.
+escrow posting), then the pools by id. Services flush, never commit.
 """
 from __future__ import annotations
 
@@ -318,7 +318,8 @@ def follow_pledge(pledge: Pledge, **_extra) -> None:
     (amount × held ÷ pledged), and gives the rest back to its pool. A refunded
     pledge's match goes back whole; the funder never gets it."""
     for match in db.session.scalars(select(PoolMatch).where(
-            PoolMatch.pledge_id == pledge.id, PoolMatch.state == MatchState.held).order_by(PoolMatch.id)):
+            PoolMatch.pledge_id == pledge.id, PoolMatch.state == MatchState.held)
+            .order_by(PoolMatch.pool_id, PoolMatch.id)):
         keeps = 0
         if pledge.item_id == match.item_id and pledge.state in HOLDING:
             keeps = match.amount_minor * pledge.held_minor // pledge.amount_minor
@@ -331,7 +332,8 @@ def return_item_matches(item: BacklogItem, *, why: str) -> int:
     while its pledges wait for their funders. Returns the minor units given back."""
     given = 0
     matches = list(db.session.scalars(select(PoolMatch).where(
-        PoolMatch.item_id == item.id, PoolMatch.state == MatchState.held).order_by(PoolMatch.id)))
+        PoolMatch.item_id == item.id, PoolMatch.state == MatchState.held)
+        .order_by(PoolMatch.pool_id, PoolMatch.id)))
     for currency in sorted({m.currency for m in matches}):
         ledger.funding_row(item.id, currency)  # the escrow's lock first, as every escrow posting takes it
     for match in matches:

@@ -95,3 +95,15 @@ def test_an_excluded_funder_does_not_count(pw):
     assert pools.round_distribution(pool)[0][0].raw_minor == 15000  # (3×50)² − 7500
     pools.exclude_from_round(pool.id, funders[0].id, reason="one person, three accounts", admin=pw.admin)
     assert pools.round_distribution(pool)[0][0].raw_minor == 5000  # (2×50)² − 5000
+
+
+def test_the_end_pools_job_ends_a_round_once_and_leaves_what_no_item_took_for_the_sponsor(pw):
+    from jobs.money import end_pools
+
+    now = utcnow()
+    pool = pw.round(50000, starts_at=now - timedelta(days=8), ends_at=now - timedelta(minutes=1))
+    assert end_pools() == [pool.id]
+    assert end_pools() == []
+    assert (pool.state, held(pool)) == (PoolState.ended, 50000)
+    assert pool.executed_at is not None
+    assert check() == []
