@@ -136,3 +136,28 @@ def test_a_pledge_in_another_currency_is_not_matched(pw, currency):
     pledge = pledges.create(item, person("f@example.org").id, Money(1000, currency), rail=Rail.card, actor="t")
     assert pledges.mark_received(pledge.id, Money(1000, currency), actor="t")
     assert (matches_of(pledge), held(pool)) == ([], 100000)
+
+
+def test_an_item_closed_as_not_planned_on_the_forge_gives_the_pool_its_80_while_the_funder_decides(pw):
+    from marketplace.backlog import ending
+    from marketplace.backlog.models import ItemState
+
+    pool = pw.pool(50000)
+    item = pw.item(3)
+    pledge = pw.pledge(person("f@example.org"), item, 8000)
+    assert (held(pool), escrow(item)) == (42000, 16000)
+    item.state, item.state_reason, item.forge_closed_at = ItemState.closed, "not_planned", utcnow()
+    ending.after_forge_change(item, created=False, was_state=ItemState.open, was_reason=None,
+                              private_reason=None, when=utcnow(), actor="test")
+    assert (held(pool), escrow(item), pledge.held_minor) == (50000, 8000, 8000)
+    assert pw_match(pledge).state is MatchState.returned
+
+
+def test_a_dispute_lost_sends_the_match_back_to_the_pool_not_to_the_funder(pw):
+    pool = pw.pool(50000, ratio_percent=50)
+    item = pw.item(3)
+    pledge = pw.pledge(person("f@example.org"), item, 6000)
+    assert pledges.refund(pledge.id, 6000, refund_id="dispute:dp_1", actor="stripe", to=AccountKind.disputes)
+    assert (held(pool), escrow(item)) == (50000, 0)
+    assert ledger.balance(ledger.account(AccountKind.disputes), "USD") == 6000
+    assert ledger.balance(ledger.account(AccountKind.refunds), "USD") == 0
