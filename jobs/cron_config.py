@@ -40,6 +40,8 @@ SCHEDULE: tuple[Scheduled, ...] = (
     Scheduled("transfer-reconciliation", "jobs.money.reconcile_transfers", cron="47 3 * * *"),
     # Claims: warn before the deadline, lapse those past it with no linked change.
     Scheduled("claim-lapses", "jobs.money.lapse_claims", cron="23 * * * *"),
+    # Matching pools past their window end; rounds are divided by quadratic funding, once.
+    Scheduled("end-pools", "jobs.money.end_pools", cron="53 * * * *"),
 )
 
 for _entry in SCHEDULE:

@@ -9,6 +9,7 @@ from marketplace.pledges.service import (
     refund_expired,
     refund_not_planned,
 )
+from marketplace.pools.service import end_due as end_due_pools
 from marketplace.tasks import job
 from marketplace.timeutil import utcnow
 
@@ -98,3 +99,14 @@ def lapse_claims() -> dict:
     lapsed = lapse_due()
     db.session.commit()
     return {"warned": warned, "lapsed": lapsed}
+
+
+@job(queue="money", timeout=CRON_TIMEOUT)
+def end_pools() -> list[int]:
+    """Cron: matching pools whose window is over end (a quadratic-funding
+    round is divided first, once: its execution is keyed by the pool and
+    marked, so a second run moves nothing); what they hold is then due back
+    to their sponsors. Returns the pool ids ended."""
+    ended = end_due_pools()
+    db.session.commit()
+    return ended

@@ -92,6 +92,7 @@ def create_app(config: dict | None = None) -> Flask:
     from marketplace.pages.views import bp as pages_bp
     from marketplace.payouts.views import bp as payouts_bp
     from marketplace.pledges.views import bp as pledges_bp
+    from marketplace.pools.views import bp as pools_bp
     from marketplace.projects.views import bp as projects_bp
     from marketplace.webhooks.views import bp as webhooks_bp
 
@@ -105,15 +106,18 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(pledges_bp)
     app.register_blueprint(claims_bp)
     app.register_blueprint(payouts_bp)
+    app.register_blueprint(pools_bp)
     csrf.exempt(api_bp)
     csrf.exempt(webhooks_bp)
 
     from marketplace.errors import register_error_handlers
     from marketplace.payouts.service import connect_signals
+    from marketplace.pools.service import connect_signals as connect_pool_signals
     from marketplace.security import register_security_headers
 
     # One domain reacting to another (a certification granted, money held late).
     connect_signals()
+    connect_pool_signals()
 
     register_error_handlers(app)
     register_security_headers(app)

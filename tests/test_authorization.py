@@ -136,6 +136,15 @@ MATRIX = {
     ("payouts.project_payouts", "GET"): ("/projects/odk/payouts", MANAGERS),
     ("payouts.settings", "GET"): ("/account/payouts", SIGNED_IN),
     ("payouts.settings", "POST"): ("/account/payouts", SIGNED_IN),
+    ("pools.index", "GET"): ("/pools", PUBLIC),
+    ("pools.show", "GET"): ("/pools/{pool}", PUBLIC),
+    ("pools.new", "GET"): ("/pools/new", SIGNED_IN),
+    ("pools.new", "POST"): ("/pools/new", SIGNED_IN),
+    ("pools.confirm", "POST"): ("/pools/{pool}/confirm", ADMIN),
+    ("pools.record_return", "POST"): ("/pools/{pool}/return", ADMIN),
+    ("pools.exclude", "POST"): ("/pools/{pool}/exclude", ADMIN),
+    ("api.pools", "GET"): ("/api/v1/pools", PUBLIC),
+    ("api.pool", "GET"): ("/api/v1/pools/{pool}", PUBLIC),
 }
 
 
@@ -209,6 +218,12 @@ def world(app, session):
                     shares=[PayoutShare(recipient_id=people["implementor"].id, weight=1)])
     session.add_all([item_claim, certification, payout])
     session.flush()
+    from marketplace.pools import service as pools
+
+    pool = pools.create_pool(people["funder"], name="Matrix pool", currency="USD", budget_minor=10000,
+                             starts_at=utcnow() - timedelta(hours=1), ends_at=utcnow() + timedelta(days=30))
+    pools.confirm_budget(pool.id, Money(10000, "USD"), reference="MATRIX", received_on=utcnow().date(),
+                         actor=people["admin"])
     # Committed (a savepoint of the test transaction): a view that rolls back
     # its own work must not take the fixture's rows with it.
     session.commit()
@@ -219,7 +234,8 @@ def world(app, session):
                 "funder": people["funder"].id, "organisation": organisation.slug, "delivery": delivery.id,
                 "repository": item.repository_id, "claim": claim.id, "link": pull.links[0].id,
                 "invitation": token, "pledge": pledge.id, "item_claim": item_claim.id,
-                "certification": certification.id, "payout": payout.id, "share": payout.shares[0].id},
+                "certification": certification.id, "payout": payout.id, "share": payout.shares[0].id,
+                "pool": pool.id},
     }
     app.config.update(GITHUB_OAUTH_CLIENT_ID=None, GITHUB_OAUTH_CLIENT_SECRET=None)
 

@@ -49,6 +49,11 @@ OPERATIONS: tuple[Operation, ...] = (
               path_parameters=_ITEM_ID, errors=_ITEM_GONE),
     Operation("/ledger", "getLedgerSummary", "Totals per currency and the reconciliation result",
               "LedgerSummary"),
+    Operation("/pools", "listPools", "Matching pools and quadratic-funding rounds (funded or ended)", "PoolList"),
+    Operation("/pools/{id}", "getPool", "One pool with its caps, eligibility and matches", "PoolDetail",
+              path_parameters={"id": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1,
+                                      "description": "The pool's id"}},
+              errors={404: "No such pool, or not funded yet"}),
 )
 
 

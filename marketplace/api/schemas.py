@@ -18,6 +18,7 @@ from marketplace.backlog.search import FUNDED, MAX_PAGE, MAX_QUERY_LENGTH, SORTS
 from marketplace.forges.models import ForgeKind
 from marketplace.payouts.models import PayoutState, ShareState
 from marketplace.pledges.models import PledgeState
+from marketplace.pools.models import MatchState, PoolKind, PoolState
 from marketplace.projects.models import ProjectLinkKind, RegistryStatus
 
 
@@ -255,12 +256,72 @@ class CurrencyTotals(ApiModel):
     lost: MinorUnits = Field(description="Lost to disputes, with their fees")
     commons: MinorUnits = Field(description="Covered by the commons' own funds")
     advanced: MinorUnits = Field(description="Advanced against recipients' debts")
+    pools_received: MinorUnits = Field(description="Received from matching pools' sponsors")
+    pools_held: MinorUnits = Field(description="Held by matching pools, not matched yet")
+    pools_returned: MinorUnits = Field(description="Returned to matching pools' sponsors")
 
 
 class LedgerSummary(ApiModel):
     totals: dict[Annotated[str, Field(pattern="^[A-Z]{3}$")], CurrencyTotals]
     reconciled: bool = Field(description="true when `flask ledger check` finds nothing")
     violations: int
+
+
+# -- matching pools -------------------------------------------------------------------------------
+
+
+class PoolFigures(ApiModel):
+    """A pool's money in minor units of its currency, from its ledger account and matches."""
+
+    budget: MinorUnits = Field(description="What the sponsor announced")
+    received: MinorUnits = Field(description="What arrived (the pool's money in)")
+    matched: MinorUnits = Field(description="Matched, net of matches that came back")
+    matched_back: MinorUnits = Field(description="Came back from matches (refunded pledges, ended items)")
+    returned: MinorUnits = Field(description="Returned to the sponsor")
+    remaining: MinorUnits = Field(description="Held by the pool now")
+
+
+class Pool(ApiModel):
+    """A matching pool (ratio) or quadratic-funding round."""
+
+    pool: int
+    name: str
+    kind: values_of(PoolKind)
+    state: values_of(PoolState)
+    currency: CurrencyCode
+    ratio_percent: Optional[int] = Field(description="Percent of each eligible pledge matched (ratio pools)")
+    starts_at: UtcTimestamp
+    ends_at: UtcTimestamp
+    figures: PoolFigures
+    url: Url
+
+
+class PoolMatchView(ApiModel):
+    """Pool money in an item's escrow: beside a pledge (ratio) or a round's share (pledge null)."""
+
+    item: int
+    pledge: Optional[int]
+    amount_minor: MinorUnits
+    returned_minor: MinorUnits
+    state: values_of(MatchState)
+
+
+class PoolDetail(Pool):
+    """A pool with its caps, eligibility and matches (newest first, at most 200)."""
+
+    cap_per_pledge_minor: Optional[MinorUnits]
+    cap_per_funder_minor: Optional[MinorUnits]
+    cap_per_item_minor: Optional[MinorUnits]
+    min_pledge_minor: Optional[MinorUnits]
+    item_cap_bps: Optional[int] = Field(description="Rounds: an item's share of the pool at most, basis points")
+    sdgs: list[int]
+    labels: list[str]
+    projects: list[int]
+    matches: list[PoolMatchView]
+
+
+class PoolList(ApiModel):
+    pools: list[Pool]
 
 
 # -- query parameters -----------------------------------------------------------------------------
@@ -293,4 +354,5 @@ class ItemQuery(ApiModel):
 # Every model whose schema is a component, by name.
 COMPONENTS: tuple[type[ApiModel], ...] = (
     Error, Money, Item, ItemList, Project, ProjectDetail, ProjectList, ItemLedger, LedgerSummary,
+    PoolList, PoolDetail,
 )

@@ -23,6 +23,8 @@ from marketplace.ledger.check import check
 from marketplace.payouts.queries import public_item_payouts
 from marketplace.pledges.service import awaiting_payment
 from marketplace.pledges.transparency import item_pledges, totals
+from marketplace.pools import queries as pool_queries
+from marketplace.pools.models import MatchingPool, PoolKind
 from marketplace.projects.models import MemberProject
 from marketplace.projects.queries import open_item_counts
 from marketplace.validation import ascii_int, http_url
@@ -252,3 +254,34 @@ def ledger_summary():
     """Totals per currency from the ledger entries, and the reconciliation result."""
     violations = check()
     return answer(schemas.LedgerSummary(totals=totals(), reconciled=not violations, violations=len(violations)))
+
+
+def _pool_fields(pool: MatchingPool) -> dict:
+    return {"pool": pool.id, "name": pool.name, "kind": pool.kind.value, "state": pool.state.value,
+            "currency": pool.currency,
+            "ratio_percent": pool.ratio_percent if pool.kind is PoolKind.ratio else None,
+            "starts_at": pool.starts_at, "ends_at": pool.ends_at,
+            "figures": schemas.PoolFigures(**pool_queries.figures(pool)),
+            "url": url_for("pools.show", pool_id=pool.id, _external=True)}
+
+
+@bp.get("/pools")
+def pools():
+    """Funded and ended matching pools and rounds, newest first, with their figures."""
+    return answer(schemas.PoolList(pools=[schemas.Pool(**_pool_fields(p)) for p in pool_queries.listed_pools()]))
+
+
+@bp.get("/pools/<id:pool_id>")
+def pool(pool_id: int):
+    """One funded or ended pool with its caps, eligibility and matches."""
+    row = db.session.get(MatchingPool, pool_id)
+    if row is None or row.state not in pool_queries.LISTED_STATES:
+        abort(404)
+    return answer(schemas.PoolDetail(
+        **_pool_fields(row), cap_per_pledge_minor=row.cap_per_pledge_minor,
+        cap_per_funder_minor=row.cap_per_funder_minor, cap_per_item_minor=row.cap_per_item_minor,
+        min_pledge_minor=row.min_pledge_minor, item_cap_bps=row.item_cap_bps, sdgs=list(row.eligible_sdgs),
+        labels=list(row.eligible_labels), projects=list(row.eligible_project_ids),
+        matches=[schemas.PoolMatchView(item=m.item_id, pledge=m.pledge_id, amount_minor=m.amount_minor,
+                                       returned_minor=m.returned_minor, state=m.state.value)
+                 for m in pool_queries.matches_of(row)]))

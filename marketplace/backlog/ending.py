@@ -37,6 +37,7 @@ from marketplace.pledges.service import (
     refund_item_now,
     tell_funders_refunded,
 )
+from marketplace.pools import service as pools
 from marketplace.timeutil import utcnow
 
 # GitLab: confidential issue; a repository that is private or internal (either forge).
@@ -92,6 +93,8 @@ def closed_without_work(item: BacklogItem, *, actor: str) -> None:
     says where. Open payouts are cancelled by ``payouts.on_item_closed``."""
 
     claims.cancel_for_item(item, reason_text(close_reason_of(item)), actor=actor)
+    # Matching pools' money goes back to them at once; the funders decide about theirs.
+    pools.return_item_matches(item, why=close_reason_of(item).value)
     offer_refunds(item)
 
 
@@ -122,6 +125,7 @@ def end_item(item: BacklogItem, when: datetime, *, actor: str) -> list[int]:
     why = reason_text(CloseReason.deleted)
     claims.cancel_for_item(item, why, actor=actor)
     payouts.on_item_closed(item)  # deleted pays nobody: open payouts are cancelled
+    pools.return_item_matches(item, why="deleted on the forge")
     told = tell_funders_refunded(item, why)
     refunded = refund_item_now(item, reason="deleted on the forge", actor=actor)
     audit.record("item.ended", "backlog_item", item.id, actor=actor,
@@ -206,6 +210,7 @@ def end_withheld(now: datetime | None = None, window: timedelta | None = None) -
         why = _("kept private by the forge")
         cancelled = claims.cancel_for_item(item, why, actor="job:end_withheld")
         closed = payouts.cancel_open_payouts(item, "the forge keeps the issue private")
+        pools.return_item_matches(item, why="kept private by the forge")
         told = tell_funders_refunded(item, why)
         refunded = refund_item_now(item, reason="kept private by the forge", actor="job:end_withheld")
         if cancelled or closed or told or refunded:

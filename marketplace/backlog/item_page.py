@@ -24,6 +24,7 @@ from marketplace.extensions import db
 from marketplace.markdown import render_markdown
 from marketplace.payouts import item_section as payouts_section
 from marketplace.pledges import item_section as pledges_section
+from marketplace.pools import item_section as pools_section
 from marketplace.projects.service import may_manage
 
 
@@ -40,6 +41,7 @@ class Section:
 
 SECTIONS: tuple[Section, ...] = (
     Section("pledges", pledges_section.TEMPLATE, pledges_section.section),
+    Section("pools", pools_section.TEMPLATE, pools_section.section),
     Section("claims", claims_section.TEMPLATE, claims_section.section),
     Section("payouts", payouts_section.TEMPLATE, payouts_section.section),
 )

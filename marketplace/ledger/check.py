@@ -13,6 +13,13 @@
 7. No recipient is owed a negative amount (contributor payable).
 8. Every executed payout's fee and shares add up to its gross, and the
    escrow it released equals that gross (money rule 5).
+9. Matching pools (issue 16): each pool's account is never negative; what
+   its sponsor paid in (ledger) equals the budget it records as received,
+   and equals matched (net of matches given back) + returned to the sponsor
+   + held in the pool; what went back to the sponsor equals what the pool
+   records; each pool's matches (rows) equal what their transactions
+   (referenced by match id) moved into escrow. Held matches count in 4
+   beside their pledges.
 On SQLite (no FULL OUTER JOIN in older versions) rows missing on the left
 side of 3 and 4 are checked one way only.
 """
@@ -48,8 +55,12 @@ projection AS (
     WHERE COALESCE(f.held_minor, 0) <> COALESCE(x.held, 0)
 ),
 pledged AS (
-    SELECT item_id, currency, SUM(amount_minor - refunded_minor) AS held
-    FROM pledge WHERE state IN ('held', 'partially_refunded', 'disputed') GROUP BY item_id, currency
+    SELECT item_id, currency, SUM(held) AS held FROM (
+        SELECT item_id, currency, amount_minor - refunded_minor AS held
+        FROM pledge WHERE state IN ('held', 'partially_refunded', 'disputed')
+        UNION ALL
+        SELECT item_id, currency, amount_minor - returned_minor AS held FROM pool_match WHERE state = 'held'
+    ) holding GROUP BY item_id, currency
 ),
 escrow_vs_pledges AS (
     SELECT 'escrow differs from held pledges' AS rule,
@@ -104,6 +115,49 @@ payout_released AS (
     GROUP BY p.id, p.currency, p.gross_minor
     HAVING p.gross_minor + COALESCE(SUM(e.amount_minor), 0) <> 0
 ),
+pool_ledger AS (
+    SELECT a.pool_id,
+           SUM(CASE WHEN a.kind = 'matching_pool' THEN e.amount_minor ELSE 0 END) AS held,
+           -SUM(CASE WHEN a.kind = 'sponsor_payments' THEN e.amount_minor ELSE 0 END) AS paid_in,
+           SUM(CASE WHEN a.kind = 'sponsor_returns' THEN e.amount_minor ELSE 0 END) AS returned
+    FROM ledger_entry e JOIN ledger_account a ON a.id = e.account_id
+    WHERE a.pool_id IS NOT NULL GROUP BY a.pool_id
+),
+pool_matched AS (
+    SELECT t.reference_id AS match_id, SUM(e.amount_minor) AS into_escrow
+    FROM ledger_entry e JOIN ledger_account a ON a.id = e.account_id
+    JOIN ledger_transaction t ON t.id = e.transaction_id
+    WHERE a.kind = 'item_escrow' AND t.reference_kind IN ('pool_match', 'pool_match_returned')
+    GROUP BY t.reference_id
+),
+pool_figures AS (
+    SELECT p.id, p.currency, p.received_minor, p.returned_minor,
+           COALESCE(m.matched, 0) AS matched, COALESCE(m.matched_by_ledger, 0) AS matched_by_ledger,
+           COALESCE(l.held, 0) AS held, COALESCE(l.paid_in, 0) AS paid_in, COALESCE(l.returned, 0) AS returned
+    FROM matching_pool p
+    LEFT JOIN (SELECT pm.pool_id, SUM(pm.amount_minor - pm.returned_minor) AS matched,
+                      SUM(COALESCE(x.into_escrow, 0)) AS matched_by_ledger
+               FROM pool_match pm LEFT JOIN pool_matched x ON x.match_id = pm.id
+               GROUP BY pm.pool_id) m ON m.pool_id = p.id
+    LEFT JOIN pool_ledger l ON l.pool_id = p.id
+),
+pool_rules AS (
+    SELECT 'pool holds a negative amount' AS rule, id::text AS subject, currency, held AS amount
+    FROM pool_figures WHERE held < 0
+    UNION ALL
+    SELECT 'pool money in differs from matched + returned + held', id::text, currency,
+           paid_in - matched - returned - held
+    FROM pool_figures WHERE paid_in <> matched + returned + held
+    UNION ALL
+    SELECT 'pool paid in differs from its budget received', id::text, currency, paid_in - received_minor
+    FROM pool_figures WHERE paid_in <> received_minor
+    UNION ALL
+    SELECT 'pool returned differs from its sponsor returns', id::text, currency, returned - returned_minor
+    FROM pool_figures WHERE returned <> returned_minor
+    UNION ALL
+    SELECT 'pool matches differ from their ledger entries', id::text, currency, matched - matched_by_ledger
+    FROM pool_figures WHERE matched <> matched_by_ledger
+),
 bad_currency AS (
     SELECT 'bad currency code' AS rule, id::text AS subject, currency, amount_minor AS amount
     FROM ledger_entry WHERE currency !~ '^[A-Z]{3}$'
@@ -117,6 +171,7 @@ UNION ALL SELECT rule, subject, currency, amount FROM refunded_vs_pledges
 UNION ALL SELECT rule, subject, currency, amount FROM negative_payable
 UNION ALL SELECT rule, subject, currency, amount FROM payout_split
 UNION ALL SELECT rule, subject, currency, amount FROM payout_released
+UNION ALL SELECT rule, subject, currency, amount FROM pool_rules
 UNION ALL SELECT rule, subject, currency, amount FROM bad_currency
 ORDER BY 1, 2, 3
 """

@@ -40,6 +40,12 @@ class AccountKind(str, enum.Enum):
     # What Stripe charged the commons beyond the pledges' own money (a dispute's
     # fee), from the ``fee`` of Stripe's balance transactions.
     stripe_fees = "stripe_fees"
+    # Matching pools (marketplace.pools), each account per pool: where a
+    # sponsor's budget comes from (negative: what they paid in), the pool's
+    # unspent budget, and what went back to the sponsor.
+    sponsor_payments = "sponsor_payments"
+    matching_pool = "matching_pool"
+    sponsor_returns = "sponsor_returns"
 
 
 class LedgerAccount(db.Model):
@@ -52,6 +58,7 @@ class LedgerAccount(db.Model):
     kind: Mapped[AccountKind] = mapped_column(db.Enum(AccountKind, native_enum=False, length=30))
     item_id: Mapped[int | None] = mapped_column(ForeignKey("backlog_item.id", ondelete="RESTRICT"), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="RESTRICT"), index=True)
+    pool_id: Mapped[int | None] = mapped_column(ForeignKey("matching_pool.id", ondelete="RESTRICT"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

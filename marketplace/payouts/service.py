@@ -58,6 +58,7 @@ from marketplace.payouts.models import (
 from marketplace.payouts.split import largest_remainder
 from marketplace.pledges import signals as pledge_signals
 from marketplace.pledges.models import Pledge, PledgeState
+from marketplace.pools import service as pools
 from marketplace.tasks import enqueue, pending_jobs
 from marketplace.timeutil import utcnow
 
@@ -97,7 +98,7 @@ def quote(payout: Payout, weights: list[int] | None = None) -> dict:
     """What approving now would pay: ``{"gross", "fee", "net", "shares", "pledges"}`` in minor units of
     ``payout.currency``. ``shares`` follow ``weights`` (default: the current shares' weights, or one share)."""
     pledges = undisputed_pledges(payout.item_id, payout.currency)
-    gross = sum(p.held_minor for p in pledges)
+    gross = sum(p.held_minor for p in pledges) + _matched(payout.item_id, payout.currency, pledges)
     fee = fee_of(gross, fee_rate_bps(payout.item))
     weights = weights or [s.weight for s in payout.shares] or [1]
     return {"gross": gross, "fee": fee, "net": gross - fee, "shares": largest_remainder(gross - fee, weights),
@@ -105,6 +106,12 @@ def quote(payout: Payout, weights: list[int] | None = None) -> dict:
 
 
 # --- proposal ------------------------------------------------------------------------
+
+def _matched(item_id: int, currency: str, pledges: list[Pledge]) -> int:
+    """What matching pools added to these pledges (and a round to the item),
+    held in its escrow beside them: paid out with them (minor units)."""
+    return sum(m.held_minor for m in pools.held_matches(item_id, currency, [p.id for p in pledges]))
+
 
 def _escrow_currencies(item_id: int) -> list[str]:
     """Currencies in which the item's escrow holds undisputed money (what a payout can take)."""
@@ -355,7 +362,7 @@ def approve(payout_id: int, *, maintainer: User, recipients: list[tuple[int, int
             raise PayoutError(_("%(name)s is not certified yet: certify them first, or choose someone else.",
                                 name=person.display_name))
     pledges = undisputed_pledges(item.id, payout.currency, lock=True)
-    gross = sum(p.held_minor for p in pledges)
+    gross = sum(p.held_minor for p in pledges) + _matched(item.id, payout.currency, pledges)
     if gross <= 0:
         raise PayoutError(_("The item's escrow holds no undisputed money to pay out."))
     if seen_gross is not None and seen_gross != gross:
@@ -436,6 +443,9 @@ def execute(payout_id: int, now: datetime | None = None) -> bool:
     changed = [c.pledge_id for c in payout.covered
                if pledges[c.pledge_id].state not in (PledgeState.held, PledgeState.partially_refunded)
                or pledges[c.pledge_id].held_minor != c.amount_minor]
+    matches = pools.held_matches(payout.item_id, payout.currency, list(pledges))
+    if sum(m.held_minor for m in matches) != payout.gross_minor - sum(c.amount_minor for c in payout.covered):
+        changed = changed or [c.pledge_id for c in payout.covered]  # a match went back since approval
     if changed:
         _must_move(payout, PayoutState.held)
         db.session.flush()
@@ -454,6 +464,7 @@ def execute(payout_id: int, now: datetime | None = None) -> bool:
     ledger.post("payout_released", f"payout:{payout.id}:released", lines, memo=f"payout {payout.id}")
     for pledge in pledges.values():
         pledge.state, pledge.closed_at = PledgeState.released, now
+    pools.release_matches(payout.id, matches)
     _must_move(payout, PayoutState.executing, open_key=None, executed_at=now)
     db.session.flush()
     audit.record("payout.executed", "payout", payout.id, actor="job:execute_payout",
@@ -744,6 +755,7 @@ def return_manual_payout(payout_id: int, *, reason: str, admin: User) -> Payout:
         pledge.closed_at = None
     for share in shares:
         share.state = ShareState.returned
+    pools.unrelease_matches(payout.id)
     _must_move(payout, PayoutState.returned, returned_at=now)
     payout.flagged_at, payout.flag_reason = now, _("returned / not paid: %(reason)s", reason=reason)
     db.session.flush()

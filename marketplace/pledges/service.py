@@ -189,6 +189,7 @@ def mark_received(pledge_id: int, received: Money, *, actor: str, accept_other_a
     pledge.held_at = utcnow()
     _pending_projection(pledge.item_id, pledge.currency, -pledge.amount_minor)
     audit.record("pledge.held", "pledge", pledge.id, actor=actor)
+    signals.held.send(pledge)
     if pledging_closed(pledge.item):
         # Pledged before the work was done, received after: it goes to the work
         # too (the payouts propose it: signals.held_after_work_done).
@@ -237,6 +238,7 @@ def refund(pledge_id: int, amount_minor: int, *, refund_id: str, actor: str,
     db.session.flush()
     audit.record("pledge.refunded", "pledge", pledge.id, actor=actor,
                  details={"amount_minor": amount_minor, "refund_id": refund_id})
+    signals.money_left.send(pledge)
     return True
 
 
@@ -712,4 +714,5 @@ def move_to_target(pledge_id: int, *, funder_id: int, actor: str) -> BacklogItem
         db.session.expire(pledge, ["item"])
         audit.record("pledge.moved", "pledge", pledge.id, actor=actor,
                      details={"from_item": source.id, "to_item": target.id, "amount_minor": money.amount_minor})
+        signals.money_left.send(pledge)
     return target

@@ -41,7 +41,9 @@ def totals() -> dict[str, dict[str, int]]:
     """Per currency, from the ledger entries: received, held in escrow,
     refunded, fees, paid out, owed to contributors (approved, not yet paid),
     lost to disputes, covered by the commons' own funds (losses after payout,
-    less transfers reversed back) and advanced against recipients' debts."""
+    less transfers reversed back), advanced against recipients' debts, and
+    the matching pools' money: received from sponsors, held by the pools,
+    returned to sponsors (what pools matched is in escrow, or paid out)."""
     rows = db.session.execute(
         select(LedgerAccount.kind, LedgerEntry.currency, func.sum(LedgerEntry.amount_minor))
         .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
@@ -53,11 +55,15 @@ def totals() -> dict[str, dict[str, int]]:
              AccountKind.payouts_paid: "paid", AccountKind.contributor_payable: "owed",
              AccountKind.disputes: "lost", AccountKind.commons_funds: "commons",
              AccountKind.contributor_receivable: "advanced",
-             AccountKind.stripe_fees: "lost"}  # a dispute's fee is part of what the dispute cost
+             AccountKind.stripe_fees: "lost",  # a dispute's fee is part of what the dispute cost
+             # Matching pools: sponsors' money in, what the pools hold, what went back to sponsors.
+             AccountKind.sponsor_payments: "pools_received", AccountKind.matching_pool: "pools_held",
+             AccountKind.sponsor_returns: "pools_returned"}
     for kind, currency, total in rows:
         figures = out.setdefault(currency, dict.fromkeys(names.values(), 0))
         value = int(total or 0)
         # Sources are negative in the ledger; shown as positive amounts.
-        negative = kind in (AccountKind.funder_payments, AccountKind.contributor_receivable)
+        negative = kind in (AccountKind.funder_payments, AccountKind.contributor_receivable,
+                            AccountKind.sponsor_payments)
         figures[names[kind]] += -value if negative else value
     return dict(sorted(out.items()))

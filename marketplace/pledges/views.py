@@ -24,13 +24,15 @@ from marketplace.backlog.queries import work_went_to
 from marketplace.backlog.search import visible_item
 from marketplace.errors import on_refusal_go_to
 from marketplace.extensions import db
-from marketplace.money import MoneyError, parse_amount
+from marketplace.money import Money, MoneyError, parse_amount
 from marketplace.notifications.links import url_for_public
 from marketplace.payments import stripe_client
 from marketplace.payments.stripe_events import hold_paid_session
 from marketplace.pledges import service as pledges
 from marketplace.pledges.forms import PledgeForm, pledge_form
 from marketplace.pledges.models import Pledge, PledgeState, Rail
+from marketplace.pools import queries as pool_queries
+from marketplace.pools import service as pools
 from marketplace.timeutil import utcnow
 from marketplace.webhooks.models import NotMatchedYet
 
@@ -155,10 +157,14 @@ def show(pledge_id: int):
     """A funder's pledge: its state, and the transfer instructions for a bank transfer."""
     pledge = _own_pledge(pledge_id)
     movable = pledges.move_refusal(pledge) is None
+    # Before the money comes: what the live pools would match now; after: what they matched.
+    match_preview = (pools.preview(pledge.item, pledge.funder_id, Money(pledge.amount_minor, pledge.currency))
+                     if pledge.state in (PledgeState.pending, PledgeState.processing) else [])
     return render_template("pledges/show.html", pledge=pledge, refund_refusal=pledges.self_refund_refusal(pledge),
                            refund_failed=bool(pledges.unresolved_refund_failures(pledge.id)),
                            move_target=work_went_to(pledge.item) if movable else None,
-                           instructions=current_app.config["BANK_TRANSFER_INSTRUCTIONS"])
+                           instructions=current_app.config["BANK_TRANSFER_INSTRUCTIONS"],
+                           match_preview=match_preview, matches=pool_queries.pledge_matches(pledge.id))
 
 
 @bp.get("/pledges/<id:pledge_id>/thanks")

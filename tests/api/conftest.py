@@ -1,10 +1,12 @@
 """Representative API data on top of the seeded registry and issues: a paid-out
 item (pledge released, payout paid by the manual rail), a funded item with an
 anonymous pledge partly refunded and another pledge awaiting payment, a funding
-goal, and an item deleted on the forge (410)."""
+goal, an item deleted on the forge (410), and a funded matching pool (made
+after the pledges: it matches none of them)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 
@@ -12,6 +14,7 @@ from marketplace.money import Money
 from marketplace.payouts import service as payouts
 from marketplace.pledges import service as pledges
 from marketplace.pledges.models import Rail
+from marketplace.pools import service as pools
 from marketplace.timeutil import utcnow
 from tests.payouts.helpers import AFTER_WINDOW, World
 
@@ -24,6 +27,7 @@ class ApiData:
     funded_item: int
     deleted_item: int
     project: str
+    pool: int
 
 
 @pytest.fixture
@@ -51,5 +55,11 @@ def api_data(session, client) -> ApiData:
 
     deleted = world.issue(303)
     deleted.deleted_at, deleted.hidden = utcnow(), True
+    now = utcnow()
+    pool = pools.create_pool(world.admin, name="API pool", currency="USD", budget_minor=20000,
+                             starts_at=now - timedelta(hours=1), ends_at=now + timedelta(days=30),
+                             cap_per_pledge_minor=5000, sdgs=[3])
+    pools.confirm_budget(pool.id, Money(20000, "USD"), reference="API-POOL", received_on=now.date(), actor=world.admin)
     session.flush()
-    return ApiData(paid_item=paid.id, funded_item=funded.id, deleted_item=deleted.id, project=world.project.slug)
+    return ApiData(paid_item=paid.id, funded_item=funded.id, deleted_item=deleted.id, project=world.project.slug,
+                   pool=pool.id)

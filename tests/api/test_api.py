@@ -22,7 +22,7 @@ def test_openapi_document_is_valid(client):
     assert served.status_code == 200
     validate(served.get_json())
     assert set(served.get_json()["paths"]) == {"/projects", "/projects/{slug}", "/items", "/items/{id}",
-                                               "/items/{id}/ledger", "/ledger"}
+                                               "/items/{id}/ledger", "/ledger", "/pools", "/pools/{id}"}
 
 
 def test_item_list_matches_its_schema_and_links_the_next_page(client, document):
@@ -121,6 +121,9 @@ def every_operation(data) -> list[tuple[str, str, int]]:
         ("/items/{id}/ledger", f"/api/v1/items/{data.deleted_item}/ledger", 410),
         ("/items/{id}/ledger", "/api/v1/items/999999/ledger", 404),
         ("/ledger", "/api/v1/ledger", 200),
+        ("/pools", "/api/v1/pools", 200),
+        ("/pools/{id}", f"/api/v1/pools/{data.pool}", 200),
+        ("/pools/{id}", "/api/v1/pools/999999", 404),
     ]
 
 
@@ -159,7 +162,7 @@ def test_an_item_removed_on_the_forge_is_410_with_the_date(client, api_data):
 
 
 @pytest.mark.parametrize("path", ["/api/v1/items", "/api/v1/items/1", "/api/v1/items/1/ledger", "/api/v1/ledger",
-                                  "/api/v1/projects", "/api/v1/projects/odk"])
+                                  "/api/v1/projects", "/api/v1/projects/odk", "/api/v1/pools", "/api/v1/pools/1"])
 def test_an_unsupported_method_is_405_naming_the_allowed_ones(client, path):
     response = client.post(path)
     assert response.status_code == 405

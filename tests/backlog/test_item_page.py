@@ -8,6 +8,7 @@ from marketplace.backlog.models import BacklogItem
 def test_the_item_page_has_the_pledge_claim_and_payout_sections_in_page_order(app, session):
     assert [(s.name, s.template) for s in SECTIONS] == [
         ("pledges", "pledges/_item_section.html"),
+        ("pools", "pools/_item_section.html"),
         ("claims", "claims/_item_section.html"),
         ("payouts", "payouts/_item_section.html"),
     ]
@@ -25,6 +26,7 @@ def test_a_visitors_item_page_context_has_each_sections_data_and_no_forms(app, s
     assert context["pledges"]["funders"] == [] and context["pledges"]["awaiting_payment"] == 0
     assert context["claims"] == {"rows": [], "form": None, "error": None, "solved": False}
     assert context["payouts"] == {"rows": [], "paid_out": []}
+    assert (context["pools"]["matched"], context["pools"]["preview"]) == ([], [])
 
 
 def test_a_form_shown_again_reaches_only_its_own_section(app, session):
