@@ -226,7 +226,7 @@ def _play(people: People, runner: Runner) -> None:
     funder = people.person()
     people.sign_up(funder, "Fatima Funder", "fatima@example.org", "I want to fund work")
     item_url = _open_item(funder, runner)
-    funder.get_by_label("Amount").fill("50")
+    funder.get_by_label("Amount", exact=True).fill("50")
     funder.get_by_role("button", name="Pledge").click()
     expect(funder.get_by_text("Local stand-in for Stripe.")).to_be_visible()
     people.shot(funder, "stripe-checkout")
