@@ -52,7 +52,8 @@ test: install
 ifdef COVERAGE_FLOOR
 	$(BIN)/python -m coverage erase
 	$(BIN)/python -m coverage run -m pytest $(PYTEST_ARGS)
-	$(BIN)/python -m coverage report --fail-under=$(COVERAGE_FLOOR) | tail -n 1
+	@$(BIN)/python -m coverage report --fail-under=$(COVERAGE_FLOOR) > .coverage-report.txt; \
+		status=$$?; grep -E "^TOTAL|^Coverage failure" .coverage-report.txt; exit $$status
 else
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 endif
