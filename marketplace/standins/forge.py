@@ -40,7 +40,6 @@ import hashlib
 import hmac
 import html
 import json
-import os
 import re
 import secrets
 import threading
@@ -49,7 +48,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from sqlalchemy import create_engine, func, select
@@ -57,6 +56,7 @@ from sqlalchemy import create_engine, func, select
 from marketplace.backlog.models import BacklogItem, PullRequest
 from marketplace.forges.models import Repository
 from marketplace.standins import LOCAL_OAUTH_CLIENT_ID
+from marketplace.standins.base import StandInServer, read_state, write_state
 
 # GitHub logins: letters, digits and single hyphens, not at either end, at most 39 characters.
 _LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}")
@@ -154,7 +154,7 @@ def _post(url: str, body: bytes, headers: dict) -> tuple[int, str]:
         return error.code, error.read(500).decode(errors="replace")
 
 
-class LocalForge:
+class LocalForge(StandInServer):
     """The server; ``url`` is its base address.
 
     ``webhook_url`` and ``webhook_secret``: where and with what secret the
@@ -186,18 +186,12 @@ class LocalForge:
         self._lock = threading.RLock()
         if state_path:
             self._load()
-        self._server = ThreadingHTTPServer((host, port), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._serve(host, port, self._handler())
 
     # --- state ----------------------------------------------------------------------------
 
     def _load(self) -> None:
-        try:
-            with open(self.state_path, encoding="utf-8") as file:
-                saved = json.load(file)
-        except FileNotFoundError:
-            return
+        saved = read_state(self.state_path)
         with self._lock:
             for name in self.STATE:
                 if name in saved:
@@ -209,20 +203,7 @@ class LocalForge:
         if not self.state_path:
             return
         with self._lock:
-            state = copy.deepcopy({name: getattr(self, name) for name in self.STATE})
-            temporary = f"{self.state_path}.tmp"
-            with open(temporary, "w", encoding="utf-8") as file:
-                json.dump(state, file)
-            os.replace(temporary, self.state_path)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+            write_state(self.state_path, copy.deepcopy({name: getattr(self, name) for name in self.STATE}))
 
     def app_config(self, webhook_secret: str) -> dict:
         """The app settings that point the app at this forge: the OAuth client

@@ -38,13 +38,14 @@ import hashlib
 import hmac
 import html
 import json
-import os
 import re
 import threading
 import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+from marketplace.standins.base import StandInServer, read_state, write_state
 
 _TRANSFER = re.compile(r"/v1/transfers/([^/]+)")
 _REVERSALS = re.compile(r"/v1/transfers/([^/]+)/reversals")
@@ -100,7 +101,7 @@ def sign(payload: str, secret: str, timestamp: int | None = None) -> str:
     return f"t={timestamp},v1={digest}"
 
 
-class LocalStripe:
+class LocalStripe(StandInServer):
     """The server; ``url`` is its base address. Everything lives in memory."""
 
     # What a restart keeps when ``state_path`` is given (the objects, not the test switches).
@@ -136,16 +137,10 @@ class LocalStripe:
         self.state_path = state_path
         if state_path:
             self._load()
-        self._server = ThreadingHTTPServer((host, port), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._serve(host, port, self._handler())
 
     def _load(self) -> None:
-        try:
-            with open(self.state_path, encoding="utf-8") as file:
-                saved = json.load(file)
-        except FileNotFoundError:
-            return
+        saved = read_state(self.state_path)
         for name in self.STATE:
             getattr(self, name).update(saved.get(name, {}))
         self._event_numbers = iter(range(saved.get("next_event", 1), 10**9))
@@ -159,19 +154,7 @@ class LocalStripe:
             state = {name: getattr(self, name) for name in self.STATE}
             state["next_event"] = next(self._event_numbers)
             self._event_numbers = iter(range(state["next_event"] + 1, 10**9))
-            temporary = f"{self.state_path}.tmp"
-            with open(temporary, "w", encoding="utf-8") as file:
-                json.dump(state, file, default=list)
-            os.replace(temporary, self.state_path)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+            write_state(self.state_path, state)
 
     def wait(self) -> None:
         self._thread.join()
