@@ -15,7 +15,7 @@ if config.config_file_name and not config.attributes.get("skip_logging_config"):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
 
-HAND_MADE = ("backlog_item_fts", "ix_backlog_item_search")
+HAND_MADE = ("backlog_item_fts", "ix_backlog_item_search", "search_document")
 
 
 def include_object(obj, name, type_, reflected, compare_to):

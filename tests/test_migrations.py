@@ -11,7 +11,7 @@ from tests.conftest import ROOT, make_app
 
 
 def include_object(obj, name, type_, reflected, compare_to):
-    return not (name or "").startswith(("backlog_item_fts", "ix_backlog_item_search"))
+    return not (name or "").startswith(("backlog_item_fts", "ix_backlog_item_search", "search_document"))
 
 
 def diff_after_upgrade(app) -> list:
@@ -52,6 +52,13 @@ def test_postgres_schema_from_migrations_matches_models(database_url):
         with app.app_context():
             indexes = {i["name"] for i in sa.inspect(db.engine).get_indexes("backlog_item")}
             assert "ix_backlog_item_search" in indexes
+            columns = {c["name"] for c in sa.inspect(db.engine).get_columns("backlog_item")}
+            assert "search_document" in columns
+            downgrade(revision="0015")
+            assert "search_document" not in {
+                c["name"] for c in sa.inspect(db.engine).get_columns("backlog_item")}
+            assert "ix_backlog_item_search" in {i["name"] for i in sa.inspect(db.engine).get_indexes("backlog_item")}
+            upgrade()
             downgrade(revision="base")
             db.engine.dispose()
     finally:
@@ -83,7 +90,42 @@ def test_sqlite_search_survives_every_migration(tmp_path):
             row[0]
             for row in db.session.execute(sa.text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
         }
-        assert triggers == {"backlog_item_fts_insert", "backlog_item_fts_delete", "backlog_item_fts_update"}
+        assert triggers == {"backlog_item_fts_insert", "backlog_item_fts_delete", "backlog_item_fts_update",
+                            "repository_fts_names", "member_project_fts_names"}
+
+
+def test_search_document_migration_goes_up_and_down_on_sqlite(tmp_path):
+    """0016 fills both FTS5 tables from the items already there (title, body,
+    project and repository names); its downgrade gives 0001's index back."""
+    app = make_app(f"sqlite:///{tmp_path / 'd.sqlite3'}")
+    with app.app_context():
+        upgrade(revision="0015")
+        db.session.execute(sa.text(
+            "INSERT INTO member_project (id, slug, name, aliases, description, licences, types, sectors, "
+            "organisations, registry_status, created_at, updated_at) VALUES "
+            "(1, 'p', 'Projectqq', '[]', '', '[]', '[]', '[]', '[]', 'active', '2026-01-01', '2026-01-01')"))
+        db.session.execute(sa.text(
+            "INSERT INTO repository (id, project_id, forge, host, owner, name, path_key, url, sync_status, "
+            "created_at) VALUES (1, 1, 'github', 'github.com', 'o', 'repoqq', 'o/repoqq', "
+            "'https://github.com/o/repoqq', 'never', '2026-01-01')"))
+        db.session.execute(sa.text(
+            "INSERT INTO backlog_item (id, repository_id, forge_host, forge_id, number, title, body, state, "
+            "html_url, comments_count, locked, forge_created_at, forge_updated_at, hidden, synced_at) VALUES "
+            "(1, 1, 'github.com', 9, 1, 'Edit setup.py', 'Registo de São Tomé', 'open', "
+            "'https://github.com/o/r/issues/1', 0, 0, '2026-01-01', '2026-01-01', 0, '2026-01-01')"))
+        db.session.commit()
+        db.session.remove()
+        upgrade(revision="0016")
+        for query in ('"setup py"', "sao", "projectqq", "repoqq"):
+            assert db.session.execute(sa.text(
+                "SELECT rowid FROM backlog_item_fts WHERE backlog_item_fts MATCH :q"), {"q": query}).all() == [(1,)]
+        assert db.session.execute(sa.text(
+            "SELECT rowid FROM backlog_item_fts_stem WHERE backlog_item_fts_stem MATCH 'registos'")).all() == [(1,)]
+        db.session.remove()
+        downgrade(revision="0015")
+        assert db.session.execute(sa.text(
+            "SELECT rowid FROM backlog_item_fts WHERE backlog_item_fts MATCH 'setup'")).all() == [(1,)]
+        assert "backlog_item_fts_stem" not in sa.inspect(db.engine).get_table_names()
 
 
 def test_sqlite_upgrade_keeps_rows_of_tables_that_batch_mode_rebuilds(tmp_path):

@@ -1,14 +1,44 @@
 """The backlog query: full-text search, filters, sort and pagination.
 
-Full-text search uses PostgreSQL's ``websearch_to_tsquery`` over an expression
-GIN index on PostgreSQL, and an FTS5 table kept by triggers on SQLite. Both are
-fed only the words of the search text, so operators and quotes typed by a
-visitor never reach a query parser as syntax.
+Search (issue 14). One parser, :func:`parse_search`, turns the search text into
+terms for both backends, and both backends index the same document: the item's
+title and body, its project's name and slug, and its repository's owner and
+name (``opencrvs`` finds OpenCRVS items by project). The rules:
+
+- Words are runs of letters and digits; every other character separates them.
+  A typed term with punctuation inside (``node.js``, ``setup.py``,
+  ``GeoPointWidget.java``) is a phrase of its words (``node`` followed by
+  ``js``). SQLite's unicode61 tokenizer splits text this way; on PostgreSQL the
+  document's ASCII punctuation becomes spaces before the parser runs, else it
+  would keep ``node.js`` as one "host" token that no query made of words can
+  match.
+- Accents do not matter: PostgreSQL's ``unaccent`` dictionary, SQLite's
+  ``remove_diacritics 2`` ("São Tomé" is found by ``Sao Tome``).
+- The last word is a prefix (``immuniz`` finds "immunization"), from
+  ``MIN_PREFIX`` characters on: shorter prefixes match most of the backlog.
+- Text-search configuration, chosen deliberately: the backlog holds English,
+  French, Spanish and Portuguese issues. English stemming alone would mangle
+  the others' words and drop words that are English stop words but
+  meaningful elsewhere ("as", "do", "no" in Portuguese); plain tokens alone
+  would lose "immunizations" for ``immunization``. So every document is
+  indexed twice: as unaccented lower-case tokens with no stop words
+  (``backlog_simple``), and as unaccented English stems (``backlog_english``;
+  SQLite: the Porter tokenizer). A term matches when its tokens match as a
+  phrase (the last one as a prefix) or its stems match as a phrase. No
+  language guesses per issue, which would fail on short, mixed texts. Known
+  difference between the backends: PostgreSQL stems with Snowball English
+  (Porter 2) and SQLite with the original Porter; a few words stem apart.
+- On PostgreSQL the document is a stored ``tsvector`` column kept by a
+  trigger with a GIN index (migration 0016), never computed per row at query
+  time: at 100,000 items a prefix matching most of them must stay cheap.
+  Operators and quotes typed by a visitor never reach a query parser as
+  syntax: terms are rebuilt from their words.
 """
 from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from dataclasses import dataclass, replace
 from typing import Mapping
 
@@ -20,9 +50,9 @@ from sqlalchemy import (
     false,
     func,
     literal_column,
+    or_,
     select,
     table,
-    text,
 )
 from sqlalchemy.orm import aliased, contains_eager, selectinload
 
@@ -41,14 +71,17 @@ SORTS = ("updated", "newest", "funded")
 STATES = ("open", "solved", "closed", "all")
 FUNDED = ("funded", "unfunded")
 
-# Must stay identical to the expression of ix_backlog_item_search (migrations).
-PG_SEARCH_CONFIG = "english"
-PG_SEARCH_VECTOR = (
-    "to_tsvector('english', coalesce(backlog_item.title, '') || ' ' || "
-    "coalesce(backlog_item.body, ''))"
-)
-_WORD = re.compile(r"\w+", re.UNICODE)
-_FTS = table("backlog_item_fts", column("rowid"))
+MIN_PREFIX = 3
+# Built by migration 0016: the stored document, its configurations and tables.
+PG_DOCUMENT = "backlog_item.search_document"
+PG_TOKENS_CONFIG = "backlog_simple"
+PG_STEMS_CONFIG = "backlog_english"
+SQLITE_TOKENS_TABLE = "backlog_item_fts"
+SQLITE_STEMS_TABLE = "backlog_item_fts_stem"
+# Letters and digits; "_" is a separator (as in unicode61 and PostgreSQL's parser).
+_WORD = re.compile(r"[^\W_]+")
+_TOKENS = table(SQLITE_TOKENS_TABLE, column("rowid"))
+_STEMS = table(SQLITE_STEMS_TABLE, column("rowid"))
 
 
 @dataclass(frozen=True)
@@ -178,29 +211,80 @@ def _parse(args: Mapping[str, str]) -> BacklogFilters:
     )
 
 
+@dataclass(frozen=True)
+class SearchTerm:
+    """One typed term: its words, lower-cased and NFC-normalised, matched as a
+    phrase; ``prefix`` when the last word matches as a prefix."""
+
+    words: tuple[str, ...]
+    prefix: bool = False
+
+
+def parse_search(q: str) -> list[SearchTerm]:
+    """The terms of search text ``q``, in order: one per whitespace-separated
+    part that has words, at most ``MAX_SEARCH_WORDS`` words in all.
+
+    The last term's last word is a prefix when it has ``MIN_PREFIX``
+    characters or more. An empty list when ``q`` has no words.
+    """
+    terms: list[SearchTerm] = []
+    budget = MAX_SEARCH_WORDS
+    for part in unicodedata.normalize("NFC", q).split():
+        words = tuple(w.lower() for w in _WORD.findall(part))[:budget]
+        if words:
+            terms.append(SearchTerm(words))
+            budget -= len(words)
+        if budget <= 0:
+            break
+    if terms and len(terms[-1].words[-1]) >= MIN_PREFIX:
+        terms[-1] = replace(terms[-1], prefix=True)
+    return terms
+
+
 def search_words(q: str) -> list[str]:
     """The words of a search text, in order, without operators or quotes."""
-    return _WORD.findall(q)[:MAX_SEARCH_WORDS]
+    return [word for term in parse_search(q) for word in term.words]
+
+
+def _pg_phrase(term: SearchTerm, prefix: bool) -> str:
+    # Words hold only letters and digits: quoted, nothing in them is syntax.
+    quoted = [f"'{word}'" for word in term.words]
+    if prefix:
+        quoted[-1] += ":*"
+    return " <-> ".join(quoted)
+
+
+def _fts5_phrase(term: SearchTerm, prefix: bool) -> str:
+    return '"' + " ".join(term.words) + '"' + (" *" if prefix else "")
 
 
 def search_condition(q: str):
-    """SQL condition matching items whose title or body contain every word of ``q``.
+    """SQL condition matching items whose search document has every term of ``q``.
 
     Returns ``false()`` when ``q`` has no words (only punctuation).
     """
-    words = search_words(q)
-    if not words:
+    terms = parse_search(q)
+    if not terms:
         return false()
     if db.engine.dialect.name == "postgresql":
-        # websearch_to_tsquery never raises on user input; feeding it only the
-        # words makes the two backends agree (every word must match).
-        return literal_column(PG_SEARCH_VECTOR).op("@@")(
-            func.websearch_to_tsquery(literal_column(f"'{PG_SEARCH_CONFIG}'"), " ".join(words))
-        )
-    # FTS5: each word quoted as a string, so nothing in it is query syntax.
-    fts_query = " ".join('"' + w.replace('"', '""') + '"' for w in words)
-    matches = select(_FTS.c.rowid).where(text("backlog_item_fts MATCH :fts").bindparams(fts=fts_query))
-    return BacklogItem.id.in_(matches)
+        # One tsquery, so the planner makes one GIN index probe.
+        tokens_config = literal_column(f"'{PG_TOKENS_CONFIG}'::regconfig")
+        stems_config = literal_column(f"'{PG_STEMS_CONFIG}'::regconfig")
+        query = None
+        for term in terms:
+            either = func.to_tsquery(tokens_config, _pg_phrase(term, term.prefix)).op("||")(
+                func.to_tsquery(stems_config, _pg_phrase(term, False))
+            )
+            query = either if query is None else query.op("&&")(either)
+        return literal_column(PG_DOCUMENT).op("@@")(query)
+    conditions = []
+    for term in terms:
+        by_tokens = select(_TOKENS.c.rowid).where(
+            literal_column(SQLITE_TOKENS_TABLE).op("MATCH")(_fts5_phrase(term, term.prefix)))
+        by_stems = select(_STEMS.c.rowid).where(
+            literal_column(SQLITE_STEMS_TABLE).op("MATCH")(_fts5_phrase(term, False)))
+        conditions.append(or_(BacklogItem.id.in_(by_tokens), BacklogItem.id.in_(by_stems)))
+    return and_(*conditions)
 
 
 def build_query(filters: BacklogFilters, reporting_currency: str):

@@ -1,0 +1,234 @@
+"""Search finds what people type, alike on PostgreSQL and SQLite (issue 14).
+
+The query table runs over a fixed corpus on the suite's database (PostgreSQL in
+CI) and on an embedded SQLite database; both must give the expected answers.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from marketplace.backlog.models import BacklogItem, ItemState
+from marketplace.backlog.search import SearchTerm, parse_search
+from marketplace.extensions import db
+from marketplace.forges.models import ForgeKind, Repository
+from marketplace.projects.models import MemberProject, RegistryStatus
+from tests.conftest import SEED, make_app
+
+# number → (title, body). The corpus's project is "Corpus Commons" (slug
+# corpus-commons), its repository corpusorg/widgets: names in no item's text.
+CORPUS = {
+    1: ("Registo civil de São Tomé e Príncipe", "Registo de nascimentos."),
+    2: ("Upgrade node.js to 20", "The build still uses Node.js 18."),
+    3: ("Edit setup.py and README.md", "Then run manage.py."),
+    4: ("Bump version.txt", ""),
+    5: ("Read project.yaml on start", None),
+    6: ("GeoPointWidget.java crashes on a null location", "Stack trace attached."),
+    7: ("Immunization schedule export", "Export immunizations to CSV."),
+    8: ("Immunize children report", "A report per district."),
+    9: ("Formulário de inscrição não valida o e-mail", "O formulário de registo não aceita acentos."),
+    10: ("Le formulaire d'inscription ne s'affiche pas", "Sur mobile."),
+    11: ("El formulario de registro falla", "Con caracteres especiales."),
+    12: ("Node and other words", "Much later in the text: js"),
+}
+ALL = set(CORPUS)
+
+QUERY_TABLE = [
+    ("node.js", {2}),
+    ("Node.JS", {2}),
+    ("'node.js'", {2}),
+    ("node js", {2, 12}),
+    ("js", {2, 12}),
+    ("setup.py", {3}),
+    ("manage.py", {3}),
+    ("README.md", {3}),
+    ("version.txt", {4}),
+    ("project.yaml", {5}),
+    ("GeoPointWidget.java", {6}),
+    ("geopointwidget", {6}),
+    ("Sao Tome", {1}),
+    ("São Tomé", {1}),
+    ("sao tomé principe", {1}),
+    ("immunization", {7, 8}),
+    ("immunizations", {7, 8}),
+    ("immuniz", {7, 8}),
+    ("formulario", {9, 11}),
+    ("formul", {9, 10, 11}),
+    ("inscrição", {9}),
+    ("inscricao", {9}),
+    ("inscription", {10}),
+    ("registo", {1, 9}),
+    ("e-mail", {9}),
+    ("corpusorg", ALL),
+    ("corpus commons", ALL),
+    ("widgets immunization", {7, 8}),
+    ("zanzibarqq", set()),
+    ("... ---", set()),
+]
+
+
+def add_corpus() -> dict[int, int]:
+    """The corpus in the current session (flushed); forge number → item id."""
+    now = datetime(2026, 11, 1)
+    project = MemberProject(slug="corpus-commons", name="Corpus Commons", registry_status=RegistryStatus.active,
+                            admitted_at=now)
+    repo = Repository(project=project, forge=ForgeKind.github, host="github.com", owner="corpusorg",
+                      name="widgets", path_key="corpusorg/widgets", url="https://github.com/corpusorg/widgets")
+    db.session.add_all([project, repo])
+    db.session.flush()
+    ids = {}
+    for number, (title, body) in CORPUS.items():
+        row = BacklogItem(repository=repo, forge_host="github.com", forge_id=880000 + number, number=number,
+                          title=title, body=body, state=ItemState.open,
+                          html_url=f"https://github.com/corpusorg/widgets/issues/{number}",
+                          forge_created_at=now + timedelta(hours=number),
+                          forge_updated_at=now + timedelta(hours=number))
+        db.session.add(row)
+        db.session.flush()
+        ids[number] = row.id
+    return ids
+
+
+def answers(client) -> dict[str, set[int]]:
+    found = {}
+    for q, _ in QUERY_TABLE:
+        body = client.get("/api/v1/items", query_string={
+            "q": q, "project": "corpus-commons", "state": "all"}).get_json()
+        assert body["total"] == len(body["items"]), q
+        found[q] = {item["forge"]["number"] for item in body["items"]}
+    return found
+
+
+EXPECTED = {q: expected for q, expected in QUERY_TABLE}
+
+
+@pytest.fixture(scope="module")
+def sqlite_app(tmp_path_factory):
+    """An embedded SQLite database with the seed and the corpus."""
+    from flask_migrate import upgrade
+
+    from marketplace.backlog.snapshot import load_snapshot
+    from marketplace.projects.registry import import_registry, load_registry_file
+
+    app = make_app(f"sqlite:///{tmp_path_factory.mktemp('search') / 'search.sqlite3'}")
+    with app.app_context():
+        upgrade()
+        import_registry(load_registry_file(SEED / "dpg" / "registry.json"))
+        load_snapshot(SEED / "dpg-issues")
+        add_corpus()
+        db.session.commit()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_query_table_on_the_suite_database(client, session):
+    add_corpus()
+    assert answers(client) == EXPECTED
+
+
+def test_query_table_on_sqlite(sqlite_app):
+    assert answers(sqlite_app.test_client()) == EXPECTED
+
+
+RECORDED = [("version.txt", 5), ("project.yaml", 1), ("GeoPointWidget.java", 1)]
+
+
+# The session fixture binds the app's session to the suite's database, so each
+# backend gets its own test.
+@pytest.mark.parametrize("q, total", RECORDED)
+def test_recorded_file_names_are_found_on_the_suite_database(client, q, total):
+    assert client.get("/api/v1/items", query_string={"q": q, "state": "all"}).get_json()["total"] == total
+
+
+@pytest.mark.parametrize("q, total", RECORDED)
+def test_recorded_file_names_are_found_on_sqlite(sqlite_app, q, total):
+    client = sqlite_app.test_client()
+    # This database also holds the corpus, which names each file once.
+    assert client.get("/api/v1/items", query_string={"q": q, "state": "all"}).get_json()["total"] == total + 1
+
+
+def prefix_finds_what_the_word_finds(client):
+    whole = client.get("/api/v1/items?q=immunization&state=all").get_json()
+    prefix = client.get("/api/v1/items?q=immuniz&state=all").get_json()
+    assert whole["total"] > 0
+    assert {i["id"] for i in prefix["items"]} == {i["id"] for i in whole["items"]}
+
+
+def test_a_prefix_finds_what_the_whole_word_finds_on_the_recorded_data(client):
+    prefix_finds_what_the_word_finds(client)
+
+
+def test_a_prefix_finds_what_the_whole_word_finds_on_sqlite(sqlite_app):
+    prefix_finds_what_the_word_finds(sqlite_app.test_client())
+
+
+def test_the_project_name_finds_its_items_without_the_word_in_their_text(client, session):
+    texts = session.execute(
+        select(BacklogItem.id, BacklogItem.title, BacklogItem.body)
+        .join(Repository).join(MemberProject).where(MemberProject.slug == "opencrvs",
+                                                    BacklogItem.hidden.is_(False))).all()
+    without_word = {row.id for row in texts if "opencrvs" not in f"{row.title} {row.body or ''}".lower()}
+    assert without_word
+    from marketplace.backlog.search import search_condition
+
+    found = set(session.scalars(select(BacklogItem.id).where(search_condition("opencrvs"),
+                                                               BacklogItem.hidden.is_(False))))
+    assert found == {row.id for row in texts}
+    assert client.get("/api/v1/items?q=opencrvs&state=all").get_json()["total"] == len(texts)
+
+
+def test_renaming_a_repository_or_project_follows_into_search(client, session):
+    ids = add_corpus()
+    repo = session.scalar(select(Repository).where(Repository.owner == "corpusorg"))
+    repo.name = "gadgetsqq"
+    session.flush()
+    found = client.get("/api/v1/items?q=gadgetsqq&state=all").get_json()
+    assert {i["id"] for i in found["items"]} == set(ids.values())
+    repo.owner = "ownerqq"
+    repo.project.name = "Renamed Commonsqq"
+    session.flush()
+    assert client.get("/api/v1/items?q=commonsqq&state=all").get_json()["total"] == len(ids)
+    assert client.get("/api/v1/items?q=corpusorg&state=all").get_json()["total"] == 0
+
+
+def test_an_edited_title_is_searchable_at_once(client, session):
+    ids = add_corpus()
+    item = session.get(BacklogItem, ids[4])
+    item.title = "Bump changelog.rst"
+    session.flush()
+    assert [i["id"] for i in client.get("/api/v1/items?q=changelog.rst").get_json()["items"]] == [ids[4]]
+    assert client.get("/api/v1/items?q=version.txt&project=corpus-commons").get_json()["total"] == 0
+
+
+@pytest.mark.parametrize("q, terms", [
+    ("node.js", [SearchTerm(("node", "js"), prefix=False)]),
+    ("Node.JS setup", [SearchTerm(("node", "js")), SearchTerm(("setup",), prefix=True)]),
+    ("immuniz", [SearchTerm(("immuniz",), prefix=True)]),
+    ("São  Tomé", [SearchTerm(("são",)), SearchTerm(("tomé",), prefix=True)]),
+    ("a & b | !c", [SearchTerm(("a",)), SearchTerm(("b",)), SearchTerm(("c",))]),
+    ("snake_case", [SearchTerm(("snake", "case"), prefix=True)]),
+    ("'\"*:()", []),
+])
+def test_one_parser_turns_text_into_phrases_and_a_last_prefix(q, terms):
+    assert parse_search(q) == terms
+
+
+def test_the_parser_keeps_at_most_32_words():
+    terms = parse_search(" ".join(f"w{n}" for n in range(50)))
+    assert sum(len(t.words) for t in terms) == 32
+
+
+@pytest.mark.postgres
+def test_postgres_search_reads_the_stored_document_through_its_index(session):
+    from marketplace.backlog.search import search_condition
+
+    conn = session.connection()
+    stmt = select(BacklogItem.id).where(search_condition("form"))
+    sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    assert "to_tsvector" not in sql and "search_document @@" in sql
+    conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    plan = "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + sql))
+    assert "ix_backlog_item_search" in plan
