@@ -68,8 +68,10 @@ def create_app(config: dict | None = None) -> Flask:
     limiter.init_app(app)
 
     from marketplace.i18n import init_i18n
+    from marketplace.markdown import emojize
 
     init_i18n(app)
+    app.jinja_env.filters["emojize"] = emojize  # forge labels: ":bee: docs" shows 🐝
 
     from marketplace.accounts.models import User
 

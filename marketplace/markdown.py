@@ -1,28 +1,82 @@
-"""Markdown rendering for forge text, sanitised after rendering.
+"""Markdown rendering for forge text, as the forge renders it, sanitised after rendering.
 
 Issue bodies are written by anyone on a forge. They are rendered with
-markdown-it-py (CommonMark, raw HTML passed through as the forges allow it)
-and then cleaned with bleach: the sanitiser sees the final HTML, so nothing the
-renderer produces can bypass it.
+markdown-it-py (CommonMark, tables, strikethrough, raw HTML passed through as
+the forges allow it) the way GitHub shows them (issue 14):
+
+- bare URLs become links only where GitHub makes them: ``http://``,
+  ``https://`` and ``www.`` (``setup.py`` or ``README.md`` are file names, not
+  links to the countries that own ``.py`` and ``.md``);
+- task lists (``- [ ]``, ``- [x]``) are disabled checkboxes (mdit-py-plugins);
+- emoji shortcodes (``:bee:``) become the emoji (the ``emoji`` package's
+  GitHub aliases);
+- ``#123``, ``owner/repo#123`` and ``@user`` link to the forge, or to the item
+  here when it is in the backlog, given the text's :class:`ForgeLinks`.
+
+The result is cleaned with bleach: the sanitiser sees the final HTML, so
+nothing the renderer produces can bypass it. Every link gets
+``rel="nofollow ugc noopener"``.
 """
 from __future__ import annotations
 
+import hashlib
 import re
-from functools import partial
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import bleach
-from bleach.linkifier import LinkifyFilter, build_url_re
+import emoji
+from bleach.html5lib_shim import Filter
 from markdown_it import MarkdownIt
+from markdown_it.rules_core import StateCore
+from markdown_it.token import Token
 from markupsafe import Markup
+from mdit_py_plugins.tasklists import tasklists_plugin
 
 ALLOWED_TAGS = frozenset({
     "a", "abbr", "b", "blockquote", "br", "code", "del", "details", "dd", "dl", "dt",
-    "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "kbd", "li", "ol", "p",
+    "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "input", "kbd", "li", "ol", "p",
     "pre", "s", "strong", "sub", "summary", "sup", "table", "tbody", "td", "th", "thead",
     "tr", "ul",
 })
 ALLOWED_PROTOCOLS = frozenset({"http", "https", "mailto"})
+# What GitHub autolinks in text (its "extended autolinks"); e-mail addresses aside.
+AUTOLINK_PREFIXES = ("http://", "https://", "www.")
+REL = "nofollow ugc noopener"
+
+
+@dataclass(frozen=True)
+class ForgeLinks:
+    """Where references in one repository's text point.
+
+    ``web_url`` is the forge's web root (``https://github.com``), ``owner`` and
+    ``name`` the text's repository, ``kind`` ``github`` or ``gitlab``.
+    ``local_item`` answers the URL of an item here for (owner, name, number),
+    or None when that issue is not in the backlog. Issue URLs follow GitHub
+    (``/owner/name/issues/N``, which also leads to a pull request N) and
+    GitLab (``/owner/name/-/issues/N``); a user is ``/login`` on both.
+    """
+
+    web_url: str
+    owner: str
+    name: str
+    kind: str = "github"
+    local_item: Callable[[str, str, int], str | None] | None = None
+
+    def issue_url(self, owner: str | None, name: str | None, number: int) -> str:
+        owner, name = owner or self.owner, name or self.name
+        if self.local_item is not None:
+            local = self.local_item(owner, name, number)
+            if local is not None:
+                return local
+        issues = "-/issues" if self.kind == "gitlab" else "issues"
+        return f"{self.web_url.rstrip('/')}/{owner}/{name}/{issues}/{number}"
+
+    def user_url(self, login: str) -> str:
+        return f"{self.web_url.rstrip('/')}/{login}"
 
 
 def _absolute_url(value: str, schemes: frozenset[str]) -> bool:
@@ -32,6 +86,8 @@ def _absolute_url(value: str, schemes: frozenset[str]) -> bool:
 
 
 def _allow_attribute(tag: str, name: str, value: str) -> bool:
+    if tag == "input":  # task-list checkboxes; _Checkboxes makes every one disabled
+        return (name == "type" and value == "checkbox") or name == "checked"
     if tag == "a":
         return name == "title" or name == "rel" or (
             name == "href" and _absolute_url(value, ALLOWED_PROTOCOLS)
@@ -46,32 +102,127 @@ def _allow_attribute(tag: str, name: str, value: str) -> bool:
         return name == "start"
     return False
 
-_md = MarkdownIt("commonmark", {"html": True, "linkify": False}).enable("table").enable("strikethrough")
+# GitHub's user names: letters, digits, single hyphens inside, at most 39.
+_REFERENCE = re.compile(
+    r"(?<![\w/.#@&-])(?:(?P<owner>[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)/(?P<name>[A-Za-z0-9._-]+))?"
+    r"#(?P<number>[0-9]{1,9})(?![\w#])"
+    r"|(?<![\w/.@`-])@(?P<login>[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38})(?![\w/-])"
+)
 
 
-def _nofollow(attrs, new=False):
-    if (None, "href") in attrs:
-        attrs[(None, "rel")] = "nofollow ugc noopener"
-    return attrs
+def _github_autolinks(state: StateCore) -> None:
+    # linkify-it also links "setup.py" (as http://setup.py) and "mailto:…":
+    # unwrap every link it made whose text, as typed, does not start as
+    # GitHub's autolinks do.
+    for block in state.tokens:
+        if block.type != "inline" or not block.children:
+            continue
+        children, kept, unwrapping = block.children, [], False
+        for index, token in enumerate(children):
+            if token.type == "link_open" and token.markup == "linkify":
+                typed = children[index + 1].content if index + 1 < len(children) else ""
+                unwrapping = not typed.lower().startswith(AUTOLINK_PREFIXES)
+                if unwrapping:
+                    continue
+            elif token.type == "link_close" and token.markup == "linkify" and unwrapping:
+                unwrapping = False
+                continue
+            kept.append(token)
+        block.children = kept
 
 
-# Bare URLs become links inside the cleaner, so they pass the same checks;
-# only http and https are ever linkified.
+def _emoji_and_references(state: StateCore) -> None:
+    links: ForgeLinks | None = state.env.get("forge_links")
+    for block in state.tokens:
+        if block.type != "inline" or not block.children:
+            continue
+        out: list[Token] = []
+        in_link = 0
+        for token in block.children:
+            if token.type == "link_open":
+                in_link += 1
+            elif token.type == "link_close":
+                in_link -= 1
+            if token.type != "text":
+                out.append(token)
+                continue
+            token.content = emoji.emojize(token.content, language="alias")
+            if links is None or in_link:
+                out.append(token)
+            else:
+                out.extend(_linked_references(token, links))
+        block.children = out
+
+
+def _linked_references(token: Token, links: ForgeLinks) -> list[Token]:
+    text, pieces, last = token.content, [], 0
+    for match in _REFERENCE.finditer(text):
+        if match.group("login"):
+            href = links.user_url(match.group("login"))
+        else:
+            href = links.issue_url(match.group("owner"), match.group("name"), int(match.group("number")))
+        if match.start() > last:
+            pieces.append(_text(text[last:match.start()]))
+        link_open = Token("link_open", "a", 1, attrs={"href": href}, markup="reference")
+        pieces += [link_open, _text(match.group(0)), Token("link_close", "a", -1, markup="reference")]
+        last = match.end()
+    if not pieces:
+        return [token]
+    if last < len(text):
+        pieces.append(_text(text[last:]))
+    return pieces
+
+
+def _text(content: str) -> Token:
+    return Token("text", "", 0, content=content)
+
+
+_md = (
+    MarkdownIt("commonmark", {"html": True, "linkify": True})
+    .enable(["table", "strikethrough", "linkify"])
+    .use(tasklists_plugin)  # disabled checkboxes, as on GitHub for readers
+)
+_md.linkify.set({"fuzzy_email": False})
+_md.core.ruler.after("linkify", "github_autolinks", _github_autolinks)
+_md.core.ruler.push("emoji_and_references", _emoji_and_references)
+
+
+class _NoFollow(Filter):
+    """Every link: ``rel="nofollow ugc noopener"``, whatever the text said."""
+
+    def __iter__(self):
+        for token in super().__iter__():
+            if token["type"] == "StartTag" and token["name"] == "a":
+                attrs = dict(token.get("data") or {})
+                if (None, "href") in attrs:
+                    attrs[(None, "rel")] = REL
+                else:
+                    attrs.pop((None, "rel"), None)
+                token["data"] = attrs
+            yield token
+
+
+class _Checkboxes(Filter):
+    """Inputs survive only as disabled checkboxes (task lists); others go."""
+
+    def __iter__(self):
+        for token in super().__iter__():
+            if token["type"] in ("StartTag", "EmptyTag") and token["name"] == "input":
+                attrs = dict(token.get("data") or {})
+                if attrs.get((None, "type")) != "checkbox":
+                    continue
+                attrs[(None, "disabled")] = "disabled"
+                token["data"] = attrs
+            yield token
+
+
 _cleaner = bleach.Cleaner(
     tags=ALLOWED_TAGS,
     attributes=_allow_attribute,
     protocols=ALLOWED_PROTOCOLS,
     strip=True,
     strip_comments=True,
-    filters=[
-        partial(
-            LinkifyFilter,
-            callbacks=[_nofollow],
-            skip_tags={"pre", "code"},
-            parse_email=False,
-            url_re=build_url_re(protocols=["http", "https"]),
-        )
-    ],
+    filters=[_NoFollow, _Checkboxes],
 )
 
 
@@ -79,20 +230,24 @@ _cleaner = bleach.Cleaner(
 _DEAD_LINK = re.compile(r"<a(?: title=\"[^\"]*\")?>(.*?)</a>", re.S)
 
 
-def render_markdown(text: str | None, heading_offset: int = 2) -> Markup:
-    """Render Markdown ``text`` to sanitised HTML safe to put in a page.
+def render_markdown(text: str | None, heading_offset: int = 2, *, links: ForgeLinks | None = None) -> Markup:
+    """Render Markdown ``text`` to sanitised HTML safe to put in a page, as the forge shows it.
+
+    ``links`` is the text's repository, for ``#123``, ``owner/repo#123`` and
+    ``@user`` references (left as text without it).
 
     Only the tags in ``ALLOWED_TAGS`` survive; links and images keep only
     http, https and mailto URLs; every ``on*`` attribute, ``style`` and
     ``<script>`` is removed; links left without a URL become plain text.
-    Links get ``rel="nofollow ugc noopener"``. Headings move so that the
+    Links get ``rel="nofollow ugc noopener"``; inputs survive only as
+    disabled checkboxes. Headings move so that the
     text's top level sits just under the page's own (``heading_offset`` 2:
     the text's highest heading, ``#`` or ``###`` alike, becomes ``<h3>``),
     keeping the outline without skipped levels.
     """
     if not text:
         return Markup("")
-    html = _md.render(text)
+    html = _md.render(text, {"forge_links": links})
     levels = [int(level) for _, level in _HTML_HEADING.findall(html)]
     if levels:
         offset = heading_offset + 1 - min(levels)
@@ -115,3 +270,50 @@ def excerpt(text: str | None, length: int = 180) -> str:
         return ""
     flat = " ".join(text.split())
     return flat if len(flat) <= length else flat[: length - 1].rstrip() + "…"
+
+
+def emojize(text: str | None) -> str:
+    """``text`` with GitHub emoji shortcodes (``:bee:``) replaced by the emoji (plain text, unescaped)."""
+    return emoji.emojize(text or "", language="alias")
+
+
+class RenderCache:
+    """A bounded, thread-safe least-recently-used cache of rendered HTML.
+
+    Holds at most ``max_entries`` renderings and ``max_chars`` characters of
+    HTML in all (one process's memory: about 2 bytes a character at most);
+    the least recently used go first. An entry is used only for the same
+    ``key`` and the same source text (its BLAKE2 digest is kept beside it), so
+    a text changed without a new key is rendered again.
+    """
+
+    def __init__(self, max_entries: int = 1_000, max_chars: int = 4_000_000):
+        self.max_entries, self.max_chars = max_entries, max_chars
+        self._entries: OrderedDict[Hashable, tuple[bytes, Markup]] = OrderedDict()
+        self._chars = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get_or_render(self, key: Hashable, text: str | None, render: Callable[[], Markup]) -> Markup:
+        """The cached HTML of ``text`` under ``key``, else ``render()``'s, stored."""
+        digest = hashlib.blake2b((text or "").encode(), digest_size=16).digest()
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is not None and hit[0] == digest:
+                self._entries.move_to_end(key)
+                return hit[1]
+        html = render()
+        if len(html) > self.max_chars:
+            return html
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._chars -= len(old[1])
+            self._entries[key] = (digest, html)
+            self._chars += len(html)
+            while len(self._entries) > self.max_entries or self._chars > self.max_chars:
+                _, (_, evicted) = self._entries.popitem(last=False)
+                self._chars -= len(evicted)
+        return html

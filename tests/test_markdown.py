@@ -85,3 +85,110 @@ def test_excerpt_flattens_whitespace_and_cuts_with_an_ellipsis():
     assert excerpt("x" * 10, length=10) == "x" * 10
     assert excerpt("word " * 5, length=11) == "word word…"  # no space before the ellipsis
     assert excerpt("x" * 180) == "x" * 180 and excerpt("x" * 181) == "x" * 179 + "…"  # 180 by default
+
+
+# Rendering as the forge renders (issue 14).
+from marketplace.markdown import ForgeLinks, RenderCache  # noqa: E402
+
+NOFOLLOW = 'rel="nofollow ugc noopener"'
+
+
+def test_file_names_are_plain_text_not_links_to_country_domains():
+    assert html("Edit setup.py and README.md, then run manage.py.") == \
+        "<p>Edit setup.py and README.md, then run manage.py.</p>\n"
+    assert html("Run build.sh, then main.rs; see example.com") == "<p>Run build.sh, then main.rs; see example.com</p>\n"
+
+
+def test_only_what_github_autolinks_becomes_a_link():
+    assert html("see www.example.org now") == \
+        f'<p>see <a href="http://www.example.org" {NOFOLLOW}>www.example.org</a> now</p>\n'
+    assert html("http://x.org/a?b=1") == f'<p><a href="http://x.org/a?b=1" {NOFOLLOW}>http://x.org/a?b=1</a></p>\n'
+    assert html("mail a@b.org or mailto:a@b.org, ftp://x.org") == "<p>mail a@b.org or mailto:a@b.org, ftp://x.org</p>\n"
+
+
+def test_task_lists_are_disabled_checkboxes():
+    assert html("- [ ] write tests\n- [x] fix setup.py") == (
+        '<ul>\n<li><input type="checkbox" disabled> write tests</li>\n'
+        '<li><input checked type="checkbox" disabled> fix setup.py</li>\n</ul>\n')
+
+
+def test_raw_inputs_survive_only_as_disabled_checkboxes():
+    out = html('<input type="text" value="x"><input type="checkbox" onclick="alert(1)" name="n">'
+               '<input type="submit"><input>')
+    assert out == '<p><input type="checkbox" disabled></p>\n'
+
+
+def test_emoji_shortcodes_become_emoji_outside_code():
+    assert html(":bee: fix the :+1: counter") == "<p>🐝 fix the 👍 counter</p>\n"
+    assert html("`:bee:`") == "<p><code>:bee:</code></p>\n"
+    assert html(":not_an_emoji_qq:") == "<p>:not_an_emoji_qq:</p>\n"
+
+
+def test_the_emojize_filter_is_for_labels(app):
+    assert app.jinja_env.filters["emojize"](":bee: docs") == "🐝 docs"
+    assert app.jinja_env.filters["emojize"](None) == ""
+
+
+GITHUB = ForgeLinks("https://github.com", "medic", "cht-core",
+                    local_item=lambda owner, name, number: "http://localhost/items/7" if number == 5 else None)
+
+
+def test_issue_references_and_mentions_link_like_github():
+    assert html("Fixes #6, see medic/cht-android#12 by @jkuester.", links=GITHUB) == (
+        f'<p>Fixes <a href="https://github.com/medic/cht-core/issues/6" {NOFOLLOW}>#6</a>, see '
+        f'<a href="https://github.com/medic/cht-android/issues/12" {NOFOLLOW}>medic/cht-android#12</a> by '
+        f'<a href="https://github.com/jkuester" {NOFOLLOW}>@jkuester</a>.</p>\n')
+
+
+def test_a_reference_to_an_item_in_the_backlog_links_here():
+    assert html("Duplicate of #5", links=GITHUB) == \
+        f'<p>Duplicate of <a href="http://localhost/items/7" {NOFOLLOW}>#5</a></p>\n'
+
+
+@pytest.mark.parametrize("text", [
+    "`#6` and `@jkuester`", "mail a@jkuester.org", "issue#6", "[see #6](https://x.org)",
+    "https://github.com/medic/cht-core#6", "@-x", "C# 6",
+])
+def test_no_reference_inside_code_links_words_or_addresses(text):
+    out = html(text, links=GITHUB)
+    assert "github.com/medic/cht-core/issues/6" not in out and "github.com/jkuester" not in out, out
+
+
+def test_references_stay_text_without_a_repository():
+    assert html("Fixes #6 by @jkuester") == "<p>Fixes #6 by @jkuester</p>\n"
+
+
+def test_gitlab_issue_references_use_its_issue_path():
+    gitlab = ForgeLinks("https://gitlab.com", "group", "proj", kind="gitlab")
+    assert html("see #3 and @ann", links=gitlab) == (
+        f'<p>see <a href="https://gitlab.com/group/proj/-/issues/3" {NOFOLLOW}>#3</a> and '
+        f'<a href="https://gitlab.com/ann" {NOFOLLOW}>@ann</a></p>\n')
+
+
+def test_render_cache_reuses_a_rendering_and_stays_within_its_bounds():
+    from markupsafe import Markup
+
+    calls = []
+
+    def render(text):
+        def run():
+            calls.append(text)
+            return Markup(f"<p>{text}</p>")
+        return run
+
+    cache = RenderCache(max_entries=2, max_chars=40)
+    assert cache.get_or_render((1, "t1"), "a", render("a")) == Markup("<p>a</p>")
+    assert cache.get_or_render((1, "t1"), "a", render("a")) == Markup("<p>a</p>")
+    assert calls == ["a"]
+    # The same key with another text (changed without a forge update) renders again.
+    assert cache.get_or_render((1, "t1"), "b", render("b")) == Markup("<p>b</p>")
+    assert calls == ["a", "b"]
+    cache.get_or_render((2, "t1"), "c", render("c"))
+    cache.get_or_render((3, "t1"), "d", render("d"))
+    assert len(cache) == 2  # at most two entries: the least recently used went
+    cache.get_or_render((1, "t1"), "b", render("b"))
+    assert calls[-1] == "b"
+    cache.get_or_render((4, "t1"), "x" * 30, render("x" * 30))
+    assert len(cache) == 1  # 37 characters leave no room for another 10
+    cache.get_or_render((5, "t1"), "y" * 50, render("y" * 50))
+    assert len(cache) == 1  # larger than the whole cache: rendered, not kept

@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import render_template
+from flask import render_template, url_for
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -21,7 +22,9 @@ from marketplace.backlog.models import BacklogItem, ItemLink, PullRequest
 from marketplace.backlog.queries import work_went_to
 from marketplace.claims import item_section as claims_section
 from marketplace.extensions import db
-from marketplace.markdown import render_markdown
+from marketplace.forges.models import ForgeKind, Repository
+from marketplace.forges.urls import path_key
+from marketplace.markdown import ForgeLinks, RenderCache, render_markdown
 from marketplace.payouts import item_section as payouts_section
 from marketplace.pledges import item_section as pledges_section
 from marketplace.pools import item_section as pools_section
@@ -58,6 +61,41 @@ def item_links(item: BacklogItem) -> list[ItemLink]:
     ))
 
 
+# Rendered bodies by (item id, forge updated_at): an item's page does not
+# render Markdown again until the forge reports a change. Bounded per process
+# to 1,000 bodies and 4,000,000 characters of HTML (about 8 MB at most), least
+# recently used first out. A reference to another issue links here when that
+# issue was in the backlog at rendering time; one added later is linked here
+# from the item's next forge update (or the process's restart).
+BODY_CACHE = RenderCache(max_entries=1_000, max_chars=4_000_000)
+
+
+def forge_links(item: BacklogItem) -> ForgeLinks:
+    """How references in ``item``'s text link: to the forge of its repository,
+    or to the item here when the issue is in the backlog (and visible)."""
+    repo = item.repository
+
+    def local_item(owner: str, name: str, number: int) -> str | None:
+        found = db.session.scalar(
+            select(BacklogItem.id).join(Repository, BacklogItem.repository_id == Repository.id)
+            .where(Repository.host == repo.host, Repository.path_key == path_key(owner, name),
+                   BacklogItem.number == number, BacklogItem.hidden.is_(False),
+                   BacklogItem.deleted_at.is_(None))
+        )
+        return url_for("backlog.item", item_id=found, _external=True) if found is not None else None
+
+    kind = "gitlab" if repo.forge == ForgeKind.gitlab else "github"
+    return ForgeLinks(f"https://{repo.host}", repo.owner, repo.name, kind=kind, local_item=local_item)
+
+
+def item_body_html(item: BacklogItem) -> Markup:
+    """``item``'s body rendered as the forge shows it, from :data:`BODY_CACHE` when it has it."""
+    return BODY_CACHE.get_or_render(
+        (item.id, item.forge_updated_at), item.body,
+        lambda: render_markdown(item.body, links=forge_links(item)),
+    )
+
+
 def item_page_context(item: BacklogItem, *, again: dict[str, dict] | None = None) -> dict:
     """The template context of the item page: the item's own fields and one entry
     per section (``sections`` lists them in page order). ``again`` maps a section
@@ -65,7 +103,7 @@ def item_page_context(item: BacklogItem, *, again: dict[str, dict] | None = None
     again = again or {}
     context = {
         "item": item,
-        "body_html": render_markdown(item.body),
+        "body_html": item_body_html(item),
         "links": item_links(item),
         "may_manage": may_manage(current_user, item.repository.project),
         "work_target": work_went_to(item) if item.closed_as_not_planned else None,
