@@ -77,7 +77,7 @@ FUNDED = ("funded", "unfunded")
 
 MIN_PREFIX = 3
 # Built by migration 0016: the stored document, its configurations and tables.
-# Must stay identical to the expression of ix_backlog_item_search (migration 0016).
+# PG_DOCUMENT must stay identical to the expression of ix_backlog_item_search.
 PG_DOCUMENT = "backlog_indexed_document(backlog_item.search_document)"
 PG_TOKENS_CONFIG = "backlog_simple"
 PG_STEMS_CONFIG = "backlog_english"
