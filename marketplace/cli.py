@@ -191,13 +191,9 @@ def reports_refresh() -> None:
               help="Where to write the archive (default: REPORTS_EXPORT_DIR or instance/exports).")
 def reports_export(directory: str | None) -> None:
     """Write today's (UTC) public data export archive."""
-    from flask import current_app
+    from marketplace.reports.exports import build_archive, export_directory
 
-    from marketplace.reports.exports import build_archive
-
-    target = Path(directory or current_app.config.get("REPORTS_EXPORT_DIR")
-                  or Path(current_app.instance_path) / "exports")
-    path = build_archive(target, utcnow().date())
+    path = build_archive(Path(directory) if directory else export_directory(), utcnow().date())
     click.echo(f"export: {path} ({path.stat().st_size} bytes)")
 
 

@@ -18,6 +18,7 @@ import zipfile
 from datetime import date
 from pathlib import Path
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -102,6 +103,11 @@ def _payouts() -> str:
                 [[p.id, p.item_id, p.currency, major(p.gross_minor, p.currency), major(p.fee_minor, p.currency),
                   major(p.gross_minor - p.fee_minor, p.currency), p.state.value, p.executed_at.date().isoformat(),
                   url or ""] for p, url in rows])
+
+
+def export_directory() -> Path:
+    """Where archives are written and served from: ``REPORTS_EXPORT_DIR``, else ``<instance>/exports``."""
+    return Path(current_app.config.get("REPORTS_EXPORT_DIR") or Path(current_app.instance_path) / "exports")
 
 
 def build_archive(directory: Path, day: date) -> Path:

@@ -4,7 +4,6 @@ project and commons reports and their CSV downloads."""
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 from flask import (
     Blueprint,
@@ -225,14 +224,10 @@ def project_report(slug: str):
     return render_template("reports/project.html", project=project, report=report, charts=report_charts(report))
 
 
-def _export_dir() -> Path:
-    return Path(current_app.config.get("REPORTS_EXPORT_DIR") or Path(current_app.instance_path) / "exports")
-
-
 @bp.get("/exports")
 def exports():
     """The dated public data export archives, newest first."""
-    return render_template("reports/exports.html", archives=export_service.archives(_export_dir()))
+    return render_template("reports/exports.html", archives=export_service.archives(export_service.export_directory()))
 
 
 @bp.get("/exports/backlog-commons-<day>.zip")
@@ -242,7 +237,7 @@ def export_archive(day: str):
         wanted = date.fromisoformat(day)
     except ValueError:
         abort(404)
-    for found_day, path, _size in export_service.archives(_export_dir()):
+    for found_day, path, _size in export_service.archives(export_service.export_directory()):
         if found_day == wanted:
             return send_file(path, mimetype="application/zip", as_attachment=True, download_name=path.name)
     abort(404)

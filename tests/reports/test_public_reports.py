@@ -1,0 +1,63 @@
+"""The stored public reports, the jobs that refresh them and write the export,
+the median days to merge, and the charts' geometry."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from marketplace.backlog.models import PullRequest
+from marketplace.reports import charts, public
+from marketplace.reports.models import ReportSnapshot
+
+
+def test_a_stored_report_is_served_until_it_is_older_than_max_age(year):
+    first = public.commons_report(max_age=600)
+    stored = year.world.session.get(ReportSnapshot, "commons")
+    assert stored is not None and stored.data["currencies"] == first["currencies"]
+    year.dated(datetime(2026, 7, 1), lambda: year.org_pledge(903, 500))
+    usd = lambda report: next(c for c in report["currencies"] if c["currency"] == "USD")  # noqa: E731
+    assert usd(public.commons_report(max_age=600))["received"] == usd(first)["received"]  # stored figures
+    assert usd(public.commons_report(max_age=0))["received"] == usd(first)["received"] + 500  # recomputed
+    assert usd(public.commons_report(max_age=600))["received"] == usd(first)["received"] + 500  # and stored
+
+
+def test_refresh_job_stores_every_report_and_the_export_job_writes_todays_archive(app, year, tmp_path):
+    from jobs.reports import export_public_data, refresh_reports
+    from marketplace.timeutil import utcnow
+
+    count = refresh_reports()
+    keys = set(year.world.session.scalars(select(ReportSnapshot.key)))
+    assert "commons" in keys and f"project:{year.world.project.id}" in keys and len(keys) == count
+    app.config["REPORTS_EXPORT_DIR"] = str(tmp_path)
+    try:
+        name = export_public_data()
+    finally:
+        app.config.pop("REPORTS_EXPORT_DIR")
+    assert name == f"backlog-commons-{utcnow().date().isoformat()}.zip" and (tmp_path / name).is_file()
+
+
+def test_median_days_from_first_funding_to_merge_leaves_out_work_merged_before_funding(year):
+    session = year.world.session
+    pulls = {p.number: p for p in session.scalars(select(PullRequest).where(PullRequest.number.in_((1901, 1904))))}
+    # 901 first funded 2026-01-10, 904 on 2026-01-20 (held_at is the real time; set it to the dated day).
+    year.a.held_at, year.d_org.held_at, year.d_other.held_at = (datetime(2026, 1, 10), datetime(2026, 1, 20),
+                                                                datetime(2026, 1, 21))
+    pulls[1901].merged_at = datetime(2026, 4, 10)  # 90 days
+    pulls[1904].merged_at = datetime(2026, 5, 10)  # 110 days
+    session.flush()
+    assert public.compute_commons_report()["median_days_to_merge"] == 100.0
+    pulls[1904].merged_at = datetime(2025, 12, 1)  # merged before any pledge: not counted
+    session.flush()
+    assert public.compute_project_report(year.world.project)["median_days_to_merge"] == 90.0
+
+
+def test_bar_chart_scales_to_the_largest_value_and_draws_negative_values_as_nothing():
+    chart = charts.bar_chart("c", "Title", "Description", "USD", ["In", "Out"],
+                             [("2026-01", [20000, 0]), ("2026-02", [10000, -500])])
+    widths = [[bar.width for bar in row.bars] for row in chart.rows]
+    full = charts.WIDTH - charts.LABEL_WIDTH - 10
+    assert widths == [[full, 0.0], [full / 2, 0.0]]
+    assert [bar.value for bar in chart.rows[1].bars] == [10000, -500]  # the table shows the real values
+    assert charts.bar_chart("c", "T", "D", "USD", ["In"], []) is None
+    assert charts.bar_chart("c", "T", "D", "USD", ["In"], [("x", [0])]).rows[0].bars[0].width == 0.0
