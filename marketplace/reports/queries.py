@@ -277,8 +277,11 @@ def deployment_countries() -> dict[int, set[str]]:
 
 
 def used_deployment_countries() -> list[str]:
-    """Every country code some member project is deployed in, sorted."""
-    return list(db.session.scalars(select(ProjectCountry.country).where(ProjectCountry.kind == "deployment")
+    """The countries (codes, sorted) where some member project with visible backlog
+    items is deployed: a filter choice that could only return nothing is left out."""
+    has_items = (select(BacklogItem.id).join(Repository, Repository.id == BacklogItem.repository_id)
+                 .where(Repository.project_id == ProjectCountry.project_id, BacklogItem.hidden.is_(False)).exists())
+    return list(db.session.scalars(select(ProjectCountry.country).where(ProjectCountry.kind == "deployment", has_items)
                                    .distinct().order_by(ProjectCountry.country)))
 
 

@@ -31,6 +31,12 @@ def test_organisation_statement_is_for_its_members_and_admins_only(app, year):
     assert page.status_code == 200
     assert "https://github.com/Codertocat/Hello-World/pull/1901" in html and "$90.00" in html
     assert "The figures reconcile" in html and "<script" not in html
+    org_page = f"/organisations/{year.org.slug}"
+    assert f"{org_page}/statement" in as_user(app, world.funder).get(org_page).get_data(as_text=True)
+    assert f"{org_page}/statement" not in as_user(app, year.other).get(org_page).get_data(as_text=True)
+    assert "/statements/me" in as_user(app, year.other).get("/account").get_data(as_text=True)
+    mine = as_user(app, year.other).get("/statements/me?start=2026-01-01&end=2026-12-31").get_data(as_text=True)
+    assert "$40.00" in mine and "$100.00" not in mine  # their own 40, not the organisation's 100
 
 
 def test_statement_csv_download_parses_and_its_figures_match_the_page(app, year):
