@@ -11,9 +11,11 @@ import csv
 import hashlib
 import io
 import re
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
+from babel.numbers import is_currency
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -22,7 +24,7 @@ from marketplace.audit import service as audit
 from marketplace.claims.certification import is_certified
 from marketplace.errors import DomainError
 from marketplace.extensions import db
-from marketplace.money import Money, exponent
+from marketplace.money import exponent
 from marketplace.pledges.models import Pledge
 from marketplace.reports import queries
 from marketplace.reports.models import Grant, GrantPledge
@@ -107,11 +109,8 @@ def create_grant(org: Organisation, *, name: str, reference: str, starts_on: dat
         raise ReportError(_("The reference may hold letters, digits, spaces and . / - (at most 100)."))
     if ends_on < starts_on:
         raise ReportError(_("The grant's period ends before it starts."))
-    try:
-        Money(0, currency)
-        exponent(currency)
-    except (ValueError, Exception) as error:  # Babel raises its own error for an unknown code
-        raise ReportError(_("%(currency)s is not a currency code.", currency=currency)) from error
+    if not is_currency(currency):  # ISO 4217, as CLDR knows it
+        raise ReportError(_("%(currency)s is not a currency code.", currency=currency))
     if db.session.scalar(select(Grant.id).where(Grant.organisation_id == org.id, Grant.reference == reference)):
         raise ReportError(_("This organisation has a grant with reference %(ref)s already.", ref=reference))
     grant = Grant(organisation_id=org.id, name=name, reference=reference, starts_on=starts_on, ends_on=ends_on,
@@ -234,3 +233,59 @@ def taggable_pledges(grant: Grant) -> list[Pledge]:
     pledges = [p for p in queries.pledges_of_organisation(grant.organisation_id) if p.currency == grant.currency]
     tagged = queries.grant_of_pledges([p.id for p in pledges])
     return [p for p in pledges if p.id not in tagged]
+
+
+# --- an optional reporting conversion ------------------------------------------------------
+
+@dataclass(frozen=True)
+class Rate:
+    """One unit of ``currency`` is ``rate`` units of the reporting currency, as of ``on``."""
+
+    currency: str
+    rate: Decimal
+    on: date
+
+
+def parse_rates(text: str) -> dict[str, Rate]:
+    """``REPORTING_RATES`` ("EUR=1.0832@2026-11-30,KES=0.00775@2026-11-30") as rates by
+    currency. Raises :class:`ReportError` naming a malformed entry."""
+    rates: dict[str, Rate] = {}
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        match = re.fullmatch(r"([A-Za-z]{3})=(\d+(?:\.\d+)?)@(\d{4}-\d{2}-\d{2})", part)
+        if match is None:
+            raise ReportError(f"REPORTING_RATES: {part!r} is not CODE=RATE@YYYY-MM-DD")
+        code = match.group(1).upper()
+        rates[code] = Rate(code, Decimal(match.group(2)), date.fromisoformat(match.group(3)))
+    return rates
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """``amounts`` converted into ``currency``: ``total_minor`` (None when a rate is
+    missing), the rates used (each with its date) and the currencies without one."""
+
+    currency: str
+    total_minor: int | None
+    used: list[Rate]
+    missing: list[str]
+
+
+def convert(amounts: dict[str, int], target: str, rates: dict[str, Rate]) -> Conversion:
+    """The sum of ``amounts`` (minor units by currency) in ``target``: each amount in
+    major units times its rate, added exactly, then rounded once to ``target``'s
+    minor unit (half to even). Amounts in ``target`` need no rate. Without a rate
+    for some currency there is no total: figures are never added without one."""
+    used, missing, total = [], [], Decimal(0)
+    for currency, minor in sorted(amounts.items()):
+        value = Decimal(minor).scaleb(-exponent(currency))
+        if currency == target:
+            total += value
+        elif currency in rates:
+            used.append(rates[currency])
+            total += value * rates[currency].rate
+        else:
+            missing.append(currency)
+    if missing:
+        return Conversion(target, None, used, missing)
+    minor_total = int((total.scaleb(exponent(target))).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    return Conversion(target, minor_total, used, [])

@@ -40,6 +40,17 @@ def report_helpers() -> dict:
     return {"country_names": country_names}
 
 
+def conversions(by_currency: dict[str, dict[str, int]], figures: list[str]) -> list[tuple[str, service.Conversion]]:
+    """The optional reporting conversion (``REPORTING_RATES`` into ``REPORTING_CURRENCY``) of
+    ``figures``, each across the currencies; empty when no rate is configured."""
+    rates = service.parse_rates(current_app.config.get("REPORTING_RATES", ""))
+    if not rates:
+        return []
+    target = current_app.config["REPORTING_CURRENCY"]
+    return [(figure, service.convert({cur: values[figure] for cur, values in by_currency.items()}, target, rates))
+            for figure in figures]
+
+
 def report_charts(report: dict) -> dict[str, list]:
     """Per currency, the report's SVG charts: money in and out by month, paid out by SDG,
     paid to recipients by country (each None when it has no data)."""
@@ -91,7 +102,10 @@ def _statement_page(template: str, title: str, compute, *, filename: str, **cont
     st = compute(*bounds)
     if request.args.get("format") == "csv":
         return _csv(service.statement_csv(st), f"{filename}-{start.isoformat()}-{end.isoformat()}.csv")
-    return render_template(template, form=form, st=st, title=title, start=start, end=end, **context)
+    converted = conversions({cur: cs.figures for cur, cs in st.currencies.items()},
+                            ["received", "paid_out", "held_at_close"])
+    return render_template(template, form=form, st=st, title=title, start=start, end=end, converted=converted,
+                           **context)
 
 
 @bp.get("/statements/me")
@@ -210,7 +224,9 @@ def commons_report():
     db.session.commit()  # a refreshed snapshot is stored
     if request.args.get("format") == "csv":
         return _csv(public.report_csv(report), f"commons-report-{report['computed_at'][:10]}.csv")
-    return render_template("reports/commons.html", report=report, charts=report_charts(report))
+    return render_template("reports/commons.html", report=report, charts=report_charts(report),
+                           converted=conversions({r["currency"]: r for r in report["currencies"]},
+                                                 ["received", "paid_out", "held"]))
 
 
 @bp.get("/projects/<slug>/report")
@@ -221,7 +237,9 @@ def project_report(slug: str):
     db.session.commit()
     if request.args.get("format") == "csv":
         return _csv(public.report_csv(report), f"project-report-{project.slug}-{report['computed_at'][:10]}.csv")
-    return render_template("reports/project.html", project=project, report=report, charts=report_charts(report))
+    return render_template("reports/project.html", project=project, report=report, charts=report_charts(report),
+                           converted=conversions({r["currency"]: r for r in report["currencies"]},
+                                                 ["received", "paid_out", "held"]))
 
 
 @bp.get("/exports")

@@ -61,3 +61,38 @@ def test_bar_chart_scales_to_the_largest_value_and_draws_negative_values_as_noth
     assert [bar.value for bar in chart.rows[1].bars] == [10000, -500]  # the table shows the real values
     assert charts.bar_chart("c", "T", "D", "USD", ["In"], []) is None
     assert charts.bar_chart("c", "T", "D", "USD", ["In"], [("x", [0])]).rows[0].bars[0].width == 0.0
+
+
+def test_reporting_conversion_states_its_rates_and_never_adds_without_one():
+    from datetime import date
+    from decimal import Decimal
+
+    import pytest
+
+    from marketplace.reports.service import ReportError, convert, parse_rates
+
+    rates = parse_rates("EUR=1.0832@2026-11-30, jpy=0.0067@2026-11-29")
+    assert (rates["EUR"].rate, rates["EUR"].on, rates["JPY"].rate) == (Decimal("1.0832"), date(2026, 11, 30),
+                                                                       Decimal("0.0067"))
+    # 10.00 USD + 20.00 EUR × 1.0832 + 1000 JPY × 0.0067 = 10 + 21.664 + 6.7 = 38.364 → 38.36
+    both = convert({"USD": 1000, "EUR": 2000, "JPY": 1000}, "USD", rates)
+    assert (both.total_minor, [r.currency for r in both.used], both.missing) == (3836, ["EUR", "JPY"], [])
+    assert convert({"USD": 1000, "KES": 5000}, "USD", rates).total_minor is None
+    assert convert({"USD": 1000, "KES": 5000}, "USD", rates).missing == ["KES"]
+    assert convert({"EUR": 5}, "USD", parse_rates("EUR=1.1@2026-11-30")).total_minor == 6  # 5.5 cents: half to even
+    with pytest.raises(ReportError):
+        parse_rates("EUR=abc")
+
+
+def test_commons_report_page_shows_the_conversion_only_with_rates_configured(app, client, year):
+    app.config.update(REPORTS_MAX_AGE_SECONDS=0, REPORTING_RATES="EUR=1.0832@2026-11-30")
+    try:
+        converted = client.get("/reports").get_data(as_text=True)
+        app.config["REPORTING_RATES"] = ""
+        plain = client.get("/reports").get_data(as_text=True)
+    finally:
+        app.config.pop("REPORTS_MAX_AGE_SECONDS")
+        app.config["REPORTING_RATES"] = ""
+    # received: 280.00 USD + 20.00 EUR × 1.0832 = 301.664 → $301.66
+    assert "$301.66" in converted and "1 EUR = 1.0832 USD" in converted
+    assert "Converted for reporting only" not in plain

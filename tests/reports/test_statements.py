@@ -143,6 +143,9 @@ def test_grant_refuses_pledges_of_another_currency_funder_or_grant_and_tags_none
     with pytest.raises(ReportError, match="already"):
         reports.create_grant(year.org, name="G again", reference="G-1", starts_on=date(2026, 1, 1),
                              ends_on=date(2026, 6, 30), currency="USD", actor=world.funder)
+    with pytest.raises(ReportError, match="XYZ is not a currency"):
+        reports.create_grant(year.org, name="G", reference="G-8", starts_on=date(2026, 1, 1),
+                             ends_on=date(2026, 6, 30), currency="xyz", actor=world.funder)
     with pytest.raises(ReportError, match="ends before"):
         reports.create_grant(year.org, name="G", reference="G-9", starts_on=date(2026, 7, 1),
                              ends_on=date(2026, 6, 30), currency="USD", actor=world.funder)
