@@ -196,3 +196,47 @@ def test_period_ending_before_it_starts_is_refused():
     with pytest.raises(ReportError):
         reports.period_bounds(date(2026, 2, 1), date(2026, 1, 1))
     assert reports.period_bounds(date(2026, 1, 1), date(2026, 1, 31)) == (datetime(2026, 1, 1), datetime(2026, 2, 1))
+
+
+def test_matched_money_is_shown_apart_and_a_refund_after_payout_is_covered_by_the_commons(world):
+    """A pool matches the funder's pledge 1:1; the payout releases both; a refund
+    after payout made outside the commons is paid by the commons' funds."""
+    from datetime import timedelta
+
+    from marketplace.money import Money
+    from marketplace.payouts.after_payout import record_refund_after_payout_elsewhere
+    from marketplace.pools import service as pools
+    from marketplace.timeutil import utcnow
+    from tests.payouts.helpers import AFTER_WINDOW
+
+    now = utcnow()
+    pool = pools.create_pool(world.admin, name="Match", currency="USD", budget_minor=50000,
+                             starts_at=now - timedelta(hours=1), ends_at=now + timedelta(days=30))
+    assert pools.confirm_budget(pool.id, Money(50000, "USD"), reference="SP-1", received_on=now.date(),
+                                actor=world.admin)
+    ama = world.implementor("ama-pool@example.org", github_id=9201, country="KE")
+    item = world.issue(951)
+    pledge = world.fund(item, 5000)
+    world.claim(item, ama)
+    world.pull(1951, "Fixes #951", author_id=9201, merged=True)
+    [payout] = world.payouts_of(item)
+    world.approve(payout, [(ama.id, 1)])
+    from marketplace.payouts import service as payouts
+
+    assert payouts.execute(payout.id, utcnow() + AFTER_WINDOW)
+    assert record_refund_after_payout_elsewhere(pledge.id, 1200, refund_id="re_after_1")
+
+    st = reports.person_statement(world.funder, *reports.period_bounds(date(2000, 1, 1), date(2100, 1, 1)))
+    usd = st.currencies["USD"].figures
+    matched = ledger_sum(AccountKind.item_escrow, item_ids=[item.id], txn_kind="pool_match")
+    released = -ledger_sum(AccountKind.item_escrow, item_ids=[item.id], txn_kind="payout_released")
+    fee = ledger_sum(AccountKind.platform_fees, keys=[f"payout:{payout.id}:released"])
+    commons = -ledger_sum(AccountKind.commons_funds)
+    assert (matched, released, fee, commons) == (5000, 10000, 1000, 1200)
+    assert usd["matched"] == matched
+    assert usd["paid_out"] == released * 5000 // (5000 + matched) == 5000  # the pledge's part, not the pool's
+    assert usd["fees"] == fee * 5000 // 10000
+    assert (usd["refunded"], usd["covered_by_commons"]) == (1200, commons)
+    assert usd["held_at_close"] == 0 and st.currencies["USD"].reconciles
+    [refund_line] = [line for line in st.currencies["USD"].money_lines if line.kind == "refunded"]
+    assert refund_line.from_escrow is False
