@@ -1,7 +1,6 @@
 """Report jobs (queue ``default``): keep the stored public reports fresh, and
 write the day's public data export."""
 from marketplace.extensions import db
-from marketplace.projects.queries import all_projects
 from marketplace.reports import public
 from marketplace.reports.exports import build_archive, export_directory
 from marketplace.tasks import job
@@ -10,14 +9,12 @@ from marketplace.timeutil import utcnow
 
 @job(queue="default", timeout=600)
 def refresh_reports() -> int:
-    """Cron: recompute the commons report and every project's report (so that
-    anonymous requests read stored figures); returns how many were computed."""
-    public.commons_report(max_age=0)
-    projects = all_projects()
-    for project in projects:
-        public.project_report(project, max_age=0)
+    """Cron: recompute the stored commons report and the reports of projects
+    that had money (so that anonymous requests read stored figures); returns
+    how many were computed."""
+    count = public.refresh_all()
     db.session.commit()
-    return len(projects) + 1
+    return count
 
 
 @job(queue="default", timeout=900)

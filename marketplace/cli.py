@@ -174,16 +174,12 @@ reports_cli = AppGroup("reports", help="Public reports and the public data expor
 
 @reports_cli.command("refresh")
 def reports_refresh() -> None:
-    """Recompute the stored commons report and every project's report now."""
-    from marketplace.projects.queries import all_projects
+    """Recompute the stored commons report and the reports of projects that had money, now."""
     from marketplace.reports import public
 
-    public.commons_report(max_age=0)
-    projects = all_projects()
-    for project in projects:
-        public.project_report(project, max_age=0)
+    count = public.refresh_all()
     db.session.commit()
-    click.echo(f"reports: commons and {len(projects)} project reports recomputed")
+    click.echo(f"reports: {count} reports recomputed (the commons and {count - 1} projects)")
 
 
 @reports_cli.command("export")

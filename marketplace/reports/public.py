@@ -20,6 +20,7 @@ import statistics
 from collections import defaultdict
 from datetime import timedelta
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from marketplace.extensions import db
@@ -145,7 +146,7 @@ def commons_report(max_age: int = 600) -> dict:
 def compute_project_report(project: MemberProject) -> dict:
     """The project's report (see :func:`project_report`), computed now."""
     months = queries.money_by_month(project.id)
-    held = {currency: value for pid, currency, value in queries.held_by_project() if pid == project.id}
+    held = {currency: value for _pid, currency, value in queries.held_by_project(project.id)}
     deployment = queries.countries_of(project.id, "deployment")
     countries, local, solved = _shares_figures(queries.executed_payout_shares(project.id),
                                                {project.id: set(deployment)})
@@ -171,6 +172,17 @@ def project_report(project: MemberProject, max_age: int = 600) -> dict:
 
 
 REPORT_CSV_HEADER = ["section", "key", "currency", "figure", "amount"]
+
+
+def refresh_all() -> int:
+    """Recompute and store the commons report and the report of every project whose
+    items ever held money (the others' reports are empty and computed when asked);
+    returns how many were computed. Flushes; the caller commits."""
+    commons_report(max_age=0)
+    ids = queries.projects_with_money()
+    for project in db.session.scalars(select(MemberProject).where(MemberProject.id.in_(ids))):
+        project_report(project, max_age=0)
+    return len(ids) + 1
 
 
 def report_csv(report: dict) -> str:

@@ -209,16 +209,26 @@ def money_by_month(project_id: int | None = None) -> list[tuple[str, str, str, i
     return sorted((m, c, f, v) for (m, c, f), v in out.items() if v)
 
 
-def held_by_project() -> list[tuple[int, str, int]]:
-    """(project id, currency, minor units held in its items' escrow), from the entries."""
-    rows = db.session.execute(
-        select(Repository.project_id, LedgerEntry.currency, func.sum(LedgerEntry.amount_minor))
-        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
-        .join(BacklogItem, BacklogItem.id == LedgerAccount.item_id)
-        .join(Repository, Repository.id == BacklogItem.repository_id)
-        .where(LedgerAccount.kind == AccountKind.item_escrow)
-        .group_by(Repository.project_id, LedgerEntry.currency)).all()
+def held_by_project(project_id: int | None = None) -> list[tuple[int, str, int]]:
+    """(project id, currency, minor units held in its items' escrow), from the entries;
+    only ``project_id``'s when given."""
+    query = (select(Repository.project_id, LedgerEntry.currency, func.sum(LedgerEntry.amount_minor))
+             .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+             .join(BacklogItem, BacklogItem.id == LedgerAccount.item_id)
+             .join(Repository, Repository.id == BacklogItem.repository_id)
+             .where(LedgerAccount.kind == AccountKind.item_escrow))
+    if project_id is not None:
+        query = query.where(Repository.project_id == project_id)
+    rows = db.session.execute(query.group_by(Repository.project_id, LedgerEntry.currency)).all()
     return [(pid, currency, int(total)) for pid, currency, total in rows if total]
+
+
+def projects_with_money() -> list[int]:
+    """Ids of the projects one of whose items has an escrow account (money was pledged or matched)."""
+    return list(db.session.scalars(
+        select(Repository.project_id).join(BacklogItem, BacklogItem.repository_id == Repository.id)
+        .join(LedgerAccount, LedgerAccount.item_id == BacklogItem.id)
+        .where(LedgerAccount.kind == AccountKind.item_escrow).distinct().order_by(Repository.project_id)))
 
 
 def executed_payout_shares(project_id: int | None = None) -> list[tuple]:

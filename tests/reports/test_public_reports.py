@@ -96,3 +96,30 @@ def test_commons_report_page_shows_the_conversion_only_with_rates_configured(app
     # received: 280.00 USD + 20.00 EUR × 1.0832 = 301.664 → $301.66
     assert "$301.66" in converted and "1 EUR = 1.0832 USD" in converted
     assert "Converted for reporting only" not in plain
+
+
+def test_cli_refreshes_the_reports_and_writes_the_export(runner, year, tmp_path):
+    refreshed = runner.invoke(args=["reports", "refresh"])
+    assert refreshed.exit_code == 0 and "2 reports recomputed (the commons and 1 projects)" in refreshed.output
+    exported = runner.invoke(args=["reports", "export", "--directory", str(tmp_path)])
+    assert exported.exit_code == 0, exported.output
+    assert len(list(tmp_path.glob("backlog-commons-*.zip"))) == 1
+
+
+def test_sdg_rows_and_the_project_report_match_the_ledger(year):
+    from tests.reports.test_statements import ledger_sum
+    from marketplace.ledger.models import AccountKind
+
+    project = year.world.project
+    received = ledger_sum(AccountKind.item_escrow, txn_kind="pledge_received")
+    released = -ledger_sum(AccountKind.item_escrow, txn_kind="payout_released")
+    commons = public.compute_commons_report()
+    sdgs = sorted(s.sdg for s in project.sdgs)
+    assert sdgs and [(r["sdg"], r["received"], r["paid_out"]) for r in commons["by_sdg"] if r["currency"] == "USD"] \
+        == [(sdg, received, released) for sdg in sdgs]
+    report = public.compute_project_report(project)
+    usd = next(c for c in report["currencies"] if c["currency"] == "USD")
+    assert (usd["received"], usd["paid_out"], usd["held"], usd["fees"], usd["refunded"]) == (
+        received, released, ledger_sum(AccountKind.item_escrow), ledger_sum(AccountKind.platform_fees),
+        ledger_sum(AccountKind.refunds))
+    assert sum(m["received"] for m in report["by_month"] if m["currency"] == "USD") == received
