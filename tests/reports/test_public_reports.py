@@ -107,8 +107,8 @@ def test_cli_refreshes_the_reports_and_writes_the_export(runner, year, tmp_path)
 
 
 def test_sdg_rows_and_the_project_report_match_the_ledger(year):
-    from tests.reports.test_statements import ledger_sum
     from marketplace.ledger.models import AccountKind
+    from tests.reports.test_statements import ledger_sum
 
     project = year.world.project
     received = ledger_sum(AccountKind.item_escrow, txn_kind="pledge_received")
