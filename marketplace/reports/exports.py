@@ -30,7 +30,7 @@ from marketplace.payouts.models import Payout
 from marketplace.pledges.models import Pledge, PledgeState
 from marketplace.projects.models import MemberProject
 from marketplace.reports import public, queries
-from marketplace.reports.service import major
+from marketplace.reports.service import cell, major
 from marketplace.timeutil import utcnow
 
 ARCHIVE_NAME = re.compile(r"^backlog-commons-(\d{4}-\d{2}-\d{2})\.zip$")
@@ -62,12 +62,13 @@ def _csv(header: list[str], rows) -> str:
 
 
 def _projects() -> str:
-    deployment = queries.deployment_countries()
+    deployment, development = queries.deployment_countries(), queries.deployment_countries("development")
     rows = []
     for p in db.session.scalars(select(MemberProject).options(selectinload(MemberProject.sdgs))
                                 .order_by(MemberProject.slug)):
-        rows.append([p.slug, p.name, p.website or "", " ".join(str(s.sdg) for s in sorted(p.sdgs, key=lambda s: s.sdg)),
-                     " ".join(sorted(deployment.get(p.id, ()))), " ".join(queries.countries_of(p.id, "development"))])
+        sdgs = " ".join(str(n) for n in sorted(s.sdg for s in p.sdgs))
+        rows.append([p.slug, cell(p.name), cell(p.website), sdgs, " ".join(sorted(deployment.get(p.id, ()))),
+                     " ".join(sorted(development.get(p.id, ())))])
     return _csv(["slug", "name", "website", "sdgs", "deployment_countries", "development_countries"], rows)
 
 
@@ -79,7 +80,7 @@ def _items() -> str:
         .join(MemberProject, MemberProject.id == Repository.project_id)
         .where(BacklogItem.hidden.is_(False)).order_by(BacklogItem.id)).all()
     return _csv(["id", "project", "repository", "number", "title", "url", "forge_state", "solved_by_merge"],
-                [[i, slug, f"{owner}/{name}", n, title, url, state.value, "yes" if solved else "no"]
+                [[i, slug, f"{owner}/{name}", n, cell(title), cell(url), state.value, "yes" if solved else "no"]
                  for i, slug, owner, name, n, title, url, state, solved in rows])
 
 
@@ -89,7 +90,7 @@ def _pledges() -> str:
         .join(BacklogItem, BacklogItem.id == Pledge.item_id)
         .where(Pledge.state.not_in(NEVER_RECEIVED), BacklogItem.hidden.is_(False)).order_by(Pledge.id)).all()
     return _csv(["id", "item", "funder", "currency", "amount", "refunded", "state", "received_on"],
-                [[p.id, p.item_id, name if p.show_name else "", p.currency, major(p.amount_minor, p.currency),
+                [[p.id, p.item_id, cell(name) if p.show_name else "", p.currency, major(p.amount_minor, p.currency),
                   major(p.refunded_minor, p.currency), p.state.value, p.held_at.date().isoformat() if p.held_at else ""]
                  for p, name in rows])
 

@@ -277,11 +277,11 @@ def countries_of(project_id: int, kind: str) -> list[str]:
         ProjectCountry.project_id == project_id, ProjectCountry.kind == kind).order_by(ProjectCountry.country)))
 
 
-def deployment_countries() -> dict[int, set[str]]:
-    """project id → its deployment countries."""
+def deployment_countries(kind: str = "deployment") -> dict[int, set[str]]:
+    """project id → its countries of ``kind`` (deployment, or development)."""
     out: dict[int, set[str]] = defaultdict(set)
     for pid, country in db.session.execute(select(ProjectCountry.project_id, ProjectCountry.country)
-                                           .where(ProjectCountry.kind == "deployment")):
+                                           .where(ProjectCountry.kind == kind)):
         out[pid].add(country)
     return out
 

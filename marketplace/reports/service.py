@@ -38,6 +38,14 @@ class ReportError(DomainError):
     """A request a report cannot answer; the message is for the person."""
 
 
+def cell(text: str | None) -> str:
+    """Free text (a title, a name) for a CSV cell: one that a spreadsheet would
+    run as a formula (starting with = + - @, a tab or a carriage return) gets a
+    leading apostrophe (OWASP "CSV injection"). Amounts are never passed here."""
+    text = text or ""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def major(amount_minor: int, currency: str) -> str:
     """``amount_minor`` as an exact decimal in major units ("1234.50" for 123450 USD, "1234" for JPY)."""
     return format(Decimal(amount_minor).scaleb(-exponent(currency)), "f")
@@ -197,10 +205,12 @@ def statement_csv(st: Statement) -> str:
                          line.transaction_id, line.pledge_id or "", "", line.item_id, "", "", "", "", ""])
         for pl in cs.payout_lines:
             rows.append(["payout_fee", currency, major(pl.fee_minor, currency), pl.at.date().isoformat(),
-                         pl.transaction_id, "", pl.project, pl.item_id, pl.pull_request_url or "", "", "", "", ""])
+                         pl.transaction_id, "", cell(pl.project), pl.item_id, cell(pl.pull_request_url), "", "", "",
+                         ""])
             for r in pl.recipients:
                 rows.append(["payout", currency, major(r.amount_minor, currency), pl.at.date().isoformat(),
-                             pl.transaction_id, "", pl.project, pl.item_id, pl.pull_request_url or "", r.name,
+                             pl.transaction_id, "", cell(pl.project), pl.item_id, cell(pl.pull_request_url),
+                             cell(r.name),
                              r.country or "", "yes" if r.certified else "no", ""])
     return with_checksum(_csv(rows))
 

@@ -123,3 +123,10 @@ def test_sdg_rows_and_the_project_report_match_the_ledger(year):
         received, released, ledger_sum(AccountKind.item_escrow), ledger_sum(AccountKind.platform_fees),
         ledger_sum(AccountKind.refunds))
     assert sum(m["received"] for m in report["by_month"] if m["currency"] == "USD") == received
+
+
+def test_free_text_that_a_spreadsheet_would_run_is_defused_in_csv_cells():
+    from marketplace.reports.service import cell
+
+    assert [cell(t) for t in ("=HYPERLINK(\"x\")", "+1", "-2", "@SUM(A1)", "\tx", "Fix the form", None)] == [
+        "'=HYPERLINK(\"x\")", "'+1", "'-2", "'@SUM(A1)", "'\tx", "Fix the form", ""]

@@ -143,7 +143,10 @@ def test_openapi_documents_the_report_endpoints(client):
 
 def test_public_export_archive_is_dated_and_holds_the_public_data(app, client, year, tmp_path):
     from marketplace.reports.exports import build_archive
+    from marketplace.reports.screening import import_screening
 
+    import_screening({"odk": {"locations": {"deploymentCountries": ["Kenya", "Uganda"],
+                                            "developmentCountries": ["United States of America"]}}})
     app.config["REPORTS_EXPORT_DIR"] = str(tmp_path)
     try:
         path = build_archive(tmp_path, date(2026, 12, 1))
@@ -160,6 +163,8 @@ def test_public_export_archive_is_dated_and_holds_the_public_data(app, client, y
     pledges = list(csv.DictReader(io.StringIO(archive.read("pledges.csv").decode())))
     ours = [p for p in pledges if int(p["id"]) in {year.a.id, year.e.id}]
     assert {(p["currency"], p["amount"], p["funder"]) for p in ours} == {("USD", "100.00", ""), ("EUR", "20.00", "")}
+    projects = {p["slug"]: p for p in csv.DictReader(io.StringIO(archive.read("projects.csv").decode()))}
+    assert (projects["odk"]["deployment_countries"], projects["odk"]["development_countries"]) == ("KE UG", "US")
     payouts = list(csv.DictReader(io.StringIO(archive.read("payouts.csv").decode())))
     assert sum(Decimal(p["gross"]) for p in payouts if p["currency"] == "USD") == Decimal("200.00")
     assert utcnow().year >= 2026
