@@ -30,6 +30,7 @@ def test_organisation_statement_is_for_its_members_and_admins_only(app, year):
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     assert "https://github.com/Codertocat/Hello-World/pull/1901" in html and "$90.00" in html
+    assert "<td>Kenya</td><td>yes</td>" in html and "India: $54.00" in html
     assert "The figures reconcile" in html and "<script" not in html
     org_page = f"/organisations/{year.org.slug}"
     assert f"{org_page}/statement" in as_user(app, world.funder).get(org_page).get_data(as_text=True)
