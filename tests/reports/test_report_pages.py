@@ -169,3 +169,17 @@ def test_public_export_archive_is_dated_and_holds_the_public_data(app, client, y
     payouts = list(csv.DictReader(io.StringIO(archive.read("payouts.csv").decode())))
     assert sum(Decimal(p["gross"]) for p in payouts if p["currency"] == "USD") == Decimal("200.00")
     assert utcnow().year >= 2026
+
+
+def test_statement_pages_list_the_latest_lines_and_point_to_the_csv_for_the_rest(app, year):
+    from flask import render_template_string
+
+    st = reports.organisation_statement(year.org, *reports.period_bounds(date(2026, 1, 1), date(2026, 12, 31)))
+    assert len(st.currencies["USD"].money_lines) == 5  # four pledges received, one refund
+    with app.test_request_context():
+        limited = render_template_string('{% set line_limit = 2 %}{% include "reports/_statement.html" %}', st=st)
+        whole = render_template_string('{% include "reports/_statement.html" %}', st=st)
+    # USD's latest two: the last pledge received and the refund; EUR's one line.
+    assert "The latest 2 of 5 lines are listed" in limited and limited.count("<td>received</td>") == 2
+    assert limited.count("<td>refunded</td>") == 1
+    assert "The latest" not in whole and whole.count("<td>received</td>") == 5  # 4 USD + 1 EUR
