@@ -32,6 +32,8 @@ from marketplace.reports.models import Grant
 from marketplace.timeutil import utcnow
 
 bp = Blueprint("reports", __name__)
+CHART_MONTHS = 24
+CHART_COUNTRIES = 15
 
 
 @bp.app_context_processor
@@ -57,12 +59,20 @@ def report_charts(report: dict) -> dict[str, list]:
     out: dict[str, list] = {}
     for row in report["currencies"]:
         cur = row["currency"]
+        # The last 24 months and the 15 countries paid most are drawn (the page stays small);
+        # the CSV and the JSON have every row.
         months = [(m["month"], [m["received"] + m["matched"], m["paid_out"]])
-                  for m in report["by_month"] if m["currency"] == cur]
+                  for m in report["by_month"] if m["currency"] == cur][-CHART_MONTHS:]
         sdgs = [(_("SDG %(number)s", number=s["sdg"]), [s["received"], s["paid_out"]])
                 for s in report.get("by_sdg", []) if s["currency"] == cur]
+        paid = sorted((c for c in report["by_country"] if c["currency"] == cur),
+                      key=lambda c: -c["paid_to_recipients"])
         countries = [(country_names([c["country"]]) if c["country"] else _("not given"), [c["paid_to_recipients"]])
-                     for c in report["by_country"] if c["currency"] == cur]
+                     for c in paid[:CHART_COUNTRIES]]
+        if len(paid) > CHART_COUNTRIES:
+            rest = paid[CHART_COUNTRIES:]
+            countries.append((_("%(num)s other countries", num=len(rest)),
+                              [sum(c["paid_to_recipients"] for c in rest)]))
         out[cur] = [
             charts.bar_chart(f"months-{cur}", _("Money in and out by month, %(currency)s", currency=cur),
                              _("For each month (UTC): money received from funders and pools, and money paid out."),

@@ -183,3 +183,21 @@ def test_statement_pages_list_the_latest_lines_and_point_to_the_csv_for_the_rest
     assert "The latest 2 of 5 lines are listed" in limited and limited.count("<td>received</td>") == 2
     assert limited.count("<td>refunded</td>") == 1
     assert "The latest" not in whole and whole.count("<td>received</td>") == 5  # 4 USD + 1 EUR
+
+
+def test_charts_draw_the_last_24_months_and_the_15_countries_paid_most(app):
+    from marketplace.reports.views import report_charts
+
+    report = {"currencies": [{"currency": "USD"}],
+              "by_month": [{"month": f"{2020 + i // 12}-{i % 12 + 1:02d}", "currency": "USD", "received": 100,
+                            "matched": 0, "paid_out": 50} for i in range(40)],
+              "by_sdg": [],
+              "by_country": [{"country": code, "currency": "USD", "paid_to_recipients": 1000 - n}
+                             for n, code in enumerate(["KE", "UG", "TZ", "RW", "NG", "GH", "IN", "BD", "NP", "PK",
+                                                       "BR", "PE", "MX", "CO", "ZA", "ZM", "MW", "ET"])]}
+    with app.test_request_context():
+        months, sdgs, countries = report_charts(report)["USD"]
+    assert len(months.rows) == 24 and months.rows[-1].label == "2023-04"
+    assert sdgs is None
+    assert len(countries.rows) == 16 and countries.rows[0].label == "Kenya"
+    assert (countries.rows[-1].label, countries.rows[-1].bars[0].value) == ("3 other countries", 985 + 984 + 983)
