@@ -34,6 +34,7 @@ from marketplace.timeutil import utcnow
 bp = Blueprint("reports", __name__)
 CHART_MONTHS = 24
 CHART_COUNTRIES = 15
+EXPORTS_LISTED = 31  # the latest archives listed; older ones stay at their dated address
 
 
 @bp.app_context_processor
@@ -255,7 +256,8 @@ def project_report(slug: str):
 @bp.get("/exports")
 def exports():
     """The dated public data export archives, newest first."""
-    return render_template("reports/exports.html", archives=export_service.archives(export_service.export_directory()))
+    found = export_service.archives(export_service.export_directory())
+    return render_template("reports/exports.html", archives=found[:EXPORTS_LISTED], older=len(found) - EXPORTS_LISTED)
 
 
 @bp.get("/exports/backlog-commons-<day>.zip")
