@@ -42,6 +42,10 @@ SCHEDULE: tuple[Scheduled, ...] = (
     Scheduled("claim-lapses", "jobs.money.lapse_claims", cron="23 * * * *"),
     # Matching pools past their window end; rounds are divided by quadratic funding, once.
     Scheduled("end-pools", "jobs.money.end_pools", cron="53 * * * *"),
+    # Public reports: recomputed more often than they are kept (REPORTS_MAX_AGE_SECONDS,
+    # 600), so anonymous requests read stored figures; the public data export once a day.
+    Scheduled("refresh-reports", "jobs.reports.refresh_reports", interval=5 * 60),
+    Scheduled("public-data-export", "jobs.reports.export_public_data", cron="31 2 * * *"),
 )
 
 for _entry in SCHEDULE:

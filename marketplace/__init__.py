@@ -88,6 +88,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     from marketplace.accounts.views import bp as accounts_bp
     from marketplace.admin import bp as admin_bp
+    from marketplace.api.reports import bp as api_reports_bp
     from marketplace.api.views import bp as api_bp
     from marketplace.backlog.views import bp as backlog_bp
     from marketplace.claims.views import bp as claims_bp
@@ -96,12 +97,14 @@ def create_app(config: dict | None = None) -> Flask:
     from marketplace.pledges.views import bp as pledges_bp
     from marketplace.pools.views import bp as pools_bp
     from marketplace.projects.views import bp as projects_bp
+    from marketplace.reports.views import bp as reports_bp
     from marketplace.webhooks.views import bp as webhooks_bp
 
     app.register_blueprint(pages_bp)
     app.register_blueprint(backlog_bp)
     app.register_blueprint(projects_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(api_reports_bp)
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(admin_bp)
@@ -109,7 +112,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(claims_bp)
     app.register_blueprint(payouts_bp)
     app.register_blueprint(pools_bp)
+    app.register_blueprint(reports_bp)
     csrf.exempt(api_bp)
+    csrf.exempt(api_reports_bp)
     csrf.exempt(webhooks_bp)
 
     from marketplace.errors import register_error_handlers

@@ -26,6 +26,7 @@ from marketplace.projects.registry import (
     import_registry,
     load_registry_file,
 )
+from marketplace.reports.screening import import_screening, load_screening_file
 from marketplace.timeutil import utcnow
 
 registry_cli = AppGroup("registry", help="The DPG registry.")
@@ -57,8 +58,11 @@ def _unchanged(action: str, digest: str, if_changed: bool, label: str) -> bool:
 @click.option("--if-changed", is_flag=True, help="Do nothing when PATH is what the last import read.")
 @click.option("-v", "--verbose", is_flag=True, help="A line for every notable record, not only the summary.")
 def registry_import(path: str, include_archived: bool, skip_invalid: bool, if_changed: bool, verbose: bool) -> None:
-    """Import member projects from the DPGA registry JSON at PATH (one transaction)."""
-    digest = input_digest([Path(path)], include_archived=include_archived, skip_invalid=skip_invalid)
+    """Import member projects from the DPGA registry JSON at PATH (one transaction), and their
+    deployment and development countries from screening.json beside it when it is there."""
+    screening = Path(path).with_name("screening.json")
+    inputs = [Path(path)] + ([screening] if screening.is_file() else [])
+    digest = input_digest(inputs, include_archived=include_archived, skip_invalid=skip_invalid)
     if _unchanged("registry.imported", digest, if_changed, "registry"):
         return
     try:
@@ -71,6 +75,10 @@ def registry_import(path: str, include_archived: bool, skip_invalid: bool, if_ch
             click.echo(f"  {problem}", err=True)
         raise SystemExit(1) from None
     lines = summary.lines()
+    if screening.is_file():
+        screened = import_screening(load_screening_file(screening)).lines()
+        lines.append(f"screening: {screened[0]}")
+        lines += screened[1:]
     audit.record("registry.imported", "registry", None, actor="cli",
                  details={"digest": digest, "path": Path(path).name, "summary": lines[0]})
     db.session.commit()
@@ -161,6 +169,28 @@ def _find_repository(text: str):
 
 users_cli = AppGroup("users", help="Accounts.")
 ledger_cli = AppGroup("ledger", help="The double-entry ledger.")
+reports_cli = AppGroup("reports", help="Public reports and the public data export.")
+
+
+@reports_cli.command("refresh")
+def reports_refresh() -> None:
+    """Recompute the stored commons report and the reports of projects that had money, now."""
+    from marketplace.reports import public
+
+    count = public.refresh_all()
+    db.session.commit()
+    click.echo(f"reports: {count} reports recomputed (the commons and {count - 1} projects)")
+
+
+@reports_cli.command("export")
+@click.option("--directory", type=click.Path(file_okay=False), default=None,
+              help="Where to write the archive (default: REPORTS_EXPORT_DIR or instance/exports).")
+def reports_export(directory: str | None) -> None:
+    """Write today's (UTC) public data export archive."""
+    from marketplace.reports.exports import build_archive, export_directory
+
+    path = build_archive(Path(directory) if directory else export_directory(), utcnow().date())
+    click.echo(f"export: {path} ({path.stat().st_size} bytes)")
 
 
 @ledger_cli.command("check")
@@ -242,3 +272,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(sync_command)
     app.cli.add_command(users_cli)
     app.cli.add_command(ledger_cli)
+    app.cli.add_command(reports_cli)

@@ -63,6 +63,9 @@ def from_environment() -> dict:
         "DEBUG": _bool("FLASK_DEBUG"),
         "BACKLOG_PAGE_SIZE": _int("BACKLOG_PAGE_SIZE", 25, 1, 100),
         "REPORTING_CURRENCY": os.environ.get("REPORTING_CURRENCY", "USD").upper(),
+        # Reports' optional conversion into REPORTING_CURRENCY, stated with each rate and its date:
+        # "EUR=1.0832@2026-11-30,KES=0.00775@2026-11-30" (one unit of EUR is 1.0832 of the reporting currency).
+        "REPORTING_RATES": os.environ.get("REPORTING_RATES", ""),
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_DEFAULT_TIMEZONE": "UTC",
         "SUPPORTED_LOCALES": [

@@ -35,5 +35,6 @@ from marketplace.projects.models import (  # noqa: F401
     ProjectMaintainer,
     ProjectSdg,
 )
+from marketplace.reports.models import Grant, GrantPledge, ProjectCountry, ReportSnapshot  # noqa: F401
 from marketplace.scheduling.models import ScheduleRun  # noqa: F401
 from marketplace.webhooks.models import WebhookDelivery  # noqa: F401

@@ -32,6 +32,8 @@ MEMBER_OF_ORGANISATION = {"visitor": "login", "funder": "ok", "implementor": "40
                           "other_maintainer": "404", "admin": "404"}
 OWNER_OF_PLEDGE = {"visitor": "login", "funder": "ok", "implementor": "404", "maintainer": "404",
                    "other_maintainer": "404", "admin": "ok"}
+ORGANISATION_MEMBERS_AND_ADMINS = {"visitor": "login", "funder": "ok", "implementor": "403", "maintainer": "403",
+                                   "other_maintainer": "403", "admin": "ok"}
 CLAIMANT = {"visitor": "login", "funder": "403", "implementor": "ok", "maintainer": "403",
             "other_maintainer": "403", "admin": "403"}
 WEBHOOK = dict.fromkeys(ROLES, "401")
@@ -145,6 +147,24 @@ MATRIX = {
     ("pools.exclude", "POST"): ("/pools/{pool}/exclude", ADMIN),
     ("api.pools", "GET"): ("/api/v1/pools", PUBLIC),
     ("api.pool", "GET"): ("/api/v1/pools/{pool}", PUBLIC),
+    ("reports.my_statement", "GET"): ("/statements/me", SIGNED_IN),
+    ("reports.organisation_statement", "GET"): ("/organisations/{organisation}/statement",
+                                                ORGANISATION_MEMBERS_AND_ADMINS),
+    ("reports.grants", "GET"): ("/organisations/{organisation}/grants", ORGANISATION_MEMBERS_AND_ADMINS),
+    ("reports.grants", "POST"): ("/organisations/{organisation}/grants", ORGANISATION_MEMBERS_AND_ADMINS),
+    ("reports.grant", "GET"): ("/grants/{grant}", ORGANISATION_MEMBERS_AND_ADMINS),
+    ("reports.grant", "POST"): ("/grants/{grant}", ORGANISATION_MEMBERS_AND_ADMINS),
+    ("reports.audit_pack", "GET"): ("/grants/{grant}/audit-pack", ORGANISATION_MEMBERS_AND_ADMINS),
+    ("reports.audit_statement_csv", "GET"): ("/grants/{grant}/audit-pack/statement.csv",
+                                             ORGANISATION_MEMBERS_AND_ADMINS),
+    ("reports.audit_entries_csv", "GET"): ("/grants/{grant}/audit-pack/entries.csv",
+                                           ORGANISATION_MEMBERS_AND_ADMINS),
+    ("reports.commons_report", "GET"): ("/reports", PUBLIC),
+    ("reports.project_report", "GET"): ("/projects/odk/report", PUBLIC),
+    ("reports.exports", "GET"): ("/exports", PUBLIC),
+    ("reports.export_archive", "GET"): ("/exports/backlog-commons-1999-01-01.zip", dict.fromkeys(ROLES, "404")),
+    ("api_reports.commons", "GET"): ("/api/v1/reports/commons", PUBLIC),
+    ("api_reports.project", "GET"): ("/api/v1/reports/projects/odk", PUBLIC),
 }
 
 
@@ -224,6 +244,14 @@ def world(app, session):
                              starts_at=utcnow() - timedelta(hours=1), ends_at=utcnow() + timedelta(days=30))
     pools.confirm_budget(pool.id, Money(10000, "USD"), reference="MATRIX", received_on=utcnow().date(),
                          actor=people["admin"])
+    from datetime import date
+
+    from marketplace.reports.models import Grant
+
+    grant = Grant(organisation_id=organisation.id, name="Matrix grant", reference="M-1", starts_on=date(2026, 1, 1),
+                  ends_on=date(2026, 12, 31), currency="USD", created_by_id=people["funder"].id)
+    session.add(grant)
+    session.flush()
     # Committed (a savepoint of the test transaction): a view that rolls back
     # its own work must not take the fixture's rows with it.
     session.commit()
@@ -235,7 +263,7 @@ def world(app, session):
                 "repository": item.repository_id, "claim": claim.id, "link": pull.links[0].id,
                 "invitation": token, "pledge": pledge.id, "item_claim": item_claim.id,
                 "certification": certification.id, "payout": payout.id, "share": payout.shares[0].id,
-                "pool": pool.id},
+                "pool": pool.id, "grant": grant.id},
     }
     app.config.update(GITHUB_OAUTH_CLIENT_ID=None, GITHUB_OAUTH_CLIENT_SECRET=None)
 

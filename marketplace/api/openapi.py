@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
+from marketplace.api.report_schemas import REPORT_COMPONENTS
 from marketplace.api.schemas import COMPONENTS, Error, ItemQuery, PageQuery
 
 REF_TEMPLATE = "#/components/schemas/{model}"
@@ -54,6 +55,11 @@ OPERATIONS: tuple[Operation, ...] = (
               path_parameters={"id": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1,
                                       "description": "The pool's id"}},
               errors={404: "No such pool, or not funded yet"}),
+    # Reports (issue 17): figures per currency in minor units, recomputed at most every few minutes.
+    Operation("/reports/commons", "getCommonsReport",
+              "The commons report: money by month, by SDG and by recipient country, per currency", "CommonsReport"),
+    Operation("/reports/projects/{slug}", "getProjectReport", "A member project's report", "ProjectReport",
+              path_parameters={"slug": {"type": "string"}}, errors={404: "No such project"}),
 )
 
 
@@ -61,7 +67,8 @@ def component_schemas() -> dict[str, dict]:
     """``components.schemas``: the serialization JSON Schema of every model in
     :data:`~marketplace.api.schemas.COMPONENTS` and of the models they use
     (pydantic's ``$defs`` become components; references point there)."""
-    _, top = models_json_schema([(model, "serialization") for model in COMPONENTS], ref_template=REF_TEMPLATE)
+    _, top = models_json_schema([(model, "serialization") for model in COMPONENTS + REPORT_COMPONENTS],
+                                ref_template=REF_TEMPLATE)
     return dict(sorted(top["$defs"].items()))
 
 

@@ -340,6 +340,8 @@ class ItemQuery(ApiModel):
         default=None, description="Full-text search over title and body; every word must match")
     project: Optional[str] = Field(default=None, description="Member project slug (400 when there is none)")
     sdg: Optional[Annotated[int, Field(ge=1, le=17)]] = Field(default=None, description="SDG number")
+    country: Optional[Annotated[str, Field(pattern="^[A-Za-z]{2}$")]] = Field(
+        default=None, description="A country the project is deployed in (ISO 3166-1 alpha-2, DPG screening record)")
     label: Optional[Annotated[str, Field(max_length=255)]] = Field(default=None, description="Forge label name")
     state: Literal[STATES] = Field(
         default="open", description="open: still needs work; solved; closed: closed without the work; all")

@@ -30,10 +30,10 @@ from marketplace.projects.queries import open_item_counts
 from marketplace.validation import ascii_int, http_url
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
-# The /items parameters whose documented values are choices or numbers.
+# The /items parameters whose documented values are choices, numbers or patterned codes.
 CHOICE_PARAMETERS = tuple(
     parameter["name"] for parameter in query_parameters(schemas.ItemQuery)
-    if "enum" in parameter["schema"] or parameter["schema"].get("type") == "integer"
+    if "enum" in parameter["schema"] or "pattern" in parameter["schema"] or parameter["schema"].get("type") == "integer"
 )
 PROJECTS_PAGE_SIZE = 100
 

@@ -66,6 +66,7 @@ from marketplace.errors import BadFilter
 from marketplace.extensions import db
 from marketplace.forges.models import ForgeKind, Repository
 from marketplace.projects.models import MemberProject, ProjectSdg
+from marketplace.reports.models import ProjectCountry
 from marketplace.validation import ascii_int
 
 MAX_QUERY_LENGTH = 500
@@ -96,6 +97,7 @@ class BacklogFilters:
     q: str | None = None
     project: str | None = None
     sdg: int | None = None
+    country: str | None = None  # a deployment country of the project (ISO 3166-1 alpha-2)
     label: str | None = None
     state: str = "open"
     forge: str | None = None
@@ -207,6 +209,7 @@ def _parse(args: Mapping[str, str]) -> BacklogFilters:
         q=q,
         project=project,
         sdg=_int(args, "sdg", 1, 17, _("sdg must be a number from 1 to 17.")),
+        country=_country(args),
         label=label,
         state=_choice(args, "state", STATES, "open"),
         forge=_choice(args, "forge", tuple(k.value for k in ForgeKind), None),
@@ -244,6 +247,16 @@ def parse_search(q: str) -> list[SearchTerm]:
     if terms and len(terms[-1].words[-1]) >= MIN_PREFIX:
         terms[-1] = replace(terms[-1], prefix=True)
     return terms
+
+
+def _country(args: Mapping[str, str]) -> str | None:
+    """The ``country`` filter: two ASCII letters (ISO 3166-1 alpha-2), upper-cased."""
+    value = _one(args, "country")
+    if value is None:
+        return None
+    if not (len(value) == 2 and value.isascii() and value.isalpha()):
+        raise BadFilter("country", _("country must be a two-letter ISO 3166-1 code, such as KE."))
+    return value.upper()
 
 
 def search_words(q: str) -> list[str]:
@@ -310,6 +323,11 @@ def build_query(filters: BacklogFilters, reporting_currency: str):
         stmt = stmt.where(
             exists().where(ProjectSdg.project_id == MemberProject.id, ProjectSdg.sdg == filters.sdg)
         )
+    if filters.country:
+        # Deployment countries come from the DPG screening records (marketplace.reports.screening).
+        stmt = stmt.where(exists().where(ProjectCountry.project_id == MemberProject.id,
+                                         ProjectCountry.kind == "deployment",
+                                         ProjectCountry.country == filters.country))
     if filters.label:
         stmt = stmt.where(
             exists().where(ItemLabel.item_id == BacklogItem.id, ItemLabel.name == filters.label)

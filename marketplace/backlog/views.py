@@ -17,6 +17,7 @@ from marketplace.errors import BadFilter
 from marketplace.extensions import db
 from marketplace.forges.models import Repository
 from marketplace.projects.models import MemberProject
+from marketplace.reports.queries import used_deployment_countries
 from marketplace.sdgs import SDG_NAMES
 
 bp = Blueprint("backlog", __name__)
@@ -38,7 +39,7 @@ def _filter_choices() -> dict:
         .where(has_items)
         .order_by(func.lower(MemberProject.name), MemberProject.id)
     ).all()
-    return {"projects": projects, "sdg_names": SDG_NAMES}
+    return {"projects": projects, "sdg_names": SDG_NAMES, "countries": used_deployment_countries()}
 
 
 @bp.get("/")

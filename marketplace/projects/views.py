@@ -43,6 +43,7 @@ from marketplace.projects.queries import (
     projects_of_sdg,
     sdg_counts,
 )
+from marketplace.reports.queries import countries_of
 from marketplace.sdgs import SDG_NAMES
 from marketplace.validation import ascii_int
 
@@ -75,6 +76,8 @@ def project(slug: str):
         description_html=render_markdown(row.description),
         sdg_names=SDG_NAMES,
         archived=row.registry_status is not RegistryStatus.active,
+        deployment_countries=countries_of(row.id, "deployment"),
+        development_countries=countries_of(row.id, "development"),
     )
 
 

@@ -100,6 +100,7 @@ from marketplace.pledges.models import Pledge, Rail
 from marketplace.projects import service as projects
 from marketplace.projects.models import MemberProject
 from marketplace.projects.registry import import_registry, load_registry_file
+from marketplace.reports.screening import import_screening, load_screening_file
 from marketplace.scheduling.service import schedule
 from marketplace.standins import refusals
 from marketplace.standins.serve import derived_secret
@@ -609,6 +610,7 @@ def rebuild(app: Flask, say: Callable[[str], None]) -> None:
         finally:
             logging.disable(logging.NOTSET)
         import_registry(load_registry_file(SEED / "dpg" / "registry.json"))
+        import_screening(load_screening_file(SEED / "dpg" / "screening.json"))  # deployment countries
         summaries = load_snapshot(SEED / "dpg-issues")
         db.session.commit()
         items = db.session.scalar(select(func.count(BacklogItem.id)))

@@ -22,7 +22,8 @@ def test_openapi_document_is_valid(client):
     assert served.status_code == 200
     validate(served.get_json())
     assert set(served.get_json()["paths"]) == {"/projects", "/projects/{slug}", "/items", "/items/{id}",
-                                               "/items/{id}/ledger", "/ledger", "/pools", "/pools/{id}"}
+                                               "/items/{id}/ledger", "/ledger", "/pools", "/pools/{id}",
+                                               "/reports/commons", "/reports/projects/{slug}"}
 
 
 def test_item_list_matches_its_schema_and_links_the_next_page(client, document):
@@ -124,6 +125,9 @@ def every_operation(data) -> list[tuple[str, str, int]]:
         ("/pools", "/api/v1/pools", 200),
         ("/pools/{id}", f"/api/v1/pools/{data.pool}", 200),
         ("/pools/{id}", "/api/v1/pools/999999", 404),
+        ("/reports/commons", "/api/v1/reports/commons", 200),
+        ("/reports/projects/{slug}", "/api/v1/reports/projects/odk", 200),
+        ("/reports/projects/{slug}", "/api/v1/reports/projects/no-such-project", 404),
     ]
 
 

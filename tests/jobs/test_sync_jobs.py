@@ -66,6 +66,8 @@ def test_cron_schedule_loads_from_the_repository_config(rq_redis):
         ("transfer-reconciliation", "money", None, "47 3 * * *"),
         ("claim-lapses", "default", None, "23 * * * *"),
         ("end-pools", "money", None, "53 * * * *"),
+        ("refresh-reports", "default", 300, None),
+        ("public-data-export", "default", None, "31 2 * * *"),
     }
 
 

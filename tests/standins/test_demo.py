@@ -144,6 +144,15 @@ def test_funded_items_claims_and_payouts_show_on_the_served_pages_under_the_demo
     for figure in ("$4,255.00", "$2,075.00", "$1,900.00", "€600.00", "€380.00", "$120.00"):
         assert figure in pages["transparency"], figure
     assert "Bounty: $2,000.00" in pages["backlog"]
+    # The month's reports: the commons report and a project's, small, no script, drawn as SVG.
+    for path in ("/reports", "/projects/community-health-toolkit/report"):
+        report = client.get(path)
+        html = report.get_data(as_text=True)
+        assert report.status_code == 200 and len(report.data) < 60 * 1024 and "<script" not in html, path
+        assert "<svg role=\"img\"" in html, path
+    assert "$4,255.00" in client.get("/reports").get_data(as_text=True)  # received in USD, as on /transparency
+    # Deployment countries, seeded from the DPG screening record.
+    assert "Kenya" in client.get("/projects/community-health-toolkit").get_data(as_text=True)
 
 
 def test_the_served_local_stripe_still_knows_the_connect_transfers(played, demo_app):
