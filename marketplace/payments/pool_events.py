@@ -81,13 +81,13 @@ def _charge_paid(charge: dict | None) -> bool:
         and isinstance(charge.get("amount"), int) and isinstance(charge.get("currency"), str)
 
 
-def _fund_from_charge(pool: MatchingPool, charge: dict | None) -> list[str]:
+def _fund_from_charge(pool: MatchingPool, charge: dict | None, intent: str | None = None) -> list[str]:
     """An event about the pool's payment came before its completion: the charge
     (the event's, or Stripe's now) proves the payment, so the pool is funded
     first. Raises :class:`NotMatchedYet` when nothing shows it paid yet."""
     if pool.state is not PoolState.awaiting_budget:
         return []
-    intent = _intent_id(charge or {}) or pool.payment_intent_id
+    intent = _intent_id(charge or {}) or intent or pool.payment_intent_id
     if not _charge_paid(charge) and intent and stripe_client.configured():
         latest = stripe_client.retrieve_payment_intent(intent).get("latest_charge")
         charge = latest if isinstance(latest, dict) else None
@@ -184,7 +184,7 @@ def refund_updated(event: dict, delivery: WebhookDelivery) -> Outcome:
     """``refund.failed`` / ``refund.updated`` / ``charge.refund.updated``: the refund as its status says now."""
     refund = event["data"]["object"]
     pool = _the_pool(refund)
-    notes = _fund_from_charge(pool, None) if pool.state is PoolState.awaiting_budget else []
+    notes = _fund_from_charge(pool, None, _intent_id(refund))
     note = _apply_refund(pool, refund)
     return DeliveryStatus.processed, "; ".join([*notes, note or f"pool {pool.id}: refund {refund.get('id')} "
                                                 f"{refund.get('status')}, nothing new"])
@@ -209,7 +209,7 @@ def dispute_event(event: dict, delivery: WebhookDelivery) -> Outcome:
     """``charge.dispute.*`` on the pool's payment (brought in first if this came first)."""
     dispute = event["data"]["object"]
     pool = _the_pool(dispute)
-    notes = _fund_from_charge(pool, None)
+    notes = _fund_from_charge(pool, None, _intent_id(dispute))
     return DeliveryStatus.processed, "; ".join([*notes, _apply_dispute(pool, dispute)])
 
 

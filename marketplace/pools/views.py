@@ -28,7 +28,8 @@ bp = Blueprint("pools", __name__)
 
 def _pool_or_404(pool_id: int) -> MatchingPool:
     pool = db.session.get(MatchingPool, pool_id)
-    visible = pool is not None and (pool.state in queries.LISTED_STATES or (
+    # A pool cancelled after it was funded was public: it stays so, with what went back.
+    visible = pool is not None and (pool.state in queries.LISTED_STATES or pool.funded_at is not None or (
         current_user.is_authenticated and (current_user.is_admin or current_user.id == pool.sponsor_id)))
     if not visible:
         abort(404)
