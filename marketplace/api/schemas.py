@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSche
 
 from marketplace.backlog.close_reasons import CloseReason
 from marketplace.backlog.models import ItemState
-from marketplace.backlog.search import FUNDED, MAX_PAGE, MAX_QUERY_LENGTH, SORTS, STATES
+from marketplace.backlog.search import FUNDED, MATCHED, MAX_PAGE, MAX_QUERY_LENGTH, SORTS, STATES
 from marketplace.forges.models import ForgeKind
 from marketplace.payouts.models import PayoutState, ShareState
 from marketplace.pledges.models import PledgeState
@@ -345,6 +345,9 @@ class ItemQuery(ApiModel):
         default="open", description="open: still needs work; solved; closed: closed without the work; all")
     forge: Optional[values_of(ForgeKind)] = Field(default=None, description="Forge kind")
     funded: Optional[Literal[FUNDED]] = Field(default=None, description="Has a bounty (held pledges) or not")
+    matched: Optional[Literal[MATCHED]] = Field(
+        default=None, description="1: only items matched by a matching pool (a match or a round's share is "
+                                  "held in the item's escrow)")
     sort: Literal[SORTS] = Field(
         default="updated", description="updated: recently updated; newest: recently opened; "
                                        "funded: largest bounty in the reporting currency")
