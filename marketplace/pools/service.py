@@ -36,6 +36,7 @@ from marketplace.extensions import db
 from marketplace.ledger import service as ledger
 from marketplace.ledger.models import AccountKind, LedgerTransaction
 from marketplace.money import Money
+from marketplace.payments import stripe_client
 from marketplace.pledges import signals as pledge_signals
 from marketplace.pledges.models import Pledge, PledgeState
 from marketplace.pools import quadratic
@@ -145,7 +146,9 @@ def confirm_budget(pool_id: int, received: Money, *, reference: str, received_on
     pool is funded. What arrived is the pool's money, whatever was announced.
     Returns whether this call funded it (False: funded already). Raises
     :class:`PoolError` for another currency, nothing received, a date in the
-    future, or a pool cancelled."""
+    future, a pool cancelled, or (the fiscal host confirming) a pool whose
+    card Checkout was paid meanwhile; ``PaymentsUnavailable`` when that
+    Checkout could not be closed at Stripe (nothing changes)."""
     pool = _locked(pool_id)
     if pool.state is not PoolState.awaiting_budget:
         if pool.state is PoolState.cancelled:
@@ -155,6 +158,13 @@ def confirm_budget(pool_id: int, received: Money, *, reference: str, received_on
         raise PoolError(_("The pool is in %(currency)s; give what arrived in it.", currency=pool.currency))
     if received_on > utcnow().date():
         raise PoolError(_("The date the money arrived cannot be in the future."))
+    if actor is not None and pool.checkout_session_id:
+        # The sponsor also opened a card Checkout: closed at Stripe first, so that
+        # the budget cannot arrive twice (Stripe refuses when it was paid first).
+        session_obj = stripe_client.expire_checkout_session(pool.checkout_session_id)
+        if session_obj.get("status") == "complete":
+            raise PoolError(_("The sponsor paid this pool's budget by card; the payment is being confirmed. "
+                              "Send the transfer back."))
     ledger.post("pool_received", f"pool:{pool.id}:received", [
         ledger.Line(ledger.account(AccountKind.sponsor_payments, pool_id=pool.id),
                     Money(-received.amount_minor, pool.currency)),

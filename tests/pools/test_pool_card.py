@@ -166,15 +166,41 @@ def test_a_dispute_before_anything_else_is_matched_through_stripe_and_a_lost_one
     ledger_check_passes(runner)
 
 
-def test_a_card_payment_for_a_pool_funded_by_transfer_is_failed_for_a_person(pw, client, stripe_api):
+def test_the_fiscal_host_confirming_a_transfer_closes_the_open_card_checkout(pw, client, stripe_api):
+    pool = a_card_pool(pw)
+    assert pools.confirm_budget(pool.id, Money(50000, "USD"), reference="BANK", received_on=utcnow().date(),
+                                actor=pw.admin)
+    session_obj = stripe_api.sessions[pool.checkout_session_id]
+    assert session_obj["status"] == "expired"  # nobody can pay the budget a second time
+    post_event(client, "checkout.session.expired", session_obj, "evt_closed_by_host")
+    pool = db.session.get(MatchingPool, pool.id)
+    assert (pool.state, pool.rail, held(pool)) == (PoolState.funded, "bank_transfer", 50000)
+
+
+def test_a_transfer_confirmed_after_the_card_paid_is_refused_and_the_card_funds_the_pool(pw, client, stripe_api):
     pool = a_card_pool(pw)
     paid = stripe_api.pay(pool.checkout_session_id)
-    pools.confirm_budget(pool.id, Money(50000, "USD"), reference="BANK", received_on=utcnow().date(),
-                         actor=pw.admin)
-    post_event(client, "checkout.session.completed", paid, "evt_twice_paid")
-    assert delivery("evt_twice_paid").status is DeliveryStatus.failed
-    assert "refund it in Stripe" in delivery("evt_twice_paid").outcome
-    assert held(pool) == 50000
+    with pytest.raises(pools.PoolError, match="paid this pool's budget by card"):
+        pools.confirm_budget(pool.id, Money(50000, "USD"), reference="BANK", received_on=utcnow().date(),
+                             actor=pw.admin)
+    assert held(pool) == 0
+    post_event(client, "checkout.session.completed", paid, "evt_card_first")
+    pool = db.session.get(MatchingPool, pool.id)
+    db.session.refresh(pool)
+    assert (pool.state, pool.rail, held(pool)) == (PoolState.funded, "card", 50000)
+
+
+def test_a_card_payment_for_a_pool_cancelled_meanwhile_is_failed_for_a_person(pw, client, stripe_api):
+    pool = a_card_pool(pw)
+    paid = stripe_api.pay(pool.checkout_session_id)
+    pool.checkout_session_id = None  # an older Checkout the commons no longer tracks
+    db.session.commit()
+    assert rails.cancel_pool(pool.id, actor=pw.sponsor)
+    paid = {**paid, "metadata": {"pool_id": str(pool.id)}}
+    post_event(client, "checkout.session.completed", paid, "evt_paid_cancelled")
+    assert delivery("evt_paid_cancelled").status is DeliveryStatus.failed
+    assert "refund it in Stripe" in delivery("evt_paid_cancelled").outcome
+    assert held(pool) == 0
 
 
 # --- out -----------------------------------------------------------------------------
