@@ -18,7 +18,7 @@ from marketplace.backlog.search import FUNDED, MATCHED, MAX_PAGE, MAX_QUERY_LENG
 from marketplace.forges.models import ForgeKind
 from marketplace.payouts.models import PayoutState, ShareState
 from marketplace.pledges.models import PledgeState
-from marketplace.pools.models import MatchState, PoolKind, PoolState
+from marketplace.pools.models import MatchState, PoolKind, PoolRail, PoolState
 from marketplace.projects.models import ProjectLinkKind, RegistryStatus
 
 
@@ -289,6 +289,8 @@ class Pool(ApiModel):
     kind: values_of(PoolKind)
     state: values_of(PoolState)
     currency: CurrencyCode
+    rail: values_of(PoolRail) = Field(description="How the budget came, and goes back to the sponsor: card "
+                                                   "(Stripe refunds) or bank_transfer (recorded by the fiscal host)")
     ratio_percent: Optional[int] = Field(description="Percent of each eligible pledge matched (ratio pools)")
     starts_at: UtcTimestamp
     ends_at: UtcTimestamp

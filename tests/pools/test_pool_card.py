@@ -363,3 +363,17 @@ def test_a_transfer_funded_pool_cancelled_is_owed_until_the_fiscal_host_records_
     assert pools.record_return(pool.id, reference="BACK-1", actor=pw.admin) == 30000
     assert held(pool) == 0 and rails.owed_to_sponsor(pool) == 0
     ledger_check_passes(runner)
+
+
+def test_the_api_says_how_the_budget_came_and_keeps_a_cancelled_funded_pool_public(pw, client, stripe_api):
+    pool, _ = funded_by_card(pw, client, stripe_api)
+    assert client.get(f"/api/v1/pools/{pool.id}").get_json()["rail"] == "card"
+    assert rails.cancel_pool(pool.id, actor=pw.sponsor)
+    rails.return_due()
+    detail = client.get(f"/api/v1/pools/{pool.id}").get_json()
+    assert (detail["state"], detail["figures"]["returned"], detail["figures"]["remaining"]) == ("cancelled", 50000, 0)
+    assert "Returned to the sponsor</dt><dd>$500.00" in client.get(f"/pools/{pool.id}").get_data(as_text=True)
+    unfunded = a_card_pool(pw, name="Never paid")
+    assert rails.cancel_pool(unfunded.id, actor=pw.sponsor)
+    assert client.get(f"/api/v1/pools/{unfunded.id}").status_code == 404
+    assert client.get(f"/pools/{unfunded.id}").status_code == 404
