@@ -38,10 +38,14 @@ def _pool_or_404(pool_id: int) -> MatchingPool:
 
 @bp.get("/pools")
 def index():
-    """Every funded or ended pool with its figures (the fiscal host also sees those awaiting their budget)."""
+    """Every funded or ended pool with its figures (the fiscal host also sees those awaiting their
+    budget or cancelled, and what each owes its sponsor)."""
     host = current_user.is_authenticated and current_user.is_admin
     rows = [(pool, queries.figures(pool)) for pool in queries.listed_pools(awaiting=host)]
-    return render_template("pools/index.html", rows=rows)
+    # The fiscal host's flags: what each ended or cancelled pool still owes its sponsor, and failed card refunds.
+    owed = {pool.id: (rails.owed_to_sponsor(pool), bool(rails.failed_refunds(pool.id))) for pool, _f in rows} \
+        if host else {}
+    return render_template("pools/index.html", rows=rows, owed=owed)
 
 
 @bp.get("/pools/<int:pool_id>")

@@ -280,6 +280,9 @@ def test_a_refund_that_fails_puts_the_money_back_owed_flagged_for_admins_and_an_
     html = admin.get(f"/pools/{pool.id}").get_data(as_text=True)
     assert "failed: expired_or_canceled_card" in html and "Owed to the sponsor: $500.00" in html
     assert "failed: expired_or_canceled_card" not in client.get(f"/pools/{pool.id}").get_data(as_text=True)
+    listed = admin.get("/pools").get_data(as_text=True)
+    assert "owed to the sponsor: $500.00 · <strong>card refund failed</strong>" in listed
+    assert "card refund failed" not in client.get("/pools").get_data(as_text=True)
     response = admin.post(f"/pools/{pool.id}/refund", data={"csrf_token": csrf(admin, f"/pools/{pool.id}")})
     assert response.status_code == 303
     rows = list(db.session.scalars(select(PoolRefund).order_by(PoolRefund.id)))
