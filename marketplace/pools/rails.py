@@ -170,7 +170,9 @@ def send_card_return(refund_row_id: int) -> bool:
     if row.state is not PoolRefundState.requested:
         return False
     try:
-        refund_id = stripe_client.create_refund(
+        # Made already by an attempt whose answer was lost (a worker killed, or
+        # Stripe's 24-hour memory of the key gone)? Found by our row id in its metadata.
+        refund_id = _made_already(pool, row) or stripe_client.create_refund(
             pool.payment_intent_id, Money(row.amount_minor, row.currency), idempotency_key=row.idempotency_key,
             metadata={"pool_id": pool.id, "pool_refund_id": row.id})
     except PaymentsUnavailable as exc:
@@ -193,6 +195,16 @@ def send_card_return(refund_row_id: int) -> bool:
     audit.record("pool.refunded", "matching_pool", pool.id, actor="pools",
                  details={"amount_minor": row.amount_minor, "refund_id": refund_id, "pool_refund": row.id})
     return True
+
+
+def _made_already(pool: MatchingPool, row: PoolRefund) -> str | None:
+    """The id of a refund Stripe already made for ``row`` (its metadata names the row), if any.
+    Raises ``PaymentsUnavailable``."""
+    for refund in stripe_client.list_refunds(pool.payment_intent_id):
+        metadata = refund.get("metadata") if isinstance(refund.get("metadata"), dict) else {}
+        if metadata.get("pool_refund_id") == str(row.id) and isinstance(refund.get("id"), str):
+            return refund["id"]
+    return None
 
 
 def return_due(after_each=None) -> dict:

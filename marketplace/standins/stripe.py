@@ -345,6 +345,8 @@ class LocalStripe(StandInServer):
         forgotten, so the same key makes a new object."""
         with self._lock:
             self.saved_responses.clear()
+            # Refunds are kept by their key until then: from now on, only by their own id.
+            self.refunds = {refund["id"]: refund for refund in self.refunds.values()}
 
     def create_account(self, form: dict) -> dict:
         """``POST /v1/accounts``: a new account that cannot receive transfers until onboarded."""

@@ -380,3 +380,19 @@ def test_the_api_says_how_the_budget_came_and_keeps_a_cancelled_funded_pool_publ
     assert rails.cancel_pool(unfunded.id, actor=pw.sponsor)
     assert client.get(f"/api/v1/pools/{unfunded.id}").status_code == 404
     assert client.get(f"/pools/{unfunded.id}").status_code == 404
+
+
+def test_a_refund_made_at_stripe_whose_answer_was_lost_is_found_not_made_twice(pw, client, stripe_api, runner):
+    """The worker died after Stripe made the refund, and the key's 24 hours at Stripe passed."""
+    pool, paid = funded_by_card(pw, client, stripe_api)
+    end(pool)
+    row_id = rails.begin_card_return(pool.id)
+    row = db.session.get(PoolRefund, row_id)
+    stripe_api.create_refund({"payment_intent": paid["payment_intent"], "amount": "50000",
+                              "metadata[pool_id]": str(pool.id), "metadata[pool_refund_id]": str(row_id)},
+                             row.idempotency_key)
+    stripe_api.forget_idempotency_keys()
+    assert rails.send_card_return(row_id)
+    assert stripe_api.charge_of(paid["payment_intent"])["amount_refunded"] == 50000  # one refund, not two
+    assert held(pool) == 0 and db.session.get(MatchingPool, pool.id).returned_minor == 50000
+    ledger_check_passes(runner)
