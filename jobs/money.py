@@ -9,6 +9,7 @@ from marketplace.pledges.service import (
     refund_expired,
     refund_not_planned,
 )
+from marketplace.pools.rails import return_due as return_due_pools
 from marketplace.pools.service import end_due as end_due_pools
 from marketplace.tasks import job
 from marketplace.timeutil import utcnow
@@ -106,7 +107,12 @@ def end_pools() -> list[int]:
     """Cron: matching pools whose window is over end (a quadratic-funding
     round is divided first, once: its execution is keyed by the pool and
     marked, so a second run moves nothing); what they hold is then due back
-    to their sponsors. Returns the pool ids ended."""
+    to their sponsors: a card-funded pool's (and a cancelled one's) by a
+    Stripe refund of what it holds, each refund row committed before Stripe
+    is asked and retried with its own key when Stripe could not be reached.
+    Returns the pool ids ended."""
     ended = end_due_pools()
+    db.session.commit()
+    return_due_pools(after_each=db.session.commit)
     db.session.commit()
     return ended

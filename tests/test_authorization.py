@@ -37,6 +37,7 @@ ORGANISATION_MEMBERS_AND_ADMINS = {"visitor": "login", "funder": "ok", "implemen
 CLAIMANT = {"visitor": "login", "funder": "403", "implementor": "ok", "maintainer": "403",
             "other_maintainer": "403", "admin": "403"}
 WEBHOOK = dict.fromkeys(ROLES, "401")
+SPONSOR_OF_POOL = {**ADMIN, "funder": "ok"}  # the pool's sponsor (the funder here) and admins
 
 # (endpoint, method): (URL template filled from the fixture objects, expectations)
 MATRIX = {
@@ -145,6 +146,10 @@ MATRIX = {
     ("pools.confirm", "POST"): ("/pools/{pool}/confirm", ADMIN),
     ("pools.record_return", "POST"): ("/pools/{pool}/return", ADMIN),
     ("pools.exclude", "POST"): ("/pools/{pool}/exclude", ADMIN),
+    ("pools.checkout", "POST"): ("/pools/{pool}/checkout", SPONSOR_OF_POOL),
+    ("pools.paid", "GET"): ("/pools/{pool}/paid", SPONSOR_OF_POOL),
+    ("pools.cancel", "POST"): ("/pools/{pool}/cancel", SPONSOR_OF_POOL),
+    ("pools.refund", "POST"): ("/pools/{pool}/refund", ADMIN),
     ("api.pools", "GET"): ("/api/v1/pools", PUBLIC),
     ("api.pool", "GET"): ("/api/v1/pools/{pool}", PUBLIC),
     ("reports.my_statement", "GET"): ("/statements/me", SIGNED_IN),

@@ -180,18 +180,18 @@ def test_own_reversal_memos_become_ledger_references_and_back(tmp_path):
 
 
 def test_reports_migration_goes_down_one_step_and_up_again(tmp_path):
-    """0019 adds the reports' four tables and its downgrade takes exactly those away."""
-    below = ScriptDirectory(str(ROOT / "migrations")).get_revision("0019").down_revision
+    """0017 adds the reports' four tables and its downgrade takes exactly those away."""
+    below = ScriptDirectory(str(ROOT / "migrations")).get_revision("0017").down_revision
     reports_tables = {"grant_tag", "grant_pledge", "project_country", "report_snapshot"}
     app = make_app(f"sqlite:///{tmp_path / 'g.sqlite3'}")
     with app.app_context():
         upgrade()
         at_head = set(sa.inspect(db.engine).get_table_names())
         db.session.remove()
-        downgrade(revision="0019")  # a no-op while 0019 is the head
-        at_0019 = set(sa.inspect(db.engine).get_table_names())
-        assert reports_tables <= at_0019
+        downgrade(revision="0017")
+        at_0017 = set(sa.inspect(db.engine).get_table_names())
+        assert reports_tables <= at_0017
         downgrade(revision=below)
-        assert set(sa.inspect(db.engine).get_table_names()) == at_0019 - reports_tables
+        assert set(sa.inspect(db.engine).get_table_names()) == at_0017 - reports_tables
         upgrade()
         assert set(sa.inspect(db.engine).get_table_names()) == at_head

@@ -14,11 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSche
 
 from marketplace.backlog.close_reasons import CloseReason
 from marketplace.backlog.models import ItemState
-from marketplace.backlog.search import FUNDED, MAX_PAGE, MAX_QUERY_LENGTH, SORTS, STATES
+from marketplace.backlog.search import FUNDED, MATCHED, MAX_PAGE, MAX_QUERY_LENGTH, SORTS, STATES
 from marketplace.forges.models import ForgeKind
 from marketplace.payouts.models import PayoutState, ShareState
 from marketplace.pledges.models import PledgeState
-from marketplace.pools.models import MatchState, PoolKind, PoolState
+from marketplace.pools.models import MatchState, PoolKind, PoolRail, PoolState
 from marketplace.projects.models import ProjectLinkKind, RegistryStatus
 
 
@@ -289,6 +289,8 @@ class Pool(ApiModel):
     kind: values_of(PoolKind)
     state: values_of(PoolState)
     currency: CurrencyCode
+    rail: values_of(PoolRail) = Field(description="How the budget came, and goes back to the sponsor: card "
+                                                   "(Stripe refunds) or bank_transfer (recorded by the fiscal host)")
     ratio_percent: Optional[int] = Field(description="Percent of each eligible pledge matched (ratio pools)")
     starts_at: UtcTimestamp
     ends_at: UtcTimestamp
@@ -347,6 +349,9 @@ class ItemQuery(ApiModel):
         default="open", description="open: still needs work; solved; closed: closed without the work; all")
     forge: Optional[values_of(ForgeKind)] = Field(default=None, description="Forge kind")
     funded: Optional[Literal[FUNDED]] = Field(default=None, description="Has a bounty (held pledges) or not")
+    matched: Optional[Literal[MATCHED]] = Field(
+        default=None, description="1: only items matched by a matching pool (a match or a round's share is "
+                                  "held in the item's escrow)")
     sort: Literal[SORTS] = Field(
         default="updated", description="updated: recently updated; newest: recently opened; "
                                        "funded: largest bounty in the reporting currency")

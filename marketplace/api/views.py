@@ -258,7 +258,7 @@ def ledger_summary():
 
 def _pool_fields(pool: MatchingPool) -> dict:
     return {"pool": pool.id, "name": pool.name, "kind": pool.kind.value, "state": pool.state.value,
-            "currency": pool.currency,
+            "currency": pool.currency, "rail": pool.rail,
             "ratio_percent": pool.ratio_percent if pool.kind is PoolKind.ratio else None,
             "starts_at": pool.starts_at, "ends_at": pool.ends_at,
             "figures": schemas.PoolFigures(**pool_queries.figures(pool)),
@@ -273,9 +273,9 @@ def pools():
 
 @bp.get("/pools/<id:pool_id>")
 def pool(pool_id: int):
-    """One funded or ended pool with its caps, eligibility and matches."""
+    """One funded or ended pool (or one cancelled after it was funded) with its caps, eligibility and matches."""
     row = db.session.get(MatchingPool, pool_id)
-    if row is None or row.state not in pool_queries.LISTED_STATES:
+    if row is None or (row.state not in pool_queries.LISTED_STATES and row.funded_at is None):
         abort(404)
     return answer(schemas.PoolDetail(
         **_pool_fields(row), cap_per_pledge_minor=row.cap_per_pledge_minor,

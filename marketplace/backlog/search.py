@@ -75,6 +75,7 @@ MAX_SEARCH_WORDS = 32
 SORTS = ("updated", "newest", "funded")
 STATES = ("open", "solved", "closed", "all")
 FUNDED = ("funded", "unfunded")
+MATCHED = ("1",)  # matched=1: only items whose escrow holds a matching pool's money
 
 MIN_PREFIX = 3
 # Built by migration 0016: the stored document, its configurations and tables.
@@ -88,6 +89,8 @@ SQLITE_STEMS_TABLE = "backlog_item_fts_stem"
 _WORD = re.compile(r"[^\W_]+")
 _TOKENS = table(SQLITE_TOKENS_TABLE, column("rowid"))
 _STEMS = table(SQLITE_STEMS_TABLE, column("rowid"))
+# The pools' match rows, named here as a table so that the backlog does not import the pools.
+_POOL_MATCH = table("pool_match", column("item_id"), column("state"))
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,7 @@ class BacklogFilters:
     state: str = "open"
     forge: str | None = None
     funded: str | None = None
+    matched: str | None = None  # "1": only items a matching pool's money is in
     sort: str = "updated"
     page: int = 1
 
@@ -172,7 +176,7 @@ def parse_filters(args: Mapping[str, str]) -> BacklogFilters:
     """Validate query-string ``args`` into :class:`BacklogFilters`.
 
     Raises :class:`~marketplace.errors.BadFilter` naming the parameter for an
-    unknown state, forge, funded value, sort, SDG outside 1–17, a page outside
+    unknown state, forge, funded or matched value, sort, SDG outside 1–17, a page outside
     1–100000, a search longer than 500 characters or an unknown project.
     """
     return _parse(args)
@@ -214,6 +218,7 @@ def _parse(args: Mapping[str, str]) -> BacklogFilters:
         state=_choice(args, "state", STATES, "open"),
         forge=_choice(args, "forge", tuple(k.value for k in ForgeKind), None),
         funded=_choice(args, "funded", FUNDED, None),
+        matched=_choice(args, "matched", MATCHED, None),
         sort=_choice(args, "sort", SORTS, "updated"),
         page=_int(args, "page", 1, MAX_PAGE, _("page must be a number from 1 to %(n)d.", n=MAX_PAGE)) or 1,
     )
@@ -305,6 +310,12 @@ def search_condition(q: str):
     return and_(*conditions)
 
 
+def matched_condition():
+    """SQL condition: a matching pool's match is held in the item's escrow now
+    (``pool_match`` rows in state ``held``; a round's share counts too)."""
+    return exists().where(_POOL_MATCH.c.item_id == BacklogItem.id, _POOL_MATCH.c.state == "held")
+
+
 def build_query(filters: BacklogFilters, reporting_currency: str):
     """The SELECT of visible items matching ``filters``, sorted with ``id`` as tie-breaker."""
     stmt = (
@@ -337,6 +348,8 @@ def build_query(filters: BacklogFilters, reporting_currency: str):
     if filters.funded:
         held = exists().where(ItemFunding.item_id == BacklogItem.id, ItemFunding.held_minor > 0)
         stmt = stmt.where(held if filters.funded == "funded" else ~held)
+    if filters.matched:
+        stmt = stmt.where(matched_condition())
     if filters.sort == "newest":
         order = [BacklogItem.forge_created_at.desc(), BacklogItem.id.desc()]
     elif filters.sort == "funded":

@@ -19,7 +19,10 @@
    + held in the pool; what went back to the sponsor equals what the pool
    records; each pool's matches (rows) equal what their transactions
    (referenced by match id) moved into escrow. Held matches count in 4
-   beside their pledges.
+   beside their pledges. Each card refund of a pool's budget (``pool_refund``)
+   booked to the sponsor's returns exactly its amount once Stripe made it,
+   and nothing (never booked, or booked and given back) when it is still
+   waiting for Stripe or failed.
 On SQLite (no FULL OUTER JOIN in older versions) rows missing on the left
 side of 3 and 4 are checked one way only.
 """
@@ -157,6 +160,16 @@ pool_rules AS (
     UNION ALL
     SELECT 'pool matches differ from their ledger entries', id::text, currency, matched - matched_by_ledger
     FROM pool_figures WHERE matched <> matched_by_ledger
+    UNION ALL
+    SELECT 'pool card refund differs from its ledger entries', r.id::text, r.currency,
+           (CASE WHEN r.state = 'succeeded' THEN r.amount_minor ELSE 0 END) - COALESCE(SUM(e.amount_minor), 0)
+    FROM pool_refund r
+    LEFT JOIN ledger_transaction t
+        ON t.idempotency_key IN ('pool-refund:' || r.id, 'pool-refund:' || r.id || ':' || 'failed')
+    LEFT JOIN ledger_entry e ON e.transaction_id = t.id
+        AND e.account_id IN (SELECT id FROM ledger_account WHERE kind = 'sponsor_returns')
+    GROUP BY r.id, r.currency, r.state, r.amount_minor
+    HAVING (CASE WHEN r.state = 'succeeded' THEN r.amount_minor ELSE 0 END) <> COALESCE(SUM(e.amount_minor), 0)
 ),
 bad_currency AS (
     SELECT 'bad currency code' AS rule, id::text AS subject, currency, amount_minor AS amount

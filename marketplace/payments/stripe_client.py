@@ -100,6 +100,29 @@ def create_checkout_session(pledge_id: int, money: Money, *, item_title: str, su
     ``amount_too_small``), :class:`PaymentsUnavailable` when it cannot be
     reached or answers 429/5xx.
     """
+    return _checkout(money, product=f"Pledge to: {item_title}", reference=str(pledge_id),
+                     metadata={"pledge_id": str(pledge_id)}, idempotency_key=f"pledge-{pledge_id}-checkout",
+                     success_url=success_url, cancel_url=cancel_url, locale=locale)
+
+
+def create_pool_checkout_session(pool_id: int, attempt: int, money: Money, *, pool_name: str, success_url: str,
+                                 cancel_url: str, locale: str = "auto") -> tuple[str, str]:
+    """A Stripe Checkout Session for a matching pool's budget: (session id, URL).
+
+    The same request as a pledge's (:func:`create_checkout_session`), naming
+    the pool instead: ``metadata`` / ``payment_intent_data.metadata``
+    ``{"pool_id": …}`` and ``client_reference_id`` ``pool-<id>``. The
+    idempotency key is made from the pool id and ``attempt`` (how many of its
+    Checkouts expired unpaid), so a double click makes one session and a new
+    Checkout after an expired one makes a new one. Same errors.
+    """
+    return _checkout(money, product=f"Matching pool: {pool_name}", reference=f"pool-{pool_id}",
+                     metadata={"pool_id": str(pool_id)}, idempotency_key=f"pool-{pool_id}-checkout-{attempt}",
+                     success_url=success_url, cancel_url=cancel_url, locale=locale)
+
+
+def _checkout(money: Money, *, product: str, reference: str, metadata: dict, idempotency_key: str,
+              success_url: str, cancel_url: str, locale: str) -> tuple[str, str]:
     params = {
         "mode": "payment",
         "line_items": [{
@@ -107,18 +130,18 @@ def create_checkout_session(pledge_id: int, money: Money, *, item_title: str, su
             "price_data": {
                 "currency": money.currency.lower(),
                 "unit_amount": stripe_amount(money),
-                "product_data": {"name": f"Pledge to: {item_title}"[:250]},
+                "product_data": {"name": product[:250]},
             },
         }],
         "success_url": success_url,
         "cancel_url": cancel_url,
-        "client_reference_id": str(pledge_id),
-        "metadata": {"pledge_id": str(pledge_id)},
-        "payment_intent_data": {"metadata": {"pledge_id": str(pledge_id)}},
+        "client_reference_id": reference,
+        "metadata": dict(metadata),
+        "payment_intent_data": {"metadata": dict(metadata)},
         "locale": locale,
     }
     try:
-        session = client().v1.checkout.sessions.create(params, {"idempotency_key": f"pledge-{pledge_id}-checkout"})
+        session = client().v1.checkout.sessions.create(params, {"idempotency_key": idempotency_key})
     except stripe.StripeError as exc:
         raise _payment_error(exc) from None
     return session.id, session.url
@@ -187,16 +210,20 @@ def list_disputes(payment_intent_id: str) -> list[dict]:
     return [dispute.to_dict() for dispute in page.data]
 
 
-def create_refund(payment_intent_id: str, money: Money, *, idempotency_key: str, pledge_id: int | None = None) -> str:
+def create_refund(payment_intent_id: str, money: Money, *, idempotency_key: str, pledge_id: int | None = None,
+                  metadata: dict | None = None) -> str:
     """``POST /v1/refunds`` for part or all of a payment; returns the refund id.
 
     The idempotency key comes from our own refund request, so a retry creates
-    one refund. ``pledge_id`` goes into the refund's metadata, so that its
-    later events (``refund.failed``) name the pledge. Raises :class:`PaymentsUnavailable`.
+    one refund. ``pledge_id`` (or ``metadata``, e.g. ``{"pool_id": …}``) goes
+    into the refund's metadata, so that its later events (``refund.failed``)
+    name what it refunds. Raises :class:`PaymentsUnavailable`.
     """
     params = {"payment_intent": payment_intent_id, "amount": stripe_amount(money)}
     if pledge_id is not None:
         params["metadata"] = {"pledge_id": str(pledge_id)}
+    elif metadata:
+        params["metadata"] = {str(key): str(value) for key, value in metadata.items()}
     try:
         refund = client().v1.refunds.create(params, {"idempotency_key": idempotency_key})
     except stripe.StripeError as exc:

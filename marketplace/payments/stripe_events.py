@@ -32,7 +32,7 @@ from marketplace.audit.models import AuditEvent
 from marketplace.extensions import db
 from marketplace.ledger.models import AccountKind
 from marketplace.money import Money, from_stripe_amount
-from marketplace.payments import stripe_client
+from marketplace.payments import pool_events, stripe_client
 from marketplace.payments.balance import BalanceError, movements
 from marketplace.payouts import after_payout
 from marketplace.payouts import service as payouts
@@ -65,7 +65,12 @@ class _Refused(ValueError):
 
 
 class NotAPledge(LookupError):
-    """Stripe says the payment is not a pledge's (its PaymentIntent carries no pledge id)."""
+    """Stripe says the payment is not a pledge's (its PaymentIntent carries no
+    pledge id); ``pool_id`` when its metadata names a matching pool instead."""
+
+    def __init__(self, message: str, pool_id: int | None = None):
+        super().__init__(message)
+        self.pool_id = pool_id
 
 
 def _pledge_id(obj: dict) -> int | None:
@@ -104,9 +109,11 @@ def find_pledge(obj: dict) -> Pledge:
     if pledge is None and obj.get("object") == "checkout.session" and isinstance(obj.get("id"), str):
         pledge = db.session.scalar(select(Pledge).where(Pledge.checkout_session_id == obj["id"]))
     if pledge is None and pledge_id is None and intent and stripe_client.configured():
-        pledge_id = _pledge_id(stripe_client.retrieve_payment_intent(intent))
+        paid = stripe_client.retrieve_payment_intent(intent)
+        pledge_id = _pledge_id(paid)
         if pledge_id is None:
-            raise NotAPledge(f"{intent} carries no pledge id: not a pledge's payment")
+            raise NotAPledge(f"{intent} carries no pledge id: not a pledge's payment",
+                             pool_id=pool_events.named_pool_id(paid))
         pledge = db.session.get(Pledge, pledge_id)
     if pledge is None:
         what = obj.get("id") if isinstance(obj.get("id"), str) else "object"
@@ -437,9 +444,18 @@ def apply_event(event: dict, delivery: WebhookDelivery) -> Outcome:
         schemas.validate(schemas.StripeEvent, event)
     except schemas.MalformedPayload as exc:
         return DeliveryStatus.malformed, f"malformed {event.get('type')} event: {exc}"[:2000]
+    # A matching pool's budget paid by card: the same events, its own handlers.
+    routed = pool_events.apply_pool_event(event, delivery)
+    if routed is not None:
+        return routed
     try:
         return handler(event, delivery)
     except NotAPledge as exc:
+        if exc.pool_id is not None:
+            # Only Stripe knew whose payment it was (a dispute before anything else): the pool's, named now.
+            named = {**event, "data": {**event["data"], "object": {
+                **event["data"]["object"], "metadata": {"pool_id": str(exc.pool_id)}}}}
+            return pool_events.apply_pool_event(named, delivery) or (DeliveryStatus.ignored, str(exc))
         return DeliveryStatus.ignored, str(exc)
     except (PaymentMismatch, pledges.PledgeError) as exc:
         return DeliveryStatus.failed, f"{exc}: check by hand"[:2000]

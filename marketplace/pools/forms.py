@@ -18,6 +18,9 @@ class PoolForm(FlaskForm):
         ("quadratic", _l("Quadratic-funding round: divided among items at its end"))]))
     currency = SelectField(_l("Currency"))
     budget = StringField(_l("Budget"), validators=[DataRequired(), Length(max=40)])
+    rail = SelectField(_l("Pay the budget by"), default="bank_transfer", choices=as_choices([
+        ("card", _l("Card (Stripe Checkout), now")),
+        ("bank_transfer", _l("Bank transfer to the fiscal host"))]))
     ratio_percent = SelectField(_l("Match (percent of each pledge)"), default="100",
                                 choices=as_choices([("50", "50%"), ("100", "100%"), ("200", "200%")]))
     cap_per_pledge = StringField(_l("Most matched per pledge (optional)"), validators=[Optional(), Length(max=40)])

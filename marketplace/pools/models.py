@@ -32,14 +32,25 @@ class PoolState(str, enum.Enum):
     awaiting_budget = "awaiting_budget"  # created; the sponsor's money has not arrived
     funded = "funded"  # the budget is held; live while its window is open and it holds money
     ended = "ended"  # its window is over: no more matches; what it holds goes back to the sponsor
-    cancelled = "cancelled"  # never funded
+    # Cancelled by its sponsor: before its budget came, or funded but before any
+    # match (then what it holds goes back to the sponsor, as for an ended pool).
+    cancelled = "cancelled"
 
 
 POOL_ALLOWED_FROM: dict[PoolState, frozenset[PoolState]] = {
     PoolState.funded: frozenset({PoolState.awaiting_budget}),
     PoolState.ended: frozenset({PoolState.funded}),
-    PoolState.cancelled: frozenset({PoolState.awaiting_budget}),
+    PoolState.cancelled: frozenset({PoolState.awaiting_budget, PoolState.funded}),
 }
+# States in which what a pool holds is owed to its sponsor.
+RETURNING_STATES = (PoolState.ended, PoolState.cancelled)
+
+
+class PoolRail(str, enum.Enum):
+    """How a pool's budget comes (and goes back): the pledges' rails."""
+
+    card = "card"  # Stripe Checkout; returned by Stripe refunds of that payment
+    bank_transfer = "bank_transfer"  # confirmed, and returned, by the fiscal host
 
 
 class MatchingPool(db.Model):
@@ -76,8 +87,13 @@ class MatchingPool(db.Model):
     budget_minor: Mapped[int] = mapped_column(BigInteger)
     received_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     returned_minor: Mapped[int] = mapped_column(BigInteger, default=0)
-    rail: Mapped[str] = mapped_column(String(20), default="bank_transfer")  # card | bank_transfer
+    rail: Mapped[str] = mapped_column(String(20), default="bank_transfer")  # PoolRail: card | bank_transfer
     transfer_reference: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Card budgets: the open (or paid) Stripe Checkout Session, its PaymentIntent,
+    # and the number of Checkouts that expired unpaid (a new one gets a new idempotency key).
+    checkout_session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    payment_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    checkout_attempt: Mapped[int] = mapped_column(default=0, server_default="0")
     ratio_percent: Mapped[int] = mapped_column(default=100)
     cap_per_pledge_minor: Mapped[int | None] = mapped_column(BigInteger)
     cap_per_funder_minor: Mapped[int | None] = mapped_column(BigInteger)
@@ -152,3 +168,40 @@ class RoundExclusion(db.Model):
     reason: Mapped[str] = mapped_column(String(500))
     excluded_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="RESTRICT"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PoolRefundState(str, enum.Enum):
+    """Where a card refund of a pool's budget back to its sponsor stands."""
+
+    requested = "requested"  # our row exists; Stripe has not answered yet (retried with the same key)
+    succeeded = "succeeded"  # Stripe made the refund: booked as returned to the sponsor
+    failed = "failed"  # Stripe reported it failed afterwards (card closed): the money is back in the pool, owed
+
+
+class PoolRefund(db.Model):
+    """One Stripe refund of ``amount_minor`` of a card-funded pool's payment
+    back to its sponsor (what the pool held when it ended or was cancelled,
+    or what came back to it later: each its own, partial, refund). The
+    Stripe idempotency key is made from this row's id
+    (``pool-refund-<id>``), so a retry after no answer makes one refund."""
+
+    __tablename__ = "pool_refund"
+    __table_args__ = (CheckConstraint("amount_minor > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pool_id: Mapped[int] = mapped_column(ForeignKey("matching_pool.id", ondelete="RESTRICT"), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[PoolRefundState] = mapped_column(db.Enum(PoolRefundState, native_enum=False, length=20),
+                                                   default=PoolRefundState.requested)
+    refund_id: Mapped[str | None] = mapped_column(String(255), unique=True)  # Stripe's re_…
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500))  # why Stripe could not be asked, or the failure
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    settled_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
+
+    @property
+    def idempotency_key(self) -> str:
+        """The key of this refund's Stripe request (the same on every retry)."""
+        return f"pool-refund-{self.id}"

@@ -30,8 +30,9 @@ def figures(pool: MatchingPool) -> dict:
 
 def listed_pools(*, awaiting: bool = False) -> list[MatchingPool]:
     """Pools the public sees (funded or ended), newest first; with ``awaiting``
-    also those waiting for their budget (for the fiscal host)."""
-    states = (*LISTED_STATES, PoolState.awaiting_budget) if awaiting else LISTED_STATES
+    also those waiting for their budget and those cancelled (for the fiscal
+    host, who may owe a cancelled pool's budget back)."""
+    states = (*LISTED_STATES, PoolState.awaiting_budget, PoolState.cancelled) if awaiting else LISTED_STATES
     return list(db.session.scalars(select(MatchingPool).where(MatchingPool.state.in_(states))
                                    .order_by(MatchingPool.id.desc())))
 

@@ -34,17 +34,21 @@ from marketplace.claims.models import Claim, ClaimState
 from marketplace.errors import DomainError
 from marketplace.extensions import db
 from marketplace.ledger import service as ledger
-from marketplace.ledger.models import AccountKind
+from marketplace.ledger.models import AccountKind, LedgerTransaction
 from marketplace.money import Money
+from marketplace.payments import stripe_client
 from marketplace.pledges import signals as pledge_signals
 from marketplace.pledges.models import Pledge, PledgeState
 from marketplace.pools import quadratic
 from marketplace.pools.models import (
     POOL_ALLOWED_FROM,
+    RETURNING_STATES,
     MatchingPool,
     MatchState,
     PoolKind,
     PoolMatch,
+    PoolRefund,
+    PoolRefundState,
     PoolState,
     RoundExclusion,
 )
@@ -134,13 +138,17 @@ def create_pool(sponsor: User, *, name: str, currency: str, budget_minor: int, s
     return pool
 
 
-def confirm_budget(pool_id: int, received: Money, *, reference: str, received_on: date, actor: User) -> bool:
-    """The fiscal host confirms the sponsor's transfer: ``received`` is held in
+def confirm_budget(pool_id: int, received: Money, *, reference: str, received_on: date, actor: User | None) -> bool:
+    """The fiscal host confirms the sponsor's transfer (``actor``), or Stripe
+    took the sponsor's card payment (``actor`` None, through
+    :func:`marketplace.pools.rails.card_paid`): ``received`` is held in
     the pool (sponsor payments −, pool +; key ``pool:<id>:received``) and the
     pool is funded. What arrived is the pool's money, whatever was announced.
     Returns whether this call funded it (False: funded already). Raises
     :class:`PoolError` for another currency, nothing received, a date in the
-    future, or a pool cancelled."""
+    future, a pool cancelled, or (the fiscal host confirming) a pool whose
+    card Checkout was paid meanwhile; ``PaymentsUnavailable`` when that
+    Checkout could not be closed at Stripe (nothing changes)."""
     pool = _locked(pool_id)
     if pool.state is not PoolState.awaiting_budget:
         if pool.state is PoolState.cancelled:
@@ -150,13 +158,23 @@ def confirm_budget(pool_id: int, received: Money, *, reference: str, received_on
         raise PoolError(_("The pool is in %(currency)s; give what arrived in it.", currency=pool.currency))
     if received_on > utcnow().date():
         raise PoolError(_("The date the money arrived cannot be in the future."))
+    if actor is not None and pool.checkout_session_id:
+        # The sponsor also opened a card Checkout: closed at Stripe first, so that
+        # the budget cannot arrive twice (Stripe refuses when it was paid first).
+        session_obj = stripe_client.expire_checkout_session(pool.checkout_session_id)
+        if session_obj.get("status") == "complete":
+            raise PoolError(_("The sponsor paid this pool's budget by card; the payment is being confirmed. "
+                              "Send the transfer back."))
     ledger.post("pool_received", f"pool:{pool.id}:received", [
         ledger.Line(ledger.account(AccountKind.sponsor_payments, pool_id=pool.id),
                     Money(-received.amount_minor, pool.currency)),
         ledger.Line(pool_account(pool), received),
     ], reference=("pool_received", pool.id))
+    if actor is not None:
+        pool.rail = "bank_transfer"  # the fiscal host saw the transfer: it goes back the same way
     _move(pool, PoolState.funded, received_minor=received.amount_minor, funded_at=utcnow())
-    audit.record("pool.funded", "matching_pool", pool.id, actor=f"user:{actor.id}", actor_user_id=actor.id,
+    audit.record("pool.funded", "matching_pool", pool.id, actor=f"user:{actor.id}" if actor else "stripe",
+                 actor_user_id=actor.id if actor else None,
                  details={"received_minor": received.amount_minor, "reference": reference,
                           "received_on": str(received_on)})
     return True
@@ -394,19 +412,28 @@ def end_due(now: datetime | None = None) -> list[int]:
 
 def record_return(pool_id: int, *, reference: str, actor: User) -> int:
     """The fiscal host sent what an ended pool holds back to its sponsor:
-    pool −, sponsor returns + (key ``pool:<id>:returned-after-<returned so far>``).
+    pool −, sponsor returns + (key ``pool:<id>:returned-<n>``, the pool's n-th such return).
+    Also for a card-funded pool whose refund failed (the money goes another way).
     Matches that come back later (a refund after the end) are due again.
     Returns the minor units returned. Raises :class:`PoolError` while the pool
     is live, or when it holds nothing."""
     pool = _locked(pool_id)
-    if pool.state is not PoolState.ended:
-        raise PoolError(_("Only an ended pool's money goes back to its sponsor."))
+    if pool.state not in RETURNING_STATES:
+        raise PoolError(_("Only an ended or cancelled pool's money goes back to its sponsor."))
+    if db.session.scalar(select(PoolRefund.id).where(PoolRefund.pool_id == pool.id,
+                                                     PoolRefund.state == PoolRefundState.requested).limit(1)):
+        raise PoolError(_("A card refund of this pool is on its way at Stripe; wait for it before sending "
+                          "money another way."))
     holds = pool_balance(pool)
     if holds <= 0:
         raise PoolError(_("The pool holds nothing to return."))
     if not (reference or "").strip():
         raise PoolError(_("Give the reference of the transfer back."))
-    ledger.post("pool_returned", f"pool:{pool.id}:returned-after-{pool.returned_minor}", [
+    # Numbered by the pool's manual returns so far (under its lock): "returned
+    # so far" can come back to an earlier value when a card refund fails.
+    number = db.session.scalar(select(func.count()).where(
+        LedgerTransaction.idempotency_key.like(f"pool:{pool.id}:returned-%")))
+    ledger.post("pool_returned", f"pool:{pool.id}:returned-{number + 1}", [
         ledger.Line(pool_account(pool), Money(-holds, pool.currency)),
         ledger.Line(ledger.account(AccountKind.sponsor_returns, pool_id=pool.id), Money(holds, pool.currency)),
     ], memo=f"pool {pool.id} back to its sponsor: {reference.strip()[:100]}", reference=("pool_returned", pool.id))

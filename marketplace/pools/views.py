@@ -5,27 +5,31 @@ from __future__ import annotations
 
 from datetime import datetime, time
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
 
 from marketplace.access import admin_required
 from marketplace.errors import on_refusal_go_to
 from marketplace.extensions import db
 from marketplace.i18n import format_money
-from marketplace.money import Money, MoneyError, parse_amount
-from marketplace.pools import queries
+from marketplace.money import Money, MoneyError, from_stripe_amount, parse_amount
+from marketplace.notifications.links import url_for_public
+from marketplace.payments import stripe_client
+from marketplace.pools import queries, rails
 from marketplace.pools import service as pools
 from marketplace.pools.forms import ConfirmBudgetForm, ExcludeForm, PoolForm, ReturnForm
-from marketplace.pools.models import MatchingPool, PoolKind, PoolState
+from marketplace.pools.models import RETURNING_STATES, MatchingPool, PoolKind, PoolRail, PoolState
 
 bp = Blueprint("pools", __name__)
 
 
 def _pool_or_404(pool_id: int) -> MatchingPool:
     pool = db.session.get(MatchingPool, pool_id)
-    visible = pool is not None and (pool.state in queries.LISTED_STATES or (
+    # A pool cancelled after it was funded was public: it stays so, with what went back.
+    visible = pool is not None and (pool.state in queries.LISTED_STATES or pool.funded_at is not None or (
         current_user.is_authenticated and (current_user.is_admin or current_user.id == pool.sponsor_id)))
     if not visible:
         abort(404)
@@ -34,10 +38,14 @@ def _pool_or_404(pool_id: int) -> MatchingPool:
 
 @bp.get("/pools")
 def index():
-    """Every funded or ended pool with its figures (the fiscal host also sees those awaiting their budget)."""
+    """Every funded or ended pool with its figures (the fiscal host also sees those awaiting their
+    budget or cancelled, and what each owes its sponsor)."""
     host = current_user.is_authenticated and current_user.is_admin
     rows = [(pool, queries.figures(pool)) for pool in queries.listed_pools(awaiting=host)]
-    return render_template("pools/index.html", rows=rows)
+    # The fiscal host's flags: what each ended or cancelled pool still owes its sponsor, and failed card refunds.
+    owed = {pool.id: (rails.owed_to_sponsor(pool), bool(rails.failed_refunds(pool.id))) for pool, _f in rows} \
+        if host else {}
+    return render_template("pools/index.html", rows=rows, owed=owed)
 
 
 @bp.get("/pools/<int:pool_id>")
@@ -51,7 +59,10 @@ def show(pool_id: int):
     return render_template(
         "pools/show.html", pool=pool, figures=queries.figures(pool), items=queries.eligible_items(pool),
         matches=queries.matches_of(pool), distribution=distribution, live=pools.is_live(pool),
-        confirm_form=ConfirmBudgetForm(), return_form=ReturnForm(), exclude_form=ExcludeForm())
+        confirm_form=ConfirmBudgetForm(), return_form=ReturnForm(), exclude_form=ExcludeForm(),
+        plain_form=FlaskForm(), returning=pool.state in RETURNING_STATES, owed=rails.owed_to_sponsor(pool),
+        open_refund=rails.open_refund(pool.id), failed_refunds=rails.failed_refunds(pool.id),
+        cancel_refusal=rails.cancel_refusal(pool) if pool.state not in RETURNING_STATES else None)
 
 
 def _amount(text: str | None, currency: str) -> int | None:
@@ -95,9 +106,117 @@ def new():
         labels=(form.labels.data or "").split(","),
         starts_at=datetime.combine(form.starts_on.data, time()), ends_at=datetime.combine(form.ends_on.data, time()))
     db.session.commit()
+    if form.rail.data == PoolRail.card.value:
+        return _to_checkout(pool)
     flash(_("Pool created. Transfer %(amount)s with the reference %(reference)s; it opens once the fiscal host "
             "confirms the transfer.", amount=format_money(pool.budget_minor, pool.currency),
             reference=pool.transfer_reference))
+    return redirect(url_for("pools.show", pool_id=pool.id), 303)
+
+
+def _to_checkout(pool: MatchingPool):
+    """Send the sponsor to Stripe Checkout for the pool's budget; on a refusal
+    or an outage, back to the pool page (it can be paid by transfer instead)."""
+    try:
+        url = rails.start_checkout(
+            pool.id, success_url=url_for_public("pools.paid", pool_id=pool.id) + "?session_id={CHECKOUT_SESSION_ID}",
+            cancel_url=url_for_public("pools.show", pool_id=pool.id), locale="auto")
+    except (stripe_client.PaymentRefused, stripe_client.PaymentsUnavailable) as exc:
+        db.session.rollback()
+        flash(_("Card payment is not possible now (%(reason)s). Nothing was charged: try again later, or transfer "
+                "%(amount)s with the reference %(reference)s.", reason=str(exc),
+                amount=format_money(pool.budget_minor, pool.currency), reference=pool.transfer_reference), "error")
+        return redirect(url_for("pools.show", pool_id=pool.id), 303)
+    db.session.commit()
+    return redirect(url, 303)
+
+
+def _sponsor_or_admin(pool_id: int) -> MatchingPool:
+    pool = _pool_or_404(pool_id)
+    if not (current_user.is_authenticated and (current_user.is_admin or current_user.id == pool.sponsor_id)):
+        abort(403)
+    return pool
+
+
+@bp.post("/pools/<int:pool_id>/checkout")
+@login_required
+def checkout(pool_id: int):
+    """The sponsor pays (or tries again to pay) the pool's budget by card."""
+    pool = _sponsor_or_admin(pool_id)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    on_refusal_go_to(url_for("pools.show", pool_id=pool.id))
+    return _to_checkout(pool)
+
+
+@bp.get("/pools/<int:pool_id>/paid")
+@login_required
+def paid(pool_id: int):
+    """Stripe sends the sponsor back here; a paid session funds the pool now
+    (whichever of this page and the webhook comes first; the other changes nothing)."""
+    pool = _sponsor_or_admin(pool_id)
+    session_id = request.args.get("session_id", "")
+    if pool.checkout_session_id and session_id == pool.checkout_session_id:
+        try:
+            session_obj = stripe_client.retrieve_checkout_session(session_id)
+            if session_obj.get("payment_status") == "paid" and isinstance(session_obj.get("amount_total"), int):
+                intent = session_obj.get("payment_intent")
+                rails.card_paid(pool, session_id, intent if isinstance(intent, str) else None,
+                                from_stripe_amount(session_obj["amount_total"], session_obj["currency"]))
+                db.session.commit()
+        except (stripe_client.PaymentsUnavailable, pools.PoolError, MoneyError, KeyError):
+            db.session.rollback()  # the webhook handler records it for a person to check
+    flash(_("Thank you: the pool opens as soon as Stripe confirms the payment."))
+    return redirect(url_for("pools.show", pool_id=pool.id), 303)
+
+
+def _send_card_return(pool: MatchingPool, *, retry_failed: bool = False) -> None:
+    """Refund what a card-funded pool holds: the refund row committed first, then Stripe asked."""
+    row_id = rails.begin_card_return(pool.id, retry_failed=retry_failed)
+    db.session.commit()
+    if row_id is None:
+        return
+    if rails.send_card_return(row_id):
+        flash(_("The money is on its way back to the sponsor's card."))
+    else:
+        flash(_("Stripe could not be reached: the refund is retried every hour."), "error")
+    db.session.commit()
+
+
+@bp.post("/pools/<int:pool_id>/cancel")
+@login_required
+def cancel(pool_id: int):
+    """The sponsor cancels the pool: before its budget came, or before any
+    match (the budget goes back by the rail it came by)."""
+    pool = _sponsor_or_admin(pool_id)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    on_refusal_go_to(url_for("pools.show", pool_id=pool.id))
+    try:
+        cancelled = rails.cancel_pool(pool.id, actor=current_user)
+    except stripe_client.PaymentsUnavailable:
+        db.session.rollback()
+        flash(_("Stripe could not be reached; nothing was cancelled. Please try again later."), "error")
+        return redirect(url_for("pools.show", pool_id=pool.id), 303)
+    db.session.commit()
+    if cancelled:
+        flash(_("The pool is cancelled."))
+        if pool.rail == PoolRail.card.value:
+            _send_card_return(pool)
+        elif rails.owed_to_sponsor(pool):
+            flash(_("The fiscal host sends the budget back by bank transfer."))
+    return redirect(url_for("pools.show", pool_id=pool.id), 303)
+
+
+@bp.post("/pools/<int:pool_id>/refund")
+@admin_required
+def refund(pool_id: int):
+    """An admin refunds what a card-funded pool owes its sponsor now (again, after a failed refund)."""
+    pool = _pool_or_404(pool_id)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    on_refusal_go_to(url_for("pools.show", pool_id=pool.id))
+    _send_card_return(pool, retry_failed=True)
     return redirect(url_for("pools.show", pool_id=pool.id), 303)
 
 

@@ -18,7 +18,17 @@ month:
   by Stripe Connect (after the recipient's onboarding at the local Stripe)
   and by the manual rail (M-Pesa transfers the fiscal host records);
 - one funder takes a pledge back, one pledge expires and is refunded by the
-  real cron job, one card payment is charged back (a lost dispute).
+  real cron job, one card payment is charged back (a lost dispute);
+- co-investment (issue 16): the Northwind Health Foundation pays a 1:1
+  matching pool for SDG 3 items by card (500.00, at most 100.00 per pledge
+  and 150.00 per funder) and its window of a few seconds plays the issue's
+  scenario: matches of 80.00, 70.00 (funder cap), none (an SDG 16 item),
+  100.00 (pledge cap); the first pledge taken back returns its match to the
+  pool; at the end the real cron job refunds the 330.00 left to the
+  foundation's card. Then a quadratic-funding round of 1,000.00 (paid by
+  bank transfer) gets one funder × 100.00 on one item, four × 25.00 on
+  another and a hundred neighbours × 1.00 on a third: its page publishes
+  the distribution (raw 0 / 300.00 / 9,900.00; shares 0 / 29.41 / 970.59).
 
 Then it runs the ledger check (``flask ledger check``) and prints "ledger ok"
 and the month's figures per currency, read from the ledger. The local
@@ -97,6 +107,9 @@ from marketplace.payouts import service as payouts
 from marketplace.payouts.models import Payout, PayoutShare, ShareState
 from marketplace.pledges import service as pledges
 from marketplace.pledges.models import Pledge, Rail
+from marketplace.pools import queries as pool_queries
+from marketplace.pools import service as pools
+from marketplace.pools.models import MatchingPool, PoolKind
 from marketplace.projects import service as projects
 from marketplace.projects.models import MemberProject
 from marketplace.projects.registry import import_registry, load_registry_file
@@ -117,6 +130,8 @@ DEFAULT_DATABASE = config_module.INSTANCE_DIR / "demo" / "demo.sqlite3"
 SEED = config_module.ROOT / "seed"
 # Seconds ahead of its payment that the one expiring pledge expires.
 EXPIRY_SECONDS = 3
+# The ratio pool's window, in seconds from its creation: long enough for its four pledges.
+POOL_WINDOW_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -161,6 +176,13 @@ ITEMS = {
     "formpack": ("kobotoolbox/kpi", 810, "main"),
     "drought": ("ushahidi/platform", 5048, "develop"),
     "credentials": ("OpenFn/lightning", 3583, "main"),
+    # Co-investment: the ratio pool's items X, Y (SDG 3) and Z (SDG 16), and the round's A, B, C.
+    "pool-x": ("medic/cht-core", 10720, "master"),
+    "pool-y": ("medic/cht-core", 10109, "master"),
+    "pool-z": ("opencrvs/opencrvs-core", 11703, "develop"),
+    "round-a": ("getodk/central", 1887, "master"),
+    "round-b": ("getodk/collect", 3027, "master"),
+    "round-c": ("medic/cht-core", 8120, "master"),
 }
 
 
@@ -177,6 +199,7 @@ class Outcome:
     items: dict[str, int] = field(default_factory=dict)
     pledges: dict[str, int] = field(default_factory=dict)
     payouts: dict[str, int] = field(default_factory=dict)
+    pools: dict[str, int] = field(default_factory=dict)
     figures: dict[str, dict[str, int]] = field(default_factory=dict)
     violations: list[str] = field(default_factory=list)
 
@@ -184,7 +207,9 @@ class Outcome:
 def ledger_figures() -> dict[str, dict[str, int]]:
     """Per currency, in minor units, from the ledger entries alone: ``received``
     from funders, ``held`` in escrow, ``fees``, ``owed`` to recipients (not yet
-    paid), ``paid`` out, ``refunded``, ``lost`` to disputes. Sources are negative
+    paid), ``paid`` out, ``refunded``, ``lost`` to disputes; and the matching
+    pools' ``pools_in`` (paid in by sponsors), ``pools_held`` (not yet matched
+    or returned) and ``pools_returned`` (back to sponsors). Sources are negative
     in the ledger; every figure here is the money's amount (positive)."""
     rows = db.session.execute(
         select(LedgerAccount.kind, LedgerEntry.currency, func.sum(LedgerEntry.amount_minor))
@@ -192,13 +217,16 @@ def ledger_figures() -> dict[str, dict[str, int]]:
         .group_by(LedgerAccount.kind, LedgerEntry.currency)).all()
     names = {AccountKind.funder_payments: "received", AccountKind.item_escrow: "held",
              AccountKind.platform_fees: "fees", AccountKind.contributor_payable: "owed",
-             AccountKind.payouts_paid: "paid", AccountKind.refunds: "refunded", AccountKind.disputes: "lost"}
+             AccountKind.payouts_paid: "paid", AccountKind.refunds: "refunded", AccountKind.disputes: "lost",
+             AccountKind.sponsor_payments: "pools_in", AccountKind.matching_pool: "pools_held",
+             AccountKind.sponsor_returns: "pools_returned"}
+    sources = (AccountKind.funder_payments, AccountKind.sponsor_payments)
     out: dict[str, dict[str, int]] = {}
     for kind, currency, total in rows:
         figures = out.setdefault(currency, dict.fromkeys(names.values(), 0))
         if kind in names:
             value = int(total or 0)
-            figures[names[kind]] += -value if kind is AccountKind.funder_payments else value
+            figures[names[kind]] += -value if kind in sources else value
     return dict(sorted(out.items()))
 
 
@@ -509,6 +537,112 @@ class Month:
             self.say(f"        payout {payout.id}: {format_money(payout.gross_minor, payout.currency)} gross, "
                      f"{format_money(payout.fee_minor, payout.currency)} fee: {shares} → {payout.state.value}")
 
+    # --- co-investment ------------------------------------------------------------------
+
+    def pool_figures(self, key: str) -> dict:
+        with self.step():
+            return pool_queries.figures(db.session.get(MatchingPool, self.outcome.pools[key]))
+
+    def say_match(self, key: str, pledge_key: str) -> None:
+        with self.step():
+            pledge = db.session.get(Pledge, self.outcome.pledges[pledge_key])
+            matched = sum(m.amount_minor for m in pool_queries.pledge_matches(pledge.id))
+            pool = db.session.get(MatchingPool, self.outcome.pools[key])
+            self.say(f"          → matched {format_money(matched, 'USD')}; the pool holds "
+                     f"{format_money(pools.pool_balance(pool), 'USD')}")
+
+    def ratio_pool(self) -> None:
+        """The issue's ratio scenario, played live: the foundation pays the pool by
+        card on its page, four pledges are matched, one is taken back, the window
+        ends and the cron job refunds what is left to the foundation's card."""
+        with self.step():
+            grace = self.user("grace")
+            pool = pools.create_pool(
+                grace, name="Northwind SDG 3 match", currency="USD", budget_minor=50000,
+                description="Northwind Health Foundation doubles gifts to health (SDG 3) items.",
+                starts_at=utcnow() - timedelta(minutes=1), ends_at=utcnow() + timedelta(seconds=POOL_WINDOW_SECONDS),
+                ratio_percent=100, cap_per_pledge_minor=10000, cap_per_funder_minor=15000, sdgs=[3])
+            self.outcome.pools["ratio"] = pool.id
+        client = self.browser("grace")
+        path = f"/pools/{self.outcome.pools['ratio']}"
+        response = client.post(f"{path}/checkout", data={"csrf_token": self.form_token(client, path)})
+        location = response.headers.get("Location", "")
+        if response.status_code != 303 or "/pay/" not in location:
+            raise DemoError(f"the pool's card button answered {response.status_code}, not Stripe's Checkout")
+        self.stripe_event("checkout.session.completed", self.stripe.pay(urlsplit(location).path.rsplit("/", 1)[-1]))
+        if self.pool_figures("ratio")["remaining"] != 50000:
+            raise DemoError("the pool's card payment did not fund it")
+        self.say("Co-investment: the Northwind Health Foundation pays a 1:1 matching pool for SDG 3 items by card: "
+                 "$500.00, at most $100.00 per pledge and $150.00 per funder")
+        self.card_pledge("daniel-x", "daniel", "pool-x", "80.00", "USD")
+        self.say_match("ratio", "daniel-x")
+        self.card_pledge("daniel-y", "daniel", "pool-y", "100.00", "USD")
+        self.say_match("ratio", "daniel-y")
+        self.transfer_pledge("kwame-z", "kwame", "pool-z", "50.00", "USD", arrives="US-ACH-5521-77")
+        self.say_match("ratio", "kwame-z")
+        self.transfer_pledge("kwame-x", "kwame", "pool-x", "400.00", "USD", arrives="US-ACH-5521-78")
+        self.say_match("ratio", "kwame-x")
+        self.say("        Daniel Mensah takes his first pledge back: he gets $80.00, its match goes back to the pool")
+        client = self.browser("daniel")
+        path = f"/pledges/{self.outcome.pledges['daniel-x']}"
+        response = client.post(f"{path}/refund", data={"csrf_token": self.form_token(client, path)})
+        if response.status_code not in (302, 303):
+            raise DemoError(f"the refund button answered {response.status_code}")
+        with self.step():
+            pool = db.session.get(MatchingPool, self.outcome.pools["ratio"])
+            wait = (pool.ends_at - utcnow()).total_seconds()
+        if wait > 0:
+            time.sleep(wait + 0.1)
+        with self.app.app_context():
+            entry = next(entry for entry in schedule() if entry.name == "end-pools")
+            ended = import_attribute(entry.func)()
+        figures = self.pool_figures("ratio")
+        if ended != [self.outcome.pools["ratio"]] or (figures["matched"], figures["returned"], figures["remaining"]) \
+                != (17000, 33000, 0):
+            raise DemoError(f"the pool ended as {ended} with {figures}")
+        self.say("        The pool's window ends: the cron job refunds the $330.00 left to the foundation's card "
+                 "(matched $170.00, returned $330.00)")
+
+    def quadratic_round(self) -> None:
+        """The issue's round: 1,000.00 by bank transfer; one funder × 100.00, four
+        × 25.00, a hundred × 1.00; its page publishes the distribution."""
+        with self.step():
+            now = utcnow()
+            pool = pools.create_pool(
+                self.user("grace"), name="Northwind open-source health round", currency="USD", budget_minor=100000,
+                kind=PoolKind.quadratic, starts_at=now, ends_at=now + timedelta(days=30),
+                description="Divided at the end of the month by quadratic funding: many small gifts weigh most.")
+            pools.confirm_budget(pool.id, Money(100000, "USD"), reference="NWHF-ROUND-2612",
+                                 received_on=now.date(), actor=self.user("host"))
+            self.outcome.pools["round"] = pool.id
+        self.say("        A quadratic-funding round of $1,000.00 opens (paid by bank transfer)")
+        self.transfer_pledge("lena-round-a", "lena", "round-a", "100.00", "USD", arrives="SEPA-DE-44-0240")
+        for funder in ("daniel", "sofia", "kwame", "lena"):
+            self.transfer_pledge(f"{funder}-round-b", funder, "round-b", "25.00", "USD",
+                                 arrives=f"ROUND-B-{funder.upper()}")
+        with self.step():
+            host = self.user("host")
+            for n in range(1, 101):
+                neighbour = User(display_name=f"Neighbour {n}", email_verified_at=utcnow(), is_funder=True)
+                neighbour.set_email(f"neighbour{n:03d}@example.org")
+                db.session.add(neighbour)
+                db.session.flush()
+                pledge = pledges.create(self.item("round-c"), neighbour.id, Money(100, "USD"),
+                                        rail=Rail.bank_transfer, actor=f"user:{neighbour.id}")
+                pledges.give_transfer_reference(pledge)
+                pledges.confirm_transfer(pledge.id, Money(100, "USD"), reference=f"NEIGHBOUR-{n:03d}",
+                                         received_on=utcnow().date(), actor=f"user:{host.id}")
+        self.say("        A hundred neighbours give $1.00 each to medic/cht-core#8120")
+        with self.step():
+            lines, left = pools.round_distribution(db.session.get(MatchingPool, self.outcome.pools["round"]))
+            shares = [(line.item.id, line.raw_minor, line.share_minor) for line in lines]
+        expected = [(self.outcome.items[key], raw, share) for key, raw, share in (
+            ("round-a", 0, 0), ("round-b", 30000, 2941), ("round-c", 990000, 97059))]
+        if sorted(shares) != sorted(expected) or left != 0:
+            raise DemoError(f"the round's distribution is {shares}, {left} left")
+        self.say("        The round's page publishes its distribution: raw matches $0.00, $300.00, $9,900.00; "
+                 "shares $0.00, $29.41, $970.59")
+
     # --- the month ----------------------------------------------------------------------
 
     def play(self) -> Outcome:
@@ -595,6 +729,8 @@ class Month:
         if refunded != [self.outcome.pledges["sofia-drought"]]:
             raise DemoError(f"the expiry cron refunded {refunded}")
         self.say("        Sofia Marino's ushahidi#5048 pledge expires: the cron job refunds it through Stripe")
+        self.ratio_pool()
+        self.quadratic_round()
         with self.step():
             self.outcome.figures = ledger_figures()
             self.outcome.violations = [str(v) for v in check()]
@@ -671,7 +807,9 @@ def summary_lines(outcome: Outcome) -> list[str]:
     for currency, figures in outcome.figures.items():
         parts = [f"{label} {format_money(figures[name], currency)}" for name, label in (
             ("received", "received"), ("held", "held in escrow"), ("paid", "paid out"), ("owed", "owed"),
-            ("fees", "fees"), ("refunded", "refunded"), ("lost", "lost to a chargeback")) if figures[name] or
+            ("fees", "fees"), ("refunded", "refunded"), ("lost", "lost to a chargeback"),
+            ("pools_in", "paid into matching pools"), ("pools_held", "held by pools"),
+            ("pools_returned", "returned to sponsors")) if figures[name] or
             name in ("received", "held", "paid", "refunded")]
         lines.append(f"  {currency}: " + ", ".join(parts))
     return lines

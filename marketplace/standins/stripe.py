@@ -6,7 +6,8 @@ It answers ``POST /v1/checkout/sessions``, ``GET /v1/checkout/sessions/{id}``,
 (``expand[]=latest_charge``), ``GET /v1/charges/{id}``, ``POST /v1/refunds``,
 ``GET /v1/refunds`` and ``GET /v1/disputes`` in Stripe's object shapes, and
 serves a page at each session's ``url`` with a "Pay" button: paying marks the
-session paid, sends ``checkout.session.completed`` to the webhook URL signed
+session paid (a pledge's, or a matching pool's budget: the stand-in carries
+whatever ``metadata`` names), sends ``checkout.session.completed`` to the webhook URL signed
 exactly as Stripe signs (``Stripe-Signature: t=…,v1=HMAC-SHA256``), and sends
 the browser to the session's ``success_url``. As in Stripe, the session keeps
 ``client_reference_id`` and ``metadata``; paying creates a PaymentIntent with
@@ -344,6 +345,8 @@ class LocalStripe(StandInServer):
         forgotten, so the same key makes a new object."""
         with self._lock:
             self.saved_responses.clear()
+            # Refunds are kept by their key until then: from now on, only by their own id.
+            self.refunds = {refund["id"]: refund for refund in self.refunds.values()}
 
     def create_account(self, form: dict) -> dict:
         """``POST /v1/accounts``: a new account that cannot receive transfers until onboarded."""

@@ -32,3 +32,22 @@ def test_a_pool_overdrawn_in_the_ledger_is_reported(pw):
         ledger.Line(ledger.account(AccountKind.commons_funds), Money(1500, "USD")),
     ])
     assert ("pool holds a negative amount", str(pool.id), -500) in {(v.rule, v.subject, v.amount) for v in check()}
+
+
+@pytest.mark.ledger_tampered
+def test_a_card_refund_marked_succeeded_without_its_ledger_entries_is_reported(pw, client, stripe_api):
+    from marketplace.extensions import db
+    from marketplace.pools import rails
+    from marketplace.pools.models import PoolRefund, PoolRefundState
+    from tests.pools.test_pool_card import end, funded_by_card
+
+    pool, _paid = funded_by_card(pw, client, stripe_api, budget=20000)
+    end(pool)
+    rails.return_due()
+    assert check() == []
+    row = db.session.query(PoolRefund).one()
+    # A refund that the ledger shows booked, recorded as failed without giving its money back.
+    row.state = PoolRefundState.failed
+    db.session.flush()
+    rules = {(v.rule, v.subject, v.amount) for v in check()}
+    assert ("pool card refund differs from its ledger entries", str(row.id), -20000) in rules

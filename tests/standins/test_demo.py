@@ -69,16 +69,21 @@ def demo_app(played):
 #   + 120 + 75 (lightning#3583) + 60 (ushahidi#5048) = 4,255;
 #   paid (1,600 + 400) × 0.95 = 1,900, fees 100, refunded 60 (the expiry), lost 120 (the chargeback),
 #   held 2,000 + 75 = 2,075.
+# Co-investment (USD): pledges 80 + 100 + 50 + 400 (the ratio pool's scenario) + 100 + 4 × 25 + 100 × 1
+#   (the round) = 930 more received, 80 more refunded (taken back); escrow gains cht-core#10720
+#   400 + match 100, cht-core#10109 100 + match 70, opencrvs#11703 50, the round's items 300 = 1,020.
+#   Pools: 500 (card) + 1,000 (transfer) paid in = 170 matched + 330 returned + 1,000 held by the round.
 # EUR received 250 (cht-core#9534) + 150 (central#688) + 80 + 120 (kpi#810) = 600;
 #   paid (250 + 150) × 0.95 = 380, fees 20, refunded 80 (taken back), held 120.
 EXPECTED = {
-    "USD": {"received": 425500, "held": 207500, "paid": 190000, "fees": 10000, "owed": 0, "refunded": 6000,
-            "lost": 12000},
+    "USD": {"received": 518500, "held": 309500, "paid": 190000, "fees": 10000, "owed": 0, "refunded": 14000,
+            "lost": 12000, "pools_in": 150000, "pools_held": 100000, "pools_returned": 33000},
     "EUR": {"received": 60000, "held": 12000, "paid": 38000, "fees": 2000, "owed": 0, "refunded": 8000,
-            "lost": 0},
+            "lost": 0, "pools_in": 0, "pools_held": 0, "pools_returned": 0},
 }
 KINDS = {"funder_payments": "received", "item_escrow": "held", "payouts_paid": "paid", "platform_fees": "fees",
-         "contributor_payable": "owed", "refunds": "refunded", "disputes": "lost"}
+         "contributor_payable": "owed", "refunds": "refunded", "disputes": "lost", "sponsor_payments": "pools_in",
+         "matching_pool": "pools_held", "sponsor_returns": "pools_returned"}
 
 
 def test_the_month_leaves_these_figures_per_currency_in_the_ledger_entries(played):
@@ -113,8 +118,9 @@ def test_the_ledger_check_passes_and_the_command_says_what_it_did(played, demo_a
         summary = demo.summary_lines(outcome)
     assert summary == [
         "  EUR: received €600.00, held in escrow €120.00, paid out €380.00, fees €20.00, refunded €80.00",
-        "  USD: received $4,255.00, held in escrow $2,075.00, paid out $1,900.00, fees $100.00, refunded $60.00, "
-        "lost to a chargeback $120.00"]
+        "  USD: received $5,185.00, held in escrow $3,095.00, paid out $1,900.00, fees $100.00, refunded $140.00, "
+        "lost to a chargeback $120.00, paid into matching pools $1,500.00, held by pools $1,000.00, "
+        "returned to sponsors $330.00"]
     said = "\n".join(lines)
     assert "Otieno Ouma $912.00 (manual: paid), Achieng Njeri $608.00 (manual: paid) → paid" in said
     assert "Ana Souza $380.00 (stripe: paid) → paid" in said
@@ -141,7 +147,7 @@ def test_funded_items_claims_and_payouts_show_on_the_served_pages_under_the_demo
     for figure in ("$912.00", "$608.00", "Achieng Njeri"):
         assert figure in pages["payout"]
     assert "paid" in pages["payout"] and "$380.00" in pages["stripe payout"]
-    for figure in ("$4,255.00", "$2,075.00", "$1,900.00", "€600.00", "€380.00", "$120.00"):
+    for figure in ("$5,185.00", "$3,095.00", "$1,900.00", "€600.00", "€380.00", "$120.00"):
         assert figure in pages["transparency"], figure
     assert "Bounty: $2,000.00" in pages["backlog"]
     # The month's reports: the commons report and a project's, small, no script, drawn as SVG.
@@ -150,9 +156,26 @@ def test_funded_items_claims_and_payouts_show_on_the_served_pages_under_the_demo
         html = report.get_data(as_text=True)
         assert report.status_code == 200 and len(report.data) < 60 * 1024 and "<script" not in html, path
         assert "<svg role=\"img\"" in html, path
-    assert "$4,255.00" in client.get("/reports").get_data(as_text=True)  # received in USD, as on /transparency
+    report_html = client.get("/reports").get_data(as_text=True)
+    assert "$5,185.00" in report_html  # received in USD, as on /transparency
     # Deployment countries, seeded from the DPG screening record.
     assert "Kenya" in client.get("/projects/community-health-toolkit").get_data(as_text=True)
+
+
+def test_the_ratio_pool_and_the_round_show_the_issues_figures_on_their_pages(played, demo_app):
+    outcome = played[1]
+    client = demo_app.test_client()
+    ratio = client.get(f"/pools/{outcome.pools['ratio']}").get_data(as_text=True)
+    for label, amount in (("Budget", "$500.00"), ("Matched", "$170.00"), ("Come back from matches", "$80.00"),
+                          ("Returned to the sponsor", "$330.00"), ("Remaining", "$0.00")):
+        assert f"<dt>{label}</dt><dd>{amount}</dd>" in ratio, label
+    assert "Demo data." in ratio and "ended" in ratio
+    round_page = client.get(f"/pools/{outcome.pools['round']}").get_data(as_text=True)
+    for figure in ("$300.00", "$9,900.00", "$29.41", "$970.59", "<td>100</td>"):
+        assert figure in round_page, figure
+    matched = client.get("/?matched=1").get_data(as_text=True)
+    for key, listed in (("pool-x", True), ("pool-y", True), ("pool-z", False), ("round-c", False)):
+        assert (f'/items/{outcome.items[key]}"' in matched) is listed, key
 
 
 def test_the_served_local_stripe_still_knows_the_connect_transfers(played, demo_app):

@@ -4,14 +4,14 @@ Standard screening records), and stored public report figures.
 
 On this branch it follows 0015; the lead re-chains it when merging.
 
-Revision ID: 0019
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-01
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0019'
+revision = '0017'
 down_revision = '0016'
 branch_labels = None
 depends_on = None
