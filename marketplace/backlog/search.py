@@ -37,6 +37,15 @@ name (``opencrvs`` finds OpenCRVS items by project). The rules:
   reading every row's document; the query uses that expression.
 - Operators and quotes typed by a visitor never reach a query parser as
   syntax: terms are rebuilt from their words.
+- The parser splits a word only where both backends split it: at ASCII
+  punctuation and symbols, whitespace and control characters. Other
+  characters (combining marks, non-ASCII punctuation and symbols, emoji,
+  format characters such as the zero-width non-joiner) stay in the word and
+  each backend's own tokenizer splits the word as it split the document.
+  Splitting finer than a backend would make a phrase that its document never
+  holds: Devanagari, Thai or Hebrew vowel signs are marks, not letters, and
+  PostgreSQL keeps ``हिन्दी`` as one token. A word without a letter or a digit
+  is dropped (an emoji alone matches nothing on either backend).
 """
 from __future__ import annotations
 
@@ -85,6 +94,10 @@ SQLITE_TOKENS_TABLE = "backlog_item_fts"
 SQLITE_STEMS_TABLE = "backlog_item_fts_stem"
 # Letters and digits; "_" is a separator (as in unicode61 and PostgreSQL's parser).
 _WORD = re.compile(r"[^\W_]+")
+# Where the parser splits a part into words: ASCII characters other than
+# letters and digits, and control characters and lone surrogates (neither can
+# reach the database). Everything else is left to the backends' tokenizers.
+_SEPARATOR = re.compile(r"[\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x9f\ud800-\udfff]+")
 _TOKENS = table(SQLITE_TOKENS_TABLE, column("rowid"))
 _STEMS = table(SQLITE_STEMS_TABLE, column("rowid"))
 
@@ -235,15 +248,37 @@ def parse_search(q: str) -> list[SearchTerm]:
     terms: list[SearchTerm] = []
     budget = MAX_SEARCH_WORDS
     for part in unicodedata.normalize("NFC", q).split():
-        words = tuple(w.lower() for w in _WORD.findall(part))[:budget]
+        words = []
+        for word in _SEPARATOR.split(part):
+            # A backend may split one word into several (at marks, emoji,
+            # non-ASCII punctuation): each of those counts against the budget.
+            runs = len(_WORD.findall(word))
+            if not runs or runs > budget:
+                continue
+            words.append(word.lower())
+            budget -= runs
         if words:
-            terms.append(SearchTerm(words))
-            budget -= len(words)
+            terms.append(SearchTerm(tuple(words)))
         if budget <= 0:
             break
-    if terms and len(terms[-1].words[-1]) >= MIN_PREFIX:
+    if terms and _last_run_length(terms[-1].words[-1]) >= MIN_PREFIX:
         terms[-1] = replace(terms[-1], prefix=True)
     return terms
+
+
+def _last_run_length(word: str) -> int:
+    # The prefix a backend matches: the word's last run of letters, digits
+    # and their combining marks (trailing emoji or punctuation aside).
+    def in_run(char: str) -> bool:
+        return unicodedata.category(char)[0] in "LMN"
+
+    end = len(word)
+    while end and not in_run(word[end - 1]):
+        end -= 1
+    start = end
+    while start and in_run(word[start - 1]):
+        start -= 1
+    return end - start
 
 
 def search_words(q: str) -> list[str]:

@@ -32,6 +32,11 @@ CORPUS = {
     10: ("Le formulaire d'inscription ne s'affiche pas", "Sur mobile."),
     11: ("El formulario de registro falla", "Con caracteres especiales."),
     12: ("Node and other words", "Much later in the text: js"),
+    # Vowel signs are combining marks: PostgreSQL keeps each word one token.
+    13: ("हिन्दी भाषा में अनुवाद", None),
+    14: ("รองรับภาษาไทย", None),
+    15: ("L’état civil «numérique»", None),
+    16: ("Zapfix👍zorbo", None),
 }
 ALL = set(CORPUS)
 
@@ -66,6 +71,17 @@ QUERY_TABLE = [
     ("widgets immunization", {7, 8}),
     ("zanzibarqq", set()),
     ("... ---", set()),
+    ("हिन्दी", {13}),
+    ("भाषा अनुवाद", {13}),
+    ("हिन्", {13}),
+    ("รองรับภาษาไทย", {14}),
+    ("l’état", {15}),
+    ("etat numerique", {15}),
+    ("«numérique»", {15}),
+    ("zorbo", {16}),
+    ("Zapfix👍zorbo", {16}),
+    ("zapfix👍", {16}),
+    ("👍", set()),
 ]
 
 
@@ -211,6 +227,10 @@ def test_an_edited_title_is_searchable_at_once(client, session):
     ("a & b | !c", [SearchTerm(("a",)), SearchTerm(("b",)), SearchTerm(("c",))]),
     ("snake_case", [SearchTerm(("snake", "case"), prefix=True)]),
     ("'\"*:()", []),
+    ("हिन्दी", [SearchTerm(("हिन्दी",), prefix=True)]),
+    ("l’état «x»", [SearchTerm(("l’état",)), SearchTerm(("«x»",))]),
+    ("fix👍 👍", [SearchTerm(("fix👍",), prefix=True)]),
+    ("a\x00b\x7fc\ud800d", [SearchTerm(("a", "b", "c", "d"))]),
 ])
 def test_one_parser_turns_text_into_phrases_and_a_last_prefix(q, terms):
     assert parse_search(q) == terms
