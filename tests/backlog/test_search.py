@@ -357,10 +357,13 @@ def test_empty_parameters_are_dropped_from_the_links_the_page_builds(client):
 # that are not digits (², ①: PostgreSQL splits "x²y", SQLite keeps one token).
 # Stems: Snowball (PostgreSQL) and Porter (SQLite) differ on a few words; the
 # fragments below are whole corpus words or their prefixes, which stem alike.
+# SQLite's tokenizer (Unicode 6.1 tables) splits at combining marks, so part
+# of a Hindi word ("हिन्" of "हिन्दी") matches there as a phrase of syllables,
+# and on PostgreSQL only as the last word's prefix: whole words only.
 _FRAGMENTS = sorted({
     *(word for text, body in CORPUS.values() for word in f"{text} {body or ''}".split()),
     "node", "js", "setup", "py", "sao", "são", "tome", "immun", "immuniz", "formul", "regist",
-    "corpus", "corpusorg", "widgets", "hindi", "हिन्", "भाषा", "ภาษา", "état", "etat", "zorbo",
+    "corpus", "corpusorg", "widgets", "hindi", "भाषा", "état", "etat", "zorbo",
 })
 _NOISE = [" ", " ", ".", "-", "_", "'", '"', "*", ":*", "&", "|", "!", "(", ")", "<->", "<", ">", "\\", " NEAR(",
           " OR ", " AND ", " NOT ", "^", "+", "’", "«", "»", "😀", "👍", "\u200b", "\u200c", "\u200f", "\u202e",
