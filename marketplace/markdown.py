@@ -131,19 +131,33 @@ def _github_autolinks(state: StateCore) -> None:
         block.children = kept
 
 
+# Opening and closing raw HTML tags that Markdown links and code stand for.
+_RAW_TAG = re.compile(r"<(/?)(a|code|pre|kbd|samp)(?=[\s/>])", re.I)
+
+
 def _emoji_and_references(state: StateCore) -> None:
     links: ForgeLinks | None = state.env.get("forge_links")
     for block in state.tokens:
         if block.type != "inline" or not block.children:
             continue
         out: list[Token] = []
-        in_link = 0
+        in_link = in_code = 0
         for token in block.children:
             if token.type == "link_open":
                 in_link += 1
             elif token.type == "link_close":
-                in_link -= 1
-            if token.type != "text":
+                in_link = max(0, in_link - 1)
+            elif token.type == "html_inline":
+                # Raw HTML links and code count as the Markdown ones do: no
+                # link inside a link (the outer one would be cut empty), no
+                # reference or emoji inside code.
+                for closing, tag in _RAW_TAG.findall(token.content):
+                    step = -1 if closing else 1
+                    if tag.lower() == "a":
+                        in_link = max(0, in_link + step)
+                    else:
+                        in_code = max(0, in_code + step)
+            if token.type != "text" or in_code:
                 out.append(token)
                 continue
             token.content = emoji.emojize(token.content, language="alias")

@@ -229,3 +229,20 @@ def test_a_table_as_long_as_github_allows_renders_in_linear_time():
     out = html(text)
     assert out.count("<tr>") == 16_001
     assert time.perf_counter() - started < 6
+
+
+@pytest.mark.parametrize("text, expected", [
+    # A reference inside a raw link made a link inside the link: the outer one was cut off empty.
+    ("<a title='#1' href='https://x.org'>#6 by @jkuester</a>",
+     f'<p><a title="#1" href="https://x.org" {NOFOLLOW}>#6 by @jkuester</a></p>\n'),
+    ("<A HREF='https://x.org'>@jkuester</A>", f'<p><a href="https://x.org" {NOFOLLOW}>@jkuester</a></p>\n'),
+    ("<code>#6 @jkuester :bee:</code>", "<p><code>#6 @jkuester :bee:</code></p>\n"),
+    ("<kbd>#6</kbd>", "<p><kbd>#6</kbd></p>\n"),
+])
+def test_raw_html_links_and_code_hold_no_reference_or_emoji(text, expected):
+    assert html(text, links=GITHUB) == expected
+
+
+def test_a_stray_closing_tag_does_not_stop_later_references():
+    assert html("</a></code> #6", links=GITHUB) == \
+        f'<p> <a href="https://github.com/medic/cht-core/issues/6" {NOFOLLOW}>#6</a></p>\n'
