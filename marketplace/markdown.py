@@ -66,9 +66,11 @@ class ForgeLinks:
     kind: str = "github"
     local_item: Callable[[str, str, int], str | None] | None = None
 
-    def issue_url(self, owner: str | None, name: str | None, number: int) -> str:
+    def issue_url(self, owner: str | None, name: str | None, number: int, *, local: bool = True) -> str:
+        """The URL of issue ``number`` of ``owner/name`` (this repository's when
+        None): the item here when ``local`` and ``local_item`` knows it, else the forge's."""
         owner, name = owner or self.owner, name or self.name
-        if self.local_item is not None:
+        if local and self.local_item is not None:
             local = self.local_item(owner, name, number)
             if local is not None:
                 return local
@@ -164,17 +166,26 @@ def _emoji_and_references(state: StateCore) -> None:
             if links is None or in_link:
                 out.append(token)
             else:
-                out.extend(_linked_references(token, links))
+                out.extend(_linked_references(token, links, state.env.setdefault("issue_urls", {})))
         block.children = out
 
 
-def _linked_references(token: Token, links: ForgeLinks) -> list[Token]:
+# At most this many distinct issue references of one text are looked up in
+# the backlog (``ForgeLinks.local_item``, a query each); the rest link to the
+# forge. A 64 kB body of "#1 #2 #3 …" would otherwise cost 10,000 queries.
+MAX_LOCAL_LOOKUPS = 100
+
+
+def _linked_references(token: Token, links: ForgeLinks, issue_urls: dict) -> list[Token]:
     text, pieces, last = token.content, [], 0
     for match in _REFERENCE.finditer(text):
         if match.group("login"):
             href = links.user_url(match.group("login"))
         else:
-            href = links.issue_url(match.group("owner"), match.group("name"), int(match.group("number")))
+            key = (match.group("owner"), match.group("name"), int(match.group("number")))
+            href = issue_urls.get(key)
+            if href is None:
+                href = issue_urls[key] = links.issue_url(*key, local=len(issue_urls) < MAX_LOCAL_LOOKUPS)
         if match.start() > last:
             pieces.append(_text(text[last:match.start()]))
         link_open = Token("link_open", "a", 1, attrs={"href": href}, markup="reference")

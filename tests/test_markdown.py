@@ -246,3 +246,20 @@ def test_raw_html_links_and_code_hold_no_reference_or_emoji(text, expected):
 def test_a_stray_closing_tag_does_not_stop_later_references():
     assert html("</a></code> #6", links=GITHUB) == \
         f'<p> <a href="https://github.com/medic/cht-core/issues/6" {NOFOLLOW}>#6</a></p>\n'
+
+
+def test_references_are_looked_up_once_each_and_at_most_a_hundred_per_text():
+    from marketplace.markdown import MAX_LOCAL_LOOKUPS
+
+    asked = []
+
+    def local_item(owner, name, number):
+        asked.append((owner, name, number))
+        return "http://localhost/items/7" if number == 5 else None
+
+    links = ForgeLinks("https://github.com", "medic", "cht-core", local_item=local_item)
+    out = html("#5 " * 50 + " ".join(f"#{n}" for n in range(1000, 1300)), links=links)
+    assert asked[0] == ("medic", "cht-core", 5)
+    assert len(asked) == MAX_LOCAL_LOOKUPS == 100  # #5 once, then 99 others
+    assert out.count('href="http://localhost/items/7"') == 50
+    assert 'href="https://github.com/medic/cht-core/issues/1299"' in out
