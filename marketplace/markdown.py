@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -335,21 +336,28 @@ def emojize(text: str | None) -> str:
 class RenderCache:
     """A bounded, thread-safe least-recently-used cache of rendered HTML.
 
-    Holds at most ``max_entries`` renderings and ``max_chars`` characters of
-    HTML in all (one process's memory: about 2 bytes a character at most);
-    the least recently used go first. An entry is used only for the same
-    ``key`` and the same source text (its BLAKE2 digest is kept beside it), so
-    a text changed without a new key is rendered again.
+    Holds at most ``max_entries`` renderings and ``max_bytes`` bytes of HTML
+    strings in all, measured as Python holds them (``sys.getsizeof``: 1, 2 or
+    4 bytes a character, as the widest character needs, so a body of emoji
+    weighs four times one of ASCII); the least recently used go first. An
+    entry is used only for the same ``key`` and the same source text (its
+    BLAKE2 digest is kept beside it), so a text changed without a new key is
+    rendered again.
     """
 
-    def __init__(self, max_entries: int = 1_000, max_chars: int = 4_000_000):
-        self.max_entries, self.max_chars = max_entries, max_chars
-        self._entries: OrderedDict[Hashable, tuple[bytes, Markup]] = OrderedDict()
-        self._chars = 0
+    def __init__(self, max_entries: int = 1_000, max_bytes: int = 8_000_000):
+        self.max_entries, self.max_bytes = max_entries, max_bytes
+        self._entries: OrderedDict[Hashable, tuple[bytes, Markup, int]] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    @property
+    def size(self) -> int:
+        """Bytes of HTML held now (``sys.getsizeof`` of each string)."""
+        return self._bytes
 
     def get_or_render(self, key: Hashable, text: str | None, render: Callable[[], Markup]) -> Markup:
         """The cached HTML of ``text`` under ``key``, else ``render()``'s, stored."""
@@ -360,15 +368,16 @@ class RenderCache:
                 self._entries.move_to_end(key)
                 return hit[1]
         html = render()
-        if len(html) > self.max_chars:
+        size = sys.getsizeof(html)
+        if size > self.max_bytes:
             return html
         with self._lock:
             old = self._entries.pop(key, None)
             if old is not None:
-                self._chars -= len(old[1])
-            self._entries[key] = (digest, html)
-            self._chars += len(html)
-            while len(self._entries) > self.max_entries or self._chars > self.max_chars:
-                _, (_, evicted) = self._entries.popitem(last=False)
-                self._chars -= len(evicted)
+                self._bytes -= old[2]
+            self._entries[key] = (digest, html, size)
+            self._bytes += size
+            while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
+                _, (_, _, evicted) = self._entries.popitem(last=False)
+                self._bytes -= evicted
         return html

@@ -166,6 +166,8 @@ def test_gitlab_issue_references_use_its_issue_path():
 
 
 def test_render_cache_reuses_a_rendering_and_stays_within_its_bounds():
+    import sys
+
     from markupsafe import Markup
 
     calls = []
@@ -176,22 +178,42 @@ def test_render_cache_reuses_a_rendering_and_stays_within_its_bounds():
             return Markup(f"<p>{text}</p>")
         return run
 
-    cache = RenderCache(max_entries=2, max_chars=40)
+    small = sys.getsizeof(Markup("<p>a</p>"))
+    cache = RenderCache(max_entries=2, max_bytes=2 * small + 20)
     assert cache.get_or_render((1, "t1"), "a", render("a")) == Markup("<p>a</p>")
     assert cache.get_or_render((1, "t1"), "a", render("a")) == Markup("<p>a</p>")
     assert calls == ["a"]
     # The same key with another text (changed without a forge update) renders again.
     assert cache.get_or_render((1, "t1"), "b", render("b")) == Markup("<p>b</p>")
     assert calls == ["a", "b"]
+    assert cache.size == small
     cache.get_or_render((2, "t1"), "c", render("c"))
     cache.get_or_render((3, "t1"), "d", render("d"))
     assert len(cache) == 2  # at most two entries: the least recently used went
     cache.get_or_render((1, "t1"), "b", render("b"))
     assert calls[-1] == "b"
     cache.get_or_render((4, "t1"), "x" * 30, render("x" * 30))
-    assert len(cache) == 1  # 37 characters leave no room for another 10
-    cache.get_or_render((5, "t1"), "y" * 50, render("y" * 50))
+    assert len(cache) == 1  # 30 more bytes leave no room for another small one
+    cache.get_or_render((5, "t1"), "y" * 200, render("y" * 200))
     assert len(cache) == 1  # larger than the whole cache: rendered, not kept
+    assert cache.size <= cache.max_bytes
+
+
+def test_render_cache_bounds_memory_not_characters():
+    import sys
+
+    from markupsafe import Markup
+
+    # 1,000 emoji are 1,000 characters but 4 bytes each as Python holds them.
+    wide, narrow = Markup("🐝" * 1000), Markup("b" * 1000)
+    cache = RenderCache(max_entries=100, max_bytes=5 * sys.getsizeof(narrow))
+    for n in range(3):
+        cache.get_or_render(("n", n), str(n), lambda: narrow)
+    assert len(cache) == 3 and cache.size == 3 * sys.getsizeof(narrow)
+    cache.get_or_render("wide", "w", lambda: wide)
+    # Counted in characters, all four would fit; in bytes two narrow ones go.
+    assert len(cache) == 2
+    assert cache.size == sys.getsizeof(narrow) + sys.getsizeof(wide) <= cache.max_bytes
 
 
 # Nested, wide and mixed HTML: the linear walker must sanitise exactly as

@@ -65,11 +65,11 @@ def item_links(item: BacklogItem) -> list[ItemLink]:
 # Rendered bodies by (item id, forge updated_at, repository host, owner and
 # name): an item's page does not render Markdown again until the forge reports
 # a change or the repository is renamed. Bounded per process
-# to 1,000 bodies and 4,000,000 characters of HTML (about 8 MB at most), least
-# recently used first out. A reference to another issue links here when that
+# to 1,000 bodies and 8 MB of HTML strings (as Python holds them: a body of
+# emoji takes 4 bytes a character), least recently used first out. A reference to another issue links here when that
 # issue was in the backlog at rendering time; one added later is linked here
 # from the item's next forge update (or the process's restart).
-BODY_CACHE = RenderCache(max_entries=1_000, max_chars=4_000_000)
+BODY_CACHE = RenderCache(max_entries=1_000, max_bytes=8_000_000)
 
 
 def forge_links(item: BacklogItem) -> ForgeLinks:
