@@ -106,8 +106,11 @@ def _allow_attribute(tag: str, name: str, value: str) -> bool:
     return False
 
 # GitHub's user names: letters, digits, single hyphens inside, at most 39.
+# Repository names: letters, digits, ".", "_", "-", but never "." or ".."
+# (which would make "owner/..#1" a link to another path of the forge).
 _REFERENCE = re.compile(
-    r"(?<![\w/.#@&-])(?:(?P<owner>[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)/(?P<name>[A-Za-z0-9._-]+))?"
+    r"(?<![\w/.#@&-])(?:(?P<owner>[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)/"
+    r"(?P<name>(?!\.\.?#)[A-Za-z0-9._-]{1,100}))?"
     r"#(?P<number>[0-9]{1,9})(?![\w#])"
     r"|(?<![\w/.@`-])@(?P<login>[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38})(?![\w/-])"
 )

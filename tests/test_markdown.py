@@ -285,3 +285,9 @@ def test_references_are_looked_up_once_each_and_at_most_a_hundred_per_text():
     assert len(asked) == MAX_LOCAL_LOOKUPS == 100  # #5 once, then 99 others
     assert out.count('href="http://localhost/items/7"') == 50
     assert 'href="https://github.com/medic/cht-core/issues/1299"' in out
+
+
+@pytest.mark.parametrize("text", ["medic/..#6", "medic/.#6", "a/" + "b" * 101 + "#6"])
+def test_a_reference_to_a_repository_name_github_refuses_is_not_a_link_to_another_path(text):
+    out = html(text, links=GITHUB)
+    assert "/../" not in out and "/./" not in out and "b" * 101 + "/issues" not in out, out
