@@ -31,8 +31,10 @@ name (``opencrvs`` finds OpenCRVS items by project). The rules:
   Snowball also drops English stop words, so on PostgreSQL a term whose
   stems lost a word (``sign-in``, ``add-on``) matches by its tokens only,
   as SQLite's Porter tokenizer (which keeps them) would. Beyond stems, the
-  documents differ where ``unaccent`` expands a letter (``ß``, ``æ``, ``ﬁ``,
-  full-width forms: ``strasse`` finds "straße" on PostgreSQL only) and at
+  documents differ where ``unaccent`` folds a letter that SQLite's
+  ``remove_diacritics`` keeps (``ß``, ``æ``, ``ﬁ``, letters with a stroke
+  ``ø ł đ ð``, full-width forms: ``strasse`` finds "straße" and ``lodz``
+  finds "Łódź" on PostgreSQL only) and at
   numbers that are not digits (``x²y``); the property test in
   ``tests/backlog/test_search.py`` leaves those out and says why.
 - On PostgreSQL the document is a stored ``tsvector`` column kept by a
