@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -29,7 +30,7 @@ from urllib.parse import urlsplit
 
 import bleach
 import emoji
-from bleach.html5lib_shim import Filter
+from bleach.html5lib_shim import Filter, getTreeWalker
 from markdown_it import MarkdownIt
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
@@ -66,9 +67,11 @@ class ForgeLinks:
     kind: str = "github"
     local_item: Callable[[str, str, int], str | None] | None = None
 
-    def issue_url(self, owner: str | None, name: str | None, number: int) -> str:
+    def issue_url(self, owner: str | None, name: str | None, number: int, *, local: bool = True) -> str:
+        """The URL of issue ``number`` of ``owner/name`` (this repository's when
+        None): the item here when ``local`` and ``local_item`` knows it, else the forge's."""
         owner, name = owner or self.owner, name or self.name
-        if self.local_item is not None:
+        if local and self.local_item is not None:
             local = self.local_item(owner, name, number)
             if local is not None:
                 return local
@@ -103,8 +106,11 @@ def _allow_attribute(tag: str, name: str, value: str) -> bool:
     return False
 
 # GitHub's user names: letters, digits, single hyphens inside, at most 39.
+# Repository names: letters, digits, ".", "_", "-", but never "." or ".."
+# (which would make "owner/..#1" a link to another path of the forge).
 _REFERENCE = re.compile(
-    r"(?<![\w/.#@&-])(?:(?P<owner>[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)/(?P<name>[A-Za-z0-9._-]+))?"
+    r"(?<![\w/.#@&-])(?:(?P<owner>[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)/"
+    r"(?P<name>(?!\.\.?#)[A-Za-z0-9._-]{1,100}))?"
     r"#(?P<number>[0-9]{1,9})(?![\w#])"
     r"|(?<![\w/.@`-])@(?P<login>[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38})(?![\w/-])"
 )
@@ -131,36 +137,59 @@ def _github_autolinks(state: StateCore) -> None:
         block.children = kept
 
 
+# Opening and closing raw HTML tags that Markdown links and code stand for.
+_RAW_TAG = re.compile(r"<(/?)(a|code|pre|kbd|samp)(?=[\s/>])", re.I)
+
+
 def _emoji_and_references(state: StateCore) -> None:
     links: ForgeLinks | None = state.env.get("forge_links")
     for block in state.tokens:
         if block.type != "inline" or not block.children:
             continue
         out: list[Token] = []
-        in_link = 0
+        in_link = in_code = 0
         for token in block.children:
             if token.type == "link_open":
                 in_link += 1
             elif token.type == "link_close":
-                in_link -= 1
-            if token.type != "text":
+                in_link = max(0, in_link - 1)
+            elif token.type == "html_inline":
+                # Raw HTML links and code count as the Markdown ones do: no
+                # link inside a link (the outer one would be cut empty), no
+                # reference or emoji inside code.
+                for closing, tag in _RAW_TAG.findall(token.content):
+                    step = -1 if closing else 1
+                    if tag.lower() == "a":
+                        in_link = max(0, in_link + step)
+                    else:
+                        in_code = max(0, in_code + step)
+            if token.type != "text" or in_code:
                 out.append(token)
                 continue
             token.content = emoji.emojize(token.content, language="alias")
             if links is None or in_link:
                 out.append(token)
             else:
-                out.extend(_linked_references(token, links))
+                out.extend(_linked_references(token, links, state.env.setdefault("issue_urls", {})))
         block.children = out
 
 
-def _linked_references(token: Token, links: ForgeLinks) -> list[Token]:
+# At most this many distinct issue references of one text are looked up in
+# the backlog (``ForgeLinks.local_item``, a query each); the rest link to the
+# forge. A 64 kB body of "#1 #2 #3 …" would otherwise cost 10,000 queries.
+MAX_LOCAL_LOOKUPS = 100
+
+
+def _linked_references(token: Token, links: ForgeLinks, issue_urls: dict) -> list[Token]:
     text, pieces, last = token.content, [], 0
     for match in _REFERENCE.finditer(text):
         if match.group("login"):
             href = links.user_url(match.group("login"))
         else:
-            href = links.issue_url(match.group("owner"), match.group("name"), int(match.group("number")))
+            key = (match.group("owner"), match.group("name"), int(match.group("number")))
+            href = issue_urls.get(key)
+            if href is None:
+                href = issue_urls[key] = links.issue_url(*key, local=len(issue_urls) < MAX_LOCAL_LOOKUPS)
         if match.start() > last:
             pieces.append(_text(text[last:match.start()]))
         link_open = Token("link_open", "a", 1, attrs={"href": href}, markup="reference")
@@ -216,6 +245,35 @@ class _Checkboxes(Filter):
             yield token
 
 
+_EtreeWalker = getTreeWalker("etree")
+
+
+class _LinearWalker(_EtreeWalker):
+    """html5lib's etree walker without its quadratic step.
+
+    Leaving an element, the stock walker finds the element's place among its
+    parent's children with ``list.count`` and ``list.index``: a table of
+    16,000 rows (64 kB, GitHub's limit for an issue body) took 12 s to
+    sanitise. Positions are looked up once per parent instead.
+    """
+
+    def __init__(self, tree):
+        super().__init__(tree)
+        self._positions: dict[int, dict[int, int]] = {}
+
+    def getParentNode(self, node):
+        if not isinstance(node, tuple) or node[3] == "text" or len(node[2]) < 2:
+            return super().getParentNode(node)
+        parents = node[2]
+        parent = parents.pop()
+        grandparent = parents[-1]
+        positions = self._positions.get(id(grandparent))
+        if positions is None:
+            positions = {id(child): index for index, child in enumerate(grandparent)}
+            self._positions[id(grandparent)] = positions
+        return parent, positions[id(parent)], parents, None
+
+
 _cleaner = bleach.Cleaner(
     tags=ALLOWED_TAGS,
     attributes=_allow_attribute,
@@ -224,6 +282,7 @@ _cleaner = bleach.Cleaner(
     strip_comments=True,
     filters=[_NoFollow, _Checkboxes],
 )
+_cleaner.walker = _LinearWalker
 
 
 # An <a> whose href the cleaner removed would look like a link but go nowhere.
@@ -280,21 +339,28 @@ def emojize(text: str | None) -> str:
 class RenderCache:
     """A bounded, thread-safe least-recently-used cache of rendered HTML.
 
-    Holds at most ``max_entries`` renderings and ``max_chars`` characters of
-    HTML in all (one process's memory: about 2 bytes a character at most);
-    the least recently used go first. An entry is used only for the same
-    ``key`` and the same source text (its BLAKE2 digest is kept beside it), so
-    a text changed without a new key is rendered again.
+    Holds at most ``max_entries`` renderings and ``max_bytes`` bytes of HTML
+    strings in all, measured as Python holds them (``sys.getsizeof``: 1, 2 or
+    4 bytes a character, as the widest character needs, so a body of emoji
+    weighs four times one of ASCII); the least recently used go first. An
+    entry is used only for the same ``key`` and the same source text (its
+    BLAKE2 digest is kept beside it), so a text changed without a new key is
+    rendered again.
     """
 
-    def __init__(self, max_entries: int = 1_000, max_chars: int = 4_000_000):
-        self.max_entries, self.max_chars = max_entries, max_chars
-        self._entries: OrderedDict[Hashable, tuple[bytes, Markup]] = OrderedDict()
-        self._chars = 0
+    def __init__(self, max_entries: int = 1_000, max_bytes: int = 8_000_000):
+        self.max_entries, self.max_bytes = max_entries, max_bytes
+        self._entries: OrderedDict[Hashable, tuple[bytes, Markup, int]] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    @property
+    def size(self) -> int:
+        """Bytes of HTML held now (``sys.getsizeof`` of each string)."""
+        return self._bytes
 
     def get_or_render(self, key: Hashable, text: str | None, render: Callable[[], Markup]) -> Markup:
         """The cached HTML of ``text`` under ``key``, else ``render()``'s, stored."""
@@ -305,15 +371,16 @@ class RenderCache:
                 self._entries.move_to_end(key)
                 return hit[1]
         html = render()
-        if len(html) > self.max_chars:
+        size = sys.getsizeof(html)
+        if size > self.max_bytes:
             return html
         with self._lock:
             old = self._entries.pop(key, None)
             if old is not None:
-                self._chars -= len(old[1])
-            self._entries[key] = (digest, html)
-            self._chars += len(html)
-            while len(self._entries) > self.max_entries or self._chars > self.max_chars:
-                _, (_, evicted) = self._entries.popitem(last=False)
-                self._chars -= len(evicted)
+                self._bytes -= old[2]
+            self._entries[key] = (digest, html, size)
+            self._bytes += size
+            while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
+                _, (_, _, evicted) = self._entries.popitem(last=False)
+                self._bytes -= evicted
         return html

@@ -166,6 +166,8 @@ def test_gitlab_issue_references_use_its_issue_path():
 
 
 def test_render_cache_reuses_a_rendering_and_stays_within_its_bounds():
+    import sys
+
     from markupsafe import Markup
 
     calls = []
@@ -176,19 +178,116 @@ def test_render_cache_reuses_a_rendering_and_stays_within_its_bounds():
             return Markup(f"<p>{text}</p>")
         return run
 
-    cache = RenderCache(max_entries=2, max_chars=40)
+    small = sys.getsizeof(Markup("<p>a</p>"))
+    cache = RenderCache(max_entries=2, max_bytes=2 * small + 20)
     assert cache.get_or_render((1, "t1"), "a", render("a")) == Markup("<p>a</p>")
     assert cache.get_or_render((1, "t1"), "a", render("a")) == Markup("<p>a</p>")
     assert calls == ["a"]
     # The same key with another text (changed without a forge update) renders again.
     assert cache.get_or_render((1, "t1"), "b", render("b")) == Markup("<p>b</p>")
     assert calls == ["a", "b"]
+    assert cache.size == small
     cache.get_or_render((2, "t1"), "c", render("c"))
     cache.get_or_render((3, "t1"), "d", render("d"))
     assert len(cache) == 2  # at most two entries: the least recently used went
     cache.get_or_render((1, "t1"), "b", render("b"))
     assert calls[-1] == "b"
     cache.get_or_render((4, "t1"), "x" * 30, render("x" * 30))
-    assert len(cache) == 1  # 37 characters leave no room for another 10
-    cache.get_or_render((5, "t1"), "y" * 50, render("y" * 50))
+    assert len(cache) == 1  # 30 more bytes leave no room for another small one
+    cache.get_or_render((5, "t1"), "y" * 200, render("y" * 200))
     assert len(cache) == 1  # larger than the whole cache: rendered, not kept
+    assert cache.size <= cache.max_bytes
+
+
+def test_render_cache_bounds_memory_not_characters():
+    import sys
+
+    from markupsafe import Markup
+
+    # 1,000 emoji are 1,000 characters but 4 bytes each as Python holds them.
+    wide, narrow = Markup("🐝" * 1000), Markup("b" * 1000)
+    cache = RenderCache(max_entries=100, max_bytes=5 * sys.getsizeof(narrow))
+    for n in range(3):
+        cache.get_or_render(("n", n), str(n), lambda: narrow)
+    assert len(cache) == 3 and cache.size == 3 * sys.getsizeof(narrow)
+    cache.get_or_render("wide", "w", lambda: wide)
+    # Counted in characters, all four would fit; in bytes two narrow ones go.
+    assert len(cache) == 2
+    assert cache.size == sys.getsizeof(narrow) + sys.getsizeof(wide) <= cache.max_bytes
+
+
+# Nested, wide and mixed HTML: the linear walker must sanitise exactly as
+# html5lib's own etree walker does.
+WALKER_CASES = [
+    "|a|b|\n|-|-|\n" + "|*x*|[l](https://x.org)|\n" * 50,
+    "- **a**\n  - `b` <b onclick=x>c</b>\n    1. d\n" * 20,
+    "<table><tr><td><table><tr><td>in</td></tr></table></td></tr></table><p>after</p>",
+    "<details><summary>s</summary>\n\n> q <i>i</i>\n\n</details>" * 5,
+    "<ul><li>a<li>b</ul><ol start=2><li><p>p</p></li></ol><dl><dt>t<dd>d</dl>",
+    "text <b>bold <i>both</b> italic</i> <a href='https://x.org'>l</a> tail",
+    "<script>x</script><style>y</style><!-- c --><img src=x onerror=y><svg><a>z</a></svg>",
+]
+
+
+@pytest.mark.parametrize("text", WALKER_CASES)
+def test_the_linear_walker_sanitises_exactly_as_html5libs_walker(text):
+    import bleach
+
+    from marketplace import markdown
+
+    rendered = markdown._md.render(text, {"forge_links": GITHUB})
+    stock = bleach.Cleaner(tags=ALLOWED_TAGS, attributes=markdown._allow_attribute,
+                           protocols=markdown.ALLOWED_PROTOCOLS, strip=True, strip_comments=True,
+                           filters=[markdown._NoFollow, markdown._Checkboxes])
+    assert markdown._cleaner.clean(rendered) == stock.clean(rendered)
+
+
+def test_a_table_as_long_as_github_allows_renders_in_linear_time():
+    import time
+
+    # 16,000 rows, 64 kB: html5lib's walker took 12 s (quadratic in the rows).
+    text = "|a|\n|-|\n" + "|x|\n" * 16_000
+    started = time.perf_counter()
+    out = html(text)
+    assert out.count("<tr>") == 16_001
+    assert time.perf_counter() - started < 6
+
+
+@pytest.mark.parametrize("text, expected", [
+    # A reference inside a raw link made a link inside the link: the outer one was cut off empty.
+    ("<a title='#1' href='https://x.org'>#6 by @jkuester</a>",
+     f'<p><a title="#1" href="https://x.org" {NOFOLLOW}>#6 by @jkuester</a></p>\n'),
+    ("<A HREF='https://x.org'>@jkuester</A>", f'<p><a href="https://x.org" {NOFOLLOW}>@jkuester</a></p>\n'),
+    ("<code>#6 @jkuester :bee:</code>", "<p><code>#6 @jkuester :bee:</code></p>\n"),
+    ("<kbd>#6</kbd>", "<p><kbd>#6</kbd></p>\n"),
+])
+def test_raw_html_links_and_code_hold_no_reference_or_emoji(text, expected):
+    assert html(text, links=GITHUB) == expected
+
+
+def test_a_stray_closing_tag_does_not_stop_later_references():
+    assert html("</a></code> #6", links=GITHUB) == \
+        f'<p> <a href="https://github.com/medic/cht-core/issues/6" {NOFOLLOW}>#6</a></p>\n'
+
+
+def test_references_are_looked_up_once_each_and_at_most_a_hundred_per_text():
+    from marketplace.markdown import MAX_LOCAL_LOOKUPS
+
+    asked = []
+
+    def local_item(owner, name, number):
+        asked.append((owner, name, number))
+        return "http://localhost/items/7" if number == 5 else None
+
+    links = ForgeLinks("https://github.com", "medic", "cht-core", local_item=local_item)
+    out = html("#5 " * 50 + " ".join(f"#{n}" for n in range(1000, 1300)), links=links)
+    assert asked[0] == ("medic", "cht-core", 5)
+    assert len(asked) == MAX_LOCAL_LOOKUPS == 100  # #5 once, then 99 others
+    assert out.count('href="http://localhost/items/7"') == 50
+    assert 'href="https://github.com/medic/cht-core/issues/1299"' in out
+
+
+@pytest.mark.parametrize("text", ["medic/..#6", "medic/.#6", "a/" + "b" * 101 + "#6"])
+def test_a_reference_to_a_repository_name_github_refuses_is_not_a_link_to_another_path(text):
+    out = html(text, links=GITHUB)
+    assert "/../" not in out and "/./" not in out and "b" * 101 + "/issues" not in out, out

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import render_template, url_for
+from flask import render_template
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import select
@@ -25,6 +25,7 @@ from marketplace.extensions import db
 from marketplace.forges.models import ForgeKind, Repository
 from marketplace.forges.urls import path_key
 from marketplace.markdown import ForgeLinks, RenderCache, render_markdown
+from marketplace.notifications.links import url_for_public
 from marketplace.payouts import item_section as payouts_section
 from marketplace.pledges import item_section as pledges_section
 from marketplace.pools import item_section as pools_section
@@ -61,13 +62,14 @@ def item_links(item: BacklogItem) -> list[ItemLink]:
     ))
 
 
-# Rendered bodies by (item id, forge updated_at): an item's page does not
-# render Markdown again until the forge reports a change. Bounded per process
-# to 1,000 bodies and 4,000,000 characters of HTML (about 8 MB at most), least
-# recently used first out. A reference to another issue links here when that
+# Rendered bodies by (item id, forge updated_at, repository host, owner and
+# name): an item's page does not render Markdown again until the forge reports
+# a change or the repository is renamed. Bounded per process
+# to 1,000 bodies and 8 MB of HTML strings (as Python holds them: a body of
+# emoji takes 4 bytes a character), least recently used first out. A reference to another issue links here when that
 # issue was in the backlog at rendering time; one added later is linked here
 # from the item's next forge update (or the process's restart).
-BODY_CACHE = RenderCache(max_entries=1_000, max_chars=4_000_000)
+BODY_CACHE = RenderCache(max_entries=1_000, max_bytes=8_000_000)
 
 
 def forge_links(item: BacklogItem) -> ForgeLinks:
@@ -82,7 +84,9 @@ def forge_links(item: BacklogItem) -> ForgeLinks:
                    BacklogItem.number == number, BacklogItem.hidden.is_(False),
                    BacklogItem.deleted_at.is_(None))
         )
-        return url_for("backlog.item", item_id=found, _external=True) if found is not None else None
+        # On PUBLIC_URL, never on the request's Host: the rendering is cached
+        # and shown to everyone (a stranger's Host would poison it).
+        return url_for_public("backlog.item", item_id=found) if found is not None else None
 
     kind = "gitlab" if repo.forge == ForgeKind.gitlab else "github"
     return ForgeLinks(f"https://{repo.host}", repo.owner, repo.name, kind=kind, local_item=local_item)
@@ -90,8 +94,10 @@ def forge_links(item: BacklogItem) -> ForgeLinks:
 
 def item_body_html(item: BacklogItem) -> Markup:
     """``item``'s body rendered as the forge shows it, from :data:`BODY_CACHE` when it has it."""
+    repo = item.repository
+    # References link into the repository: a rename renders them again.
     return BODY_CACHE.get_or_render(
-        (item.id, item.forge_updated_at), item.body,
+        (item.id, item.forge_updated_at, repo.host, repo.owner, repo.name), item.body,
         lambda: render_markdown(item.body, links=forge_links(item)),
     )
 

@@ -45,7 +45,7 @@ def test_the_body_is_rendered_once_per_forge_update(client, session):
     session.flush()
     first = client.get(f"/items/{item.id}").get_data(as_text=True)
     assert '<input type="checkbox" disabled> first 🐝' in first
-    key = (item.id, item.forge_updated_at)
+    key = (item.id, item.forge_updated_at, "github.com", "medic", "cht-core")
     cached = BODY_CACHE._entries[key][1]
     client.get(f"/items/{item.id}")
     assert BODY_CACHE._entries[key][1] is cached  # the same rendering, not a new one
@@ -53,3 +53,30 @@ def test_the_body_is_rendered_once_per_forge_update(client, session):
     item.forge_updated_at += timedelta(seconds=1)
     session.flush()
     assert '<input checked type="checkbox" disabled> done' in client.get(f"/items/{item.id}").get_data(as_text=True)
+
+
+def test_a_strangers_host_header_never_reaches_the_cached_body(app, client, session, monkeypatch):
+    # As in production, where SERVER_NAME is unset and TRUSTED_HOSTS may be.
+    monkeypatch.setitem(app.config, "SERVER_NAME", None)
+    target = cht_item(session, 10109)
+    item = cht_item(session, 10720)
+    item.body = "Follows #10109."
+    item.forge_updated_at += timedelta(seconds=3)
+    session.flush()
+    # Rendered first for a request naming another site: links here are on PUBLIC_URL, not on that Host.
+    poisoned = client.get(f"/items/{item.id}", headers={"Host": "evil.example"}).get_data(as_text=True)
+    assert "evil.example" not in poisoned
+    page = client.get(f"/items/{item.id}").get_data(as_text=True)
+    assert f'<a href="http://localhost/items/{target.id}" {NOFOLLOW}>#10109</a>' in page
+
+
+def test_a_renamed_repository_renders_its_references_again(client, session):
+    item = cht_item(session, 10720)
+    item.body = "See #1."
+    item.forge_updated_at += timedelta(seconds=4)
+    session.flush()
+    assert "https://github.com/medic/cht-core/issues/1" in client.get(f"/items/{item.id}").get_data(as_text=True)
+    item.repository.owner = "medic-renamed"
+    session.flush()
+    page = client.get(f"/items/{item.id}").get_data(as_text=True)
+    assert f'<a href="https://github.com/medic-renamed/cht-core/issues/1" {NOFOLLOW}>#1</a>' in page
