@@ -193,22 +193,29 @@ def project(slug: str):
 
 @bp.get("/items")
 def items():
-    """Backlog items with the same filters as the backlog page."""
+    """Backlog items with the same filters as the backlog page; ``next`` carries
+    a keyset ``cursor`` (no OFFSET however deep), ``total`` is exact up to
+    10,000 (``total_exact``)."""
     _refuse_blank_choices()
     filters = parse_filters(request.args)
+    cursor = request.args.get("cursor")
+    if cursor is not None and "page" in request.args:
+        raise BadFilter("cursor", _("Give a cursor or a page, not both."))
     result = find_items(
         filters,
         page_size=current_app.config["BACKLOG_PAGE_SIZE"],
         reporting_currency=current_app.config["REPORTING_CURRENCY"],
+        cursor=cursor,
     )
     next_url = (
-        url_for("api.items", **filters.as_args(page=filters.page + 1), _external=True)
-        if result.has_next
+        url_for("api.items", **filters.as_args(page=1), cursor=result.next_cursor, _external=True)
+        if result.next_cursor
         else None
     )
     return answer(schemas.ItemList(
         items=[item_model(i) for i in result.items],
         total=result.total,
+        total_exact=result.total_exact,
         page=result.page,
         next=next_url,
     ))
