@@ -264,8 +264,11 @@ class CurrencyTotals(ApiModel):
 
 class LedgerSummary(ApiModel):
     totals: dict[Annotated[str, Field(pattern="^[A-Z]{3}$")], CurrencyTotals]
-    reconciled: bool = Field(description="true when `flask ledger check` finds nothing")
-    violations: int
+    reconciled: bool = Field(description="true when the last full check (`flask ledger check`, run hourly) "
+                                         "found nothing; false when it found something or never ran")
+    violations: int = Field(description="what the last full check found")
+    totals_at: Optional[UtcTimestamp] = Field(description="when the totals last changed (at every money event)")
+    checked_at: Optional[UtcTimestamp] = Field(description="when the last full check ran; null: never")
 
 
 # -- matching pools -------------------------------------------------------------------------------

@@ -18,11 +18,11 @@ from marketplace.backlog.search import (
     visible_item,
 )
 from marketplace.errors import BadFilter
-from marketplace.extensions import db
-from marketplace.ledger.check import check
+from marketplace.extensions import db, limiter
+from marketplace.ledger.summary import read as read_ledger_summary
 from marketplace.payouts.queries import public_item_payouts
 from marketplace.pledges.service import awaiting_payment
-from marketplace.pledges.transparency import item_pledges, totals
+from marketplace.pledges.transparency import item_pledges
 from marketplace.pools import queries as pool_queries
 from marketplace.pools.models import MatchingPool, PoolKind
 from marketplace.projects.models import MemberProject
@@ -30,6 +30,14 @@ from marketplace.projects.queries import open_item_counts
 from marketplace.validation import ascii_int, http_url
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def _api_limit() -> str:
+    return current_app.config["RATELIMIT_API"]
+
+
+# Every API request counts against its client address (RATELIMIT_API); past it, 429 with Retry-After.
+limiter.limit(_api_limit)(bp)
 # The /items parameters whose documented values are choices or numbers.
 CHOICE_PARAMETERS = tuple(
     parameter["name"] for parameter in query_parameters(schemas.ItemQuery)
@@ -258,9 +266,16 @@ def item_ledger(item_id: int):
 
 @bp.get("/ledger")
 def ledger_summary():
-    """Totals per currency from the ledger entries, and the reconciliation result."""
-    violations = check()
-    return answer(schemas.LedgerSummary(totals=totals(), reconciled=not violations, violations=len(violations)))
+    """Totals per currency and the last reconciliation's result, from the stored
+    summary (:mod:`marketplace.ledger.summary`): one row read, whatever the
+    ledger's size."""
+    summary = read_ledger_summary()
+    if summary is None:
+        return answer(schemas.LedgerSummary(totals={}, reconciled=False, violations=0, totals_at=None,
+                                            checked_at=None))
+    return answer(schemas.LedgerSummary(totals=summary.totals, reconciled=summary.reconciled,
+                                        violations=summary.violations, totals_at=summary.totals_at,
+                                        checked_at=summary.checked_at))
 
 
 def _pool_fields(pool: MatchingPool) -> dict:

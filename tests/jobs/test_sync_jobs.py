@@ -66,6 +66,7 @@ def test_cron_schedule_loads_from_the_repository_config(rq_redis):
         ("transfer-reconciliation", "money", None, "47 3 * * *"),
         ("claim-lapses", "default", None, "23 * * * *"),
         ("end-pools", "money", None, "53 * * * *"),
+        ("ledger-reconciliation", "money", None, "11 * * * *"),
     }
 
 
