@@ -21,7 +21,7 @@ from marketplace.errors import BadFilter
 from marketplace.extensions import db, limiter
 from marketplace.ledger.summary import read as read_ledger_summary
 from marketplace.payouts.queries import public_item_payouts
-from marketplace.pledges.service import awaiting_payment
+from marketplace.pledges.service import awaiting_payment, awaiting_payment_counts
 from marketplace.pledges.transparency import item_pledges
 from marketplace.pools import queries as pool_queries
 from marketplace.pools.models import MatchingPool, PoolKind
@@ -55,8 +55,9 @@ def commons_state(item: BacklogItem) -> str:
     return "closed" if item.state.value == "closed" else "open"
 
 
-def item_model(item: BacklogItem) -> schemas.Item:
-    """The public shape of a backlog item (schema ``Item``)."""
+def item_model(item: BacklogItem, awaiting: int | None = None) -> schemas.Item:
+    """The public shape of a backlog item (schema ``Item``); ``awaiting`` is its
+    number of pledges awaiting payment when the caller counted it already (a list)."""
     repo = item.repository
     solved_by = item.solved_by
     return schemas.Item(
@@ -95,7 +96,7 @@ def item_model(item: BacklogItem) -> schemas.Item:
         bounty=[schemas.Money(currency=f.currency, amount_minor=f.held_minor)
                 for f in item.funding if f.held_minor > 0],
         # Unpaid pledges are not public money: a count only, never their amounts.
-        pledges_awaiting_payment=awaiting_payment(item.id),
+        pledges_awaiting_payment=awaiting_payment(item.id) if awaiting is None else awaiting,
     )
 
 
@@ -220,8 +221,9 @@ def items():
         if result.next_cursor
         else None
     )
+    awaiting = awaiting_payment_counts([i.id for i in result.items])
     return answer(schemas.ItemList(
-        items=[item_model(i) for i in result.items],
+        items=[item_model(i, awaiting.get(i.id, 0)) for i in result.items],
         total=result.total,
         total_exact=result.total_exact,
         page=result.page,

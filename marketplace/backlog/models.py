@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -56,6 +57,13 @@ class BacklogItem(db.Model):
         ),
         Index("ix_backlog_item_listing", "hidden", "state", "forge_updated_at", "id"),
         Index("ix_backlog_item_created", "forge_created_at", "id"),
+        # Issue 15: the default list (open, unsolved, visible, newest update first) and its
+        # count read this index alone; the project filter's EXISTS probes the second.
+        Index("ix_backlog_item_open", "forge_updated_at", "id",
+              postgresql_where=text("hidden IS false AND state = 'open' AND solved_by_id IS NULL"),
+              sqlite_where=text("hidden = 0 AND state = 'open' AND solved_by_id IS NULL")),
+        Index("ix_backlog_item_visible_repository", "repository_id",
+              postgresql_where=text("hidden IS false"), sqlite_where=text("hidden = 0")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

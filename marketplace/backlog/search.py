@@ -217,14 +217,15 @@ def search_condition(q: str):
     return BacklogItem.id.in_(matches)
 
 
-def _filtered(filters: BacklogFilters):
-    """The SELECT of visible items matching ``filters`` (no order)."""
-    stmt = (
-        select(BacklogItem)
-        .join(Repository, BacklogItem.repository_id == Repository.id)
-        .join(MemberProject, Repository.project_id == MemberProject.id)
-        .where(BacklogItem.hidden.is_(False))
-    )
+def _filtered(filters: BacklogFilters, joined: bool = True):
+    """The SELECT of visible items matching ``filters`` (no order). Without
+    ``joined`` the repository and project are joined only when a filter needs
+    them (every item has both: the joins never drop a row), so a count can
+    read one index."""
+    stmt = select(BacklogItem).where(BacklogItem.hidden.is_(False))
+    if joined or filters.project or filters.sdg or filters.forge:
+        stmt = (stmt.join(Repository, BacklogItem.repository_id == Repository.id)
+                .join(MemberProject, Repository.project_id == MemberProject.id))
     if filters.state != "all":
         stmt = stmt.where(state_condition(filters.state))
     if filters.q:
@@ -273,7 +274,7 @@ def count_items(filters: BacklogFilters, cap: int = COUNT_CAP) -> tuple[int, boo
     """``(total, exact)``: the number of visible items matching ``filters``,
     counting ids only (no row is read beyond the indexes the filters use) and
     stopping at ``cap`` + 1; past ``cap`` returns ``(cap, False)``."""
-    ids = _filtered(filters).with_only_columns(BacklogItem.id).limit(cap + 1)
+    ids = _filtered(filters, joined=False).with_only_columns(BacklogItem.id).limit(cap + 1)
     total = db.session.scalar(select(func.count()).select_from(ids.subquery()))
     return (cap, False) if total > cap else (total, True)
 

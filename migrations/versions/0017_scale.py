@@ -1,6 +1,8 @@
 """Public pages at scale (issue 15): the stored ledger summary that
 /transparency and /api/v1/ledger read instead of the entries, and the data
-version that public pages' ETags and response-cache keys are made from.
+version that public pages' ETags and response-cache keys are made from; two
+partial indexes on backlog_item for the default list, its count and the
+project filter's choices.
 
 The summary's balances are computed here from the entries already posted;
 its check result is left for the first run of the hourly reconciliation
@@ -40,6 +42,11 @@ def upgrade():
     sa.Column('changed_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_data_version'))
     )
+    op.create_index('ix_backlog_item_open', 'backlog_item', ['forge_updated_at', 'id'], unique=False,
+                    postgresql_where=sa.text("hidden IS false AND state = 'open' AND solved_by_id IS NULL"),
+                    sqlite_where=sa.text("hidden = 0 AND state = 'open' AND solved_by_id IS NULL"))
+    op.create_index('ix_backlog_item_visible_repository', 'backlog_item', ['repository_id'], unique=False,
+                    postgresql_where=sa.text("hidden IS false"), sqlite_where=sa.text("hidden = 0"))
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     rows = op.get_bind().execute(sa.text(
         "SELECT a.kind, e.currency, SUM(e.amount_minor) FROM ledger_entry e "
@@ -53,5 +60,7 @@ def upgrade():
 
 
 def downgrade():
+    op.drop_index('ix_backlog_item_visible_repository', table_name='backlog_item')
+    op.drop_index('ix_backlog_item_open', table_name='backlog_item')
     op.drop_table('data_version')
     op.drop_table('ledger_summary')
