@@ -16,7 +16,9 @@
   ``REDIS_URL`` is set, in-process otherwise; ``HTTP_CACHE_TYPE`` overrides)
   under the same key, for ``HTTP_CACHE_SECONDS``, with ``Cache-Control:
   public, max-age=HTTP_CACHE_MAX_AGE`` and ``Vary: Cookie, Accept-Language``.
-  A response that sets a cookie or touched the session is never stored.
+  A response that sets a cookie or touched the session is never stored. The
+  hottest ``HTTP_CACHE_LOCAL_ENTRIES`` (128) pages are also kept in each
+  worker's memory in front of Redis.
 - Every other response (signed-in pages above all) is sent ``Cache-Control:
   private, no-cache`` unless it says otherwise: no shared cache keeps it.
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections import OrderedDict
 from datetime import datetime
 from urllib.parse import urlencode
 
@@ -54,6 +57,10 @@ CACHEABLE = frozenset({
 
 response_cache = Cache()
 _memo: dict[str, tuple[float, int, datetime]] = {}
+# The hottest pages also stay in this worker's memory (in front of Redis), at most
+# HTTP_CACHE_LOCAL_ENTRIES of them: a hit costs no round trip. Keys hold the data
+# version, so an entry is never stale, only unused.
+_local: OrderedDict[str, tuple[float, tuple[bytes, str]]] = OrderedDict()
 
 
 def cache_config(config: dict) -> dict:
@@ -118,7 +125,7 @@ def _serve_cached():
         _headers(response, etag, changed_at)
         g.http_cache = None
         return response
-    stored = response_cache.get(key)
+    stored = _cache_get(key)
     if stored is None:
         return None
     body, mimetype = stored
@@ -141,8 +148,41 @@ def _store(response: Response) -> Response:
         response.headers.setdefault("Cache-Control", "private, no-cache")
         return response
     _headers(response, etag, changed_at)
-    response_cache.set(key, (response.get_data(), response.mimetype))
+    _cache_set(key, (response.get_data(), response.mimetype))
     return response
+
+
+def _local_entries() -> int:
+    if current_app.config.get("HTTP_CACHE_TYPE") == "NullCache":
+        return 0
+    return current_app.config.get("HTTP_CACHE_LOCAL_ENTRIES", 128)
+
+
+def _cache_get(key: str) -> tuple[bytes, str] | None:
+    if _local_entries():
+        hit = _local.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            _local.move_to_end(key)
+            return hit[1]
+    stored = response_cache.get(key)
+    if stored is not None:
+        _local_put(key, stored)
+    return stored
+
+
+def _cache_set(key: str, value: tuple[bytes, str]) -> None:
+    response_cache.set(key, value)
+    _local_put(key, value)
+
+
+def _local_put(key: str, value: tuple[bytes, str]) -> None:
+    limit = _local_entries()
+    if not limit:
+        return
+    _local[key] = (time.monotonic() + current_app.config.get("HTTP_CACHE_SECONDS", 60), value)
+    _local.move_to_end(key)
+    while len(_local) > limit:
+        _local.popitem(last=False)
 
 
 def init_http_cache(app: Flask) -> None:

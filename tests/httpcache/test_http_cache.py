@@ -109,3 +109,31 @@ def test_cache_config_uses_redis_when_there_is_one():
     assert cache_config({"REDIS_URL": "redis://r:6379/1"})["CACHE_REDIS_URL"] == "redis://r:6379/1"
     assert cache_config({"REDIS_URL": None})["CACHE_TYPE"] == "SimpleCache"
     assert cache_config({"REDIS_URL": None, "HTTP_CACHE_TYPE": "NullCache"})["CACHE_TYPE"] == "NullCache"
+
+
+def test_the_response_cache_on_redis_serves_a_warm_page(client, app, session, redis_url):
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()
+    response_cache.init_app(app, config=cache_config({"REDIS_URL": redis_url}))
+    try:
+        cold, cold_statements = count_statements(client, "/?sdg=3")
+        warm, warm_statements = count_statements(client, "/?sdg=3")
+        assert warm.data == cold.data and warm_statements <= 1 < cold_statements
+        assert any(key.startswith(b"bc:page:") for key in redis.Redis.from_url(redis_url).keys())
+    finally:
+        redis.Redis.from_url(redis_url).flushdb()
+        response_cache.init_app(app, config=cache_config(app.config))
+
+
+def test_the_worker_keeps_hot_pages_in_memory_in_front_of_the_shared_cache(client, app, session, page_cache):
+    app.config["HTTP_CACHE_TYPE"] = "SimpleCache"
+    try:
+        first = client.get("/api/v1/items?label=bug")
+        page_cache.clear()  # the shared cache loses it; this worker still has it
+        again, statements = count_statements(client, "/api/v1/items?label=bug")
+        assert again.data == first.data and statements <= 1
+    finally:
+        app.config["HTTP_CACHE_TYPE"] = "NullCache"
+        from marketplace.httpcache import service
+        service._local.clear()
