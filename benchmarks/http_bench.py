@@ -191,7 +191,9 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--latency-runs", type=int, default=200)
     parser.add_argument("--output", default=str(HERE / "RESULTS.md"))
+    parser.add_argument("--append", action="store_true", help="add this run's section after the file's")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop gunicorn on the way out
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk")
 
@@ -239,6 +241,9 @@ def main() -> None:
                         script, rotate = scripts["api_item"], [server.url(f"/api/v1/items/{i}") for i in item_ids]
                     else:
                         urllib.request.urlopen(server.url(path)).read()  # warm: fill the cache
+                    # The machine is shared: the trivial endpoint is measured again right
+                    # before each page, and the page is divided by that figure.
+                    trivial = wrk(server.url(TRIVIAL), args.duration)
                     rps = wrk(server.url(path), args.duration, script)
                     lat = latencies(server.url(path), args.latency_runs, rotate)
                     rows.setdefault(name, {})[phase] = (rps, rps / trivial, *lat)
@@ -246,22 +251,25 @@ def main() -> None:
                           f"median {lat[0]:.1f} ms p95 {lat[1]:.1f} ms", flush=True)
                 if phase == "cold":
                     name = "GitHub webhook intake (verify, store, enqueue)"
+                    trivial = wrk(server.url(TRIVIAL), args.duration)
                     rps = wrk(server.url("/webhooks/github"), args.duration, scripts["webhook"])
                     lat = latencies(server.url("/webhooks/github"), args.latency_runs, post=True)
                     rows.setdefault(name, {})["cold"] = (rps, rps / trivial, *lat)
                     print(f"webhook {rps:.0f} req/s = {rps / trivial:.3f} x trivial", flush=True)
                 peaks[phase] = server.worker_peaks_kb()
-    write(args.output, rows, peaks, items, projects, entries)
+    write(args.output, rows, peaks, items, projects, entries, args.append)
 
 
-def write(path: str, rows: dict, peaks: dict, items: int, projects: int, entries: int) -> None:
+def write(path: str, rows: dict, peaks: dict, items: int, projects: int, entries: int, append: bool) -> None:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    lines = [
-        "# HTTP benchmark results (`make benchmark`, `benchmarks/http_bench.py`)", "",
+    head = [] if append else ["# HTTP benchmark results (`make benchmark`, `benchmarks/http_bench.py`)", ""]
+    lines = head + [
+        f"## {items:,} items", "",
         f"Measured {now} on: {machine()}.", "",
         f"Data: {items:,} items across {projects:,} member projects (benchmarks/generate.py), "
-        f"{entries:,} ledger entries. wrk -t2 -c16; ratios are to the trivial endpoint of the same "
-        "server in the same phase. Cold: response cache off (every request renders; item pages rotate "
+        f"{entries:,} ledger entries. wrk -t2 -c16; each ratio is to the trivial endpoint measured by "
+        "the same server right before that page (the machine is shared, its load drifts); the "
+        "trivial row shows the first such measurement of each phase. Cold: response cache off (every request renders; item pages rotate "
         "over 5,000 items). Warm: response cache on Redis. Latency: sequential single requests.", "",
         "| page | cold req/s | cold ÷ trivial | warm req/s | warm ÷ trivial | cold median / p95 ms "
         "| warm median / p95 ms |",
@@ -277,7 +285,8 @@ def write(path: str, rows: dict, peaks: dict, items: int, projects: int, entries
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Peak RSS per worker (VmHWM, MiB) after each phase: " + "; ".join(
         f"{phase}: " + ", ".join(f"{kb / 1024:.0f}" for kb in kbs) for phase, kbs in peaks.items()), ""]
-    Path(path).write_text("\n".join(lines))
+    before = Path(path).read_text() + "\n" if append and Path(path).exists() else ""
+    Path(path).write_text(before + "\n".join(lines))
     print(f"wrote {path}")
 
 
