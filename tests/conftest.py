@@ -127,6 +127,7 @@ def make_app(database_url: str, **extra):
         # The response cache is per test (tests/httpcache); elsewhere a page is rendered every time.
         "HTTP_CACHE_TYPE": "NullCache",
         "HTTP_CACHE_VERSION_SECONDS": 0,
+        "HTTP_CACHE_FRAGMENTS": False,
     }
     config.update(extra)
     return create_app(config)

@@ -137,3 +137,32 @@ def test_the_worker_keeps_hot_pages_in_memory_in_front_of_the_shared_cache(clien
         app.config["HTTP_CACHE_TYPE"] = "NullCache"
         from marketplace.httpcache import service
         service._local.clear()
+
+
+def test_project_choices_are_remembered_until_the_data_changes(client, app, session):
+    from marketplace.projects.models import MemberProject
+
+    seen = []
+
+    def listener(*args):
+        seen.append(args[2])
+
+    app.config["HTTP_CACHE_FRAGMENTS"] = True
+    engine = db.session.get_bind()
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        client.get("/")
+        seen.clear()
+        page = client.get("/?project=odk").get_data(as_text=True)
+        assert not [s for s in seen if "EXISTS" in s and "member_project.slug" in s]
+        assert '<option value="odk" selected>' in page
+        project = session.scalar(select(MemberProject).where(MemberProject.slug == "odk"))
+        project.name = "Open Data Kit (renamed)"
+        session.commit()
+        seen.clear()
+        page = client.get("/").get_data(as_text=True)
+        assert [s for s in seen if "EXISTS" in s and "member_project.slug" in s]
+        assert ">Open Data Kit (renamed)</option>" in page
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+        app.config["HTTP_CACHE_FRAGMENTS"] = False
