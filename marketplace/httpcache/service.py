@@ -142,8 +142,11 @@ def _store(response: Response) -> Response:
             response.headers.setdefault("Cache-Control", "private, no-cache")
         return response
     key, etag, changed_at = state
+    # Never shared: an error, a stream, a response that sets a cookie or changed the
+    # session, or a page carrying a form's CSRF token (it belongs to one session).
     shareable = (response.status_code == 200 and not response.direct_passthrough
-                 and not session.modified and "Set-Cookie" not in response.headers)
+                 and not session.modified and "Set-Cookie" not in response.headers
+                 and b'name="csrf_token"' not in response.get_data())
     if not shareable:
         response.headers.setdefault("Cache-Control", "private, no-cache")
         return response
