@@ -120,7 +120,8 @@ def openapi_document(server_url: str) -> dict:
                 "Each client address may make `RATELIMIT_API` requests (default 120 per minute and "
                 "3,000 per hour); past that the answer is 429 with `Retry-After` (seconds). "
                 "`/items` pages with the `cursor` of `next`; `total` is exact up to 10,000 "
-                "(`total_exact`). Anonymous answers carry an `ETag`: send it as `If-None-Match` "
+                "(`total_exact`), and `page` numbers reach that far (the cursor goes on). "
+                "Anonymous answers carry an `ETag`: send it as `If-None-Match` "
                 "for a 304 while nothing changed."
             ),
         },

@@ -1,8 +1,9 @@
 """Public pages at scale (issue 15): the stored ledger summary that
 /transparency and /api/v1/ledger read instead of the entries, and the data
 version that public pages' ETags and response-cache keys are made from; two
-partial indexes on backlog_item for the default list, its count and the
-project filter's choices.
+partial indexes on backlog_item for the default list, its count, the
+project and SDG filters and the project filter's choices; the label index
+covers (name, item_id) so the label filter reads it alone.
 
 The summary's balances are computed here from the entries already posted;
 its check result is left for the first run of the hourly reconciliation
@@ -47,6 +48,12 @@ def upgrade():
                     sqlite_where=sa.text("hidden = 0 AND state = 'open' AND solved_by_id IS NULL"))
     op.create_index('ix_backlog_item_visible_repository', 'backlog_item', ['repository_id'], unique=False,
                     postgresql_where=sa.text("hidden IS false"), sqlite_where=sa.text("hidden = 0"))
+    op.create_index('ix_backlog_item_open_repository', 'backlog_item', ['repository_id', 'forge_updated_at', 'id'],
+                    unique=False,
+                    postgresql_where=sa.text("hidden IS false AND state = 'open' AND solved_by_id IS NULL"),
+                    sqlite_where=sa.text("hidden = 0 AND state = 'open' AND solved_by_id IS NULL"))
+    op.drop_index('ix_item_label_name', table_name='item_label')
+    op.create_index('ix_item_label_name', 'item_label', ['name', 'item_id'], unique=False)
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     rows = op.get_bind().execute(sa.text(
         "SELECT a.kind, e.currency, SUM(e.amount_minor) FROM ledger_entry e "
@@ -60,6 +67,9 @@ def upgrade():
 
 
 def downgrade():
+    op.drop_index('ix_item_label_name', table_name='item_label')
+    op.create_index('ix_item_label_name', 'item_label', ['name'], unique=False)
+    op.drop_index('ix_backlog_item_open_repository', table_name='backlog_item')
     op.drop_index('ix_backlog_item_visible_repository', table_name='backlog_item')
     op.drop_index('ix_backlog_item_open', table_name='backlog_item')
     op.drop_table('data_version')
