@@ -196,6 +196,7 @@ def main() -> None:
     parser.add_argument("--latency-runs", type=int, default=200)
     parser.add_argument("--output", default=str(HERE / "RESULTS.md"))
     parser.add_argument("--append", action="store_true", help="add this run's section after the file's")
+    parser.add_argument("--only", help="time only the pages whose name contains this text (and no webhook)")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop gunicorn on the way out
     if not shutil.which("wrk"):
@@ -237,6 +238,8 @@ def main() -> None:
                 rows.setdefault("trivial endpoint (harness only)", {})[phase] = (trivial, 1.0, *trivial_lat)
                 print(f"{phase}: trivial {trivial:.0f} req/s", flush=True)
                 for name, path in pages(item):
+                    if args.only and args.only not in name:
+                        continue
                     script = None
                     rotate = None
                     if phase == "cold" and path.startswith("/items/"):
@@ -253,7 +256,7 @@ def main() -> None:
                     rows.setdefault(name, {})[phase] = (rps, rps / trivial, *lat)
                     print(f"{phase}: {name} {rps:.0f} req/s = {rps / trivial:.3f} x trivial; "
                           f"median {lat[0]:.1f} ms p95 {lat[1]:.1f} ms", flush=True)
-                if phase == "cold":
+                if phase == "cold" and not args.only:
                     name = "GitHub webhook intake (verify, store, enqueue)"
                     trivial = wrk(server.url(TRIVIAL), args.duration)
                     rps = wrk(server.url("/webhooks/github"), args.duration, scripts["webhook"])
