@@ -82,8 +82,20 @@ messages: install
 	mkdir -p marketplace/translations
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o marketplace/translations/messages.pot .
 
+# The HTTP benchmark (issue 15; benchmarks/README.md): generates BENCH_ITEMS items across
+# BENCH_PROJECTS projects in the benchmark database, then wrk against gunicorn (2 workers)
+# writes benchmarks/RESULTS.md; then the per-page SQL comparison. Needs PostgreSQL, Redis
+# and wrk (Debian: apt-get install wrk). Not part of CI.
+BENCH_ITEMS ?= 100000
+BENCH_PROJECTS ?= 1000
+BENCH_DURATION ?= 10
+
 benchmark: install
-	$(BIN)/python benchmarks/backlog_pages.py
+	@command -v wrk > /dev/null || (echo "wrk is not installed (Debian: apt-get install wrk)"; exit 1)
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[prod]'
+	$(BIN)/python benchmarks/generate.py --projects $(BENCH_PROJECTS) --items $(BENCH_ITEMS)
+	$(BIN)/python benchmarks/http_bench.py --duration $(BENCH_DURATION)
+	$(BIN)/python benchmarks/backlog_pages.py --runs 20
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

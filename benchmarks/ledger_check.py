@@ -41,8 +41,8 @@ def payout_sql(items: int) -> list[str]:
                    now(), now(), now(), now(), now()
             FROM (SELECT * FROM item_funding ORDER BY item_id LIMIT {items}) chosen""",
         """INSERT INTO payout_share (payout_id, recipient_id, position, weight, amount_minor, state, rail, attempts,
-                                     refusals, paid_at, manual_reference)
-           SELECT p.id, u.id, 0, 1, p.gross_minor - p.fee_minor, 'paid', 'manual', 0, 0, now(), 'BENCH-' || p.id
+                                     refusals, refunded_after_minor, paid_at, manual_reference)
+           SELECT p.id, u.id, 0, 1, p.gross_minor - p.fee_minor, 'paid', 'manual', 0, 0, 0, now(), 'BENCH-' || p.id
            FROM payout p, user_account u WHERE u.email = 'bench-recipient@example.org'""",
         """INSERT INTO payout_pledge (payout_id, pledge_id, amount_minor)
            SELECT p.id, pl.id, pl.amount_minor FROM payout p JOIN pledge pl ON pl.item_id = p.item_id""",

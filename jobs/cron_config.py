@@ -23,6 +23,8 @@ SCHEDULE: tuple[Scheduled, ...] = (
     Scheduled("incremental-sync", "jobs.sync.sync_due_repositories", interval=15 * 60),
     # Once a day, find what webhooks missed (deleted merge requests, lost deliveries).
     Scheduled("reconciliation", "jobs.sync.reconcile_all", cron="17 3 * * *"),
+    # Every hour, the full ledger check and fresh totals, stored for the public pages (issue 15).
+    Scheduled("ledger-reconciliation", "jobs.money.reconcile_ledger", cron="11 * * * *"),
     # Deliveries whose job was lost (Redis down when they arrived) are queued again.
     Scheduled("requeue-deliveries", "jobs.webhooks.requeue_pending_deliveries", interval=5 * 60),
     # Stripe events that came before what they are about (kept "waiting") are tried again.

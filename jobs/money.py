@@ -2,6 +2,7 @@
 from marketplace.backlog.ending import end_withheld
 from marketplace.claims.service import lapse_due, warn_lapsing
 from marketplace.extensions import db
+from marketplace.ledger.summary import refresh as refresh_summary
 from marketplace.payouts.service import begin_transfer, execute, retry_due, transfer
 from marketplace.payouts.service import reconcile_transfers as reconcile
 from marketplace.pledges.service import (
@@ -15,6 +16,16 @@ from marketplace.tasks import job
 from marketplace.timeutil import utcnow
 
 CRON_TIMEOUT = 600  # seconds, for each periodic pass
+
+
+@job(queue="money", timeout=CRON_TIMEOUT)
+def reconcile_ledger() -> int:
+    """Cron (hourly): the full ledger check and fresh totals, stored in the
+    ledger summary that /transparency and /api/v1/ledger show; returns the
+    number of violations (each is on the summary and in ``flask ledger check``)."""
+    violations = refresh_summary()
+    db.session.commit()
+    return len(violations)
 
 
 @job(queue="money", timeout=CRON_TIMEOUT)

@@ -153,6 +153,10 @@ def create_app(config: dict | None = None) -> Flask:
         incoming = request.headers.get("X-Request-ID", "")
         g.request_id = incoming[:64] if incoming.isprintable() and incoming else secrets.token_hex(8)
 
+    from marketplace.httpcache.service import init_http_cache
+
+    init_http_cache(app)
+
     from marketplace.cli import register_cli
 
     register_cli(app)

@@ -20,7 +20,7 @@ from marketplace.backlog.snapshot import SnapshotError, load_snapshot
 from marketplace.extensions import db
 from marketplace.forges.models import Repository, SyncRun
 from marketplace.forges.service import find_repository
-from marketplace.ledger.check import check
+from marketplace.ledger.summary import refresh as refresh_ledger_summary
 from marketplace.projects.registry import (
     RegistryError,
     import_registry,
@@ -195,8 +195,11 @@ def reports_export(directory: str | None) -> None:
 
 @ledger_cli.command("check")
 def ledger_check() -> None:
-    """Verify every ledger invariant in SQL; exit 1 naming each violation."""
-    violations = check()
+    """Verify every ledger invariant in SQL (a full pass over every entry) and
+    store the result with fresh totals in the ledger summary that the public
+    pages show; exit 1 naming each violation."""
+    violations = refresh_ledger_summary()
+    db.session.commit()
     for violation in violations:
         click.echo(str(violation), err=True)
     if violations:

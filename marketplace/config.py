@@ -156,6 +156,14 @@ def from_environment() -> dict:
         "GITLAB_OAUTH_CLIENT_SECRET": os.environ.get("GITLAB_OAUTH_CLIENT_SECRET") or None,
         "GITLAB_OAUTH_URL": os.environ.get("GITLAB_OAUTH_URL", "https://gitlab.com"),
         "RATELIMIT_AUTH": os.environ.get("RATELIMIT_AUTH", "10 per minute;100 per hour"),
+        # The JSON API, per client address (Flask-Limiter syntax); 429 with Retry-After past it.
+        "RATELIMIT_API": os.environ.get("RATELIMIT_API", "120 per minute;3000 per hour"),
+        # Anonymous public pages (marketplace.httpcache): browsers and proxies keep them
+        # HTTP_CACHE_MAX_AGE seconds, the response cache HTTP_CACHE_SECONDS (keyed by the data
+        # version, so a change shows at once); HTTP_CACHE_TYPE=NullCache turns the latter off.
+        "HTTP_CACHE_MAX_AGE": _int("HTTP_CACHE_MAX_AGE", 30, 0, 3600),
+        "HTTP_CACHE_SECONDS": _int("HTTP_CACHE_SECONDS", 60, 1, 86400),
+        "HTTP_CACHE_TYPE": os.environ.get("HTTP_CACHE_TYPE") or None,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         # None: secure unless FLASK_DEBUG or testing (decided in create_app).

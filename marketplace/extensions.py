@@ -27,6 +27,9 @@ babel = Babel()
 csrf = CSRFProtect()
 login_manager = LoginManager()
 # Storage is chosen in create_app: Redis when REDIS_URL is set, else memory.
+# Limits: sign-in forms (accounts.views, RATELIMIT_AUTH) and the JSON API per
+# client address (api.views, RATELIMIT_API); webhooks are exempt (webhooks.views).
+# Past a limit: 429 with Retry-After.
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 

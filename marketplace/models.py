@@ -23,7 +23,13 @@ from marketplace.forges.models import (  # noqa: F401
     RepositoryAlias,
     SyncRun,
 )
-from marketplace.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction  # noqa: F401
+from marketplace.httpcache.models import DataVersion  # noqa: F401
+from marketplace.ledger.models import (  # noqa: F401
+    LedgerAccount,
+    LedgerEntry,
+    LedgerSummary,
+    LedgerTransaction,
+)
 from marketplace.payouts.models import Payout, PayoutAccount, PayoutPledge, PayoutShare  # noqa: F401
 from marketplace.pledges.models import Pledge, RefundFailure  # noqa: F401
 from marketplace.pools.models import MatchingPool, PoolMatch, RoundExclusion  # noqa: F401

@@ -120,9 +120,14 @@ def make_app(database_url: str, **extra):
         "GITLAB_WEBHOOK_TOKEN": GITLAB_TOKEN,
         "GITHUB_TOKEN": None,
         "RATELIMIT_AUTH": "10000 per minute",
+        "RATELIMIT_API": "100000 per minute",
         "PUBLIC_URL": "http://localhost",
         "STRIPE_WEBHOOK_SECRET": STRIPE_SECRET,
         "MAIL_SERVER": None,
+        # The response cache is per test (tests/httpcache); elsewhere a page is rendered every time.
+        "HTTP_CACHE_TYPE": "NullCache",
+        "HTTP_CACHE_VERSION_SECONDS": 0,
+        "HTTP_CACHE_FRAGMENTS": False,
     }
     config.update(extra)
     return create_app(config)

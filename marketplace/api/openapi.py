@@ -123,7 +123,13 @@ def openapi_document(server_url: str) -> dict:
             "version": "1.0.0",
             "description": (
                 "Read-only access to the public backlog of digital public goods. "
-                "Amounts are integers in the currency's minor unit; times are UTC."
+                "Amounts are integers in the currency's minor unit; times are UTC. "
+                "Each client address may make `RATELIMIT_API` requests (default 120 per minute and "
+                "3,000 per hour); past that the answer is 429 with `Retry-After` (seconds). "
+                "`/items` pages with the `cursor` of `next`; `total` is exact up to 10,000 "
+                "(`total_exact`), and `page` numbers reach that far (the cursor goes on). "
+                "Anonymous answers carry an `ETag`: send it as `If-None-Match` "
+                "for a 304 while nothing changed."
             ),
         },
         "servers": [{"url": server_url}],

@@ -142,9 +142,10 @@ class Item(ApiModel):
 
 class ItemList(ApiModel):
     items: list[Item]
-    total: int
-    page: int
-    next: Optional[Url] = Field(description="The next page, or null on the last")
+    total: int = Field(description="Matching items: exact up to 10,000, else 10,000 and `total_exact` false")
+    total_exact: bool = Field(description="false when there are more than `total` matching items")
+    page: int = Field(description="The page number asked for (1 when a `cursor` was given)")
+    next: Optional[Url] = Field(description="The next page (with a `cursor`), or null on the last")
 
 
 # -- projects -------------------------------------------------------------------------------------
@@ -263,8 +264,11 @@ class CurrencyTotals(ApiModel):
 
 class LedgerSummary(ApiModel):
     totals: dict[Annotated[str, Field(pattern="^[A-Z]{3}$")], CurrencyTotals]
-    reconciled: bool = Field(description="true when `flask ledger check` finds nothing")
-    violations: int
+    reconciled: bool = Field(description="true when the last full check (`flask ledger check`, run hourly) "
+                                         "found nothing; false when it found something or never ran")
+    violations: int = Field(description="what the last full check found")
+    totals_at: Optional[UtcTimestamp] = Field(description="when the totals last changed (at every money event)")
+    checked_at: Optional[UtcTimestamp] = Field(description="when the last full check ran; null: never")
 
 
 # -- matching pools -------------------------------------------------------------------------------
@@ -356,6 +360,9 @@ class ItemQuery(ApiModel):
         default="updated", description="updated: recently updated; newest: recently opened; "
                                        "funded: largest bounty in the reporting currency")
     page: Page = 1
+    cursor: Optional[Annotated[str, Field(max_length=200)]] = Field(
+        default=None, description="Where the page starts: the `cursor` of the previous page's `next` "
+                                  "(not with `page`); 400 for a cursor of another sort")
 
 
 # Every model whose schema is a component, by name.

@@ -18,11 +18,11 @@ from marketplace.backlog.search import (
     visible_item,
 )
 from marketplace.errors import BadFilter
-from marketplace.extensions import db
-from marketplace.ledger.check import check
+from marketplace.extensions import db, limiter
+from marketplace.ledger.summary import read as read_ledger_summary
 from marketplace.payouts.queries import public_item_payouts
-from marketplace.pledges.service import awaiting_payment
-from marketplace.pledges.transparency import item_pledges, totals
+from marketplace.pledges.service import awaiting_payment, awaiting_payment_counts
+from marketplace.pledges.transparency import item_pledges
 from marketplace.pools import queries as pool_queries
 from marketplace.pools.models import MatchingPool, PoolKind
 from marketplace.projects.models import MemberProject
@@ -30,6 +30,14 @@ from marketplace.projects.queries import open_item_counts
 from marketplace.validation import ascii_int, http_url
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def _api_limit() -> str:
+    return current_app.config["RATELIMIT_API"]
+
+
+# Every API request counts against its client address (RATELIMIT_API); past it, 429 with Retry-After.
+limiter.limit(_api_limit)(bp)
 # The /items parameters whose documented values are choices, numbers or patterned codes.
 CHOICE_PARAMETERS = tuple(
     parameter["name"] for parameter in query_parameters(schemas.ItemQuery)
@@ -47,8 +55,9 @@ def commons_state(item: BacklogItem) -> str:
     return "closed" if item.state.value == "closed" else "open"
 
 
-def item_model(item: BacklogItem) -> schemas.Item:
-    """The public shape of a backlog item (schema ``Item``)."""
+def item_model(item: BacklogItem, awaiting: int | None = None) -> schemas.Item:
+    """The public shape of a backlog item (schema ``Item``); ``awaiting`` is its
+    number of pledges awaiting payment when the caller counted it already (a list)."""
     repo = item.repository
     solved_by = item.solved_by
     return schemas.Item(
@@ -87,7 +96,7 @@ def item_model(item: BacklogItem) -> schemas.Item:
         bounty=[schemas.Money(currency=f.currency, amount_minor=f.held_minor)
                 for f in item.funding if f.held_minor > 0],
         # Unpaid pledges are not public money: a count only, never their amounts.
-        pledges_awaiting_payment=awaiting_payment(item.id),
+        pledges_awaiting_payment=awaiting_payment(item.id) if awaiting is None else awaiting,
     )
 
 
@@ -193,22 +202,30 @@ def project(slug: str):
 
 @bp.get("/items")
 def items():
-    """Backlog items with the same filters as the backlog page."""
+    """Backlog items with the same filters as the backlog page; ``next`` carries
+    a keyset ``cursor`` (no OFFSET however deep), ``total`` is exact up to
+    10,000 (``total_exact``)."""
     _refuse_blank_choices()
     filters = parse_filters(request.args)
+    cursor = request.args.get("cursor")
+    if cursor is not None and "page" in request.args:
+        raise BadFilter("cursor", _("Give a cursor or a page, not both."))
     result = find_items(
         filters,
         page_size=current_app.config["BACKLOG_PAGE_SIZE"],
         reporting_currency=current_app.config["REPORTING_CURRENCY"],
+        cursor=cursor,
     )
     next_url = (
-        url_for("api.items", **filters.as_args(page=filters.page + 1), _external=True)
-        if result.has_next
+        url_for("api.items", **filters.as_args(page=1), cursor=result.next_cursor, _external=True)
+        if result.next_cursor
         else None
     )
+    awaiting = awaiting_payment_counts([i.id for i in result.items])
     return answer(schemas.ItemList(
-        items=[item_model(i) for i in result.items],
+        items=[item_model(i, awaiting.get(i.id, 0)) for i in result.items],
         total=result.total,
+        total_exact=result.total_exact,
         page=result.page,
         next=next_url,
     ))
@@ -251,9 +268,16 @@ def item_ledger(item_id: int):
 
 @bp.get("/ledger")
 def ledger_summary():
-    """Totals per currency from the ledger entries, and the reconciliation result."""
-    violations = check()
-    return answer(schemas.LedgerSummary(totals=totals(), reconciled=not violations, violations=len(violations)))
+    """Totals per currency and the last reconciliation's result, from the stored
+    summary (:mod:`marketplace.ledger.summary`): one row read, whatever the
+    ledger's size."""
+    summary = read_ledger_summary()
+    if summary is None:
+        return answer(schemas.LedgerSummary(totals={}, reconciled=False, violations=0, totals_at=None,
+                                            checked_at=None))
+    return answer(schemas.LedgerSummary(totals=summary.totals, reconciled=summary.reconciled,
+                                        violations=summary.violations, totals_at=summary.totals_at,
+                                        checked_at=summary.checked_at))
 
 
 def _pool_fields(pool: MatchingPool) -> dict:

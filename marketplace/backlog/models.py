@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -56,6 +57,17 @@ class BacklogItem(db.Model):
         ),
         Index("ix_backlog_item_listing", "hidden", "state", "forge_updated_at", "id"),
         Index("ix_backlog_item_created", "forge_created_at", "id"),
+        # Issue 15: the default list (open, unsolved, visible, newest update first) and its
+        # count read this index alone; the project filter's EXISTS probes the second.
+        Index("ix_backlog_item_open", "forge_updated_at", "id",
+              postgresql_where=text("hidden IS false AND state = 'open' AND solved_by_id IS NULL"),
+              sqlite_where=text("hidden = 0 AND state = 'open' AND solved_by_id IS NULL")),
+        Index("ix_backlog_item_visible_repository", "repository_id",
+              postgresql_where=text("hidden IS false"), sqlite_where=text("hidden = 0")),
+        # The open list of some projects (the project and SDG filters), in its order.
+        Index("ix_backlog_item_open_repository", "repository_id", "forge_updated_at", "id",
+              postgresql_where=text("hidden IS false AND state = 'open' AND solved_by_id IS NULL"),
+              sqlite_where=text("hidden = 0 AND state = 'open' AND solved_by_id IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -177,11 +189,13 @@ class ItemLabel(db.Model):
     """A forge label on an item (names only; colours are the forge's business)."""
 
     __tablename__ = "item_label"
+    # By name then item: the label filter reads the index alone (issue 15).
+    __table_args__ = (Index("ix_item_label_name", "name", "item_id"),)
 
     item_id: Mapped[int] = mapped_column(
         ForeignKey("backlog_item.id", ondelete="CASCADE"), primary_key=True
     )
-    name: Mapped[str] = mapped_column(String(255), primary_key=True, index=True)
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
 
     item: Mapped[BacklogItem] = relationship(back_populates="labels")
 

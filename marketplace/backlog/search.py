@@ -58,10 +58,14 @@ name (``opencrvs`` finds OpenCRVS items by project). The rules:
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import math
 import re
 import unicodedata
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Mapping
 
 from flask_babel import gettext as _
@@ -76,6 +80,7 @@ from sqlalchemy import (
     or_,
     select,
     table,
+    tuple_,
 )
 from sqlalchemy.orm import aliased, contains_eager, selectinload
 
@@ -90,6 +95,10 @@ from marketplace.validation import ascii_int
 
 MAX_QUERY_LENGTH = 500
 MAX_PAGE = 100_000
+# Counts stop here: past it a list says "more than 10,000 items" (as large forges
+# do) instead of counting every match; page numbers stop at this depth too
+# (keyset cursors, the API's ``next``, go further).
+COUNT_CAP = 10_000
 MAX_SEARCH_WORDS = 32
 SORTS = ("updated", "newest", "funded")
 STATES = ("open", "solved", "closed", "all")
@@ -145,15 +154,20 @@ class BacklogFilters:
 
 @dataclass(frozen=True)
 class BacklogPage:
-    """One page of items, with the total across all pages."""
+    """One page of items, with the number of matching items: exact up to
+    :data:`COUNT_CAP`, else ``total`` is the cap and ``total_exact`` False.
+    ``next_cursor`` continues after the last item (keyset), None on the last page."""
 
     items: list[BacklogItem]
     total: int
     page: int
     page_size: int
+    total_exact: bool = True
+    next_cursor: str | None = None
 
     @property
     def pages(self) -> int:
+        """Page numbers reachable by number (at most ``COUNT_CAP / page_size`` when the count is capped)."""
         return max(1, math.ceil(self.total / self.page_size))
 
     @property
@@ -366,14 +380,15 @@ def matched_condition():
     return exists().where(_POOL_MATCH.c.item_id == BacklogItem.id, _POOL_MATCH.c.state == "held")
 
 
-def build_query(filters: BacklogFilters, reporting_currency: str):
-    """The SELECT of visible items matching ``filters``, sorted with ``id`` as tie-breaker."""
-    stmt = (
-        select(BacklogItem)
-        .join(Repository, BacklogItem.repository_id == Repository.id)
-        .join(MemberProject, Repository.project_id == MemberProject.id)
-        .where(BacklogItem.hidden.is_(False))
-    )
+def _filtered(filters: BacklogFilters, joined: bool = True):
+    """The SELECT of visible items matching ``filters`` (no order). Without
+    ``joined`` the repository and project are joined only when a filter needs
+    them (every item has both: the joins never drop a row), so a count can
+    read one index."""
+    stmt = select(BacklogItem).where(BacklogItem.hidden.is_(False))
+    if joined or filters.project or filters.sdg or filters.country or filters.forge:
+        stmt = (stmt.join(Repository, BacklogItem.repository_id == Repository.id)
+                .join(MemberProject, Repository.project_id == MemberProject.id))
     if filters.state != "all":
         stmt = stmt.where(state_condition(filters.state))
     if filters.q:
@@ -400,32 +415,98 @@ def build_query(filters: BacklogFilters, reporting_currency: str):
         stmt = stmt.where(held if filters.funded == "funded" else ~held)
     if filters.matched:
         stmt = stmt.where(matched_condition())
+    return stmt
+
+
+def _sorted(filters: BacklogFilters, stmt, reporting_currency: str):
+    """``(stmt, keys)``: ``stmt`` joined for the sort, and the sort's key
+    expressions, all descending, ``id`` last (the tie-breaker)."""
     if filters.sort == "newest":
-        order = [BacklogItem.forge_created_at.desc(), BacklogItem.id.desc()]
-    elif filters.sort == "funded":
+        return stmt, [BacklogItem.forge_created_at, BacklogItem.id]
+    if filters.sort == "funded":
         # An alias: joined as the table itself, the `funded` filter's EXISTS would correlate to this join.
         reporting = aliased(ItemFunding)
         stmt = stmt.outerjoin(
             reporting,
             and_(reporting.item_id == BacklogItem.id, reporting.currency == reporting_currency),
         )
-        order = [
-            func.coalesce(reporting.held_minor, 0).desc(),
-            BacklogItem.forge_updated_at.desc(),
-            BacklogItem.id.desc(),
-        ]
+        return stmt, [func.coalesce(reporting.held_minor, 0), BacklogItem.forge_updated_at, BacklogItem.id]
+    return stmt, [BacklogItem.forge_updated_at, BacklogItem.id]
+
+
+def build_query(filters: BacklogFilters, reporting_currency: str):
+    """The SELECT of visible items matching ``filters``, sorted with ``id`` as tie-breaker."""
+    stmt, keys = _sorted(filters, _filtered(filters), reporting_currency)
+    return stmt.order_by(*(key.desc() for key in keys))
+
+
+def count_items(filters: BacklogFilters, cap: int = COUNT_CAP) -> tuple[int, bool]:
+    """``(total, exact)``: the number of visible items matching ``filters``,
+    counting ids only (no row is read beyond the indexes the filters use) and
+    stopping at ``cap`` + 1; past ``cap`` returns ``(cap, False)``."""
+    ids = _filtered(filters, joined=False).with_only_columns(BacklogItem.id).limit(cap + 1)
+    total = db.session.scalar(select(func.count()).select_from(ids.subquery()))
+    return (cap, False) if total > cap else (total, True)
+
+
+class BadCursor(BadFilter):
+    """A ``cursor`` that this server did not write for this sort."""
+
+
+def encode_cursor(filters: BacklogFilters, item: BacklogItem, reporting_currency: str) -> str:
+    """The opaque cursor after ``item`` in ``filters``' sort: URL-safe base64
+    of ``[sort, key values…]`` (times as ISO strings)."""
+    if filters.sort == "newest":
+        values = [item.forge_created_at.isoformat(), item.id]
+    elif filters.sort == "funded":
+        held = next((f.held_minor for f in item.funding if f.currency == reporting_currency), 0)
+        values = [held, item.forge_updated_at.isoformat(), item.id]
     else:
-        order = [BacklogItem.forge_updated_at.desc(), BacklogItem.id.desc()]
-    return stmt.order_by(*order)
+        values = [item.forge_updated_at.isoformat(), item.id]
+    raw = json.dumps([filters.sort, *values], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def find_items(filters: BacklogFilters, *, page_size: int, reporting_currency: str) -> BacklogPage:
+def decode_cursor(cursor: str, sort: str) -> list:
+    """The key values of a cursor written by :func:`encode_cursor` for ``sort``.
+    Raises :class:`BadCursor` for anything else."""
+    message = _("cursor is not one this server gave for this sort; start again without it.")
+    try:
+        if len(cursor) > 200:
+            raise ValueError
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value = json.loads(raw)
+        if not isinstance(value, list) or not value or value[0] != sort:
+            raise ValueError
+        keys = value[1:]
+        shapes = {"newest": (str, int), "funded": (int, str, int)}.get(sort, (str, int))
+        if len(keys) != len(shapes) or any(type(k) is not t for k, t in zip(keys, shapes)):
+            raise ValueError
+        return [datetime.fromisoformat(k) if isinstance(k, str) else k for k in keys]
+    except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError):
+        raise BadCursor("cursor", message) from None
+
+
+def find_items(filters: BacklogFilters, *, page_size: int, reporting_currency: str,
+               cursor: str | None = None, count: bool = True) -> BacklogPage:
     """Run the backlog query for one page: the items with repository, project,
-    labels and funding loaded, and the total number of matching items."""
-    stmt = build_query(filters, reporting_currency)
-    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    items = []
-    if (filters.page - 1) * page_size < total:
+    labels and funding loaded, and the number of matching items
+    (:func:`count_items`: exact up to :data:`COUNT_CAP`).
+
+    With ``cursor`` (from :func:`encode_cursor`) the page starts after the
+    item it names (keyset pagination: no OFFSET) and ``page`` is ignored.
+    Otherwise ``page`` selects by number; pages past the capped count hold no
+    items. Raises :class:`BadCursor`."""
+    stmt, keys = _sorted(filters, _filtered(filters), reporting_currency)
+    stmt = stmt.order_by(*(key.desc() for key in keys))
+    total, exact = count_items(filters) if count else (0, False)
+    offset = 0
+    if cursor is not None:
+        stmt = stmt.where(tuple_(*keys) < tuple_(*decode_cursor(cursor, filters.sort)))
+    else:
+        offset = (filters.page - 1) * page_size
+    items: list[BacklogItem] = []
+    if cursor is not None or offset < total:
         items = list(
             db.session.scalars(
                 stmt.options(
@@ -434,11 +515,14 @@ def find_items(filters: BacklogFilters, *, page_size: int, reporting_currency: s
                     selectinload(BacklogItem.funding),
                     selectinload(BacklogItem.solved_by).selectinload(PullRequest.repository),
                 )
-                .limit(page_size)
-                .offset((filters.page - 1) * page_size)
+                .limit(page_size + 1)
+                .offset(offset)
             )
         )
-    return BacklogPage(items, total, filters.page, page_size)
+    more = len(items) > page_size
+    items = items[:page_size]
+    next_cursor = encode_cursor(filters, items[-1], reporting_currency) if more and items else None
+    return BacklogPage(items, total, 1 if cursor is not None else filters.page, page_size, exact, next_cursor)
 
 
 def visible_item(item_id: int) -> BacklogItem | None:

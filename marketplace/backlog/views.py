@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, render_template, request
+from markupsafe import Markup
 from sqlalchemy import func, select
 
 from marketplace.backlog.item_page import render_item_page
@@ -16,6 +17,7 @@ from marketplace.backlog.search import (
 from marketplace.errors import BadFilter
 from marketplace.extensions import db
 from marketplace.forges.models import Repository
+from marketplace.httpcache.service import current_version
 from marketplace.projects.models import MemberProject
 from marketplace.reports.queries import used_deployment_countries
 from marketplace.sdgs import SDG_NAMES
@@ -23,7 +25,13 @@ from marketplace.sdgs import SDG_NAMES
 bp = Blueprint("backlog", __name__)
 
 
-def _filter_choices() -> dict:
+# The project choices, by data version: (version, rows, <option> markup,
+# deployment countries). Every
+# list page shows up to a thousand of them; they change only with the data.
+_choices: dict[str, tuple[int, list, Markup, list]] = {}
+
+
+def _project_rows() -> list:
     # Only projects with visible items: a filter that can only return nothing
     # is noise, and every option costs bytes on a slow connection.
     # EXISTS probes the repository index once per project instead of
@@ -34,12 +42,31 @@ def _filter_choices() -> dict:
         .where(Repository.project_id == MemberProject.id, BacklogItem.hidden.is_(False))
         .exists()
     )
-    projects = db.session.execute(
+    return db.session.execute(
         select(MemberProject.slug, MemberProject.name)
         .where(has_items)
         .order_by(func.lower(MemberProject.name), MemberProject.id)
     ).all()
-    return {"projects": projects, "sdg_names": SDG_NAMES, "countries": used_deployment_countries()}
+
+
+def _filter_choices(selected: str | None = None) -> dict:
+    """The project and SDG choices of the filter form, the project option
+    ``selected`` marked; the projects are remembered per data version
+    (``HTTP_CACHE_FRAGMENTS``, on unless turned off)."""
+    remembered = _choices.get("projects")
+    version = current_version()[0] if current_app.config.get("HTTP_CACHE_FRAGMENTS", True) else None
+    if version is None or remembered is None or remembered[0] != version:
+        rows = _project_rows()
+        options = Markup("").join(Markup('<option value="{}">{}</option>').format(slug, name) for slug, name in rows)
+        remembered = (version, rows, options, used_deployment_countries())
+        if version is not None:
+            _choices["projects"] = remembered
+    options = remembered[2]
+    if selected:
+        mark = str(Markup('<option value="{}">').format(selected))
+        options = Markup(str(options).replace(mark, mark[:-1] + " selected>", 1))
+    return {"projects": remembered[1], "project_options": options, "sdg_names": SDG_NAMES,
+            "countries": remembered[3]}
 
 
 @bp.get("/")
@@ -54,7 +81,7 @@ def index():
                 filters=lenient_filters(request.args),
                 result=None,
                 error=exc,
-                **_filter_choices(),
+                **_filter_choices(lenient_filters(request.args).project),
             ),
             400,
         )
@@ -64,7 +91,7 @@ def index():
         reporting_currency=current_app.config["REPORTING_CURRENCY"],
     )
     return render_template(
-        "backlog/list.html", filters=filters, result=result, error=None, **_filter_choices()
+        "backlog/list.html", filters=filters, result=result, error=None, **_filter_choices(filters.project)
     )
 
 

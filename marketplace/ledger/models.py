@@ -99,3 +99,21 @@ class LedgerEntry(db.Model):
 
     transaction: Mapped[LedgerTransaction] = relationship(back_populates="entries")
     account: Mapped[LedgerAccount] = relationship()
+
+
+class LedgerSummary(db.Model):
+    """The one stored summary of the ledger (``id`` 1) that public pages read
+    instead of the entries (issue 15): the balance of every account kind per
+    currency, kept current by each money event's commit
+    (:mod:`marketplace.ledger.summary`), and the result of the last full
+    reconciliation (``flask ledger check`` or the hourly cron), with when it ran."""
+
+    __tablename__ = "ledger_summary"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # {"item_escrow": {"USD": 12500}, …}: sums of entries in minor units, by account kind then currency.
+    balances: Mapped[dict] = mapped_column(db.JSON, default=dict)
+    balances_at: Mapped[datetime] = mapped_column(default=utcnow)  # when balances last changed or were recomputed
+    checked_at: Mapped[datetime | None] = mapped_column()  # when the full check last ran; None: never
+    violations: Mapped[int] = mapped_column(default=0)  # what that check found
+    violation_rules: Mapped[list] = mapped_column(db.JSON, default=list)  # the rules it found broken, distinct

@@ -15,6 +15,7 @@ from marketplace.ledger.models import (
     LedgerEntry,
     LedgerTransaction,
 )
+from marketplace.ledger.summary import note_posted
 from marketplace.money import Money
 
 
@@ -92,6 +93,7 @@ def post(kind: str, idempotency_key: str, lines: list[Line], memo: str | None = 
         if existing is None:
             raise
         return existing, False
+    note_posted(transaction.id)
     return transaction, True
 
 

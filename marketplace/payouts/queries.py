@@ -66,6 +66,7 @@ def recent_payouts(limit: int = 50) -> list[Payout]:
     the forge, confidential, or of a private repository), which the
     transparency page checks."""
     return list(db.session.scalars(select(Payout).where(Payout.executed_at.is_not(None))
+                                   .options(selectinload(Payout.item))  # one query, not one per row
                                    .order_by(Payout.executed_at.desc(), Payout.id.desc()).limit(limit)))
 
 

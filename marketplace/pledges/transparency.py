@@ -3,11 +3,11 @@ or "anonymous"), its state, escrow and refunds; and totals per currency. (An
 item's payouts as the public sees them: ``marketplace.payouts.queries``.)"""
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from marketplace.accounts.models import User
 from marketplace.extensions import db
-from marketplace.ledger.models import AccountKind, LedgerAccount, LedgerEntry
+from marketplace.ledger.summary import balances_from_entries, figures
 from marketplace.pledges.models import Pledge, PledgeState
 
 # Pledges whose money never arrived (yet) are not public money: only counted (awaiting_payment).
@@ -38,32 +38,12 @@ def item_pledges(item_id: int) -> list[dict]:
 
 
 def totals() -> dict[str, dict[str, int]]:
-    """Per currency, from the ledger entries: received, held in escrow,
+    """Per currency, summed from every ledger entry now (a whole-ledger pass,
+    for reports and tools; public pages read the stored summary,
+    :func:`marketplace.ledger.summary.read`): received, held in escrow,
     refunded, fees, paid out, owed to contributors (approved, not yet paid),
     lost to disputes, covered by the commons' own funds (losses after payout,
     less transfers reversed back), advanced against recipients' debts, and
     the matching pools' money: received from sponsors, held by the pools,
     returned to sponsors (what pools matched is in escrow, or paid out)."""
-    rows = db.session.execute(
-        select(LedgerAccount.kind, LedgerEntry.currency, func.sum(LedgerEntry.amount_minor))
-        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
-        .group_by(LedgerAccount.kind, LedgerEntry.currency)
-    ).all()
-    out: dict[str, dict[str, int]] = {}
-    names = {AccountKind.funder_payments: "received", AccountKind.item_escrow: "held",
-             AccountKind.refunds: "refunded", AccountKind.platform_fees: "fees",
-             AccountKind.payouts_paid: "paid", AccountKind.contributor_payable: "owed",
-             AccountKind.disputes: "lost", AccountKind.commons_funds: "commons",
-             AccountKind.contributor_receivable: "advanced",
-             AccountKind.stripe_fees: "lost",  # a dispute's fee is part of what the dispute cost
-             # Matching pools: sponsors' money in, what the pools hold, what went back to sponsors.
-             AccountKind.sponsor_payments: "pools_received", AccountKind.matching_pool: "pools_held",
-             AccountKind.sponsor_returns: "pools_returned"}
-    for kind, currency, total in rows:
-        figures = out.setdefault(currency, dict.fromkeys(names.values(), 0))
-        value = int(total or 0)
-        # Sources are negative in the ledger; shown as positive amounts.
-        negative = kind in (AccountKind.funder_payments, AccountKind.contributor_receivable,
-                            AccountKind.sponsor_payments)
-        figures[names[kind]] += -value if negative else value
-    return dict(sorted(out.items()))
+    return figures(balances_from_entries())

@@ -15,11 +15,12 @@ import hmac
 import stripe
 from flask import Blueprint, current_app, jsonify, request
 
-from marketplace.extensions import db
+from marketplace.extensions import db, limiter
 from marketplace.webhooks.intake import BadBody, parse_body
 from marketplace.webhooks.service import store
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+limiter.exempt(bp)  # a forge or Stripe retrying deliveries is never rate-limited
 MAX_ID_LENGTH = 100
 
 

@@ -2,6 +2,7 @@
 the fiscal host's forms and the API, without JavaScript."""
 from datetime import timedelta
 
+from marketplace.extensions import db
 from marketplace.pools import service as pools
 from marketplace.pools.models import PoolState
 from marketplace.timeutil import utcnow
@@ -111,6 +112,7 @@ def test_a_bank_transfer_pledge_awaiting_its_money_says_how_much_it_would_be_mat
 
 def test_the_public_ledger_counts_the_pools_money(pw, client):
     _scenario_pool(pw)
+    db.session.commit()  # the public totals follow committed money events (the stored ledger summary)
     usd = client.get("/api/v1/ledger").get_json()["totals"]["USD"]
     assert (usd["pools_received"], usd["pools_held"], usd["pools_returned"]) == (50000, 42000, 0)
     html = client.get("/transparency").get_data(as_text=True)

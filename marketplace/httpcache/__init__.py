@@ -1,0 +1,1 @@
+"""HTTP caching of the public pages for anonymous visitors (issue 15)."""
