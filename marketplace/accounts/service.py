@@ -60,7 +60,8 @@ def create_account(email: str, password: str, display_name: str, *, funder: bool
     email = email.strip()
     existing = user_by_email(email)
     if existing is not None:
-        mail.send("account_exists", existing.email, user=existing, link=url_for_public("accounts.reset_request"))
+        mail.send("account_exists", existing.email, language=mail.recipient_language(existing.preferred_language),
+                  user=existing, link=url_for_public("accounts.reset_request"))
         return None
     user = User(display_name=display_name.strip(), is_funder=funder, is_implementor=implementor)
     user.set_email(email)
@@ -74,7 +75,7 @@ def create_account(email: str, password: str, display_name: str, *, funder: bool
 
 def send_verification(user: User, email: str) -> None:
     """Mail ``email`` a link that confirms it for ``user`` (valid 48 hours, once), after commit."""
-    mail.send("account_verify", email, user=user,
+    mail.send("account_verify", email, language=mail.recipient_language(user.preferred_language), user=user,
               link=url_for_public("accounts.verify", token=make_email_token(user, email)))
 
 
@@ -110,7 +111,7 @@ def request_password_reset(email: str) -> None:
     user = user_by_email(email)
     if user is None:
         return
-    mail.send("password_reset", user.email, user=user,
+    mail.send("password_reset", user.email, language=mail.recipient_language(user.preferred_language), user=user,
               link=url_for_public("accounts.reset_password", token=make_reset_token(user)))
 
 
@@ -187,6 +188,16 @@ def set_roles(user: User, *, display_name: str, funder: bool, implementor: bool)
     user.is_implementor = implementor
     audit.record("user.roles_changed", "user_account", user.id, actor=f"user:{user.id}", actor_user_id=user.id,
                  details={"funder": user.is_funder, "implementor": user.is_implementor})
+
+
+def set_language(user: User, code: str) -> None:
+    """Remember ``code`` (an offered locale, checked by the caller) as the
+    person's language for pages and e-mails; audited as ``user.language_changed``."""
+    if user.preferred_language == code:
+        return
+    user.preferred_language = code
+    audit.record("user.language_changed", "user_account", user.id, actor=f"user:{user.id}", actor_user_id=user.id,
+                 details={"language": code})
 
 
 def save_profile(user: User, *, country: str | None, organisation_id: int | None, skills: list[str],

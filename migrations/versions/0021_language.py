@@ -1,0 +1,23 @@
+"""The account's preferred language (issue 21): pages and e-mails in it.
+
+Revision ID: 0021
+Revises: 0015
+Create Date: 2026-12-01
+"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = '0021'
+down_revision = '0015'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table('user_account') as batch_op:
+        batch_op.add_column(sa.Column('preferred_language', sa.String(length=16), nullable=True))
+
+
+def downgrade():
+    with op.batch_alter_table('user_account') as batch_op:
+        batch_op.drop_column('preferred_language')
