@@ -10,6 +10,7 @@ translated. Jobs and CLI commands render in the locale they are given
 """
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from urllib.parse import urlencode
@@ -72,6 +73,30 @@ def current_language() -> str:
     return str(get_locale() or "en")
 
 
+# The commonest short words of each offered language: enough to tell which of
+# them a paragraph of an issue is written in (forges do not say).
+_STOPWORDS = {
+    "en": set("the and of to in is that it for with this on are be as not should when we can from".split()),
+    "fr": set("le la les et des du un une est que pour dans pas sur avec ce qui au sont être lors".split()),
+    "es": set("el la los las y de que en un una es por con para del no se al lo como está".split()),
+    "pt": set("o a os as e de que em um uma é para com não do da dos das no na ao está".split()),
+}
+_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+
+
+def text_language(text: str | None) -> str | None:
+    """The offered language ``text`` (an issue's title and body, as written on
+    the forge) is most likely in, by counting each language's commonest short
+    words; None when the text is too short or no language clearly leads (at
+    least 5 such words and twice the runner-up), so no ``lang`` is claimed."""
+    words = _WORD.findall((text or "").lower())[:2000]
+    counts = sorted(((sum(w in stop for w in words), code) for code, stop in _STOPWORDS.items()
+                     if code in current_app.config["SUPPORTED_LOCALES"]), reverse=True)
+    if not counts or counts[0][0] < 5 or (len(counts) > 1 and counts[0][0] < 2 * counts[1][0]):
+        return None
+    return counts[0][1]
+
+
 def currency_exponent(currency: str) -> int:
     """Digits after the decimal point in ``currency``'s minor unit (ISO 4217 via CLDR)."""
     return get_currency_precision(currency.upper())
@@ -98,6 +123,7 @@ def init_i18n(app: Flask) -> None:
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.filters["http_url"] = http_url
     app.jinja_env.filters["number"] = format_decimal
+    app.jinja_env.filters["text_language"] = text_language
     app.jinja_env.filters["date"] = lambda value, fmt="medium": (
         format_date(value, fmt) if isinstance(value, date) else ""  # a datetime is a date too
     )

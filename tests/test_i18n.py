@@ -140,3 +140,34 @@ def test_ambiguous_or_foreign_amounts_are_refused_with_the_local_way(text, local
     with pytest.raises(MoneyError) as refused:
         parse_amount(text, "EUR", locale, ("EUR",))
     assert str(refused.value) == message
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("The form should be saved when the user is offline, and it is not possible to submit it from the app.", "en"),
+    ("Le formulaire doit être enregistré lors de la perte du réseau, et il n'est pas possible de le soumettre "
+     "avec une connexion lente pour les agents de santé.", "fr"),
+    ("El formulario no se guarda cuando la conexión se pierde y los datos de la encuesta se borran para el "
+     "usuario.", "es"),
+    ("O formulário não é salvo quando a conexão cai e os dados da pesquisa são apagados para o agente de saúde.",
+     "pt"),
+    ("Improve workqueue performance", None),  # too short to tell
+    ("", None),
+])
+def test_the_language_of_forge_text_is_told_only_when_clear(app, text, expected):
+    from marketplace.i18n import text_language
+
+    with app.app_context():
+        assert text_language(text) == expected
+
+
+def test_the_item_page_marks_the_issue_text_with_its_language(client):
+    client.set_cookie("lang", "fr")
+    listing = client.get("/").get_data(as_text=True)
+    for path in re.findall(r'href="(/items/[^"]+)"', listing):
+        page = client.get(path).get_data(as_text=True)
+        if '<div class="markdown" lang="en">' in page:
+            assert re.search(r'<h1 lang="en">', page)
+            assert '<html lang="fr">' in page
+            break
+    else:
+        pytest.fail("no item of the seed data has an English description detected as such")
