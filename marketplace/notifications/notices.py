@@ -130,7 +130,7 @@ def _claim(kind: str, claim_id: int, figures: dict, acted_in: str | None = None)
     if claim is None:
         return []
     item, person = claim.item, claim.claimant
-    context = {"claim": claim, "item": item, "person": person, "deadline": claim.deadline.isoformat(),
+    context = {"claim": claim, "item": item, "person": person, "deadline": claim.deadline,
                "note": claim.decision_note or "-", "link": url_for_public("claims.show", claim_id=claim.id)}
 
     def mail_in(language: str, notice: str, **extra):

@@ -125,3 +125,19 @@ def test_the_sign_up_email_is_in_the_language_of_the_sign_up_page(client, sessio
     assert re.search(r"http://localhost/verify/\S+", message.get_content())
     user = session.scalar(select(User).where(User.email == "awa@example.org"))
     assert user.preferred_language is None  # the page's language, not a choice made
+
+
+def test_dates_in_e_mails_are_written_the_recipients_way(world, session):
+    from datetime import date
+
+    item = world.issue(406)
+    ama = world.implementor("ama406@example.org", github_id=8406)
+    claim = claims.request_claim(item, ama, plan="Plan", estimate_days=3, deadline=utcnow().date())
+    claim.deadline = date(2026, 12, 8)
+    claims.approve(claim, maintainer=world.maintainer)
+    expected = {"en": "Your deadline is December 8, 2026 (UTC).", "fr": "Votre échéance est le 8 décembre 2026",
+                "es": "Su plazo es el 8 de diciembre de 2026 (UTC).", "pt": "Seu prazo é 8 de dezembro de 2026 (UTC)."}
+    for locale, words in expected.items():
+        ama.preferred_language = locale
+        [(_to, _subject, body)] = notices.compose("claim", "approved", claim.id)
+        assert words in body, (locale, body)
