@@ -125,3 +125,26 @@ def test_the_api_ignores_the_pages_language_cookie(client):
     body = client.get("/api/v1/items?sdg=0", headers={"Accept-Language": "pt-BR"}).get_json()
     assert body["error"]["parameter"] == "sdg"
     assert body["error"]["message"] != "sdg must be a number from 1 to 17."
+
+
+SIGNED_IN_PAGES = ["/account", "/account/profile", "/account/claims", "/account/payouts", "/admin/",
+                   "/admin/users", "/admin/organisations", "/admin/certifications", "/admin/deliveries",
+                   "/admin/pledges", "/admin/payouts", "/admin/projects", "/admin/maintainer-requests",
+                   "/admin/sync", "/pools/new", "/organisations/new"]
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_account_and_admin_pages_show_no_english_from_the_catalogue(client, session, locale):
+    from tests.admin.test_admin import make_user, sign_in_as
+
+    person = make_user(session, "root@example.org", admin=True)
+    person.is_funder = person.is_implementor = True
+    sign_in_as(client, person)
+    client.set_cookie("lang", locale)
+    catalog = load(catalogue_paths()[locale])
+    for path in [*SIGNED_IN_PAGES, f"/people/{person.id}"]:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        page = response.get_data(as_text=True)
+        assert f'<html lang="{locale}">' in page, path
+        assert _english_leftovers(page, catalog, path) == [], path
