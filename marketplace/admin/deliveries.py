@@ -14,7 +14,6 @@ from marketplace.extensions import db
 from marketplace.webhooks.models import DeliveryStatus, WebhookDelivery
 from marketplace.webhooks.service import enqueue_processing
 
-
 STATUS_LABELS = {
     DeliveryStatus.pending: _l("pending"),
     DeliveryStatus.waiting: _l("waiting for what it is about"),
