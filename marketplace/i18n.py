@@ -133,6 +133,10 @@ def init_i18n(app: Flask) -> None:
 
     @app.after_request
     def keep_link_language(response: Response) -> Response:
+        # The same address answers in several languages: caches must tell them apart.
+        response.vary.add("Accept-Language")
+        if not request.path.startswith("/api/"):
+            response.vary.add("Cookie")
         # A link with ?lang= is a choice too: later pages keep it.
         asked = supported(request.args.get("lang"))
         if asked and not request.path.startswith("/api/") and request.cookies.get(LANGUAGE_COOKIE) != asked:

@@ -171,3 +171,8 @@ def test_the_item_page_marks_the_issue_text_with_its_language(client):
             break
     else:
         pytest.fail("no item of the seed data has an English description detected as such")
+
+
+def test_answers_vary_by_language_for_caches(client):
+    assert {"Accept-Language", "Cookie"} <= set(client.get("/about").vary)
+    assert "Accept-Language" in client.get("/api/v1/projects").vary
