@@ -148,3 +148,11 @@ def test_account_and_admin_pages_show_no_english_from_the_catalogue(client, sess
         page = response.get_data(as_text=True)
         assert f'<html lang="{locale}">' in page, path
         assert _english_leftovers(page, catalog, path) == [], path
+
+
+def test_french_punctuation_never_breaks_from_its_word():
+    for message in load(catalogue_paths()["fr"]):
+        if not message.id:
+            continue  # the header
+        for string in (message.string if isinstance(message.string, tuple) else (message.string,)):
+            assert not re.search(r" [;:?!»]|« ", string or ""), string

@@ -79,6 +79,7 @@ def test_a_signed_in_choice_becomes_the_accounts_language_on_every_device(app, c
     other = app.test_client()  # another browser: no cookie, English asked for
     login(other, "lina@example.org")
     assert html_lang(other.get("/about", headers={"Accept-Language": "en"})) == "fr"
+    assert "Les pages et les e-mails sont en français." in other.get("/account").get_data(as_text=True)
 
 
 @pytest.mark.parametrize("path", ["/", "/about", "/projects", "/sdgs", "/transparency", "/login", "/signup",
