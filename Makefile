@@ -98,7 +98,7 @@ messages: install
 		--project="Backlog Commons" -o marketplace/translations/messages.pot .
 	$(if $(LANGUAGE),test -e marketplace/translations/$(LANGUAGE)/LC_MESSAGES/messages.po || \
 		$(BIN)/pybabel init -i marketplace/translations/messages.pot -d marketplace/translations -l $(LANGUAGE) --no-wrap)
-	$(BIN)/pybabel --quiet update -i marketplace/translations/messages.pot -d marketplace/translations --no-wrap --ignore-obsolete
+	$(BIN)/pybabel --quiet update -i marketplace/translations/messages.pot -d marketplace/translations --no-wrap --ignore-obsolete --ignore-pot-creation-date
 	@$(BIN)/python -m marketplace.catalogues report
 
 benchmark: install
