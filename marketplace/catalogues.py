@@ -4,7 +4,8 @@
 the compiled ``messages.mo`` beside each is built from it (``make`` does it
 before serving, seeding and testing; it is not committed, so a catalogue and
 its compiled form can never disagree in the repository). Run as
-``python -m marketplace.catalogues compile|report [directory]``: ``report``
+``python -m marketplace.catalogues compile|report [directory]`` (or
+``python marketplace/catalogues.py ...``, which needs only Babel): ``report``
 prints per language the messages translated, untranslated and fuzzy, and
 the entries whose placeholders differ from the English.
 """

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from urllib.parse import urlencode
 
 from babel import Locale
@@ -116,10 +117,23 @@ def format_money(amount_minor: int, currency: str) -> str:
     return format_currency(Decimal(amount_minor).scaleb(-exponent), currency.upper())
 
 
+def missing_catalogues(app: Flask) -> list[str]:
+    """The offered locales other than English with no compiled catalogue
+    (``marketplace/translations/<xx>/LC_MESSAGES/messages.mo``)."""
+    root = Path(app.root_path) / "translations"
+    return [code for code in app.config["SUPPORTED_LOCALES"]
+            if code != "en" and not (root / code / "LC_MESSAGES" / "messages.mo").exists()]
+
+
 def init_i18n(app: Flask) -> None:
     """Initialise Flask-Babel, register the Jinja filters ``money``, ``number``,
     ``date``, ``datetime``, and remember a ``?lang=`` choice in the cookie."""
     babel.init_app(app, locale_selector=select_locale)
+    uncompiled = missing_catalogues(app)
+    if uncompiled:
+        app.logger.warning("no compiled catalogue for %s: those pages are served in English; "
+                           "run `make translations` (or python marketplace/catalogues.py compile)",
+                           ", ".join(uncompiled))
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.filters["http_url"] = http_url
     app.jinja_env.filters["number"] = format_decimal

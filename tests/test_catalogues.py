@@ -156,3 +156,33 @@ def test_french_punctuation_never_breaks_from_its_word():
             continue  # the header
         for string in (message.string if isinstance(message.string, tuple) else (message.string,)):
             assert not re.search(r" [;:?!»]|« ", string or ""), string
+
+
+def test_the_report_counts_what_needs_work_and_the_command_compiles(tmp_path, capsys):
+    from marketplace.catalogues import main, report
+
+    target = tmp_path / "xx" / "LC_MESSAGES"
+    target.mkdir(parents=True)
+    (target / "messages.po").write_text(
+        'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=utf-8\\n"\n"Language: xx\\n"\n\n'
+        'msgid "Save"\nmsgstr "Salvar"\n\n'
+        '#, fuzzy\nmsgid "Open"\nmsgstr "Aberto"\n\n'
+        'msgid "Close"\nmsgstr ""\n\n'
+        '#, python-format\nmsgid "Hello %(name)s,"\nmsgstr "Olá,"\n', encoding="utf-8")
+    assert report(tmp_path) == 3
+    assert capsys.readouterr().out == ("xx: 2/4 translated (50.0%), 1 untranslated, 1 fuzzy, "
+                                       "1 with placeholders unlike the English\n")
+    assert main(["compile", str(tmp_path)]) == 0
+    assert (target / "messages.mo").exists()
+    assert main([]) == 2
+
+
+def test_a_locale_without_its_compiled_catalogue_is_named_at_start(app, tmp_path):
+    from flask import Flask
+
+    from marketplace.i18n import missing_catalogues
+
+    assert missing_catalogues(app) == []
+    bare = Flask("bare", root_path=str(tmp_path))
+    bare.config["SUPPORTED_LOCALES"] = ["en", "fr", "sw"]
+    assert missing_catalogues(bare) == ["fr", "sw"]
