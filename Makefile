@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed translations
 
 # The compiled catalogues (messages.mo, not committed) from the .po files in git;
 # a fresh clone serves French, Spanish and Portuguese after any of seed/run/test.
