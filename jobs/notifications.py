@@ -14,13 +14,10 @@ def send_email(to: str, subject: str, body: str) -> None:
 
 
 @job(queue="notifications", timeout=60, retries=RETRIES, retry_intervals=RETRY_INTERVALS)
-def send_notice(subject: str, kind: str, object_id: int, figures: dict | None = None,
-                acted_in: str | None = None) -> int:
+def send_notice(subject: str, kind: str, object_id: int, figures: dict | None = None) -> int:
     """Compose a notice now and send it; returns the e-mails sent. ``figures``
-    are the money figures taken from the ledger when it was queued (claims);
-    ``acted_in`` the language of the page where it was caused (for recipients
-    with no preferred language)."""
-    mails = compose(subject, kind, object_id, figures, acted_in)
+    are the money figures taken from the ledger when it was queued (claims)."""
+    mails = compose(subject, kind, object_id, figures)
     for to, title, body in mails:
         deliver(to, title, body)
     return len(mails)

@@ -145,6 +145,16 @@ def init_i18n(app: Flask) -> None:
     app.jinja_env.filters["datetime"] = lambda value, fmt="medium": (
         format_datetime(value, fmt) + " UTC" if isinstance(value, datetime) else "")
 
+    @app.before_request
+    def note_acting_language() -> None:
+        # The language of the page where a signed-in person acts: their e-mails
+        # are written in it while they have chosen none. Saved by the view's commit.
+        if request.method == "POST" and not request.path.startswith(("/api/", "/webhooks/")) \
+                and current_user.is_authenticated:
+            code = current_language()
+            if current_user.last_language != code:
+                current_user.last_language = code
+
     @app.after_request
     def keep_link_language(response: Response) -> Response:
         # The same address answers in several languages: caches must tell them apart.

@@ -1,6 +1,7 @@
 """Accounts: sign-up, verification, passwords, forge identities. Services flush, never commit."""
 from __future__ import annotations
 
+from flask import has_request_context
 from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -20,6 +21,7 @@ from marketplace.accounts.tokens import (
 from marketplace.audit import service as audit
 from marketplace.errors import DomainError
 from marketplace.extensions import db
+from marketplace.i18n import current_language
 from marketplace.notifications import mail
 from marketplace.notifications.links import url_for_public
 from marketplace.timeutil import utcnow
@@ -60,10 +62,11 @@ def create_account(email: str, password: str, display_name: str, *, funder: bool
     email = email.strip()
     existing = user_by_email(email)
     if existing is not None:
-        mail.send("account_exists", existing.email, language=mail.recipient_language(existing.preferred_language),
+        mail.send("account_exists", existing.email, language=mail.language_of(existing),
                   user=existing, link=url_for_public("accounts.reset_request"))
         return None
-    user = User(display_name=display_name.strip(), is_funder=funder, is_implementor=implementor)
+    user = User(display_name=display_name.strip(), is_funder=funder, is_implementor=implementor,
+                last_language=current_language() if has_request_context() else None)
     user.set_email(email)
     user.set_password(password)
     db.session.add(user)
@@ -75,7 +78,7 @@ def create_account(email: str, password: str, display_name: str, *, funder: bool
 
 def send_verification(user: User, email: str) -> None:
     """Mail ``email`` a link that confirms it for ``user`` (valid 48 hours, once), after commit."""
-    mail.send("account_verify", email, language=mail.recipient_language(user.preferred_language), user=user,
+    mail.send("account_verify", email, language=mail.language_of(user), user=user,
               link=url_for_public("accounts.verify", token=make_email_token(user, email)))
 
 
@@ -111,7 +114,7 @@ def request_password_reset(email: str) -> None:
     user = user_by_email(email)
     if user is None:
         return
-    mail.send("password_reset", user.email, language=mail.recipient_language(user.preferred_language), user=user,
+    mail.send("password_reset", user.email, language=mail.language_of(user), user=user,
               link=url_for_public("accounts.reset_password", token=make_reset_token(user)))
 
 

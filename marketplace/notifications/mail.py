@@ -23,15 +23,22 @@ from marketplace.tasks import enqueue
 
 def recipient_language(preferred: str | None, acted_in: str | None = None) -> str:
     """The language of an e-mail: the recipient's account preference when it is
-    offered, else ``acted_in`` (the language of the page where the person acted,
-    when the e-mail is composed later by a job), else the current page's
-    language, else the first offered locale (English)."""
+    offered, else ``acted_in`` (``User.last_language``, the language of the last
+    page where they acted), else the current page's language (an e-mail sent
+    while the person acts, e.g. at sign-up), else the first offered locale
+    (English) in a job."""
     chosen = supported(preferred) or supported(acted_in)
     if chosen:
         return chosen
     if has_request_context():
         return current_language()
     return current_app.config["SUPPORTED_LOCALES"][0]
+
+
+def language_of(person) -> str:
+    """:func:`recipient_language` for an account (a ``User``): its preferred
+    language, else the language of the last page where it acted."""
+    return recipient_language(person.preferred_language, person.last_language)
 
 
 def render(notice: str, language: str | None = None, **context) -> tuple[str, str]:

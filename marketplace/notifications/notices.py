@@ -7,14 +7,14 @@ Each e-mail's words are its templates (``templates/email/<notice>/``).
 """
 from __future__ import annotations
 
-from flask import current_app, has_request_context
+from flask import current_app
 from flask_babel import force_locale
 from sqlalchemy import func, select
 
 from marketplace.accounts.models import User
 from marketplace.claims.models import Certification, Claim
 from marketplace.extensions import db
-from marketplace.i18n import current_language, format_money
+from marketplace.i18n import format_money
 from marketplace.ledger import service as ledger
 from marketplace.ledger.models import (
     AccountKind,
@@ -85,34 +85,31 @@ def certification_granted(certification_id: int) -> None:
 
 
 def _queue(subject: str, kind: str, object_id: int, figures: dict | None = None) -> None:
-    # The language of the page where the person acted: the e-mails of people
-    # with no preferred language are written in it.
-    acted_in = current_language() if has_request_context() else None
-    args = (subject, kind, object_id, figures, acted_in) if acted_in else (
-        (subject, kind, object_id) if figures is None else (subject, kind, object_id, figures))
+    args = (subject, kind, object_id) if figures is None else (subject, kind, object_id, figures)
     enqueue("jobs.notifications.send_notice", *args)
 
 
-def compose(subject: str, kind: str, object_id: int, figures: dict | None = None,
-            acted_in: str | None = None) -> list[tuple[str, str, str]]:
+def compose(subject: str, kind: str, object_id: int, figures: dict | None = None) -> list[tuple[str, str, str]]:
     """The e-mails (to, subject, body) of one notice, built now, each in its
-    recipient's language (:func:`~marketplace.notifications.mail.recipient_language`
-    with ``acted_in``, the language of the page where the notice was caused).
-    Empty when the object is gone or nobody has a confirmed address.
+    recipient's language (:func:`_language`). Empty when the object is gone or nobody has a confirmed address.
     ``figures`` are the money figures taken when the notice was queued
     (claims); without them, they are read now."""
     if subject == "claim":
-        mails = _claim(kind, object_id, figures if figures is not None else claim_figures(object_id), acted_in)
+        mails = _claim(kind, object_id, figures if figures is not None else claim_figures(object_id))
     elif subject == "payout":
-        mails = _payout(kind, object_id, figures, acted_in)
+        mails = _payout(kind, object_id, figures)
     else:
         builder = {"share": _share, "certification": _certification}[subject]
-        mails = builder(kind, object_id, acted_in)
+        mails = builder(kind, object_id)
     return [(to, title, body) for to, title, body in mails if to]
 
 
-def _language(person: User | None, acted_in: str | None) -> str:
-    return recipient_language(person.preferred_language if person is not None else None, acted_in)
+def _language(person: User | None) -> str:
+    """The person's chosen language, else that of the last page where they acted,
+    else the default (English): a job has no page of its own."""
+    if person is None:
+        return recipient_language(None)
+    return recipient_language(person.preferred_language, person.last_language)
 
 
 def _confirmed(person: User) -> str | None:
@@ -125,7 +122,7 @@ def _maintainers(project_id: int) -> list[User]:
                                           User.email_verified_at.is_not(None)).order_by(User.id)))
 
 
-def _claim(kind: str, claim_id: int, figures: dict, acted_in: str | None = None):
+def _claim(kind: str, claim_id: int, figures: dict):
     claim = db.session.get(Claim, claim_id)
     if claim is None:
         return []
@@ -140,14 +137,14 @@ def _claim(kind: str, claim_id: int, figures: dict, acted_in: str | None = None)
         return render(notice, language, **context, **money, **extra)
 
     if kind == "requested":
-        return [(m.email, *mail_in(_language(m, acted_in), "claim_requested", to_claimant=False))
+        return [(m.email, *mail_in(_language(m), "claim_requested", to_claimant=False))
                 for m in _maintainers(item.repository.project_id)]
     if kind not in CLAIM_KINDS:
         raise KeyError(kind)
-    return [(_confirmed(person), *mail_in(_language(person, acted_in), f"claim_{kind}", to_claimant=True))]
+    return [(_confirmed(person), *mail_in(_language(person), f"claim_{kind}", to_claimant=True))]
 
 
-def _payout(kind: str, payout_id: int, figures: dict | None = None, acted_in: str | None = None):
+def _payout(kind: str, payout_id: int, figures: dict | None = None):
     payout = db.session.get(Payout, payout_id)
     if payout is None:
         return []
@@ -159,24 +156,24 @@ def _payout(kind: str, payout_id: int, figures: dict | None = None, acted_in: st
         escrow = ledger.balance(ledger.account(AccountKind.item_escrow, item_id=item.id), payout.currency)
     if kind == "proposed":
         people = [payout.suggested_recipient] if payout.suggested_recipient else []
-        return ([(m.email, *render("payout_proposed", _language(m, acted_in), payout=payout, item=item,
+        return ([(m.email, *render("payout_proposed", _language(m), payout=payout, item=item,
                                    escrow_minor=escrow, link=link))
                  for m in _maintainers(item.repository.project_id)]
-                + [(_confirmed(p), *render("payout_proposed_recipient", _language(p, acted_in), payout=payout,
+                + [(_confirmed(p), *render("payout_proposed_recipient", _language(p), payout=payout,
                                            item=item, link=link))
                    for p in people])
-    return [(_confirmed(share.recipient), *render("payout_approved", _language(share.recipient, acted_in),
+    return [(_confirmed(share.recipient), *render("payout_approved", _language(share.recipient),
                                                   payout=payout, item=item, share=share, link=link))
             for share in payout.shares]
 
 
-def _share(kind: str, share_id: int, acted_in: str | None = None):
+def _share(kind: str, share_id: int):
     share = db.session.get(PayoutShare, share_id)
     if share is None:
         return []
     payout = share.payout
     to = _confirmed(share.recipient)
-    language = _language(share.recipient, acted_in)
+    language = _language(share.recipient)
     context = {"share": share, "payout": payout, "link": url_for_public("payouts.show", payout_id=payout.id),
                "settings": url_for_public("payouts.settings")}
     if kind == "paid":
@@ -203,8 +200,8 @@ def _how_to_receive(share: PayoutShare) -> dict:
             else None}
 
 
-def _certification(kind: str, certification_id: int, acted_in: str | None = None):
+def _certification(kind: str, certification_id: int):
     cert = db.session.get(Certification, certification_id)
     if cert is None:
         return []
-    return [(_confirmed(cert.user), *render("certification_granted", _language(cert.user, acted_in), cert=cert))]
+    return [(_confirmed(cert.user), *render("certification_granted", _language(cert.user), cert=cert))]

@@ -480,7 +480,7 @@ def offer_refunds(item: BacklogItem) -> int:
     ).all()
     target = work_went_to(item)
     for pledge, funder in rows:
-        language = mail.recipient_language(funder.preferred_language)
+        language = mail.language_of(funder)
         with force_locale(language):
             why = reason_text(item.close_reason)
         mail.send("pledge_refund_offered", funder.email, language=language, funder=funder, item=item, why=why,
@@ -502,7 +502,7 @@ def tell_funders_refunded(item: BacklogItem, why: str | Callable[[], str]) -> in
         .order_by(Pledge.id)
     ).all()
     for pledge, funder in rows:
-        language = mail.recipient_language(funder.preferred_language)
+        language = mail.language_of(funder)
         with force_locale(language):
             phrase = why() if callable(why) else why
         mail.send("pledge_refunded", funder.email, language=language,
@@ -607,7 +607,7 @@ def _tell_funder_refund_failed(pledge: Pledge, amount_minor: int) -> None:
     if not pledge.funder.email:
         return
     mail.send("refund_failed", pledge.funder.email,
-              language=mail.recipient_language(pledge.funder.preferred_language),
+              language=mail.language_of(pledge.funder),
               pledge=pledge, amount_minor=amount_minor,
               link=url_for_public("pledges.show", pledge_id=pledge.id))
 

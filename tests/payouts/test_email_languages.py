@@ -17,7 +17,7 @@ from marketplace.payouts.models import PayoutAccount, PayoutRail
 from marketplace.pledges.service import tell_funders_refunded
 from marketplace.tasks import pending_jobs
 from marketplace.timeutil import utcnow
-from tests.accounts.helpers import PASSWORD, csrf
+from tests.accounts.helpers import PASSWORD, csrf, signup
 from tests.payouts.test_email_templates import NOTICES, _context
 
 NBSP, NNBSP = "\u00a0", "\u202f"
@@ -85,18 +85,26 @@ def test_each_recipient_gets_their_own_language_and_money_written_their_way(worl
     assert f"30,00{NBSP}$US en séquestre, environ 27,00{NBSP}$US pour vous." in body
 
 
-def test_without_a_preference_the_language_of_the_page_where_they_acted_is_used(app, world, session):
+def test_without_a_preference_the_language_of_the_last_page_where_they_acted_is_used(client, world, session):
     item = world.issue(404)
-    ama = world.implementor("ama404@example.org", github_id=8404)
-    with app.test_request_context("/items?lang=es"):
-        claim = claims.request_claim(item, ama, plan="Plan", estimate_days=3, deadline=utcnow().date())
-        claims.approve(claim, maintainer=world.maintainer)
-    [approved] = [job for job in _jobs(session, "jobs.notifications.send_notice") if job.args[:2] == ("claim", "approved")]
-    assert approved.args[4] == "es"
-    [(_to, subject, _body)] = notices.compose(*approved.args)
+    signup(client, "ama404@example.org", "Ama", implementor=True)  # no cookie, no Accept-Language: English
+    ama = session.scalar(select(User).where(User.email == "ama404@example.org"))
+    assert (ama.preferred_language, ama.last_language) == (None, "en")
+    client.set_cookie("lang", "es")  # she saves her account page in Spanish
+    response = client.post("/account", data={"form": "roles", "roles-display_name": "Ama", "roles-is_implementor": "y",
+                                             "roles-csrf_token": csrf(client, "/account")})
+    assert response.status_code == 302
+    session.refresh(ama)
+    assert (ama.preferred_language, ama.last_language) == (None, "es")
+    claim = claims.request_claim(item, ama, plan="Plan", estimate_days=3, deadline=utcnow().date())
+    claims.approve(claim, maintainer=world.maintainer)  # e-mails composed later, by a job
+    [(_to, subject, _body)] = notices.compose("claim", "approved", claim.id)
     assert subject == "Su candidatura fue aprobada"
-    ama.preferred_language = "pt"  # a preference, once made, wins over the page
-    [(_to, subject, _body)] = notices.compose(*approved.args)
+    # The maintainer chose no language and acted on no page here: the default.
+    [(_to, subject, _body)] = notices.compose("claim", "requested", claim.id)
+    assert subject.startswith("New claim on ")
+    ama.preferred_language = "pt"  # a choice, once made, wins over the page
+    [(_to, subject, _body)] = notices.compose("claim", "approved", claim.id)
     assert subject == "Sua candidatura foi aprovada"
 
 
@@ -124,7 +132,7 @@ def test_the_sign_up_email_is_in_the_language_of_the_sign_up_page(client, sessio
     assert message["Subject"] == "Confirmez votre adresse e-mail pour Backlog Commons"
     assert re.search(r"http://localhost/verify/\S+", message.get_content())
     user = session.scalar(select(User).where(User.email == "awa@example.org"))
-    assert user.preferred_language is None  # the page's language, not a choice made
+    assert (user.preferred_language, user.last_language) == (None, "fr")  # the page's language, not a choice
 
 
 def test_dates_in_e_mails_are_written_the_recipients_way(world, session):
