@@ -10,7 +10,7 @@ DEMO_DB ?= instance/demo/demo.sqlite3
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi.py
 
-.PHONY: install run seed demo test lint api-check check-migrations messages benchmark mutation clean
+.PHONY: install translations run seed demo test lint api-check check-migrations messages benchmark mutation clean
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,16 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed translations
+
+# The compiled catalogues (messages.mo, not committed) from the .po files in git;
+# a fresh clone serves French, Spanish and Portuguese after any of seed/run/test.
+CATALOGUES := $(wildcard marketplace/translations/*/LC_MESSAGES/messages.po)
+
+translations: $(CATALOGUES:.po=.mo)
+
+marketplace/translations/%/LC_MESSAGES/messages.mo: marketplace/translations/%/LC_MESSAGES/messages.po $(VENV)/.installed
+	@$(BIN)/pybabel compile --statistics -i $< -o $@ -l $*
 
 instance/secret_key:
 	mkdir -p instance
@@ -27,7 +36,7 @@ instance/secret_key:
 
 # Migrations, then the registry and the issue snapshot, each skipped when its
 # input did not change since the last import (-v on the flask commands lists every note).
-seed: install instance/secret_key
+seed: install translations instance/secret_key
 	@SECRET_KEY=$$(cat instance/secret_key) $(BIN)/flask db upgrade > instance/migrations.log 2>&1 \
 		|| (cat instance/migrations.log; exit 1)
 	@echo "database: migrations applied (instance/migrations.log)"
@@ -42,13 +51,13 @@ run: seed
 # A month played through the real services and the local Stripe on the demo's own
 # database (rebuilt each time; never make run's): ends with "ledger ok" and the
 # month's figures, then serves it with the stand-ins and a "Demo data" banner.
-demo: install instance/secret_key
+demo: install translations instance/secret_key
 	SECRET_KEY=$$(cat instance/secret_key) $(BIN)/python -m marketplace.standins.demo --database $(DEMO_DB) --port $(DEMO_PORT)
 	@SECRET_KEY=$$(cat instance/secret_key) DATABASE_URL=sqlite:///$(abspath $(DEMO_DB)) $(BIN)/python -m marketplace.standins.serve --demo --port $(DEMO_PORT)
 
 # COVERAGE_FLOOR=<percent> (CI sets it) runs the suite under branch coverage and
 # fails below that figure; without it, plain pytest.
-test: install
+test: install translations
 ifdef COVERAGE_FLOOR
 	$(BIN)/python -m coverage erase
 	$(BIN)/python -m coverage run -m pytest $(PYTEST_ARGS)
@@ -78,9 +87,19 @@ MODULE ?= marketplace/money.py marketplace/markdown.py marketplace/payouts/split
 mutation: install
 	$(BIN)/python tests/mutation.py $(MODULE)
 
+# Extract every string into messages.pot (sorted, file names without line
+# numbers, so branches adding strings merge cleanly), bring each catalogue up to
+# date with it (new strings empty, near matches fuzzy, removed ones dropped),
+# then report per language what is translated, untranslated and fuzzy.
+# A new language: `make messages LANGUAGE=xx` creates its catalogue first.
 messages: install
 	mkdir -p marketplace/translations
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o marketplace/translations/messages.pot .
+	$(BIN)/pybabel --quiet extract -F babel.cfg -k _l -k lazy_gettext --sort-output --add-location=file --no-wrap \
+		--project="Backlog Commons" -o marketplace/translations/messages.pot .
+	$(if $(LANGUAGE),test -e marketplace/translations/$(LANGUAGE)/LC_MESSAGES/messages.po || \
+		$(BIN)/pybabel init -i marketplace/translations/messages.pot -d marketplace/translations -l $(LANGUAGE) --no-wrap)
+	$(BIN)/pybabel --quiet update -i marketplace/translations/messages.pot -d marketplace/translations --no-wrap --ignore-obsolete --ignore-pot-creation-date
+	@$(BIN)/python -m marketplace.catalogues report
 
 # The HTTP benchmark (issue 15; benchmarks/README.md): generates BENCH_ITEMS items across
 # BENCH_PROJECTS projects in the benchmark database, then wrk against gunicorn (2 workers)

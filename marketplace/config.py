@@ -70,7 +70,7 @@ def from_environment() -> dict:
         "BABEL_DEFAULT_TIMEZONE": "UTC",
         "SUPPORTED_LOCALES": [
             code.strip()
-            for code in os.environ.get("SUPPORTED_LOCALES", "en").split(",")
+            for code in os.environ.get("SUPPORTED_LOCALES", "en,fr,es,pt").split(",")
             if code.strip()
         ]
         or ["en"],

@@ -14,12 +14,20 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from babel.core import Locale
-from babel.numbers import NumberFormatError, get_currency_precision, parse_decimal
+from babel.numbers import (
+    NumberFormatError,
+    format_decimal,
+    get_currency_precision,
+    get_decimal_symbol,
+    get_group_symbol,
+    parse_decimal,
+)
 from flask_babel import gettext as _
 
 from marketplace.errors import DomainError
 
 _AMOUNT_CHARACTERS = re.compile(r"^-?[0-9][0-9\s.,'\u00a0\u202f\u2019]*$")
+_SINGLE_MARK_THREE_DIGITS = re.compile(r"^-?[0-9]+[.,][0-9]{3}$")
 DEFAULT_CURRENCIES = ("USD", "EUR", "GBP", "KES", "INR", "JPY")
 MAX_MINOR = 10**15  # far above any pledge; keeps every sum inside a 64-bit integer
 
@@ -100,10 +108,7 @@ def parse_amount(text: str, currency: str, locale: str | Locale = "en",
     if not _AMOUNT_CHARACTERS.match(text):
         # Babel would read "1e3" and "NaN"; people do not type those as money.
         raise MoneyError(_("%(text)s is not an amount.", text=repr(text)))
-    try:
-        value = parse_decimal(text, locale=locale, strict=True)
-    except (NumberFormatError, InvalidOperation, ValueError):
-        raise MoneyError(_("%(text)s is not an amount.", text=repr(text))) from None
+    value = _read_number(text, Locale.parse(locale) if isinstance(locale, str) else locale)
     if not value.is_finite() or value <= 0:
         raise MoneyError(_("The amount must be more than zero."))
     digits = exponent(currency)
@@ -116,6 +121,40 @@ def parse_amount(text: str, currency: str, locale: str | Locale = "en",
         raise MoneyError(_("This amount is too large."))
     stripe_amount(Money(amount, currency))  # refuse what the card rail cannot take
     return Money(amount, currency)
+
+
+def _read_number(text: str, locale: Locale) -> Decimal:
+    """``text`` read strictly the way ``locale`` writes numbers.
+
+    Spaces of any kind group digits where the locale groups with a space (fr:
+    ``1 234,50``). Where the decimal mark is a comma (fr, es, pt), one mark
+    followed by exactly three digits and nothing else (``1.234``, ``1,234``)
+    is refused as ambiguous: people there read both 1234 and 1.234 into it.
+    Text written another locale's way (``1,234.50`` in pt) is refused with
+    the amount written this locale's way."""
+    group, decimal_mark = get_group_symbol(locale), get_decimal_symbol(locale)
+    if group.isspace():
+        text = re.sub(r"[ \u00a0\u202f]", group, text)
+    if decimal_mark == "," and _SINGLE_MARK_THREE_DIGITS.match(text):
+        whole, _mark, fraction = re.split(r"([.,])", text)
+        as_thousands, as_fraction = Decimal(whole + fraction), Decimal(f"{whole}.{fraction}")
+        raise MoneyError(_("%(text)s can be read two ways here. Type %(thousands)s for the whole "
+                           "number, or %(fraction)s for a fraction.", text=repr(text),
+                           thousands=format_decimal(as_thousands, "#,##0.00", locale=locale),
+                           fraction=format_decimal(as_fraction, "#,##0.000", locale=locale)))
+    try:
+        return parse_decimal(text, locale=locale, strict=True)
+    except (NumberFormatError, InvalidOperation, ValueError):
+        pass
+    for other in ("en", "pt"):  # 1,234.50 and 1.234,50, the two common ways
+        try:
+            value = parse_decimal(text, locale=other, strict=True)
+        except (NumberFormatError, InvalidOperation, ValueError):
+            continue
+        if locale.language != other:
+            raise MoneyError(_("%(text)s is not written the way amounts are written here; type %(example)s.",
+                               text=repr(text), example=format_decimal(value, "#,##0.00###", locale=locale)))
+    raise MoneyError(_("%(text)s is not an amount.", text=repr(text)))
 
 
 def stripe_amount(money: Money) -> int:

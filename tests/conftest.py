@@ -107,6 +107,14 @@ def database_url(tmp_path_factory) -> str:
     return url
 
 
+def pytest_sessionstart(session):
+    # `make test` compiles the catalogues; a bare pytest run does it here, so the
+    # translated pages under test are the .po files as they are now.
+    from marketplace.catalogues import compile_catalogues
+
+    compile_catalogues()
+
+
 def make_app(database_url: str, **extra):
     from marketplace import create_app
 

@@ -48,6 +48,12 @@ class User(UserMixin, db.Model):
     # Werkzeug's scrypt hash; None for an account that cannot sign in with a password.
     password_hash: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The language chosen in the footer while signed in ("fr", "es", "pt", "en"),
+    # used for pages and e-mails; None: no choice made (Accept-Language decides).
+    preferred_language: Mapped[str | None] = mapped_column(String(16))
+    # The language of the last page where the person acted (signed up, or sent a
+    # form while signed in): e-mails use it when no language was chosen.
+    last_language: Mapped[str | None] = mapped_column(String(16))
 
     def set_email(self, email: str) -> None:
         """Set the address and its lookup key together."""

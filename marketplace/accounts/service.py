@@ -1,6 +1,7 @@
 """Accounts: sign-up, verification, passwords, forge identities. Services flush, never commit."""
 from __future__ import annotations
 
+from flask import has_request_context
 from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -20,6 +21,7 @@ from marketplace.accounts.tokens import (
 from marketplace.audit import service as audit
 from marketplace.errors import DomainError
 from marketplace.extensions import db
+from marketplace.i18n import current_language
 from marketplace.notifications import mail
 from marketplace.notifications.links import url_for_public
 from marketplace.timeutil import utcnow
@@ -60,9 +62,11 @@ def create_account(email: str, password: str, display_name: str, *, funder: bool
     email = email.strip()
     existing = user_by_email(email)
     if existing is not None:
-        mail.send("account_exists", existing.email, user=existing, link=url_for_public("accounts.reset_request"))
+        mail.send("account_exists", existing.email, language=mail.language_of(existing),
+                  user=existing, link=url_for_public("accounts.reset_request"))
         return None
-    user = User(display_name=display_name.strip(), is_funder=funder, is_implementor=implementor)
+    user = User(display_name=display_name.strip(), is_funder=funder, is_implementor=implementor,
+                last_language=current_language() if has_request_context() else None)
     user.set_email(email)
     user.set_password(password)
     db.session.add(user)
@@ -74,7 +78,7 @@ def create_account(email: str, password: str, display_name: str, *, funder: bool
 
 def send_verification(user: User, email: str) -> None:
     """Mail ``email`` a link that confirms it for ``user`` (valid 48 hours, once), after commit."""
-    mail.send("account_verify", email, user=user,
+    mail.send("account_verify", email, language=mail.language_of(user), user=user,
               link=url_for_public("accounts.verify", token=make_email_token(user, email)))
 
 
@@ -110,7 +114,7 @@ def request_password_reset(email: str) -> None:
     user = user_by_email(email)
     if user is None:
         return
-    mail.send("password_reset", user.email, user=user,
+    mail.send("password_reset", user.email, language=mail.language_of(user), user=user,
               link=url_for_public("accounts.reset_password", token=make_reset_token(user)))
 
 
@@ -187,6 +191,16 @@ def set_roles(user: User, *, display_name: str, funder: bool, implementor: bool)
     user.is_implementor = implementor
     audit.record("user.roles_changed", "user_account", user.id, actor=f"user:{user.id}", actor_user_id=user.id,
                  details={"funder": user.is_funder, "implementor": user.is_implementor})
+
+
+def set_language(user: User, code: str) -> None:
+    """Remember ``code`` (an offered locale, checked by the caller) as the
+    person's language for pages and e-mails; audited as ``user.language_changed``."""
+    if user.preferred_language == code:
+        return
+    user.preferred_language = code
+    audit.record("user.language_changed", "user_account", user.id, actor=f"user:{user.id}", actor_user_id=user.id,
+                 details={"language": code})
 
 
 def save_profile(user: User, *, country: str | None, organisation_id: int | None, skills: list[str],

@@ -41,6 +41,7 @@ from marketplace.accounts.tokens import InvalidToken, read_reset_token
 from marketplace.claims.certification import of_user
 from marketplace.extensions import db, limiter
 from marketplace.forms import which_form
+from marketplace.i18n import remember_language, supported
 from marketplace.markdown import render_markdown
 from marketplace.notifications.links import url_for_public
 from marketplace.organisations import service as organisations
@@ -123,6 +124,21 @@ def login():
         error = _("The e-mail address or the password is not right.")
     status = 400 if request.method == "POST" else 200
     return render_template("accounts/login.html", form=form, error=error), status
+
+
+@bp.post("/language")
+def set_language():
+    """The footer's language choice: remembered in the ``lang`` cookie and, for a
+    signed-in person, as the account's language (pages and e-mails). Goes back
+    to ``next`` (a path of this site) or the backlog; an unknown language: 400."""
+    code = supported(request.form.get("lang"))
+    if code is None:
+        abort(400)
+    if current_user.is_authenticated:
+        accounts.set_language(current_actor(), code)
+        db.session.commit()
+    response = redirect(safe_next(request.form.get("next")) or url_for("backlog.index"), code=303)
+    return remember_language(response, code)
 
 
 @bp.post("/logout")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from marketplace.access import admin_required, current_actor
@@ -12,6 +13,15 @@ from marketplace.audit import service as audit
 from marketplace.extensions import db
 from marketplace.webhooks.models import DeliveryStatus, WebhookDelivery
 from marketplace.webhooks.service import enqueue_processing
+
+STATUS_LABELS = {
+    DeliveryStatus.pending: _l("pending"),
+    DeliveryStatus.waiting: _l("waiting for what it is about"),
+    DeliveryStatus.processed: _l("processed"),
+    DeliveryStatus.ignored: _l("ignored"),
+    DeliveryStatus.malformed: _l("malformed"),
+    DeliveryStatus.failed: _l("failed"),
+}
 
 
 @bp.get("/deliveries")
@@ -26,7 +36,8 @@ def deliveries():
         status = None
     page = paginate(stmt, [WebhookDelivery.received_at.desc(), WebhookDelivery.id.desc()])
     return render_template("admin/deliveries.html", **listing(page), status=status,
-                           statuses=[s.value for s in DeliveryStatus])
+                           statuses=[s.value for s in DeliveryStatus],
+                           status_labels={s.value: STATUS_LABELS.get(s, s.value) for s in DeliveryStatus})
 
 
 @bp.post("/deliveries/<id:delivery_id>/replay")

@@ -126,7 +126,7 @@ def end_item(item: BacklogItem, when: datetime, *, actor: str) -> list[int]:
     claims.cancel_for_item(item, why, actor=actor)
     payouts.on_item_closed(item)  # deleted pays nobody: open payouts are cancelled
     pools.return_item_matches(item, why="deleted on the forge")
-    told = tell_funders_refunded(item, why)
+    told = tell_funders_refunded(item, lambda: reason_text(CloseReason.deleted))
     refunded = refund_item_now(item, reason="deleted on the forge", actor=actor)
     audit.record("item.ended", "backlog_item", item.id, actor=actor,
                  details={"refunded_pledges": refunded, "funders_told": told})
@@ -211,7 +211,7 @@ def end_withheld(now: datetime | None = None, window: timedelta | None = None) -
         cancelled = claims.cancel_for_item(item, why, actor="job:end_withheld")
         closed = payouts.cancel_open_payouts(item, "the forge keeps the issue private")
         pools.return_item_matches(item, why="kept private by the forge")
-        told = tell_funders_refunded(item, why)
+        told = tell_funders_refunded(item, lambda: _("kept private by the forge"))
         refunded = refund_item_now(item, reason="kept private by the forge", actor="job:end_withheld")
         if cancelled or closed or told or refunded:
             ended.append(item.id)

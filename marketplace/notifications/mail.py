@@ -14,23 +14,48 @@ import smtplib
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from flask import current_app, render_template
+from flask import current_app, has_request_context, render_template
+from flask_babel import force_locale
 
+from marketplace.i18n import current_language, supported
 from marketplace.tasks import enqueue
 
 
-def render(notice: str, **context) -> tuple[str, str]:
-    """``(subject, body)`` of the e-mail ``notice`` rendered with ``context``
-    in the current locale. Raises ``jinja2.TemplateNotFound`` for an unknown notice."""
-    subject = render_template(f"email/{notice}/subject.txt", **context)
-    body = render_template(f"email/{notice}/body.txt", **context)
+def recipient_language(preferred: str | None, acted_in: str | None = None) -> str:
+    """The language of an e-mail: the recipient's account preference when it is
+    offered, else ``acted_in`` (``User.last_language``, the language of the last
+    page where they acted), else the current page's language (an e-mail sent
+    while the person acts, e.g. at sign-up), else the first offered locale
+    (English) in a job."""
+    chosen = supported(preferred) or supported(acted_in)
+    if chosen:
+        return chosen
+    if has_request_context():
+        return current_language()
+    return current_app.config["SUPPORTED_LOCALES"][0]
+
+
+def language_of(person) -> str:
+    """:func:`recipient_language` for an account (a ``User``): its preferred
+    language, else the language of the last page where it acted."""
+    return recipient_language(person.preferred_language, person.last_language)
+
+
+def render(notice: str, language: str | None = None, **context) -> tuple[str, str]:
+    """``(subject, body)`` of the e-mail ``notice`` rendered with ``context`` in
+    ``language`` (a locale code), or the current locale when None. Raises
+    ``jinja2.TemplateNotFound`` for an unknown notice."""
+    with force_locale(language or current_language()):
+        subject = render_template(f"email/{notice}/subject.txt", **context)
+        body = render_template(f"email/{notice}/body.txt", **context)
     return subject.strip(), body
 
 
-def send(notice: str, to: str, **context) -> None:
-    """Render the e-mail ``notice`` (:func:`render`) now and send it to ``to``
-    once the current transaction commits."""
-    subject, body = render(notice, **context)
+def send(notice: str, to: str, *, language: str | None = None, **context) -> None:
+    """Render the e-mail ``notice`` (:func:`render`) now, in ``language`` (see
+    :func:`recipient_language`; None: the page's language), and send it to
+    ``to`` once the current transaction commits."""
+    subject, body = render(notice, language, **context)
     queue_mail(to, subject, body)
 
 

@@ -8,6 +8,7 @@ Each e-mail's words are its templates (``templates/email/<notice>/``).
 from __future__ import annotations
 
 from flask import current_app
+from flask_babel import force_locale
 from sqlalchemy import func, select
 
 from marketplace.accounts.models import User
@@ -23,7 +24,7 @@ from marketplace.ledger.models import (
 )
 from marketplace.money import fee_of
 from marketplace.notifications.links import url_for_public
-from marketplace.notifications.mail import render
+from marketplace.notifications.mail import recipient_language, render
 from marketplace.payouts.models import Payout, PayoutAccount, PayoutShare, ShareState
 from marketplace.projects.models import ProjectMaintainer
 from marketplace.tasks import enqueue
@@ -89,10 +90,10 @@ def _queue(subject: str, kind: str, object_id: int, figures: dict | None = None)
 
 
 def compose(subject: str, kind: str, object_id: int, figures: dict | None = None) -> list[tuple[str, str, str]]:
-    """The e-mails (to, subject, body) of one notice, built now. Empty when
-    the object is gone or nobody has a confirmed address. ``figures`` are
-    the money figures taken when the notice was queued (claims); without
-    them, they are read now."""
+    """The e-mails (to, subject, body) of one notice, built now, each in its
+    recipient's language (:func:`_language`). Empty when the object is gone or nobody has a confirmed address.
+    ``figures`` are the money figures taken when the notice was queued
+    (claims); without them, they are read now."""
     if subject == "claim":
         mails = _claim(kind, object_id, figures if figures is not None else claim_figures(object_id))
     elif subject == "payout":
@@ -103,14 +104,22 @@ def compose(subject: str, kind: str, object_id: int, figures: dict | None = None
     return [(to, title, body) for to, title, body in mails if to]
 
 
+def _language(person: User | None) -> str:
+    """The person's chosen language, else that of the last page where they acted,
+    else the default (English): a job has no page of its own."""
+    if person is None:
+        return recipient_language(None)
+    return recipient_language(person.preferred_language, person.last_language)
+
+
 def _confirmed(person: User) -> str | None:
     return person.email if person.email_verified_at else None
 
 
-def _maintainer_emails(project_id: int) -> list[str]:
-    return list(db.session.scalars(select(User.email).join(ProjectMaintainer, ProjectMaintainer.user_id == User.id)
+def _maintainers(project_id: int) -> list[User]:
+    return list(db.session.scalars(select(User).join(ProjectMaintainer, ProjectMaintainer.user_id == User.id)
                                    .where(ProjectMaintainer.project_id == project_id,
-                                          User.email_verified_at.is_not(None))))
+                                          User.email_verified_at.is_not(None)).order_by(User.id)))
 
 
 def _claim(kind: str, claim_id: int, figures: dict):
@@ -118,15 +127,21 @@ def _claim(kind: str, claim_id: int, figures: dict):
     if claim is None:
         return []
     item, person = claim.item, claim.claimant
-    context = {"claim": claim, "item": item, "person": person, "deadline": claim.deadline.isoformat(),
-               "note": claim.decision_note or "-", "link": url_for_public("claims.show", claim_id=claim.id),
-               "escrow": _money_list(figures.get("escrow") or []), "net": _money_list(figures.get("net") or [])}
+    context = {"claim": claim, "item": item, "person": person, "deadline": claim.deadline,
+               "note": claim.decision_note or "-", "link": url_for_public("claims.show", claim_id=claim.id)}
+
+    def mail_in(language: str, notice: str, **extra):
+        with force_locale(language):  # the amounts are written the recipient's way
+            money = {"escrow": _money_list(figures.get("escrow") or []),
+                     "net": _money_list(figures.get("net") or [])}
+        return render(notice, language, **context, **money, **extra)
+
     if kind == "requested":
-        subject, body = render("claim_requested", to_claimant=False, **context)
-        return [(to, subject, body) for to in _maintainer_emails(item.repository.project_id)]
+        return [(m.email, *mail_in(_language(m), "claim_requested", to_claimant=False))
+                for m in _maintainers(item.repository.project_id)]
     if kind not in CLAIM_KINDS:
         raise KeyError(kind)
-    return [(_confirmed(person), *render(f"claim_{kind}", to_claimant=True, **context))]
+    return [(_confirmed(person), *mail_in(_language(person), f"claim_{kind}", to_claimant=True))]
 
 
 def _payout(kind: str, payout_id: int, figures: dict | None = None):
@@ -140,13 +155,15 @@ def _payout(kind: str, payout_id: int, figures: dict | None = None):
     else:
         escrow = ledger.balance(ledger.account(AccountKind.item_escrow, item_id=item.id), payout.currency)
     if kind == "proposed":
-        subject, body = render("payout_proposed", payout=payout, item=item, escrow_minor=escrow, link=link)
         people = [payout.suggested_recipient] if payout.suggested_recipient else []
-        return ([(to, subject, body) for to in _maintainer_emails(item.repository.project_id)]
-                + [(_confirmed(p), *render("payout_proposed_recipient", payout=payout, item=item, link=link))
+        return ([(m.email, *render("payout_proposed", _language(m), payout=payout, item=item,
+                                   escrow_minor=escrow, link=link))
+                 for m in _maintainers(item.repository.project_id)]
+                + [(_confirmed(p), *render("payout_proposed_recipient", _language(p), payout=payout,
+                                           item=item, link=link))
                    for p in people])
-    return [(_confirmed(share.recipient), *render("payout_approved", payout=payout, item=item, share=share,
-                                                  link=link))
+    return [(_confirmed(share.recipient), *render("payout_approved", _language(share.recipient),
+                                                  payout=payout, item=item, share=share, link=link))
             for share in payout.shares]
 
 
@@ -156,6 +173,7 @@ def _share(kind: str, share_id: int):
         return []
     payout = share.payout
     to = _confirmed(share.recipient)
+    language = _language(share.recipient)
     context = {"share": share, "payout": payout, "link": url_for_public("payouts.show", payout_id=payout.id),
                "settings": url_for_public("payouts.settings")}
     if kind == "paid":
@@ -164,10 +182,10 @@ def _share(kind: str, share_id: int):
             LedgerTransaction.idempotency_key == f"payout-share:{share.id}:paid", LedgerEntry.amount_minor > 0))
         if paid is None:
             return []
-        return [(to, *render("share_paid", paid_minor=paid, **context))]
+        return [(to, *render("share_paid", language, paid_minor=paid, **context))]
     if kind in ("returned", "failed"):
-        return [(to, *render(f"share_{kind}", **context))]
-    return [(to, *render("share_how_to_receive", **_how_to_receive(share), **context))]
+        return [(to, *render(f"share_{kind}", language, **context))]
+    return [(to, *render("share_how_to_receive", language, **_how_to_receive(share), **context))]
 
 
 def _how_to_receive(share: PayoutShare) -> dict:
@@ -186,4 +204,4 @@ def _certification(kind: str, certification_id: int):
     cert = db.session.get(Certification, certification_id)
     if cert is None:
         return []
-    return [(_confirmed(cert.user), *render("certification_granted", cert=cert))]
+    return [(_confirmed(cert.user), *render("certification_granted", _language(cert.user), cert=cert))]

@@ -5,9 +5,11 @@ never commit."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 from flask import current_app
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import and_, func, or_, select, update
 
@@ -477,19 +479,22 @@ def offer_refunds(item: BacklogItem) -> int:
         .order_by(Pledge.id)
     ).all()
     target = work_went_to(item)
-    why = reason_text(item.close_reason)
     for pledge, funder in rows:
-        mail.send("pledge_refund_offered", funder.email, funder=funder, item=item, why=why,
+        language = mail.language_of(funder)
+        with force_locale(language):
+            why = reason_text(item.close_reason)
+        mail.send("pledge_refund_offered", funder.email, language=language, funder=funder, item=item, why=why,
                   link=url_for_public("pledges.show", pledge_id=pledge.id), days=NOT_PLANNED_WINDOW.days,
                   target=target if target is not None and not target.work_done else None,
                   not_planned=item.close_reason is CloseReason.not_planned)
     return len(rows)
 
 
-def tell_funders_refunded(item: BacklogItem, why: str) -> int:
+def tell_funders_refunded(item: BacklogItem, why: str | Callable[[], str]) -> int:
     """Tell each funder whose pledge ``item`` still holds that it is being
     refunded now because the item ``why`` (a card pledge by Stripe; a bank
-    transfer by the fiscal host). Mailed after commit. Returns the number told."""
+    transfer by the fiscal host). ``why`` may be a function giving the phrase,
+    called in each funder's language. Mailed after commit. Returns the number told."""
     rows = db.session.execute(
         select(Pledge, User).join(User, User.id == Pledge.funder_id)
         .where(Pledge.item_id == item.id,
@@ -497,7 +502,11 @@ def tell_funders_refunded(item: BacklogItem, why: str) -> int:
         .order_by(Pledge.id)
     ).all()
     for pledge, funder in rows:
-        mail.send("pledge_refunded", funder.email, funder=funder, item=item, pledge=pledge, why=why,
+        language = mail.language_of(funder)
+        with force_locale(language):
+            phrase = why() if callable(why) else why
+        mail.send("pledge_refunded", funder.email, language=language,
+                  funder=funder, item=item, pledge=pledge, why=phrase,
                   link=url_for_public("pledges.show", pledge_id=pledge.id))
     return len(rows)
 
@@ -597,7 +606,9 @@ def undo_failed_refund(pledge_id: int, refund_id: str, *, reason: str | None, ac
 def _tell_funder_refund_failed(pledge: Pledge, amount_minor: int) -> None:
     if not pledge.funder.email:
         return
-    mail.send("refund_failed", pledge.funder.email, pledge=pledge, amount_minor=amount_minor,
+    mail.send("refund_failed", pledge.funder.email,
+              language=mail.language_of(pledge.funder),
+              pledge=pledge, amount_minor=amount_minor,
               link=url_for_public("pledges.show", pledge_id=pledge.id))
 
 

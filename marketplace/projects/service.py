@@ -82,6 +82,7 @@ def invite(project: MemberProject, email: str, *, inviter: User) -> MaintainerIn
     db.session.flush()
     audit.record("project.maintainer_invited", "member_project", project.id, actor=f"user:{inviter.id}",
                  actor_user_id=inviter.id, details={"email": invitation.email})
+    # The invitee may have no account yet: the inviter's page language.
     mail.send("maintainer_invitation", invitation.email, project=project, inviter=inviter,
               link=url_for_public("projects.invitation", token=token))
     return invitation

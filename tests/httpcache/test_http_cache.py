@@ -166,3 +166,22 @@ def test_project_choices_are_remembered_until_the_data_changes(client, app, sess
     finally:
         event.remove(engine, "before_cursor_execute", listener)
         app.config["HTTP_CACHE_FRAGMENTS"] = False
+
+
+def test_the_backlog_page_with_its_language_links_is_shared_per_language(client, app, session, page_cache):
+    """The footer's language choice is plain links for visitors (a form's CSRF
+    token would make every page unshareable); each language is its own entry."""
+    cold, cold_statements = count_statements(client, "/")
+    assert cold.headers["Cache-Control"] == "public, max-age=30"
+    html = cold.get_data(as_text=True)
+    assert 'name="csrf_token"' not in html and 'hreflang="fr"' in html and "/?lang=fr" in html
+    warm, warm_statements = count_statements(client, "/")
+    assert warm.data == cold.data and warm_statements <= 1
+    other = app.test_client()
+    other.set_cookie("lang", "fr")
+    french = other.get("/")
+    assert french.status_code == 200 and '<html lang="fr">' in french.get_data(as_text=True)
+    assert '<html lang="en">' in client.get("/").get_data(as_text=True)
+    # The link itself remembers the choice (a cookie), so its answer is not shared.
+    chosen = app.test_client().get("/?lang=es")
+    assert "lang=es" in chosen.headers.get("Set-Cookie", "") and "private" in chosen.headers["Cache-Control"]
