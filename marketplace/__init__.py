@@ -64,6 +64,12 @@ def create_app(config: dict | None = None) -> Flask:
     login_manager.login_view = "accounts.login"
     login_manager.session_protection = "basic"
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
+    # Redis down must not turn sign-in into a 500: the limits are then counted
+    # in this process's memory until Redis answers again (Flask-Limiter checks
+    # it and switches back), and a dead Redis costs at most a second per try.
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    if app.config["RATELIMIT_STORAGE_URI"].startswith("redis"):
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 1, "socket_timeout": 1})
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     limiter.init_app(app)
 
