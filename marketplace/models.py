@@ -24,6 +24,7 @@ from marketplace.forges.models import (  # noqa: F401
     SyncRun,
 )
 from marketplace.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction  # noqa: F401
+from marketplace.notifications.models import OutboxMessage  # noqa: F401
 from marketplace.payouts.models import Payout, PayoutAccount, PayoutPledge, PayoutShare  # noqa: F401
 from marketplace.pledges.models import Pledge, RefundFailure  # noqa: F401
 from marketplace.pools.models import MatchingPool, PoolMatch, RoundExclusion  # noqa: F401

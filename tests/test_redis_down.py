@@ -9,6 +9,7 @@ what it commits never reaches the shared test database.
 from __future__ import annotations
 
 import http.cookiejar
+import mailbox
 import os
 import re
 import socket
@@ -138,3 +139,17 @@ def test_limits_still_hold_in_memory_while_redis_is_down(dead_redis_app):
     statuses = [dead_redis_app.post_form("/login", {"email": "nobody@example.org", "password": "x" * 12})[0]
                 for _ in range(12)]
     assert 429 in statuses and 500 not in statuses
+
+
+def test_mail_caused_while_redis_is_down_waits_in_the_outbox_and_is_sent_by_the_pass(dead_redis_app):
+    app = dead_redis_app
+    status, _location, body = app.post_form("/signup", {"display_name": "Kofi", "email": "kofi@example.org",
+                                                        "password": PASSWORD})
+    assert status == 302, body
+    box = mailbox.Maildir(app.outbox_dir, create=True)
+    assert [m["To"] for m in box if m["To"] == "kofi@example.org"] == []  # its job could not be queued
+    done = app.flask("jobs", "send-outbox")  # Redis still down: the pass needs only the database
+    assert done.returncode == 0, done.stderr
+    assert "sent:" in done.stdout
+    [message] = [m for m in mailbox.Maildir(app.outbox_dir) if m["To"] == "kofi@example.org"]
+    assert "/verify/" in message.get_payload()

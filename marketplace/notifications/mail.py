@@ -1,4 +1,5 @@
-"""Outgoing e-mail: rendered from templates, queued in a request, sent by a job after commit.
+"""Outgoing e-mail: rendered from templates, stored in the outbox table in the
+transaction that causes it, sent by a job after commit.
 
 Each e-mail is a directory ``templates/email/<notice>/`` with ``subject.txt``
 and ``body.txt`` (Jinja, plain text, translated with ``_()`` like pages).
@@ -16,7 +17,7 @@ from email.utils import formatdate, make_msgid
 
 from flask import current_app, render_template
 
-from marketplace.tasks import enqueue
+from marketplace.notifications.outbox import add_mail
 
 
 def render(notice: str, **context) -> tuple[str, str]:
@@ -35,22 +36,25 @@ def send(notice: str, to: str, **context) -> None:
 
 
 def queue_mail(to: str, subject: str, body: str) -> None:
-    """Send a plain-text e-mail once the current transaction commits (the job
-    ``jobs.notifications.send_email``, retried on an SMTP error)."""
-    enqueue("jobs.notifications.send_email", to, subject, body)
+    """Store a plain-text e-mail in the outbox table in the current transaction;
+    it is sent after commit by a job that carries the row's id only, and by the
+    periodic pass while it still waits (:mod:`marketplace.notifications.outbox`)."""
+    add_mail(to, subject, body)
 
 
-def deliver(to: str, subject: str, body: str) -> None:
+def deliver(to: str, subject: str, body: str, *, message_id: str | None = None) -> None:
     """Hand one message to the SMTP server (or, without ``MAIL_SERVER``, the local
-    outbox ``MAIL_OUTBOX_DIR`` or the log). Raises ``smtplib.SMTPException``, and
-    ``OSError`` when the outbox cannot be written."""
+    outbox ``MAIL_OUTBOX_DIR`` or the log). ``message_id`` (``<…@…>``) is the
+    message's ``Message-ID``, the same on every retry of one outbox row; a new
+    one is made without it. Raises ``smtplib.SMTPException``, and ``OSError``
+    when the outbox cannot be written."""
     config = current_app.config
     message = EmailMessage()
     message["From"] = config["MAIL_FROM"]
     message["To"] = to
     message["Subject"] = subject
     message["Date"] = formatdate(usegmt=True)
-    message["Message-ID"] = make_msgid(domain="backlog-commons.local")
+    message["Message-ID"] = message_id or make_msgid(domain="backlog-commons.local")
     message.set_content(body)
     if not config.get("MAIL_SERVER") and config.get("MAIL_OUTBOX_DIR"):
         # A Maildir: each message its own file, written atomically (tmp/ then new/).
