@@ -37,6 +37,10 @@ def create_app(config: dict | None = None) -> Flask:
                 "SECRET_KEY is not set. Set the SECRET_KEY environment variable "
                 "(for example: python -c 'import secrets; print(secrets.token_hex(32))')."
             )
+    refusals = config_module.production_refusals(app.config)
+    if refusals:
+        raise RuntimeError("Production configuration refused: " + "; ".join(refusals) + ". Set APP_ENV=development "
+                           "to run without them (never on a public site).")
     # Info messages (e-mail written to the log when no MAIL_SERVER is set) are shown.
     app.logger.setLevel(logging.INFO)
     if app.config.get("PROXY_FIX"):

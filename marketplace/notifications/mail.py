@@ -6,7 +6,9 @@ and ``body.txt`` (Jinja, plain text, translated with ``_()`` like pages).
 SMTP settings come from the environment (``MAIL_SERVER``, ``MAIL_PORT``,
 ``MAIL_USERNAME``, ``MAIL_PASSWORD``, ``MAIL_USE_TLS``, ``MAIL_FROM``). Without
 ``MAIL_SERVER`` the message is written to the Maildir ``MAIL_OUTBOX_DIR`` when
-set (``make run`` sets it and shows it at ``/dev/mail``), else to the log.
+set (``make run`` sets it and shows it at ``/dev/mail``), else only its
+recipient and subject are logged (never its body, which may hold a token
+link). Production refuses to start without ``MAIL_SERVER``.
 """
 from __future__ import annotations
 
@@ -44,7 +46,7 @@ def queue_mail(to: str, subject: str, body: str) -> None:
 
 def deliver(to: str, subject: str, body: str, *, message_id: str | None = None) -> None:
     """Hand one message to the SMTP server (or, without ``MAIL_SERVER``, the local
-    outbox ``MAIL_OUTBOX_DIR`` or the log). ``message_id`` (``<…@…>``) is the
+    outbox ``MAIL_OUTBOX_DIR``, or a line in the log without the body). ``message_id`` (``<…@…>``) is the
     message's ``Message-ID``, the same on every retry of one outbox row; a new
     one is made without it. Raises ``smtplib.SMTPException``, and ``OSError``
     when the outbox cannot be written."""
@@ -62,8 +64,10 @@ def deliver(to: str, subject: str, body: str, *, message_id: str | None = None) 
         current_app.logger.info("e-mail to %s written to the local outbox: %s", to, subject)
         return
     if not config.get("MAIL_SERVER"):
-        # Plain text, not the MIME form: a link must be copyable from the log.
-        current_app.logger.info("e-mail not sent (no MAIL_SERVER set)\nTo: %s\nSubject: %s\n\n%s", to, subject, body)
+        # Never the body: it may hold a verification, reset or invitation link,
+        # and logs are kept, shipped and read by more people than the mailbox.
+        current_app.logger.warning("e-mail to %s not sent (no MAIL_SERVER, no MAIL_OUTBOX_DIR): %s; its body is "
+                                   "not logged — set MAIL_OUTBOX_DIR to read it locally", to, subject)
         return
     with smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=30) as smtp:
         if config.get("MAIL_USE_TLS"):
