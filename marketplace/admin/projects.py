@@ -65,6 +65,10 @@ def name_maintainer(slug: str):
         flash(_("No account uses that e-mail address."))
         return redirect(url_for("admin.projects", q=slug)), 303
     me = current_actor()
+    if person.id == me.id:
+        # Separation of duties: nobody grants themselves a project's decisions.
+        flash(_("You cannot name yourself a maintainer: another admin does."), "error")
+        return redirect(url_for("admin.projects", q=slug)), 303
     add_maintainer(project, person, granted_by=f"user:{me.id}", actor_user_id=me.id)
     db.session.commit()
     flash(_("%(name)s maintains %(project)s.", name=person.display_name, project=project.name))

@@ -140,8 +140,10 @@ def confirm_budget(pool_id: int, received: Money, *, reference: str, received_on
     pool is funded. What arrived is the pool's money, whatever was announced.
     Returns whether this call funded it (False: funded already). Raises
     :class:`PoolError` for another currency, nothing received, a date in the
-    future, or a pool cancelled."""
+    future, a pool cancelled, or the sponsor confirming their own pool."""
     pool = _locked(pool_id)
+    if pool.sponsor_id == actor.id:
+        raise PoolError(_("This is your own pool: another admin confirms its money."))
     if pool.state is not PoolState.awaiting_budget:
         if pool.state is PoolState.cancelled:
             raise PoolError(_("This pool was cancelled: send the transfer back."))
@@ -397,8 +399,10 @@ def record_return(pool_id: int, *, reference: str, actor: User) -> int:
     pool −, sponsor returns + (key ``pool:<id>:returned-after-<returned so far>``).
     Matches that come back later (a refund after the end) are due again.
     Returns the minor units returned. Raises :class:`PoolError` while the pool
-    is live, or when it holds nothing."""
+    is live, when it holds nothing, or for the sponsor recording their own return."""
     pool = _locked(pool_id)
+    if pool.sponsor_id == actor.id:
+        raise PoolError(_("This is your own pool: another admin records what went back to you."))
     if pool.state is not PoolState.ended:
         raise PoolError(_("Only an ended pool's money goes back to its sponsor."))
     holds = pool_balance(pool)
