@@ -48,6 +48,10 @@ def create_app(config: dict | None = None) -> Flask:
 
         hops = app.config["PROXY_FIX"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    if app.config.get("TRUSTED_HOSTS"):
+        from marketplace.health.service import ProbeHosts
+
+        app.wsgi_app = ProbeHosts(app.wsgi_app, app.config["TRUSTED_HOSTS"])
     if app.config.get("SESSION_COOKIE_SECURE") is None:
         # Secure cookies unless debugging or testing on plain http.
         secure = not (app.config.get("DEBUG") or app.config.get("TESTING"))
@@ -99,6 +103,7 @@ def create_app(config: dict | None = None) -> Flask:
     from marketplace.api.views import bp as api_bp
     from marketplace.backlog.views import bp as backlog_bp
     from marketplace.claims.views import bp as claims_bp
+    from marketplace.health.views import bp as health_bp
     from marketplace.pages.views import bp as pages_bp
     from marketplace.payouts.views import bp as payouts_bp
     from marketplace.pledges.views import bp as pledges_bp
@@ -106,6 +111,7 @@ def create_app(config: dict | None = None) -> Flask:
     from marketplace.projects.views import bp as projects_bp
     from marketplace.webhooks.views import bp as webhooks_bp
 
+    app.register_blueprint(health_bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(backlog_bp)
     app.register_blueprint(projects_bp)
