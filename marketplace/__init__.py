@@ -41,7 +41,12 @@ def create_app(config: dict | None = None) -> Flask:
     if refusals:
         raise RuntimeError("Production configuration refused: " + "; ".join(refusals) + ". Set APP_ENV=development "
                            "to run without them (never on a public site).")
-    # Info messages (e-mail written to the log when no MAIL_SERVER is set) are shown.
+    if not app.config.get("TESTING"):
+        # Text or JSON on stdout, request and job ids on every record, no token links (marketplace.logconfig).
+        from marketplace.logconfig import configure_logging
+
+        configure_logging(app.config)
+    # Info messages (e-mails handed to the local outbox) are shown.
     app.logger.setLevel(logging.INFO)
     if app.config.get("PROXY_FIX"):
         from werkzeug.middleware.proxy_fix import ProxyFix

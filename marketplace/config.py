@@ -158,6 +158,10 @@ def from_environment() -> dict:
         # "production" or "development"; unset: production when FLASK_DEBUG is off and
         # PUBLIC_URL is https (see is_production).
         "APP_ENV": (os.environ.get("APP_ENV") or "").strip().lower() or None,
+        # Logging (marketplace.logconfig): text or json, a level, and Sentry when its package is installed.
+        "LOG_FORMAT": os.environ.get("LOG_FORMAT") or "text",
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL") or "INFO",
+        "SENTRY_DSN": os.environ.get("SENTRY_DSN") or None,
         # Production without Redis only when chosen: every job then runs in the web process.
         "JOBS_IN_PROCESS": _bool("JOBS_IN_PROCESS"),
         # ISO country codes where the platform cannot pay through Stripe: the manual rail only.
