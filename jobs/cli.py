@@ -4,10 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import redis
 from flask import current_app
 from flask.cli import AppGroup
-from rq import Worker
+from rq import Queue, Worker
 from rq.cron import CronScheduler
+from rq.registry import FailedJobRegistry
 
 from jobs.notifications import send_waiting_outbox
 from marketplace.scheduling.service import run_due
@@ -40,6 +42,32 @@ def worker(queues: tuple[str, ...], burst: bool, no_scheduler: bool) -> None:
     # processes. The scheduler moves jobs deferred with enqueue_at (rate-limit
     # waits) into their queue when due.
     Worker(list(queues or QUEUES), connection=connection).work(burst=burst, with_scheduler=not no_scheduler)
+
+
+@rq_cli.command("health")
+def health() -> None:
+    """Redis, and per queue: jobs waiting, jobs failed, workers listening.
+    Exits 1 when Redis does not answer or a queue has no worker (nothing
+    would run its jobs)."""
+    connection = _connection()
+    try:
+        connection.ping()
+        workers = Worker.all(connection=connection)
+    except redis.exceptions.RedisError as exc:
+        click.echo(f"redis: down ({type(exc).__name__})")
+        raise SystemExit(1) from None
+    click.echo("redis: ok")
+    unserved = []
+    for name in QUEUES:
+        queue = Queue(name, connection=connection)
+        listening = sum(1 for worker in workers if name in worker.queue_names())
+        failed = FailedJobRegistry(queue=queue).count
+        click.echo(f"{name}: {queue.count} waiting, {failed} failed, {listening} workers")
+        if not listening:
+            unserved.append(name)
+    if unserved:
+        click.echo(f"no worker listens on: {', '.join(unserved)}")
+        raise SystemExit(1)
 
 
 @rq_cli.command("cron")
