@@ -4,11 +4,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import redis
 from flask import current_app
 from flask.cli import AppGroup
-from rq import Worker
+from rq import Queue, Worker
 from rq.cron import CronScheduler
+from rq.registry import FailedJobRegistry
 
+from jobs.notifications import send_waiting_outbox
 from marketplace.scheduling.service import run_due
 from marketplace.tasks import QUEUES, redis_connection
 
@@ -41,6 +44,32 @@ def worker(queues: tuple[str, ...], burst: bool, no_scheduler: bool) -> None:
     Worker(list(queues or QUEUES), connection=connection).work(burst=burst, with_scheduler=not no_scheduler)
 
 
+@rq_cli.command("health")
+def health() -> None:
+    """Redis, and per queue: jobs waiting, jobs failed, workers listening.
+    Exits 1 when Redis does not answer or a queue has no worker (nothing
+    would run its jobs)."""
+    connection = _connection()
+    try:
+        connection.ping()
+        workers = Worker.all(connection=connection)
+    except redis.exceptions.RedisError as exc:
+        click.echo(f"redis: down ({type(exc).__name__})")
+        raise SystemExit(1) from None
+    click.echo("redis: ok")
+    unserved = []
+    for name in QUEUES:
+        queue = Queue(name, connection=connection)
+        listening = sum(1 for worker in workers if name in worker.queue_names())
+        failed = FailedJobRegistry(queue=queue).count
+        click.echo(f"{name}: {queue.count} waiting, {failed} failed, {listening} workers")
+        if not listening:
+            unserved.append(name)
+    if unserved:
+        click.echo(f"no worker listens on: {', '.join(unserved)}")
+        raise SystemExit(1)
+
+
 @rq_cli.command("cron")
 @click.option("--config", default=CRON_CONFIG, show_default=True, help="RQ cron configuration file.")
 def cron(config: str) -> None:
@@ -62,4 +91,15 @@ def run_due_command() -> None:
     if not ran:
         click.echo("nothing was due")
     if any(outcome != "ok" for _, outcome in ran):
+        raise SystemExit(1)
+
+
+@jobs_cli.command("send-outbox")
+def send_outbox_command() -> None:
+    """Send the e-mails and notices still waiting in the outbox (what the
+    ``send-outbox`` schedule entry does), and print the count per outcome.
+    Works with Redis down: nothing here needs it."""
+    counts = send_waiting_outbox()
+    click.echo(", ".join(f"{outcome}: {count}" for outcome, count in sorted(counts.items())) or "nothing waits")
+    if counts.get("error"):
         raise SystemExit(1)

@@ -27,6 +27,9 @@ SCHEDULE: tuple[Scheduled, ...] = (
     Scheduled("ledger-reconciliation", "jobs.money.reconcile_ledger", cron="11 * * * *"),
     # Deliveries whose job was lost (Redis down when they arrived) are queued again.
     Scheduled("requeue-deliveries", "jobs.webhooks.requeue_pending_deliveries", interval=5 * 60),
+    # E-mails and notices still waiting in the outbox (their job was lost while
+    # Redis was down, or the mail server refused them) are sent, with back-off.
+    Scheduled("send-outbox", "jobs.notifications.send_waiting_outbox", interval=60),
     # Stripe events that came before what they are about (kept "waiting") are tried again.
     Scheduled("retry-waiting-deliveries", "jobs.webhooks.retry_waiting_deliveries", interval=15 * 60),
     # Pledges never paid (Checkout abandoned, transfer never sent) are cancelled after their rail's time.

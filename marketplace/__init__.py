@@ -37,13 +37,26 @@ def create_app(config: dict | None = None) -> Flask:
                 "SECRET_KEY is not set. Set the SECRET_KEY environment variable "
                 "(for example: python -c 'import secrets; print(secrets.token_hex(32))')."
             )
-    # Info messages (e-mail written to the log when no MAIL_SERVER is set) are shown.
+    refusals = config_module.production_refusals(app.config)
+    if refusals:
+        raise RuntimeError("Production configuration refused: " + "; ".join(refusals) + ". Set APP_ENV=development "
+                           "to run without them (never on a public site).")
+    if not app.config.get("TESTING"):
+        # Text or JSON on stdout, request and job ids on every record, no token links (marketplace.logconfig).
+        from marketplace.logconfig import configure_logging
+
+        configure_logging(app.config)
+    # Info messages (e-mails handed to the local outbox) are shown.
     app.logger.setLevel(logging.INFO)
     if app.config.get("PROXY_FIX"):
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         hops = app.config["PROXY_FIX"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    if app.config.get("TRUSTED_HOSTS"):
+        from marketplace.health.service import ProbeHosts
+
+        app.wsgi_app = ProbeHosts(app.wsgi_app, app.config["TRUSTED_HOSTS"])
     if app.config.get("SESSION_COOKIE_SECURE") is None:
         # Secure cookies unless debugging or testing on plain http.
         secure = not (app.config.get("DEBUG") or app.config.get("TESTING"))
@@ -64,6 +77,12 @@ def create_app(config: dict | None = None) -> Flask:
     login_manager.login_view = "accounts.login"
     login_manager.session_protection = "basic"
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
+    # Redis down must not turn sign-in into a 500: the limits are then counted
+    # in this process's memory until Redis answers again (Flask-Limiter checks
+    # it and switches back), and a dead Redis costs at most a second per try.
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    if app.config["RATELIMIT_STORAGE_URI"].startswith("redis"):
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 1, "socket_timeout": 1})
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     limiter.init_app(app)
 
@@ -92,6 +111,7 @@ def create_app(config: dict | None = None) -> Flask:
     from marketplace.api.views import bp as api_bp
     from marketplace.backlog.views import bp as backlog_bp
     from marketplace.claims.views import bp as claims_bp
+    from marketplace.health.views import bp as health_bp
     from marketplace.pages.views import bp as pages_bp
     from marketplace.payouts.views import bp as payouts_bp
     from marketplace.pledges.views import bp as pledges_bp
@@ -100,6 +120,7 @@ def create_app(config: dict | None = None) -> Flask:
     from marketplace.reports.views import bp as reports_bp
     from marketplace.webhooks.views import bp as webhooks_bp
 
+    app.register_blueprint(health_bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(backlog_bp)
     app.register_blueprint(projects_bp)

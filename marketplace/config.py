@@ -40,6 +40,39 @@ def _int(name: str, default: int, low: int, high: int) -> int:
     return int(value)
 
 
+def is_production(config) -> bool:
+    """True for a production configuration: ``APP_ENV=production``, or
+    ``APP_ENV`` unset with neither debug nor testing on and an https
+    ``PUBLIC_URL`` (the address people reach the site at)."""
+    env = config.get("APP_ENV")
+    if env:
+        return env == "production"
+    if config.get("DEBUG") or config.get("TESTING"):
+        return False
+    return (config.get("PUBLIC_URL") or "").startswith("https://")
+
+
+def production_refusals(config) -> list[str]:
+    """Why a production configuration (:func:`is_production`) must not start;
+    empty when it may, or when it is not production.
+
+    Refused: no mail transport (``MAIL_SERVER``; the log and the local
+    Maildir are for development, and a verification or reset link must not
+    sit in a log file), no ``TRUSTED_HOSTS`` (links in the API are built from
+    the Host header), and no ``REDIS_URL`` unless ``JOBS_IN_PROCESS`` is set.
+    """
+    if not is_production(config):
+        return []
+    reasons = []
+    if not config.get("MAIL_SERVER"):
+        reasons.append("MAIL_SERVER is not set (without it e-mails would go to the log, links and all)")
+    if not config.get("TRUSTED_HOSTS"):
+        reasons.append("TRUSTED_HOSTS is not set (links in the API would take the request's Host header)")
+    if not config.get("REDIS_URL") and not config.get("JOBS_IN_PROCESS"):
+        reasons.append("REDIS_URL is not set (set JOBS_IN_PROCESS=1 to run every job in the web process)")
+    return reasons
+
+
 def from_environment() -> dict:
     """Build the configuration mapping from ``os.environ``.
 
@@ -125,6 +158,15 @@ def from_environment() -> dict:
                                           if os.environ.get("SCHEDULE_INTERVAL_CAP_SECONDS") else None),
         # A directory where e-mails are written (a Maildir) instead of the log, when no MAIL_SERVER is set.
         "MAIL_OUTBOX_DIR": os.environ.get("MAIL_OUTBOX_DIR") or None,
+        # "production" or "development"; unset: production when FLASK_DEBUG is off and
+        # PUBLIC_URL is https (see is_production).
+        "APP_ENV": (os.environ.get("APP_ENV") or "").strip().lower() or None,
+        # Logging (marketplace.logconfig): text or json, a level, and Sentry when its package is installed.
+        "LOG_FORMAT": os.environ.get("LOG_FORMAT") or "text",
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL") or "INFO",
+        "SENTRY_DSN": os.environ.get("SENTRY_DSN") or None,
+        # Production without Redis only when chosen: every job then runs in the web process.
+        "JOBS_IN_PROCESS": _bool("JOBS_IN_PROCESS"),
         # ISO country codes where the platform cannot pay through Stripe: the manual rail only.
         "PAYOUT_MANUAL_COUNTRIES": sorted({
             code.strip().upper() for code in os.environ.get("PAYOUT_MANUAL_COUNTRIES", "").split(",")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Flask, Response, flash, g, jsonify, redirect, render_template, request
+from flask.globals import request_ctx
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException, SecurityError
 
@@ -88,4 +89,8 @@ def register_error_handlers(app: Flask) -> None:
         headers = [(name, value) for name, value in exc.get_headers() if name.lower() != "content-type"]
         if wants_json():
             return jsonify(error={"status": exc.code, "message": str(message)}), exc.code, headers
+        if request_ctx.url_adapter is None:
+            # A Host header no URL can be built for (``a..b``, a label over 63
+            # characters): the page template builds URLs, so answer in plain text.
+            return Response(f"{exc.code} {message}\n", exc.code, headers, mimetype="text/plain")
         return render_template("errors/error.html", status=exc.code, message=message), exc.code, headers

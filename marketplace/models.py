@@ -30,6 +30,7 @@ from marketplace.ledger.models import (  # noqa: F401
     LedgerSummary,
     LedgerTransaction,
 )
+from marketplace.notifications.models import OutboxMessage  # noqa: F401
 from marketplace.payouts.models import Payout, PayoutAccount, PayoutPledge, PayoutShare  # noqa: F401
 from marketplace.pledges.models import Pledge, RefundFailure  # noqa: F401
 from marketplace.pools.models import MatchingPool, PoolMatch, RoundExclusion  # noqa: F401

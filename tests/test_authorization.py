@@ -44,6 +44,8 @@ MATRIX = {
     ("backlog.index", "GET"): ("/", PUBLIC),
     ("backlog.item", "GET"): ("/items/{item}", PUBLIC),
     ("pages.about", "GET"): ("/about", PUBLIC),
+    ("health.healthz", "GET"): ("/healthz", PUBLIC),
+    ("health.readyz", "GET"): ("/readyz", PUBLIC),
     ("pages.transparency", "GET"): ("/transparency", PUBLIC),
     ("api.item_ledger", "GET"): ("/api/v1/items/{item}/ledger", PUBLIC),
     ("api.ledger_summary", "GET"): ("/api/v1/ledger", PUBLIC),

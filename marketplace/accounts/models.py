@@ -68,6 +68,13 @@ class User(UserMixin, db.Model):
     def email_verified(self) -> bool:
         return self.email_verified_at is not None
 
+    @property
+    def has_public_page(self) -> bool:
+        """True for people who chose to offer paid work (an implementor
+        profile): only they have a public page at ``/people/<id>``; funders
+        and maintainers who are not implementors are not listed (issue 23)."""
+        return bool(self.is_implementor)
+
     def set_password(self, password: str) -> None:
         """Store a scrypt hash of ``password`` (never the password)."""
         self.password_hash = generate_password_hash(password, method="scrypt")

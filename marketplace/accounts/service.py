@@ -62,6 +62,10 @@ def create_account(email: str, password: str, display_name: str, *, funder: bool
     email = email.strip()
     existing = user_by_email(email)
     if existing is not None:
+        # The password is hashed on this path too (and thrown away): the scrypt
+        # hash is most of a sign-up's time, so skipping it told a stranger
+        # which addresses have an account (36 ms against 378 ms).
+        User().set_password(password)
         mail.send("account_exists", existing.email, language=mail.language_of(existing),
                   user=existing, link=url_for_public("accounts.reset_request"))
         return None
@@ -110,9 +114,15 @@ def verify_email(token: str) -> User:
 
 
 def request_password_reset(email: str) -> None:
-    """Mail a reset link if the address has an account; says nothing either way."""
+    """Mail a reset link if the address has an account; says nothing either
+    way, and does the same work (a token, the e-mail rendered) either way."""
     user = user_by_email(email)
     if user is None:
+        # The same work as for an account, short of storing and sending: a
+        # token made and the e-mail rendered, so timing does not tell.
+        stranger = User(id=0, display_name="", password_hash=_DUMMY_HASH)
+        mail.render("password_reset", user=stranger,
+                    link=url_for_public("accounts.reset_password", token=make_reset_token(stranger)))
         return
     mail.send("password_reset", user.email, language=mail.language_of(user), user=user,
               link=url_for_public("accounts.reset_password", token=make_reset_token(user)))

@@ -271,9 +271,14 @@ def _list_of(text: str | None) -> list[str]:
 
 @bp.get("/people/<id:user_id>")
 def person(user_id: int):
-    """A public profile: name, country, skills, languages, bio, verified forge identities."""
+    """A public profile: name, country, skills, languages, bio, verified forge
+    identities. Only implementors have one (:attr:`User.has_public_page`);
+    for anyone else it answers 404, as for no account, except to the person
+    themselves and to admins."""
     user = db.session.get(User, user_id)
-    if user is None:
+    viewer = current_user if current_user.is_authenticated else None
+    if user is None or not (user.has_public_page or (viewer is not None and (viewer.id == user.id
+                                                                               or viewer.is_admin))):
         abort(404)
     row = db.session.get(ImplementorProfile, user.id)
     identities = accounts.identities_of(user.id)

@@ -65,6 +65,8 @@ def name_maintainer(slug: str):
         flash(_("No account uses that e-mail address."))
         return redirect(url_for("admin.projects", q=slug)), 303
     me = current_actor()
+    # An admin naming themselves is allowed: admins already decide for every
+    # project, so it grants nothing new (issue 23 refuses self-decisions that do).
     add_maintainer(project, person, granted_by=f"user:{me.id}", actor_user_id=me.id)
     db.session.commit()
     flash(_("%(name)s maintains %(project)s.", name=person.display_name, project=project.name))

@@ -47,8 +47,11 @@ def grant(user: User, *, issuer: User, project_id: int | None, expires_at: datet
 
     Who may issue which is checked by the views (admin: global; maintainer:
     their project). Raises :class:`CertificationError` for an expiry in the
-    past or an over-long note. Payouts waiting for this person go ahead.
+    past, an over-long note, or an issuer certifying themselves (another
+    maintainer or an admin does). Payouts waiting for this person go ahead.
     """
+    if user.id == issuer.id:
+        raise CertificationError(_("You cannot certify yourself: another maintainer or an admin does."))
     now = utcnow()
     expires_at = expires_at or now + DEFAULT_VALIDITY
     if expires_at <= now:

@@ -116,8 +116,11 @@ def approve(claim: Claim, *, maintainer: User, note: str | None = None) -> None:
     One approved claim per item unless the item is open to a team: the unique
     ``holding_item_id`` refuses a second, even from a racing session. Raises
     :class:`ClaimError` when the claim is not requested, the item is solved,
-    or another claim holds it.
+    or another claim holds it, and when the maintainer is the claimant
+    (another maintainer or an admin decides: nobody approves their own claim).
     """
+    if claim.claimant_id == maintainer.id:
+        raise ClaimError(_("This is your own claim: another maintainer or an admin decides on it."))
     item = claim.item
     if item_is_solved(item):
         raise ClaimError(_("This item is already solved or closed."))
@@ -136,7 +139,10 @@ def approve(claim: Claim, *, maintainer: User, note: str | None = None) -> None:
 
 
 def reject(claim: Claim, *, maintainer: User, note: str | None = None) -> None:
-    """A maintainer refuses a claim (or ends an approved one). Raises :class:`ClaimError` if it is closed."""
+    """A maintainer refuses a claim (or ends an approved one). Raises :class:`ClaimError` if it is
+    closed, or if it is the maintainer's own (they withdraw it instead)."""
+    if claim.claimant_id == maintainer.id:
+        raise ClaimError(_("This is your own claim: withdraw it instead, or let another maintainer decide."))
     if not _move(claim, ClaimState.rejected, holding_item_id=None, decided_by_id=maintainer.id,
                  decided_at=utcnow(), decision_note=note, closed_at=utcnow()):
         raise ClaimError(_("This claim is closed already."))
@@ -160,8 +166,11 @@ def reassign(claim: Claim, to: User, *, maintainer: User, note: str | None = Non
     The old claim ends as rejected ("reassigned"); ``to``'s requested claim on
     the item is approved, or an approved claim is made for them with the old
     deadline. Audited with both claims. Returns the claim now holding the
-    item. Raises :class:`ClaimError`.
+    item. Raises :class:`ClaimError`, also when the maintainer would give
+    the claim to themselves or take it from themselves.
     """
+    if maintainer.id in (to.id, claim.claimant_id):
+        raise ClaimError(_("You cannot move a claim to or from yourself: another maintainer or an admin does."))
     if claim.state not in HOLDING_CLAIM_STATES:
         raise ClaimError(_("Only an approved claim can be reassigned."))
     if not to.is_implementor:

@@ -1,11 +1,14 @@
-"""Outgoing e-mail: rendered from templates, queued in a request, sent by a job after commit.
+"""Outgoing e-mail: rendered from templates, stored in the outbox table in the
+transaction that causes it, sent by a job after commit.
 
 Each e-mail is a directory ``templates/email/<notice>/`` with ``subject.txt``
 and ``body.txt`` (Jinja, plain text, translated with ``_()`` like pages).
 SMTP settings come from the environment (``MAIL_SERVER``, ``MAIL_PORT``,
 ``MAIL_USERNAME``, ``MAIL_PASSWORD``, ``MAIL_USE_TLS``, ``MAIL_FROM``). Without
 ``MAIL_SERVER`` the message is written to the Maildir ``MAIL_OUTBOX_DIR`` when
-set (``make run`` sets it and shows it at ``/dev/mail``), else to the log.
+set (``make run`` sets it and shows it at ``/dev/mail``), else only its
+recipient and subject are logged (never its body, which may hold a token
+link). Production refuses to start without ``MAIL_SERVER``.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from flask import current_app, has_request_context, render_template
 from flask_babel import force_locale
 
 from marketplace.i18n import current_language, supported
-from marketplace.tasks import enqueue
+from marketplace.notifications.outbox import add_mail
 
 
 def recipient_language(preferred: str | None, acted_in: str | None = None) -> str:
@@ -60,22 +63,25 @@ def send(notice: str, to: str, *, language: str | None = None, **context) -> Non
 
 
 def queue_mail(to: str, subject: str, body: str) -> None:
-    """Send a plain-text e-mail once the current transaction commits (the job
-    ``jobs.notifications.send_email``, retried on an SMTP error)."""
-    enqueue("jobs.notifications.send_email", to, subject, body)
+    """Store a plain-text e-mail in the outbox table in the current transaction;
+    it is sent after commit by a job that carries the row's id only, and by the
+    periodic pass while it still waits (:mod:`marketplace.notifications.outbox`)."""
+    add_mail(to, subject, body)
 
 
-def deliver(to: str, subject: str, body: str) -> None:
+def deliver(to: str, subject: str, body: str, *, message_id: str | None = None) -> None:
     """Hand one message to the SMTP server (or, without ``MAIL_SERVER``, the local
-    outbox ``MAIL_OUTBOX_DIR`` or the log). Raises ``smtplib.SMTPException``, and
-    ``OSError`` when the outbox cannot be written."""
+    outbox ``MAIL_OUTBOX_DIR``, or a line in the log without the body). ``message_id`` (``<…@…>``) is the
+    message's ``Message-ID``, the same on every retry of one outbox row; a new
+    one is made without it. Raises ``smtplib.SMTPException``, and ``OSError``
+    when the outbox cannot be written."""
     config = current_app.config
     message = EmailMessage()
     message["From"] = config["MAIL_FROM"]
     message["To"] = to
     message["Subject"] = subject
     message["Date"] = formatdate(usegmt=True)
-    message["Message-ID"] = make_msgid(domain="backlog-commons.local")
+    message["Message-ID"] = message_id or make_msgid(domain="backlog-commons.local")
     message.set_content(body)
     if not config.get("MAIL_SERVER") and config.get("MAIL_OUTBOX_DIR"):
         # A Maildir: each message its own file, written atomically (tmp/ then new/).
@@ -83,8 +89,10 @@ def deliver(to: str, subject: str, body: str) -> None:
         current_app.logger.info("e-mail to %s written to the local outbox: %s", to, subject)
         return
     if not config.get("MAIL_SERVER"):
-        # Plain text, not the MIME form: a link must be copyable from the log.
-        current_app.logger.info("e-mail not sent (no MAIL_SERVER set)\nTo: %s\nSubject: %s\n\n%s", to, subject, body)
+        # Never the body: it may hold a verification, reset or invitation link,
+        # and logs are kept, shipped and read by more people than the mailbox.
+        current_app.logger.warning("e-mail to %s not sent (no MAIL_SERVER, no MAIL_OUTBOX_DIR): %s; its body is "
+                                   "not logged — set MAIL_OUTBOX_DIR to read it locally", to, subject)
         return
     with smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=30) as smtp:
         if config.get("MAIL_USE_TLS"):

@@ -1,7 +1,7 @@
 """E-mail notices about claims, payouts and certifications.
 
-A notice is queued in the transaction that causes it (dropped on rollback)
-and composed by a job after commit, from the database and the ledger as they
+A notice is stored in the outbox table in the transaction that causes it
+(dropped on rollback) and composed by a job after commit, from the database and the ledger as they
 are when it is sent: the figures in an e-mail are the ledger's at that time.
 Each e-mail's words are its templates (``templates/email/<notice>/``).
 """
@@ -25,9 +25,9 @@ from marketplace.ledger.models import (
 from marketplace.money import fee_of
 from marketplace.notifications.links import url_for_public
 from marketplace.notifications.mail import recipient_language, render
+from marketplace.notifications.outbox import add_notice
 from marketplace.payouts.models import Payout, PayoutAccount, PayoutShare, ShareState
 from marketplace.projects.models import ProjectMaintainer
-from marketplace.tasks import enqueue
 
 CLAIM_KINDS = ("requested", "approved", "rejected", "lapsing", "lapsed", "cancelled", "unverified_author")
 PAYOUT_KINDS = ("proposed", "approved", "paid", "failed", "how_to_receive", "returned")
@@ -85,8 +85,8 @@ def certification_granted(certification_id: int) -> None:
 
 
 def _queue(subject: str, kind: str, object_id: int, figures: dict | None = None) -> None:
-    args = (subject, kind, object_id) if figures is None else (subject, kind, object_id, figures)
-    enqueue("jobs.notifications.send_notice", *args)
+    # A row in the outbox table, in the transaction that causes the notice.
+    add_notice(subject, kind, object_id, figures)
 
 
 def compose(subject: str, kind: str, object_id: int, figures: dict | None = None) -> list[tuple[str, str, str]]:

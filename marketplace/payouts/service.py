@@ -684,7 +684,8 @@ def record_manual_payout(share_id: int, *, reference: str, paid_on: date, admin:
 
     ``reference`` is the transfer's reference (1–200 characters), ``paid_on``
     its date (not in the future). Under the share's row lock, once: a second
-    recording raises :class:`PayoutError` and changes nothing.
+    recording raises :class:`PayoutError` and changes nothing, as does an
+    admin recording a payment to themselves.
     """
     reference = (reference or "").strip()
     if not reference or len(reference) > 200:
@@ -694,6 +695,8 @@ def record_manual_payout(share_id: int, *, reference: str, paid_on: date, admin:
     share = db.session.get(PayoutShare, share_id, with_for_update=True, populate_existing=True)
     if share is None or share.state is not ShareState.awaiting_manual_payout:
         raise PayoutError(_("This share is not waiting for a manual payout (recorded already?)."))
+    if share.recipient_id == admin.id:
+        raise PayoutError(_("This share is yours: another admin records its payment."))
     _mark_paid(share, utcnow(), reference=reference, paid_on=paid_on)
     audit.record("payout.manual_recorded", "payout_share", share.id, actor=f"user:{admin.id}",
                  actor_user_id=admin.id, details={"reference": reference, "paid_on": paid_on.isoformat()})

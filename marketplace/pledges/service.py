@@ -399,10 +399,12 @@ def confirm_transfer(pledge_id: int, received: Money, *, reference: str, receive
     the admin refunds the pledge afterwards. ``received_on`` (a ``date``)
     may not be in the future (UTC). Returns whether this call held it (False:
     confirmed already). Raises :class:`PledgeError` for another amount not
-    confirmed, a future date, a non-transfer pledge, or one cancelled (unpaid)
-    before the money came.
+    confirmed, a future date, a non-transfer pledge, one cancelled (unpaid)
+    before the money came, or the funder confirming their own pledge.
     """
     pledge = _locked(pledge_id)
+    if actor == f"user:{pledge.funder_id}":
+        raise PledgeError(_("Pledge %(id)d is your own: another admin confirms its money.", id=pledge.id))
     if pledge.rail is not Rail.bank_transfer:
         raise PledgeError(_("Pledge %(id)d is not a bank transfer.", id=pledge.id))
     if isinstance(received_on, str):

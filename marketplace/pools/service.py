@@ -148,8 +148,11 @@ def confirm_budget(pool_id: int, received: Money, *, reference: str, received_on
     :class:`PoolError` for another currency, nothing received, a date in the
     future, a pool cancelled, or (the fiscal host confirming) a pool whose
     card Checkout was paid meanwhile; ``PaymentsUnavailable`` when that
-    Checkout could not be closed at Stripe (nothing changes)."""
+    Checkout could not be closed at Stripe (nothing changes), or the sponsor
+    confirming their own pool."""
     pool = _locked(pool_id)
+    if pool.sponsor_id == actor.id:
+        raise PoolError(_("This is your own pool: another admin confirms its money."))
     if pool.state is not PoolState.awaiting_budget:
         if pool.state is PoolState.cancelled:
             raise PoolError(_("This pool was cancelled: send the transfer back."))
@@ -416,8 +419,10 @@ def record_return(pool_id: int, *, reference: str, actor: User) -> int:
     Also for a card-funded pool whose refund failed (the money goes another way).
     Matches that come back later (a refund after the end) are due again.
     Returns the minor units returned. Raises :class:`PoolError` while the pool
-    is live, or when it holds nothing."""
+    is live, when it holds nothing, or for the sponsor recording their own return."""
     pool = _locked(pool_id)
+    if pool.sponsor_id == actor.id:
+        raise PoolError(_("This is your own pool: another admin records what went back to you."))
     if pool.state not in RETURNING_STATES:
         raise PoolError(_("Only an ended or cancelled pool's money goes back to its sponsor."))
     if db.session.scalar(select(PoolRefund.id).where(PoolRefund.pool_id == pool.id,

@@ -162,7 +162,11 @@ def request_maintainership(project: MemberProject, repo: Repository, user: User)
 
 
 def decide(claim_row: MaintainerRequest, *, confirm: bool, admin: User) -> None:
-    """An admin confirms (the person becomes a maintainer) or rejects a claim."""
+    """An admin confirms (the person becomes a maintainer) or rejects a claim.
+    Raises :class:`ProjectError` when it was decided already, or when it is
+    the admin's own request (another admin decides)."""
+    if claim_row.user_id == admin.id:
+        raise ProjectError(_("This is your own request: another admin decides on it."))
     if claim_row.status != "requested":
         raise ProjectError(_("This claim was decided already."))
     claim_row.status = "confirmed" if confirm else "rejected"

@@ -123,12 +123,13 @@ def test_organisation_owner_adds_members_and_others_cannot(app, session):
     client.post("/organisations/accra-devs-ltd", data={"csrf_token": csrf(client, "/organisations/accra-devs-ltd"),
                                                        "email": "member@example.org"})
     page = client.get("/organisations/accra-devs-ltd").get_data(as_text=True)
-    assert re.search(r"owner</a> \(owner\)", page) and "member</a>" not in page  # not before accepting
+    # Names link to a profile only for implementors (issue 23: no public page for others).
+    assert re.search(r"<li>owner \(owner\)</li>", page) and "<li>member" not in page  # not before accepting
     joiner = as_user(app, member)
     assert "Accra Devs Ltd" in joiner.get("/account").get_data(as_text=True)
     joiner.post("/organisations/accra-devs-ltd/accept", data={"csrf_token": csrf(joiner, "/account")})
     page = client.get("/organisations/accra-devs-ltd").get_data(as_text=True)
-    assert "member</a>" in page
+    assert "<li>member</li>" in page
     stranger = as_user(app, member)
     response = stranger.post("/organisations/accra-devs-ltd",
                              data={"csrf_token": csrf(stranger, "/organisations/accra-devs-ltd"),

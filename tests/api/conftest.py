@@ -56,7 +56,7 @@ def api_data(session, client) -> ApiData:
     deleted = world.issue(303)
     deleted.deleted_at, deleted.hidden = utcnow(), True
     now = utcnow()
-    pool = pools.create_pool(world.admin, name="API pool", currency="USD", budget_minor=20000,
+    pool = pools.create_pool(world.user("api-sponsor@example.org"), name="API pool", currency="USD", budget_minor=20000,
                              starts_at=now - timedelta(hours=1), ends_at=now + timedelta(days=30),
                              cap_per_pledge_minor=5000, sdgs=[3])
     pools.confirm_budget(pool.id, Money(20000, "USD"), reference="API-POOL", received_on=now.date(), actor=world.admin)

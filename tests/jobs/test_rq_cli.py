@@ -65,3 +65,16 @@ def test_flask_rq_cron_enqueues_the_schedule_and_the_worker_runs_it(flask_env, r
     job.refresh()
     assert job.get_status() is JobStatus.FINISHED
     assert job.return_value() == session.scalar(select(func.count()).select_from(MemberProject))
+
+
+def test_flask_rq_health_fails_when_no_worker_listens(flask_env):
+    done = flask(flask_env, "rq", "health")
+    assert done.returncode == 1
+    assert "redis: ok" in done.stdout
+    assert "webhooks: 0 waiting, 0 failed, 0 workers" in done.stdout
+    assert "no worker listens on: webhooks, money, sync, notifications, default" in done.stdout
+
+
+def test_flask_rq_health_fails_when_redis_is_down(flask_env):
+    done = flask({**flask_env, "REDIS_URL": "redis://127.0.0.1:9/0"}, "rq", "health")
+    assert (done.returncode, done.stdout.strip()) == (1, "redis: down (ConnectionError)")

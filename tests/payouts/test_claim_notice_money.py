@@ -1,15 +1,21 @@
 """Claim e-mails state the item's money as the ledger held it when they were queued."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+from sqlalchemy import select
+
 from marketplace.claims import service as claims
 from marketplace.notifications import notices
-from marketplace.tasks import pending_jobs
+from marketplace.notifications.models import OutboxMessage
 from marketplace.timeutil import utcnow
 
 
 def _queued_claim_notices(session, kind: str):
-    return [job for job in pending_jobs(session)
-            if job.func == "jobs.notifications.send_notice" and job.args[:2] == ("claim", kind)]
+    """The claim notices of ``kind`` in the outbox, each with ``args`` as compose takes them."""
+    rows = session.scalars(select(OutboxMessage).where(OutboxMessage.notice_subject == "claim",
+                                                       OutboxMessage.notice_kind == kind))
+    return [SimpleNamespace(args=(row.notice_subject, row.notice_kind, row.object_id, row.figures)) for row in rows]
 
 
 def test_claim_approved_email_gives_30_in_escrow_and_about_27_to_the_claimant_as_queued(world, session):

@@ -14,7 +14,8 @@ from tests.payouts.helpers import AFTER_WINDOW, World, balance, escrow
 
 def _pool(world: World, budget: int):
     now = utcnow()
-    pool = pools.create_pool(world.admin, name="Match", currency="USD", budget_minor=budget,
+    sponsor = world.user("pool-sponsor@example.org")  # not the admin who confirms its money
+    pool = pools.create_pool(sponsor, name="Match", currency="USD", budget_minor=budget,
                              starts_at=now - timedelta(hours=1), ends_at=now + timedelta(days=30))
     pools.confirm_budget(pool.id, Money(budget, "USD"), reference="R", received_on=now.date(), actor=world.admin)
     return pool

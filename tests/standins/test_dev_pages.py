@@ -87,8 +87,9 @@ def test_without_the_stand_ins_there_is_no_dev_page_no_banner_and_mail_goes_to_t
     assert client.get("/dev/").status_code == 404
     assert "Local stand-ins." not in client.get("/").get_data(as_text=True)
     with app.app_context(), caplog.at_level("INFO"):
-        deliver("ana@example.org", "Hello", "Body")
-    assert "e-mail not sent (no MAIL_SERVER set)" in caplog.text
+        deliver("ana@example.org", "Hello", "Body https://example.org/verify/secret")
+    assert "e-mail to ana@example.org not sent (no MAIL_SERVER, no MAIL_OUTBOX_DIR): Hello" in caplog.text
+    assert "/verify/" not in caplog.text  # the body is never logged
 
 
 def test_the_dispute_window_is_in_minutes_when_set_else_in_days(app):
