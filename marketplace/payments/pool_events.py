@@ -143,17 +143,33 @@ def _refunds_of(pool: MatchingPool, charge: dict) -> list[dict]:
                   key=lambda r: (r.get("created") or 0, str(r.get("id") or "")))
 
 
+def _as_stripe_has_it(pool: MatchingPool, refund: dict) -> dict:
+    """The refund as Stripe lists it now on the pool's PaymentIntent (the
+    event's copy when Stripe is not configured or does not list it).
+    Raises ``PaymentsUnavailable``."""
+    if not pool.payment_intent_id or not stripe_client.configured():
+        return refund
+    for current in stripe_client.list_refunds(pool.payment_intent_id):
+        if isinstance(current, dict) and current.get("id") == refund.get("id"):
+            return current
+    return refund
+
+
 def _apply_refund(pool: MatchingPool, refund: dict) -> str | None:
     """One refund of the pool's payment by its own id: ours (booked when made;
     a failure gives its money back), or one made in Stripe's dashboard."""
     refund_id = refund.get("id")
     if not isinstance(refund_id, str):
         return None
-    if refund.get("status") in ("failed", "canceled"):
-        return f"refund {refund_id} failed: owed to the sponsor" if rails.refund_failed(pool, refund) else None
     metadata = refund.get("metadata") if isinstance(refund.get("metadata"), dict) else {}
     ours = metadata.get("pool_refund_id") or db.session.scalar(
         select(PoolRefund.id).where(PoolRefund.refund_id == refund_id))
+    if not ours:
+        # An event is a snapshot, and a late one may say "succeeded" of a refund that
+        # failed since: one made in the dashboard is booked as Stripe has it now.
+        refund = _as_stripe_has_it(pool, refund)
+    if refund.get("status") in ("failed", "canceled"):
+        return f"refund {refund_id} failed: owed to the sponsor" if rails.refund_failed(pool, refund) else None
     if ours:
         return None  # booked when we made it (or waits for our own booking)
     if refund.get("status") not in (None, "succeeded", "pending") or not isinstance(refund.get("amount"), int):

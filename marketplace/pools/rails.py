@@ -30,7 +30,7 @@ from marketplace.accounts.models import User
 from marketplace.audit import service as audit
 from marketplace.extensions import db
 from marketplace.ledger import service as ledger
-from marketplace.ledger.models import AccountKind
+from marketplace.ledger.models import AccountKind, LedgerTransaction
 from marketplace.money import Money
 from marketplace.payments import stripe_client
 from marketplace.payments.stripe_client import PaymentsUnavailable
@@ -125,6 +125,16 @@ def failed_refunds(pool_id: int) -> list[PoolRefund]:
                                    .order_by(PoolRefund.id)))
 
 
+def unclaimed(pool: MatchingPool) -> int:
+    """What the pool holds that no card refund of ours waiting for Stripe
+    (``requested``) claims already (minor units): the most any other way out
+    (a refund made in Stripe's dashboard, a chargeback lost) may take. Read
+    under the pool's lock."""
+    claimed = db.session.scalar(select(func.coalesce(func.sum(PoolRefund.amount_minor), 0)).where(
+        PoolRefund.pool_id == pool.id, PoolRefund.state == PoolRefundState.requested))
+    return pool_balance(pool) - int(claimed)
+
+
 def owed_to_sponsor(pool: MatchingPool) -> int:
     """What the sponsor is owed now: all the pool holds once it ended or was cancelled (minor units)."""
     return pool_balance(pool) if pool.state in RETURNING_STATES else 0
@@ -183,6 +193,10 @@ def send_card_return(refund_row_id: int) -> bool:
     db.session.refresh(row)  # a refund.failed for it may have been applied meanwhile (it waits for our lock)
     if row.state is not PoolRefundState.requested:
         return False
+    if row.amount_minor > pool_balance(pool):
+        # Cannot happen while every other way out respects :func:`unclaimed`; never booked below zero.
+        raise PoolError(f"pool {pool.id}: card refund {refund_id} of {row.amount_minor} but the pool holds "
+                        f"{pool_balance(pool)}: check by hand")
     ledger.post("pool_returned", f"pool-refund:{row.id}", [
         ledger.Line(pool_account(pool), Money(-row.amount_minor, pool.currency)),
         ledger.Line(ledger.account(AccountKind.sponsor_returns, pool_id=pool.id),
@@ -244,6 +258,8 @@ def refund_failed(pool: MatchingPool, refund: dict) -> bool:
         row = db.session.get(PoolRefund, int(metadata["pool_refund_id"]))
     if row is None and isinstance(refund.get("id"), str):
         row = db.session.scalar(select(PoolRefund).where(PoolRefund.refund_id == refund["id"]))
+    if row is None and isinstance(refund.get("id"), str):
+        return _elsewhere_failed(pool, refund)
     if row is None or row.pool_id != pool.id or row.state is PoolRefundState.failed:
         return False
     db.session.refresh(row)
@@ -265,6 +281,31 @@ def refund_failed(pool: MatchingPool, refund: dict) -> bool:
     return True
 
 
+def _elsewhere_failed(pool: MatchingPool, refund: dict) -> bool:
+    """A refund made in Stripe's dashboard failed: if it was booked as returned
+    (:func:`returned_elsewhere`), once, its money is back in the pool (sponsor
+    returns −, pool +; key ``pool-elsewhere:<refund id>:failed``), for the
+    same way back as the rest. Returns whether this call booked it."""
+    key = f"pool-elsewhere:{refund['id']}"
+    booked = db.session.scalar(select(LedgerTransaction).where(LedgerTransaction.idempotency_key == key))
+    if booked is None or ledger.posted(f"{key}:failed"):
+        return False
+    returns = ledger.account(AccountKind.sponsor_returns, pool_id=pool.id)
+    amount_minor = sum(e.amount_minor for e in booked.entries if e.account_id == returns.id)
+    if amount_minor <= 0:
+        return False
+    ledger.post("pool_return_failed", f"{key}:failed", [
+        ledger.Line(returns, Money(-amount_minor, pool.currency)),
+        ledger.Line(pool_account(pool), Money(amount_minor, pool.currency)),
+    ], memo=f"refund {refund['id']} made in Stripe to pool {pool.id}'s sponsor failed",
+        reference=("pool_returned", pool.id))
+    pool.returned_minor -= amount_minor
+    db.session.flush()
+    audit.record("pool.refund_failed", "matching_pool", pool.id, actor=ACTOR,
+                 details={"refund_id": refund["id"], "amount_minor": amount_minor, "made": "in Stripe"})
+    return True
+
+
 def returned_elsewhere(pool: MatchingPool, amount_minor: int, *, key: str, why: str) -> bool:
     """Money of the pool's payment went back to the sponsor outside the
     commons (a refund made in Stripe's dashboard, a chargeback lost): once
@@ -278,8 +319,12 @@ def returned_elsewhere(pool: MatchingPool, amount_minor: int, *, key: str, why: 
         return False
     if amount_minor <= 0:
         return False
-    if amount_minor > pool_balance(pool):
-        raise PoolError(f"pool {pool.id}: {why} of {amount_minor} but it holds {pool_balance(pool)}")
+    if amount_minor > unclaimed(pool):
+        # What the pool holds is spoken for (matched, or claimed by our own refund
+        # row that Stripe may be making right now): booking it too would return the
+        # same money twice and leave the pool below zero.
+        raise PoolError(f"pool {pool.id}: {why} of {amount_minor} but it holds {pool_balance(pool)}, "
+                        f"of which {pool_balance(pool) - unclaimed(pool)} is a card refund of ours on its way")
     ledger.post("pool_returned", f"pool-elsewhere:{key}", [
         ledger.Line(pool_account(pool), Money(-amount_minor, pool.currency)),
         ledger.Line(ledger.account(AccountKind.sponsor_returns, pool_id=pool.id),
