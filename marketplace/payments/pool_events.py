@@ -188,11 +188,29 @@ def _apply_charge(pool: MatchingPool, charge: dict) -> list[str]:
     return notes
 
 
+def _another_payment(pool: MatchingPool, obj: dict) -> Outcome | None:
+    """A charge, refund or dispute of a card payment that names the pool but is
+    not the one that funded it (a second Checkout paid, failed for a person and
+    refunded in Stripe; a payment for a pool funded by transfer or cancelled):
+    that money never entered the books, so its going back takes nothing from
+    the pool. Returns the outcome then, else None."""
+    intent = _intent_id(obj)
+    if intent is None or intent == pool.payment_intent_id:
+        return None
+    audit.record("pool.other_payment_event", "matching_pool", pool.id, actor=rails.ACTOR,
+                 details={"object": obj.get("object"), "id": obj.get("id"), "payment_intent": intent})
+    return DeliveryStatus.processed, (f"{obj.get('object')} {obj.get('id')}: {intent} is not the payment that "
+                                      f"funded pool {pool.id}; nothing booked")
+
+
 def charge_refunded(event: dict, delivery: WebhookDelivery) -> Outcome:
     """``charge.refunded``: each refund of the charge once, by id (the payment is brought in first)."""
     charge = event["data"]["object"]
     pool = _the_pool(charge)
-    notes = _fund_from_charge(pool, charge) + _apply_charge(pool, charge)
+    notes = _fund_from_charge(pool, charge)
+    if (other := _another_payment(pool, charge)) is not None:
+        return other
+    notes += _apply_charge(pool, charge)
     return DeliveryStatus.processed, "; ".join(notes) or f"pool {pool.id}: no new refund"
 
 
@@ -201,6 +219,8 @@ def refund_updated(event: dict, delivery: WebhookDelivery) -> Outcome:
     refund = event["data"]["object"]
     pool = _the_pool(refund)
     notes = _fund_from_charge(pool, None, _intent_id(refund))
+    if (other := _another_payment(pool, refund)) is not None:
+        return other
     note = _apply_refund(pool, refund)
     return DeliveryStatus.processed, "; ".join([*notes, note or f"pool {pool.id}: refund {refund.get('id')} "
                                                 f"{refund.get('status')}, nothing new"])
@@ -226,6 +246,8 @@ def dispute_event(event: dict, delivery: WebhookDelivery) -> Outcome:
     dispute = event["data"]["object"]
     pool = _the_pool(dispute)
     notes = _fund_from_charge(pool, None, _intent_id(dispute))
+    if (other := _another_payment(pool, dispute)) is not None:
+        return other
     return DeliveryStatus.processed, "; ".join([*notes, _apply_dispute(pool, dispute)])
 
 

@@ -82,3 +82,46 @@ def test_a_dashboard_refund_whose_failure_arrives_first_is_never_booked(pw, clie
     assert figures(pool) == (50000, 0, 50000)
     assert db.session.get(MatchingPool, pool.id).state is PoolState.funded
     ledger_check_passes(runner)
+
+
+def a_stray_payment(pool: MatchingPool, stripe_api) -> dict:
+    """A second card payment naming the pool (another Checkout for it, paid): never booked."""
+    from marketplace.money import Money
+    from marketplace.payments import stripe_client
+
+    session_id, _url = stripe_client.create_pool_checkout_session(
+        pool.id, 99, Money(30000, "USD"), pool_name=pool.name, success_url="http://localhost/a",
+        cancel_url="http://localhost/b")
+    return stripe_api.pay(session_id)
+
+
+def test_a_refund_and_a_lost_dispute_of_a_payment_the_pool_never_booked_take_nothing_from_it(
+        pw, client, stripe_api, runner):
+    """The sponsor paid twice; the second payment was failed for a person, who
+    refunded it in Stripe as told. Its refund (and a chargeback on it) is not
+    the pool's money going back: the pool keeps all it holds."""
+    pool, _paid = funded_by_card(pw, client, stripe_api)
+    stray = a_stray_payment(pool, stripe_api)
+    post_event(client, "checkout.session.completed", stray, "evt_stray_paid")
+    assert delivery("evt_stray_paid").status is DeliveryStatus.failed
+    refund = stripe_api.create_refund({"payment_intent": stray["payment_intent"], "amount": "20000"}, "dash-stray")
+    post_event(client, "charge.refunded", stripe_api.charge_of(stray["payment_intent"]), "evt_stray_refunded")
+    post_event(client, "refund.updated", refund, "evt_stray_refund")
+    dispute = stripe_api.dispute(stray["payment_intent"], "lost", amount=10000)
+    post_event(client, "charge.dispute.closed", dispute, "evt_stray_dispute")
+    for event_id in ("evt_stray_refunded", "evt_stray_refund", "evt_stray_dispute"):
+        assert delivery(event_id).status is DeliveryStatus.processed, delivery(event_id).outcome
+        assert "not the payment" in delivery(event_id).outcome
+    assert figures(pool) == (50000, 0, 50000)
+    ledger_check_passes(runner)
+
+
+def test_a_refund_of_a_card_payment_naming_a_transfer_funded_pool_takes_nothing_from_it(
+        pw, client, stripe_api, runner):
+    pool = pw.pool(50000)  # funded by a bank transfer the fiscal host confirmed
+    db.session.commit()
+    stray = a_stray_payment(pool, stripe_api)
+    stripe_api.create_refund({"payment_intent": stray["payment_intent"], "amount": "30000"}, "dash-t")
+    post_event(client, "charge.refunded", stripe_api.charge_of(stray["payment_intent"]), "evt_transfer_pool_refund")
+    assert figures(pool) == (50000, 0, 50000)
+    ledger_check_passes(runner)
