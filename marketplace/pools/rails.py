@@ -306,6 +306,24 @@ def _elsewhere_failed(pool: MatchingPool, refund: dict) -> bool:
     return True
 
 
+def _withdraw_unsent(pool: MatchingPool, *, why: str) -> None:
+    """Money left the pool's payment another way while our refund rows wait
+    (``requested``): each row Stripe has not made (none of its refunds names
+    the row) is withdrawn (deleted, audited), so that the next
+    :func:`return_due` refunds what the pool still holds under a new row and
+    key, never the same money twice. Runs under the pool's lock, which a
+    worker asking Stripe holds too. Raises ``PaymentsUnavailable``."""
+    for row in list(db.session.scalars(select(PoolRefund).where(
+            PoolRefund.pool_id == pool.id, PoolRefund.state == PoolRefundState.requested).order_by(PoolRefund.id))):
+        if _made_already(pool, row) is not None:
+            continue
+        audit.record("pool.refund_withdrawn", "matching_pool", pool.id, actor=ACTOR,
+                     details={"pool_refund": row.id, "amount_minor": row.amount_minor, "attempts": row.attempts,
+                              "why": why})
+        db.session.delete(row)
+    db.session.flush()
+
+
 def returned_elsewhere(pool: MatchingPool, amount_minor: int, *, key: str, why: str) -> bool:
     """Money of the pool's payment went back to the sponsor outside the
     commons (a refund made in Stripe's dashboard, a chargeback lost): once
@@ -320,9 +338,11 @@ def returned_elsewhere(pool: MatchingPool, amount_minor: int, *, key: str, why: 
     if amount_minor <= 0:
         return False
     if amount_minor > unclaimed(pool):
+        _withdraw_unsent(pool, why=f"{why} {key}")
+    if amount_minor > unclaimed(pool):
         # What the pool holds is spoken for (matched, or claimed by our own refund
-        # row that Stripe may be making right now): booking it too would return the
-        # same money twice and leave the pool below zero.
+        # that Stripe made already): booking it too would return the same money
+        # twice and leave the pool below zero.
         raise PoolError(f"pool {pool.id}: {why} of {amount_minor} but it holds {pool_balance(pool)}, "
                         f"of which {pool_balance(pool) - unclaimed(pool)} is a card refund of ours on its way")
     ledger.post("pool_returned", f"pool-elsewhere:{key}", [

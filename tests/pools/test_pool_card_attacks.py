@@ -2,6 +2,8 @@
 for the pool arriving late, replayed, stale or in another order than the
 refunds we made, a worker killed between the refund row and Stripe. After
 each, ``flask ledger check`` passes and money in = matched + returned + held."""
+from sqlalchemy import select
+
 from marketplace.extensions import db
 from marketplace.pools import rails
 from marketplace.pools.models import MatchingPool, PoolRefund, PoolRefundState, PoolState
@@ -21,23 +23,48 @@ def test_a_dashboard_refund_booked_while_our_refund_row_waits_never_drives_the_p
         pw, client, stripe_api, runner):
     """The worker committed the refund row of all the pool holds (420.00) and was
     killed before Stripe was asked; meanwhile someone refunded 50.00 in Stripe's
-    dashboard and its event came. Booking both would return 470.00 of 420.00."""
+    dashboard and its event came. Booking both would return 470.00 of 420.00
+    (before the fix: the pool held -50.00). Our unsent row gives way: the job
+    refunds the 370.00 left under a new row and key."""
     pool, paid = funded_by_card(pw, client, stripe_api, sdgs=[3], cap_per_pledge_minor=10000)
     x = pw.item(3)
     pw.pledge(person("a@example.org"), x, 8000)
     end(pool)
-    row_id = rails.begin_card_return(pool.id)
+    first = rails.begin_card_return(pool.id)
     db.session.commit()  # step one committed; the worker dies here
     dashboard = stripe_api.create_refund({"payment_intent": paid["payment_intent"], "amount": "5000"}, "dash-x")
     assert post_event(client, "refund.updated", dashboard, "evt_dash_x").status_code == 202
-    # The dashboard refund cannot come out of money our own refund row already claims: a person looks.
-    assert delivery("evt_dash_x").status is DeliveryStatus.failed
-    assert "check by hand" in delivery("evt_dash_x").outcome
-    rails.return_due()
-    row = db.session.get(PoolRefund, row_id)
-    db.session.refresh(row)
-    assert (row.state, row.amount_minor) == (PoolRefundState.succeeded, 42000)
+    assert delivery("evt_dash_x").status is DeliveryStatus.processed
+    assert db.session.get(PoolRefund, first) is None  # never sent to Stripe: withdrawn
+    assert figures(pool) == (50000, 5000, 37000)
+    assert rails.return_due() == {"refunded": [pool.id], "waiting": []}
+    rows = list(db.session.scalars(select(PoolRefund).where(PoolRefund.pool_id == pool.id)))
+    assert [(r.state, r.amount_minor) for r in rows] == [(PoolRefundState.succeeded, 37000)]
+    assert stripe_api.charge_of(paid["payment_intent"])["amount_refunded"] == 42000
     assert figures(pool) == (50000, 42000, 0) and escrow(x) == 16000
+    ledger_check_passes(runner)
+
+
+def test_a_dashboard_refund_after_stripe_made_our_waiting_refund_is_for_a_person_and_ours_is_booked(
+        pw, client, stripe_api, runner):
+    """The worker asked Stripe (the refund of all 500.00 was made) and died before
+    booking it; then a dashboard refund came: the sponsor really got more than
+    the pool held, which a person must see. Our refund is still booked once."""
+    pool, paid = funded_by_card(pw, client, stripe_api)
+    end(pool)
+    row_id = rails.begin_card_return(pool.id)
+    db.session.commit()
+    row = db.session.get(PoolRefund, row_id)
+    stripe_api.create_refund({"payment_intent": paid["payment_intent"], "amount": "50000",
+                              "metadata[pool_id]": str(pool.id), "metadata[pool_refund_id]": str(row_id)},
+                             row.idempotency_key)
+    dashboard = stripe_api.create_refund({"payment_intent": paid["payment_intent"], "amount": "5000"}, "dash-y")
+    post_event(client, "refund.updated", dashboard, "evt_dash_y")
+    assert delivery("evt_dash_y").status is DeliveryStatus.failed
+    assert "check by hand" in delivery("evt_dash_y").outcome
+    assert rails.return_due() == {"refunded": [pool.id], "waiting": []}
+    assert len(stripe_api.refunds) == 2  # ours found by its row id, not made again
+    assert figures(pool) == (50000, 50000, 0)
     ledger_check_passes(runner)
 
 
@@ -48,9 +75,13 @@ def test_a_lost_dispute_while_our_refund_row_waits_is_not_booked_out_of_the_same
     rails.begin_card_return(pool.id)
     db.session.commit()
     dispute = stripe_api.dispute(paid["payment_intent"], "lost", amount=20000)
-    post_event(client, "charge.dispute.closed", dispute, "evt_lost_meanwhile")
-    assert delivery("evt_lost_meanwhile").status is DeliveryStatus.failed
+    for n in range(2):
+        post_event(client, "charge.dispute.closed", dispute, f"evt_lost_meanwhile_{n}")
+        assert delivery(f"evt_lost_meanwhile_{n}").status is DeliveryStatus.processed
+    assert figures(pool) == (50000, 20000, 30000)
     rails.return_due()
+    rows = list(db.session.scalars(select(PoolRefund).where(PoolRefund.pool_id == pool.id)))
+    assert [(r.state, r.amount_minor) for r in rows] == [(PoolRefundState.succeeded, 30000)]
     assert figures(pool) == (50000, 50000, 0)
     ledger_check_passes(runner)
 
