@@ -156,3 +156,69 @@ def test_a_refund_of_a_card_payment_naming_a_transfer_funded_pool_takes_nothing_
     post_event(client, "charge.refunded", stripe_api.charge_of(stray["payment_intent"]), "evt_transfer_pool_refund")
     assert figures(pool) == (50000, 0, 50000)
     ledger_check_passes(runner)
+
+
+def test_a_paid_session_in_another_currency_funds_nothing_and_is_for_a_person(pw, client, stripe_api, runner):
+    from tests.pools.test_pool_card import a_card_pool
+
+    pool = a_card_pool(pw)
+    paid = stripe_api.pay(pool.checkout_session_id)
+    post_event(client, "checkout.session.completed", {**paid, "currency": "eur"}, "evt_eur")
+    assert delivery("evt_eur").status is DeliveryStatus.failed
+    assert figures(pool) == (0, 0, 0)
+    assert db.session.get(MatchingPool, pool.id).state is PoolState.awaiting_budget
+    ledger_check_passes(runner)
+
+
+def test_a_session_naming_a_pool_that_does_not_exist_waits_and_books_nothing(pw, client, stripe_api, runner):
+    from tests.pools.test_pool_card import a_card_pool
+
+    pool = a_card_pool(pw)
+    paid = stripe_api.pay(pool.checkout_session_id)
+    ghost = {**paid, "id": "cs_ghost", "payment_intent": "pi_ghost", "client_reference_id": "pool-999999",
+             "metadata": {"pool_id": "999999"}}
+    post_event(client, "checkout.session.completed", ghost, "evt_ghost")
+    assert delivery("evt_ghost").status is DeliveryStatus.waiting
+    assert figures(pool) == (0, 0, 0)
+    ledger_check_passes(runner)
+
+
+def test_a_pledges_checkout_whose_pledge_id_is_a_pool_id_is_never_taken_for_the_pool(pw, client, stripe_api):
+    """Pledges and pools count ids apart: a pledge's session names ``pledge_id`` N
+    and ``client_reference_id`` "N"; pool N must not be funded by it."""
+    from marketplace.payments import pool_events
+    from tests.pools.test_pool_card import a_card_pool
+
+    pool = a_card_pool(pw)
+    pledge_session = {"id": "cs_pledge_x", "object": "checkout.session", "client_reference_id": str(pool.id),
+                      "metadata": {"pledge_id": str(pool.id)}, "payment_intent": "pi_pledge_x",
+                      "payment_status": "paid", "amount_total": 50000, "currency": "usd"}
+    assert not pool_events.is_pool_object(pledge_session)
+    assert pool_events.named_pool_id({**pledge_session, "client_reference_id": f"pool-{pool.id}"}) == pool.id
+    post_event(client, "checkout.session.completed", pledge_session, "evt_pledge_like")
+    assert delivery("evt_pledge_like").status is not DeliveryStatus.processed
+    assert figures(pool) == (0, 0, 0)
+
+
+def test_a_payment_confirmed_after_the_window_closed_matches_nothing_and_goes_back_whole(
+        pw, client, stripe_api, runner):
+    from datetime import timedelta
+
+    from marketplace.pools import service as pools
+    from marketplace.timeutil import utcnow
+    from tests.pools.test_pool_card import a_card_pool
+
+    now = utcnow()
+    pool = a_card_pool(pw, starts_at=now - timedelta(days=3), ends_at=now + timedelta(seconds=2), sdgs=[3])
+    paid = stripe_api.pay(pool.checkout_session_id)
+    db.session.execute(MatchingPool.__table__.update().where(MatchingPool.id == pool.id)
+                       .values(ends_at=now - timedelta(days=1)))  # the window closed before Stripe told us
+    db.session.commit()
+    post_event(client, "checkout.session.completed", paid, "evt_paid_after_window")
+    x = pw.item(3)
+    pw.pledge(person("late@example.org"), x, 8000)
+    assert escrow(x) == 8000  # no match from a pool whose window is over
+    assert pools.end_due() == [pool.id]
+    assert rails.return_due() == {"refunded": [pool.id], "waiting": []}
+    assert figures(pool) == (50000, 50000, 0)
+    ledger_check_passes(runner)
