@@ -173,11 +173,14 @@ def send_card_return(refund_row_id: int) -> bool:
     and the row), then book it under the pool's lock: pool −, sponsor
     returns + (key ``pool-refund:<row id>``). Stripe unreachable: the row
     stays ``requested`` with the error, for the next try with the same key.
-    Returns whether this call booked the refund."""
+    Returns whether this call booked the refund (False: booked already,
+    failed, or withdrawn meanwhile)."""
     row = db.session.get(PoolRefund, refund_row_id)
+    if row is None:
+        return False  # withdrawn: the money left the pool another way (:func:`_withdraw_unsent`)
     pool = _locked(row.pool_id)
-    db.session.refresh(row)
-    if row.state is not PoolRefundState.requested:
+    row = db.session.get(PoolRefund, refund_row_id, populate_existing=True)  # as it is under the lock
+    if row is None or row.state is not PoolRefundState.requested:
         return False
     try:
         # Made already by an attempt whose answer was lost (a worker killed, or
