@@ -143,6 +143,19 @@ def _refunds_of(pool: MatchingPool, charge: dict) -> list[dict]:
                   key=lambda r: (r.get("created") or 0, str(r.get("id") or "")))
 
 
+def _our_row(pool: MatchingPool, refund: dict) -> PoolRefund | None:
+    """The pool's refund row a refund is (by the row id in its metadata, else its
+    refund id), or None: made in Stripe's dashboard, or made for a row withdrawn
+    since (:func:`marketplace.pools.rails._withdraw_unsent`), whose money then
+    left like a dashboard refund's."""
+    metadata = refund.get("metadata") if isinstance(refund.get("metadata"), dict) else {}
+    named = metadata.get("pool_refund_id")
+    row = db.session.get(PoolRefund, int(named)) if _number(named) is not None else None
+    if row is None and isinstance(refund.get("id"), str):
+        row = db.session.scalar(select(PoolRefund).where(PoolRefund.refund_id == refund["id"]))
+    return row if row is not None and row.pool_id == pool.id else None
+
+
 def _as_stripe_has_it(pool: MatchingPool, refund: dict) -> dict:
     """The refund as Stripe lists it now on the pool's PaymentIntent (the
     event's copy when Stripe is not configured or does not list it).
@@ -161,9 +174,7 @@ def _apply_refund(pool: MatchingPool, refund: dict) -> str | None:
     refund_id = refund.get("id")
     if not isinstance(refund_id, str):
         return None
-    metadata = refund.get("metadata") if isinstance(refund.get("metadata"), dict) else {}
-    ours = metadata.get("pool_refund_id") or db.session.scalar(
-        select(PoolRefund.id).where(PoolRefund.refund_id == refund_id))
+    ours = _our_row(pool, refund) is not None
     if not ours:
         # An event is a snapshot, and a late one may say "succeeded" of a refund that
         # failed since: one made in the dashboard is booked as Stripe has it now.

@@ -222,3 +222,27 @@ def test_a_payment_confirmed_after_the_window_closed_matches_nothing_and_goes_ba
     assert rails.return_due() == {"refunded": [pool.id], "waiting": []}
     assert figures(pool) == (50000, 50000, 0)
     ledger_check_passes(runner)
+
+
+def test_a_refund_stripe_made_for_a_row_withdrawn_since_is_booked_as_money_that_left(
+        pw, client, stripe_api, runner):
+    """A killed worker's request for our row reached Stripe only after a dashboard
+    refund had withdrawn the row: the refund names a row that is gone. Its money
+    left all the same, so it is booked like a dashboard refund, not taken for ours."""
+    pool, paid = funded_by_card(pw, client, stripe_api)
+    end(pool)
+    withdrawn = rails.begin_card_return(pool.id)
+    db.session.commit()
+    dashboard = stripe_api.create_refund({"payment_intent": paid["payment_intent"], "amount": "5000"}, "dash-w")
+    post_event(client, "refund.updated", dashboard, "evt_dash_w")
+    assert db.session.get(PoolRefund, withdrawn) is None
+    late = stripe_api.create_refund({"payment_intent": paid["payment_intent"], "amount": "10000",
+                                     "metadata[pool_id]": str(pool.id), "metadata[pool_refund_id]": str(withdrawn)},
+                                    f"pool-refund-{withdrawn}")
+    post_event(client, "refund.updated", late, "evt_late_ours")
+    assert delivery("evt_late_ours").status is DeliveryStatus.processed
+    assert figures(pool) == (50000, 15000, 35000)
+    rails.return_due()
+    assert figures(pool) == (50000, 50000, 0)
+    assert stripe_api.charge_of(paid["payment_intent"])["amount_refunded"] == 50000
+    ledger_check_passes(runner)
