@@ -259,11 +259,14 @@ def refund_failed(pool: MatchingPool, refund: dict) -> bool:
     row = None
     if str(metadata.get("pool_refund_id") or "").isdigit():
         row = db.session.get(PoolRefund, int(metadata["pool_refund_id"]))
+    if row is not None and row.pool_id != pool.id:
+        row = None
     if row is None and isinstance(refund.get("id"), str):
-        row = db.session.scalar(select(PoolRefund).where(PoolRefund.refund_id == refund["id"]))
+        row = db.session.scalar(select(PoolRefund).where(PoolRefund.refund_id == refund["id"],
+                                                         PoolRefund.pool_id == pool.id))
     if row is None and isinstance(refund.get("id"), str):
-        return _elsewhere_failed(pool, refund)
-    if row is None or row.pool_id != pool.id or row.state is PoolRefundState.failed:
+        return _elsewhere_failed(pool, refund)  # made in the dashboard, or for a row withdrawn since
+    if row is None or row.state is PoolRefundState.failed:
         return False
     db.session.refresh(row)
     reason = refund.get("failure_reason") if isinstance(refund.get("failure_reason"), str) else refund.get("status")

@@ -246,3 +246,22 @@ def test_a_refund_stripe_made_for_a_row_withdrawn_since_is_booked_as_money_that_
     assert figures(pool) == (50000, 50000, 0)
     assert stripe_api.charge_of(paid["payment_intent"])["amount_refunded"] == 50000
     ledger_check_passes(runner)
+
+
+def test_a_refund_for_a_withdrawn_row_that_fails_gives_its_money_back_once(pw, client, stripe_api, runner):
+    pool, paid = funded_by_card(pw, client, stripe_api)
+    end(pool)
+    withdrawn = rails.begin_card_return(pool.id)
+    db.session.commit()
+    dashboard = stripe_api.create_refund({"payment_intent": paid["payment_intent"], "amount": "5000"}, "dash-v")
+    post_event(client, "refund.updated", dashboard, "evt_dash_v")
+    late = stripe_api.create_refund({"payment_intent": paid["payment_intent"], "amount": "10000",
+                                     "metadata[pool_id]": str(pool.id), "metadata[pool_refund_id]": str(withdrawn)},
+                                    f"pool-refund-{withdrawn}")
+    post_event(client, "refund.updated", late, "evt_late_v")
+    assert figures(pool) == (50000, 15000, 35000)
+    failed = stripe_api.fail_refund(late["id"])
+    for n in range(2):
+        post_event(client, "refund.failed", failed, f"evt_late_v_failed_{n}")
+    assert figures(pool) == (50000, 5000, 45000)
+    ledger_check_passes(runner)
