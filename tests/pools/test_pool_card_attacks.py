@@ -265,3 +265,24 @@ def test_a_refund_for_a_withdrawn_row_that_fails_gives_its_money_back_once(pw, c
         post_event(client, "refund.failed", failed, f"evt_late_v_failed_{n}")
     assert figures(pool) == (50000, 5000, 45000)
     ledger_check_passes(runner)
+
+
+def test_a_chargeback_lost_after_the_pool_gave_its_money_back_is_for_a_person_and_books_nothing(
+        pw, client, stripe_api, runner):
+    """80.00 of the sponsor's 500.00 matched a pledge; the 420.00 left went back
+    by card; then the sponsor's bank took the other 80.00 in a chargeback.
+    That is the commons' loss, not the pool's money: nothing is booked out of
+    the pool (it holds nothing), the event is failed for a person, every time."""
+    pool, paid = funded_by_card(pw, client, stripe_api, sdgs=[3], cap_per_pledge_minor=10000)
+    x = pw.item(3)
+    pw.pledge(person("b@example.org"), x, 8000)
+    end(pool)
+    rails.return_due()
+    assert figures(pool) == (50000, 42000, 0)
+    dispute = stripe_api.dispute(paid["payment_intent"], "lost", amount=8000)
+    for n in range(2):
+        post_event(client, "charge.dispute.closed", dispute, f"evt_lost_after_{n}")
+        assert delivery(f"evt_lost_after_{n}").status is DeliveryStatus.failed
+        assert "check by hand" in delivery(f"evt_lost_after_{n}").outcome
+    assert figures(pool) == (50000, 42000, 0) and escrow(x) == 16000
+    ledger_check_passes(runner)
