@@ -177,9 +177,11 @@ def init_i18n(app: Flask) -> None:
         if has_request_context():
             args = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
             here = request.path + ("?" + urlencode(args) if args else "")
-            # Plain links for visitors: a page without a form's CSRF token stays
+            # Plain links for visitors (url_for's arguments: this page, its non-empty
+            # query, the language): a page without a form's CSRF token stays
             # shareable by the response cache (marketplace.httpcache).
-            links = {c: request.path + "?" + urlencode(args + [("lang", c)]) for c in supported_locales()}
+            kept = {k: v for k, v in args if v != ""}
+            links = {c: {**(request.view_args or {}), **kept, "lang": c} for c in supported_locales()}
         return {"current_locale": code.replace("_", "-"), "page_without_lang": here,
-                "language_links": links,
+                "language_args": links,
                 "languages": [(c, language_name(c)) for c in supported_locales()]}

@@ -31,7 +31,7 @@ def _origin(url: str) -> str:
 def register_security_headers(app: Flask) -> None:
     """Add CSP, framing, sniffing and referrer headers, echo the request id,
     add ``Strict-Transport-Security`` when ``PUBLIC_URL`` is https, and
-    ``Cache-Control: no-store`` on private pages and on every answer to a
+    ``Cache-Control: private, no-store`` on private pages and on every answer to a
     signed-in person."""
     checkout = STRIPE_PAGES
     if app.config.get("STRIPE_API_BASE"):
@@ -57,5 +57,5 @@ def register_security_headers(app: Flask) -> None:
         if request.endpoint != "static" and (request.path.startswith(PRIVATE_PREFIXES)
                                              or current_user.is_authenticated):
             # Signed-in pages name the person; private ones show their money.
-            response.headers["Cache-Control"] = "no-store"
+            response.headers["Cache-Control"] = "private, no-store"
         return response

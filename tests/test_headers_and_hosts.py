@@ -27,9 +27,9 @@ def test_hsts_only_when_the_public_address_is_https(database_url):
 
 
 def test_private_pages_and_signed_in_answers_are_not_stored(app, client, session):
-    assert client.get("/login").headers["Cache-Control"] == "no-store"
+    assert client.get("/login").headers["Cache-Control"] == "private, no-store"
     assert "no-store" not in client.get("/about").headers.get("Cache-Control", "")
     signed_in = as_user(app, person(session, "cache@example.org"))
-    assert signed_in.get("/account").headers["Cache-Control"] == "no-store"
-    assert signed_in.get("/about").headers["Cache-Control"] == "no-store"
+    assert signed_in.get("/account").headers["Cache-Control"] == "private, no-store"
+    assert signed_in.get("/about").headers["Cache-Control"] == "private, no-store"
     assert "no-store" not in signed_in.get("/static/site.css").headers.get("Cache-Control", "")

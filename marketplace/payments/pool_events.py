@@ -143,17 +143,44 @@ def _refunds_of(pool: MatchingPool, charge: dict) -> list[dict]:
                   key=lambda r: (r.get("created") or 0, str(r.get("id") or "")))
 
 
+def _our_row(pool: MatchingPool, refund: dict) -> PoolRefund | None:
+    """The pool's refund row a refund is (by the row id in its metadata, else its
+    refund id), or None: made in Stripe's dashboard, or made for a row withdrawn
+    since (:func:`marketplace.pools.rails._withdraw_unsent`), whose money then
+    left like a dashboard refund's."""
+    metadata = refund.get("metadata") if isinstance(refund.get("metadata"), dict) else {}
+    named = metadata.get("pool_refund_id")
+    row = db.session.get(PoolRefund, int(named)) if _number(named) is not None else None
+    if row is None and isinstance(refund.get("id"), str):
+        row = db.session.scalar(select(PoolRefund).where(PoolRefund.refund_id == refund["id"]))
+    return row if row is not None and row.pool_id == pool.id else None
+
+
+def _as_stripe_has_it(pool: MatchingPool, refund: dict) -> dict:
+    """The refund as Stripe lists it now on the pool's PaymentIntent (the
+    event's copy when Stripe is not configured or does not list it).
+    Raises ``PaymentsUnavailable``."""
+    if not pool.payment_intent_id or not stripe_client.configured():
+        return refund
+    for current in stripe_client.list_refunds(pool.payment_intent_id):
+        if isinstance(current, dict) and current.get("id") == refund.get("id"):
+            return current
+    return refund
+
+
 def _apply_refund(pool: MatchingPool, refund: dict) -> str | None:
     """One refund of the pool's payment by its own id: ours (booked when made;
     a failure gives its money back), or one made in Stripe's dashboard."""
     refund_id = refund.get("id")
     if not isinstance(refund_id, str):
         return None
+    ours = _our_row(pool, refund) is not None
+    if not ours:
+        # An event is a snapshot, and a late one may say "succeeded" of a refund that
+        # failed since: one made in the dashboard is booked as Stripe has it now.
+        refund = _as_stripe_has_it(pool, refund)
     if refund.get("status") in ("failed", "canceled"):
         return f"refund {refund_id} failed: owed to the sponsor" if rails.refund_failed(pool, refund) else None
-    metadata = refund.get("metadata") if isinstance(refund.get("metadata"), dict) else {}
-    ours = metadata.get("pool_refund_id") or db.session.scalar(
-        select(PoolRefund.id).where(PoolRefund.refund_id == refund_id))
     if ours:
         return None  # booked when we made it (or waits for our own booking)
     if refund.get("status") not in (None, "succeeded", "pending") or not isinstance(refund.get("amount"), int):
@@ -172,11 +199,29 @@ def _apply_charge(pool: MatchingPool, charge: dict) -> list[str]:
     return notes
 
 
+def _another_payment(pool: MatchingPool, obj: dict) -> Outcome | None:
+    """A charge, refund or dispute of a card payment that names the pool but is
+    not the one that funded it (a second Checkout paid, failed for a person and
+    refunded in Stripe; a payment for a pool funded by transfer or cancelled):
+    that money never entered the books, so its going back takes nothing from
+    the pool. Returns the outcome then, else None."""
+    intent = _intent_id(obj)
+    if intent is None or intent == pool.payment_intent_id:
+        return None
+    audit.record("pool.other_payment_event", "matching_pool", pool.id, actor=rails.ACTOR,
+                 details={"object": obj.get("object"), "id": obj.get("id"), "payment_intent": intent})
+    return DeliveryStatus.processed, (f"{obj.get('object')} {obj.get('id')}: {intent} is not the payment that "
+                                      f"funded pool {pool.id}; nothing booked")
+
+
 def charge_refunded(event: dict, delivery: WebhookDelivery) -> Outcome:
     """``charge.refunded``: each refund of the charge once, by id (the payment is brought in first)."""
     charge = event["data"]["object"]
     pool = _the_pool(charge)
-    notes = _fund_from_charge(pool, charge) + _apply_charge(pool, charge)
+    notes = _fund_from_charge(pool, charge)
+    if (other := _another_payment(pool, charge)) is not None:
+        return other
+    notes += _apply_charge(pool, charge)
     return DeliveryStatus.processed, "; ".join(notes) or f"pool {pool.id}: no new refund"
 
 
@@ -185,6 +230,8 @@ def refund_updated(event: dict, delivery: WebhookDelivery) -> Outcome:
     refund = event["data"]["object"]
     pool = _the_pool(refund)
     notes = _fund_from_charge(pool, None, _intent_id(refund))
+    if (other := _another_payment(pool, refund)) is not None:
+        return other
     note = _apply_refund(pool, refund)
     return DeliveryStatus.processed, "; ".join([*notes, note or f"pool {pool.id}: refund {refund.get('id')} "
                                                 f"{refund.get('status')}, nothing new"])
@@ -210,6 +257,8 @@ def dispute_event(event: dict, delivery: WebhookDelivery) -> Outcome:
     dispute = event["data"]["object"]
     pool = _the_pool(dispute)
     notes = _fund_from_charge(pool, None, _intent_id(dispute))
+    if (other := _another_payment(pool, dispute)) is not None:
+        return other
     return DeliveryStatus.processed, "; ".join([*notes, _apply_dispute(pool, dispute)])
 
 

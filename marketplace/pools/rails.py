@@ -30,7 +30,7 @@ from marketplace.accounts.models import User
 from marketplace.audit import service as audit
 from marketplace.extensions import db
 from marketplace.ledger import service as ledger
-from marketplace.ledger.models import AccountKind
+from marketplace.ledger.models import AccountKind, LedgerTransaction
 from marketplace.money import Money
 from marketplace.payments import stripe_client
 from marketplace.payments.stripe_client import PaymentsUnavailable
@@ -125,6 +125,16 @@ def failed_refunds(pool_id: int) -> list[PoolRefund]:
                                    .order_by(PoolRefund.id)))
 
 
+def unclaimed(pool: MatchingPool) -> int:
+    """What the pool holds that no card refund of ours waiting for Stripe
+    (``requested``) claims already (minor units): the most any other way out
+    (a refund made in Stripe's dashboard, a chargeback lost) may take. Read
+    under the pool's lock."""
+    claimed = db.session.scalar(select(func.coalesce(func.sum(PoolRefund.amount_minor), 0)).where(
+        PoolRefund.pool_id == pool.id, PoolRefund.state == PoolRefundState.requested))
+    return pool_balance(pool) - int(claimed)
+
+
 def owed_to_sponsor(pool: MatchingPool) -> int:
     """What the sponsor is owed now: all the pool holds once it ended or was cancelled (minor units)."""
     return pool_balance(pool) if pool.state in RETURNING_STATES else 0
@@ -163,11 +173,14 @@ def send_card_return(refund_row_id: int) -> bool:
     and the row), then book it under the pool's lock: pool −, sponsor
     returns + (key ``pool-refund:<row id>``). Stripe unreachable: the row
     stays ``requested`` with the error, for the next try with the same key.
-    Returns whether this call booked the refund."""
+    Returns whether this call booked the refund (False: booked already,
+    failed, or withdrawn meanwhile)."""
     row = db.session.get(PoolRefund, refund_row_id)
+    if row is None:
+        return False  # withdrawn: the money left the pool another way (:func:`_withdraw_unsent`)
     pool = _locked(row.pool_id)
-    db.session.refresh(row)
-    if row.state is not PoolRefundState.requested:
+    row = db.session.get(PoolRefund, refund_row_id, populate_existing=True)  # as it is under the lock
+    if row is None or row.state is not PoolRefundState.requested:
         return False
     try:
         # Made already by an attempt whose answer was lost (a worker killed, or
@@ -183,6 +196,10 @@ def send_card_return(refund_row_id: int) -> bool:
     db.session.refresh(row)  # a refund.failed for it may have been applied meanwhile (it waits for our lock)
     if row.state is not PoolRefundState.requested:
         return False
+    if row.amount_minor > pool_balance(pool):
+        # Cannot happen while every other way out respects :func:`unclaimed`; never booked below zero.
+        raise PoolError(f"pool {pool.id}: card refund {refund_id} of {row.amount_minor} but the pool holds "
+                        f"{pool_balance(pool)}: check by hand")
     ledger.post("pool_returned", f"pool-refund:{row.id}", [
         ledger.Line(pool_account(pool), Money(-row.amount_minor, pool.currency)),
         ledger.Line(ledger.account(AccountKind.sponsor_returns, pool_id=pool.id),
@@ -242,9 +259,14 @@ def refund_failed(pool: MatchingPool, refund: dict) -> bool:
     row = None
     if str(metadata.get("pool_refund_id") or "").isdigit():
         row = db.session.get(PoolRefund, int(metadata["pool_refund_id"]))
+    if row is not None and row.pool_id != pool.id:
+        row = None
     if row is None and isinstance(refund.get("id"), str):
-        row = db.session.scalar(select(PoolRefund).where(PoolRefund.refund_id == refund["id"]))
-    if row is None or row.pool_id != pool.id or row.state is PoolRefundState.failed:
+        row = db.session.scalar(select(PoolRefund).where(PoolRefund.refund_id == refund["id"],
+                                                         PoolRefund.pool_id == pool.id))
+    if row is None and isinstance(refund.get("id"), str):
+        return _elsewhere_failed(pool, refund)  # made in the dashboard, or for a row withdrawn since
+    if row is None or row.state is PoolRefundState.failed:
         return False
     db.session.refresh(row)
     reason = refund.get("failure_reason") if isinstance(refund.get("failure_reason"), str) else refund.get("status")
@@ -265,6 +287,49 @@ def refund_failed(pool: MatchingPool, refund: dict) -> bool:
     return True
 
 
+def _elsewhere_failed(pool: MatchingPool, refund: dict) -> bool:
+    """A refund made in Stripe's dashboard failed: if it was booked as returned
+    (:func:`returned_elsewhere`), once, its money is back in the pool (sponsor
+    returns −, pool +; key ``pool-elsewhere:<refund id>:failed``), for the
+    same way back as the rest. Returns whether this call booked it."""
+    key = f"pool-elsewhere:{refund['id']}"
+    booked = db.session.scalar(select(LedgerTransaction).where(LedgerTransaction.idempotency_key == key))
+    if booked is None or ledger.posted(f"{key}:failed"):
+        return False
+    returns = ledger.account(AccountKind.sponsor_returns, pool_id=pool.id)
+    amount_minor = sum(e.amount_minor for e in booked.entries if e.account_id == returns.id)
+    if amount_minor <= 0:
+        return False
+    ledger.post("pool_return_failed", f"{key}:failed", [
+        ledger.Line(returns, Money(-amount_minor, pool.currency)),
+        ledger.Line(pool_account(pool), Money(amount_minor, pool.currency)),
+    ], memo=f"refund {refund['id']} made in Stripe to pool {pool.id}'s sponsor failed",
+        reference=("pool_returned", pool.id))
+    pool.returned_minor -= amount_minor
+    db.session.flush()
+    audit.record("pool.refund_failed", "matching_pool", pool.id, actor=ACTOR,
+                 details={"refund_id": refund["id"], "amount_minor": amount_minor, "made": "in Stripe"})
+    return True
+
+
+def _withdraw_unsent(pool: MatchingPool, *, why: str) -> None:
+    """Money left the pool's payment another way while our refund rows wait
+    (``requested``): each row Stripe has not made (none of its refunds names
+    the row) is withdrawn (deleted, audited), so that the next
+    :func:`return_due` refunds what the pool still holds under a new row and
+    key, never the same money twice. Runs under the pool's lock, which a
+    worker asking Stripe holds too. Raises ``PaymentsUnavailable``."""
+    for row in list(db.session.scalars(select(PoolRefund).where(
+            PoolRefund.pool_id == pool.id, PoolRefund.state == PoolRefundState.requested).order_by(PoolRefund.id))):
+        if _made_already(pool, row) is not None:
+            continue
+        audit.record("pool.refund_withdrawn", "matching_pool", pool.id, actor=ACTOR,
+                     details={"pool_refund": row.id, "amount_minor": row.amount_minor, "attempts": row.attempts,
+                              "why": why})
+        db.session.delete(row)
+    db.session.flush()
+
+
 def returned_elsewhere(pool: MatchingPool, amount_minor: int, *, key: str, why: str) -> bool:
     """Money of the pool's payment went back to the sponsor outside the
     commons (a refund made in Stripe's dashboard, a chargeback lost): once
@@ -278,8 +343,14 @@ def returned_elsewhere(pool: MatchingPool, amount_minor: int, *, key: str, why: 
         return False
     if amount_minor <= 0:
         return False
-    if amount_minor > pool_balance(pool):
-        raise PoolError(f"pool {pool.id}: {why} of {amount_minor} but it holds {pool_balance(pool)}")
+    if amount_minor > unclaimed(pool):
+        _withdraw_unsent(pool, why=f"{why} {key}")
+    if amount_minor > unclaimed(pool):
+        # What the pool holds is spoken for (matched, or claimed by our own refund
+        # that Stripe made already): booking it too would return the same money
+        # twice and leave the pool below zero.
+        raise PoolError(f"pool {pool.id}: {why} of {amount_minor} but it holds {pool_balance(pool)}, "
+                        f"of which {pool_balance(pool) - unclaimed(pool)} is a card refund of ours on its way")
     ledger.post("pool_returned", f"pool-elsewhere:{key}", [
         ledger.Line(pool_account(pool), Money(-amount_minor, pool.currency)),
         ledger.Line(ledger.account(AccountKind.sponsor_returns, pool_id=pool.id),

@@ -151,7 +151,7 @@ def confirm_budget(pool_id: int, received: Money, *, reference: str, received_on
     Checkout could not be closed at Stripe (nothing changes), or the sponsor
     confirming their own pool."""
     pool = _locked(pool_id)
-    if pool.sponsor_id == actor.id:
+    if actor is not None and pool.sponsor_id == actor.id:  # None: Stripe (the card rail)
         raise PoolError(_("This is your own pool: another admin confirms its money."))
     if pool.state is not PoolState.awaiting_budget:
         if pool.state is PoolState.cancelled:
@@ -421,7 +421,7 @@ def record_return(pool_id: int, *, reference: str, actor: User) -> int:
     Returns the minor units returned. Raises :class:`PoolError` while the pool
     is live, when it holds nothing, or for the sponsor recording their own return."""
     pool = _locked(pool_id)
-    if pool.sponsor_id == actor.id:
+    if actor is not None and pool.sponsor_id == actor.id:  # None: Stripe (the card rail)
         raise PoolError(_("This is your own pool: another admin records what went back to you."))
     if pool.state not in RETURNING_STATES:
         raise PoolError(_("Only an ended or cancelled pool's money goes back to its sponsor."))

@@ -210,7 +210,8 @@ def test_matched_money_is_shown_apart_and_a_refund_after_payout_is_covered_by_th
     from tests.payouts.helpers import AFTER_WINDOW
 
     now = utcnow()
-    pool = pools.create_pool(world.admin, name="Match", currency="USD", budget_minor=50000,
+    sponsor = world.user("sponsor-pool@example.org")  # the fiscal host (an admin) confirms another's pool
+    pool = pools.create_pool(sponsor, name="Match", currency="USD", budget_minor=50000,
                              starts_at=now - timedelta(hours=1), ends_at=now + timedelta(days=30))
     assert pools.confirm_budget(pool.id, Money(50000, "USD"), reference="SP-1", received_on=now.date(),
                                 actor=world.admin)
