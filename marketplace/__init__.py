@@ -5,6 +5,7 @@ import logging
 import secrets
 
 from flask import Flask, abort, g, request
+from flask_babel import lazy_gettext as _l
 
 from marketplace import config as config_module
 from marketplace.extensions import csrf, db, limiter, login_manager, migrate
@@ -62,6 +63,7 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
+    login_manager.login_message = _l("Please sign in to see this page.")
     login_manager.session_protection = "basic"
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
 
+from babel.core import get_global
 from babel.numbers import get_currency_precision
 from flask import Flask, current_app, has_request_context, request
 from flask_babel import format_currency, format_date, format_datetime, format_decimal, get_locale
@@ -21,6 +23,27 @@ def select_locale() -> str:
     if asked in supported:
         return asked
     return request.accept_languages.best_match(supported) or supported[0]
+
+
+def _user_assigned(code: str) -> bool:
+    # ISO 3166-1 leaves AA, QM-QZ, XA-XZ and ZZ to users (CLDR's pseudo-locales
+    # XA/XB, Kosovo's XK, "Unknown Region" ZZ); EU is only "exceptionally reserved".
+    return code in ("AA", "ZZ", "EU") or code[0] == "X" or (code[0] == "Q" and code[1] >= "M")
+
+
+@cache
+def country_codes() -> frozenset[str]:
+    """The ISO 3166-1 alpha-2 codes of real countries and territories (249).
+
+    CLDR names more "territories" than ISO 3166-1 lists (Eurozone, United
+    Nations, Outlying Oceania, Ascension Island, the pseudo-locales); the codes
+    kept are those CLDR maps from an ISO 3166-1 numeric code, less the codes
+    ISO 3166-1 reserves or leaves to users."""
+    aliases = get_global("territory_aliases")
+    return frozenset(
+        targets[0] for alias, targets in aliases.items()
+        if alias.isdigit() and len(targets) == 1 and len(targets[0]) == 2 and targets[0].isalpha()
+        and not _user_assigned(targets[0]))
 
 
 def currency_exponent(currency: str) -> int:

@@ -164,7 +164,7 @@ def _decide(claim_id: int, prefix: str, decision, done: str):
         return refusal
     form = DecisionForm(prefix=prefix)
     if not form.validate_on_submit():
-        flash(_("The note is too long; nothing was changed."))
+        flash(_("The note is too long; nothing was changed."), "error")
         return _see_other("claims.show", claim_id=claim.id)
     on_refusal_go_to(url_for("claims.show", claim_id=claim.id))  # a ClaimError: flashed, back to the claim
     decision(claim, maintainer=current_actor(), note=_note(form))
@@ -195,7 +195,7 @@ def reassign(claim_id: int):
     else:
         problem = _("Choose who takes the claim over.")
     if problem is not None:
-        flash(problem)
+        flash(problem, "error")
         return _see_other("claims.show", claim_id=claim.id)
     on_refusal_go_to(url_for("claims.show", claim_id=claim.id))  # a ClaimError: flashed, back to the claim
     new_claim = claims.reassign(claim, target, maintainer=current_actor(), note=_note(form))
@@ -248,7 +248,7 @@ def grant_project_certification(slug: str):
         return refusal
     form = certification_form()
     if not form.validate_on_submit():
-        flash(_("Give the implementor's e-mail address and a valid date; nothing was changed."))
+        flash(_("Give the implementor's e-mail address and a valid date; nothing was changed."), "error")
         return redirect(back, code=303)
     on_refusal_go_to(back)  # a CertificationError: flashed, back to the project's payouts
     cert = certification.grant_by_email(form.email.data, issuer=current_actor(), project_id=project.id,

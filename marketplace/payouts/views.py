@@ -247,7 +247,7 @@ def approve(payout_id: int):
     if (refusal := refuse_unless_manager(payout.item.repository.project, back=back)) is not None:
         return refusal
     if (why := payouts.approval_refusal(payout)) is not None:
-        flash(why)
+        flash(why, "error")
         return redirect(back, code=303)
     form = ApprovalForm()
     if not form.validate_on_submit():
@@ -289,7 +289,7 @@ def cancel(payout_id: int):
         return refusal
     form = CancelForm(prefix="cancel")
     if not form.validate_on_submit():
-        flash(_("Say why the payout is cancelled; nothing was changed."))
+        flash(_("Say why the payout is cancelled; nothing was changed."), "error")
         return redirect(back, code=303)
     on_refusal_go_to(back)  # a PayoutError: flashed, back to the payout (303)
     payouts.cancel(payout.id, actor=current_actor(), note=form.note.data.strip())
@@ -365,7 +365,7 @@ def _set_up_stripe(user: User, profile: ImplementorProfile | None):
                 "transfer instead."))
         return redirect(back, code=303)
     if profile is None or not profile.country:
-        flash(_("Set your country in your implementor profile first: Stripe needs it."))
+        flash(_("Set your country in your implementor profile first: Stripe needs it."), "error")
         return redirect(url_for("accounts.profile"), code=303)
     try:
         stripe_id = payouts.ensure_stripe_account(user, profile.country)

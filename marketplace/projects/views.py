@@ -132,7 +132,7 @@ def invite_maintainer(slug: str):
         return refusal
     form = InviteForm()
     if not form.validate_on_submit():
-        flash(_("Give a valid e-mail address."))
+        flash(_("Give a valid e-mail address."), "error")
         return redirect(back), 303
     projects_service.invite(row, form.email.data, inviter=current_actor())
     db.session.commit()
@@ -173,7 +173,7 @@ def request_maintainership(slug: str):
     form = MaintainerRequestForm()
     form.repository_id.choices = as_choices((str(r.id), r.full_name) for r in row.repositories)
     if not form.validate_on_submit():
-        flash(_("Choose a repository."))
+        flash(_("Choose a repository."), "error")
         return redirect(back), 303
     repo = db.session.get(Repository, int(form.repository_id.data))
     on_refusal_go_to(back)  # a ProjectError: flashed, then back to the maintainers page (303)
@@ -214,7 +214,7 @@ def link_pull_request(item_id: int):
         pull = db.session.scalar(select(PullRequest).where(
             PullRequest.repository_id == item.repository_id, PullRequest.number == number))
     if pull is None:
-        flash(_("There is no pull request with that number in %(repo)s.", repo=item.repository.full_name))
+        flash(_("There is no pull request with that number in %(repo)s.", repo=item.repository.full_name), "error")
         return redirect(url_for("backlog.item", item_id=item.id)), 303
     link_by_hand(pull, item, actor=f"user:{current_actor().id}")
     db.session.commit()
