@@ -83,7 +83,8 @@ class RolesForm(FlaskForm):
 
 
 def country_choices() -> list[tuple[str, str]]:
-    """ISO 3166-1 alpha-2 codes of real countries (:func:`country_codes`) with their names in the current locale (Babel/CLDR)."""
+    """ISO 3166-1 alpha-2 codes of real countries (:func:`country_codes`) with their names in the
+    current locale (Babel/CLDR)."""
     territories = Locale.parse(str(get_locale())).territories
     codes = sorted((code for code in country_codes() if code in territories), key=lambda code: territories[code])
     return [("", _l("Not said"))] + [(code, territories[code]) for code in codes]
