@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from flask import current_app
+from flask_babel import format_date
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -58,8 +59,9 @@ def request_claim(item: BacklogItem, user: User, *, plan: str, estimate_days: in
             organisation_id: int | None = None, today: date | None = None) -> Claim:
     """``user`` asks to do ``item``: a requested claim.
 
-    ``deadline`` is a UTC date from today to a year ahead; ``estimate_days``
-    1–365. Raises :class:`ClaimError` when the person is not an implementor,
+    ``deadline`` is a UTC date from today + ``estimate_days`` (calendar days,
+    so the estimate fits) to a year ahead; ``estimate_days`` 1–365.
+    Raises :class:`ClaimError` when the person is not an implementor,
     the item is solved, hidden or already claimed by them, their active
     claims reach ``CLAIM_ACTIVE_LIMIT``, or the firm is not theirs. The
     person's row is locked while counting, so two requests at once cannot
@@ -79,6 +81,11 @@ def request_claim(item: BacklogItem, user: User, *, plan: str, estimate_days: in
         raise ClaimError(_("The estimate must be 1 to 365 days."))
     if not today <= deadline <= today + MAX_DEADLINE:
         raise ClaimError(_("The deadline must be between today and one year from today."))
+    if deadline < today + timedelta(days=estimate_days):
+        raise ClaimError(_("A deadline of %(deadline)s leaves less time than your estimate of %(days)d days: "
+                           "choose %(earliest)s or later, or a shorter estimate.",
+                           deadline=format_date(deadline), days=estimate_days,
+                           earliest=format_date(today + timedelta(days=estimate_days))))
     if organisation_id is not None and db.session.scalar(select(OrganisationMember.id).where(
             OrganisationMember.organisation_id == organisation_id, OrganisationMember.user_id == user.id,
             OrganisationMember.accepted_at.is_not(None))) is None:

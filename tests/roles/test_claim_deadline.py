@@ -1,0 +1,24 @@
+"""Issue 20: a claim's deadline leaves room for its estimate (deadline ≥ today + estimate)."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from marketplace.timeutil import utcnow
+from tests.claims.test_claim_views import scene  # noqa: F401
+
+
+def test_a_5_day_estimate_with_a_deadline_in_4_days_is_refused_and_keeps_what_was_typed(scene):
+    four_days = utcnow().date() + timedelta(days=4)
+    response = scene.request(scene.client(scene.ama), **{"claim-deadline": four_days.isoformat()})
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "leaves less time than your estimate of 5 days" in html
+    assert "Add the export endpoint" in html and f'value="{four_days.isoformat()}"' in html
+    assert scene.claims() == []
+
+
+def test_a_5_day_estimate_with_a_deadline_in_exactly_5_days_is_accepted(scene):
+    five_days = utcnow().date() + timedelta(days=5)
+    response = scene.request(scene.client(scene.ama), **{"claim-deadline": five_days.isoformat()})
+    assert response.status_code == 303
+    assert [claim.deadline for claim in scene.claims()] == [five_days]
