@@ -22,3 +22,13 @@ def test_a_5_day_estimate_with_a_deadline_in_exactly_5_days_is_accepted(scene):
     response = scene.request(scene.client(scene.ama), **{"claim-deadline": five_days.isoformat()})
     assert response.status_code == 303
     assert [claim.deadline for claim in scene.claims()] == [five_days]
+
+
+def test_a_claim_plan_renders_markdown_like_a_bio_and_no_raw_html(scene):
+    plan = "1. Add the **export** endpoint\n2. Test it <script>alert(1)</script>"
+    response = scene.request(scene.client(scene.ama), **{"claim-plan": plan})
+    assert response.status_code == 303
+    [claim] = scene.claims()
+    page = scene.client(scene.ama).get(f"/claims/{claim.id}").get_data(as_text=True)
+    assert "<li>Add the <strong>export</strong> endpoint</li>" in page
+    assert "<script>alert(1)</script>" not in page and "**export**" not in page
