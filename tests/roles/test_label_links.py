@@ -4,7 +4,6 @@ from __future__ import annotations
 import html
 import re
 
-
 from marketplace.backlog.models import BacklogItem
 
 
