@@ -109,6 +109,7 @@ MATRIX = {
     ("pledges.thanks", "GET"): ("/pledges/{pledge}/thanks", OWNER_OF_PLEDGE),
     ("pledges.self_refund", "POST"): ("/pledges/{pledge}/refund", OWNER_OF_PLEDGE),
     ("pledges.cancel", "POST"): ("/pledges/{pledge}/cancel", OWNER_OF_PLEDGE),
+    ("pledges.pay_again", "POST"): ("/pledges/{pledge}/pay", OWNER_OF_PLEDGE),
     ("pledges.move", "POST"): ("/pledges/{pledge}/move", OWNER_OF_PLEDGE),
     ("admin.pledges_list", "GET"): ("/admin/pledges", ADMIN),
     ("admin.confirm_pledge", "POST"): ("/admin/pledges/{pledge}/confirm", ADMIN),

@@ -236,6 +236,32 @@ def cancel(pledge_id: int):
     return redirect(url_for("pledges.show", pledge_id=pledge.id)), 303
 
 
+@bp.post("/pledges/<id:pledge_id>/pay")
+@login_required
+def pay_again(pledge_id: int):
+    """The funder goes back to the Stripe Checkout of their own unpaid card
+    pledge (a tab closed, a card declined). Nothing is created: the session
+    made for the pledge is asked for again; once it has ended, the pledge
+    page says so and offers to cancel."""
+    pledge = _own_pledge(pledge_id)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    back = url_for("pledges.show", pledge_id=pledge.id)
+    if pledge.state is not PledgeState.pending or pledge.rail is not Rail.card or not pledge.checkout_session_id:
+        flash(_("This pledge is not waiting for a card payment; nothing was done."), "error")
+        return redirect(back), 303
+    try:
+        session_obj = stripe_client.retrieve_checkout_session(pledge.checkout_session_id)
+    except stripe_client.PaymentsUnavailable:
+        flash(_("Stripe could not be reached. Please try again later."), "error")
+        return redirect(back), 303
+    if session_obj.get("status") != "open" or not session_obj.get("url"):
+        flash(_("This Checkout has ended and cannot be paid any more. Cancel this pledge and pledge again "
+                "from the item page."), "error")
+        return redirect(back), 303
+    return redirect(session_obj["url"], code=303)
+
+
 @bp.post("/pledges/<id:pledge_id>/move")
 @login_required
 def move(pledge_id: int):
