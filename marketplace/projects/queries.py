@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from marketplace.backlog.models import BacklogItem
+from marketplace.backlog.models import BacklogItem, ItemFunding
 from marketplace.backlog.queries import state_condition
 from marketplace.extensions import db
 from marketplace.forges.models import Repository
@@ -23,6 +23,50 @@ def open_item_counts() -> dict[int, int]:
         .group_by(Repository.project_id)
     ).all()
     return dict(rows)
+
+
+def funded_totals(currency: str) -> dict[int, int]:
+    """Per member project id, the money held (minor units of ``currency``) on its
+    open, visible items; projects with none are left out. Unpaid pledges never count."""
+    rows = db.session.execute(
+        select(Repository.project_id, func.sum(ItemFunding.held_minor))
+        .join(BacklogItem, BacklogItem.repository_id == Repository.id)
+        .join(ItemFunding, ItemFunding.item_id == BacklogItem.id)
+        .where(state_condition("open"), BacklogItem.hidden.is_(False), ItemFunding.currency == currency,
+               ItemFunding.held_minor > 0)
+        .group_by(Repository.project_id)
+    ).all()
+    return {project_id: int(total) for project_id, total in rows}
+
+
+PROJECT_SORTS = ("name", "open", "funded")
+
+
+def project_list(*, q: str = "", sort: str = "name", show_empty: bool = False,
+                 currency: str = "USD") -> dict:
+    """The /projects list: ``{"projects", "counts", "funded", "hidden"}``.
+
+    ``q`` keeps projects whose name contains it (case-insensitive); ``sort``
+    is one of :data:`PROJECT_SORTS` (name A–Z; open items, most first; funded
+    in ``currency``, most first; ties by name); projects with no open item are
+    left out unless ``show_empty``, and ``hidden`` counts them. Raises
+    ``ValueError`` for another sort."""
+    if sort not in PROJECT_SORTS:
+        raise ValueError(sort)
+    counts, funded = open_item_counts(), funded_totals(currency)
+    rows = all_projects()
+    if q:
+        needle = q.casefold()
+        rows = [p for p in rows if needle in p.name.casefold()]
+    hidden = 0 if show_empty else sum(1 for p in rows if not counts.get(p.id))
+    if not show_empty:
+        rows = [p for p in rows if counts.get(p.id)]
+    rows.sort(key=lambda p: p.name.casefold())
+    if sort == "open":
+        rows.sort(key=lambda p: -counts.get(p.id, 0))
+    elif sort == "funded":
+        rows.sort(key=lambda p: -funded.get(p.id, 0))
+    return {"projects": rows, "counts": counts, "funded": funded, "hidden": hidden}
 
 
 def sdg_counts() -> dict[int, tuple[int, int]]:

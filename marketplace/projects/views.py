@@ -24,7 +24,7 @@ from marketplace.backlog.ending import decide_unknown_close, name_work_target
 from marketplace.backlog.models import BacklogItem, ItemLink, PullRequest
 from marketplace.backlog.search import BacklogFilters, find_items, project_with_details
 from marketplace.backlog.service import link_by_hand, unlink_by_hand
-from marketplace.errors import on_refusal_go_to
+from marketplace.errors import BadFilter, on_refusal_go_to
 from marketplace.extensions import db
 from marketplace.forges.models import Repository
 from marketplace.markdown import render_markdown
@@ -37,9 +37,9 @@ from marketplace.projects.forms import (
 )
 from marketplace.projects.models import RegistryStatus
 from marketplace.projects.queries import (
-    all_projects,
     maintainers_of,
     open_item_counts,
+    project_list,
     projects_of_sdg,
     sdg_counts,
 )
@@ -52,8 +52,19 @@ bp = Blueprint("projects", __name__)
 
 @bp.get("/projects")
 def projects():
-    """Every member project, active first, with open item counts."""
-    return render_template("projects/list.html", projects=all_projects(), counts=open_item_counts())
+    """Member projects with open item counts and money held: ``?q=`` searches
+    names, ``?sort=`` name / open / funded, ``?all=1`` shows the projects with
+    no open item too (otherwise only counted). Another sort answers 400."""
+    q = (request.args.get("q") or "").strip()[:200]
+    sort = request.args.get("sort") or "name"
+    show_empty = request.args.get("all") == "1"
+    currency = current_app.config["REPORTING_CURRENCY"]
+    try:
+        listing = project_list(q=q, sort=sort, show_empty=show_empty, currency=currency)
+    except ValueError:
+        raise BadFilter("sort", _("Sort by name, open items or funded.")) from None
+    return render_template("projects/list.html", q=q, sort=sort, show_empty=show_empty, currency=currency,
+                           **listing)
 
 
 @bp.get("/projects/<slug>")
