@@ -31,6 +31,7 @@ from marketplace.payments.stripe_events import hold_paid_session
 from marketplace.pledges import service as pledges
 from marketplace.pledges.forms import PledgeForm, pledge_form
 from marketplace.pledges.models import Pledge, PledgeState, Rail
+from marketplace.pledges.queries import funder_pledges
 from marketplace.pools import queries as pool_queries
 from marketplace.pools import service as pools
 from marketplace.timeutil import utcnow
@@ -149,6 +150,20 @@ def _own_pledge(pledge_id: int) -> Pledge:
     if pledge is None or (pledge.funder_id != current_user.id and not current_user.is_admin):
         abort(404)
     return pledge
+
+
+@bp.get("/account/pledges")
+@login_required
+def mine():
+    """"My pledges": every pledge of the signed-in person, newest first, with its
+    state in words, rail, bank reference, what its money paid for or where it
+    went, and the actions still open (pay, cancel, take back)."""
+    rows = funder_pledges(current_user.id)
+    for row in rows:
+        pledge = row["pledge"]
+        row["can_take_back"] = (pledge.state in (PledgeState.held, PledgeState.partially_refunded)
+                                and pledges.self_refund_refusal(pledge) is None)
+    return render_template("pledges/mine.html", rows=rows)
 
 
 @bp.get("/pledges/<id:pledge_id>")
