@@ -65,6 +65,7 @@ MATRIX = {
     ("accounts.login", "GET"): ("/login", PUBLIC),
     ("accounts.login", "POST"): ("/login", PUBLIC),
     ("accounts.logout", "POST"): ("/logout", SIGNED_IN),
+    ("projects.to_decide", "GET"): ("/to-decide", SIGNED_IN),
     ("pledges.mine", "GET"): ("/account/pledges", SIGNED_IN),
     ("accounts.verify", "GET"): ("/verify/not-a-token", PUBLIC),
     ("accounts.reset_request", "GET"): ("/reset", PUBLIC),

@@ -8,8 +8,10 @@ from sqlalchemy.orm import selectinload
 
 from marketplace.backlog.models import BacklogItem, ItemFunding
 from marketplace.backlog.queries import state_condition
+from marketplace.claims.models import Claim, ClaimState
 from marketplace.extensions import db
 from marketplace.forges.models import Repository
+from marketplace.payouts.models import Payout, PayoutState
 from marketplace.projects.models import MemberProject, ProjectMaintainer, ProjectSdg
 from marketplace.sdgs import SDG_NAMES
 
@@ -110,3 +112,46 @@ def maintainers_of(project_id: int) -> list[ProjectMaintainer]:
     return list(db.session.scalars(
         select(ProjectMaintainer).where(ProjectMaintainer.project_id == project_id).order_by(ProjectMaintainer.id)
     ))
+
+
+DECISION_PAYOUT_STATES = (PayoutState.proposed, PayoutState.awaiting_certification)
+TO_DECIDE_LIMIT = 200
+
+
+def _maintained(user_id: int):
+    return select(ProjectMaintainer.project_id).where(ProjectMaintainer.user_id == user_id)
+
+
+def maintains_any(user_id: int) -> bool:
+    """Whether ``user_id`` maintains at least one member project."""
+    return db.session.scalar(_maintained(user_id).limit(1)) is not None
+
+
+def _claims_waiting(user_id: int):
+    return (select(Claim).join(BacklogItem, BacklogItem.id == Claim.item_id)
+            .join(Repository, Repository.id == BacklogItem.repository_id)
+            .where(Claim.state == ClaimState.requested, Repository.project_id.in_(_maintained(user_id)),
+                   BacklogItem.deleted_at.is_(None)))
+
+
+def _payouts_waiting(user_id: int):
+    return (select(Payout).join(BacklogItem, BacklogItem.id == Payout.item_id)
+            .join(Repository, Repository.id == BacklogItem.repository_id)
+            .where(Payout.state.in_(DECISION_PAYOUT_STATES), Repository.project_id.in_(_maintained(user_id))))
+
+
+def decision_count(user_id: int) -> int:
+    """How many claims and payouts of the projects ``user_id`` maintains wait for a maintainer's decision."""
+    claims = db.session.scalar(select(func.count()).select_from(_claims_waiting(user_id).subquery()))
+    payouts = db.session.scalar(select(func.count()).select_from(_payouts_waiting(user_id).subquery()))
+    return int(claims or 0) + int(payouts or 0)
+
+
+def to_decide(user_id: int) -> dict:
+    """``{"claims", "payouts"}``: claims waiting for approval and payouts waiting
+    for approval (proposed, or waiting for a recipient's certification) on the
+    projects ``user_id`` maintains, oldest first, at most :data:`TO_DECIDE_LIMIT` each."""
+    return {
+        "claims": list(db.session.scalars(_claims_waiting(user_id).order_by(Claim.id).limit(TO_DECIDE_LIMIT))),
+        "payouts": list(db.session.scalars(_payouts_waiting(user_id).order_by(Payout.id).limit(TO_DECIDE_LIMIT))),
+    }

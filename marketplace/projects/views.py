@@ -14,7 +14,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_login import current_user
+from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 
@@ -37,17 +37,37 @@ from marketplace.projects.forms import (
 )
 from marketplace.projects.models import RegistryStatus
 from marketplace.projects.queries import (
+    decision_count,
     maintainers_of,
+    maintains_any,
     open_item_counts,
     project_list,
     projects_of_sdg,
     sdg_counts,
+    to_decide,
 )
 from marketplace.reports.queries import countries_of
 from marketplace.sdgs import SDG_NAMES
 from marketplace.validation import ascii_int
 
 bp = Blueprint("projects", __name__)
+
+
+@bp.app_context_processor
+def maintainer_navigation() -> dict:
+    """``to_decide_count`` for the navigation: None for people who maintain no
+    project (no link), else how many claims and payouts wait for them."""
+    if not getattr(current_user, "is_authenticated", False) or not maintains_any(current_user.id):
+        return {"to_decide_count": None}
+    return {"to_decide_count": decision_count(current_user.id)}
+
+
+@bp.get("/to-decide", endpoint="to_decide")
+@login_required
+def to_decide_page():
+    """"To decide": the claims and payouts of the projects the person maintains that wait for them."""
+    return render_template("projects/to_decide.html", **to_decide(current_user.id),
+                           maintainer=maintains_any(current_user.id))
 
 
 @bp.get("/projects")
