@@ -73,6 +73,9 @@ def create_app(config: dict | None = None) -> Flask:
     from marketplace.markdown import emojize
 
     init_i18n(app)
+    from marketplace.fiscal_host import fiscal_host
+
+    app.context_processor(lambda: {"fiscal_host": fiscal_host()})
     app.jinja_env.filters["emojize"] = emojize  # forge labels: ":bee: docs" shows 🐝
 
     from marketplace.accounts.models import User

@@ -9,6 +9,7 @@ from marketplace.backlog.models import BacklogItem
 from marketplace.claims.forms import ClaimRequestForm, claim_request_form
 from marketplace.claims.queries import item_claims
 from marketplace.claims.service import item_is_solved
+from marketplace.projects.queries import has_maintainer
 
 TEMPLATE = "claims/_item_section.html"
 
@@ -19,7 +20,7 @@ def draft_key(item_id: int) -> str:
 
 
 def section(item: BacklogItem, *, form: ClaimRequestForm | None = None, error: str | None = None) -> dict:
-    """``{"rows", "form", "error", "solved"}`` for ``item``: its latest claims (active
+    """``{"rows", "form", "error", "solved", "unmaintained"}`` for ``item``: its latest claims (active
     first), the request form (only for implementors; ``form`` as typed when the claim
     view shows the page again), ``error`` the message above it, and whether it is solved."""
     implementor = current_user.is_authenticated and current_user.is_implementor
@@ -29,4 +30,4 @@ def section(item: BacklogItem, *, form: ClaimRequestForm | None = None, error: s
         form = claim_request_form(current_user.id, draft)
         error = error or (draft or {}).get("error")
     return {"rows": item_claims(item.id), "form": form if implementor else None, "error": error,
-            "solved": item_is_solved(item)}
+            "solved": item_is_solved(item), "unmaintained": not has_maintainer(item.repository.project_id)}

@@ -34,6 +34,7 @@ from marketplace.claims.models import (
 from marketplace.errors import DomainError
 from marketplace.extensions import db
 from marketplace.notifications import notices as notify
+from marketplace.projects.queries import has_maintainer
 from marketplace.timeutil import utcnow
 
 MAX_PLAN_LENGTH = 5000
@@ -74,6 +75,9 @@ def request_claim(item: BacklogItem, user: User, *, plan: str, estimate_days: in
         raise ClaimError(_("This item cannot be claimed."))
     if item_is_solved(item):
         raise ClaimError(_("This item is already solved or closed; it cannot be claimed."))
+    if not has_maintainer(item.repository.project_id):
+        raise ClaimError(_("Nobody can approve claims or payouts for this project yet: it has no maintainer. "
+                           "This item cannot be claimed until it has one."))
     plan = (plan or "").strip()
     if not plan or len(plan) > MAX_PLAN_LENGTH:
         raise ClaimError(_("Describe your plan in 1 to %(most)d characters.", most=MAX_PLAN_LENGTH))

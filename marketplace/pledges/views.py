@@ -24,6 +24,8 @@ from marketplace.backlog.queries import work_went_to
 from marketplace.backlog.search import visible_item
 from marketplace.errors import on_refusal_go_to
 from marketplace.extensions import db
+from marketplace.fiscal_host import bank_instructions
+from marketplace.fiscal_host import contact as fiscal_host_contact
 from marketplace.money import Money, MoneyError, parse_amount
 from marketplace.notifications.links import url_for_public
 from marketplace.payments import stripe_client
@@ -34,6 +36,7 @@ from marketplace.pledges.models import Pledge, PledgeState, Rail
 from marketplace.pledges.queries import funder_pledges
 from marketplace.pools import queries as pool_queries
 from marketplace.pools import service as pools
+from marketplace.projects.queries import has_maintainer
 from marketplace.timeutil import utcnow
 from marketplace.webhooks.models import NotMatchedYet
 
@@ -111,6 +114,10 @@ def create(item_id: int):
     except MoneyError as exc:
         _field_error(form.amount, str(exc))
         return _form_again(item, form, _("Please correct the marked fields."))
+    if not has_maintainer(item.repository.project_id) and not form.acknowledge_unmaintained.data:
+        _field_error(form.acknowledge_unmaintained,
+                     _("This project has no maintainer yet: tick this box to pledge anyway."))
+        return _form_again(item, form, _("Please correct the marked fields."))
     rail = Rail(form.rail.data)
     try:
         pledges.check_amount(money, rail, confirmed=bool(form.confirm_large.data))
@@ -178,7 +185,7 @@ def show(pledge_id: int):
     return render_template("pledges/show.html", pledge=pledge, refund_refusal=pledges.self_refund_refusal(pledge),
                            refund_failed=bool(pledges.unresolved_refund_failures(pledge.id)),
                            move_target=work_went_to(pledge.item) if movable else None,
-                           instructions=current_app.config["BANK_TRANSFER_INSTRUCTIONS"],
+                           instructions=bank_instructions(pledge.currency),
                            match_preview=match_preview, matches=pool_queries.pledge_matches(pledge.id))
 
 
@@ -212,7 +219,8 @@ def self_refund(pledge_id: int):
     if not FlaskForm().validate_on_submit():
         abort(400)
     if pledge.rail is not Rail.card:
-        flash(_("Bank transfers are refunded by the fiscal host: write to them with your pledge reference."))
+        flash(_("Bank transfers are refunded by the fiscal host: write to %(host)s with your pledge reference.",
+                host=fiscal_host_contact()))
         return redirect(url_for("pledges.show", pledge_id=pledge.id)), 303
     on_refusal_go_to(url_for("pledges.show", pledge_id=pledge.id))
     try:

@@ -122,6 +122,12 @@ def _maintained(user_id: int):
     return select(ProjectMaintainer.project_id).where(ProjectMaintainer.user_id == user_id)
 
 
+def has_maintainer(project_id: int) -> bool:
+    """Whether anyone maintains ``project_id`` (and so can approve its claims and payouts)."""
+    return db.session.scalar(select(ProjectMaintainer.id).where(ProjectMaintainer.project_id == project_id)
+                             .limit(1)) is not None
+
+
 def maintains_any(user_id: int) -> bool:
     """Whether ``user_id`` maintains at least one member project."""
     return db.session.scalar(_maintained(user_id).limit(1)) is not None

@@ -351,7 +351,7 @@ def test_the_pledge_page_says_why_the_funder_cannot_take_it_back_once_a_claim_is
     session.commit()
     page = funder.get(f"/pledges/{pledge.id}").get_data(as_text=True)
     assert "Take my pledge back" not in page
-    assert "A claim on this item is approved: someone is doing the work. Ask an admin to refund." in page
+    assert "A claim on this item is approved: someone is doing the work. To be refunded, write to the fiscal host." in page
 
 
 def test_pages_trace_the_money_item_funders_claim_payout_and_admin_history(world, app, session):
