@@ -5,6 +5,7 @@ import logging
 import secrets
 
 from flask import Flask, abort, g, request
+from flask_babel import lazy_gettext as _l
 
 from marketplace import config as config_module
 from marketplace.extensions import csrf, db, limiter, login_manager, migrate
@@ -75,6 +76,7 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
+    login_manager.login_message = _l("Please sign in to see this page.")
     login_manager.session_protection = "basic"
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
     # Redis down must not turn sign-in into a 500: the limits are then counted
@@ -90,6 +92,9 @@ def create_app(config: dict | None = None) -> Flask:
     from marketplace.markdown import emojize
 
     init_i18n(app)
+    from marketplace.fiscal_host import fiscal_host
+
+    app.context_processor(lambda: {"fiscal_host": fiscal_host()})
     app.jinja_env.filters["emojize"] = emojize  # forge labels: ":bee: docs" shows 🐝
 
     from marketplace.accounts.models import User

@@ -134,6 +134,15 @@ def from_environment() -> dict:
         "PLEDGE_CONFIRM_ABOVE": _int("PLEDGE_CONFIRM_ABOVE", 10_000, 1, 10**12),
         "BANK_TRANSFER_INSTRUCTIONS": os.environ.get(
             "BANK_TRANSFER_INSTRUCTIONS", "Ask the fiscal host for its bank details."),
+        # The fiscal host, configured once and named wherever a page sends people to it.
+        "FISCAL_HOST_NAME": os.environ.get("FISCAL_HOST_NAME", "the fiscal host"),
+        "FISCAL_HOST_EMAIL": os.environ.get("FISCAL_HOST_EMAIL") or None,
+        "FISCAL_HOST_ADDRESS": os.environ.get("FISCAL_HOST_ADDRESS", ""),
+        # Bank details per currency: BANK_TRANSFER_INSTRUCTIONS_EUR=...; else BANK_TRANSFER_INSTRUCTIONS.
+        "BANK_TRANSFER_INSTRUCTIONS_BY_CURRENCY": {
+            name.removeprefix("BANK_TRANSFER_INSTRUCTIONS_"): value for name, value in os.environ.items()
+            if name.startswith("BANK_TRANSFER_INSTRUCTIONS_") and len(name) == len("BANK_TRANSFER_INSTRUCTIONS_") + 3
+            and value.strip()},
         # The commons' fee on payouts, in basis points (500 = 5%), unless a project sets its own.
         "DEFAULT_FEE_RATE_BPS": _int("DEFAULT_FEE_RATE_BPS", 500, 0, 5000),
         # Claims: how many requested/approved/submitted claims one person may hold at once.

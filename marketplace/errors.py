@@ -1,12 +1,15 @@
 """Error pages (HTML) and error bodies (JSON under /api/)."""
 from __future__ import annotations
 
+import time
+
 from flask import Flask, Response, flash, g, jsonify, redirect, render_template, request
 from flask.globals import request_ctx
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from werkzeug.exceptions import HTTPException, SecurityError
 
-from marketplace.extensions import db
+from marketplace.extensions import db, limiter
 
 
 class DomainError(ValueError):
@@ -49,6 +52,19 @@ def wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
+def too_many_requests_message() -> str:
+    """What a 429 means, in words, with the wait before the limit resets
+    (seconds under two minutes, else minutes, rounded up) as the limiter counts it."""
+    limit = limiter.current_limit
+    wait = max(1, limit.reset_at - int(time.time())) if limit else 60
+    if wait < 120:
+        when = ngettext("%(num)d second", "%(num)d seconds", wait)
+    else:
+        when = ngettext("%(num)d minute", "%(num)d minutes", -(-wait // 60))
+    return _("Too many attempts came from your address in a short time, so this one was not done. "
+             "Nothing was changed. Try again in %(when)s.", when=when)
+
+
 def register_error_handlers(app: Flask) -> None:
     """Answer HTTP errors as JSON ``{"error": {"status", "message"}}`` under /api/, else HTML."""
 
@@ -83,6 +99,8 @@ def register_error_handlers(app: Flask) -> None:
             413: _("The request is too large."),
         }
         message = messages.get(exc.code, exc.description or exc.name)
+        if exc.code == 429:
+            message = too_many_requests_message()
         if exc.code == 400 and exc.description and "CSRF" in exc.description:
             message = _("The form expired or was sent from another site. Please try again.")
         # Keep the exception's own headers (a 405's Allow, a 429's Retry-After), not its content type.

@@ -13,10 +13,12 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 from urllib.parse import urlencode
 
 from babel import Locale
+from babel.core import get_global
 from babel.numbers import get_currency_precision
 from flask import Flask, Response, current_app, has_request_context, request
 from flask_babel import format_currency, format_date, format_datetime, format_decimal, get_locale
@@ -96,6 +98,27 @@ def text_language(text: str | None) -> str | None:
     if not counts or counts[0][0] < 5 or (len(counts) > 1 and counts[0][0] < 2 * counts[1][0]):
         return None
     return counts[0][1]
+
+
+def _user_assigned(code: str) -> bool:
+    # ISO 3166-1 leaves AA, QM-QZ, XA-XZ and ZZ to users (CLDR's pseudo-locales
+    # XA/XB, Kosovo's XK, "Unknown Region" ZZ); EU is only "exceptionally reserved".
+    return code in ("AA", "ZZ", "EU") or code[0] == "X" or (code[0] == "Q" and code[1] >= "M")
+
+
+@cache
+def country_codes() -> frozenset[str]:
+    """The ISO 3166-1 alpha-2 codes of real countries and territories (249).
+
+    CLDR names more "territories" than ISO 3166-1 lists (Eurozone, United
+    Nations, Outlying Oceania, Ascension Island, the pseudo-locales); the codes
+    kept are those CLDR maps from an ISO 3166-1 numeric code, less the codes
+    ISO 3166-1 reserves or leaves to users."""
+    aliases = get_global("territory_aliases")
+    return frozenset(
+        targets[0] for alias, targets in aliases.items()
+        if alias.isdigit() and len(targets) == 1 and len(targets[0]) == 2 and targets[0].isalpha()
+        and not _user_assigned(targets[0]))
 
 
 def currency_exponent(currency: str) -> int:

@@ -38,6 +38,12 @@ def test_bad_weights_are_refused(bad):
     (["abc", "100"], "not a percentage"),
     (["NaN", "100"], "not a percentage"),
     (["150", "-50"], "at most 100"),
+    (["1e2"], "not a percentage"),  # issue 20: Decimal("1e2") is 100, but nobody types that
+    (["1E2"], "not a percentage"),
+    (["5e1", "5e1"], "not a percentage"),
+    (["+50", "50"], "not a percentage"),
+    (["Infinity"], "not a percentage"),
+    (["50", "5_0"], "not a percentage"),
 ])
 def test_bad_percentages_are_refused_with_a_message(texts, message):
     with pytest.raises(ValueError, match=message):
@@ -46,6 +52,10 @@ def test_bad_percentages_are_refused_with_a_message(texts, message):
 
 def test_percentages_with_decimals():
     assert parse_percentages(["33.33", "33.33", "33.34%"]) == [3333, 3333, 3334]
+
+
+def test_percentages_with_a_decimal_comma_or_a_spaced_percent_sign():
+    assert parse_percentages(["62,5", "37.5 %"]) == [6250, 3750]
 
 
 @given(st.integers(min_value=0, max_value=10**12), st.lists(st.integers(min_value=1, max_value=10_000),

@@ -21,6 +21,8 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from marketplace.i18n import country_codes
+
 PASSWORD_MIN = 12
 
 
@@ -81,10 +83,10 @@ class RolesForm(FlaskForm):
 
 
 def country_choices() -> list[tuple[str, str]]:
-    """ISO 3166-1 alpha-2 codes with their names in the current locale (Babel/CLDR)."""
+    """ISO 3166-1 alpha-2 codes of real countries (:func:`country_codes`) with their names in the
+    current locale (Babel/CLDR)."""
     territories = Locale.parse(str(get_locale())).territories
-    codes = sorted((code for code in territories if len(code) == 2 and code.isalpha() and code != "ZZ"),
-                   key=lambda code: territories[code])
+    codes = sorted((code for code in country_codes() if code in territories), key=lambda code: territories[code])
     return [("", _l("Not said"))] + [(code, territories[code]) for code in codes]
 
 

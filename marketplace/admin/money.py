@@ -173,7 +173,7 @@ def refund_after_payout(pledge_id: int):
             offline_reference=form.reference.data or None, seen_refunded_minor=seen)
     except (PaymentsUnavailable, TransferRefused) as exc:
         db.session.rollback()
-        flash(_("Stripe did not do it: %(reason)s. Nothing was recorded; try again later.", reason=str(exc)))
+        flash(_("Stripe did not do it: %(reason)s. Nothing was recorded; try again later.", reason=str(exc)), "error")
         return redirect(back, code=303)
     db.session.commit()
     flash(_("Pledge %(id)s: refund after payout recorded (%(refund)s).", id=pledge.id, refund=refund_id))
@@ -233,7 +233,7 @@ def record_manual_payout(share_id: int):
     try:
         paid_on = date.fromisoformat(form.paid_on.data or "")
     except ValueError:
-        flash(_("Give the date of the transfer."))
+        flash(_("Give the date of the transfer."), "error")
         return redirect(back, code=303)
     on_refusal_go_to(back)  # PayoutError: flashed, 303
     payouts_service.record_manual_payout(share_id, reference=form.reference.data or "", paid_on=paid_on,

@@ -62,7 +62,7 @@ def name_maintainer(slug: str):
         return _projects_page(slug, bound=(project.id, form), status=400)
     person = user_by_email(form.email.data or "")
     if person is None:
-        flash(_("No account uses that e-mail address."))
+        flash(_("No account uses that e-mail address."), "error")
         return redirect(url_for("admin.projects", q=slug)), 303
     me = current_actor()
     # An admin naming themselves is allowed: admins already decide for every

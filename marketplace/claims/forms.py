@@ -3,6 +3,7 @@ from flask import request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from werkzeug.datastructures import MultiDict
 from wtforms import DateField, EmailField, HiddenField, IntegerField, SelectField, TextAreaField
 from wtforms.validators import (
     AnyOf,
@@ -65,13 +66,29 @@ class CertificationForm(FlaskForm):
     note = TextAreaField(_l("Note (training passed, reason)"), validators=[Optional(), Length(max=MAX_NOTE)])
 
 
-def claim_request_form(user_id: int) -> ClaimRequestForm:
+def claim_request_form(user_id: int, draft: dict | None = None) -> ClaimRequestForm:
     """The claim request form (prefix ``claim``) for the person ``user_id``: "Myself"
-    or one of the implementor firms they belong to."""
-    form = ClaimRequestForm(prefix="claim")
+    or one of the implementor firms they belong to. ``draft`` (:func:`claim_draft`)
+    fills it as typed, with the errors it had, when a refused request is shown again."""
+    if draft is None:
+        form = ClaimRequestForm(prefix="claim")
+    else:
+        form = ClaimRequestForm(prefix="claim", formdata=MultiDict(draft["form"]))
+        for name, errors in draft.get("errors", {}).items():
+            if name in form._fields:
+                form._fields[name].errors = list(errors)
     firms = organisations_of(user_id, kind="implementor")
     form.organisation_id.choices = as_choices([("", _("Myself"))] + [(str(o.id), o.name) for o in firms])
     return form
+
+
+def claim_draft(form: ClaimRequestForm, error: str) -> dict:
+    """What a refused claim request keeps for the item page to show once: the
+    fields as typed (not the CSRF token), their errors, and the message above them."""
+    return {"form": [(name, value) for name, value in request.form.items(multi=True)
+                     if name.startswith(form._prefix) and not name.endswith("csrf_token")],
+            "errors": {name: [str(e) for e in field.errors] for name, field in form._fields.items() if field.errors},
+            "error": error}
 
 
 def reassign_form(claim: Claim) -> ReassignForm:

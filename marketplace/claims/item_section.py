@@ -2,22 +2,32 @@
 the latest claims, and the request form for implementors."""
 from __future__ import annotations
 
+from flask import session
 from flask_login import current_user
 
 from marketplace.backlog.models import BacklogItem
 from marketplace.claims.forms import ClaimRequestForm, claim_request_form
 from marketplace.claims.queries import item_claims
 from marketplace.claims.service import item_is_solved
+from marketplace.projects.queries import has_maintainer
 
 TEMPLATE = "claims/_item_section.html"
 
 
+def draft_key(item_id: int) -> str:
+    """The session key under which a refused claim request on ``item_id`` waits to be shown."""
+    return f"claim-draft-{item_id}"
+
+
 def section(item: BacklogItem, *, form: ClaimRequestForm | None = None, error: str | None = None) -> dict:
-    """``{"rows", "form", "error", "solved"}`` for ``item``: its latest claims (active
+    """``{"rows", "form", "error", "solved", "unmaintained"}`` for ``item``: its latest claims (active
     first), the request form (only for implementors; ``form`` as typed when the claim
     view shows the page again), ``error`` the message above it, and whether it is solved."""
     implementor = current_user.is_authenticated and current_user.is_implementor
     if form is None and implementor:
-        form = claim_request_form(current_user.id)
+        # A refused request was answered 303 (a reload posts nothing); it is shown here once, as typed.
+        draft = session.pop(draft_key(item.id), None)
+        form = claim_request_form(current_user.id, draft)
+        error = error or (draft or {}).get("error")
     return {"rows": item_claims(item.id), "form": form if implementor else None, "error": error,
-            "solved": item_is_solved(item)}
+            "solved": item_is_solved(item), "unmaintained": not has_maintainer(item.repository.project_id)}

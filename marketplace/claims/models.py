@@ -6,7 +6,7 @@ conditional UPDATE, so two racing writers cannot both move the same claim.
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -111,3 +111,10 @@ class Certification(db.Model):
 
     def valid_at(self, when: datetime) -> bool:
         return self.revoked_at is None and self.issued_at <= when < self.expires_at
+
+    @property
+    def valid_until(self) -> date:
+        """The last UTC day the certification holds: the day the issuer chose.
+        ``expires_at`` is the first instant it no longer holds (midnight after
+        that day), so showing ``expires_at``'s date would show one day more."""
+        return (self.expires_at - timedelta(microseconds=1)).date()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from flask import current_app
+from flask_babel import format_date
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -33,6 +34,7 @@ from marketplace.claims.models import (
 from marketplace.errors import DomainError
 from marketplace.extensions import db
 from marketplace.notifications import notices as notify
+from marketplace.projects.queries import has_maintainer
 from marketplace.timeutil import utcnow
 
 MAX_PLAN_LENGTH = 5000
@@ -58,8 +60,9 @@ def request_claim(item: BacklogItem, user: User, *, plan: str, estimate_days: in
             organisation_id: int | None = None, today: date | None = None) -> Claim:
     """``user`` asks to do ``item``: a requested claim.
 
-    ``deadline`` is a UTC date from today to a year ahead; ``estimate_days``
-    1–365. Raises :class:`ClaimError` when the person is not an implementor,
+    ``deadline`` is a UTC date from today + ``estimate_days`` (calendar days,
+    so the estimate fits) to a year ahead; ``estimate_days`` 1–365.
+    Raises :class:`ClaimError` when the person is not an implementor,
     the item is solved, hidden or already claimed by them, their active
     claims reach ``CLAIM_ACTIVE_LIMIT``, or the firm is not theirs. The
     person's row is locked while counting, so two requests at once cannot
@@ -72,6 +75,9 @@ def request_claim(item: BacklogItem, user: User, *, plan: str, estimate_days: in
         raise ClaimError(_("This item cannot be claimed."))
     if item_is_solved(item):
         raise ClaimError(_("This item is already solved or closed; it cannot be claimed."))
+    if not has_maintainer(item.repository.project_id):
+        raise ClaimError(_("Nobody can approve claims or payouts for this project yet: it has no maintainer. "
+                           "This item cannot be claimed until it has one."))
     plan = (plan or "").strip()
     if not plan or len(plan) > MAX_PLAN_LENGTH:
         raise ClaimError(_("Describe your plan in 1 to %(most)d characters.", most=MAX_PLAN_LENGTH))
@@ -79,6 +85,11 @@ def request_claim(item: BacklogItem, user: User, *, plan: str, estimate_days: in
         raise ClaimError(_("The estimate must be 1 to 365 days."))
     if not today <= deadline <= today + MAX_DEADLINE:
         raise ClaimError(_("The deadline must be between today and one year from today."))
+    if deadline < today + timedelta(days=estimate_days):
+        raise ClaimError(_("A deadline of %(deadline)s leaves less time than your estimate of %(days)d days: "
+                           "choose %(earliest)s or later, or a shorter estimate.",
+                           deadline=format_date(deadline), days=estimate_days,
+                           earliest=format_date(today + timedelta(days=estimate_days))))
     if organisation_id is not None and db.session.scalar(select(OrganisationMember.id).where(
             OrganisationMember.organisation_id == organisation_id, OrganisationMember.user_id == user.id,
             OrganisationMember.accepted_at.is_not(None))) is None:

@@ -2,7 +2,7 @@
 listed per project and per person; project-level certification by maintainers."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -10,7 +10,6 @@ from flask_login import current_user, login_required
 from marketplace.access import current_actor, project_or_404, refuse_unless_manager
 from marketplace.accounts.models import User
 from marketplace.accounts.service import user_by_email
-from marketplace.backlog.item_page import render_item_page
 from marketplace.backlog.search import visible_item
 from marketplace.claims import certification
 from marketplace.claims import service as claims
@@ -19,9 +18,11 @@ from marketplace.claims.forms import (
     ReassignForm,
     TeamForm,
     certification_form,
+    claim_draft,
     claim_request_form,
     reassign_form,
 )
+from marketplace.claims.item_section import draft_key
 from marketplace.claims.models import (
     ACTIVE_CLAIM_STATES,
     HOLDING_CLAIM_STATES,
@@ -81,18 +82,27 @@ def request_claim(item_id: int):
         abort(404)
     form = claim_request_form(current_user.id)
     if not form.validate_on_submit():
-        return render_item_page(item, again={"claims": {"form": form, "error": _("Please correct the marked fields.")}},
-                                status=400)
+        return _back_to_claim_form(item.id, form, _("Please correct the marked fields."))
     firm = int(form.organisation_id.data) if form.organisation_id.data.isdigit() else None
     try:
         claim = claims.request_claim(item, current_actor(), plan=form.plan.data, estimate_days=form.estimate_days.data,
                                      deadline=form.deadline.data, organisation_id=firm)
     except claims.ClaimError as exc:
         db.session.rollback()
-        return render_item_page(visible_item(item_id), again={"claims": {"form": form, "error": str(exc)}}, status=400)
+        return _back_to_claim_form(item_id, form, str(exc))
     db.session.commit()
     flash(_("Your claim is sent. A maintainer of the project decides; you will get an e-mail."))
     return _see_other("claims.show", claim_id=claim.id)
+
+
+def _back_to_claim_form(item_id: int, form, error: str):
+    """A refused claim request: 303 to the item's claim form, shown once as typed with
+    ``error`` (flashed instead to a person who is offered no claim form)."""
+    if current_user.is_implementor:
+        session[draft_key(item_id)] = claim_draft(form, error)
+    else:
+        flash(error, "error")
+    return redirect(url_for("backlog.item", item_id=item_id) + "#claim-request", code=303)
 
 
 @bp.post("/items/<id:item_id>/claims/team")
@@ -164,7 +174,7 @@ def _decide(claim_id: int, prefix: str, decision, done: str):
         return refusal
     form = DecisionForm(prefix=prefix)
     if not form.validate_on_submit():
-        flash(_("The note is too long; nothing was changed."))
+        flash(_("The note is too long; nothing was changed."), "error")
         return _see_other("claims.show", claim_id=claim.id)
     on_refusal_go_to(url_for("claims.show", claim_id=claim.id))  # a ClaimError: flashed, back to the claim
     decision(claim, maintainer=current_actor(), note=_note(form))
@@ -195,7 +205,7 @@ def reassign(claim_id: int):
     else:
         problem = _("Choose who takes the claim over.")
     if problem is not None:
-        flash(problem)
+        flash(problem, "error")
         return _see_other("claims.show", claim_id=claim.id)
     on_refusal_go_to(url_for("claims.show", claim_id=claim.id))  # a ClaimError: flashed, back to the claim
     new_claim = claims.reassign(claim, target, maintainer=current_actor(), note=_note(form))
@@ -248,7 +258,7 @@ def grant_project_certification(slug: str):
         return refusal
     form = certification_form()
     if not form.validate_on_submit():
-        flash(_("Give the implementor's e-mail address and a valid date; nothing was changed."))
+        flash(_("Give the implementor's e-mail address and a valid date; nothing was changed."), "error")
         return redirect(back, code=303)
     on_refusal_go_to(back)  # a CertificationError: flashed, back to the project's payouts
     cert = certification.grant_by_email(form.email.data, issuer=current_actor(), project_id=project.id,

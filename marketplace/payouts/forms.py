@@ -22,7 +22,7 @@ MAX_MANUAL_DETAILS = 2000
 class SplitRowForm(Form):
     """One recipient of a split: their account (number or e-mail) and percentage."""
 
-    recipient = StringField(_l("Recipient: account number or e-mail"), validators=[Optional(), Length(max=320)])
+    recipient = StringField(_l("Recipient: account id or e-mail"), validators=[Optional(), Length(max=320)])
     percent = StringField(_l("Percentage"), validators=[Optional(), Length(max=12)])
 
 

@@ -1,6 +1,7 @@
 """Splitting a payout's net among recipients, exactly (largest remainder)."""
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
@@ -26,20 +27,25 @@ def largest_remainder(total_minor: int, weights: list[int]) -> list[int]:
     return shares
 
 
+PLAIN_DECIMAL = re.compile(r"[0-9]{1,3}(?:[.,][0-9]+)?")
+
+
 def parse_percentages(texts: list[str]) -> list[int]:
-    """Percentages as typed ("70", "33.33") → integer weights in hundredths of a percent.
+    """Percentages as typed ("70", "33.33", "33,33", "50 %") → integer weights in hundredths of a percent.
 
     Raises ``ValueError`` with a message for the person unless each is a
     number above 0 with at most two decimals and they sum to exactly 100.
     """
     weights = []
     for text in texts:
-        try:
-            value = Decimal(text.strip().rstrip("%").strip())
-        except (InvalidOperation, AttributeError):
-            raise ValueError(f"{text!r} is not a percentage") from None
-        if not value.is_finite():
+        # Plain decimals only: Decimal() alone would take "1e2", "NaN" or "+5".
+        plain = PLAIN_DECIMAL.fullmatch(text.strip().rstrip("%").strip()) if isinstance(text, str) else None
+        if plain is None:
             raise ValueError(f"{text!r} is not a percentage")
+        try:
+            value = Decimal(plain.group(0).replace(",", "."))
+        except InvalidOperation:
+            raise ValueError(f"{text!r} is not a percentage") from None
         if value <= 0 or value > 100 or value != value.quantize(Decimal("0.01")):
             raise ValueError(f"{text!r}: a percentage above 0 and at most 100, with at most two decimals")
         weights.append(int(value * 100))

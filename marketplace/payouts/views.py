@@ -3,7 +3,7 @@ preview, approve) and cancellation, a project's payouts, and a recipient's
 payout settings (Stripe Connect onboarding or the manual rail) with their earnings."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import (
     Blueprint,
@@ -13,12 +13,14 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
+from werkzeug.datastructures import MultiDict
 
 from marketplace.access import current_actor, project_or_404, refuse_unless_manager
 from marketplace.accounts.models import ImplementorProfile, User
@@ -119,6 +121,7 @@ class Split:
     lines: list[SplitLine]
     errors: list[str]
     figures: dict | None = None  # payouts.service.quote(): gross, fee, net, shares, pledges
+    names: dict[int, str] = field(default_factory=dict)  # form row number (1-based) -> matched person's name
 
 
 def _recipient(text: str) -> User | None:
@@ -139,6 +142,7 @@ def _read_split(form: ApprovalForm, payout: Payout) -> Split:
     lines: list[SplitLine] = []
     errors: list[str] = []
     percents: list[str] = []
+    names: dict[int, str] = {}
     for number, row in enumerate(form.rows, start=1):
         text, percent = (row.recipient.data or "").strip(), (row.percent.data or "").strip()
         if not text:
@@ -147,18 +151,19 @@ def _read_split(form: ApprovalForm, payout: Payout) -> Split:
             continue
         person = _recipient(text)
         if person is None:
-            errors.append(_("Row %(n)s: no implementor has the account number or e-mail address %(who)s.",
+            errors.append(_("Row %(n)s: no implementor has the account id or e-mail address %(who)s.",
                             n=number, who=text))
             continue
         if any(line.person.id == person.id for line in lines):
             errors.append(_("%(name)s appears twice in the split.", name=person.display_name))
             continue
         lines.append(SplitLine(person=person, weight=1))
+        names[number] = person.display_name
         percents.append(percent)
     if not lines and not errors:
         errors.append(_("Name at least one recipient."))
     if errors:
-        return Split(lines, errors)
+        return Split(lines, errors, names=names)
     if not form.equal.data:
         if len(percents) == 1 and not percents[0]:
             percents = ["100"]  # one recipient: all of it
@@ -166,7 +171,7 @@ def _read_split(form: ApprovalForm, payout: Payout) -> Split:
             weights = parse_percentages(percents)
         except ValueError as exc:
             return Split(lines, [_("Percentages must be above 0, have at most two decimals and add up to 100 "
-                                   "(%(problem)s).", problem=str(exc))])
+                                   "(%(problem)s).", problem=str(exc))], names=names)
         for line, weight in zip(lines, weights):
             line.weight = weight
     figures = payouts.quote(payout, [line.weight for line in lines])
@@ -174,7 +179,7 @@ def _read_split(form: ApprovalForm, payout: Payout) -> Split:
     for line, net in zip(lines, figures["shares"]):
         line.net = net
         line.certified = certification.is_certified(line.person.id, project_id)
-    return Split(lines, [], figures)
+    return Split(lines, [], figures, names)
 
 
 def _prefilled_form(payout: Payout) -> ApprovalForm:
@@ -236,7 +241,29 @@ def _render_show(payout: Payout, *, form: ApprovalForm | None = None, split: Spl
 def show(payout_id: int):
     """A payout: item, state, gross, fee, shares, covered pledges, dispute window; maintainers
     (and admins) approve it here, with a preview of each person's net."""
-    return _render_show(_payout_or_404(payout_id))
+    payout = _payout_or_404(payout_id)
+    draft = session.pop(_draft_key(payout.id), None)
+    if draft is not None and may_manage(current_user, payout.item.repository.project) \
+            and payout.state in APPROVABLE_STATES:
+        form = ApprovalForm(formdata=MultiDict(draft["form"]))
+        split = _read_split(form, payout)
+        return _render_show(payout, form=form, split=split, error=draft.get("error") or " ".join(split.errors))
+    return _render_show(payout)
+
+
+def _draft_key(payout_id: int) -> str:
+    return f"payout-draft-{payout_id}"
+
+
+def _back_with_draft(payout: Payout, error: str | None = None):
+    """A preview or a refused approval: keep what was typed (in the session, for
+    this one next view of the payout page) and answer 303, so that reloading
+    the page shows it again instead of posting the form a second time."""
+    session[_draft_key(payout.id)] = {
+        "form": [(name, value) for name, value in request.form.items(multi=True)
+                 if not name.endswith("csrf_token") and name not in ("preview", "approve")],
+        "error": error}
+    return redirect(url_for("payouts.show", payout_id=payout.id) + "#approve", code=303)
 
 
 @bp.post("/payouts/<id:payout_id>/approve")
@@ -247,20 +274,19 @@ def approve(payout_id: int):
     if (refusal := refuse_unless_manager(payout.item.repository.project, back=back)) is not None:
         return refusal
     if (why := payouts.approval_refusal(payout)) is not None:
-        flash(why)
+        flash(why, "error")
         return redirect(back, code=303)
     form = ApprovalForm()
     if not form.validate_on_submit():
         return _render_show(payout, form=form, error=_("Please check the form; nothing was approved."), status=400)
     split = _read_split(form, payout)
     if split.errors:
-        return _render_show(payout, form=form, split=split, error=" ".join(split.errors), status=400)
+        return _back_with_draft(payout, " ".join(split.errors))
     if not form.approve.data:
-        return _render_show(payout, form=form, split=split)
+        return _back_with_draft(payout)
     seen_gross = ascii_int(form.seen_gross.data or "")
     if seen_gross is None:
-        return _render_show(payout, form=form, split=split, status=400,
-                            error=_("Preview the amounts first; nothing was approved."))
+        return _back_with_draft(payout, _("Preview the amounts first; nothing was approved."))
     on_refusal_go_to(back)
     try:
         payouts.approve(payout.id, maintainer=current_actor(),
@@ -271,7 +297,7 @@ def approve(payout_id: int):
         payout = db.session.get(Payout, payout_id)
         if payout.state not in APPROVABLE_STATES:
             raise  # no longer approvable: flashed, back to the payout (303)
-        return _render_show(payout, form=form, split=_read_split(form, payout), error=str(exc), status=409)
+        return _back_with_draft(payout, str(exc))
     db.session.commit()
     if payouts.dispute_window():
         flash(_("The payout is approved. It is paid once the dispute window has passed."))
@@ -289,7 +315,7 @@ def cancel(payout_id: int):
         return refusal
     form = CancelForm(prefix="cancel")
     if not form.validate_on_submit():
-        flash(_("Say why the payout is cancelled; nothing was changed."))
+        flash(_("Say why the payout is cancelled; nothing was changed."), "error")
         return redirect(back, code=303)
     on_refusal_go_to(back)  # a PayoutError: flashed, back to the payout (303)
     payouts.cancel(payout.id, actor=current_actor(), note=form.note.data.strip())
@@ -365,7 +391,7 @@ def _set_up_stripe(user: User, profile: ImplementorProfile | None):
                 "transfer instead."))
         return redirect(back, code=303)
     if profile is None or not profile.country:
-        flash(_("Set your country in your implementor profile first: Stripe needs it."))
+        flash(_("Set your country in your implementor profile first: Stripe needs it."), "error")
         return redirect(url_for("accounts.profile"), code=303)
     try:
         stripe_id = payouts.ensure_stripe_account(user, profile.country)

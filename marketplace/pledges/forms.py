@@ -20,6 +20,10 @@ class PledgeForm(FlaskForm):
         ("card", _l("Card (Stripe Checkout)")), ("bank_transfer", _l("Bank transfer to the fiscal host"))]))
     # Shown when the amount is above PLEDGE_CONFIRM_ABOVE: the funder confirms it.
     confirm_large = BooleanField(_l("Yes, I mean to pledge this amount"))
+    # Shown on items of projects with no maintainer: required there.
+    acknowledge_unmaintained = BooleanField(_l(
+        "I understand that nobody can approve claims or payouts for this project yet; my money waits in escrow "
+        "(or comes back at expiry)"))
 
 
 def pledge_form() -> PledgeForm:

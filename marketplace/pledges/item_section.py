@@ -11,6 +11,7 @@ from marketplace.money import fee_of
 from marketplace.pledges.forms import PledgeForm, pledge_form
 from marketplace.pledges.service import awaiting_payment, pledging_closed
 from marketplace.pledges.transparency import item_pledges
+from marketplace.projects.queries import has_maintainer
 
 TEMPLATE = "pledges/_item_section.html"
 FUNDER_STATES = ("held", "partially_refunded", "released", "disputed")  # money arrived, not (all) refunded
@@ -19,7 +20,7 @@ FEE_EXAMPLE = 5000  # minor units: 50.00 in most currencies
 
 
 def section(item: BacklogItem, *, form: PledgeForm | None = None, error: str | None = None) -> dict:
-    """``{"fee", "form", "error", "closed", "awaiting_payment", "funders"}`` for ``item``.
+    """``{"fee", "form", "error", "closed", "awaiting_payment", "unmaintained", "funders"}`` for ``item``.
 
     ``form`` and ``error``: the pledge form as typed and what was wrong with
     it, when the pledge view shows the page again; the form is None for
@@ -33,5 +34,7 @@ def section(item: BacklogItem, *, form: PledgeForm | None = None, error: str | N
         "error": error,
         "closed": pledging_closed(item),
         "awaiting_payment": awaiting_payment(item.id),
+        # Nobody could approve a claim or a payout: a pledge needs the funder's explicit acknowledgement.
+        "unmaintained": not has_maintainer(item.repository.project_id),
         "funders": [p for p in item_pledges(item.id) if p["state"] in FUNDER_STATES][:FUNDERS_SHOWN],
     }

@@ -22,6 +22,7 @@ from marketplace.backlog.queries import not_done_condition, work_went_to
 from marketplace.claims.models import HOLDING_CLAIM_STATES, Claim, ClaimState
 from marketplace.errors import DomainError
 from marketplace.extensions import db
+from marketplace.fiscal_host import contact as fiscal_host_contact
 from marketplace.i18n import format_money
 from marketplace.ledger import service as ledger
 from marketplace.ledger.models import (
@@ -78,7 +79,8 @@ def check_amount(money: Money, rail: Rail, *, confirmed: bool) -> None:
     confirm_above = current_app.config["PLEDGE_CONFIRM_ABOVE"] * unit
     if money.amount_minor > ceiling:
         raise PledgeAmountError(_("One pledge can be at most %(limit)s. Split a larger gift into several pledges, "
-                                  "or write to the fiscal host.", limit=format_money(ceiling, money.currency)))
+                                  "or write to %(host)s.", limit=format_money(ceiling, money.currency),
+                                  host=fiscal_host_contact()))
     if money.amount_minor > confirm_above and not confirmed:
         raise PledgeAmountError(_("%(amount)s is more than %(limit)s: tick the box to confirm this amount.",
                                   amount=format_money(money.amount_minor, money.currency),
@@ -356,7 +358,8 @@ def self_refund_refusal(pledge: Pledge) -> str | None:
     if not pledge.held_minor or pledge.state is PledgeState.disputed:
         return _("This pledge holds nothing you can take back yourself.")
     if pledge.rail is not Rail.card:
-        return _("Bank transfers are refunded by the fiscal host: write to them with your pledge reference.")
+        return _("Bank transfers are refunded by the fiscal host: write to %(host)s with your pledge reference.",
+                 host=fiscal_host_contact())
     if unresolved_refund_failures(pledge.id):
         return _("Your last refund could not reach your card. The fiscal host will contact you to send the "
                  "money back another way.")
@@ -365,11 +368,13 @@ def self_refund_refusal(pledge: Pledge) -> str | None:
     if db.session.scalar(select(Claim.id).where(
             Claim.item_id == pledge.item_id,
             Claim.state.in_([*HOLDING_CLAIM_STATES, ClaimState.completed])).limit(1)):
-        return _("A claim on this item is approved: someone is doing the work. Ask an admin to refund.")
+        return _("A claim on this item is approved: someone is doing the work. To be refunded, write to %(host)s.",
+                 host=fiscal_host_contact())
     if db.session.scalar(select(Payout.id).where(
             Payout.item_id == pledge.item_id, Payout.currency == pledge.currency,
             Payout.state.in_([*OPEN_PAYOUT_STATES, PayoutState.executing])).limit(1)):
-        return _("The work is done and its payout is under way. Ask an admin to refund.")
+        return _("The work is done and its payout is under way. To be refunded, write to %(host)s.",
+                 host=fiscal_host_contact())
     return None
 
 

@@ -24,6 +24,8 @@ from marketplace.backlog.queries import work_went_to
 from marketplace.backlog.search import visible_item
 from marketplace.errors import on_refusal_go_to
 from marketplace.extensions import db
+from marketplace.fiscal_host import bank_instructions
+from marketplace.fiscal_host import contact as fiscal_host_contact
 from marketplace.money import Money, MoneyError, parse_amount
 from marketplace.notifications.links import url_for_public
 from marketplace.payments import stripe_client
@@ -31,8 +33,10 @@ from marketplace.payments.stripe_events import hold_paid_session
 from marketplace.pledges import service as pledges
 from marketplace.pledges.forms import PledgeForm, pledge_form
 from marketplace.pledges.models import Pledge, PledgeState, Rail
+from marketplace.pledges.queries import funder_pledges
 from marketplace.pools import queries as pool_queries
 from marketplace.pools import service as pools
+from marketplace.projects.queries import has_maintainer
 from marketplace.timeutil import utcnow
 from marketplace.webhooks.models import NotMatchedYet
 
@@ -110,6 +114,10 @@ def create(item_id: int):
     except MoneyError as exc:
         _field_error(form.amount, str(exc))
         return _form_again(item, form, _("Please correct the marked fields."))
+    if not has_maintainer(item.repository.project_id) and not form.acknowledge_unmaintained.data:
+        _field_error(form.acknowledge_unmaintained,
+                     _("This project has no maintainer yet: tick this box to pledge anyway."))
+        return _form_again(item, form, _("Please correct the marked fields."))
     rail = Rail(form.rail.data)
     try:
         pledges.check_amount(money, rail, confirmed=bool(form.confirm_large.data))
@@ -151,6 +159,20 @@ def _own_pledge(pledge_id: int) -> Pledge:
     return pledge
 
 
+@bp.get("/account/pledges")
+@login_required
+def mine():
+    """"My pledges": every pledge of the signed-in person, newest first, with its
+    state in words, rail, bank reference, what its money paid for or where it
+    went, and the actions still open (pay, cancel, take back)."""
+    rows = funder_pledges(current_user.id)
+    for row in rows:
+        pledge = row["pledge"]
+        row["can_take_back"] = (pledge.state in (PledgeState.held, PledgeState.partially_refunded)
+                                and pledges.self_refund_refusal(pledge) is None)
+    return render_template("pledges/mine.html", rows=rows)
+
+
 @bp.get("/pledges/<id:pledge_id>")
 @login_required
 def show(pledge_id: int):
@@ -163,7 +185,7 @@ def show(pledge_id: int):
     return render_template("pledges/show.html", pledge=pledge, refund_refusal=pledges.self_refund_refusal(pledge),
                            refund_failed=bool(pledges.unresolved_refund_failures(pledge.id)),
                            move_target=work_went_to(pledge.item) if movable else None,
-                           instructions=current_app.config["BANK_TRANSFER_INSTRUCTIONS"],
+                           instructions=bank_instructions(pledge.currency),
                            match_preview=match_preview, matches=pool_queries.pledge_matches(pledge.id))
 
 
@@ -197,7 +219,8 @@ def self_refund(pledge_id: int):
     if not FlaskForm().validate_on_submit():
         abort(400)
     if pledge.rail is not Rail.card:
-        flash(_("Bank transfers are refunded by the fiscal host: write to them with your pledge reference."))
+        flash(_("Bank transfers are refunded by the fiscal host: write to %(host)s with your pledge reference.",
+                host=fiscal_host_contact()))
         return redirect(url_for("pledges.show", pledge_id=pledge.id)), 303
     on_refusal_go_to(url_for("pledges.show", pledge_id=pledge.id))
     try:
@@ -234,6 +257,32 @@ def cancel(pledge_id: int):
     else:
         flash(_("This pledge is no longer waiting for a payment; nothing was cancelled."), "error")
     return redirect(url_for("pledges.show", pledge_id=pledge.id)), 303
+
+
+@bp.post("/pledges/<id:pledge_id>/pay")
+@login_required
+def pay_again(pledge_id: int):
+    """The funder goes back to the Stripe Checkout of their own unpaid card
+    pledge (a tab closed, a card declined). Nothing is created: the session
+    made for the pledge is asked for again; once it has ended, the pledge
+    page says so and offers to cancel."""
+    pledge = _own_pledge(pledge_id)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    back = url_for("pledges.show", pledge_id=pledge.id)
+    if pledge.state is not PledgeState.pending or pledge.rail is not Rail.card or not pledge.checkout_session_id:
+        flash(_("This pledge is not waiting for a card payment; nothing was done."), "error")
+        return redirect(back), 303
+    try:
+        session_obj = stripe_client.retrieve_checkout_session(pledge.checkout_session_id)
+    except stripe_client.PaymentsUnavailable:
+        flash(_("Stripe could not be reached. Please try again later."), "error")
+        return redirect(back), 303
+    if session_obj.get("status") != "open" or not session_obj.get("url"):
+        flash(_("This Checkout has ended and cannot be paid any more. Cancel this pledge and pledge again "
+                "from the item page."), "error")
+        return redirect(back), 303
+    return redirect(session_obj["url"], code=303)
 
 
 @bp.post("/pledges/<id:pledge_id>/move")

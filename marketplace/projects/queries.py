@@ -6,10 +6,12 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from marketplace.backlog.models import BacklogItem
+from marketplace.backlog.models import BacklogItem, ItemFunding
 from marketplace.backlog.queries import state_condition
+from marketplace.claims.models import Claim, ClaimState
 from marketplace.extensions import db
 from marketplace.forges.models import Repository
+from marketplace.payouts.models import Payout, PayoutState
 from marketplace.projects.models import MemberProject, ProjectMaintainer, ProjectSdg
 from marketplace.sdgs import SDG_NAMES
 
@@ -23,6 +25,50 @@ def open_item_counts() -> dict[int, int]:
         .group_by(Repository.project_id)
     ).all()
     return dict(rows)
+
+
+def funded_totals(currency: str) -> dict[int, int]:
+    """Per member project id, the money held (minor units of ``currency``) on its
+    open, visible items; projects with none are left out. Unpaid pledges never count."""
+    rows = db.session.execute(
+        select(Repository.project_id, func.sum(ItemFunding.held_minor))
+        .join(BacklogItem, BacklogItem.repository_id == Repository.id)
+        .join(ItemFunding, ItemFunding.item_id == BacklogItem.id)
+        .where(state_condition("open"), BacklogItem.hidden.is_(False), ItemFunding.currency == currency,
+               ItemFunding.held_minor > 0)
+        .group_by(Repository.project_id)
+    ).all()
+    return {project_id: int(total) for project_id, total in rows}
+
+
+PROJECT_SORTS = ("name", "open", "funded")
+
+
+def project_list(*, q: str = "", sort: str = "name", show_empty: bool = False,
+                 currency: str = "USD") -> dict:
+    """The /projects list: ``{"projects", "counts", "funded", "hidden"}``.
+
+    ``q`` keeps projects whose name contains it (case-insensitive); ``sort``
+    is one of :data:`PROJECT_SORTS` (name A–Z; open items, most first; funded
+    in ``currency``, most first; ties by name); projects with no open item are
+    left out unless ``show_empty``, and ``hidden`` counts them. Raises
+    ``ValueError`` for another sort."""
+    if sort not in PROJECT_SORTS:
+        raise ValueError(sort)
+    counts, funded = open_item_counts(), funded_totals(currency)
+    rows = all_projects()
+    if q:
+        needle = q.casefold()
+        rows = [p for p in rows if needle in p.name.casefold()]
+    hidden = 0 if show_empty else sum(1 for p in rows if not counts.get(p.id))
+    if not show_empty:
+        rows = [p for p in rows if counts.get(p.id)]
+    rows.sort(key=lambda p: p.name.casefold())
+    if sort == "open":
+        rows.sort(key=lambda p: -counts.get(p.id, 0))
+    elif sort == "funded":
+        rows.sort(key=lambda p: -funded.get(p.id, 0))
+    return {"projects": rows, "counts": counts, "funded": funded, "hidden": hidden}
 
 
 def sdg_counts() -> dict[int, tuple[int, int]]:
@@ -66,3 +112,52 @@ def maintainers_of(project_id: int) -> list[ProjectMaintainer]:
     return list(db.session.scalars(
         select(ProjectMaintainer).where(ProjectMaintainer.project_id == project_id).order_by(ProjectMaintainer.id)
     ))
+
+
+DECISION_PAYOUT_STATES = (PayoutState.proposed, PayoutState.awaiting_certification)
+TO_DECIDE_LIMIT = 200
+
+
+def _maintained(user_id: int):
+    return select(ProjectMaintainer.project_id).where(ProjectMaintainer.user_id == user_id)
+
+
+def has_maintainer(project_id: int) -> bool:
+    """Whether anyone maintains ``project_id`` (and so can approve its claims and payouts)."""
+    return db.session.scalar(select(ProjectMaintainer.id).where(ProjectMaintainer.project_id == project_id)
+                             .limit(1)) is not None
+
+
+def maintains_any(user_id: int) -> bool:
+    """Whether ``user_id`` maintains at least one member project."""
+    return db.session.scalar(_maintained(user_id).limit(1)) is not None
+
+
+def _claims_waiting(user_id: int):
+    return (select(Claim).join(BacklogItem, BacklogItem.id == Claim.item_id)
+            .join(Repository, Repository.id == BacklogItem.repository_id)
+            .where(Claim.state == ClaimState.requested, Repository.project_id.in_(_maintained(user_id)),
+                   BacklogItem.deleted_at.is_(None)))
+
+
+def _payouts_waiting(user_id: int):
+    return (select(Payout).join(BacklogItem, BacklogItem.id == Payout.item_id)
+            .join(Repository, Repository.id == BacklogItem.repository_id)
+            .where(Payout.state.in_(DECISION_PAYOUT_STATES), Repository.project_id.in_(_maintained(user_id))))
+
+
+def decision_count(user_id: int) -> int:
+    """How many claims and payouts of the projects ``user_id`` maintains wait for a maintainer's decision."""
+    claims = db.session.scalar(select(func.count()).select_from(_claims_waiting(user_id).subquery()))
+    payouts = db.session.scalar(select(func.count()).select_from(_payouts_waiting(user_id).subquery()))
+    return int(claims or 0) + int(payouts or 0)
+
+
+def to_decide(user_id: int) -> dict:
+    """``{"claims", "payouts"}``: claims waiting for approval and payouts waiting
+    for approval (proposed, or waiting for a recipient's certification) on the
+    projects ``user_id`` maintains, oldest first, at most :data:`TO_DECIDE_LIMIT` each."""
+    return {
+        "claims": list(db.session.scalars(_claims_waiting(user_id).order_by(Claim.id).limit(TO_DECIDE_LIMIT))),
+        "payouts": list(db.session.scalars(_payouts_waiting(user_id).order_by(Payout.id).limit(TO_DECIDE_LIMIT))),
+    }

@@ -57,7 +57,10 @@ def admit(project: MemberProject, *, actor: User) -> None:
 
 def add_maintainer(project: MemberProject, user: User, *, granted_by: str,
                    actor_user_id: int | None) -> ProjectMaintainer:
-    """Make ``user`` a maintainer of ``project`` (idempotent)."""
+    """Make ``user`` a maintainer of ``project`` (idempotent). A person named by
+    someone else (not by accepting an invitation themselves) is told by e-mail,
+    with a link to the project, once the transaction commits; only when the row
+    is new, and only to a confirmed address."""
     row = db.session.scalar(select(ProjectMaintainer).where(
         ProjectMaintainer.project_id == project.id, ProjectMaintainer.user_id == user.id))
     if row is None:
@@ -66,6 +69,10 @@ def add_maintainer(project: MemberProject, user: User, *, granted_by: str,
         db.session.flush()
         audit.record("project.maintainer_added", "member_project", project.id, actor=granted_by,
                      actor_user_id=actor_user_id, details={"user": user.id})
+        if not granted_by.startswith("invitation:") and user.email_verified_at is not None:
+            mail.send("maintainer_named", user.email, project=project,
+                      link=url_for_public("projects.project", slug=project.slug),
+                      to_decide=url_for_public("projects.to_decide"))
     return row
 
 

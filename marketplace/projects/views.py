@@ -14,7 +14,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_login import current_user
+from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 
@@ -24,7 +24,7 @@ from marketplace.backlog.ending import decide_unknown_close, name_work_target
 from marketplace.backlog.models import BacklogItem, ItemLink, PullRequest
 from marketplace.backlog.search import BacklogFilters, find_items, project_with_details
 from marketplace.backlog.service import link_by_hand, unlink_by_hand
-from marketplace.errors import on_refusal_go_to
+from marketplace.errors import BadFilter, on_refusal_go_to
 from marketplace.extensions import db
 from marketplace.forges.models import Repository
 from marketplace.markdown import render_markdown
@@ -37,11 +37,14 @@ from marketplace.projects.forms import (
 )
 from marketplace.projects.models import RegistryStatus
 from marketplace.projects.queries import (
-    all_projects,
+    decision_count,
     maintainers_of,
+    maintains_any,
     open_item_counts,
+    project_list,
     projects_of_sdg,
     sdg_counts,
+    to_decide,
 )
 from marketplace.reports.queries import countries_of
 from marketplace.sdgs import SDG_NAMES
@@ -50,10 +53,38 @@ from marketplace.validation import ascii_int
 bp = Blueprint("projects", __name__)
 
 
+@bp.app_context_processor
+def maintainer_navigation() -> dict:
+    """``to_decide_count`` for the navigation: None for people who maintain no
+    project (no link), else how many claims and payouts wait for them."""
+    if not getattr(current_user, "is_authenticated", False) or not maintains_any(current_user.id):
+        return {"to_decide_count": None}
+    return {"to_decide_count": decision_count(current_user.id)}
+
+
+@bp.get("/to-decide", endpoint="to_decide")
+@login_required
+def to_decide_page():
+    """"To decide": the claims and payouts of the projects the person maintains that wait for them."""
+    return render_template("projects/to_decide.html", **to_decide(current_user.id),
+                           maintainer=maintains_any(current_user.id))
+
+
 @bp.get("/projects")
 def projects():
-    """Every member project, active first, with open item counts."""
-    return render_template("projects/list.html", projects=all_projects(), counts=open_item_counts())
+    """Member projects with open item counts and money held: ``?q=`` searches
+    names, ``?sort=`` name / open / funded, ``?all=1`` shows the projects with
+    no open item too (otherwise only counted). Another sort answers 400."""
+    q = (request.args.get("q") or "").strip()[:200]
+    sort = request.args.get("sort") or "name"
+    show_empty = request.args.get("all") == "1"
+    currency = current_app.config["REPORTING_CURRENCY"]
+    try:
+        listing = project_list(q=q, sort=sort, show_empty=show_empty, currency=currency)
+    except ValueError:
+        raise BadFilter("sort", _("Sort by name, open items or funded.")) from None
+    return render_template("projects/list.html", q=q, sort=sort, show_empty=show_empty, currency=currency,
+                           **listing)
 
 
 @bp.get("/projects/<slug>")
@@ -132,7 +163,7 @@ def invite_maintainer(slug: str):
         return refusal
     form = InviteForm()
     if not form.validate_on_submit():
-        flash(_("Give a valid e-mail address."))
+        flash(_("Give a valid e-mail address."), "error")
         return redirect(back), 303
     projects_service.invite(row, form.email.data, inviter=current_actor())
     db.session.commit()
@@ -173,7 +204,7 @@ def request_maintainership(slug: str):
     form = MaintainerRequestForm()
     form.repository_id.choices = as_choices((str(r.id), r.full_name) for r in row.repositories)
     if not form.validate_on_submit():
-        flash(_("Choose a repository."))
+        flash(_("Choose a repository."), "error")
         return redirect(back), 303
     repo = db.session.get(Repository, int(form.repository_id.data))
     on_refusal_go_to(back)  # a ProjectError: flashed, then back to the maintainers page (303)
@@ -214,7 +245,7 @@ def link_pull_request(item_id: int):
         pull = db.session.scalar(select(PullRequest).where(
             PullRequest.repository_id == item.repository_id, PullRequest.number == number))
     if pull is None:
-        flash(_("There is no pull request with that number in %(repo)s.", repo=item.repository.full_name))
+        flash(_("There is no pull request with that number in %(repo)s.", repo=item.repository.full_name), "error")
         return redirect(url_for("backlog.item", item_id=item.id)), 303
     link_by_hand(pull, item, actor=f"user:{current_actor().id}")
     db.session.commit()

@@ -360,7 +360,7 @@ class Month:
         path = f"/items/{self.outcome.items[item]}"
         response = client.post(f"{path}/pledge", data={
             "csrf_token": self.form_token(client, path), "amount": amount, "currency": currency,
-            "expiry_months": "12", "rail": "card", "show_name": "y"})
+            "expiry_months": "12", "rail": "card", "show_name": "y", "acknowledge_unmaintained": "y"})
         location = response.headers.get("Location", "")
         if response.status_code != 303 or "/pay/" not in location:
             raise DemoError(f"the card pledge form answered {response.status_code}, not Stripe's Checkout")
@@ -379,7 +379,8 @@ class Month:
         path = f"/items/{self.outcome.items[item]}"
         response = client.post(f"{path}/pledge", data={
             "csrf_token": self.form_token(client, path), "amount": amount, "currency": currency,
-            "expiry_months": "12", "rail": "bank_transfer", "show_name": "y"})
+            "expiry_months": "12", "rail": "bank_transfer", "show_name": "y",
+            "acknowledge_unmaintained": "y"})
         if response.status_code != 302:
             raise DemoError(f"the bank transfer pledge form answered {response.status_code}")
         pledge_id = int(response.headers["Location"].rstrip("/").rsplit("/", 1)[-1])

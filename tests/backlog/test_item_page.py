@@ -24,7 +24,8 @@ def test_a_visitors_item_page_context_has_each_sections_data_and_no_forms(app, s
     assert context["pledges"]["form"] is None and context["pledges"]["error"] is None
     assert context["pledges"]["closed"] is False
     assert context["pledges"]["funders"] == [] and context["pledges"]["awaiting_payment"] == 0
-    assert context["claims"] == {"rows": [], "form": None, "error": None, "solved": False}
+    assert context["claims"] == {"rows": [], "form": None, "error": None, "solved": False, "unmaintained": True}
+    assert context["pledges"]["unmaintained"] is True  # issue 20: the seeded project has no maintainer
     assert context["payouts"] == {"rows": [], "paid_out": []}
     assert (context["pools"]["matched"], context["pools"]["preview"]) == ([], [])
 

@@ -33,9 +33,9 @@ def test_labels_show_their_emoji_on_the_list_and_the_item(client, session):
     item = cht_item(session, 10720)
     session.add(ItemLabel(item_id=item.id, name=":bee: pollinator"))
     session.flush()
-    assert "<li>🐝 pollinator</li>" in client.get(f"/items/{item.id}").get_data(as_text=True)
+    assert ">🐝 pollinator</a></li>" in client.get(f"/items/{item.id}").get_data(as_text=True)
     listing = client.get("/", query_string={"label": ":bee: pollinator"}).get_data(as_text=True)
-    assert "<li>🐝 pollinator</li>" in listing
+    assert ">🐝 pollinator</a></li>" in listing
 
 
 def test_the_body_is_rendered_once_per_forge_update(client, session):

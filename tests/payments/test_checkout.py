@@ -29,7 +29,8 @@ def an_item(session) -> BacklogItem:
 def pledge_through_the_page(client, item, amount: str, currency: str = "USD", rail: str = "card"):
     token = csrf(client, f"/items/{item.id}")
     return client.post(f"/items/{item.id}/pledge", data={
-        "csrf_token": token, "amount": amount, "currency": currency, "expiry_months": "12", "rail": rail})
+        "csrf_token": token, "amount": amount, "currency": currency, "expiry_months": "12", "rail": rail,
+        "acknowledge_unmaintained": "y"})  # issue 20: the seeded projects have no maintainer
 
 
 def test_funder_pledges_by_card_the_webhook_arrives_and_the_bounty_shows(client, session, stripe_server):
@@ -236,7 +237,8 @@ def test_transparency_shows_each_pledge_and_the_totals(client, session, stripe_s
     signup(client, "funder@example.org", "Ama Funder")
     token = csrf(client, f"/items/{item.id}")
     client.post(f"/items/{item.id}/pledge", data={"csrf_token": token, "amount": "30.00", "currency": "USD",
-                                                  "expiry_months": "12", "rail": "card", "show_name": "y"})
+                                                  "expiry_months": "12", "rail": "card", "show_name": "y",
+                                                  "acknowledge_unmaintained": "y"})
     pledge_through_the_page(client, item, "20.00")  # anonymous
     first, second = session.scalars(select(Pledge).order_by(Pledge.id)).all()
     post_event(client, "checkout.session.completed", stripe_server.pay(first.checkout_session_id), "evt_t1")

@@ -1,6 +1,7 @@
 """Claim e-mails state the item's money as the ledger held it when they were queued."""
 from __future__ import annotations
 
+from datetime import timedelta
 from types import SimpleNamespace
 
 from sqlalchemy import select
@@ -22,7 +23,7 @@ def test_claim_approved_email_gives_30_in_escrow_and_about_27_to_the_claimant_as
     item = world.issue(601)
     world.fund(item, 3000)  # 30.00 USD; the project's fee is 10%
     ama = world.implementor("ama601@example.org", github_id=8601)
-    claim = claims.request_claim(item, ama, plan="Plan", estimate_days=3, deadline=utcnow().date())
+    claim = claims.request_claim(item, ama, plan="Plan", estimate_days=3, deadline=utcnow().date() + timedelta(days=3))
     [requested] = _queued_claim_notices(session, "requested")
     claims.approve(claim, maintainer=world.maintainer)
     [approved] = _queued_claim_notices(session, "approved")
@@ -41,7 +42,7 @@ def test_claim_approved_email_gives_30_in_escrow_and_about_27_to_the_claimant_as
 def test_claim_email_on_an_item_with_nothing_in_escrow_says_so(world, session):
     item = world.issue(602)
     ama = world.implementor("ama602@example.org", github_id=8602)
-    claims.request_claim(item, ama, plan="Plan", estimate_days=3, deadline=utcnow().date())
+    claims.request_claim(item, ama, plan="Plan", estimate_days=3, deadline=utcnow().date() + timedelta(days=3))
     [requested] = _queued_claim_notices(session, "requested")
     assert "Nothing is in escrow for this item yet." in notices.compose(*requested.args)[0][2]
 

@@ -14,7 +14,7 @@ from marketplace.claims import service as claims
 from marketplace.claims.models import Claim, ClaimState
 from marketplace.extensions import db
 from marketplace.forges.models import ForgeKind, Repository
-from marketplace.projects.models import MemberProject, RegistryStatus
+from marketplace.projects.models import MemberProject, ProjectMaintainer, RegistryStatus
 from marketplace.timeutil import utcnow
 
 
@@ -32,6 +32,9 @@ def seed(items: int, people: int) -> tuple[list[int], list[int]]:
         user.set_email(f"p{n}@example.org")
         users.append(user)
     db.session.add_all([project, repo, *rows, *users])
+    db.session.flush()
+    # Issue 20: a project with no maintainer takes no claims; the last person seeded maintains it.
+    db.session.add(ProjectMaintainer(project_id=project.id, user_id=users[-1].id, granted_by="test"))
     db.session.commit()
     return [r.id for r in rows], [u.id for u in users]
 

@@ -1,5 +1,6 @@
 """Every e-mail under ``templates/email`` renders: a non-empty subject and body, no
 Jinja left over, for every notice the notifications domain composes or sends."""
+from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -29,7 +30,7 @@ def test_every_composed_notice_renders(world, session):
     world.fund(item, 10000)
     ama = world.implementor("ama@example.org", github_id=8002)
     session.add(PayoutAccount(user_id=ama.id, rail=PayoutRail.manual))
-    claim = claims.request_claim(item, ama, plan="Plan", estimate_days=3, deadline=utcnow().date())
+    claim = claims.request_claim(item, ama, plan="Plan", estimate_days=3, deadline=utcnow().date() + timedelta(days=3))
     claims.approve(claim, maintainer=world.maintainer)
     for kind in notices.CLAIM_KINDS:
         mails = notices.compose("claim", kind, claim.id)

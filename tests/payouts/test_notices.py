@@ -1,4 +1,5 @@
 """E-mail notices are composed when sent, with the ledger's figures at that time."""
+from datetime import timedelta
 
 from marketplace.claims import service as claims
 from marketplace.claims.models import Certification
@@ -18,7 +19,7 @@ def test_every_notice_of_the_loop_names_the_right_person_and_amount(world, sessi
     world.fund(item, 10000)
     ama = world.implementor("ama@example.org", github_id=8001)
     session.add(PayoutAccount(user_id=ama.id, rail=PayoutRail.manual))
-    claim = claims.request_claim(item, ama, plan="Plan", estimate_days=3, deadline=utcnow().date())
+    claim = claims.request_claim(item, ama, plan="Plan", estimate_days=3, deadline=utcnow().date() + timedelta(days=3))
     [(to, title, body)] = bodies("claim", "requested", claim.id)
     assert to == "maintainer@example.org" and "ama asks to work on \"Issue 401\"" in body
     claims.approve(claim, maintainer=world.maintainer)
