@@ -108,8 +108,8 @@ def test_only_what_github_autolinks_becomes_a_link():
 
 def test_task_lists_are_disabled_checkboxes():
     assert html("- [ ] write tests\n- [x] fix setup.py") == (
-        '<ul>\n<li><input type="checkbox" disabled> write tests</li>\n'
-        '<li><input checked type="checkbox" disabled> fix setup.py</li>\n</ul>\n')
+        '<ul>\n<li><label><input type="checkbox" disabled> write tests</label></li>\n'
+        '<li><label><input checked type="checkbox" disabled> fix setup.py</label></li>\n</ul>\n')
 
 
 def test_raw_inputs_survive_only_as_disabled_checkboxes():

@@ -414,3 +414,18 @@ def test_postgres_and_sqlite_find_the_same_items_for_any_query(client, session, 
         assert numbers(client, q) == on_sqlite(q), q
 
     same()
+
+
+@pytest.mark.postgres
+def test_a_huge_body_still_makes_a_search_document_on_postgres(app, session):
+    """PostgreSQL refuses a tsvector over 1 MB: 30,000 distinct words (~990 kB,
+    a pasted log in a GitLab description) failed the item's insert. The
+    document now reads the body's first 100,000 characters (migration 0022)."""
+    from sqlalchemy import text
+
+    words = session.execute(text(
+        "SELECT backlog_search_document('title', (SELECT string_agg(md5(i::text), ' ') "
+        "FROM generate_series(1, 30000) i), 'names')::text")).scalar_one()
+    first, late = session.execute(text("SELECT md5('1'), md5('29000')")).one()
+    assert f"'{first}'" in words  # at the start of the body: searchable
+    assert f"'{late}'" not in words  # past the first 100,000 characters

@@ -59,3 +59,27 @@ def test_backlog_and_item_pages_in_french_have_no_axe_violations(served):
                 page.close()
         finally:
             browser.close()
+
+
+def test_report_and_pool_pages_have_no_axe_violations_and_do_not_scroll_sideways(served):
+    """The public reports (issue 17), /transparency, the projects list and the
+    pools list: axe-core finds nothing, and at 375 px nothing is wider than the screen."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for width in (375, 1280):
+                page = browser.new_page(viewport={"width": width, "height": 900})
+                page.goto(f"{served}/projects?lang=en")
+                project = re.search(r'href="(/projects/[a-z0-9-]+)"', page.content()).group(1)
+                for path in ("/reports", f"{project}/report", "/transparency", "/projects", "/pools", "/exports"):
+                    response = page.goto(served + path)
+                    assert response.status == 200, path
+                    results = Axe().run(page)
+                    assert results.violations_count == 0, (width, path, results.generate_snapshot())
+                    wide = page.evaluate("document.documentElement.scrollWidth")
+                    assert wide <= width, (width, path, wide)
+                page.close()
+        finally:
+            browser.close()

@@ -10,7 +10,8 @@ from tests.payments.test_checkout import an_item
 def _pledge(client, item, amount, currency="EUR"):
     return client.post(f"/items/{item.id}/pledge", data={
         "csrf_token": csrf(client, f"/items/{item.id}"), "amount": amount, "currency": currency,
-        "expiry_months": "12", "rail": "bank_transfer", "confirm_large": "y"})
+        "expiry_months": "12", "rail": "bank_transfer", "confirm_large": "y",
+        "acknowledge_unmaintained": "y"})  # the seeded projects have no maintainer (issue 20)
 
 
 def test_a_french_reader_pledges_1_234_50_euros_typed_with_a_space(client, session):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -53,7 +54,7 @@ def test_every_composed_notice_is_in_the_recipients_language(world, session, loc
     ama = world.implementor("ama@example.org", github_id=8002)
     ama.preferred_language = world.maintainer.preferred_language = locale
     session.add(PayoutAccount(user_id=ama.id, rail=PayoutRail.manual))
-    claim = claims.request_claim(item, ama, plan="Plan", estimate_days=3, deadline=utcnow().date())
+    claim = claims.request_claim(item, ama, plan="Plan", estimate_days=3, deadline=utcnow().date() + timedelta(days=3))
     claims.approve(claim, maintainer=world.maintainer)
     for kind in notices.CLAIM_KINDS:
         for _to, subject, body in notices.compose("claim", kind, claim.id):
@@ -68,7 +69,7 @@ def test_each_recipient_gets_their_own_language_and_money_written_their_way(worl
     world.fund(item, 3000)  # 30.00 USD; the project's fee is 10%
     ama = world.implementor("ama403@example.org", github_id=8403)
     ama.preferred_language, world.maintainer.preferred_language = "fr", "pt"
-    claim = claims.request_claim(item, ama, plan="Plan", estimate_days=3, deadline=utcnow().date())
+    claim = claims.request_claim(item, ama, plan="Plan", estimate_days=3, deadline=utcnow().date() + timedelta(days=3))
     claims.approve(claim, maintainer=world.maintainer)
     [(to, subject, body)] = notices.compose("claim", "requested", claim.id)
     assert to == "maintainer@example.org"
@@ -91,7 +92,7 @@ def test_without_a_preference_the_language_of_the_last_page_where_they_acted_is_
     assert response.status_code == 302
     session.refresh(ama)
     assert (ama.preferred_language, ama.last_language) == (None, "es")
-    claim = claims.request_claim(item, ama, plan="Plan", estimate_days=3, deadline=utcnow().date())
+    claim = claims.request_claim(item, ama, plan="Plan", estimate_days=3, deadline=utcnow().date() + timedelta(days=3))
     claims.approve(claim, maintainer=world.maintainer)  # e-mails composed later, by a job
     [(_to, subject, _body)] = notices.compose("claim", "approved", claim.id)
     assert subject == "Su candidatura fue aprobada"
@@ -138,7 +139,7 @@ def test_dates_in_e_mails_are_written_the_recipients_way(world, session):
 
     item = world.issue(406)
     ama = world.implementor("ama406@example.org", github_id=8406)
-    claim = claims.request_claim(item, ama, plan="Plan", estimate_days=3, deadline=utcnow().date())
+    claim = claims.request_claim(item, ama, plan="Plan", estimate_days=3, deadline=utcnow().date() + timedelta(days=3))
     claim.deadline = date(2026, 12, 8)
     claims.approve(claim, maintainer=world.maintainer)
     expected = {"en": "Your deadline is December 8, 2026 (UTC).", "fr": "Votre échéance est le 8 décembre 2026",
