@@ -104,6 +104,20 @@ def _the_pool(obj: dict) -> MatchingPool:
     return pool
 
 
+def fund_from_session(pool: MatchingPool, session_obj: dict) -> bool | None:
+    """Fund ``pool`` from its paid Checkout Session ``session_obj`` (Stripe's
+    object: ``amount_total`` in Stripe's minor units, ``currency``): what
+    arrived is the pool's money. Returns True when this call funded it, False
+    when it was funded already, None when the session carries no amount or
+    currency. Raises what :func:`marketplace.pools.rails.card_paid` raises
+    (``PoolError``) and ``MoneyError`` for an unknown currency. Used by the
+    webhook and by the page Stripe sends the sponsor back to."""
+    amount, currency = session_obj.get("amount_total"), session_obj.get("currency")
+    if not isinstance(amount, int) or not isinstance(currency, str):
+        return None
+    return rails.card_paid(pool, session_obj.get("id"), _intent_id(session_obj), from_stripe_amount(amount, currency))
+
+
 def session_paid(event: dict, delivery: WebhookDelivery) -> Outcome:
     """``checkout.session.completed`` (paid) / ``async_payment_succeeded``: the pool is funded;
     ``completed`` unpaid (an asynchronous method) waits for its outcome."""
@@ -112,10 +126,9 @@ def session_paid(event: dict, delivery: WebhookDelivery) -> Outcome:
     if event["type"] == "checkout.session.completed" \
             and session_obj.get("payment_status") not in ("paid", "no_payment_required"):
         return DeliveryStatus.processed, f"pool {pool.id}: payment on its way"
-    amount, currency = session_obj.get("amount_total"), session_obj.get("currency")
-    if not isinstance(amount, int) or not isinstance(currency, str):
+    moved = fund_from_session(pool, session_obj)
+    if moved is None:
         return DeliveryStatus.failed, "the session carries no amount_total/currency"
-    moved = rails.card_paid(pool, session_obj.get("id"), _intent_id(session_obj), from_stripe_amount(amount, currency))
     notes = [f"pool {pool.id} funded" if moved else f"pool {pool.id} was funded already"]
     if moved and pool.payment_intent_id and stripe_client.configured():
         # Refunded or disputed in Stripe before this reached us: apply it now, in the same transaction.

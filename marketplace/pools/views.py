@@ -15,9 +15,10 @@ from marketplace.access import admin_required
 from marketplace.errors import on_refusal_go_to
 from marketplace.extensions import db
 from marketplace.i18n import format_money
-from marketplace.money import Money, MoneyError, from_stripe_amount, parse_amount
+from marketplace.money import Money, MoneyError, parse_amount
 from marketplace.notifications.links import url_for_public
 from marketplace.payments import stripe_client
+from marketplace.payments.pool_events import fund_from_session
 from marketplace.pools import queries, rails
 from marketplace.pools import service as pools
 from marketplace.pools.forms import ConfirmBudgetForm, ExcludeForm, PoolForm, ReturnForm
@@ -159,12 +160,9 @@ def paid(pool_id: int):
     if pool.checkout_session_id and session_id == pool.checkout_session_id:
         try:
             session_obj = stripe_client.retrieve_checkout_session(session_id)
-            if session_obj.get("payment_status") == "paid" and isinstance(session_obj.get("amount_total"), int):
-                intent = session_obj.get("payment_intent")
-                rails.card_paid(pool, session_id, intent if isinstance(intent, str) else None,
-                                from_stripe_amount(session_obj["amount_total"], session_obj["currency"]))
+            if session_obj.get("payment_status") == "paid" and fund_from_session(pool, session_obj) is not None:
                 db.session.commit()
-        except (stripe_client.PaymentsUnavailable, pools.PoolError, MoneyError, KeyError):
+        except (stripe_client.PaymentsUnavailable, pools.PoolError, MoneyError):
             db.session.rollback()  # the webhook handler records it for a person to check
     flash(_("Thank you: the pool opens as soon as Stripe confirms the payment."))
     return redirect(url_for("pools.show", pool_id=pool.id), 303)
