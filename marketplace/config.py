@@ -207,6 +207,12 @@ def from_environment() -> dict:
         "GITLAB_OAUTH_CLIENT_SECRET": os.environ.get("GITLAB_OAUTH_CLIENT_SECRET") or None,
         "GITLAB_OAUTH_URL": os.environ.get("GITLAB_OAUTH_URL", "https://gitlab.com"),
         "RATELIMIT_AUTH": os.environ.get("RATELIMIT_AUTH", "10 per minute;100 per hour"),
+        # Per e-mail address, from any client address (marketplace.accounts.backoff): this
+        # many wrong passwords are free, then each attempt waits SIGNIN_BACKOFF_SECONDS after
+        # the last wrong one, doubling per further wrong password up to the maximum.
+        "SIGNIN_BACKOFF_FREE": int(os.environ.get("SIGNIN_BACKOFF_FREE", "5")),
+        "SIGNIN_BACKOFF_SECONDS": int(os.environ.get("SIGNIN_BACKOFF_SECONDS", "30")),
+        "SIGNIN_BACKOFF_MAX_SECONDS": int(os.environ.get("SIGNIN_BACKOFF_MAX_SECONDS", "900")),
         # The JSON API, per client address (Flask-Limiter syntax); 429 with Retry-After past it.
         "RATELIMIT_API": os.environ.get("RATELIMIT_API", "120 per minute;3000 per hour"),
         # Anonymous public pages (marketplace.httpcache): browsers and proxies keep them

@@ -128,6 +128,7 @@ def make_app(database_url: str, **extra):
         "GITLAB_WEBHOOK_TOKEN": GITLAB_TOKEN,
         "GITHUB_TOKEN": None,
         "RATELIMIT_AUTH": "10000 per minute",
+        "SIGNIN_BACKOFF_FREE": 10000,  # one app serves the whole session; tests/accounts/test_signin_backoff.py sets 5
         "RATELIMIT_API": "100000 per minute",
         "PUBLIC_URL": "http://localhost",
         "STRIPE_WEBHOOK_SECRET": STRIPE_SECRET,

@@ -122,7 +122,7 @@ def test_sign_up_sign_in_and_reset_work_while_redis_is_down(dead_redis_app):
     app = dead_redis_app
     status, location, body = app.post_form("/signup", {"display_name": "Ama", "email": "ama@example.org",
                                                        "password": PASSWORD, "is_funder": "y"})
-    assert (status, urllib.parse.urlsplit(location).path) == (302, "/login"), body
+    assert (status, urllib.parse.urlsplit(location).path) == (303, "/login"), body
     status, location, body = app.post_form("/login", {"email": "ama@example.org", "password": PASSWORD})
     assert (status, urllib.parse.urlsplit(location).path) == (302, "/"), body
     status, location, body = app.post_form("/reset", {"email": "ama@example.org"})
@@ -133,19 +133,29 @@ def test_sign_up_sign_in_and_reset_work_while_redis_is_down(dead_redis_app):
     assert not re.search(r'HTTP/1\.1" 5\d\d', log)
 
 
+def test_the_per_account_back_off_holds_in_memory_while_redis_is_down(dead_redis_app):
+    # Five wrong passwords for one address are free; the sixth attempt waits
+    # 30 seconds (marketplace.accounts.backoff), counted in this process's memory.
+    answers = [dead_redis_app.post_form("/login", {"email": "guessed@example.org", "password": "x" * 12})
+               for _ in range(6)]
+    assert [status for status, _location, _body in answers] == [400] * 5 + [429]
+    assert "Try again in 30 seconds" in answers[-1][2]
+
+
 def test_limits_still_hold_in_memory_while_redis_is_down(dead_redis_app):
-    # RATELIMIT_AUTH's default is 10 per minute per address: the eleventh
-    # sign-in attempt is refused by the in-memory fallback.
-    statuses = [dead_redis_app.post_form("/login", {"email": "nobody@example.org", "password": "x" * 12})[0]
-                for _ in range(12)]
+    # RATELIMIT_AUTH's default is 10 per minute per client address: past it a
+    # sign-in attempt is refused by the in-memory fallback, whatever the address typed.
+    statuses = [dead_redis_app.post_form("/login", {"email": f"nobody{n}@example.org", "password": "x" * 12})[0]
+                for n in range(12)]
     assert 429 in statuses and 500 not in statuses
+    assert statuses.count(400) < 12
 
 
 def test_mail_caused_while_redis_is_down_waits_in_the_outbox_and_is_sent_by_the_pass(dead_redis_app):
     app = dead_redis_app
     status, _location, body = app.post_form("/signup", {"display_name": "Kofi", "email": "kofi@example.org",
                                                         "password": PASSWORD})
-    assert status == 302, body
+    assert status == 303, body
     box = mailbox.Maildir(app.outbox_dir, create=True)
     assert [m["To"] for m in box if m["To"] == "kofi@example.org"] == []  # its job could not be queued
     done = app.flask("jobs", "send-outbox")  # Redis still down: the pass needs only the database

@@ -9,6 +9,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -16,11 +17,12 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy.exc import IntegrityError
 
 from marketplace.access import current_actor
-from marketplace.accounts import oauth
+from marketplace.accounts import backoff, oauth
 from marketplace.accounts import service as accounts
 from marketplace.accounts.forms import (
     EmailChangeForm,
@@ -93,7 +95,7 @@ def signup():
         # The same answer whether the address was new or not.
         flash(_("We sent a message to %(email)s. Open the link in it to confirm your address, then sign in.",
                 email=form.email.data.strip()))
-        return redirect(url_for("accounts.login"))
+        return redirect(url_for("accounts.login"), code=303)  # See Other: the form was sent
     status = 400 if request.method == "POST" else 200
     return render_template("accounts/signup.html", form=form, error=None), status
 
@@ -114,16 +116,41 @@ def login():
     form = LoginForm()
     error = None
     if form.validate_on_submit():
+        # Wrong passwords for one address slow further attempts for it, from any
+        # client address (marketplace.accounts.backoff); the owner's own browser
+        # counts apart, so a stranger's guesses never keep them out.
+        key = backoff.key_for(form.email.data, request.cookies.get(backoff.DEVICE_COOKIE))
+        wait = backoff.wait_seconds(key)
+        if wait:
+            error = _("Too many wrong passwords were typed for this address, so this attempt was not checked. "
+                      "Try again in %(when)s.", when=_seconds_in_words(wait))
+            response = make_response(render_template("accounts/login.html", form=form, error=error), 429)
+            response.headers["Retry-After"] = str(wait)
+            return response
         user = accounts.authenticate(form.email.data, form.password.data)
         if user is not None:
+            backoff.clear(key)
             session.clear()  # a fresh session: nothing from before sign-in carries over
             login_user(user)
             accounts.record_sign_in(user)
             db.session.commit()
-            return redirect(safe_next(request.args.get("next")) or url_for("backlog.index"))
+            response = redirect(safe_next(request.args.get("next")) or url_for("backlog.index"))
+            response.set_cookie(backoff.DEVICE_COOKIE, backoff.device_cookie_for(form.email.data),
+                                max_age=backoff.DEVICE_COOKIE_DAYS * 86400, path=url_for("accounts.login"),
+                                secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")), httponly=True,
+                                samesite="Lax")
+            return response
+        backoff.record_failure(key)
         error = _("The e-mail address or the password is not right.")
     status = 400 if request.method == "POST" else 200
     return render_template("accounts/login.html", form=form, error=error), status
+
+
+def _seconds_in_words(seconds: int) -> str:
+    """``seconds`` as "N seconds" under two minutes, else whole minutes rounded up."""
+    if seconds < 120:
+        return ngettext("%(num)d second", "%(num)d seconds", seconds)
+    return ngettext("%(num)d minute", "%(num)d minutes", -(-seconds // 60))
 
 
 @bp.post("/language")
