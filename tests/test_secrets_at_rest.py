@@ -56,7 +56,7 @@ def test_verification_reset_and_invitation_links_never_reach_the_log(app, client
     with caplog.at_level(logging.DEBUG):
         response = client.post("/signup", data={"display_name": "Ama", "email": "ama-log@example.org",
                                                  "password": PASSWORD, "csrf_token": csrf(client, "/signup")})
-        assert response.status_code == 302
+        assert response.status_code == 303
         response = client.post("/reset", data={"email": "ama-log@example.org", "csrf_token": csrf(client, "/reset")})
         assert response.status_code == 302
         maintainer = person(session, "maintainer-log@example.org")

@@ -110,7 +110,7 @@ def test_two_signups_with_one_address_at_once_make_one_account_and_one_answer(ap
                     User.email.in_(emails)))
             assert accounts == 1
         # The same answer for both (no error, and nothing that tells an address has an account).
-        assert all(r == [302, 302] for r in results), results
+        assert all(r == [303, 303] for r in results), results
     finally:
         app.config["PROPAGATE_EXCEPTIONS"] = None
         _cleanup(app, emails)

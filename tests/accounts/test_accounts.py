@@ -21,7 +21,7 @@ def wait_for(messages, count: int = 1):
 
 def test_sign_up_verify_connect_github_and_see_it_on_the_profile(client, session, smtp_server, oauth_github):
     response = signup(client, "ama@example.org", "Ama Mensah", implementor=True, verify=False, sign_in=False)
-    assert (response.status_code, response.headers["Location"]) == (302, "/login")
+    assert (response.status_code, response.headers["Location"]) == (303, "/login")
     user = session.scalar(select(User).where(User.email == "ama@example.org"))
     assert user.is_implementor and not user.is_funder and user.email_verified_at is None
     message = wait_for(smtp_server)[0]

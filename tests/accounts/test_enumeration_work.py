@@ -40,10 +40,10 @@ def test_sign_up_hashes_the_password_once_for_a_new_and_for_a_taken_address(clie
     person(session, "taken@example.org")
     session.commit()
     before = dict(work)
-    assert _signup(client, "new-address@example.org").status_code == 302
+    assert _signup(client, "new-address@example.org").status_code == 303
     new = {key: work[key] - before[key] for key in work}
     before = dict(work)
-    assert _signup(client, "taken@example.org").status_code == 302
+    assert _signup(client, "taken@example.org").status_code == 303
     taken = {key: work[key] - before[key] for key in work}
     assert new == taken == {"hash": 1, "render": 1}
 

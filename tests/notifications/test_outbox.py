@@ -48,7 +48,7 @@ def test_a_mail_is_a_row_in_the_same_transaction_and_its_job_carries_only_the_id
 
 
 def test_the_job_payload_in_redis_holds_the_row_id_not_the_address_or_the_link(client, session, rq_redis):
-    assert _signup(client, "payload@example.org").status_code == 302
+    assert _signup(client, "payload@example.org").status_code == 303
     [row] = _rows(session, "payload@example.org")
     assert row.state is OutboxState.waiting and "/verify/" in row.body
     [job] = Queue("notifications", connection=rq_redis).jobs
@@ -61,7 +61,7 @@ def test_mail_queued_while_redis_is_down_is_sent_by_the_periodic_pass(client, se
     maildir_app.config["REDIS_URL"] = "redis://127.0.0.1:9/0"  # nothing listens on port 9
     maildir_app.extensions.pop("redis", None)
     try:
-        assert _signup(client, "lost@example.org").status_code == 302
+        assert _signup(client, "lost@example.org").status_code == 303
     finally:
         maildir_app.config["REDIS_URL"] = None
         maildir_app.extensions.pop("redis", None)
@@ -80,7 +80,7 @@ def test_mail_queued_while_redis_is_down_is_sent_by_the_periodic_pass(client, se
 
 
 def test_without_redis_the_job_sends_the_row_right_after_commit(client, session, maildir_app):
-    assert _signup(client, "inprocess@example.org").status_code == 302
+    assert _signup(client, "inprocess@example.org").status_code == 303
     [row] = _rows(session, "inprocess@example.org")
     assert row.state is OutboxState.sent
     assert [m["To"] for m in _maildir(maildir_app)] == ["inprocess@example.org"]
