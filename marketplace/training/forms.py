@@ -4,6 +4,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, IntegerField, RadioField, TextAreaField
 from wtforms.validators import AnyOf, DataRequired, Email, InputRequired, Length, NumberRange, Optional
 
+from marketplace.accounts.forms import as_choices
 from marketplace.training.service import MAX_NOTE
 
 
@@ -46,7 +47,7 @@ class MentorApproveForm(FlaskForm):
 class ReviewForm(FlaskForm):
     """A mentor's review of the trainee's change."""
 
-    verdict = RadioField(_l("Your review"), choices=[("approved", _l("Approve the change")),
-                                                    ("changes_requested", _l("Request changes"))],
+    verdict = RadioField(_l("Your review"), choices=as_choices([("approved", _l("Approve the change")),
+                                                               ("changes_requested", _l("Request changes"))]),
                          validators=[InputRequired()])
     note = TextAreaField(_l("Note to the trainee"), validators=[Optional(), Length(max=MAX_NOTE)])
