@@ -184,44 +184,36 @@ def trainee_country(user_id: int) -> str | None:
     return profile.country if profile is not None else None
 
 
-def figures_by(group: str) -> list[dict]:
+def figures_by(group: str, project_id: int | None = None) -> list[dict]:
     """Report figures (issue 19): per project (``group="project"``: key = project
     name) or per trainee country (``group="country"``: key = ISO code, "" when
     unknown): ``{"key", "trainees", "mentored_merges", "certifications"}``,
-    sorted by key. Trainees: people who held a training claim; mentored
-    merges: completed training claims whose change merged after their
-    mentor's approval; certifications: earned through training (revoked ones too)."""
-    if group == "project":
-        trainees = db.session.execute(select(MemberProject.name, func.count(distinct(TrainingClaim.trainee_id)))
-                                      .join(MemberProject, MemberProject.id == TrainingClaim.project_id)
-                                      .group_by(MemberProject.name)).all()
-        merged = _merged_training().subquery()
-        merges = db.session.execute(select(MemberProject.name, func.count())
-                                    .select_from(merged).join(MemberProject, MemberProject.id == merged.c.project_id)
-                                    .group_by(MemberProject.name)).all()
-        earned = db.session.execute(select(MemberProject.name, func.count())
-                                    .select_from(EarnedCertification)
-                                    .join(MemberProject, MemberProject.id == EarnedCertification.project_id)
-                                    .group_by(MemberProject.name)).all()
-    else:
-        country = func.coalesce(ImplementorProfile.country, "")
-        trainees = db.session.execute(select(country, func.count(distinct(TrainingClaim.trainee_id)))
-                                      .select_from(TrainingClaim)
-                                      .outerjoin(ImplementorProfile,
-                                                 ImplementorProfile.user_id == TrainingClaim.trainee_id)
-                                      .group_by(country)).all()
-        merged = _merged_training().subquery()
-        merges = db.session.execute(select(country, func.count()).select_from(merged)
-                                    .outerjoin(ImplementorProfile, ImplementorProfile.user_id == merged.c.trainee_id)
-                                    .group_by(country)).all()
-        earned = db.session.execute(select(country, func.count()).select_from(EarnedCertification)
-                                    .outerjoin(ImplementorProfile,
-                                               ImplementorProfile.user_id == EarnedCertification.user_id)
-                                    .group_by(country)).all()
+    sorted by key; only ``project_id``'s when given. Trainees: people who held
+    a training claim; mentored merges: completed training claims whose change
+    merged after their mentor's approval; certifications: earned through
+    training (revoked ones too)."""
+    merged = _merged_training()
+    claims_q = select(TrainingClaim.project_id, TrainingClaim.trainee_id)
+    earned_q = select(EarnedCertification.project_id, EarnedCertification.user_id)
+    if project_id is not None:
+        merged = merged.where(TrainingClaim.project_id == project_id)
+        claims_q = claims_q.where(TrainingClaim.project_id == project_id)
+        earned_q = earned_q.where(EarnedCertification.project_id == project_id)
+    sources = {"trainees": claims_q.subquery(), "mentored_merges": merged.subquery(),
+               "certifications": earned_q.subquery()}
     table: dict[str, dict] = {}
-    for name, rows in (("trainees", trainees), ("mentored_merges", merges), ("certifications", earned)):
-        for key, count in rows:
-            entry = table.setdefault(key or "", {"key": key or "", "trainees": 0, "mentored_merges": 0,
-                                                 "certifications": 0})
+    for name, rows in sources.items():
+        person = rows.c.trainee_id if "trainee_id" in rows.c else rows.c.user_id
+        counted = func.count(distinct(person)) if name == "trainees" else func.count()
+        if group == "project":
+            key = MemberProject.name
+            stmt = select(key, counted).select_from(rows).join(MemberProject, MemberProject.id == rows.c.project_id)
+        else:
+            key = func.coalesce(ImplementorProfile.country, "")
+            stmt = (select(key, counted).select_from(rows)
+                    .outerjoin(ImplementorProfile, ImplementorProfile.user_id == person))
+        for value, count in db.session.execute(stmt.group_by(key)).all():
+            entry = table.setdefault(value or "", {"key": value or "", "trainees": 0, "mentored_merges": 0,
+                                                   "certifications": 0})
             entry[name] = int(count)
     return [table[key] for key in sorted(table)]
