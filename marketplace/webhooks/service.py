@@ -315,6 +315,12 @@ def _gitlab_issue(payload: dict, delivery: WebhookDelivery, *, confidential_even
     return DeliveryStatus.processed, f"item {result.row.id} {result.outcome}"
 
 
+# GitLab merge request hook actions that are a reviewer's verdict (GitLab has no "changes requested"
+# on every tier: withdrawing an approval is the nearest).
+_GITLAB_VERDICTS = {"approved": ReviewVerdict.approved, "approval": ReviewVerdict.approved,
+                    "unapproved": ReviewVerdict.changes_requested, "unapproval": ReviewVerdict.changes_requested}
+
+
 def _gitlab_merge_request(payload: dict, delivery: WebhookDelivery) -> Outcome:
     schemas.validate(schemas.GitLabMergeRequestHook, payload)
     repo = _gitlab_repo(payload)
@@ -326,13 +332,15 @@ def _gitlab_merge_request(payload: dict, delivery: WebhookDelivery) -> Outcome:
     result = upsert_pull_request(repo, gl.parse_merge_request(attributes, action))
     refresh_links(result.row)
     user = payload.get("user") if isinstance(payload.get("user"), dict) else {}
-    if action in ("approved", "approval") and isinstance(user.get("id"), int):
-        # GitLab's review verdict: an approval by the mentor of a training claim (issue 19).
+    verdict = _GITLAB_VERDICTS.get(action)
+    if verdict is not None and isinstance(user.get("id"), int):
+        # GitLab's review verdict: an approval (or its withdrawal) by the mentor of a training claim (issue 19).
         recorded = training.record_forge_review(
-            result.row, reviewer_forge_id=user["id"], verdict=ReviewVerdict.approved, note="",
+            result.row, reviewer_forge_id=user["id"], verdict=verdict,
+            note="" if verdict is ReviewVerdict.approved else "The approval was withdrawn on GitLab.",
             external_id=f"{repo.host}:delivery:{delivery.id}",
             submitted_at=parse_forge_timestamp(attributes.get("updated_at")))
-        return DeliveryStatus.processed, f"merge request {result.row.id} approved; mentor reviews recorded {recorded}"
+        return DeliveryStatus.processed, f"merge request {result.row.id} {action}; mentor reviews recorded {recorded}"
     return DeliveryStatus.processed, f"merge request {result.row.id} {result.outcome} ({result.row.state.value})"
 
 
