@@ -44,4 +44,12 @@ from marketplace.projects.models import (  # noqa: F401
 )
 from marketplace.reports.models import Grant, GrantPledge, ProjectCountry, ReportSnapshot  # noqa: F401
 from marketplace.scheduling.models import ScheduleRun  # noqa: F401
+from marketplace.training.models import (  # noqa: F401
+    EarnedCertification,
+    MentorReview,
+    ProjectMentor,
+    TrainingClaim,
+    TrainingItem,
+    TrainingRule,
+)
 from marketplace.webhooks.models import WebhookDelivery  # noqa: F401

@@ -38,6 +38,7 @@ CLAIMANT = {"visitor": "login", "funder": "403", "implementor": "ok", "maintaine
             "other_maintainer": "403", "admin": "403"}
 WEBHOOK = dict.fromkeys(ROLES, "401")
 SPONSOR_OF_POOL = {**ADMIN, "funder": "ok"}  # the pool's sponsor (the funder here) and admins
+SIGNED_IN_404 = {**dict.fromkeys(ROLES, "404"), "visitor": "login"}
 
 # (endpoint, method): (URL template filled from the fixture objects, expectations)
 MATRIX = {
@@ -176,6 +177,17 @@ MATRIX = {
     ("reports.export_archive", "GET"): ("/exports/backlog-commons-1999-01-01.zip", dict.fromkeys(ROLES, "404")),
     ("api_reports.commons", "GET"): ("/api/v1/reports/commons", PUBLIC),
     ("api_reports.project", "GET"): ("/api/v1/reports/projects/odk", PUBLIC),
+    # Issue 19 (training). The matrix's claim is an ordinary one: its mentor routes answer 404.
+    ("training.mark_item", "POST"): ("/items/{item}/training", MANAGERS),
+    ("training.project", "GET"): ("/projects/odk/training", PUBLIC),
+    ("training.set_rule", "POST"): ("/projects/odk/training/rule", MANAGERS),
+    ("training.name_mentor", "POST"): ("/projects/odk/training/mentors", MANAGERS),
+    ("training.remove_mentor", "POST"): ("/projects/odk/training/mentors/{implementor}/remove", MANAGERS),
+    ("training.revoke", "POST"): ("/projects/odk/training/certifications/{certification}/revoke",
+                                  {**MANAGERS, "maintainer": "404", "admin": "404"}),
+    ("training.approve_claim", "POST"): ("/claims/{item_claim}/mentor/approve", {**SIGNED_IN_404}),
+    ("training.review", "POST"): ("/claims/{item_claim}/mentor/review", {**SIGNED_IN_404}),
+    ("training.progress", "GET"): ("/account/training", SIGNED_IN),
 }
 
 

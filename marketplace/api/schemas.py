@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSche
 
 from marketplace.backlog.close_reasons import CloseReason
 from marketplace.backlog.models import ItemState
-from marketplace.backlog.search import FUNDED, MATCHED, MAX_PAGE, MAX_QUERY_LENGTH, SORTS, STATES
+from marketplace.backlog.search import FUNDED, MATCHED, MAX_PAGE, MAX_QUERY_LENGTH, SORTS, STATES, TRAINING
 from marketplace.forges.models import ForgeKind
 from marketplace.payouts.models import PayoutState, ShareState
 from marketplace.pledges.models import PledgeState
@@ -356,6 +356,9 @@ class ItemQuery(ApiModel):
     matched: Optional[Literal[MATCHED]] = Field(
         default=None, description="1: only items matched by a matching pool (a match or a round's share is "
                                   "held in the item's escrow)")
+    training: Optional[Literal[TRAINING]] = Field(
+        default=None, description="1: only training items, which implementors not yet certified for the "
+                                  "project may claim under a mentor (issue 19)")
     sort: Literal[SORTS] = Field(
         default="updated", description="updated: recently updated; newest: recently opened; "
                                        "funded: largest bounty in the reporting currency")

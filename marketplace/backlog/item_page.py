@@ -30,6 +30,7 @@ from marketplace.payouts import item_section as payouts_section
 from marketplace.pledges import item_section as pledges_section
 from marketplace.pools import item_section as pools_section
 from marketplace.projects.service import may_manage
+from marketplace.training import item_section as training_section
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Section:
 SECTIONS: tuple[Section, ...] = (
     Section("pledges", pledges_section.TEMPLATE, pledges_section.section),
     Section("pools", pools_section.TEMPLATE, pools_section.section),
+    Section("training", training_section.TEMPLATE, training_section.section),
     Section("claims", claims_section.TEMPLATE, claims_section.section),
     Section("payouts", payouts_section.TEMPLATE, payouts_section.section),
 )

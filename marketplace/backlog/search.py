@@ -104,6 +104,7 @@ SORTS = ("updated", "newest", "funded")
 STATES = ("open", "solved", "closed", "all")
 FUNDED = ("funded", "unfunded")
 MATCHED = ("1",)  # matched=1: only items whose escrow holds a matching pool's money
+TRAINING = ("1",)  # training=1: only items a maintainer marked for training (issue 19)
 
 MIN_PREFIX = 3
 # Built by migration 0016: the stored document, its configurations and tables.
@@ -123,6 +124,8 @@ _TOKENS = table(SQLITE_TOKENS_TABLE, column("rowid"))
 _STEMS = table(SQLITE_STEMS_TABLE, column("rowid"))
 # The pools' match rows, named here as a table so that the backlog does not import the pools.
 _POOL_MATCH = table("pool_match", column("item_id"), column("state"))
+# Training items (marketplace.training), named here likewise.
+_TRAINING_ITEM = table("training_item", column("item_id"))
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,7 @@ class BacklogFilters:
     forge: str | None = None
     funded: str | None = None
     matched: str | None = None  # "1": only items a matching pool's money is in
+    training: str | None = None  # "1": only training items
     sort: str = "updated"
     page: int = 1
 
@@ -256,6 +260,7 @@ def _parse(args: Mapping[str, str]) -> BacklogFilters:
         forge=_choice(args, "forge", tuple(k.value for k in ForgeKind), None),
         funded=_choice(args, "funded", FUNDED, None),
         matched=_choice(args, "matched", MATCHED, None),
+        training=_choice(args, "training", TRAINING, None),
         sort=_choice(args, "sort", SORTS, "updated"),
         page=_int(args, "page", 1, MAX_PAGE, _("page must be a number from 1 to %(n)d.", n=MAX_PAGE)) or 1,
     )
@@ -415,6 +420,8 @@ def _filtered(filters: BacklogFilters, joined: bool = True):
         stmt = stmt.where(held if filters.funded == "funded" else ~held)
     if filters.matched:
         stmt = stmt.where(matched_condition())
+    if filters.training:
+        stmt = stmt.where(exists().where(_TRAINING_ITEM.c.item_id == BacklogItem.id))
     return stmt
 
 

@@ -24,6 +24,7 @@ from marketplace.backlog.models import (
     PullRequest,
     PullRequestState,
 )
+from marketplace.claims import signals
 from marketplace.claims.models import (
     ACTIVE_CLAIM_STATES,
     CLAIM_ALLOWED_FROM,
@@ -102,10 +103,12 @@ def request_claim(item: BacklogItem, user: User, *, plan: str, estimate_days: in
     if active_count(user.id) >= limit:
         raise ClaimError(_("You already have %(limit)d open claims, the most one person may hold. "
                            "Finish or withdraw one first.", limit=limit))
+    signals.requesting.send(item, user=user)  # may refuse (training: one active training claim)
     claim = Claim(item_id=item.id, claimant_id=user.id, organisation_id=organisation_id, plan=plan,
                   estimate_days=estimate_days, deadline=deadline, state=ClaimState.requested)
     db.session.add(claim)
     db.session.flush()
+    signals.requested.send(claim)
     audit.record("claim.requested", "claim", claim.id, actor=f"user:{user.id}", actor_user_id=user.id,
                  details={"item": item.id, "deadline": deadline.isoformat(), "estimate_days": estimate_days})
     notify.claim_event(claim.id, "requested")
@@ -132,6 +135,7 @@ def approve(claim: Claim, *, maintainer: User, note: str | None = None) -> None:
     """
     if claim.claimant_id == maintainer.id:
         raise ClaimError(_("This is your own claim: another maintainer or an admin decides on it."))
+    signals.approving.send(claim, decider=maintainer)  # may refuse (training: its mentor approves)
     item = claim.item
     if item_is_solved(item):
         raise ClaimError(_("This item is already solved or closed."))
@@ -312,6 +316,7 @@ def complete(claim: Claim, pull_request_id: int | None = None) -> bool:
     moved = _move(claim, ClaimState.completed, holding_item_id=None, closed_at=utcnow(), **values)
     if moved:
         audit.record("claim.completed", "claim", claim.id, actor="sync")
+        signals.completed.send(claim)
     return moved
 
 

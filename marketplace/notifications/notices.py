@@ -84,6 +84,11 @@ def certification_granted(certification_id: int) -> None:
     _queue("certification", "granted", certification_id)
 
 
+def certification_earned(certification_id: int) -> None:
+    """Queue the notice to a trainee who earned a project's certification through training (issue 19)."""
+    _queue("certification", "earned", certification_id)
+
+
 def _queue(subject: str, kind: str, object_id: int, figures: dict | None = None) -> None:
     # A row in the outbox table, in the transaction that causes the notice.
     add_notice(subject, kind, object_id, figures)
@@ -204,4 +209,6 @@ def _certification(kind: str, certification_id: int):
     cert = db.session.get(Certification, certification_id)
     if cert is None:
         return []
-    return [(_confirmed(cert.user), *render("certification_granted", _language(cert.user), cert=cert))]
+    notice = "certification_earned" if kind == "earned" else "certification_granted"
+    return [(_confirmed(cert.user), *render(notice, _language(cert.user), cert=cert,
+                                            link=url_for_public("training.progress")))]

@@ -61,6 +61,7 @@ from marketplace.pledges.models import Pledge, PledgeState
 from marketplace.pools import service as pools
 from marketplace.tasks import enqueue, pending_jobs
 from marketplace.timeutil import utcnow
+from marketplace.training import queries as training
 
 # Stripe error codes that mean "this account cannot receive yet", not "try again".
 ACCOUNT_NOT_READY_CODES = frozenset({"insufficient_capabilities_for_transfer", "account_invalid",
@@ -133,7 +134,9 @@ def propose(item: BacklogItem, *, reason: str, pull: PullRequest | None = None) 
     Nothing is paid until a maintainer approves. Returns the payouts touched.
     """
     claim = claims.holding_claim_of_author(item, pull)
-    default = [(claim.claimant_id, 1)] if claim is not None else []
+    if claim is not None and training.waits_for_mentor(claim):
+        return []  # a training claim: proposed once its mentor approves the change (marketplace.training)
+    default = (training.default_shares(claim) or [(claim.claimant_id, 1)]) if claim is not None else []
     if not default:
         # Money that arrived after this item's payout: suggest the people that payout paid, as it split.
         previous = db.session.scalar(select(Payout).where(
@@ -177,9 +180,16 @@ def propose(item: BacklogItem, *, reason: str, pull: PullRequest | None = None) 
 
 
 def _proposal_state(recipient_id: int | None, item: BacklogItem) -> PayoutState:
-    if recipient_id is not None and not certification.is_certified(recipient_id, item.repository.project_id):
+    if recipient_id is not None and not may_be_paid(recipient_id, item):
         return PayoutState.awaiting_certification
     return PayoutState.proposed
+
+
+def may_be_paid(user_id: int, item: BacklogItem, at: datetime | None = None) -> bool:
+    """Certified for the item's project (or globally) at ``at`` (UTC, default now), or
+    the trainee of the item's mentor-approved training claim (issue 19's exception)."""
+    return (certification.is_certified(user_id, item.repository.project_id, at)
+            or training.paid_as_trainee(user_id, item.id))
 
 
 def _set_default_shares(payout: Payout, default: list[tuple[int, int]]) -> None:
@@ -358,7 +368,7 @@ def approve(payout_id: int, *, maintainer: User, recipients: list[tuple[int, int
             raise PayoutError(_("Every recipient must be an implementor with an account."))
         if not isinstance(weight, int) or weight <= 0:
             raise PayoutError(_("Every share must be more than zero."))
-        if not certification.is_certified(user_id, item.repository.project_id):
+        if not may_be_paid(user_id, item):
             raise PayoutError(_("%(name)s is not certified yet: certify them first, or choose someone else.",
                                 name=person.display_name))
     pledges = undisputed_pledges(item.id, payout.currency, lock=True)
@@ -492,7 +502,7 @@ def _route(share: PayoutShare, now: datetime) -> None:
     if share.amount_minor == 0:
         share.state, share.paid_at = ShareState.paid, now
         return
-    if not certification.is_certified(share.recipient_id, payout.item.repository.project_id, now):
+    if not may_be_paid(share.recipient_id, payout.item, now):
         _wait(share, ShareState.awaiting_certification, now)
         return
     if manual_rail(share.recipient_id):

@@ -25,7 +25,6 @@ from werkzeug.datastructures import MultiDict
 from marketplace.access import current_actor, project_or_404, refuse_unless_manager
 from marketplace.accounts.models import ImplementorProfile, User
 from marketplace.accounts.service import user_by_email
-from marketplace.claims import certification
 from marketplace.claims.forms import certification_form
 from marketplace.claims.queries import (
     holding_claimants,
@@ -175,10 +174,9 @@ def _read_split(form: ApprovalForm, payout: Payout) -> Split:
         for line, weight in zip(lines, weights):
             line.weight = weight
     figures = payouts.quote(payout, [line.weight for line in lines])
-    project_id = payout.item.repository.project_id
     for line, net in zip(lines, figures["shares"]):
         line.net = net
-        line.certified = certification.is_certified(line.person.id, project_id)
+        line.certified = payouts.may_be_paid(line.person.id, payout.item)  # a trainee is paid uncertified
     return Split(lines, [], figures, names)
 
 

@@ -152,6 +152,23 @@ class GitHubPullRequestEvent(_Shape):
     pull_request: GitHubPullRequest
 
 
+class GitHubReview(_Shape):
+    id: ForgeId
+    user: GitHubAccount | None = None
+    state: Text
+    body: Text | None = None
+    submitted_at: Text | None = None
+
+
+class GitHubPullRequestReviewEvent(_Shape):
+    """``pull_request_review`` (issue 19: a mentor's review of a trainee's change)."""
+
+    action: Text
+    repository: GitHubRepository
+    pull_request: GitHubPullRequest
+    review: GitHubReview
+
+
 class _From(_Shape):
     from_: Text | None = Field(default=None, alias="from")
 
@@ -256,6 +273,7 @@ class GitLabMergeRequestHook(_Shape):
     project: GitLabProject
     object_attributes: GitLabMergeRequest
     labels: list[Union[GitLabLabel, Text]] | None = None
+    user: GitLabAuthor | None = None  # who acted (the approver of an "approved" action)
 
 
 def validate(schema: type[_Shape], payload: dict) -> _Shape:

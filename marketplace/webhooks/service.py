@@ -1,7 +1,7 @@
 """Processing stored webhook deliveries: one handler per (source, event).
 
 Handlers follow GitHub's "Webhook events and payloads" (``issues``,
-``pull_request``, ``repository``, ``installation``,
+``pull_request``, ``pull_request_review``, ``repository``, ``installation``,
 ``installation_repositories``, ``ping``) and GitLab's "Webhook events" (Issue
 Hook, Merge Request Hook). Each returns ``(status, outcome)``; they flush,
 the job commits.
@@ -36,7 +36,9 @@ from marketplace.forges.types import ForgePayloadError
 from marketplace.forges.urls import path_key
 from marketplace.payments.stripe_events import apply_event
 from marketplace.tasks import enqueue, pending_jobs
-from marketplace.timeutil import utcnow
+from marketplace.timeutil import parse_forge_timestamp, utcnow
+from marketplace.training import service as training
+from marketplace.training.models import ReviewVerdict
 from marketplace.webhooks import schemas
 from marketplace.webhooks.models import DeliveryStatus, WebhookDelivery
 
@@ -187,6 +189,31 @@ def _github_pull_request(payload: dict, delivery: WebhookDelivery) -> Outcome:
     )
 
 
+# GitHub review states (webhook: lower case) that are a verdict; "commented" is not.
+_GITHUB_VERDICTS = {"approved": ReviewVerdict.approved, "changes_requested": ReviewVerdict.changes_requested}
+
+
+def _github_pull_request_review(payload: dict, delivery: WebhookDelivery) -> Outcome:
+    """A review was submitted on a pull request: the pull request is refreshed as
+    ``pull_request`` would, and a verdict by the mentor of a training claim it
+    closes is recorded there (issue 19; matched by the reviewer's numeric id)."""
+    event = schemas.validate(schemas.GitHubPullRequestReviewEvent, payload)
+    repo = _github_repo(payload.get("repository"))
+    if repo is None:
+        return DeliveryStatus.ignored, "repository not in the commons"
+    delivery.repository_id = repo.id
+    result = upsert_pull_request(repo, gh.parse_pull_request(payload.get("pull_request")))
+    refresh_links(result.row)
+    review = event.review
+    verdict = _GITHUB_VERDICTS.get((review.state or "").lower())
+    if payload.get("action") != "submitted" or verdict is None or review.user is None or review.user.id is None:
+        return DeliveryStatus.processed, f"pull request {result.row.id}: review {review.id} is no verdict"
+    recorded = training.record_forge_review(
+        result.row, reviewer_forge_id=review.user.id, verdict=verdict, note=review.body or "",
+        external_id=f"{repo.host}:review:{review.id}", submitted_at=parse_forge_timestamp(review.submitted_at))
+    return DeliveryStatus.processed, f"pull request {result.row.id}: mentor reviews recorded {recorded}"
+
+
 def _github_repository(payload: dict, delivery: WebhookDelivery) -> Outcome:
     schemas.validate(schemas.GitHubRepositoryEvent, payload)
     action = payload.get("action")
@@ -288,6 +315,12 @@ def _gitlab_issue(payload: dict, delivery: WebhookDelivery, *, confidential_even
     return DeliveryStatus.processed, f"item {result.row.id} {result.outcome}"
 
 
+# GitLab merge request hook actions that are a reviewer's verdict (GitLab has no "changes requested"
+# on every tier: withdrawing an approval is the nearest).
+_GITLAB_VERDICTS = {"approved": ReviewVerdict.approved, "approval": ReviewVerdict.approved,
+                    "unapproved": ReviewVerdict.changes_requested, "unapproval": ReviewVerdict.changes_requested}
+
+
 def _gitlab_merge_request(payload: dict, delivery: WebhookDelivery) -> Outcome:
     schemas.validate(schemas.GitLabMergeRequestHook, payload)
     repo = _gitlab_repo(payload)
@@ -298,12 +331,23 @@ def _gitlab_merge_request(payload: dict, delivery: WebhookDelivery) -> Outcome:
     action = attributes.get("action") if isinstance(attributes, dict) else None
     result = upsert_pull_request(repo, gl.parse_merge_request(attributes, action))
     refresh_links(result.row)
+    user = payload.get("user") if isinstance(payload.get("user"), dict) else {}
+    verdict = _GITLAB_VERDICTS.get(action)
+    if verdict is not None and isinstance(user.get("id"), int):
+        # GitLab's review verdict: an approval (or its withdrawal) by the mentor of a training claim (issue 19).
+        recorded = training.record_forge_review(
+            result.row, reviewer_forge_id=user["id"], verdict=verdict,
+            note="" if verdict is ReviewVerdict.approved else "The approval was withdrawn on GitLab.",
+            external_id=f"{repo.host}:delivery:{delivery.id}",
+            submitted_at=parse_forge_timestamp(attributes.get("updated_at")))
+        return DeliveryStatus.processed, f"merge request {result.row.id} {action}; mentor reviews recorded {recorded}"
     return DeliveryStatus.processed, f"merge request {result.row.id} {result.outcome} ({result.row.state.value})"
 
 
 HANDLERS = {
     ("github", "issues"): _github_issues,
     ("github", "pull_request"): _github_pull_request,
+    ("github", "pull_request_review"): _github_pull_request_review,
     ("github", "repository"): _github_repository,
     ("github", "installation"): _github_installation,
     ("github", "installation_repositories"): _github_installation,

@@ -9,6 +9,7 @@ def test_the_item_page_has_the_pledge_claim_and_payout_sections_in_page_order(ap
     assert [(s.name, s.template) for s in SECTIONS] == [
         ("pledges", "pledges/_item_section.html"),
         ("pools", "pools/_item_section.html"),
+        ("training", "training/_item_section.html"),  # issue 19: whether it is a training item
         ("claims", "claims/_item_section.html"),
         ("payouts", "payouts/_item_section.html"),
     ]
