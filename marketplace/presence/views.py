@@ -140,5 +140,6 @@ def restore(slug: str, item_id: int):
         abort(404)
     forget_abandon(item, actor=current_actor())
     db.session.commit()
-    flash(_("The comment will be posted again on %(ref)s.", ref=f"{item.repository.full_name}#{item.number}"))
+    ref = item.repository.full_name + "#" + str(item.number)
+    flash(_("The comment will be posted again on %(ref)s.", ref=ref))
     return redirect(back, code=303)
