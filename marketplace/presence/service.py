@@ -41,14 +41,14 @@ from marketplace.errors import DomainError
 from marketplace.extensions import db
 from marketplace.forges.clients import client_for, gitlab_api_url
 from marketplace.forges.gitlab import GitLabClient
-from marketplace.forges.http import Forbidden, NotFound, RateLimited
+from marketplace.forges.http import Forbidden, ForgeError, NotFound, RateLimited
 from marketplace.forges.models import ForgeKind, Repository
 from marketplace.notifications.links import url_for_public
 from marketplace.notifications.mail import queue_mail, recipient_language, render
 from marketplace.presence.badges import money_list
 from marketplace.presence.models import ForgeCommand, ForgeWrite, ItemPresence, RepositoryPresence
 from marketplace.presence.queries import BountyState, bounty_state, presence_of
-from marketplace.presence.secrets import decrypt_token, encrypt_token
+from marketplace.presence.secrets import TokenUnreadable, decrypt_token, encrypt_token
 from marketplace.projects.models import ProjectMaintainer
 from marketplace.tasks import enqueue
 from marketplace.timeutil import utcnow
@@ -246,7 +246,13 @@ def refresh_item(item_id: int, now: datetime | None = None) -> str:
     key = state_key(body, want_label)
     if row.comment_id and row.written_key == key and row.label_applied == want_label:
         return "current"
-    client = writer_for(repo, setting)
+    try:
+        client = writer_for(repo, setting)
+    except RateLimited as exc:  # buying the installation token was rate-limited
+        return _wait(item.id, key, exc)
+    except (ForgeError, TokenUnreadable) as exc:
+        # The App lost the installation, or the stored GitLab token cannot be read: a maintainer acts.
+        return _failed(item.id, key, exc)
     try:
         if not row.comment_id or row.written_key != key:
             _write_comment(client, repo, item, row, body, key, now)
@@ -266,27 +272,37 @@ def refresh_item(item_id: int, now: datetime | None = None) -> str:
         db.session.commit()
         return "written"
     except RateLimited as exc:
-        db.session.rollback()
-        row = _locked_row(item.id)
-        row.resume_at = exc.resume_at
-        row.last_error = str(exc)[:2000]
-        _record(item.id, "rate_limited", key, outcome=str(exc))
-        queue_refresh(item.id, at=exc.resume_at)
-        db.session.commit()
-        return "rate limited"
+        return _wait(item.id, key, exc)
     except _Off:
         db.session.rollback()
         return "off"
     except (Forbidden, NotFound) as exc:
         # No permission (the App lost access, the token was revoked), or the issue is gone.
-        db.session.rollback()
-        row = _locked_row(item.id)
-        row.last_error = str(exc)[:2000]
-        _record(item.id, "failed", key, outcome=str(exc))
-        db.session.commit()
-        return "failed"
+        return _failed(item.id, key, exc)
     finally:
         client.close()
+
+
+def _wait(item_id: int, key: str, exc: RateLimited) -> str:
+    """Record a rate limit and queue the item again at the forge's reset time; commits."""
+    db.session.rollback()
+    row = _locked_row(item_id)
+    row.resume_at = exc.resume_at
+    row.last_error = str(exc)[:2000]
+    _record(item_id, "rate_limited", key, outcome=str(exc))
+    queue_refresh(item_id, at=exc.resume_at)
+    db.session.commit()
+    return "rate limited"
+
+
+def _failed(item_id: int, key: str, exc: Exception) -> str:
+    """Record a write the forge refused for good (shown to the maintainers); commits."""
+    db.session.rollback()
+    row = _locked_row(item_id)
+    row.last_error = str(exc)[:2000]
+    _record(item_id, "failed", key, outcome=str(exc))
+    db.session.commit()
+    return "failed"
 
 
 def _write_comment(client, repo: Repository, item: BacklogItem, row: ItemPresence, body: str, key: str,

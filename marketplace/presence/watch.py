@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 
 from marketplace.backlog.models import BacklogItem, ItemFunding
 from marketplace.claims.models import Claim
-from marketplace.extensions import db
 from marketplace.payouts.models import Payout
 from marketplace.pledges.models import Pledge
 from marketplace.presence.models import ItemPresence, RepositoryPresence
@@ -69,14 +68,14 @@ def touched_items(session: Session) -> set[int]:
     return ids
 
 
-def items_to_refresh(item_ids: set[int]) -> list[int]:
+def items_to_refresh(session: Session, item_ids: set[int]) -> list[int]:
     """Of ``item_ids``, those of opted-in repositories with money held or a living comment already."""
-    if not item_ids or db.session.scalar(select(RepositoryPresence.id).where(
+    if not item_ids or session.scalar(select(RepositoryPresence.id).where(
             RepositoryPresence.enabled.is_(True)).limit(1)) is None:
         return []
     held = exists().where(ItemFunding.item_id == BacklogItem.id, ItemFunding.held_minor > 0)
     known = exists().where(ItemPresence.item_id == BacklogItem.id)
-    return list(db.session.scalars(
+    return list(session.scalars(
         select(BacklogItem.id)
         .join(RepositoryPresence, RepositoryPresence.repository_id == BacklogItem.repository_id)
         .where(BacklogItem.id.in_(sorted(item_ids)), RepositoryPresence.enabled.is_(True), or_(held, known))
@@ -94,7 +93,7 @@ def _before_commit(session: Session) -> None:
         session.flush()  # the commit would flush next; the notes need the rows
     if not session.info.pop(_CHANGED, None):
         return
-    for item_id in items_to_refresh(touched_items(session)):
+    for item_id in items_to_refresh(session, touched_items(session)):
         enqueue(REFRESH_JOB, item_id)
 
 
