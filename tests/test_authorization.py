@@ -176,6 +176,12 @@ MATRIX = {
     ("reports.export_archive", "GET"): ("/exports/backlog-commons-1999-01-01.zip", dict.fromkeys(ROLES, "404")),
     ("api_reports.commons", "GET"): ("/api/v1/reports/commons", PUBLIC),
     ("api_reports.project", "GET"): ("/api/v1/reports/projects/odk", PUBLIC),
+    # Issue 22: badges are public; the forge comment and label are the project's managers'.
+    ("presence.item_badge", "GET"): ("/items/{item}/badge.svg", PUBLIC),
+    ("presence.project_badge", "GET"): ("/projects/odk/badge.svg", PUBLIC),
+    ("presence.settings", "GET"): ("/projects/odk/forge", MANAGERS),
+    ("presence.change", "POST"): ("/projects/odk/forge/{repository}", MANAGERS),
+    ("presence.restore", "POST"): ("/projects/odk/forge/items/{item}/restore", MANAGERS),
 }
 
 

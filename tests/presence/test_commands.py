@@ -237,3 +237,31 @@ def test_gitlab_note_claims_with_the_token_stored_encrypted(world, session, gitl
     data["object_attributes"].update(action="update", note="/unclaim")
     post_gitlab(world.client, "Note Hook", data)
     assert claims_on(session, item)[0].state is ClaimState.requested
+
+
+def test_a_gitlab_token_that_no_longer_decrypts_is_recorded_as_failed_and_nothing_is_sent(
+        app, world, session, gitlab_forge):
+    from cryptography.fernet import Fernet
+
+    from jobs.presence import refresh_item
+    from marketplace.presence.models import ForgeWrite
+
+    repo = make_repository("gitlab-org", "gitlab-test", host="gitlab.example.org", forge_id=5)
+    gitlab_forge.repos[("gitlab-org", "gitlab-test")] = {"id": 5, "default_branch": "main", "issues": [],
+                                                          "pulls": []}
+    item = upsert_issue(repo, ForgeIssue(
+        forge_id=93, number=18, title="t", body=None, state="open", state_reason=None, labels=[],
+        author_login=None, author_forge_id=None, html_url="https://gitlab.example.org/gitlab-org/gitlab-test/-/issues/18",
+        comments_count=0, locked=False, created_at=utcnow(), updated_at=utcnow(), closed_at=None)).row
+    presence.set_presence(repo, True, actor=world.maintainer, gitlab_token="glpat-secret-token-2")
+    session.commit()
+    app.config["FORGE_TOKEN_KEY"] = Fernet.generate_key().decode()  # the key was changed
+    try:
+        world.fund(item, 3000)
+        session.commit()
+        assert refresh_item(item.id) == "failed"
+    finally:
+        app.config.pop("FORGE_TOKEN_KEY")
+    assert gitlab_forge.writes() == []
+    outcomes = session.scalars(select(ForgeWrite.outcome).where(ForgeWrite.item_id == item.id)).all()
+    assert outcomes and all("cannot be decrypted" in o for o in outcomes)
