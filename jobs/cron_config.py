@@ -51,6 +51,8 @@ SCHEDULE: tuple[Scheduled, ...] = (
     # 600), so anonymous requests read stored figures; the public data export once a day.
     Scheduled("refresh-reports", "jobs.reports.refresh_reports", interval=5 * 60),
     Scheduled("public-data-export", "jobs.reports.export_public_data", cron="31 2 * * *"),
+    # Living comments and replies on the forges that a rate limit deferred (issue 22).
+    Scheduled("forge-presence", "jobs.presence.resume_presence", interval=5 * 60),
 )
 
 for _entry in SCHEDULE:

@@ -65,6 +65,7 @@ def create_app(config: dict | None = None) -> Flask:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         config_module.INSTANCE_DIR.mkdir(exist_ok=True)
 
+    import marketplace.presence.watch  # noqa: F401  (queues living-comment refreshes after commit)
     import marketplace.tasks  # noqa: F401  (session hooks that enqueue after commit)
     from marketplace import models  # noqa: F401  (register every table)
     from marketplace.routing import RowIdConverter
@@ -121,6 +122,7 @@ def create_app(config: dict | None = None) -> Flask:
     from marketplace.payouts.views import bp as payouts_bp
     from marketplace.pledges.views import bp as pledges_bp
     from marketplace.pools.views import bp as pools_bp
+    from marketplace.presence.views import bp as presence_bp
     from marketplace.projects.views import bp as projects_bp
     from marketplace.reports.views import bp as reports_bp
     from marketplace.training.views import bp as training_bp
@@ -141,6 +143,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(pools_bp)
     app.register_blueprint(reports_bp)
     app.register_blueprint(training_bp)
+    app.register_blueprint(presence_bp)
     csrf.exempt(api_bp)
     csrf.exempt(api_reports_bp)
     csrf.exempt(webhooks_bp)

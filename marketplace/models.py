@@ -34,6 +34,7 @@ from marketplace.notifications.models import OutboxMessage  # noqa: F401
 from marketplace.payouts.models import Payout, PayoutAccount, PayoutPledge, PayoutShare  # noqa: F401
 from marketplace.pledges.models import Pledge, RefundFailure  # noqa: F401
 from marketplace.pools.models import MatchingPool, PoolMatch, RoundExclusion  # noqa: F401
+from marketplace.presence.models import ForgeCommand, ForgeWrite, ItemPresence, RepositoryPresence  # noqa: F401
 from marketplace.projects.models import (  # noqa: F401
     MaintainerInvitation,
     MaintainerRequest,

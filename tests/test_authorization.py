@@ -188,6 +188,12 @@ MATRIX = {
     ("training.approve_claim", "POST"): ("/claims/{item_claim}/mentor/approve", {**SIGNED_IN_404}),
     ("training.review", "POST"): ("/claims/{item_claim}/mentor/review", {**SIGNED_IN_404}),
     ("training.progress", "GET"): ("/account/training", SIGNED_IN),
+    # Issue 22: badges are public; the forge comment and label are the project's managers'.
+    ("presence.item_badge", "GET"): ("/items/{item}/badge.svg", PUBLIC),
+    ("presence.project_badge", "GET"): ("/projects/odk/badge.svg", PUBLIC),
+    ("presence.settings", "GET"): ("/projects/odk/forge", MANAGERS),
+    ("presence.change", "POST"): ("/projects/odk/forge/{repository}", MANAGERS),
+    ("presence.restore", "POST"): ("/projects/odk/forge/items/{item}/restore", MANAGERS),
 }
 
 

@@ -29,6 +29,7 @@ from marketplace.notifications.links import url_for_public
 from marketplace.payouts import item_section as payouts_section
 from marketplace.pledges import item_section as pledges_section
 from marketplace.pools import item_section as pools_section
+from marketplace.presence import item_section as presence_section
 from marketplace.projects.service import may_manage
 from marketplace.training import item_section as training_section
 
@@ -50,6 +51,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("training", training_section.TEMPLATE, training_section.section),
     Section("claims", claims_section.TEMPLATE, claims_section.section),
     Section("payouts", payouts_section.TEMPLATE, payouts_section.section),
+    Section("presence", presence_section.TEMPLATE, presence_section.section),
 )
 
 

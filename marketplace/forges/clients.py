@@ -33,10 +33,15 @@ def client_for(repo: Repository):
             token = installation_token(config["GITHUB_API_URL"], config["GITHUB_APP_ID"], private_key,
                                        repo.installation_id)
         return GitHubClient(config["GITHUB_API_URL"], token)
-    base = _mapping(config.get("GITLAB_API_URLS")).get(repo.host, f"https://{repo.host}/api/v4")
+    base = gitlab_api_url(repo.host)
     tokens = _mapping(config.get("GITLAB_TOKENS"))
     token = tokens.get(f"{repo.host}/{repo.owner}/{repo.name}") or config.get("GITLAB_TOKEN")
     return GitLabClient(base, token)
+
+
+def gitlab_api_url(host: str) -> str:
+    """The GitLab REST base of ``host``: from ``GITLAB_API_URLS`` (``host=url,…``), else ``https://{host}/api/v4``."""
+    return _mapping(current_app.config.get("GITLAB_API_URLS")).get(host, f"https://{host}/api/v4")
 
 
 def github_app_private_key() -> str | None:

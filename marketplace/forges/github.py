@@ -6,9 +6,9 @@ key with ``merged_at``.
 """
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
-from marketplace.forges.http import ForgeHttp, raise_for_status
+from marketplace.forges.http import ForgeHttp, NotFound, raise_for_status
 from marketplace.forges.types import (
     ForgeIssue,
     ForgePayloadError,
@@ -283,6 +283,39 @@ class GitHubClient:
             return False
         raise_for_status(response)
         return False
+
+    # --- writes (issue 22: the living comment and label; REST "Issue comments", "Labels") ---
+
+    def list_comments(self, repo, number: int) -> list[tuple[int, str]]:
+        """``GET /repos/{owner}/{repo}/issues/{number}/comments``, every page: ``[(id, body)]``."""
+        found = []
+        for page in self.http.pages(f"/repos/{repo.owner}/{repo.name}/issues/{number}/comments",
+                                    {"per_page": "100"}, None):
+            found += [(c["id"], c.get("body") or "") for c in page.items or [] if isinstance(c.get("id"), int)]
+        return found
+
+    def post_comment(self, repo, number: int, body: str) -> tuple[int, str | None]:
+        """``POST /repos/{owner}/{repo}/issues/{number}/comments``: ``(comment id, html_url)``."""
+        data = self.http.write_json("POST", f"/repos/{repo.owner}/{repo.name}/issues/{number}/comments",
+                                    {"body": body})
+        return _id(data, "id"), data.get("html_url")
+
+    def edit_comment(self, repo, number: int, comment_id: int, body: str) -> None:
+        """``PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}``; ``NotFound`` when deleted."""
+        self.http.write_json("PATCH", f"/repos/{repo.owner}/{repo.name}/issues/comments/{comment_id}",
+                             {"body": body})
+
+    def set_label(self, repo, number: int, label: str, present: bool) -> None:
+        """Add (``POST …/issues/{number}/labels``) or remove (``DELETE …/labels/{name}``;
+        already gone is fine) the label ``label`` on the issue."""
+        path = f"/repos/{repo.owner}/{repo.name}/issues/{number}/labels"
+        if present:
+            self.http.write_json("POST", path, {"labels": [label]})
+            return
+        try:
+            self.http.write_json("DELETE", f"{path}/{quote(label, safe='')}")
+        except NotFound:
+            pass
 
     @staticmethod
     def parse_list_item(obj: dict):

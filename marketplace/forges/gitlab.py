@@ -189,6 +189,31 @@ class GitLabClient:
             return True
         return False
 
+    # --- writes (issue 22: the living comment and label; REST "Notes", "Issues") ---
+
+    def list_comments(self, repo, iid: int) -> list[tuple[int, str]]:
+        """``GET /projects/:id/issues/:iid/notes``, every page: ``[(note id, body)]``."""
+        found = []
+        for page in self.http.pages(f"/projects/{self._project(repo)}/issues/{iid}/notes",
+                                    {"per_page": "100"}, None):
+            found += [(n["id"], n.get("body") or "") for n in page.items or [] if isinstance(n.get("id"), int)]
+        return found
+
+    def post_comment(self, repo, iid: int, body: str) -> tuple[int, str | None]:
+        """``POST /projects/:id/issues/:iid/notes``: ``(note id, None)``."""
+        data = self.http.write_json("POST", f"/projects/{self._project(repo)}/issues/{iid}/notes", {"body": body})
+        return _id(data, "id"), None
+
+    def edit_comment(self, repo, iid: int, note_id: int, body: str) -> None:
+        """``PUT /projects/:id/issues/:iid/notes/:note_id``; ``NotFound`` when deleted."""
+        self.http.write_json("PUT", f"/projects/{self._project(repo)}/issues/{iid}/notes/{note_id}",
+                             {"body": body})
+
+    def set_label(self, repo, iid: int, label: str, present: bool) -> None:
+        """``PUT /projects/:id/issues/:iid`` with ``add_labels`` or ``remove_labels``."""
+        key = "add_labels" if present else "remove_labels"
+        self.http.write_json("PUT", f"/projects/{self._project(repo)}/issues/{iid}", {key: label})
+
     @staticmethod
     def parse_list_item(obj: dict):
         return parse_issue(obj)

@@ -207,6 +207,24 @@ class ForgeHttp:
                 return
             page = self.get_page(page.next_url, None, cache)
 
+    def write_json(self, method: str, path: str, body: dict | None = None):
+        """Send one write (``POST``, ``PATCH``, ``PUT``, ``DELETE``) with a JSON
+        body; returns the decoded JSON answer (None when it has none). Never
+        retried here: a write the forge may have made is not sent twice blindly.
+        Raises a :class:`ForgeError` (``RateLimited``, ``NotFound``…) like the reads."""
+        try:
+            response = self.client.request(method, self.url(path), json=body)
+        except httpx.TransportError as exc:
+            raise Unavailable(f"cannot reach the forge: {exc}") from exc
+        self.requests += 1
+        raise_for_status(response)
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            return None
+
     def _send(self, url: str, params: dict | None, etag: str | None, no_cache: bool = False) -> httpx.Response:
         headers = {}
         if etag:

@@ -46,6 +46,8 @@ _CHANGED = "backlog_commons_public_data_changed"
 PRIVATE_TABLES = frozenset({
     "webhook_delivery", "schedule_run", "http_cache_entry", "sync_run", "audit_event", "oauth_state",
     "data_version", "alembic_version",
+    # The forge's living comments and commands (issue 22): no public page shows them.
+    "forge_presence", "item_presence", "forge_write", "forge_command",
 })
 # Endpoints whose anonymous GET is the same for every visitor (given URL and locale).
 CACHEABLE = frozenset({

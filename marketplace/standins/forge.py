@@ -11,7 +11,14 @@ It answers what the commons asks of GitHub:
   answers the token's user in GitHub's shape (``login``, numeric ``id``);
 - the REST calls the app may make while processing deliveries:
   ``GET /repos/{owner}/{repo}``, ``GET /repos/{owner}/{repo}/pulls/{number}``
-  and ``GET /repos/{owner}/{repo}/collaborators/{login}/permission``.
+  and ``GET /repos/{owner}/{repo}/collaborators/{login}/permission``;
+- the writes of the living comment and label (issue 22): ``GET`` and ``POST
+  /repos/{owner}/{repo}/issues/{number}/comments``, ``PATCH
+  /repos/{owner}/{repo}/issues/comments/{id}``, ``POST
+  /repos/{owner}/{repo}/issues/{number}/labels`` and ``DELETE
+  …/labels/{name}``; the issue page shows the comments and labels, and lets
+  a person comment (``/claim``…), which sends the signed ``issue_comment``
+  delivery.
 
 And it plays the people on the forge: for each repository, a page
 (``/{owner}/{repo}``, and ``/{owner}/{repo}/issues/{number}`` for one issue)
@@ -49,7 +56,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from sqlalchemy import create_engine, func, select
 
@@ -70,6 +77,11 @@ _ADMINS = re.compile(rf"/({_NAME})/({_NAME})/admins")
 _API_REPO = re.compile(rf"/repos/({_NAME})/({_NAME})")
 _API_PULL = re.compile(rf"/repos/({_NAME})/({_NAME})/pulls/(\d+)")
 _API_PERMISSION = re.compile(rf"/repos/({_NAME})/({_NAME})/collaborators/({_NAME})/permission")
+_API_COMMENTS = re.compile(rf"/repos/({_NAME})/({_NAME})/issues/(\d+)/comments")
+_API_COMMENT = re.compile(rf"/repos/({_NAME})/({_NAME})/issues/comments/(\d+)")
+_API_LABELS = re.compile(rf"/repos/({_NAME})/({_NAME})/issues/(\d+)/labels(?:/([^/]+))?")
+_COMMENT_FORM = re.compile(rf"/({_NAME})/({_NAME})/issues/(\d+)/comments")
+_FIRST_COMMENT_ID = 4_000_000_001
 
 CODE_LIFETIME_SECONDS = 600  # GitHub's authorization codes expire after ten minutes
 # The client secret the local forge expects with LOCAL_OAUTH_CLIENT_ID (not a secret: nothing real is behind it).
@@ -166,7 +178,7 @@ class LocalForge(StandInServer):
     a test passes the app's test client).
     """
 
-    STATE = ("users", "repos", "tokens", "deliveries", "next_pull_id")
+    STATE = ("users", "repos", "tokens", "deliveries", "next_pull_id", "comments", "labels", "next_comment_id")
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, webhook_url: str | None = None,
                  webhook_secret: str | None = None, state_path: str | None = None,
@@ -182,6 +194,10 @@ class LocalForge(StandInServer):
         self.tokens: dict[str, str] = {}  # access token → lower-case login
         self.deliveries: list[dict] = []  # the latest deliveries sent, newest last
         self.next_pull_id = _FIRST_PULL_ID
+        # Issue comments and labels, by "owner/name#number" (lower case).
+        self.comments: dict[str, list[dict]] = {}  # {"id", "author", "body", "created_at", "updated_at"}
+        self.labels: dict[str, list[str]] = {}
+        self.next_comment_id = _FIRST_COMMENT_ID
         self.codes: dict[str, dict] = {}  # authorization code → grant (not kept: ten minutes)
         self._lock = threading.RLock()
         if state_path:
@@ -386,6 +402,95 @@ class LocalForge(StandInServer):
             (admins.add if admin else admins.discard)(login.lower())
             repo["admins"] = sorted(admins)
 
+    # --- issue comments and labels (issue 22) -------------------------------------------------
+
+    @staticmethod
+    def _issue_key(repo_full_name: str, number: int) -> str:
+        return f"{repo_full_name.lower()}#{number}"
+
+    def _comment_object(self, repo_full_name: str, number: int, comment: dict) -> dict:
+        html_url = f"{self.url}/{repo_full_name}/issues/{number}#issuecomment-{comment['id']}"
+        return {"id": comment["id"], "node_id": _node_id("IC_", comment["id"]), "html_url": html_url,
+                "issue_url": f"{self.url}/repos/{repo_full_name}/issues/{number}",
+                "user": self._user_object(comment["author"]), "body": comment["body"],
+                "created_at": comment["created_at"], "updated_at": comment["updated_at"],
+                "author_association": "NONE", "performed_via_github_app": None}
+
+    def add_comment(self, repo_full_name: str, number: int, author_login: str, body: str,
+                    deliver: bool = True) -> dict:
+        """A comment by ``author_login`` on issue ``number``; a person's comment (``deliver``)
+        sends the ``issue_comment.created`` delivery. Returns the comment in GitHub's shape.
+        Raises :class:`ForgeError` for a bad login, repository or empty body."""
+        if not re.fullmatch(rf"{_NAME}/{_NAME}", repo_full_name or "") or not (body or "").strip():
+            raise ForgeError("A comment needs a repository (owner/name) and some text.")
+        self.authorize(author_login)
+        with self._lock:
+            repo = self._repo(repo_full_name)
+            now = _now()
+            comment = {"id": self.next_comment_id, "author": author_login.lower(), "body": body,
+                       "created_at": now, "updated_at": now}
+            self.next_comment_id += 1
+            self.comments.setdefault(self._issue_key(repo["full_name"], number), []).append(comment)
+            answer = self._comment_object(repo["full_name"], number, comment)
+        if deliver:
+            issue = {"id": stable_id("issue", f"{repo['full_name']}#{number}"), "number": number,
+                     "title": f"Issue #{number}", "state": "open", "user": self._user_object(author_login),
+                     "html_url": f"{self.url}/{repo['full_name']}/issues/{number}",
+                     "repository_url": f"{self.url}/repos/{repo['full_name']}", "labels": [],
+                     "created_at": now, "updated_at": now, "closed_at": None, "comments": 0, "locked": False}
+            self._send_delivery("issue_comment", "created", repo, number, {
+                "action": "created", "issue": issue, "comment": answer,
+                "repository": self._repository_object(repo), "sender": self._user_object(author_login)})
+        self.save()
+        return answer
+
+    def edit_comment(self, comment_id: int, body: str) -> dict | None:
+        """Edit a comment (what the app's ``PATCH`` does); None when it is gone."""
+        with self._lock:
+            for key, rows in self.comments.items():
+                for comment in rows:
+                    if comment["id"] == comment_id:
+                        comment.update(body=body, updated_at=_now())
+                        full_name = key.rsplit("#", 1)[0]
+                        repo = self.repos.get(full_name, {"full_name": full_name})
+                        return self._comment_object(repo["full_name"], int(key.rsplit("#", 1)[1]), comment)
+        return None
+
+    def delete_comment(self, comment_id: int) -> None:
+        """A person deletes a comment."""
+        with self._lock:
+            for rows in self.comments.values():
+                rows[:] = [c for c in rows if c["id"] != comment_id]
+        self.save()
+
+    def set_label(self, repo_full_name: str, number: int, name: str, present: bool) -> bool:
+        """Add or remove a label on an issue; False when removing one it does not carry."""
+        with self._lock:
+            labels = self.labels.setdefault(self._issue_key(repo_full_name, number), [])
+            if present:
+                if name not in labels:
+                    labels.append(name)
+                return True
+            if name not in labels:
+                return False
+            labels.remove(name)
+            return True
+
+    def _comments_html(self, full_name: str, number: int) -> str:
+        rows = self.comments.get(self._issue_key(full_name, number), [])
+        labels = self.labels.get(self._issue_key(full_name, number), [])
+        shown = "".join(
+            f"<article aria-label='comment {c['id']}'><p class=note>{html.escape(self.users[c['author']]['login'])}"
+            f" · {html.escape(c['updated_at'])}</p><pre>{html.escape(c['body'])}</pre></article>" for c in rows
+        ) or "<p>No comment yet.</p>"
+        tags = ", ".join(html.escape(n) for n in labels) or "none"
+        return (f"<h2>Labels</h2><p>{tags}</p><h2>Comments</h2>{shown}"
+                f"<form method=post action='/{html.escape(full_name)}/issues/{number}/comments'>"
+                "<label for=author>Comment as this GitHub login</label><input id=author name=author required "
+                "maxlength=39><label for=body>Comment (try <code>/claim</code> with a plan, or "
+                "<code>/unclaim</code>)</label><textarea id=body name=body rows=4 cols=50 required></textarea>"
+                "<p><button>Comment</button></p></form>")
+
     # --- deliveries -------------------------------------------------------------------------
 
     def payload(self, action: str, repo: dict, pull: dict) -> dict:
@@ -396,13 +501,17 @@ class LocalForge(StandInServer):
     def _deliver(self, action: str, repo: dict, pull: dict) -> int | None:
         """POST the signed delivery to the app; returns its HTTP status (None: unreachable or no webhook)."""
         with self._lock:
-            body = json.dumps(self.payload(action, repo, pull)).encode()
-        record = {"id": str(uuid.uuid4()), "event": "pull_request", "action": action, "at": _now(),
-                  "repository": repo["full_name"], "number": pull["number"], "status": None, "answer": ""}
+            data = self.payload(action, repo, pull)
+        return self._send_delivery("pull_request", action, repo, pull["number"], data)
+
+    def _send_delivery(self, event: str, action: str, repo: dict, number: int, data: dict) -> int | None:
+        body = json.dumps(data).encode()
+        record = {"id": str(uuid.uuid4()), "event": event, "action": action, "at": _now(),
+                  "repository": repo["full_name"], "number": number, "status": None, "answer": ""}
         if self.webhook_url and self.webhook_secret:
             signature = hmac.new(self.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
             headers = {"Content-Type": "application/json", "User-Agent": "GitHub-Hookshot/local-forge",
-                       "X-GitHub-Event": "pull_request", "X-GitHub-Delivery": record["id"],
+                       "X-GitHub-Event": event, "X-GitHub-Delivery": record["id"],
                        "X-GitHub-Hook-ID": "1", "X-Hub-Signature-256": f"sha256={signature}"}
             try:
                 record["status"], record["answer"] = self.send(self.webhook_url, body, headers)
@@ -497,8 +606,8 @@ class LocalForge(StandInServer):
         name = repo["full_name"] if repo else full_name
         return page(f"{name}#{number}", (
             f"<p>Issue #{number} of <a href='/{html.escape(name)}'>{html.escape(name)}</a>, as the app's backlog "
-            f"holds it.</p><h2>Pull requests that fix it</h2>{self._pull_rows(repo, number)}"
-            f"{self._open_form(name, number)}"))
+            f"holds it.</p>{self._comments_html(name, number)}<h2>Pull requests that fix it</h2>"
+            f"{self._pull_rows(repo, number)}{self._open_form(name, number)}"))
 
     def pull_page(self, full_name: str, number: int) -> str:
         repo, pull = self._pull(full_name, number)
@@ -595,6 +704,11 @@ class LocalForge(StandInServer):
                     permission = "admin" if login in repo["admins"] else "read"
                     return self._reply(200, {"permission": permission, "role_name": permission,
                                              "user": forge._user_object(login)})
+                if match := _API_COMMENTS.fullmatch(path):
+                    repo = forge._repo(f"{match[1]}/{match[2]}")
+                    rows = forge.comments.get(forge._issue_key(repo["full_name"], int(match[3])), [])
+                    return self._reply(200, [forge._comment_object(repo["full_name"], int(match[3]), c)
+                                             for c in rows])
                 if match := _API_PULL.fullmatch(path):
                     try:
                         repo, pull = forge._pull(f"{match[1]}/{match[2]}", int(match[3]))
@@ -613,14 +727,55 @@ class LocalForge(StandInServer):
 
             def do_POST(self):  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)
-                form = {k: v[-1] for k, v in parse_qs(self.rfile.read(length).decode(errors="replace")).items()}
+                raw = self.rfile.read(length)
                 path = urlsplit(self.path).path.rstrip("/")
+                if path.startswith("/repos/"):
+                    return self._api_write("POST", path, raw)
+                form = {k: v[-1] for k, v in parse_qs(raw.decode(errors="replace")).items()}
                 try:
                     self._post(path, form)
                 except ForgeError as error:
                     self._reply(400, page("Refused", f"<p role=alert>{html.escape(str(error))}</p>"), "text/html")
                 finally:
                     forge.save()
+
+            def do_PATCH(self):  # noqa: N802
+                self._api_write("PATCH", urlsplit(self.path).path.rstrip("/"),
+                                self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+
+            def do_DELETE(self):  # noqa: N802
+                self._api_write("DELETE", urlsplit(self.path).path.rstrip("/"),
+                                self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+
+            def _api_write(self, method: str, path: str, raw: bytes) -> None:
+                """The REST writes of the living comment and label, as GitHub answers them."""
+                try:
+                    sent = json.loads(raw) if raw else {}
+                except ValueError:
+                    return self._reply(400, {"message": "Problems parsing JSON"})
+                sent = sent if isinstance(sent, dict) else {}
+                try:
+                    if method == "POST" and (match := _API_COMMENTS.fullmatch(path)):
+                        author = self._token_login() or "backlog-commons-bot"
+                        return self._reply(201, forge.add_comment(f"{match[1]}/{match[2]}", int(match[3]), author,
+                                                                  str(sent.get("body") or ""), deliver=False))
+                    if method == "PATCH" and (match := _API_COMMENT.fullmatch(path)):
+                        edited = forge.edit_comment(int(match[3]), str(sent.get("body") or ""))
+                        forge.save()
+                        return self._reply(200, edited) if edited else self._not_found()
+                    if (match := _API_LABELS.fullmatch(path)) and method in ("POST", "DELETE"):
+                        name, number = f"{match[1]}/{match[2]}", int(match[3])
+                        if method == "POST":
+                            for label in sent.get("labels") or []:
+                                forge.set_label(name, number, str(label), True)
+                        elif not forge.set_label(name, number, unquote(match[4] or ""), False):
+                            return self._not_found()
+                        forge.save()
+                        return self._reply(200, [{"name": n} for n in
+                                                 forge.labels.get(forge._issue_key(name, number), [])])
+                except ForgeError as error:
+                    return self._reply(422, {"message": str(error)})
+                return self._not_found()
 
             def _post(self, path: str, form: dict) -> None:
                 if path == "/login/oauth/authorize":
@@ -660,6 +815,10 @@ class LocalForge(StandInServer):
                     else:
                         forge.close_pull_request(name, number)
                     return self._see_other(f"/{forge.repos[name.lower()]['full_name']}/pull/{number}")
+                if match := _COMMENT_FORM.fullmatch(path):
+                    name, number = f"{match[1]}/{match[2]}", int(match[3])
+                    forge.add_comment(name, number, form.get("author", "").strip(), form.get("body", ""))
+                    return self._see_other(f"/{forge.repos[name.lower()]['full_name']}/issues/{number}")
                 if match := _ADMINS.fullmatch(path):
                     forge.set_admin(f"{match[1]}/{match[2]}", form.get("login", "").strip())
                     return self._see_other(f"/{match[1]}/{match[2]}")

@@ -11,8 +11,9 @@ field is let through unchecked (``extra="allow"``), so a forge adding fields
 changes nothing.
 
 Follows GitHub's "Webhook events and payloads" (``issues``, ``pull_request``,
-``repository``, ``installation``, ``installation_repositories``) and
-GitLab's "Webhook events" (Issue Hook, Merge Request Hook).
+``repository``, ``installation``, ``installation_repositories``,
+``issue_comment``) and GitLab's "Webhook events" (Issue Hook, Merge Request
+Hook, Note Hook).
 """
 from __future__ import annotations
 
@@ -209,6 +210,22 @@ class GitHubInstallationEvent(_Shape):
     repositories_removed: list[GitHubRepository] | None = None
 
 
+class GitHubComment(_Shape):
+    id: ForgeId
+    body: Text | None = None
+    user: GitHubAccount | None = None
+    performed_via_github_app: dict | None = None
+
+
+class GitHubIssueCommentEvent(_Shape):
+    """``issue_comment`` (issue 22: commands in comments)."""
+
+    action: Text
+    repository: GitHubRepository
+    issue: GitHubIssue
+    comment: GitHubComment
+
+
 # --- GitLab ---------------------------------------------------------------------------
 
 class GitLabProject(_Shape):
@@ -274,6 +291,30 @@ class GitLabMergeRequestHook(_Shape):
     object_attributes: GitLabMergeRequest
     labels: list[Union[GitLabLabel, Text]] | None = None
     user: GitLabAuthor | None = None  # who acted (the approver of an "approved" action)
+
+
+class GitLabNote(_Shape):
+    id: ForgeId
+    note: Text | None = None
+    noteable_type: Text | None = None
+    author_id: UserId | None = None
+    action: Text | None = None
+    system: StrictBool | None = None
+
+
+class GitLabNoteIssue(_Shape):
+    id: ForgeId | None = None
+    iid: Number
+    project_id: ForgeId | None = None
+
+
+class GitLabNoteHook(_Shape):
+    """``Note Hook`` (issue 22: commands in comments); only notes on issues are read."""
+
+    project: GitLabProject
+    user: GitLabAuthor | None = None
+    object_attributes: GitLabNote
+    issue: GitLabNoteIssue | None = None
 
 
 def validate(schema: type[_Shape], payload: dict) -> _Shape:

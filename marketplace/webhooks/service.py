@@ -35,6 +35,7 @@ from marketplace.forges.service import find_repository, move_repository
 from marketplace.forges.types import ForgePayloadError
 from marketplace.forges.urls import path_key
 from marketplace.payments.stripe_events import apply_event
+from marketplace.presence import commands
 from marketplace.tasks import enqueue, pending_jobs
 from marketplace.timeutil import parse_forge_timestamp, utcnow
 from marketplace.training import service as training
@@ -344,6 +345,53 @@ def _gitlab_merge_request(payload: dict, delivery: WebhookDelivery) -> Outcome:
     return DeliveryStatus.processed, f"merge request {result.row.id} {result.outcome} ({result.row.state.value})"
 
 
+def _github_issue_comment(payload: dict, delivery: WebhookDelivery) -> Outcome:
+    """A comment on an issue: its ``/claim`` or ``/unclaim`` runs once (issue 22)."""
+    schemas.validate(schemas.GitHubIssueCommentEvent, payload)
+    action = payload.get("action")
+    if action not in ("created", "edited"):
+        return DeliveryStatus.ignored, f"issue_comment.{action}: nothing to run"
+    repo = _github_repo(payload.get("repository"))
+    if repo is None:
+        return DeliveryStatus.ignored, "repository not in the commons"
+    delivery.repository_id = repo.id
+    issue, comment = payload["issue"], payload["comment"]
+    if gh.is_pull_request(issue):
+        return DeliveryStatus.ignored, "a comment on a pull request"
+    user = comment.get("user") if isinstance(comment.get("user"), dict) else {}
+    event = commands.CommentEvent(
+        host=repo.host, issue_forge_id=issue.get("id"), issue_number=issue.get("number"),
+        comment_id=comment["id"], body=comment.get("body") or "", author_forge_id=user.get("id") or None,
+        author_login=user.get("login"),
+        by_bot=user.get("type") == "Bot" or comment.get("performed_via_github_app") is not None)
+    handled, outcome = commands.handle_comment(repo, event, delivery_id=delivery.id)
+    return (DeliveryStatus.processed if handled else DeliveryStatus.ignored), outcome
+
+
+def _gitlab_note(payload: dict, delivery: WebhookDelivery) -> Outcome:
+    """A note on an issue: its ``/claim`` or ``/unclaim`` runs once (issue 22)."""
+    schemas.validate(schemas.GitLabNoteHook, payload)
+    note = payload["object_attributes"]
+    issue = payload.get("issue") if isinstance(payload.get("issue"), dict) else None
+    if note.get("noteable_type") != "Issue" or issue is None:
+        return DeliveryStatus.ignored, f"a note on a {note.get('noteable_type')}: nothing to run"
+    if note.get("system"):
+        return DeliveryStatus.ignored, "a system note"
+    repo = _gitlab_repo(payload)
+    if repo is None:
+        return DeliveryStatus.ignored, "project not in the commons"
+    delivery.repository_id = repo.id
+    if issue.get("project_id") is not None and repo.forge_id is not None and issue["project_id"] != repo.forge_id:
+        return DeliveryStatus.ignored, "the note's issue belongs to another project"
+    user = payload.get("user") if isinstance(payload.get("user"), dict) else {}
+    event = commands.CommentEvent(
+        host=repo.host, issue_forge_id=issue.get("id"), issue_number=issue.get("iid"), comment_id=note["id"],
+        body=note.get("note") or "", author_forge_id=user.get("id") or note.get("author_id") or None,
+        author_login=user.get("username"))
+    handled, outcome = commands.handle_comment(repo, event, delivery_id=delivery.id)
+    return (DeliveryStatus.processed if handled else DeliveryStatus.ignored), outcome
+
+
 HANDLERS = {
     ("github", "issues"): _github_issues,
     ("github", "pull_request"): _github_pull_request,
@@ -357,6 +405,8 @@ HANDLERS = {
     ("gitlab", "Confidential Issue Hook"): lambda payload, delivery: _gitlab_issue(
         payload, delivery, confidential_event=True),
     ("gitlab", "Merge Request Hook"): _gitlab_merge_request,
+    ("github", "issue_comment"): _github_issue_comment,
+    ("gitlab", "Note Hook"): _gitlab_note,
 }
 
 

@@ -23,6 +23,7 @@ class Received:
     query: dict
     headers: dict
     status: int
+    body: object = None  # the JSON a write sent (issue 22)
 
 
 @dataclass
@@ -34,6 +35,7 @@ class Canned:
     headers: dict = field(default_factory=dict)
     body: object = field(default_factory=lambda: {"message": "error"})
     times: int = 1
+    method: str | None = None  # None: any method
 
 
 def _ts(value: str) -> datetime:
@@ -55,6 +57,13 @@ class FakeForge:
         # OAuth provider: authorization code -> the user it stands for ({"id", "login"|"username"}).
         self.oauth_codes: dict[str, dict] = {}
         self._oauth_tokens: dict[str, dict] = {}
+        # Issue comments and labels (issue 22), keyed by (repository key, issue number):
+        # GitHub ("owner", "name"), GitLab the project id as a string.
+        self.comments: dict[tuple, list[dict]] = {}
+        self.labels: dict[tuple, set[str]] = {}
+        self.next_comment_id = 70_000_001
+        # Path prefixes whose next write is made, then answered 502 (the answer is lost).
+        self.lose_answer: list[str] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -71,8 +80,93 @@ class FakeForge:
         self._server.shutdown()
         self._server.server_close()
 
-    def fail(self, prefix: str, status: int, headers: dict | None = None, body=None, times: int = 1) -> None:
-        self.canned.append(Canned(prefix, status, headers or {}, body or {"message": "error"}, times))
+    def fail(self, prefix: str, status: int, headers: dict | None = None, body=None, times: int = 1,
+             method: str | None = None) -> None:
+        self.canned.append(Canned(prefix, status, headers or {}, body or {"message": "error"}, times, method))
+
+    def writes(self) -> list[Received]:
+        """Every write received (POST, PATCH, PUT, DELETE) but the App's token requests."""
+        return [r for r in self.received if r.method != "GET" and "/access_tokens" not in r.path]
+
+    def all_comments(self) -> list[dict]:
+        return [c for rows in self.comments.values() for c in rows]
+
+    def delete_comment(self, comment_id: int) -> None:
+        """A person deletes a comment on the forge."""
+        for rows in self.comments.values():
+            rows[:] = [c for c in rows if c["id"] != comment_id]
+
+    # -- comments and labels (issue 22) -----------------------------------
+    def _issue_key(self, parts: list[str]):
+        """(key, number, rest) for .../issues/{n}/... paths of either forge, or None."""
+        if self.kind == "github" and len(parts) >= 5 and parts[0] == "repos" and parts[3] == "issues":
+            ident, repo = self._find_repo((parts[1].lower(), parts[2].lower()))
+            return (ident, parts[4], parts[5:]) if repo else None
+        if self.kind == "gitlab" and len(parts) >= 6 and parts[:3] == ["api", "v4", "projects"] and parts[4] == "issues":
+            from urllib.parse import unquote
+
+            ident, repo = self._find_repo(unquote(parts[3]).lower())
+            return (str(repo["id"]), parts[5], parts[6:]) if repo else None
+        return None
+
+    def _write(self, method: str, path: str, body) -> tuple[int, object]:
+        for canned in self.canned:
+            if path.startswith(canned.prefix) and canned.times > 0 and canned.method in (None, method):
+                canned.times -= 1
+                return canned.status, canned.body, canned.headers
+        parts = path.strip("/").split("/")
+        found = self._issue_key(parts)
+        if found is None:
+            return 404, {"message": "Not Found"}, {}
+        key, number, rest = found
+        comments = self.comments.setdefault((key, number), [])
+        labels = self.labels.setdefault((key, number), set())
+        body = body if isinstance(body, dict) else {}
+        if self.kind == "github" and number == "comments" and len(rest) == 1 and method == "PATCH":
+            for rows in self.comments.values():
+                for comment in rows:
+                    if str(comment["id"]) == rest[0]:
+                        comment["body"] = body.get("body", "")
+                        return 200, comment, {}
+            return 404, {"message": "Not Found"}, {}
+        if rest == ["comments" if self.kind == "github" else "notes"] and method == "POST":
+            comment = {"id": self.next_comment_id, "body": body.get("body", ""),
+                       "html_url": f"https://github.com/x/y/issues/{number}#issuecomment-{self.next_comment_id}"}
+            self.next_comment_id += 1
+            comments.append(comment)
+            return 201, comment, {}
+        if self.kind == "gitlab" and len(rest) == 2 and rest[0] == "notes" and method == "PUT":
+            for comment in comments:
+                if str(comment["id"]) == rest[1]:
+                    comment["body"] = body.get("body", "")
+                    return 200, comment, {}
+            return 404, {"message": "404 Not found"}, {}
+        if self.kind == "github" and rest[:1] == ["labels"]:
+            if method == "POST":
+                labels.update(body.get("labels", []))
+                return 200, [{"name": n} for n in sorted(labels)], {}
+            if method == "DELETE" and len(rest) == 2:
+                from urllib.parse import unquote
+
+                if unquote(rest[1]) not in labels:
+                    return 404, {"message": "Label does not exist"}, {}
+                labels.discard(unquote(rest[1]))
+                return 200, [{"name": n} for n in sorted(labels)], {}
+        if self.kind == "gitlab" and not rest and method == "PUT":
+            labels.update(x for x in (body.get("add_labels") or "").split(",") if x)
+            labels.difference_update(x for x in (body.get("remove_labels") or "").split(",") if x)
+            return 200, {"iid": int(number), "labels": sorted(labels)}, {}
+        return 404, {"message": "Not Found"}, {}
+
+    def _comments_list(self, path: str):
+        parts = path.strip("/").split("/")
+        found = self._issue_key(parts)
+        if found is None:
+            return None
+        key, number, rest = found
+        if rest == ["comments" if self.kind == "github" else "notes"]:
+            return 200, {}, list(self.comments.get((key, number), []))
+        return None
 
     def non_304(self) -> list[Received]:
         return [r for r in self.received if r.status != 304]
@@ -84,9 +178,12 @@ class FakeForge:
             user = self._oauth_tokens.get(token)
             return (200, {}, user) if user else (401, {}, {"message": "Bad credentials"})
         for canned in self.canned:
-            if path.startswith(canned.prefix) and canned.times > 0:
+            if path.startswith(canned.prefix) and canned.times > 0 and canned.method in (None, "GET"):
                 canned.times -= 1
                 return canned.status, canned.headers, canned.body
+        listed = self._comments_list(path)
+        if listed is not None:
+            return listed
         if self.kind == "github":
             return self._github(path, query)
         return self._gitlab(path, query)
@@ -215,7 +312,8 @@ class FakeForge:
                 parts = urlsplit(self.path).path.strip("/").split("/")
                 status, body = 404, {"message": "Not Found"}
                 length = int(self.headers.get("Content-Length") or 0)
-                form = {k: v[-1] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                raw_body = self.rfile.read(length)
+                form = {k: v[-1] for k, v in parse_qs(raw_body.decode()).items()}
                 if urlsplit(self.path).path in ("/login/oauth/access_token", "/oauth/token"):
                     user = forge.oauth_codes.pop(form.get("code", ""), None)  # codes work once
                     if user is None:
@@ -233,10 +331,42 @@ class FakeForge:
                                              "expires_at": "2099-01-01T00:00:00Z"}
                     except Exception as exc:  # noqa: BLE001
                         status, body = 401, {"message": f"bad JWT: {exc}"}
+                if status == 404 and forge._issue_key(parts) is not None:
+                    return self._write("POST", raw_body)
                 forge.received.append(Received("POST", urlsplit(self.path).path, {}, dict(self.headers), status))
                 raw = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def do_PATCH(self):  # noqa: N802
+                self._write("PATCH", self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+
+            def do_PUT(self):  # noqa: N802
+                self._write("PUT", self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+
+            def do_DELETE(self):  # noqa: N802
+                self._write("DELETE", self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+
+            def _write(self, method: str, raw_body: bytes):
+                path = urlsplit(self.path).path
+                try:
+                    sent = json.loads(raw_body) if raw_body else None
+                except ValueError:
+                    sent = None
+                status, body, headers = forge._write(method, path, sent)
+                lost = [p for p in forge.lose_answer if path.startswith(p)]
+                if lost and status < 400:
+                    forge.lose_answer.remove(lost[0])
+                    status, body = 502, {"message": "Bad Gateway"}
+                forge.received.append(Received(method, path, {}, dict(self.headers), status, sent))
+                raw = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                for key, value in headers.items():
+                    self.send_header(key, value)
                 self.send_header("Content-Length", str(len(raw)))
                 self.end_headers()
                 self.wfile.write(raw)

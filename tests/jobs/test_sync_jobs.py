@@ -69,6 +69,7 @@ def test_cron_schedule_loads_from_the_repository_config(rq_redis):
         ("end-pools", "money", None, "53 * * * *"),
         ("refresh-reports", "default", 300, None),
         ("public-data-export", "default", None, "31 2 * * *"),
+        ("forge-presence", "default", 300, None),
         ("ledger-reconciliation", "money", None, "11 * * * *"),
     }
 

@@ -88,7 +88,8 @@ def test_missing_delivery_id_is_400(client, session):
 
 
 def test_unhandled_event_and_unknown_repository_are_recorded_as_ignored(client, session, hello):
-    comment = post_github(client, "issue_comment", payload("github/webhooks/issues/opened.json"), "d-comment")
+    # issue_comment is handled since issue 22 (commands in comments): "star" is not.
+    comment = post_github(client, "star", payload("github/webhooks/issues/opened.json"), "d-comment")
     assert comment.status_code == 202
     foreign = payload("github/webhooks/issues/opened.json")
     foreign["repository"].update(id=1, full_name="someone/else", name="else")
@@ -96,7 +97,7 @@ def test_unhandled_event_and_unknown_repository_are_recorded_as_ignored(client, 
     assert post_github(client, "issues", foreign, "d-foreign").status_code == 202
     outcomes = dict(session.execute(select(WebhookDelivery.delivery_id, WebhookDelivery.outcome).where(
         WebhookDelivery.delivery_id.in_(["d-comment", "d-foreign"]))).all())
-    assert outcomes == {"d-comment": "event 'issue_comment' not handled", "d-foreign": "repository not in the commons"}
+    assert outcomes == {"d-comment": "event 'star' not handled", "d-foreign": "repository not in the commons"}
     statuses = set(session.scalars(select(WebhookDelivery.status).where(
         WebhookDelivery.delivery_id.in_(["d-comment", "d-foreign"]))))
     assert statuses == {DeliveryStatus.ignored}
