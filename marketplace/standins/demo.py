@@ -102,10 +102,10 @@ from marketplace.claims import certification
 from marketplace.claims import service as claims
 from marketplace.claims.models import Claim
 from marketplace.extensions import db
+from marketplace.forges.service import find_repository
 from marketplace.funds import queries as fund_queries
 from marketplace.funds import service as funds
 from marketplace.funds.models import FundSubscription, ProjectFund
-from marketplace.forges.service import find_repository
 from marketplace.i18n import format_money
 from marketplace.ledger.check import check
 from marketplace.ledger.models import AccountKind, LedgerAccount, LedgerEntry

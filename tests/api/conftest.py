@@ -62,13 +62,12 @@ def api_data(session, client) -> ApiData:
                              starts_at=now - timedelta(hours=1), ends_at=now + timedelta(days=30),
                              cap_per_pledge_minor=5000, sdgs=[3])
     pools.confirm_budget(pool.id, Money(20000, "USD"), reference="API-POOL", received_on=now.date(), actor=world.admin)
-    # The project's fund: a named and an anonymous subscriber, one allotment to the funded item.
+    # The project's fund: a named and an anonymous subscriber (tests/funds covers its allotments).
     fund = funds.fund_of(world.project, "USD")
     for email, amount, shown in (("api-sub-a@example.org", 2000, True), ("api-sub-b@example.org", 1000, False)):
         sub = funds.subscribe(fund, world.user(email), amount, rail=SubscriptionRail.bank_transfer, show_name=shown)
         funds.record_transfer(sub.id, Money(amount, "USD"), reference=f"API-{email}", received_on=now.date(),
                               actor=world.admin)
-    funds.allot(fund.id, funded, 2500, reason="API allotment", maintainer=world.maintainer)
     session.flush()
     return ApiData(paid_item=paid.id, funded_item=funded.id, deleted_item=deleted.id, project=world.project.slug,
                    pool=pool.id)

@@ -9,6 +9,7 @@ def test_the_item_page_has_the_pledge_claim_and_payout_sections_in_page_order(ap
     assert [(s.name, s.template) for s in SECTIONS] == [
         ("pledges", "pledges/_item_section.html"),
         ("pools", "pools/_item_section.html"),
+        ("funds", "funds/_item_section.html"),
         ("claims", "claims/_item_section.html"),
         ("payouts", "payouts/_item_section.html"),
     ]
@@ -28,6 +29,7 @@ def test_a_visitors_item_page_context_has_each_sections_data_and_no_forms(app, s
     assert context["pledges"]["unmaintained"] is True  # issue 20: the seeded project has no maintainer
     assert context["payouts"] == {"rows": [], "paid_out": []}
     assert (context["pools"]["matched"], context["pools"]["preview"]) == ([], [])
+    assert context["funds"] == {"allotments": [], "project": item.repository.project}
 
 
 def test_a_form_shown_again_reaches_only_its_own_section(app, session):

@@ -124,3 +124,27 @@ def test_a_leaving_project_returns_its_fund_pro_rata_and_the_fiscal_host_records
     with pytest.raises(funds.FundError):
         funds.allot(fw.fund.id, item, 100, reason="closed", maintainer=fw.maintainer)
     assert check() == []
+
+
+def test_a_leaving_projects_card_subscribers_are_refunded_on_their_invoices_payments(fw, session):
+    from marketplace.funds import rails
+
+    a, b = fw.user("card-a@example.org"), fw.user("card-b@example.org")
+    sub_a, sub_b = fw.subscribe(a, 2000), fw.subscribe(b, 1000)
+    fw.start(sub_a)
+    fw.start(sub_b)
+    fw.bill(sub_a)  # A's second month: 40.00 from A, 10.00 from B
+    item = fw.issue(197)
+    funds.allot(fw.fund.id, item, 2000, reason="stays on the item", maintainer=fw.maintainer)
+    made = funds.close_fund(fw.fund.id, actor=fw.admin)
+    assert [(r.subscription_id, r.amount_minor, r.rail.value) for r in made] == [
+        (sub_a.id, 2400, "card"), (sub_b.id, 600, "card")]
+    assert rails.end_at_stripe(fw.fund.id) == [sub_a.id, sub_b.id]
+    assert {s["status"] for s in fw.stripe.subscriptions.values()} == {"canceled"}
+    for row in made:
+        assert rails.refund_return(row.id)
+        assert not rails.refund_return(row.id)  # booked once
+    # A's 24.00: 20.00 on the newest invoice's payment, 4.00 on the first one's.
+    assert sorted(r["amount"] for r in fw.stripe.refunds.values()) == [400, 600, 2000]
+    assert funds.fund_balance(fw.fund) == 0
+    assert check() == []
