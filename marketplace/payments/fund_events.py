@@ -71,6 +71,11 @@ class _Event(schemas._Shape):
     data: _Data
 
 
+class NotAFundSubscription(LookupError):
+    """The object is not about a fund subscription of ours: an invoice of no
+    subscription, or a subscription whose metadata (as Stripe has it) names none."""
+
+
 def _number(value) -> int | None:
     if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 10 \
             and 0 < int(value) <= MAX_SUBSCRIPTION_ID:
@@ -134,8 +139,10 @@ def find_subscription(obj: dict) -> FundSubscription:
     about: by the id it names, else the Stripe subscription id we know, else
     the metadata of the subscription read from Stripe. Learns Stripe's ids on
     the way. Raises :class:`NotMatchedYet` (keep the delivery, try again),
-    ``PaymentsUnavailable``."""
+    :class:`NotAFundSubscription`, ``PaymentsUnavailable``."""
     sub_id, stripe_sub = named_subscription_id(obj), stripe_subscription_of(obj)
+    if sub_id is None and stripe_sub is None and obj.get("object") != "checkout.session":
+        raise NotAFundSubscription(f"{obj.get('object')} {obj.get('id')} belongs to no subscription")
     sub = db.session.get(FundSubscription, sub_id) if sub_id is not None else None
     if sub is None and stripe_sub:
         sub = db.session.scalar(select(FundSubscription).where(FundSubscription.stripe_subscription_id == stripe_sub))
@@ -143,7 +150,9 @@ def find_subscription(obj: dict) -> FundSubscription:
         sub = db.session.scalar(select(FundSubscription).where(FundSubscription.checkout_session_id == obj["id"]))
     if sub is None and sub_id is None and stripe_sub and stripe_client.configured():
         sub_id = named_subscription_id(stripe_client.retrieve_subscription(stripe_sub))
-        sub = db.session.get(FundSubscription, sub_id) if sub_id is not None else None
+        if sub_id is None:
+            raise NotAFundSubscription(f"{stripe_sub} names no fund subscription: not a project fund's")
+        sub = db.session.get(FundSubscription, sub_id)
     if sub is None:
         raise NotMatchedYet(f"no fund subscription for {obj.get('object') or 'object'} {obj.get('id')}"
                             + (f" ({stripe_sub})" if stripe_sub else "") + " yet")
@@ -239,5 +248,7 @@ def apply_fund_event(event: dict, delivery: WebhookDelivery) -> Outcome | None:
     handler = {**SUBSCRIPTION_HANDLERS, **INVOICE_HANDLERS}.get(event["type"], session_completed)
     try:
         return handler(event, delivery)
+    except NotAFundSubscription as exc:
+        return DeliveryStatus.ignored, str(exc)
     except funds.FundError as exc:
         return DeliveryStatus.failed, f"{exc}: check by hand"[:2000]

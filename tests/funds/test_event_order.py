@@ -109,3 +109,16 @@ def test_a_stale_update_after_a_pause_leaves_it_paused_and_a_deletion_ends_it_fo
     fw.deliver("customer.subscription.updated", stale)
     session.refresh(sub)
     assert sub.state is SubscriptionState.ended
+
+
+def test_an_invoice_of_another_product_on_the_stripe_account_is_ignored_not_kept_waiting(fw, session):
+    sub = fw.subscribe(fw.user("other@example.org"), 700)
+    _checkout, _created, paid = fw.first_events(sub)
+    fw.stripe.subscriptions[fw.stripe_subscription(sub)]["metadata"] = {}  # another product's subscription
+    bare = {**paid[1], "subscription_details": {"metadata": {}}}
+    delivery = fw.deliver("invoice.paid", bare)
+    assert (delivery.status, delivery.outcome) == (
+        DeliveryStatus.ignored, f"{fw.stripe_subscription(sub)} names no fund subscription: not a project fund's")
+    one_off = {"id": "in_one_off", "object": "invoice", "amount_paid": 500, "currency": "usd", "subscription": None}
+    assert fw.deliver("invoice.paid", one_off).status is DeliveryStatus.ignored
+    assert fund_balance(fw.fund) == 0
