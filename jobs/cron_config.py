@@ -47,6 +47,8 @@ SCHEDULE: tuple[Scheduled, ...] = (
     Scheduled("claim-lapses", "jobs.money.lapse_claims", cron="23 * * * *"),
     # Matching pools past their window end; rounds are divided by quadratic funding, once.
     Scheduled("end-pools", "jobs.money.end_pools", cron="53 * * * *"),
+    # Project funds: allotments past their expiry with no claim at work go back to their fund.
+    Scheduled("return-expired-allotments", "jobs.money.return_expired_allotments", cron="41 * * * *"),
     # Public reports: recomputed more often than they are kept (REPORTS_MAX_AGE_SECONDS,
     # 600), so anonymous requests read stored figures; the public data export once a day.
     Scheduled("refresh-reports", "jobs.reports.refresh_reports", interval=5 * 60),

@@ -2,6 +2,7 @@
 from marketplace.backlog.ending import end_withheld
 from marketplace.claims.service import lapse_due, warn_lapsing
 from marketplace.extensions import db
+from marketplace.funds.service import return_expired as return_expired_allotments_due
 from marketplace.ledger.summary import refresh as refresh_summary
 from marketplace.payouts.service import begin_transfer, execute, retry_due, transfer
 from marketplace.payouts.service import reconcile_transfers as reconcile
@@ -127,3 +128,14 @@ def end_pools() -> list[int]:
     return_due_pools(after_each=db.session.commit)
     db.session.commit()
     return ended
+
+
+@job(queue="money", timeout=CRON_TIMEOUT)
+def return_expired_allotments() -> list[int]:
+    """Cron: project funds' allotments past their expiry (default six months)
+    whose item is unsolved and has no approved or submitted claim go back to
+    their fund, never to the subscribers. Each return is keyed by the
+    allotment id, so a second run moves nothing. Returns the allotment ids."""
+    returned = return_expired_allotments_due()
+    db.session.commit()
+    return returned

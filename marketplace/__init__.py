@@ -117,6 +117,7 @@ def create_app(config: dict | None = None) -> Flask:
     from marketplace.api.views import bp as api_bp
     from marketplace.backlog.views import bp as backlog_bp
     from marketplace.claims.views import bp as claims_bp
+    from marketplace.funds.views import bp as funds_bp
     from marketplace.health.views import bp as health_bp
     from marketplace.pages.views import bp as pages_bp
     from marketplace.payouts.views import bp as payouts_bp
@@ -141,6 +142,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(claims_bp)
     app.register_blueprint(payouts_bp)
     app.register_blueprint(pools_bp)
+    app.register_blueprint(funds_bp)
     app.register_blueprint(reports_bp)
     app.register_blueprint(training_bp)
     app.register_blueprint(presence_bp)

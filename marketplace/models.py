@@ -23,6 +23,14 @@ from marketplace.forges.models import (  # noqa: F401
     RepositoryAlias,
     SyncRun,
 )
+from marketplace.funds.models import (  # noqa: F401
+    Allotment,
+    AllotmentAttribution,
+    FundReceipt,
+    FundReturn,
+    FundSubscription,
+    ProjectFund,
+)
 from marketplace.httpcache.models import DataVersion  # noqa: F401
 from marketplace.ledger.models import (  # noqa: F401
     LedgerAccount,

@@ -39,6 +39,7 @@ CLAIMANT = {"visitor": "login", "funder": "403", "implementor": "ok", "maintaine
 WEBHOOK = dict.fromkeys(ROLES, "401")
 SPONSOR_OF_POOL = {**ADMIN, "funder": "ok"}  # the pool's sponsor (the funder here) and admins
 SIGNED_IN_404 = {**dict.fromkeys(ROLES, "404"), "visitor": "login"}
+FUND_MAINTAINERS = {**ADMIN, "maintainer": "ok", "admin": "403"}  # a project's maintainers allot its fund
 
 # (endpoint, method): (URL template filled from the fixture objects, expectations)
 MATRIX = {
@@ -194,6 +195,23 @@ MATRIX = {
     ("presence.settings", "GET"): ("/projects/odk/forge", MANAGERS),
     ("presence.change", "POST"): ("/projects/odk/forge/{repository}", MANAGERS),
     ("presence.restore", "POST"): ("/projects/odk/forge/items/{item}/restore", MANAGERS),
+    # Project funds (issue 18): the funder subscribes to ODK's fund by bank transfer.
+    ("funds.show", "GET"): ("/projects/odk/fund", PUBLIC),
+    ("funds.subscribe", "POST"): ("/projects/odk/fund/subscribe", SIGNED_IN),
+    ("funds.subscription", "GET"): ("/funds/subscriptions/{fund_subscription}", OWNER_OF_PLEDGE),
+    ("funds.thanks", "GET"): ("/funds/subscriptions/{fund_subscription}/thanks", OWNER_OF_PLEDGE),
+    ("funds.checkout", "POST"): ("/funds/subscriptions/{fund_subscription}/checkout", OWNER_OF_PLEDGE),
+    ("funds.pause", "POST"): ("/funds/subscriptions/{fund_subscription}/pause", OWNER_OF_PLEDGE),
+    ("funds.resume", "POST"): ("/funds/subscriptions/{fund_subscription}/resume", OWNER_OF_PLEDGE),
+    ("funds.cancel", "POST"): ("/funds/subscriptions/{fund_subscription}/cancel", OWNER_OF_PLEDGE),
+    ("funds.allot", "POST"): ("/projects/odk/fund/USD/allot", FUND_MAINTAINERS),
+    ("funds.allotment", "GET"): ("/funds/allotments/{allotment}", PUBLIC),
+    ("funds.statement", "GET"): ("/statements/me/funds", SIGNED_IN),
+    ("funds.host", "GET"): ("/funds/host", ADMIN),
+    ("funds.record_transfer", "POST"): ("/funds/subscriptions/{fund_subscription}/transfer", ADMIN),
+    ("funds.record_return", "POST"): ("/funds/returns/{fund_return}", ADMIN),
+    ("funds.close", "POST"): ("/projects/odk/fund/USD/close", ADMIN),
+    ("api.project_fund", "GET"): ("/api/v1/projects/odk/fund", PUBLIC),
 }
 
 
@@ -281,6 +299,19 @@ def world(app, session):
                   ends_on=date(2026, 12, 31), currency="USD", created_by_id=people["funder"].id)
     session.add(grant)
     session.flush()
+    from marketplace.funds import service as funds
+    from marketplace.funds.models import FundReturn, SubscriptionRail
+
+    fund = funds.fund_of(odk, "USD")
+    fund_subscription = funds.subscribe(fund, people["funder"], 1000, rail=SubscriptionRail.bank_transfer,
+                                        show_name=True)
+    funds.record_transfer(fund_subscription.id, Money(1000, "USD"), reference="MATRIX-F",
+                          received_on=utcnow().date(), actor=people["admin"])
+    allotment = funds.allot(fund.id, item, 400, reason="Matrix", maintainer=people["maintainer"])
+    fund_return = FundReturn(fund_id=fund.id, subscription_id=fund_subscription.id, number=1,
+                             rail=SubscriptionRail.bank_transfer, currency="USD", amount_minor=100)
+    session.add(fund_return)
+    session.flush()
     # Committed (a savepoint of the test transaction): a view that rolls back
     # its own work must not take the fixture's rows with it.
     session.commit()
@@ -292,7 +323,8 @@ def world(app, session):
                 "repository": item.repository_id, "claim": claim.id, "link": pull.links[0].id,
                 "invitation": token, "pledge": pledge.id, "item_claim": item_claim.id,
                 "certification": certification.id, "payout": payout.id, "share": payout.shares[0].id,
-                "pool": pool.id, "grant": grant.id},
+                "pool": pool.id, "grant": grant.id, "fund_subscription": fund_subscription.id,
+                "allotment": allotment.id, "fund_return": fund_return.id},
     }
     app.config.update(GITHUB_OAUTH_CLIENT_ID=None, GITHUB_OAUTH_CLIENT_SECRET=None)
 

@@ -55,6 +55,10 @@ OPERATIONS: tuple[Operation, ...] = (
               path_parameters={"id": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1,
                                       "description": "The pool's id"}},
               errors={404: "No such pool, or not funded yet"}),
+    Operation("/projects/{slug}/fund", "getProjectFund",
+              "A member project's fund per currency: balance, received, allotted, returned, subscribers and "
+              "allotments", "ProjectFundView", path_parameters={"slug": {"type": "string"}},
+              errors={404: "No such project"}),
     # Reports (issue 17): figures per currency in minor units, recomputed at most every few minutes.
     Operation("/reports/commons", "getCommonsReport",
               "The commons report: money by month, by SDG and by recipient country, per currency", "CommonsReport"),

@@ -16,6 +16,7 @@ from marketplace.backlog.close_reasons import CloseReason
 from marketplace.backlog.models import ItemState
 from marketplace.backlog.search import FUNDED, MATCHED, MAX_PAGE, MAX_QUERY_LENGTH, SORTS, STATES, TRAINING
 from marketplace.forges.models import ForgeKind
+from marketplace.funds.models import AllotmentState, FundState
 from marketplace.payouts.models import PayoutState, ShareState
 from marketplace.pledges.models import PledgeState
 from marketplace.pools.models import MatchState, PoolKind, PoolRail, PoolState
@@ -260,6 +261,10 @@ class CurrencyTotals(ApiModel):
     pools_received: MinorUnits = Field(description="Received from matching pools' sponsors")
     pools_held: MinorUnits = Field(description="Held by matching pools, not matched yet")
     pools_returned: MinorUnits = Field(description="Returned to matching pools' sponsors")
+    funds_received: MinorUnits = Field(default=0, description="Received by project funds from subscribers")
+    funds_held: MinorUnits = Field(default=0, description="Held by project funds, not allotted yet")
+    funds_returned: MinorUnits = Field(default=0, description="Returned to subscribers of projects that left")
+    funds_kept: MinorUnits = Field(default=0, description="Kept by the fiscal host under the funds' terms")
 
 
 class LedgerSummary(ApiModel):
@@ -330,6 +335,62 @@ class PoolList(ApiModel):
     pools: list[Pool]
 
 
+# -- project funds ---------------------------------------------------------------------------------
+
+
+class FundAttribution(ApiModel):
+    """A subscriber's part of an allotment (name null: the subscriber chose not to be shown)."""
+
+    name: Optional[str]
+    amount_minor: MinorUnits
+
+
+class FundAllotment(ApiModel):
+    """Fund money a maintainer allotted to an item, held like a pledge of the fund."""
+
+    allotment: int
+    item: int
+    amount_minor: MinorUnits
+    reason: str
+    state: values_of(AllotmentState) = Field(description="held: in the item's escrow; released: paid out; "
+                                                         "returned: back in the fund")
+    created_at: UtcTimestamp
+    expires_at: UtcTimestamp = Field(description="Back to the fund after this if the item is unsolved "
+                                                 "and no claim is at work")
+    attribution: list[FundAttribution] = Field(description="Whose money it was, by largest remainder")
+
+
+class FundSubscriber(ApiModel):
+    """A live subscription (name null: anonymous)."""
+
+    name: Optional[str]
+    amount_minor: MinorUnits = Field(description="Each month")
+    state: Literal["active", "paused"]
+
+
+class FundCurrency(ApiModel):
+    """A project's fund in one currency, in minor units of it."""
+
+    currency: CurrencyCode
+    state: values_of(FundState)
+    balance: MinorUnits = Field(description="Held by the fund, not allotted (from the ledger)")
+    received: MinorUnits = Field(description="Everything subscribers paid in")
+    monthly: MinorUnits = Field(description="What the active subscriptions give each month")
+    allotted: MinorUnits = Field(description="Every allotment made")
+    returned: MinorUnits = Field(description="Allotments come back to the fund (work not done, expired)")
+    paid_out: MinorUnits = Field(description="Allotments paid out with their items' payouts")
+    subscribers: list[FundSubscriber]
+    allotments: list[FundAllotment] = Field(description="Newest first, at most 500")
+
+
+class ProjectFundView(ApiModel):
+    """A member project's fund: per currency, its figures, subscribers and allotments."""
+
+    project: str
+    url: Url
+    funds: list[FundCurrency]
+
+
 # -- query parameters -----------------------------------------------------------------------------
 
 Page = Annotated[int, Field(ge=1, le=MAX_PAGE, description="Page number, from 1")]
@@ -371,5 +432,5 @@ class ItemQuery(ApiModel):
 # Every model whose schema is a component, by name.
 COMPONENTS: tuple[type[ApiModel], ...] = (
     Error, Money, Item, ItemList, Project, ProjectDetail, ProjectList, ItemLedger, LedgerSummary,
-    PoolList, PoolDetail,
+    PoolList, PoolDetail, ProjectFundView,
 )

@@ -19,6 +19,7 @@ from marketplace.backlog.search import (
 )
 from marketplace.errors import BadFilter
 from marketplace.extensions import db, limiter
+from marketplace.funds import queries as fund_queries
 from marketplace.ledger.summary import read as read_ledger_summary
 from marketplace.payouts.queries import public_item_payouts
 from marketplace.pledges.service import awaiting_payment, awaiting_payment_counts
@@ -198,6 +199,32 @@ def project(slug: str):
     if row is None:
         abort(404)
     return answer(project_detail_model(row, open_item_counts().get(row.id, 0)))
+
+
+@bp.get("/projects/<slug>/fund")
+def project_fund(slug: str):
+    """A member project's fund per currency: balance, received, allotted and
+    returned (minor units), its live subscribers as they chose to be shown,
+    and its allotments with their attribution."""
+    row = db.session.scalar(select(MemberProject).where(MemberProject.slug == slug))
+    if row is None:
+        abort(404)
+    out = []
+    for fund in fund_queries.funds_of(row):
+        f = fund_queries.figures(fund)
+        out.append(schemas.FundCurrency(
+            currency=fund.currency, state=fund.state.value, balance=f["balance"], received=f["received"],
+            monthly=f["monthly"], allotted=f["allotted"], returned=f["returned"], paid_out=f["paid_out"],
+            subscribers=[schemas.FundSubscriber(name=s["name"], amount_minor=s["amount_minor"], state=s["state"].value)
+                         for s in fund_queries.subscribers(fund)],
+            allotments=[schemas.FundAllotment(
+                allotment=a.id, item=a.item_id, amount_minor=a.amount_minor, reason=a.reason, state=a.state.value,
+                created_at=a.created_at, expires_at=a.expires_at,
+                attribution=[schemas.FundAttribution(name=p["name"], amount_minor=p["amount_minor"])
+                             for p in fund_queries.attribution_of(a)])
+                for a in fund_queries.allotments_of(fund) if not a.item.hidden]))
+    return answer(schemas.ProjectFundView(project=row.slug, url=url_for("funds.show", slug=row.slug, _external=True),
+                                          funds=out))
 
 
 @bp.get("/items")

@@ -28,6 +28,7 @@ from marketplace.claims import service as claims
 from marketplace.claims.models import ACTIVE_CLAIM_STATES, Claim
 from marketplace.errors import DomainError
 from marketplace.extensions import db
+from marketplace.funds import service as funds
 from marketplace.payouts import service as payouts
 from marketplace.payouts.models import OPEN_PAYOUT_STATES, Payout
 from marketplace.pledges.models import Pledge, PledgeState
@@ -95,6 +96,7 @@ def closed_without_work(item: BacklogItem, *, actor: str) -> None:
     claims.cancel_for_item(item, reason_text(close_reason_of(item)), actor=actor)
     # Matching pools' money goes back to them at once; the funders decide about theirs.
     pools.return_item_matches(item, why=close_reason_of(item).value)
+    funds.return_item_allotments(item, why=close_reason_of(item).value)  # back to the project's fund
     offer_refunds(item)
 
 
@@ -126,6 +128,7 @@ def end_item(item: BacklogItem, when: datetime, *, actor: str) -> list[int]:
     claims.cancel_for_item(item, why, actor=actor)
     payouts.on_item_closed(item)  # deleted pays nobody: open payouts are cancelled
     pools.return_item_matches(item, why="deleted on the forge")
+    funds.return_item_allotments(item, why="deleted on the forge")
     told = tell_funders_refunded(item, lambda: reason_text(CloseReason.deleted))
     refunded = refund_item_now(item, reason="deleted on the forge", actor=actor)
     audit.record("item.ended", "backlog_item", item.id, actor=actor,
@@ -211,6 +214,7 @@ def end_withheld(now: datetime | None = None, window: timedelta | None = None) -
         cancelled = claims.cancel_for_item(item, why, actor="job:end_withheld")
         closed = payouts.cancel_open_payouts(item, "the forge keeps the issue private")
         pools.return_item_matches(item, why="kept private by the forge")
+        funds.return_item_allotments(item, why="kept private by the forge")
         told = tell_funders_refunded(item, lambda: _("kept private by the forge"))
         refunded = refund_item_now(item, reason="kept private by the forge", actor="job:end_withheld")
         if cancelled or closed or told or refunded:

@@ -24,6 +24,7 @@ from marketplace.claims import item_section as claims_section
 from marketplace.extensions import db
 from marketplace.forges.models import ForgeKind, Repository
 from marketplace.forges.urls import path_key
+from marketplace.funds import item_section as funds_section
 from marketplace.markdown import ForgeLinks, RenderCache, render_markdown
 from marketplace.notifications.links import url_for_public
 from marketplace.payouts import item_section as payouts_section
@@ -49,6 +50,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("pledges", pledges_section.TEMPLATE, pledges_section.section),
     Section("pools", pools_section.TEMPLATE, pools_section.section),
     Section("training", training_section.TEMPLATE, training_section.section),
+    Section("funds", funds_section.TEMPLATE, funds_section.section),
     Section("claims", claims_section.TEMPLATE, claims_section.section),
     Section("payouts", payouts_section.TEMPLATE, payouts_section.section),
     Section("presence", presence_section.TEMPLATE, presence_section.section),

@@ -23,6 +23,14 @@
    booked to the sponsor's returns exactly its amount once Stripe made it,
    and nothing (never booked, or booked and given back) when it is still
    waiting for Stripe or failed.
+10. Project funds (issue 18): each fund's account is never negative; what
+   its subscribers paid in (ledger) equals its receipts (rows), and equals
+   allotted (held or paid out) + returned to subscribers + kept by the
+   fiscal host + held in the fund; each fund's allotments (rows) equal what
+   their transactions (referenced by allotment id) moved into escrow; each
+   allotment's attributions add up to its amount; what went back to
+   subscribers equals the returns recorded as made. Held allotments count
+   in 4 beside the pledges.
 On SQLite (no FULL OUTER JOIN in older versions) rows missing on the left
 side of 3 and 4 are checked one way only.
 """
@@ -63,6 +71,8 @@ pledged AS (
         FROM pledge WHERE state IN ('held', 'partially_refunded', 'disputed')
         UNION ALL
         SELECT item_id, currency, amount_minor - returned_minor AS held FROM pool_match WHERE state = 'held'
+        UNION ALL
+        SELECT item_id, currency, amount_minor AS held FROM fund_allotment WHERE state = 'held'
     ) holding GROUP BY item_id, currency
 ),
 escrow_vs_pledges AS (
@@ -171,6 +181,59 @@ pool_rules AS (
     GROUP BY r.id, r.currency, r.state, r.amount_minor
     HAVING (CASE WHEN r.state = 'succeeded' THEN r.amount_minor ELSE 0 END) <> COALESCE(SUM(e.amount_minor), 0)
 ),
+fund_ledger AS (
+    SELECT a.fund_id,
+           SUM(CASE WHEN a.kind = 'project_fund' THEN e.amount_minor ELSE 0 END) AS held,
+           -SUM(CASE WHEN a.kind = 'subscriber_payments' THEN e.amount_minor ELSE 0 END) AS paid_in,
+           SUM(CASE WHEN a.kind = 'subscriber_returns' THEN e.amount_minor ELSE 0 END) AS returned,
+           SUM(CASE WHEN a.kind = 'fund_kept' THEN e.amount_minor ELSE 0 END) AS kept
+    FROM ledger_entry e JOIN ledger_account a ON a.id = e.account_id
+    WHERE a.fund_id IS NOT NULL GROUP BY a.fund_id
+),
+fund_allotted AS (
+    SELECT t.reference_id AS allotment_id, SUM(e.amount_minor) AS into_escrow
+    FROM ledger_entry e JOIN ledger_account a ON a.id = e.account_id
+    JOIN ledger_transaction t ON t.id = e.transaction_id
+    WHERE a.kind = 'item_escrow' AND t.reference_kind IN ('fund_allotment', 'fund_allotment_returned')
+    GROUP BY t.reference_id
+),
+fund_figures AS (
+    SELECT f.id, f.currency,
+           COALESCE((SELECT SUM(r.amount_minor) FROM fund_receipt r WHERE r.fund_id = f.id), 0) AS received,
+           COALESCE((SELECT SUM(x.amount_minor) FROM fund_return x
+                     WHERE x.fund_id = f.id AND x.state = 'returned'), 0) AS returned_rows,
+           COALESCE((SELECT SUM(CASE WHEN al.state IN ('held', 'released') THEN al.amount_minor ELSE 0 END)
+                     FROM fund_allotment al WHERE al.fund_id = f.id), 0) AS allotted,
+           COALESCE((SELECT SUM(COALESCE(fa.into_escrow, 0)) FROM fund_allotment al
+                     LEFT JOIN fund_allotted fa ON fa.allotment_id = al.id WHERE al.fund_id = f.id), 0)
+               AS allotted_by_ledger,
+           COALESCE(l.held, 0) AS held, COALESCE(l.paid_in, 0) AS paid_in, COALESCE(l.returned, 0) AS returned,
+           COALESCE(l.kept, 0) AS kept
+    FROM project_fund f LEFT JOIN fund_ledger l ON l.fund_id = f.id
+),
+fund_rules AS (
+    SELECT 'fund holds a negative amount' AS rule, id::text AS subject, currency, held AS amount
+    FROM fund_figures WHERE held < 0
+    UNION ALL
+    SELECT 'fund paid in differs from its receipts', id::text, currency, paid_in - received
+    FROM fund_figures WHERE paid_in <> received
+    UNION ALL
+    SELECT 'fund money in differs from allotted + returned + kept + held', id::text, currency,
+           paid_in - allotted - returned - kept - held
+    FROM fund_figures WHERE paid_in <> allotted + returned + kept + held
+    UNION ALL
+    SELECT 'fund allotments differ from their ledger entries', id::text, currency, allotted - allotted_by_ledger
+    FROM fund_figures WHERE allotted <> allotted_by_ledger
+    UNION ALL
+    SELECT 'fund returned differs from its returns made', id::text, currency, returned - returned_rows
+    FROM fund_figures WHERE returned <> returned_rows
+    UNION ALL
+    SELECT 'allotment attributions differ from its amount', al.id::text, al.currency,
+           al.amount_minor - COALESCE(SUM(at.amount_minor), 0)
+    FROM fund_allotment al LEFT JOIN fund_allotment_attribution at ON at.allotment_id = al.id
+    GROUP BY al.id, al.currency, al.amount_minor
+    HAVING al.amount_minor <> COALESCE(SUM(at.amount_minor), 0)
+),
 bad_currency AS (
     SELECT 'bad currency code' AS rule, id::text AS subject, currency, amount_minor AS amount
     FROM ledger_entry WHERE currency !~ '^[A-Z]{3}$'
@@ -185,6 +248,7 @@ UNION ALL SELECT rule, subject, currency, amount FROM negative_payable
 UNION ALL SELECT rule, subject, currency, amount FROM payout_split
 UNION ALL SELECT rule, subject, currency, amount FROM payout_released
 UNION ALL SELECT rule, subject, currency, amount FROM pool_rules
+UNION ALL SELECT rule, subject, currency, amount FROM fund_rules
 UNION ALL SELECT rule, subject, currency, amount FROM bad_currency
 ORDER BY 1, 2, 3
 """

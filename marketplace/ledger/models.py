@@ -46,6 +46,14 @@ class AccountKind(str, enum.Enum):
     sponsor_payments = "sponsor_payments"
     matching_pool = "matching_pool"
     sponsor_returns = "sponsor_returns"
+    # Project funds (marketplace.funds), each account per fund: where its
+    # subscribers' money comes from (negative: what they paid in), what the
+    # fund holds unallotted, what went back to subscribers when the project
+    # left the commons, and what the fiscal host kept then (the terms).
+    subscriber_payments = "subscriber_payments"
+    project_fund = "project_fund"
+    subscriber_returns = "subscriber_returns"
+    fund_kept = "fund_kept"
 
 
 class LedgerAccount(db.Model):
@@ -59,6 +67,7 @@ class LedgerAccount(db.Model):
     item_id: Mapped[int | None] = mapped_column(ForeignKey("backlog_item.id", ondelete="RESTRICT"), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="RESTRICT"), index=True)
     pool_id: Mapped[int | None] = mapped_column(ForeignKey("matching_pool.id", ondelete="RESTRICT"), index=True)
+    fund_id: Mapped[int | None] = mapped_column(ForeignKey("project_fund.id", ondelete="RESTRICT"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

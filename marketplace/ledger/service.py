@@ -32,19 +32,21 @@ class Line:
 
 
 def account(kind: AccountKind, *, item_id: int | None = None, user_id: int | None = None,
-            pool_id: int | None = None) -> LedgerAccount:
-    """The account of ``kind`` (per item, per recipient or per matching pool where it applies), created once.
+            pool_id: int | None = None, fund_id: int | None = None) -> LedgerAccount:
+    """The account of ``kind`` (per item, per recipient, per matching pool or per project fund where it
+    applies), created once.
 
     Race-safe: two sessions creating it at once end with one row.
     """
     code = (kind.value + (f":item:{item_id}" if item_id else "") + (f":user:{user_id}" if user_id else "")
-            + (f":pool:{pool_id}" if pool_id else ""))
+            + (f":pool:{pool_id}" if pool_id else "") + (f":fund:{fund_id}" if fund_id else ""))
     row = db.session.scalar(select(LedgerAccount).where(LedgerAccount.code == code))
     if row is not None:
         return row
     try:
         with db.session.begin_nested():
-            row = LedgerAccount(code=code, kind=kind, item_id=item_id, user_id=user_id, pool_id=pool_id)
+            row = LedgerAccount(code=code, kind=kind, item_id=item_id, user_id=user_id, pool_id=pool_id,
+                                fund_id=fund_id)
             db.session.add(row)
     except IntegrityError:
         row = db.session.scalar(select(LedgerAccount).where(LedgerAccount.code == code))

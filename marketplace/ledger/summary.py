@@ -42,9 +42,14 @@ FIGURE_OF = {AccountKind.funder_payments: "received", AccountKind.item_escrow: "
              AccountKind.stripe_fees: "lost",  # a dispute's fee is part of what the dispute cost
              # Matching pools: sponsors' money in, what the pools hold, what went back to sponsors.
              AccountKind.sponsor_payments: "pools_received", AccountKind.matching_pool: "pools_held",
-             AccountKind.sponsor_returns: "pools_returned"}
+             AccountKind.sponsor_returns: "pools_returned",
+             # Project funds: subscribers' money in, what the funds hold unallotted, what went
+             # back to subscribers (a project that left), what the fiscal host kept then.
+             AccountKind.subscriber_payments: "funds_received", AccountKind.project_fund: "funds_held",
+             AccountKind.subscriber_returns: "funds_returned", AccountKind.fund_kept: "funds_kept"}
 # Sources are negative in the ledger; shown as positive amounts.
-NEGATIVE_KINDS = (AccountKind.funder_payments, AccountKind.contributor_receivable, AccountKind.sponsor_payments)
+NEGATIVE_KINDS = (AccountKind.funder_payments, AccountKind.contributor_receivable, AccountKind.sponsor_payments,
+                  AccountKind.subscriber_payments)
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,8 @@ class SummaryView:
 def figures(balances: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
     """Public totals per currency from balances by account kind then currency:
     received, held, refunded, fees, paid, owed, lost, commons, advanced,
-    pools_received, pools_held, pools_returned (minor units, positive where money arrived)."""
+    pools_received, pools_held, pools_returned, funds_received, funds_held, funds_returned, funds_kept
+    (minor units, positive where money arrived)."""
     out: dict[str, dict[str, int]] = {}
     names = list(dict.fromkeys(FIGURE_OF.values()))
     for kind_name, by_currency in balances.items():

@@ -365,3 +365,78 @@ def create_transfer_reversal(transfer_id: str, money: Money, *, idempotency_key:
     except stripe.StripeError as exc:
         raise _connect_error(exc) from None
     return reversal.to_dict()
+
+
+# Stripe Billing, for the monthly subscriptions to project funds (issue 18).
+
+
+def create_subscription_checkout_session(fund_subscription_id: int, money: Money, *, product: str,
+                                         success_url: str, cancel_url: str, locale: str = "auto") -> tuple[str, str]:
+    """A Stripe Checkout Session in subscription mode: ``money`` every month
+    (``price_data.recurring.interval`` ``month``); returns (session id, URL).
+
+    ``metadata``, ``subscription_data.metadata`` (so every invoice and
+    subscription event carries it) and ``client_reference_id``
+    (``fund-sub-<id>``) name our subscription. The idempotency key is made from
+    its id, so a double click makes one session. Raises
+    :class:`PaymentRefused` or :class:`PaymentsUnavailable` (see
+    :func:`create_checkout_session`). (Stripe docs: "Build a subscriptions
+    integration", "Create a Checkout Session".)"""
+    metadata = {"fund_subscription_id": str(fund_subscription_id)}
+    params = {
+        "mode": "subscription",
+        "line_items": [{
+            "quantity": 1,
+            "price_data": {
+                "currency": money.currency.lower(),
+                "unit_amount": stripe_amount(money),
+                "recurring": {"interval": "month"},
+                "product_data": {"name": product[:250]},
+            },
+        }],
+        "success_url": success_url,
+        "cancel_url": cancel_url,
+        "client_reference_id": f"fund-sub-{fund_subscription_id}",
+        "metadata": dict(metadata),
+        "subscription_data": {"metadata": dict(metadata)},
+        "locale": locale,
+    }
+    try:
+        session = client().v1.checkout.sessions.create(
+            params, {"idempotency_key": f"fund-sub-{fund_subscription_id}-checkout"})
+    except stripe.StripeError as exc:
+        raise _payment_error(exc) from None
+    return session.id, session.url
+
+
+def retrieve_subscription(subscription_id: str) -> dict:
+    """``GET /v1/subscriptions/{id}`` as a plain dict (``status``,
+    ``pause_collection``, ``metadata``). Raises :class:`PaymentsUnavailable`."""
+    try:
+        return client().v1.subscriptions.retrieve(subscription_id).to_dict()
+    except stripe.StripeError as exc:
+        raise PaymentsUnavailable(str(exc)) from None
+
+
+def pause_subscription(subscription_id: str, paused: bool) -> dict:
+    """``POST /v1/subscriptions/{id}``: ``pause_collection[behavior]=void`` (no
+    invoice is charged while paused) or, to resume, ``pause_collection`` unset.
+    Returns the subscription. Raises :class:`PaymentsUnavailable`. (Stripe docs:
+    "Pause payment collection".)"""
+    params = {"pause_collection": {"behavior": "void"}} if paused else {"pause_collection": ""}
+    try:
+        return client().v1.subscriptions.update(subscription_id, params).to_dict()
+    except stripe.StripeError as exc:
+        raise PaymentsUnavailable(str(exc)) from None
+
+
+def cancel_subscription(subscription_id: str) -> dict:
+    """``DELETE /v1/subscriptions/{id}``: no more invoices, now. Stripe sends
+    ``customer.subscription.deleted``. A subscription already canceled is read
+    back. Returns it. Raises :class:`PaymentsUnavailable`."""
+    try:
+        return client().v1.subscriptions.cancel(subscription_id).to_dict()
+    except stripe.InvalidRequestError:
+        return retrieve_subscription(subscription_id)
+    except stripe.StripeError as exc:
+        raise PaymentsUnavailable(str(exc)) from None

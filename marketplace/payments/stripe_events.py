@@ -32,7 +32,7 @@ from marketplace.audit.models import AuditEvent
 from marketplace.extensions import db
 from marketplace.ledger.models import AccountKind
 from marketplace.money import Money, from_stripe_amount
-from marketplace.payments import pool_events, stripe_client
+from marketplace.payments import fund_events, pool_events, stripe_client
 from marketplace.payments.balance import BalanceError, movements
 from marketplace.payouts import after_payout
 from marketplace.payouts import service as payouts
@@ -437,6 +437,10 @@ def apply_event(event: dict, delivery: WebhookDelivery) -> Outcome:
     Raises :class:`NotMatchedYet` (the delivery waits and is tried again) and
     ``PaymentsUnavailable`` (Stripe could not be asked: retried as a failure).
     """
+    # A project fund's subscription (Stripe Billing): its own events and handlers.
+    routed = fund_events.apply_fund_event(event, delivery)
+    if routed is not None:
+        return routed
     handler = HANDLERS.get(event.get("type"))
     if handler is None:
         return DeliveryStatus.ignored, f"Stripe event {event.get('type')!r} not handled"

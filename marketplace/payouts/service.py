@@ -30,6 +30,7 @@ from marketplace.claims import service as claims
 from marketplace.claims import signals as claim_signals
 from marketplace.errors import DomainError
 from marketplace.extensions import db
+from marketplace.funds import service as funds
 from marketplace.ledger import service as ledger
 from marketplace.ledger.models import (
     AccountKind,
@@ -109,14 +110,16 @@ def quote(payout: Payout, weights: list[int] | None = None) -> dict:
 # --- proposal ------------------------------------------------------------------------
 
 def _matched(item_id: int, currency: str, pledges: list[Pledge]) -> int:
-    """What matching pools added to these pledges (and a round to the item),
-    held in its escrow beside them: paid out with them (minor units)."""
-    return sum(m.held_minor for m in pools.held_matches(item_id, currency, [p.id for p in pledges]))
+    """What matching pools added to these pledges (and a round to the item), and
+    what project funds allotted to the item, held in its escrow beside them:
+    paid out with them (minor units)."""
+    return (sum(m.held_minor for m in pools.held_matches(item_id, currency, [p.id for p in pledges]))
+            + sum(a.held_minor for a in funds.held_allotments(item_id, currency)))
 
 
 def _escrow_currencies(item_id: int) -> list[str]:
     """Currencies in which the item's escrow holds undisputed money (what a payout can take)."""
-    return sorted({p.currency for p in undisputed_pledges(item_id, None)})
+    return sorted({p.currency for p in undisputed_pledges(item_id, None)} | set(funds.held_currencies(item_id)))
 
 
 def open_payout(item_id: int, currency: str) -> Payout | None:
@@ -454,8 +457,11 @@ def execute(payout_id: int, now: datetime | None = None) -> bool:
                if pledges[c.pledge_id].state not in (PledgeState.held, PledgeState.partially_refunded)
                or pledges[c.pledge_id].held_minor != c.amount_minor]
     matches = pools.held_matches(payout.item_id, payout.currency, list(pledges))
-    if sum(m.held_minor for m in matches) != payout.gross_minor - sum(c.amount_minor for c in payout.covered):
-        changed = changed or [c.pledge_id for c in payout.covered]  # a match went back since approval
+    allotments = funds.held_allotments(payout.item_id, payout.currency)
+    if sum(m.held_minor for m in matches) + sum(a.held_minor for a in allotments) \
+            != payout.gross_minor - sum(c.amount_minor for c in payout.covered):
+        # A match or an allotment went back (or one came) since approval.
+        changed = changed or [c.pledge_id for c in payout.covered] or ["allotments"]
     if changed:
         _must_move(payout, PayoutState.held)
         db.session.flush()
@@ -475,6 +481,7 @@ def execute(payout_id: int, now: datetime | None = None) -> bool:
     for pledge in pledges.values():
         pledge.state, pledge.closed_at = PledgeState.released, now
     pools.release_matches(payout.id, matches)
+    funds.release_allotments(payout.id, allotments)
     _must_move(payout, PayoutState.executing, open_key=None, executed_at=now)
     db.session.flush()
     audit.record("payout.executed", "payout", payout.id, actor="job:execute_payout",
@@ -769,6 +776,7 @@ def return_manual_payout(payout_id: int, *, reason: str, admin: User) -> Payout:
     for share in shares:
         share.state = ShareState.returned
     pools.unrelease_matches(payout.id)
+    funds.unrelease_allotments(payout.id)
     _must_move(payout, PayoutState.returned, returned_at=now)
     payout.flagged_at, payout.flag_reason = now, _("returned / not paid: %(reason)s", reason=reason)
     db.session.flush()

@@ -29,6 +29,13 @@ month:
   bank transfer) gets one funder × 100.00 on one item, four × 25.00 on
   another and a hundred neighbours × 1.00 on a third: its page publishes
   the distribution (raw 0 / 300.00 / 9,900.00; shares 0 / 29.41 / 970.59).
+- recurring funding (issue 18): the Community Health Toolkit's fund gets two
+  monthly subscribers — the foundation by card (200.00, Stripe Billing: the
+  local Stripe's Checkout in subscription mode, its signed
+  ``customer.subscription.created`` and ``invoice.paid``, then a second
+  month's invoice) and a funder by standing bank transfer (50.00, recorded
+  by the fiscal host) — and its maintainer allots 150.00 to an item through
+  the fund page's form, attributed 120.00 / 30.00 to them.
 
 Then it runs the ledger check (``flask ledger check``) and prints "ledger ok"
 and the month's figures per currency, read from the ledger. The local
@@ -96,6 +103,9 @@ from marketplace.claims import service as claims
 from marketplace.claims.models import Claim
 from marketplace.extensions import db
 from marketplace.forges.service import find_repository
+from marketplace.funds import queries as fund_queries
+from marketplace.funds import service as funds
+from marketplace.funds.models import FundSubscription, ProjectFund
 from marketplace.i18n import format_money
 from marketplace.ledger.check import check
 from marketplace.ledger.models import AccountKind, LedgerAccount, LedgerEntry
@@ -219,8 +229,9 @@ def ledger_figures() -> dict[str, dict[str, int]]:
              AccountKind.platform_fees: "fees", AccountKind.contributor_payable: "owed",
              AccountKind.payouts_paid: "paid", AccountKind.refunds: "refunded", AccountKind.disputes: "lost",
              AccountKind.sponsor_payments: "pools_in", AccountKind.matching_pool: "pools_held",
-             AccountKind.sponsor_returns: "pools_returned"}
-    sources = (AccountKind.funder_payments, AccountKind.sponsor_payments)
+             AccountKind.sponsor_returns: "pools_returned", AccountKind.subscriber_payments: "funds_in",
+             AccountKind.project_fund: "funds_held"}
+    sources = (AccountKind.funder_payments, AccountKind.sponsor_payments, AccountKind.subscriber_payments)
     out: dict[str, dict[str, int]] = {}
     for kind, currency, total in rows:
         figures = out.setdefault(currency, dict.fromkeys(names.values(), 0))
@@ -644,6 +655,60 @@ class Month:
         self.say("        The round's page publishes its distribution: raw matches $0.00, $300.00, $9,900.00; "
                  "shares $0.00, $29.41, $970.59")
 
+    def project_fund(self) -> None:
+        """Issue 18: two monthly subscribers to the Community Health Toolkit's fund
+        (the foundation by card through Stripe Billing, Daniel Mensah by standing
+        transfer) and an allotment by its maintainer through the fund page's form."""
+        path = "/projects/community-health-toolkit/fund"
+        client = self.browser("grace")
+        response = client.post(f"{path}/subscribe", data={
+            "csrf_token": self.form_token(client, path), "amount": "200.00", "currency": "USD", "rail": "card",
+            "show_name": "y"})
+        location = response.headers.get("Location", "")
+        if response.status_code != 303 or "/pay/" not in location:
+            raise DemoError(f"the subscribe form answered {response.status_code}, not Stripe's Checkout")
+        session = self.stripe.pay(urlsplit(location).path.rsplit("/", 1)[-1])
+        for event_type, obj in self.stripe.subscription_events(session):
+            self.stripe_event(event_type, obj)
+        self.say("Recurring funding: the Northwind Health Foundation subscribes $200.00 a month to the Community "
+                 "Health Toolkit's fund by card (Stripe Billing); the first invoice is paid")
+        client = self.browser("daniel")
+        response = client.post(f"{path}/subscribe", data={
+            "csrf_token": self.form_token(client, path), "amount": "50.00", "currency": "USD",
+            "rail": "bank_transfer", "show_name": "y"})
+        if response.status_code != 303:
+            raise DemoError(f"the subscribe form answered {response.status_code}")
+        sub_id = int(response.headers["Location"].rstrip("/").rsplit("/", 1)[-1])
+        with self.step():
+            funds.record_transfer(sub_id, Money(5000, "USD"), reference="US-ACH-FUND-2612-01",
+                                  received_on=utcnow().date(), actor=self.user("host"))
+        self.say("        Daniel Mensah subscribes $50.00 a month by standing transfer; the fiscal host records "
+                 "the first one")
+        client = self.browser("priya")
+        token = self.form_token(client, path)
+        response = client.post(f"{path}/USD/allot", data={
+            "usd-csrf_token": token, "usd-token": uuid.uuid4().hex, "usd-item": str(self.outcome.items["pool-y"]),
+            "usd-amount": "150.00", "usd-reason": "Offline forms for community health workers: the most asked-for"})
+        if response.status_code != 303 or "/funds/allotments/" not in response.headers.get("Location", ""):
+            raise DemoError(f"the allot form answered {response.status_code}")
+        with self.step():
+            card = db.session.scalar(select(FundSubscription).where(FundSubscription.checkout_session_id
+                                                                    == session["id"]))
+            stripe_subscription, fund_id = card.stripe_subscription_id, card.fund_id
+            parts = sorted(a["amount_minor"] for a in fund_queries.attribution_of(
+                fund_queries.allotments_of(card.fund)[0]))
+        if parts != [3000, 12000]:
+            raise DemoError(f"the allotment was attributed {parts}")
+        self.say("        Priya Raman allots $150.00 of the fund to medic/cht-core#10109 on the fund's page: "
+                 "attributed $120.00 to the foundation and $30.00 to Daniel Mensah")
+        if self.stripe.bill(stripe_subscription) is None:
+            raise DemoError("the local Stripe made no second invoice")
+        with self.step():
+            held = funds.fund_balance(db.session.get(ProjectFund, fund_id))
+        if held != 25000 - 15000 + 20000:
+            raise DemoError(f"the fund holds {held}")
+        self.say(f"        Month 2: the foundation's invoice is paid; the fund holds {self.money(held, 'USD')}")
+
     # --- the month ----------------------------------------------------------------------
 
     def play(self) -> Outcome:
@@ -732,6 +797,7 @@ class Month:
         self.say("        Sofia Marino's ushahidi#5048 pledge expires: the cron job refunds it through Stripe")
         self.ratio_pool()
         self.quadratic_round()
+        self.project_fund()
         with self.step():
             self.outcome.figures = ledger_figures()
             self.outcome.violations = [str(v) for v in check()]
@@ -810,7 +876,8 @@ def summary_lines(outcome: Outcome) -> list[str]:
             ("received", "received"), ("held", "held in escrow"), ("paid", "paid out"), ("owed", "owed"),
             ("fees", "fees"), ("refunded", "refunded"), ("lost", "lost to a chargeback"),
             ("pools_in", "paid into matching pools"), ("pools_held", "held by pools"),
-            ("pools_returned", "returned to sponsors")) if figures[name] or
+            ("pools_returned", "returned to sponsors"), ("funds_in", "paid into project funds"),
+            ("funds_held", "held by project funds")) if figures[name] or
             name in ("received", "held", "paid", "refunded")]
         lines.append(f"  {currency}: " + ", ".join(parts))
     return lines

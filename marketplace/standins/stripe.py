@@ -19,6 +19,21 @@ expire (``checkout.session.expired``), make a refund fail
 (``refund.failed``, e.g. an expired card). :meth:`LocalStripe.dispute` opens
 and closes disputes.
 
+Billing (project funds' monthly subscriptions): a session created with
+``mode=subscription`` (``price_data[recurring][interval]=month``) makes, when
+paid, a customer, a subscription carrying ``subscription_data[metadata]``
+and its first invoice, paid; the page sends ``checkout.session.completed``,
+``customer.subscription.created`` and ``invoice.paid``.
+:meth:`LocalStripe.bill` makes the next month's invoice (paid, or failed:
+``invoice.payment_failed``); a paused or canceled subscription gets none.
+``GET /v1/subscriptions/{id}``, ``POST /v1/subscriptions/{id}``
+(``pause_collection[behavior]=void``, or ``pause_collection=`` to resume:
+``customer.subscription.updated``), ``DELETE /v1/subscriptions/{id}``
+(``customer.subscription.deleted``) and ``GET /v1/invoices/{id}`` answer in
+Stripe's shapes (API version 2024-06-20: an invoice names its
+``subscription``, ``subscription_details.metadata`` and ``payment_intent``).
+The dashboard bills each live subscription, paid or failed.
+
 Connect: ``POST /v1/accounts``, ``GET /v1/accounts/{id}``, ``POST
 /v1/account_links``, ``POST /v1/transfers``, ``GET /v1/transfers/{id}`` and
 ``POST /v1/transfers/{id}/reversals``. An account link's ``url`` serves a
@@ -51,6 +66,7 @@ from marketplace.standins.base import StandInServer, read_state, write_state
 _TRANSFER = re.compile(r"/v1/transfers/([^/]+)")
 _REVERSALS = re.compile(r"/v1/transfers/([^/]+)/reversals")
 _EXPIRE = re.compile(r"/v1/checkout/sessions/([^/]+)/expire")
+_SUBSCRIPTION = re.compile(r"/v1/subscriptions/([^/]+)")
 
 
 class Refused(Exception):
@@ -107,7 +123,8 @@ class LocalStripe(StandInServer):
 
     # What a restart keeps when ``state_path`` is given (the objects, not the test switches).
     STATE = ("sessions", "payment_intents", "intent_metadata", "charges", "disputes", "refunds",
-             "by_idempotency_key", "accounts", "account_links", "transfers", "saved_responses")
+             "by_idempotency_key", "accounts", "account_links", "transfers", "saved_responses",
+             "subscriptions", "invoices", "subscription_metadata")
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, webhook_url: str | None = None,
                  webhook_secret: str | None = None, state_path: str | None = None):
@@ -123,6 +140,9 @@ class LocalStripe(StandInServer):
         self.accounts: dict[str, dict] = {}
         self.account_links: dict[str, dict] = {}  # the latest link of each account, by account id
         self.transfers: dict[str, dict] = {}
+        self.subscriptions: dict[str, dict] = {}  # Billing
+        self.invoices: dict[str, dict] = {}
+        self.subscription_metadata: dict[str, dict] = {}  # subscription_data.metadata, by session id
         # Idempotency-Key -> (path, form, status, body) of the first request (Connect endpoints).
         self.saved_responses: dict[str, tuple[str, dict, int, dict]] = {}
         # Currency (lower case) -> smallest ``unit_amount`` a Checkout Session takes; below it
@@ -169,6 +189,8 @@ class LocalStripe(StandInServer):
         (an asynchronous method such as SEPA debit).
         """
         session = self.sessions[session_id]
+        if session.get("mode") == "subscription":
+            return self._pay_subscription(session)
         if session.get("payment_intent") is None:
             number = len(self.payment_intents) + 1
             intent_id, charge_id = f"pi_local_{number:04d}", f"ch_local_{number:04d}"
@@ -192,6 +214,106 @@ class LocalStripe(StandInServer):
             session["payment_intent"] = intent_id
         session.update(payment_status=payment_status, status="complete")
         return copy.deepcopy(session)
+
+    def _payment(self, amount: int, currency: str, metadata: dict, paid: bool) -> str:
+        """A PaymentIntent and its charge (paid, or declined); returns the PaymentIntent id."""
+        number = len(self.payment_intents) + 1
+        intent_id, charge_id = f"pi_local_{number:04d}", f"ch_local_{number:04d}"
+        self.charges[charge_id] = {
+            "id": charge_id, "object": "charge", "amount": amount, "amount_captured": amount if paid else 0,
+            "amount_refunded": 0, "currency": currency, "payment_intent": intent_id, "metadata": dict(metadata),
+            "paid": paid, "captured": paid, "status": "succeeded" if paid else "failed", "refunded": False,
+            "disputed": False, "created": int(time.time()), "livemode": False,
+            "failure_code": None if paid else "card_declined",
+            "refunds": {"object": "list", "data": [], "has_more": False, "total_count": 0,
+                        "url": f"/v1/charges/{charge_id}/refunds"},
+        }
+        self.payment_intents[intent_id] = {
+            "id": intent_id, "object": "payment_intent", "amount": amount, "amount_received": amount if paid else 0,
+            "currency": currency, "metadata": dict(metadata),
+            "status": "succeeded" if paid else "requires_payment_method", "latest_charge": charge_id,
+            "created": int(time.time()), "livemode": False,
+        }
+        return intent_id
+
+    def _pay_subscription(self, session: dict) -> dict:
+        """Checkout in subscription mode paid: a customer, the subscription and its first invoice, paid."""
+        if session.get("subscription") is None:
+            number = len(self.subscriptions) + 1
+            sub_id, customer = f"sub_local_{number:04d}", f"cus_local_{number:04d}"
+            now = int(time.time())
+            self.subscriptions[sub_id] = {
+                "id": sub_id, "object": "subscription", "status": "active", "customer": customer,
+                "metadata": dict(self.subscription_metadata.get(session["id"], {})), "pause_collection": None,
+                "currency": session["currency"], "created": now, "current_period_start": now,
+                "current_period_end": now + 30 * 24 * 3600, "canceled_at": None, "livemode": False,
+                "items": {"object": "list", "data": [{"id": f"si_local_{number:04d}", "object": "subscription_item",
+                                                      "price": {"unit_amount": session["amount_total"],
+                                                                "currency": session["currency"],
+                                                                "recurring": {"interval": "month"}}}]},
+            }
+            session.update(subscription=sub_id, customer=customer)
+            self._invoice(self.subscriptions[sub_id], paid=True, reason="subscription_create")
+        session.update(payment_status="paid", status="complete")
+        return copy.deepcopy(session)
+
+    def _invoice(self, sub: dict, *, paid: bool, reason: str) -> dict:
+        price = sub["items"]["data"][0]["price"]
+        amount, currency = price["unit_amount"], price["currency"]
+        number = len(self.invoices) + 1
+        invoice_id = f"in_local_{number:04d}"
+        intent = self._payment(amount, currency, {}, paid)
+        self.invoices[invoice_id] = {
+            "id": invoice_id, "object": "invoice", "customer": sub["customer"], "subscription": sub["id"],
+            "subscription_details": {"metadata": dict(sub["metadata"])}, "billing_reason": reason,
+            "amount_due": amount, "amount_paid": amount if paid else 0,
+            "amount_remaining": 0 if paid else amount, "currency": currency, "payment_intent": intent,
+            "status": "paid" if paid else "open", "paid": paid, "attempted": True, "attempt_count": 1,
+            "created": int(time.time()), "livemode": False, "metadata": {},
+        }
+        return self.invoices[invoice_id]
+
+    def subscription_events(self, session: dict) -> list[tuple[str, dict]]:
+        """What Stripe sends after a Checkout in subscription mode is paid (in this order here; any order there)."""
+        sub = self.subscriptions[session["subscription"]]
+        invoice = next(i for i in self.invoices.values() if i["subscription"] == sub["id"])
+        return [("checkout.session.completed", copy.deepcopy(session)),
+                ("customer.subscription.created", copy.deepcopy(sub)),
+                ("invoice.paid", copy.deepcopy(invoice))]
+
+    def bill(self, subscription_id: str, *, fail: bool = False, send: bool = True) -> dict | None:
+        """The next month's invoice of a subscription: paid (``invoice.paid``) or
+        the card declined (``invoice.payment_failed``). A paused or canceled
+        subscription gets none (returns None). Returns the invoice."""
+        sub = self.subscriptions[subscription_id]
+        if sub["status"] != "active" or sub.get("pause_collection"):
+            return None
+        invoice = copy.deepcopy(self._invoice(sub, paid=not fail, reason="subscription_cycle"))
+        if send and self.webhook_url:
+            self.send_event("invoice.payment_failed" if fail else "invoice.paid", invoice)
+        return invoice
+
+    def update_subscription(self, subscription_id: str, form: dict, raw: dict) -> dict:
+        """``POST /v1/subscriptions/{id}``: pause (``pause_collection[behavior]``) or resume (``pause_collection=``)."""
+        sub = self.subscriptions[subscription_id]
+        previous = {"pause_collection": copy.deepcopy(sub["pause_collection"])}
+        if form.get("pause_collection[behavior]"):
+            sub["pause_collection"] = {"behavior": form["pause_collection[behavior]"], "resumes_at": None}
+        elif "pause_collection" in raw:
+            sub["pause_collection"] = None
+        if self.webhook_url and previous["pause_collection"] != sub["pause_collection"]:
+            self.send_event("customer.subscription.updated", copy.deepcopy(sub), previous_attributes=previous)
+        return sub
+
+    def cancel_subscription(self, subscription_id: str) -> dict:
+        """``DELETE /v1/subscriptions/{id}``: canceled now (``customer.subscription.deleted``)."""
+        sub = self.subscriptions[subscription_id]
+        if sub["status"] == "canceled":
+            raise Refused(400, "resource_missing", f"No such subscription: '{subscription_id}'", "id")
+        sub.update(status="canceled", canceled_at=int(time.time()))
+        if self.webhook_url:
+            self.send_event("customer.subscription.deleted", copy.deepcopy(sub))
+        return sub
 
     def settle(self, session_id: str) -> dict:
         """An asynchronous payment of the session succeeds. Returns the session."""
@@ -264,7 +386,7 @@ class LocalStripe(StandInServer):
             return self.sessions[self.by_idempotency_key[key]]
         session_id = f"cs_test_local_{len(self.sessions) + 1:04d}"
         self.sessions[session_id] = {
-            "id": session_id, "object": "checkout.session", "mode": "payment", "status": "open",
+            "id": session_id, "object": "checkout.session", "mode": form.get("mode") or "payment", "status": "open",
             "payment_status": "unpaid", "url": f"{self.url}/pay/{session_id}",
             "amount_total": int(form["line_items[0][price_data][unit_amount]"]),
             "currency": form["line_items[0][price_data][currency]"],
@@ -276,6 +398,9 @@ class LocalStripe(StandInServer):
             "expires_at": int(time.time()) + 24 * 3600,
         }
         self.intent_metadata[session_id] = _nested(form, "payment_intent_data[metadata]")
+        if form.get("mode") == "subscription":
+            self.sessions[session_id].update(subscription=None, customer=None)
+            self.subscription_metadata[session_id] = _nested(form, "subscription_data[metadata]")
         if key:
             self.by_idempotency_key[key] = session_id
         return self.sessions[session_id]
@@ -312,8 +437,21 @@ class LocalStripe(StandInServer):
             rows.append(f"<li>{html.escape(refund['id'])}: refund of "
                         f"{html.escape(_amount(refund['amount'], refund['currency']))}, "
                         f"{html.escape(refund['status'])}{button}</li>")
+        for sub in self.subscriptions.values():
+            price = sub["items"]["data"][0]["price"]
+            buttons = ""
+            if sub["status"] == "active" and not sub.get("pause_collection"):
+                buttons = (f"<form method=post action='/dashboard/bill/{html.escape(sub['id'])}'>"
+                           f"<button>Bill next month</button></form>"
+                           f"<form method=post action='/dashboard/bill-fail/{html.escape(sub['id'])}'>"
+                           f"<button>Bill next month: card declined</button></form>")
+            state = "paused" if sub.get("pause_collection") else sub["status"]
+            rows.append(f"<li>{html.escape(sub['id'])}: subscription of "
+                        f"{html.escape(_amount(price['unit_amount'], price['currency']))} a month, "
+                        f"{html.escape(state)}{buttons}</li>")
         return page("Local Stripe dashboard", "<p>What Stripe does without the funder: a Checkout that "
-                    "expires, a refund the card's bank refuses.</p><ul>" + "".join(rows) + "</ul>")
+                    "expires, a refund the card's bank refuses, a subscription's monthly invoice.</p><ul>"
+                    + "".join(rows) + "</ul>")
 
     # Connect
 
@@ -519,7 +657,9 @@ class LocalStripe(StandInServer):
 
             def _post(self):
                 length = int(self.headers.get("Content-Length") or 0)
-                form = {k: v[-1] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                body = self.rfile.read(length).decode()
+                form = {k: v[-1] for k, v in parse_qs(body).items()}
+                raw = parse_qs(body, keep_blank_values=True)
                 path = urlsplit(self.path).path
                 stripe_server.requests.append(("POST", path, form, dict(self.headers)))
                 key = self.headers.get("Idempotency-Key")
@@ -559,13 +699,37 @@ class LocalStripe(StandInServer):
                     if stripe_server.webhook_url:
                         stripe_server.send_event("refund.failed", refund)
                     return self._see_other("/dashboard")
+                if (match := _SUBSCRIPTION.fullmatch(path)) and match[1] in stripe_server.subscriptions:
+                    return self._reply(200, stripe_server.update_subscription(match[1], form, raw))
+                for prefix, fail in (("/dashboard/bill/", False), ("/dashboard/bill-fail/", True)):
+                    if path.startswith(prefix) and path[len(prefix):] in stripe_server.subscriptions:
+                        stripe_server.bill(path[len(prefix):], fail=fail)
+                        return self._see_other("/dashboard")
                 if path.startswith("/pay/") and path[5:] in stripe_server.sessions:
                     session = stripe_server.pay(path[5:])
-                    if stripe_server.webhook_url:
+                    if stripe_server.webhook_url and session.get("mode") == "subscription":
+                        for event_type, obj in stripe_server.subscription_events(session):
+                            stripe_server.send_event(event_type, obj)
+                    elif stripe_server.webhook_url:
                         stripe_server.send_event("checkout.session.completed", session)
                     return self._see_other(session["success_url"].replace("{CHECKOUT_SESSION_ID}", session["id"]))
                 return self._reply(404, {"error": {"message": "Unrecognized request URL",
                                                    "type": "invalid_request_error"}})
+
+            def do_DELETE(self):  # noqa: N802
+                try:
+                    path = urlsplit(self.path).path
+                    stripe_server.requests.append(("DELETE", path, {}, dict(self.headers)))
+                    match = _SUBSCRIPTION.fullmatch(path)
+                    if not match or match[1] not in stripe_server.subscriptions:
+                        refused = Refused(404, "resource_missing", "No such subscription", "id")
+                        return self._reply(refused.status, refused.body)
+                    try:
+                        return self._reply(200, stripe_server.cancel_subscription(match[1]))
+                    except Refused as refused:
+                        return self._reply(refused.status, refused.body)
+                finally:
+                    stripe_server.save()
 
             def do_GET(self):  # noqa: N802
                 split = urlsplit(self.path)
@@ -590,6 +754,10 @@ class LocalStripe(StandInServer):
                     return self._reply(200, {"object": "list", "data": data, "has_more": False, "url": "/v1/disputes"})
                 if path == "/dashboard":
                     return self._reply(200, stripe_server.dashboard(), "text/html; charset=utf-8")
+                if path.startswith("/v1/subscriptions/") and tail in stripe_server.subscriptions:
+                    return self._reply(200, stripe_server.subscriptions[tail])
+                if path.startswith("/v1/invoices/") and tail in stripe_server.invoices:
+                    return self._reply(200, stripe_server.invoices[tail])
                 if path.startswith("/pay/") and tail in stripe_server.sessions:
                     session = stripe_server.sessions[tail]
                     amount = _amount(session["amount_total"], session["currency"])

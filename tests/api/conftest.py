@@ -10,6 +10,8 @@ from datetime import timedelta
 
 import pytest
 
+from marketplace.funds import service as funds
+from marketplace.funds.models import SubscriptionRail
 from marketplace.money import Money
 from marketplace.payouts import service as payouts
 from marketplace.pledges import service as pledges
@@ -60,6 +62,12 @@ def api_data(session, client) -> ApiData:
                              starts_at=now - timedelta(hours=1), ends_at=now + timedelta(days=30),
                              cap_per_pledge_minor=5000, sdgs=[3])
     pools.confirm_budget(pool.id, Money(20000, "USD"), reference="API-POOL", received_on=now.date(), actor=world.admin)
+    # The project's fund: a named and an anonymous subscriber (tests/funds covers its allotments).
+    fund = funds.fund_of(world.project, "USD")
+    for email, amount, shown in (("api-sub-a@example.org", 2000, True), ("api-sub-b@example.org", 1000, False)):
+        sub = funds.subscribe(fund, world.user(email), amount, rail=SubscriptionRail.bank_transfer, show_name=shown)
+        funds.record_transfer(sub.id, Money(amount, "USD"), reference=f"API-{email}", received_on=now.date(),
+                              actor=world.admin)
     session.flush()
     return ApiData(paid_item=paid.id, funded_item=funded.id, deleted_item=deleted.id, project=world.project.slug,
                    pool=pool.id)

@@ -23,7 +23,8 @@ def test_openapi_document_is_valid(client):
     validate(served.get_json())
     assert set(served.get_json()["paths"]) == {"/projects", "/projects/{slug}", "/items", "/items/{id}",
                                                "/items/{id}/ledger", "/ledger", "/pools", "/pools/{id}",
-                                               "/reports/commons", "/reports/projects/{slug}"}
+                                               "/reports/commons", "/reports/projects/{slug}",
+                                               "/projects/{slug}/fund"}
 
 
 def test_item_list_matches_its_schema_and_links_the_next_page(client, document):
@@ -132,6 +133,8 @@ def every_operation(data) -> list[tuple[str, str, int]]:
         ("/reports/commons", "/api/v1/reports/commons", 200),
         ("/reports/projects/{slug}", "/api/v1/reports/projects/odk", 200),
         ("/reports/projects/{slug}", "/api/v1/reports/projects/no-such-project", 404),
+        ("/projects/{slug}/fund", f"/api/v1/projects/{data.project}/fund", 200),
+        ("/projects/{slug}/fund", "/api/v1/projects/no-such-project/fund", 404),
     ]
 
 

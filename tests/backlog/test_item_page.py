@@ -10,6 +10,7 @@ def test_the_item_page_has_the_pledge_claim_and_payout_sections_in_page_order(ap
         ("pledges", "pledges/_item_section.html"),
         ("pools", "pools/_item_section.html"),
         ("training", "training/_item_section.html"),  # issue 19: whether it is a training item
+        ("funds", "funds/_item_section.html"),
         ("claims", "claims/_item_section.html"),
         ("payouts", "payouts/_item_section.html"),
         ("presence", "presence/_item_section.html"),  # issue 22: the badge to copy
@@ -30,6 +31,7 @@ def test_a_visitors_item_page_context_has_each_sections_data_and_no_forms(app, s
     assert context["pledges"]["unmaintained"] is True  # issue 20: the seeded project has no maintainer
     assert context["payouts"] == {"rows": [], "paid_out": []}
     assert (context["pools"]["matched"], context["pools"]["preview"]) == ([], [])
+    assert context["funds"] == {"allotments": [], "project": item.repository.project}
 
 
 def test_a_form_shown_again_reaches_only_its_own_section(app, session):

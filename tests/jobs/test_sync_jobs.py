@@ -70,6 +70,7 @@ def test_cron_schedule_loads_from_the_repository_config(rq_redis):
         ("refresh-reports", "default", 300, None),
         ("public-data-export", "default", None, "31 2 * * *"),
         ("forge-presence", "default", 300, None),
+        ("return-expired-allotments", "money", None, "41 * * * *"),
         ("ledger-reconciliation", "money", None, "11 * * * *"),
     }
 

@@ -252,7 +252,8 @@ def test_transparency_shows_each_pledge_and_the_totals(client, session, stripe_s
     assert {key: summary[key] for key in ("totals", "reconciled", "violations")} == {
         "totals": {"USD": {"received": 3000, "held": 3000, "refunded": 0, "fees": 0, "paid": 0,
                            "owed": 0, "lost": 0, "commons": 0, "advanced": 0, "pools_received": 0,
-                           "pools_held": 0, "pools_returned": 0}}, "reconciled": True, "violations": 0}
+                           "pools_held": 0, "pools_returned": 0, "funds_received": 0, "funds_held": 0,
+                           "funds_returned": 0, "funds_kept": 0}}, "reconciled": True, "violations": 0}
     page = client.get("/transparency").get_data(as_text=True)
     assert "$30.00" in page and "Every check holds" in page
 

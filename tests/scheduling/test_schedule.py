@@ -97,13 +97,14 @@ def test_skipped_names_and_the_interval_cap_come_from_the_configuration(app, ses
 
 def test_the_real_schedule_names_declared_jobs_with_valid_times(app):
     entries = schedule()
-    assert len({entry.name for entry in entries}) == len(entries) == 16  # issue 22 added forge-presence
+    assert len({entry.name for entry in entries}) == len(entries) == 17  # issue 22 added forge-presence, issue 18 return-expired-allotments
     for entry in entries:
         options_of(entry.func)  # raises for a function that is not a declared job
         assert entry.next_run(T0) > T0
     names = {entry.name: entry for entry in entries}
     assert names["payouts"].func == "jobs.money.retry_payouts" and names["payouts"].interval == 600
     assert (names["end-pools"].func, names["end-pools"].cron) == ("jobs.money.end_pools", "53 * * * *")
+    assert names["return-expired-allotments"].func == "jobs.money.return_expired_allotments"
 
 
 def test_flask_jobs_run_due_runs_what_is_due_then_nothing(app, session, runner, monkeypatch):

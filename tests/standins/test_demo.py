@@ -73,17 +73,21 @@ def demo_app(played):
 #   (the round) = 930 more received, 80 more refunded (taken back); escrow gains cht-core#10720
 #   400 + match 100, cht-core#10109 100 + match 70, opencrvs#11703 50, the round's items 300 = 1,020.
 #   Pools: 500 (card) + 1,000 (transfer) paid in = 170 matched + 330 returned + 1,000 held by the round.
+# Project fund (issue 18, USD): 200 + 200 (the foundation's two invoices) + 50 (a transfer) = 450 paid in;
+#   150 allotted to cht-core#10109's escrow, 300 held by the fund.
 # EUR received 250 (cht-core#9534) + 150 (central#688) + 80 + 120 (kpi#810) = 600;
 #   paid (250 + 150) × 0.95 = 380, fees 20, refunded 80 (taken back), held 120.
 EXPECTED = {
-    "USD": {"received": 518500, "held": 309500, "paid": 190000, "fees": 10000, "owed": 0, "refunded": 14000,
-            "lost": 12000, "pools_in": 150000, "pools_held": 100000, "pools_returned": 33000},
+    "USD": {"received": 518500, "held": 324500, "paid": 190000, "fees": 10000, "owed": 0, "refunded": 14000,
+            "lost": 12000, "pools_in": 150000, "pools_held": 100000, "pools_returned": 33000,
+            "funds_in": 45000, "funds_held": 30000},
     "EUR": {"received": 60000, "held": 12000, "paid": 38000, "fees": 2000, "owed": 0, "refunded": 8000,
-            "lost": 0, "pools_in": 0, "pools_held": 0, "pools_returned": 0},
+            "lost": 0, "pools_in": 0, "pools_held": 0, "pools_returned": 0, "funds_in": 0, "funds_held": 0},
 }
 KINDS = {"funder_payments": "received", "item_escrow": "held", "payouts_paid": "paid", "platform_fees": "fees",
          "contributor_payable": "owed", "refunds": "refunded", "disputes": "lost", "sponsor_payments": "pools_in",
-         "matching_pool": "pools_held", "sponsor_returns": "pools_returned"}
+         "matching_pool": "pools_held", "sponsor_returns": "pools_returned", "subscriber_payments": "funds_in",
+         "project_fund": "funds_held"}
 
 
 def test_the_month_leaves_these_figures_per_currency_in_the_ledger_entries(played):
@@ -118,9 +122,9 @@ def test_the_ledger_check_passes_and_the_command_says_what_it_did(played, demo_a
         summary = demo.summary_lines(outcome)
     assert summary == [
         "  EUR: received €600.00, held in escrow €120.00, paid out €380.00, fees €20.00, refunded €80.00",
-        "  USD: received $5,185.00, held in escrow $3,095.00, paid out $1,900.00, fees $100.00, refunded $140.00, "
+        "  USD: received $5,185.00, held in escrow $3,245.00, paid out $1,900.00, fees $100.00, refunded $140.00, "
         "lost to a chargeback $120.00, paid into matching pools $1,500.00, held by pools $1,000.00, "
-        "returned to sponsors $330.00"]
+        "returned to sponsors $330.00, paid into project funds $450.00, held by project funds $300.00"]
     said = "\n".join(lines)
     assert "Otieno Ouma $912.00 (manual: paid), Achieng Njeri $608.00 (manual: paid) → paid" in said
     assert "Ana Souza $380.00 (stripe: paid) → paid" in said
@@ -147,7 +151,7 @@ def test_funded_items_claims_and_payouts_show_on_the_served_pages_under_the_demo
     for figure in ("$912.00", "$608.00", "Achieng Njeri"):
         assert figure in pages["payout"]
     assert "paid" in pages["payout"] and "$380.00" in pages["stripe payout"]
-    for figure in ("$5,185.00", "$3,095.00", "$1,900.00", "€600.00", "€380.00", "$120.00"):
+    for figure in ("$5,185.00", "$3,245.00", "$1,900.00", "€600.00", "€380.00", "$120.00"):
         assert figure in pages["transparency"], figure
     assert "Bounty: $2,000.00" in pages["backlog"]
     # The month's reports: the commons report and a project's, small, no script, drawn as SVG.
@@ -176,6 +180,18 @@ def test_the_ratio_pool_and_the_round_show_the_issues_figures_on_their_pages(pla
     matched = client.get("/?matched=1").get_data(as_text=True)
     for key, listed in (("pool-x", True), ("pool-y", True), ("pool-z", False), ("round-c", False)):
         assert (f'/items/{outcome.items[key]}"' in matched) is listed, key
+
+
+def test_the_project_fund_shows_its_two_subscribers_and_its_allotment(played, demo_app):
+    client = demo_app.test_client()
+    page = client.get("/projects/community-health-toolkit/fund").get_data(as_text=True)
+    assert "<dt>Balance</dt><dd>$300.00</dd>" in page
+    assert "$250.00 a month from 2 subscribers" in page
+    assert "Offline forms for community health workers" in page and "$150.00" in page
+    answer = client.get("/api/v1/projects/community-health-toolkit/fund").get_json()
+    [usd] = answer["funds"]
+    assert (usd["balance"], usd["received"], usd["allotted"]) == (30000, 45000, 15000)
+    assert sorted(p["amount_minor"] for p in usd["allotments"][0]["attribution"]) == [3000, 12000]
 
 
 def test_the_served_local_stripe_still_knows_the_connect_transfers(played, demo_app):

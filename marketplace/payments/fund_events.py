@@ -1,0 +1,254 @@
+"""Stripe Billing webhook events about subscriptions to project funds.
+
+The same deliveries, signature check, storage by event id, savepoint and
+retry as the pledges' events (:mod:`marketplace.payments.stripe_events`
+routes here first): ``checkout.session.completed`` of a Checkout in
+subscription mode, ``customer.subscription.created`` / ``.updated`` /
+``.deleted``, ``invoice.paid`` and ``invoice.payment_failed`` (Stripe docs:
+"Using webhooks with subscriptions").
+
+Our subscription id travels as ``metadata.fund_subscription_id`` on the
+session, on the subscription (``subscription_data.metadata``) and so on each
+invoice (``parent.subscription_details.metadata``, or
+``subscription_details.metadata`` in older API versions). An object that
+names none is matched by the Stripe subscription id we learnt, else by asking
+Stripe for the subscription's metadata. Stripe does not order its deliveries:
+
+- ``invoice.paid`` moves the invoice's ``amount_paid`` into the fund once per
+  invoice id, whenever it comes (before the subscription is known, twice):
+  an invoice that cannot be matched yet raises :class:`NotMatchedYet` — the
+  delivery waits and is tried again, never dropped;
+- a subscription event applies the subscription's state as Stripe has it
+  now (read back when Stripe can be asked; the event's snapshot otherwise),
+  so an older ``updated`` arriving late cannot undo a newer pause; a
+  deleted subscription is ended for good.
+"""
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, StrictInt
+from sqlalchemy import select
+
+from marketplace.extensions import db
+from marketplace.funds import service as funds
+from marketplace.funds.models import FundSubscription, SubscriptionState
+from marketplace.money import from_stripe_amount
+from marketplace.payments import stripe_client
+from marketplace.webhooks import schemas
+from marketplace.webhooks.models import DeliveryStatus, NotMatchedYet, WebhookDelivery
+
+Outcome = tuple[DeliveryStatus, str]
+MAX_SUBSCRIPTION_ID = 2**31 - 1
+ACTOR = "stripe"
+
+
+class _InvoiceObject(schemas._Shape):
+    """The fields of a Stripe invoice (or subscription, session) that the handlers read."""
+
+    id: schemas.StripeId
+    object: schemas.Text | None = None
+    metadata: dict[str, schemas.Text] | None = None
+    amount_paid: schemas.StripeAmount | None = None
+    amount_due: schemas.StripeAmount | None = None
+    currency: schemas.StripeCurrency | None = None
+    status: schemas.Text | None = None
+    subscription: schemas.StripeId | schemas.StripeRef | None = None
+    customer: schemas.StripeId | schemas.StripeRef | None = None
+    payment_intent: schemas.StripeId | schemas.StripeRef | None = None
+    client_reference_id: schemas.Text | None = None
+    mode: schemas.Text | None = None
+    created: Annotated[StrictInt, Field(ge=0)] | None = None
+
+
+class _Data(schemas._Shape):
+    object: _InvoiceObject
+
+
+class _Event(schemas._Shape):
+    id: schemas.StripeId
+    type: schemas.Text
+    data: _Data
+
+
+class NotAFundSubscription(LookupError):
+    """The object is not about a fund subscription of ours: an invoice of no
+    subscription, or a subscription whose metadata (as Stripe has it) names none."""
+
+
+def _number(value) -> int | None:
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 10 \
+            and 0 < int(value) <= MAX_SUBSCRIPTION_ID:
+        return int(value)
+    return None
+
+
+def _id_of(value) -> str | None:
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
+
+
+def _metadata_sources(obj: dict) -> list[dict]:
+    """Every metadata hash an object carries ours in: its own, and an invoice's subscription details."""
+    found = [obj.get("metadata")]
+    parent = obj.get("parent") if isinstance(obj.get("parent"), dict) else {}
+    details = parent.get("subscription_details") if isinstance(parent.get("subscription_details"), dict) else {}
+    found.append(details.get("metadata"))
+    legacy = obj.get("subscription_details") if isinstance(obj.get("subscription_details"), dict) else {}
+    found.append(legacy.get("metadata"))
+    return [m for m in found if isinstance(m, dict)]
+
+
+def named_subscription_id(obj: dict) -> int | None:
+    """Our subscription id an object names (metadata ``fund_subscription_id``, or a
+    session's ``client_reference_id`` ``fund-sub-<id>``), or None."""
+    for metadata in _metadata_sources(obj):
+        found = _number(metadata.get("fund_subscription_id"))
+        if found is not None:
+            return found
+    reference = obj.get("client_reference_id")
+    if isinstance(reference, str) and reference.startswith("fund-sub-"):
+        return _number(reference[9:])
+    return None
+
+
+def stripe_subscription_of(obj: dict) -> str | None:
+    """The Stripe subscription id an object is about (a subscription's own id)."""
+    if obj.get("object") == "subscription":
+        return _id_of(obj.get("id"))
+    parent = obj.get("parent") if isinstance(obj.get("parent"), dict) else {}
+    details = parent.get("subscription_details") if isinstance(parent.get("subscription_details"), dict) else {}
+    return _id_of(obj.get("subscription")) or _id_of(details.get("subscription"))
+
+
+def is_fund_event(event: dict) -> bool:
+    """Whether the event is about a fund subscription: any invoice or
+    subscription event, or a Checkout Session in subscription mode or naming ours."""
+    obj = (event.get("data") or {}).get("object")
+    if not isinstance(obj, dict):
+        return False
+    if event.get("type") in SUBSCRIPTION_HANDLERS or event.get("type") in INVOICE_HANDLERS:
+        return True
+    return event.get("type") == "checkout.session.completed" and (
+        obj.get("mode") == "subscription" or named_subscription_id(obj) is not None)
+
+
+def find_subscription(obj: dict) -> FundSubscription:
+    """Our subscription a Stripe object (session, subscription, invoice) is
+    about: by the id it names, else the Stripe subscription id we know, else
+    the metadata of the subscription read from Stripe. Learns Stripe's ids on
+    the way. Raises :class:`NotMatchedYet` (keep the delivery, try again),
+    :class:`NotAFundSubscription`, ``PaymentsUnavailable``."""
+    sub_id, stripe_sub = named_subscription_id(obj), stripe_subscription_of(obj)
+    if sub_id is None and stripe_sub is None and obj.get("object") != "checkout.session":
+        raise NotAFundSubscription(f"{obj.get('object')} {obj.get('id')} belongs to no subscription")
+    sub = db.session.get(FundSubscription, sub_id) if sub_id is not None else None
+    if sub is None and stripe_sub:
+        sub = db.session.scalar(select(FundSubscription).where(FundSubscription.stripe_subscription_id == stripe_sub))
+    if sub is None and obj.get("object") == "checkout.session" and isinstance(obj.get("id"), str):
+        sub = db.session.scalar(select(FundSubscription).where(FundSubscription.checkout_session_id == obj["id"]))
+    if sub is None and sub_id is None and stripe_sub and stripe_client.configured():
+        sub_id = named_subscription_id(stripe_client.retrieve_subscription(stripe_sub))
+        if sub_id is None:
+            raise NotAFundSubscription(f"{stripe_sub} names no fund subscription: not a project fund's")
+        sub = db.session.get(FundSubscription, sub_id)
+    if sub is None:
+        raise NotMatchedYet(f"no fund subscription for {obj.get('object') or 'object'} {obj.get('id')}"
+                            + (f" ({stripe_sub})" if stripe_sub else "") + " yet")
+    if stripe_sub and sub.stripe_subscription_id and sub.stripe_subscription_id != stripe_sub:
+        raise funds.FundError(f"{stripe_sub} names fund subscription {sub.id}, whose Stripe subscription is "
+                              f"{sub.stripe_subscription_id}")
+    funds.learn_stripe_ids(sub, subscription_id=stripe_sub, customer_id=_id_of(obj.get("customer")))
+    return sub
+
+
+def session_completed(event: dict, delivery: WebhookDelivery) -> Outcome:
+    """The subscriber finished the Checkout: Stripe's subscription and customer ids
+    are learnt; the money comes with ``invoice.paid``."""
+    sub = find_subscription(event["data"]["object"])
+    return DeliveryStatus.processed, f"fund subscription {sub.id}: checkout completed"
+
+
+def _apply_status(sub: FundSubscription, stripe_sub: dict, *, deleted: bool) -> str:
+    status = stripe_sub.get("status")
+    if deleted or status in ("canceled", "incomplete_expired"):
+        moved = funds.set_ended(sub, actor=ACTOR)
+        return f"fund subscription {sub.id} ended" if moved else f"fund subscription {sub.id} was over already"
+    if status not in ("active", "trialing"):
+        return f"fund subscription {sub.id}: Stripe says {status!r}, unchanged"
+    if isinstance(stripe_sub.get("pause_collection"), dict):
+        if sub.state is SubscriptionState.pending:
+            funds.move(sub, SubscriptionState.active, started_at=sub.started_at)
+        moved = funds.set_paused(sub, True, actor=ACTOR)
+        return f"fund subscription {sub.id} paused" if moved else f"fund subscription {sub.id} unchanged"
+    moved = funds.move(sub, SubscriptionState.active, paused_at=None)
+    return f"fund subscription {sub.id} active" if moved else f"fund subscription {sub.id} unchanged"
+
+
+def subscription_event(event: dict, delivery: WebhookDelivery) -> Outcome:
+    """``customer.subscription.created`` / ``.updated`` / ``.deleted``: the
+    subscription's state as Stripe has it now (deleted: ended for good)."""
+    obj = event["data"]["object"]
+    sub = find_subscription(obj)
+    deleted = event["type"] == "customer.subscription.deleted"
+    current = obj
+    if not deleted and stripe_client.configured() and sub.stripe_subscription_id:
+        current = stripe_client.retrieve_subscription(sub.stripe_subscription_id)
+    return DeliveryStatus.processed, _apply_status(sub, current, deleted=deleted)
+
+
+def invoice_paid(event: dict, delivery: WebhookDelivery) -> Outcome:
+    """``invoice.paid``: its ``amount_paid`` moves into the fund, once per invoice id."""
+    invoice = event["data"]["object"]
+    sub = find_subscription(invoice)
+    amount, currency = invoice.get("amount_paid"), invoice.get("currency")
+    if not isinstance(amount, int) or not isinstance(currency, str):
+        return DeliveryStatus.failed, f"invoice {invoice.get('id')} carries no amount_paid/currency"
+    if amount == 0:
+        return DeliveryStatus.processed, f"invoice {invoice['id']}: nothing paid"
+    moved = funds.receive(sub.id, invoice["id"], from_stripe_amount(amount, currency),
+                          payment_intent_id=_id_of(invoice.get("payment_intent")), actor=ACTOR)
+    return DeliveryStatus.processed, (f"invoice {invoice['id']}: {amount} {currency} into fund {sub.fund_id}"
+                                      if moved else f"invoice {invoice['id']} was received already")
+
+
+def invoice_payment_failed(event: dict, delivery: WebhookDelivery) -> Outcome:
+    """``invoice.payment_failed``: nothing moves; the subscriber is told (once per invoice)."""
+    invoice = event["data"]["object"]
+    sub = find_subscription(invoice)
+    told = funds.invoice_failed(sub.id, invoice["id"])
+    return DeliveryStatus.processed, (f"invoice {invoice['id']} failed: subscriber told" if told
+                                      else f"invoice {invoice['id']} failed: told already")
+
+
+SUBSCRIPTION_HANDLERS = {
+    "customer.subscription.created": subscription_event,
+    "customer.subscription.updated": subscription_event,
+    "customer.subscription.deleted": subscription_event,
+}
+INVOICE_HANDLERS = {
+    "invoice.paid": invoice_paid,
+    "invoice.payment_failed": invoice_payment_failed,
+}
+
+
+def apply_fund_event(event: dict, delivery: WebhookDelivery) -> Outcome | None:
+    """Apply a stored Stripe event about a fund subscription; None when it is
+    not one (the caller goes on). A malformed object is ``malformed``; a
+    contradiction with our books (:class:`~marketplace.funds.service.FundError`)
+    is ``failed`` for a person to check. Raises :class:`NotMatchedYet` and
+    ``PaymentsUnavailable`` (retried)."""
+    if not is_fund_event(event):
+        return None
+    try:
+        schemas.validate(_Event, event)
+    except schemas.MalformedPayload as exc:
+        return DeliveryStatus.malformed, f"malformed {event.get('type')} event: {exc}"[:2000]
+    handler = {**SUBSCRIPTION_HANDLERS, **INVOICE_HANDLERS}.get(event["type"], session_completed)
+    try:
+        return handler(event, delivery)
+    except NotAFundSubscription as exc:
+        return DeliveryStatus.ignored, str(exc)
+    except funds.FundError as exc:
+        return DeliveryStatus.failed, f"{exc}: check by hand"[:2000]
