@@ -82,7 +82,7 @@ from sqlalchemy import (
     table,
     tuple_,
 )
-from sqlalchemy.orm import aliased, contains_eager, selectinload
+from sqlalchemy.orm import aliased, contains_eager, defer, joinedload, selectinload
 
 from marketplace.backlog.models import BacklogItem, ItemFunding, ItemLabel, PullRequest
 from marketplace.backlog.queries import state_condition
@@ -488,7 +488,7 @@ def decode_cursor(cursor: str, sort: str) -> list:
 
 
 def find_items(filters: BacklogFilters, *, page_size: int, reporting_currency: str,
-               cursor: str | None = None, count: bool = True) -> BacklogPage:
+               cursor: str | None = None, count: bool = True, with_body: bool = True) -> BacklogPage:
     """Run the backlog query for one page: the items with repository, project,
     labels and funding loaded, and the number of matching items
     (:func:`count_items`: exact up to :data:`COUNT_CAP`).
@@ -496,7 +496,9 @@ def find_items(filters: BacklogFilters, *, page_size: int, reporting_currency: s
     With ``cursor`` (from :func:`encode_cursor`) the page starts after the
     item it names (keyset pagination: no OFFSET) and ``page`` is ignored.
     Otherwise ``page`` selects by number; pages past the capped count hold no
-    items. Raises :class:`BadCursor`."""
+    items. Without ``with_body`` the items' bodies are not read (a list page
+    shows none: up to 25 bodies of up to 1 MB each); reading one then raises.
+    Raises :class:`BadCursor`."""
     stmt, keys = _sorted(filters, _filtered(filters), reporting_currency)
     stmt = stmt.order_by(*(key.desc() for key in keys))
     total, exact = count_items(filters) if count else (0, False)
@@ -506,6 +508,8 @@ def find_items(filters: BacklogFilters, *, page_size: int, reporting_currency: s
     else:
         offset = (filters.page - 1) * page_size
     items: list[BacklogItem] = []
+    if not with_body:
+        stmt = stmt.options(defer(BacklogItem.body, raiseload=True))
     if cursor is not None or offset < total:
         items = list(
             db.session.scalars(
@@ -526,17 +530,19 @@ def find_items(filters: BacklogFilters, *, page_size: int, reporting_currency: s
 
 
 def visible_item(item_id: int) -> BacklogItem | None:
-    """A visible (not hidden) item with its repository, project, labels, funding and solver loaded."""
-    return db.session.scalar(
+    """A visible (not hidden) item with its repository, project, labels, funding
+    and solver loaded, in one statement (joined: an item has a few labels and
+    currencies, so the joined rows stay few)."""
+    return db.session.scalars(
         select(BacklogItem)
         .where(BacklogItem.id == item_id, BacklogItem.hidden.is_(False))
         .options(
-            selectinload(BacklogItem.repository).selectinload(Repository.project),
-            selectinload(BacklogItem.labels),
-            selectinload(BacklogItem.funding),
-            selectinload(BacklogItem.solved_by).selectinload(PullRequest.repository),
+            joinedload(BacklogItem.repository, innerjoin=True).joinedload(Repository.project, innerjoin=True),
+            joinedload(BacklogItem.labels),
+            joinedload(BacklogItem.funding),
+            joinedload(BacklogItem.solved_by).joinedload(PullRequest.repository),
         )
-    )
+    ).unique().first()
 
 
 def deleted_item_date(item_id: int):
