@@ -244,7 +244,8 @@ def _parse(args: Mapping[str, str]) -> BacklogFilters:
     ) is None:
         raise BadFilter("project", _("There is no member project %(slug)s.", slug=repr(project)[:80]))
     label = _one(args, "label")
-    if label is not None and len(label) > 255:
+    # As the API document says: at most 255 characters as given (blanks around it count too).
+    if label is not None and len(args.get("label")) > 255:
         raise BadFilter("label", _("Labels are at most 255 characters."))
     return BacklogFilters(
         q=q,
@@ -487,6 +488,15 @@ def decode_cursor(cursor: str, sort: str) -> list:
         raise BadCursor("cursor", message) from None
 
 
+def _project_details_deferred() -> list:
+    # An item's page or a listing shows its project's slug, name and fee: the
+    # description and the registry's lists (JSON, parsed per row) are read
+    # only when something asks for them.
+    return [defer(column) for column in (MemberProject.description, MemberProject.aliases,
+                                         MemberProject.licences, MemberProject.types,
+                                         MemberProject.sectors, MemberProject.organisations)]
+
+
 def find_items(filters: BacklogFilters, *, page_size: int, reporting_currency: str,
                cursor: str | None = None, count: bool = True, with_body: bool = True) -> BacklogPage:
     """Run the backlog query for one page: the items with repository, project,
@@ -514,7 +524,8 @@ def find_items(filters: BacklogFilters, *, page_size: int, reporting_currency: s
         items = list(
             db.session.scalars(
                 stmt.options(
-                    contains_eager(BacklogItem.repository).contains_eager(Repository.project),
+                    contains_eager(BacklogItem.repository).contains_eager(Repository.project)
+                    .options(*_project_details_deferred()),
                     selectinload(BacklogItem.labels),
                     selectinload(BacklogItem.funding),
                     selectinload(BacklogItem.solved_by).selectinload(PullRequest.repository),
@@ -537,7 +548,8 @@ def visible_item(item_id: int) -> BacklogItem | None:
         select(BacklogItem)
         .where(BacklogItem.id == item_id, BacklogItem.hidden.is_(False))
         .options(
-            joinedload(BacklogItem.repository, innerjoin=True).joinedload(Repository.project, innerjoin=True),
+            joinedload(BacklogItem.repository, innerjoin=True).joinedload(Repository.project, innerjoin=True)
+            .options(*_project_details_deferred()),
             joinedload(BacklogItem.labels),
             joinedload(BacklogItem.funding),
             joinedload(BacklogItem.solved_by).joinedload(PullRequest.repository),
