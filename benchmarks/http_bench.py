@@ -64,7 +64,7 @@ def pages(item_id: int) -> list[tuple[str, str]]:
 
 
 class Server:
-    """gunicorn with 2 sync workers on the benchmark database."""
+    """gunicorn with 2 workers (the shipped gunicorn.conf.py's threads) on the benchmark database."""
 
     def __init__(self, port: int, env: dict[str, str]):
         self.port = port
@@ -73,7 +73,11 @@ class Server:
 
     def __enter__(self) -> Server:
         self.process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{self.port}",
+            # The shipped settings (gunicorn.conf.py: threads, timeouts, access log), 2
+            # workers, and no max-requests recycling: a worker restarting mid-measurement
+            # serves nothing for seconds (imports, app factory) and the page reads 0 req/s.
+            [str(Path(sys.executable).parent / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"),
+             "-w", "2", "--max-requests", "0", "-b", f"127.0.0.1:{self.port}",
              "--chdir", str(HERE), "--log-level", "warning", "bench_wsgi:app"],
             env=self.env, start_new_session=True)
         deadline = time.monotonic() + 30
@@ -188,7 +192,8 @@ def machine() -> str:
     pg = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0]
     return (f"{cpu}, {os.cpu_count()} cores, {mem} GiB RAM; {platform.platform()}; Python "
-            f"{platform.python_version()}; {pg}; {wrk_version.strip()}; gunicorn 2 sync workers; "
+            f"{platform.python_version()}; {pg}; {wrk_version.strip()}; gunicorn 2 workers × "
+            f"{os.environ.get('GUNICORN_THREADS', '4')} threads (gunicorn.conf.py, no max-requests restarts); "
             f"PostgreSQL and Redis on the same machine, shared with other work (noisy)")
 
 
