@@ -90,8 +90,10 @@ def fragment_cache_config(config: dict) -> dict:
     else ``NullCache`` (each worker then keeps only what its caller keeps in memory)."""
     if not config.get("REDIS_URL") or not config.get("HTTP_CACHE_FRAGMENTS", True):
         return {"CACHE_TYPE": "NullCache", "CACHE_NO_NULL_WARNING": True}
+    # Short socket timeouts: a Redis that hangs costs a page a second or two; it then renders.
     return {"CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": config["REDIS_URL"],
-            "CACHE_KEY_PREFIX": "bc:fragment:", "CACHE_DEFAULT_TIMEOUT": 86_400}
+            "CACHE_KEY_PREFIX": "bc:fragment:", "CACHE_DEFAULT_TIMEOUT": 86_400,
+            "CACHE_OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1}}
 
 
 def shared_fragment(key: str, make, timeout: int = 86_400) -> str:
