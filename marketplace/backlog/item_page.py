@@ -9,13 +9,14 @@ pledge form, the claim form) passes them to :func:`render_item_page` under its
 section's name, so the page is built the same way every time."""
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import render_template
 from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import selectinload
 
 from marketplace.backlog.models import BacklogItem, ItemLink, PullRequest
@@ -25,6 +26,7 @@ from marketplace.extensions import db
 from marketplace.forges.models import ForgeKind, Repository
 from marketplace.forges.urls import path_key
 from marketplace.funds import item_section as funds_section
+from marketplace.httpcache.service import shared_fragment
 from marketplace.markdown import ForgeLinks, RenderCache, render_markdown
 from marketplace.notifications.links import url_for_public
 from marketplace.payouts import item_section as payouts_section
@@ -39,22 +41,47 @@ from marketplace.training import item_section as training_section
 class Section:
     """One domain's part of the item page: ``name`` is the template variable its
     data is under, ``template`` the partial that shows it, ``build(item, **again)``
-    its data (``again``: the form as typed and its error, when given)."""
+    its data (``again``: the form as typed and its error, when given).
+
+    ``probes(item)``, when given, returns ``{key: SQL boolean}`` (e.g. "the item
+    has a pledge"): the page asks every section's probes in one statement and
+    passes the answers as ``build(item, probed={key: bool}, ...)``, so a section
+    with nothing to show reads nothing (most items have no pledge, claim or
+    payout: the page costs two statements instead of a dozen)."""
 
     name: str
     template: str
     build: Callable[..., dict]
+    probes: Callable[[BacklogItem], dict] | None = None
 
 
 SECTIONS: tuple[Section, ...] = (
-    Section("pledges", pledges_section.TEMPLATE, pledges_section.section),
-    Section("pools", pools_section.TEMPLATE, pools_section.section),
-    Section("training", training_section.TEMPLATE, training_section.section),
-    Section("funds", funds_section.TEMPLATE, funds_section.section),
-    Section("claims", claims_section.TEMPLATE, claims_section.section),
-    Section("payouts", payouts_section.TEMPLATE, payouts_section.section),
+    Section("pledges", pledges_section.TEMPLATE, pledges_section.section, pledges_section.probes),
+    Section("pools", pools_section.TEMPLATE, pools_section.section, pools_section.probes),
+    Section("training", training_section.TEMPLATE, training_section.section, training_section.probes),
+    Section("funds", funds_section.TEMPLATE, funds_section.section, funds_section.probes),
+    Section("claims", claims_section.TEMPLATE, claims_section.section, claims_section.probes),
+    Section("payouts", payouts_section.TEMPLATE, payouts_section.section, payouts_section.probes),
     Section("presence", presence_section.TEMPLATE, presence_section.section),
 )
+LINKS_PROBE = "backlog__links"
+
+
+def probe(item: BacklogItem, sections: tuple[Section, ...] = SECTIONS) -> dict[str, dict[str, bool]]:
+    """Every section's probes (and whether any pull request links the item) in
+    one statement: ``{section name: {key: bool}}``, the item's own under
+    ``"backlog"`` (``{"links": bool}``)."""
+    columns = [exists().where(ItemLink.item_id == item.id, ItemLink.removed.is_(False)).label(LINKS_PROBE)]
+    for section in sections:
+        if section.probes is not None:
+            columns += [condition.label(f"{section.name}__{key}")
+                        for key, condition in section.probes(item).items()]
+    row = db.session.execute(select(*columns)).one()
+    answers: dict[str, dict[str, bool]] = {}
+    for label, value in row._mapping.items():
+        name, _, key = label.partition("__")
+        answers.setdefault(name, {})[key] = bool(value)
+    return answers
 
 
 def item_links(item: BacklogItem) -> list[ItemLink]:
@@ -99,13 +126,17 @@ def forge_links(item: BacklogItem) -> ForgeLinks:
 
 
 def item_body_html(item: BacklogItem) -> Markup:
-    """``item``'s body rendered as the forge shows it, from :data:`BODY_CACHE` when it has it."""
+    """``item``'s body rendered as the forge shows it: from :data:`BODY_CACHE`
+    (this process), else from the fragment store every worker shares
+    (:func:`~marketplace.httpcache.service.shared_fragment`, a day at most, so
+    a reference to an issue added to the backlog later links here by then),
+    else rendered."""
     repo = item.repository
     # References link into the repository: a rename renders them again.
-    return BODY_CACHE.get_or_render(
-        (item.id, item.forge_updated_at, repo.host, repo.owner, repo.name), item.body,
-        lambda: render_markdown(item.body, links=forge_links(item)),
-    )
+    key = (item.id, item.forge_updated_at, repo.host, repo.owner, repo.name)
+    digest = hashlib.blake2b(f"{key!r}\0{item.body or ''}".encode(), digest_size=16).hexdigest()
+    return BODY_CACHE.get_or_render(key, item.body, lambda: Markup(shared_fragment(
+        f"item-body:{item.id}:{digest}", lambda: render_markdown(item.body, links=forge_links(item)))))
 
 
 def item_page_context(item: BacklogItem, *, again: dict[str, dict] | None = None) -> dict:
@@ -113,16 +144,18 @@ def item_page_context(item: BacklogItem, *, again: dict[str, dict] | None = None
     per section (``sections`` lists them in page order). ``again`` maps a section
     name to the keyword arguments its builder takes back (``form``, ``error``)."""
     again = again or {}
+    probed = probe(item)
     context = {
         "item": item,
         "body_html": item_body_html(item),
-        "links": item_links(item),
+        "links": item_links(item) if probed["backlog"]["links"] else [],
         "may_manage": may_manage(current_user, item.repository.project),
         "work_target": work_went_to(item) if item.closed_as_not_planned else None,
         "sections": SECTIONS,
     }
     for section in SECTIONS:
-        context[section.name] = section.build(item, **again.get(section.name, {}))
+        answers = {"probed": probed[section.name]} if section.name in probed else {}
+        context[section.name] = section.build(item, **again.get(section.name, {}), **answers)
     return context
 
 

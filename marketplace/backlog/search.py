@@ -82,7 +82,7 @@ from sqlalchemy import (
     table,
     tuple_,
 )
-from sqlalchemy.orm import aliased, contains_eager, selectinload
+from sqlalchemy.orm import aliased, contains_eager, defer, joinedload, selectinload
 
 from marketplace.backlog.models import BacklogItem, ItemFunding, ItemLabel, PullRequest
 from marketplace.backlog.queries import state_condition
@@ -248,7 +248,8 @@ def _parse(args: Mapping[str, str]) -> BacklogFilters:
     ) is None:
         raise BadFilter("project", _("There is no member project %(slug)s.", slug=repr(project)[:80]))
     label = _one(args, "label")
-    if label is not None and len(label) > 255:
+    # As the API document says: at most 255 characters as given (blanks around it count too).
+    if label is not None and len(args.get("label")) > 255:
         raise BadFilter("label", _("Labels are at most 255 characters."))
     return BacklogFilters(
         q=q,
@@ -494,8 +495,17 @@ def decode_cursor(cursor: str, sort: str) -> list:
         raise BadCursor("cursor", message) from None
 
 
+def _project_details_deferred() -> list:
+    # An item's page or a listing shows its project's slug, name and fee: the
+    # description and the registry's lists (JSON, parsed per row) are read
+    # only when something asks for them.
+    return [defer(column) for column in (MemberProject.description, MemberProject.aliases,
+                                         MemberProject.licences, MemberProject.types,
+                                         MemberProject.sectors, MemberProject.organisations)]
+
+
 def find_items(filters: BacklogFilters, *, page_size: int, reporting_currency: str,
-               cursor: str | None = None, count: bool = True) -> BacklogPage:
+               cursor: str | None = None, count: bool = True, with_body: bool = True) -> BacklogPage:
     """Run the backlog query for one page: the items with repository, project,
     labels and funding loaded, and the number of matching items
     (:func:`count_items`: exact up to :data:`COUNT_CAP`).
@@ -503,7 +513,9 @@ def find_items(filters: BacklogFilters, *, page_size: int, reporting_currency: s
     With ``cursor`` (from :func:`encode_cursor`) the page starts after the
     item it names (keyset pagination: no OFFSET) and ``page`` is ignored.
     Otherwise ``page`` selects by number; pages past the capped count hold no
-    items. Raises :class:`BadCursor`."""
+    items. Without ``with_body`` the items' bodies are not read (a list page
+    shows none: up to 25 bodies of up to 1 MB each); reading one then raises.
+    Raises :class:`BadCursor`."""
     stmt, keys = _sorted(filters, _filtered(filters), reporting_currency)
     stmt = stmt.order_by(*(key.desc() for key in keys))
     total, exact = count_items(filters) if count else (0, False)
@@ -513,11 +525,14 @@ def find_items(filters: BacklogFilters, *, page_size: int, reporting_currency: s
     else:
         offset = (filters.page - 1) * page_size
     items: list[BacklogItem] = []
+    if not with_body:
+        stmt = stmt.options(defer(BacklogItem.body, raiseload=True))
     if cursor is not None or offset < total:
         items = list(
             db.session.scalars(
                 stmt.options(
-                    contains_eager(BacklogItem.repository).contains_eager(Repository.project),
+                    contains_eager(BacklogItem.repository).contains_eager(Repository.project)
+                    .options(*_project_details_deferred()),
                     selectinload(BacklogItem.labels),
                     selectinload(BacklogItem.funding),
                     selectinload(BacklogItem.solved_by).selectinload(PullRequest.repository),
@@ -533,17 +548,20 @@ def find_items(filters: BacklogFilters, *, page_size: int, reporting_currency: s
 
 
 def visible_item(item_id: int) -> BacklogItem | None:
-    """A visible (not hidden) item with its repository, project, labels, funding and solver loaded."""
-    return db.session.scalar(
+    """A visible (not hidden) item with its repository, project, labels, funding
+    and solver loaded, in one statement (joined: an item has a few labels and
+    currencies, so the joined rows stay few)."""
+    return db.session.scalars(
         select(BacklogItem)
         .where(BacklogItem.id == item_id, BacklogItem.hidden.is_(False))
         .options(
-            selectinload(BacklogItem.repository).selectinload(Repository.project),
-            selectinload(BacklogItem.labels),
-            selectinload(BacklogItem.funding),
-            selectinload(BacklogItem.solved_by).selectinload(PullRequest.repository),
+            joinedload(BacklogItem.repository, innerjoin=True).joinedload(Repository.project, innerjoin=True)
+            .options(*_project_details_deferred()),
+            joinedload(BacklogItem.labels),
+            joinedload(BacklogItem.funding),
+            joinedload(BacklogItem.solved_by).joinedload(PullRequest.repository),
         )
-    )
+    ).unique().first()
 
 
 def deleted_item_date(item_id: int):

@@ -89,6 +89,7 @@ def index():
         filters,
         page_size=current_app.config["BACKLOG_PAGE_SIZE"],
         reporting_currency=current_app.config["REPORTING_CURRENCY"],
+        with_body=False,
     )
     return render_template(
         "backlog/list.html", filters=filters, result=result, error=None, **_filter_choices(filters.project)

@@ -19,12 +19,18 @@
   A response that sets a cookie or touched the session is never stored. The
   hottest ``HTTP_CACHE_LOCAL_ENTRIES`` (128) pages are also kept in each
   worker's memory in front of Redis.
+- Fragments (a page's parts that cost work to make and change only with
+  their inputs, e.g. an item's rendered Markdown) are shared by every worker
+  through :func:`shared_fragment`: Redis when ``REDIS_URL`` is set and
+  ``HTTP_CACHE_FRAGMENTS`` is not turned off, whatever ``HTTP_CACHE_TYPE``
+  (the response cache off still renders each page, from its stored parts).
 - Every other response (signed-in pages above all) is sent ``Cache-Control:
   private, no-cache`` unless it says otherwise: no shared cache keeps it.
 """
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections import OrderedDict
 from datetime import datetime
@@ -32,6 +38,7 @@ from urllib.parse import urlencode
 
 from flask import Flask, Response, current_app, g, request, session
 from flask_caching import Cache
+from redis.exceptions import RedisError
 from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
@@ -58,6 +65,8 @@ CACHEABLE = frozenset({
 })
 
 response_cache = Cache()
+fragment_cache = Cache()
+log = logging.getLogger(__name__)
 _memo: dict[str, tuple[float, int, datetime]] = {}
 # The hottest pages also stay in this worker's memory (in front of Redis), at most
 # HTTP_CACHE_LOCAL_ENTRIES of them: a hit costs no round trip. Keys hold the data
@@ -75,6 +84,38 @@ def cache_config(config: dict) -> dict:
     if kind == "RedisCache":
         out["CACHE_REDIS_URL"] = config["REDIS_URL"]
     return out
+
+
+def fragment_cache_config(config: dict) -> dict:
+    """Flask-Caching settings for the shared fragments (:func:`shared_fragment`):
+    ``RedisCache`` on ``REDIS_URL`` unless ``HTTP_CACHE_FRAGMENTS`` is false;
+    else ``NullCache`` (each worker then keeps only what its caller keeps in memory)."""
+    if not config.get("REDIS_URL") or not config.get("HTTP_CACHE_FRAGMENTS", True):
+        return {"CACHE_TYPE": "NullCache", "CACHE_NO_NULL_WARNING": True}
+    # Short socket timeouts: a Redis that hangs costs a page a second or two; it then renders.
+    return {"CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": config["REDIS_URL"],
+            "CACHE_KEY_PREFIX": "bc:fragment:", "CACHE_DEFAULT_TIMEOUT": 86_400,
+            "CACHE_OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1}}
+
+
+def shared_fragment(key: str, make, timeout: int = 86_400) -> str:
+    """The text stored under ``key`` in the fragment store, else ``make()``'s,
+    stored for ``timeout`` seconds. ``key`` must name every input of the text
+    (ids, times, a digest of the source): an entry is never invalidated, only
+    replaced by a new key. Redis being down costs the ``make()``, never the page."""
+    try:
+        hit = fragment_cache.get(key)
+    except RedisError:
+        log.warning("fragment store unavailable; making %s", key.split(":", 1)[0])
+        return make()
+    if hit is not None:
+        return hit
+    text = make()
+    try:
+        fragment_cache.set(key, str(text), timeout=timeout)
+    except RedisError:
+        pass
+    return text
 
 
 def current_version() -> tuple[int, datetime]:
@@ -193,6 +234,7 @@ def _local_put(key: str, value: tuple[bytes, str]) -> None:
 def init_http_cache(app: Flask) -> None:
     """Bind the response cache and the request hooks (after the rate limits, which still apply)."""
     response_cache.init_app(app, config=cache_config(app.config))
+    fragment_cache.init_app(app, config=fragment_cache_config(app.config))
     app.before_request(_serve_cached)
     app.after_request(_store)
 

@@ -7,20 +7,29 @@ from __future__ import annotations
 from flask import current_app, request
 from flask_babel import get_locale
 from flask_login import current_user
+from sqlalchemy import exists
 
 from marketplace.backlog.models import BacklogItem
 from marketplace.money import MoneyError, parse_amount
 from marketplace.pools import queries
 from marketplace.pools import service as pools
+from marketplace.pools.models import MatchState, PoolMatch
 
 TEMPLATE = "pools/_item_section.html"
 
 
-def section(item: BacklogItem) -> dict:
+def probes(item: BacklogItem) -> dict:
+    """SQL condition the item page asks in its one probe statement: whether the
+    item's escrow holds any pool's match."""
+    return {"rows": exists().where(PoolMatch.item_id == item.id, PoolMatch.state == MatchState.held)}
+
+
+def section(item: BacklogItem, *, probed: dict | None = None) -> dict:
     """``{"matched", "preview", "asked", "error"}``: ``matched`` (pool, currency,
     held) rows; ``preview`` the :class:`~marketplace.pools.service.MatchPreview`
-    list for the amount asked (``asked``: a Money, or None)."""
-    matched = queries.item_matches(item.id)
+    list for the amount asked (``asked``: a Money, or None). ``probed``: the
+    answer to :func:`probes` when the page asked it (no query when none is held)."""
+    matched = queries.item_matches(item.id) if probed is None or probed["rows"] else []
     asked, preview, error = None, [], None
     text = request.args.get("match_amount", "").strip()
     if text:

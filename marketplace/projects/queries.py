@@ -3,7 +3,7 @@ project and per SDG, the project list, an SDG's projects, a project's maintainer
 Nothing here writes."""
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import selectinload
 
 from marketplace.backlog.models import BacklogItem, ItemFunding
@@ -120,6 +120,11 @@ TO_DECIDE_LIMIT = 200
 
 def _maintained(user_id: int):
     return select(ProjectMaintainer.project_id).where(ProjectMaintainer.user_id == user_id)
+
+
+def maintainer_exists(project_id: int):
+    """SQL condition: someone maintains ``project_id`` (for a page's probe, :func:`has_maintainer`)."""
+    return exists().where(ProjectMaintainer.project_id == project_id)
 
 
 def has_maintainer(project_id: int) -> bool:

@@ -15,7 +15,9 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 from sqlalchemy import select
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DataError
 
 from marketplace.backlog import ending
 from marketplace.backlog.service import (
@@ -466,24 +468,33 @@ class DeliveryMissing(LookupError):
     """No stored delivery has the id a job was given."""
 
 
-def store(source: str, delivery_id: str, event: str, action: str | None, text: str) -> tuple[WebhookDelivery, bool]:
+def store(source: str, delivery_id: str, event: str, action: str | None, text: str) -> tuple[int, bool]:
     """Store one verified delivery under its unique ``(source, delivery_id)``
-    and queue its processing after the caller's commit; returns the delivery
-    and whether it is new. A delivery seen before (a redelivery) is stored
-    once and processed once: nothing changes, except that one still pending
-    (its job was lost) is queued again. Flushes (in a savepoint)."""
-    delivery = WebhookDelivery(source=source, delivery_id=delivery_id, event=event, action=action, body=text)
-    try:
-        with db.session.begin_nested():
-            db.session.add(delivery)
-    except IntegrityError:
-        existing = db.session.scalar(select(WebhookDelivery).where(
-            WebhookDelivery.source == source, WebhookDelivery.delivery_id == delivery_id))
-        if existing is not None and existing.status is DeliveryStatus.pending:
-            enqueue_processing(existing.id)
-        return existing, False
-    enqueue_processing(delivery.id)
-    return delivery, True
+    and queue its processing after the caller's commit; returns the stored
+    row's id and whether it is new. A delivery seen before (a redelivery) is
+    stored once and processed once: nothing changes, except that one still
+    pending (its job was lost) is queued again.
+
+    One statement on the way in: ``INSERT … ON CONFLICT DO NOTHING RETURNING
+    id`` (PostgreSQL and SQLite alike), so no savepoint is needed for a
+    redelivery racing the first copy: the loser's insert returns no row and it
+    reads the winner's."""
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    new_id = db.session.scalar(
+        insert(WebhookDelivery)
+        .values(source=source, delivery_id=delivery_id, event=event, action=action, body=text,
+                status=DeliveryStatus.pending, attempts=0, received_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["source", "delivery_id"])
+        .returning(WebhookDelivery.id)
+    )
+    if new_id is not None:
+        enqueue_processing(new_id)
+        return new_id, True
+    existing = db.session.execute(select(WebhookDelivery.id, WebhookDelivery.status).where(
+        WebhookDelivery.source == source, WebhookDelivery.delivery_id == delivery_id)).one()
+    if existing.status is DeliveryStatus.pending:
+        enqueue_processing(existing.id)
+    return existing.id, False
 
 
 def process(delivery_id: int, replay: bool = False) -> str:

@@ -65,11 +65,11 @@ def _store(source: str, delivery_id: str | None, event: str | None, body: bytes,
             action = attributes["action"]
     if action is not None and not _plain_text(action, 100):
         return _error(400, "the action is not plain text")
-    delivery, created = store(source, delivery_id, event, action or None, text)
+    stored_id, created = store(source, delivery_id, event, action or None, text)
     db.session.commit()
     if not created:
         return jsonify(status="duplicate", delivery_id=delivery_id), 200
-    return jsonify(status="accepted", delivery_id=delivery_id, id=delivery.id), 202
+    return jsonify(status="accepted", delivery_id=delivery_id, id=stored_id), 202
 
 
 @bp.post("/github")

@@ -5,7 +5,12 @@ from sqlalchemy import event, select
 
 from marketplace.backlog.models import BacklogItem
 from marketplace.extensions import db
-from marketplace.httpcache.service import cache_config, response_cache
+from marketplace.httpcache.service import (
+    cache_config,
+    fragment_cache,
+    fragment_cache_config,
+    response_cache,
+)
 from tests.accounts.helpers import signup
 
 
@@ -185,3 +190,41 @@ def test_the_backlog_page_with_its_language_links_is_shared_per_language(client,
     # The link itself remembers the choice (a cookie), so its answer is not shared.
     chosen = app.test_client().get("/?lang=es")
     assert "lang=es" in chosen.headers.get("Set-Cookie", "") and "private" in chosen.headers["Cache-Control"]
+
+
+def test_fragment_store_is_redis_only_when_there_is_one_and_fragments_are_on():
+    assert fragment_cache_config({"REDIS_URL": "redis://r:6379/1"})["CACHE_TYPE"] == "RedisCache"
+    assert fragment_cache_config({"REDIS_URL": "redis://r:6379/1", "HTTP_CACHE_TYPE": "NullCache"})[
+        "CACHE_TYPE"] == "RedisCache"  # the response cache off still shares rendered parts
+    assert fragment_cache_config({"REDIS_URL": "redis://r:6379/1", "HTTP_CACHE_FRAGMENTS": False})[
+        "CACHE_TYPE"] == "NullCache"
+    assert fragment_cache_config({"REDIS_URL": None})["CACHE_TYPE"] == "NullCache"
+
+
+def test_a_body_rendered_by_one_worker_is_not_rendered_again_by_another(client, app, session, redis_url,
+                                                                         monkeypatch):
+    import redis
+
+    from marketplace.backlog import item_page
+
+    redis.Redis.from_url(redis_url).flushdb()
+    fragment_cache.init_app(app, config=fragment_cache_config({"REDIS_URL": redis_url}))
+    try:
+        item = an_item(session)
+        item.body = "Shared **once**."
+        session.flush()
+        first = client.get(f"/items/{item.id}").get_data(as_text=True)
+        assert "Shared <strong>once</strong>." in first
+        # Another worker: its own memory is empty, and it must not render again.
+        item_page.BODY_CACHE._entries.clear()
+        monkeypatch.setattr(item_page, "render_markdown", lambda *args, **kwargs: pytest.fail("rendered again"))
+        assert "Shared <strong>once</strong>." in client.get(f"/items/{item.id}").get_data(as_text=True)
+        # A new body is a new key: rendered (here: refused) rather than served stale.
+        item.body = "Changed."
+        session.flush()
+        item_page.BODY_CACHE._entries.clear()
+        with pytest.raises(pytest.fail.Exception):
+            client.get(f"/items/{item.id}")
+    finally:
+        redis.Redis.from_url(redis_url).flushdb()
+        fragment_cache.init_app(app, config=fragment_cache_config(app.config))
