@@ -123,6 +123,7 @@ def create_app(config: dict | None = None) -> Flask:
     from marketplace.pools.views import bp as pools_bp
     from marketplace.projects.views import bp as projects_bp
     from marketplace.reports.views import bp as reports_bp
+    from marketplace.roles.views import bp as roles_bp
     from marketplace.webhooks.views import bp as webhooks_bp
 
     app.register_blueprint(health_bp)
@@ -139,6 +140,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(payouts_bp)
     app.register_blueprint(pools_bp)
     app.register_blueprint(reports_bp)
+    app.register_blueprint(roles_bp)
     csrf.exempt(api_bp)
     csrf.exempt(api_reports_bp)
     csrf.exempt(webhooks_bp)
@@ -146,11 +148,13 @@ def create_app(config: dict | None = None) -> Flask:
     from marketplace.errors import register_error_handlers
     from marketplace.payouts.service import connect_signals
     from marketplace.pools.service import connect_signals as connect_pool_signals
+    from marketplace.roles.service import connect_signals as connect_role_signals
     from marketplace.security import register_security_headers
 
     # One domain reacting to another (a certification granted, money held late).
     connect_signals()
     connect_pool_signals()
+    connect_role_signals()
 
     register_error_handlers(app)
     register_security_headers(app)

@@ -30,6 +30,7 @@ from marketplace.payouts import item_section as payouts_section
 from marketplace.pledges import item_section as pledges_section
 from marketplace.pools import item_section as pools_section
 from marketplace.projects.service import may_manage
+from marketplace.roles import item_section as follow_section
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("pools", pools_section.TEMPLATE, pools_section.section),
     Section("claims", claims_section.TEMPLATE, claims_section.section),
     Section("payouts", payouts_section.TEMPLATE, payouts_section.section),
+    Section("follow", follow_section.TEMPLATE, follow_section.section),
 )
 
 
