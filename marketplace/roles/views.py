@@ -8,9 +8,13 @@ from flask_login import current_user, login_required
 
 from marketplace.access import current_actor
 from marketplace.backlog.models import BacklogItem
+from marketplace.claims import certification
 from marketplace.errors import DomainError
 from marketplace.extensions import csrf, db
+from marketplace.notifications.links import url_for_public
 from marketplace.organisations import service as organisations
+from marketplace.payments import stripe_client
+from marketplace.payouts import service as payouts
 from marketplace.payouts.models import PayoutAccount, PayoutShare
 from marketplace.roles import service
 from marketplace.roles.forms import ActionForm, FirmPayoutForm
@@ -107,8 +111,64 @@ def firm_payouts(slug: str):
             flash(_("%(name)s is paid as a firm.", name=service.firm_name(org)))
             return redirect(url_for("roles.firm_payouts", slug=org.slug), code=303)
     rows = service.earnings(org.payee_id) if org.payee_id else []
+    certified = bool(org.payee_id) and certification.is_certified(org.payee_id, None)
     return render_template("roles/firm_payouts.html", org=org, form=form, owner=owner, account=account,
-                           rows=rows, name=service.firm_name(org)), 400 if request.method == "POST" else 200
+                           rows=rows, name=service.firm_name(org), certified=certified,
+                           action=ActionForm()), 400 if request.method == "POST" else 200
+
+
+@bp.post("/organisations/<slug>/payouts/stripe")
+@login_required
+def firm_stripe(slug: str):
+    """An owner sets the firm up to be paid by Stripe Connect: the company's own
+    Express account (made once), then Stripe's onboarding for the company."""
+    org = _firm(slug)
+    back = url_for("roles.firm_payouts", slug=org.slug)
+    if not service.owns(org, current_actor()):
+        abort(403)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    if not org.country:
+        flash(_("The firm has no country: Stripe needs it."), "error")
+        return redirect(back, code=303)
+    try:
+        payee = service.ensure_payee(org, owner=current_actor())
+        stripe_id = payouts.ensure_stripe_account(payee, org.country)
+    except (stripe_client.PaymentsUnavailable, stripe_client.TransferRefused, service.FirmError):
+        db.session.rollback()
+        flash(_("Stripe could not set up the firm's account right now. Please try again later, or choose a "
+                "transfer by the fiscal host."), "error")
+        return redirect(back, code=303)
+    db.session.commit()
+    try:
+        link = stripe_client.create_account_link(stripe_id, refresh_url=url_for_public("roles.firm_payouts",
+                                                                                       slug=org.slug),
+                                                 return_url=url_for_public("roles.firm_payouts", slug=org.slug))
+    except (stripe_client.PaymentsUnavailable, stripe_client.TransferRefused):
+        flash(_("The firm's Stripe account exists, but Stripe's page could not be opened. Please try again."),
+              "error")
+        return redirect(back, code=303)
+    return redirect(link, code=303)
+
+
+@bp.post("/organisations/<slug>/payouts/certify")
+@login_required
+def firm_certify(slug: str):
+    """An admin certifies the firm (its payee account) for every member project, for the default period."""
+    org = _firm(slug)
+    if not current_user.is_admin:
+        abort(403)
+    if not ActionForm().validate_on_submit() or org.payee_id is None:
+        abort(400)
+    try:
+        certification.grant(org.payee, issuer=current_actor(), project_id=None, note="firm")
+    except certification.CertificationError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("roles.firm_payouts", slug=org.slug), code=303)
+    db.session.commit()
+    flash(_("%(name)s is certified for every member project.", name=service.firm_name(org)))
+    return redirect(url_for("roles.firm_payouts", slug=org.slug), code=303)
 
 
 @bp.get("/organisations/<slug>/earnings.csv")

@@ -63,6 +63,8 @@ def test_the_issue_example_firm_and_person_split_half_and_half_at_a_10_percent_f
     # Ama's advice is hers: a member of the firm does not see it; she does.
     assert owner.get(f"/remittance/{approved.shares[1].id}").status_code == 404
     assert "$90.00" in as_user(app, ama).get(f"/remittance/{approved.shares[1].id}").get_data(as_text=True)
+    assert f'href="/remittance/{approved.shares[1].id}"' in as_user(app, ama).get("/account/payouts").get_data(
+        as_text=True)
 
 
 def test_a_claim_made_for_the_firm_proposes_the_payout_to_the_firm(world, session):
@@ -100,3 +102,37 @@ def test_only_an_owner_sets_how_the_firm_is_paid(app, world, session):
     assert firm.legal_name == "Kumasi Devs Ltd" and firm.payee.display_name == "Kumasi Devs Ltd"
     assert firm.payee.email is None and firm.payee.password_hash is None and payouts.manual_rail(firm.payee_id)
     assert as_user(app, world.funder).get(f"/organisations/{firm.slug}/payouts").status_code == 403
+
+
+def test_an_admin_certifies_the_firm_and_an_owner_sets_up_the_companys_stripe_account(app, world, session):
+    from marketplace.payouts.models import PayoutAccount
+    from tests.payments.fake_stripe import FakeStripe
+
+    kofi = world.implementor("kofi@example.org", github_id=9501)
+    firm = organisations.create("Tema Software", kind="implementor", country="GH", owner=kofi)
+    payee = roles.ensure_payee(firm, owner=kofi)
+    session.commit()
+    path = f"/organisations/{firm.slug}/payouts"
+    owner = as_user(app, kofi)
+    page = owner.get(path).get_data(as_text=True)
+    assert f"by its account id: {payee.id}" in page and "is not certified for every member project" in page
+    assert owner.post(path + "/certify", data={"csrf_token": csrf(owner, path)}).status_code == 403
+    admin = as_user(app, world.admin)
+    assert admin.post(path + "/certify", data={"csrf_token": csrf(admin, path)}).status_code == 303
+    assert certification.is_certified(payee.id, world.project.id)
+    assert "The firm is certified for every member project." in owner.get(path).get_data(as_text=True)
+
+    fake = FakeStripe()
+    app.config.update(STRIPE_API_KEY="sk_test_local", STRIPE_API_BASE=fake.url)
+    try:
+        first = owner.post(path + "/stripe", data={"csrf_token": csrf(owner, path)})
+        again = owner.post(path + "/stripe", data={"csrf_token": csrf(owner, path)})
+    finally:
+        app.config.update(STRIPE_API_KEY=None, STRIPE_API_BASE=None)
+        fake.stop()
+    assert first.status_code == again.status_code == 303 and first.headers["Location"].startswith(fake.url)
+    account = session.get(PayoutAccount, payee.id)
+    session.refresh(account)
+    assert account.rail is PayoutRail.stripe and account.stripe_account_id in fake.accounts
+    assert len(fake.accounts) == 1  # one company account, however often the owner clicks
+    assert fake.accounts[account.stripe_account_id]["country"] == "GH"
