@@ -38,6 +38,10 @@ CLAIMANT = {"visitor": "login", "funder": "403", "implementor": "ok", "maintaine
             "other_maintainer": "403", "admin": "403"}
 WEBHOOK = dict.fromkeys(ROLES, "401")
 SPONSOR_OF_POOL = {**ADMIN, "funder": "ok"}  # the pool's sponsor (the funder here) and admins
+IMPLEMENTORS = {**ADMIN, "implementor": "ok", "admin": "403"}
+# Issue 20: the firm pages of a funder organisation, and the remittance advice of a share
+# not executed, exist for nobody (tests/roles test who sees a firm's and a share's own).
+NOBODYS = {**dict.fromkeys(ROLES, "404"), "visitor": "login"}
 
 # (endpoint, method): (URL template filled from the fixture objects, expectations)
 MATRIX = {
@@ -176,6 +180,20 @@ MATRIX = {
     ("reports.export_archive", "GET"): ("/exports/backlog-commons-1999-01-01.zip", dict.fromkeys(ROLES, "404")),
     ("api_reports.commons", "GET"): ("/api/v1/reports/commons", PUBLIC),
     ("api_reports.project", "GET"): ("/api/v1/reports/projects/odk", PUBLIC),
+    ("roles.follow", "POST"): ("/items/{item}/follow", SIGNED_IN),
+    ("roles.unfollow_signed_in", "POST"): ("/items/{item}/unfollow", SIGNED_IN),
+    ("roles.unfollow", "GET"): ("/unfollow/not-a-signed-token", dict.fromkeys(ROLES, "404")),
+    ("roles.unfollow", "POST"): ("/unfollow/not-a-signed-token", dict.fromkeys(ROLES, "404")),
+    ("roles.items_for_me", "GET"): ("/account/items-for-me", IMPLEMENTORS),
+    ("roles.firm_payouts", "GET"): ("/organisations/{organisation}/payouts", NOBODYS),
+    ("roles.firm_payouts", "POST"): ("/organisations/{organisation}/payouts", NOBODYS),
+    ("roles.firm_stripe", "POST"): ("/organisations/{organisation}/payouts/stripe", NOBODYS),
+    ("roles.firm_certify", "POST"): ("/organisations/{organisation}/payouts/certify", NOBODYS),
+    ("roles.firm_earnings_csv", "GET"): ("/organisations/{organisation}/earnings.csv", NOBODYS),
+    ("roles.remittance", "GET"): ("/remittance/{share}", NOBODYS),
+    ("roles.remittance_csv", "GET"): ("/remittance/{share}.csv", NOBODYS),
+    ("admin.fiscal_host_settings", "GET"): ("/admin/fiscal-host", ADMIN),
+    ("admin.fiscal_host_settings", "POST"): ("/admin/fiscal-host", ADMIN),
 }
 
 

@@ -9,6 +9,7 @@ from marketplace.claims import certification
 from marketplace.claims import service as claims
 from marketplace.ledger.check import check
 from marketplace.ledger.models import AccountKind
+from marketplace.notifications.notices import compose
 from marketplace.organisations import service as organisations
 from marketplace.payouts import service as payouts
 from marketplace.payouts.models import PayoutRail, ShareState
@@ -43,6 +44,9 @@ def test_the_issue_example_firm_and_person_split_half_and_half_at_a_10_percent_f
     assert balance(AccountKind.contributor_payable, user_id=payee.id) == 9000
     payouts.record_manual_payout(firm_share.id, reference="GCB-TX-811", paid_on=utcnow().date(), admin=world.admin)
     assert balance(AccountKind.payouts_paid) >= 9000 and check() == []
+
+    [(to, _subject, body)] = compose("share", "paid", firm_share.id)  # the firm's owner hears of it
+    assert to == "kofi@example.org" and "$90.00" in body
 
     advice = roles.remittance(firm_share)
     assert (advice.gross_minor, advice.fee_minor, advice.net_minor) == (10000, 1000, 9000)
