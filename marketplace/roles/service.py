@@ -35,6 +35,7 @@ from marketplace.backlog.models import (
 from marketplace.claims.models import Certification
 from marketplace.extensions import db
 from marketplace.fiscal_host import fiscal_host
+from marketplace.fiscal_host import forget as forget_fiscal_host
 from marketplace.forges.models import Repository
 from marketplace.money import exponent
 from marketplace.notifications import mail
@@ -106,6 +107,7 @@ def save_fiscal_host(*, legal_name: str, email: str, address: str, bank_instruct
              "bank_instructions": row.bank_instructions}
     audit.record("fiscal_host.updated", "fiscal_host", 1, actor=f"user:{admin.id}", actor_user_id=admin.id,
                  details={"changed": sorted(k for k in after if after[k] != before[k])})
+    forget_fiscal_host()  # this process reads the new settings at once
     return row
 
 

@@ -14,7 +14,7 @@ from marketplace.audit.models import AuditEvent
 from marketplace.backlog.models import ItemLabel
 from marketplace.claims import certification
 from marketplace.claims import service as claims
-from marketplace.fiscal_host import bank_instructions, contact
+from marketplace.fiscal_host import bank_instructions, contact, forget
 from marketplace.payouts import service as payouts
 from marketplace.roles import service as roles
 from marketplace.roles.models import ItemFollow
@@ -169,3 +169,5 @@ def test_the_fiscal_host_page_overrides_the_environment_and_is_audited(app, worl
             "csrf_token": csrf(admin, "/admin/fiscal-host"), "email": "not an address"}).status_code == 400
     finally:
         app.config.update(FISCAL_HOST_NAME=None, FISCAL_HOST_EMAIL=None)
+        with app.app_context():
+            forget()  # the saved row is rolled back with the test
