@@ -171,3 +171,15 @@ def test_the_fiscal_host_page_overrides_the_environment_and_is_audited(app, worl
         app.config.update(FISCAL_HOST_NAME=None, FISCAL_HOST_EMAIL=None)
         with app.app_context():
             forget()  # the saved row is rolled back with the test
+
+
+def test_the_follow_section_reads_nothing_when_its_probe_says_nobody_follows(app, world, session):
+    from marketplace.roles import item_section
+
+    item = world.issue(861)
+    with app.test_request_context(f"/items/{item.id}"):
+        assert item_section.section(item, probed={"followed": False}) == {"following": None, "followers": 0}
+        roles.follow(item, world.funder)
+        followed = session.scalar(select(item_section.probes(item)["followed"]))
+        assert followed is True
+        assert item_section.section(item, probed={"followed": followed}) == {"following": None, "followers": 1}
