@@ -126,6 +126,7 @@ def create_app(config: dict | None = None) -> Flask:
     from marketplace.presence.views import bp as presence_bp
     from marketplace.projects.views import bp as projects_bp
     from marketplace.reports.views import bp as reports_bp
+    from marketplace.roles.views import bp as roles_bp
     from marketplace.training.views import bp as training_bp
     from marketplace.webhooks.views import bp as webhooks_bp
 
@@ -146,6 +147,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(reports_bp)
     app.register_blueprint(training_bp)
     app.register_blueprint(presence_bp)
+    app.register_blueprint(roles_bp)
     csrf.exempt(api_bp)
     csrf.exempt(api_reports_bp)
     csrf.exempt(webhooks_bp)
@@ -153,6 +155,7 @@ def create_app(config: dict | None = None) -> Flask:
     from marketplace.errors import register_error_handlers
     from marketplace.payouts.service import connect_signals
     from marketplace.pools.service import connect_signals as connect_pool_signals
+    from marketplace.roles.service import connect_signals as connect_role_signals
     from marketplace.security import register_security_headers
     from marketplace.training.service import connect_signals as connect_training_signals
 
@@ -160,6 +163,7 @@ def create_app(config: dict | None = None) -> Flask:
     connect_signals()
     connect_pool_signals()
     connect_training_signals()  # issue 19: training claims, mentors, certification earned
+    connect_role_signals()
 
     register_error_handlers(app)
     register_security_headers(app)

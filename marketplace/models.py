@@ -52,6 +52,7 @@ from marketplace.projects.models import (  # noqa: F401
     ProjectSdg,
 )
 from marketplace.reports.models import Grant, GrantPledge, ProjectCountry, ReportSnapshot  # noqa: F401
+from marketplace.roles.models import FiscalHostSetting, ItemFollow, SentNotice  # noqa: F401
 from marketplace.scheduling.models import ScheduleRun  # noqa: F401
 from marketplace.training.models import (  # noqa: F401
     EarnedCertification,

@@ -40,6 +40,10 @@ WEBHOOK = dict.fromkeys(ROLES, "401")
 SPONSOR_OF_POOL = {**ADMIN, "funder": "ok"}  # the pool's sponsor (the funder here) and admins
 SIGNED_IN_404 = {**dict.fromkeys(ROLES, "404"), "visitor": "login"}
 FUND_MAINTAINERS = {**ADMIN, "maintainer": "ok", "admin": "403"}  # a project's maintainers allot its fund
+IMPLEMENTORS = {**ADMIN, "implementor": "ok", "admin": "403"}
+# Issue 20: the firm pages of a funder organisation, and the remittance advice of a share
+# not executed, exist for nobody (tests/roles test who sees a firm's and a share's own).
+NOBODYS = {**dict.fromkeys(ROLES, "404"), "visitor": "login"}
 
 # (endpoint, method): (URL template filled from the fixture objects, expectations)
 MATRIX = {
@@ -212,6 +216,20 @@ MATRIX = {
     ("funds.record_return", "POST"): ("/funds/returns/{fund_return}", ADMIN),
     ("funds.close", "POST"): ("/projects/odk/fund/USD/close", ADMIN),
     ("api.project_fund", "GET"): ("/api/v1/projects/odk/fund", PUBLIC),
+    ("roles.follow", "POST"): ("/items/{item}/follow", SIGNED_IN),
+    ("roles.unfollow_signed_in", "POST"): ("/items/{item}/unfollow", SIGNED_IN),
+    ("roles.unfollow", "GET"): ("/unfollow/not-a-signed-token", dict.fromkeys(ROLES, "404")),
+    ("roles.unfollow", "POST"): ("/unfollow/not-a-signed-token", dict.fromkeys(ROLES, "404")),
+    ("roles.items_for_me", "GET"): ("/account/items-for-me", IMPLEMENTORS),
+    ("roles.firm_payouts", "GET"): ("/organisations/{organisation}/payouts", NOBODYS),
+    ("roles.firm_payouts", "POST"): ("/organisations/{organisation}/payouts", NOBODYS),
+    ("roles.firm_stripe", "POST"): ("/organisations/{organisation}/payouts/stripe", NOBODYS),
+    ("roles.firm_certify", "POST"): ("/organisations/{organisation}/payouts/certify", NOBODYS),
+    ("roles.firm_earnings_csv", "GET"): ("/organisations/{organisation}/earnings.csv", NOBODYS),
+    ("roles.remittance", "GET"): ("/remittance/{share}", NOBODYS),
+    ("roles.remittance_csv", "GET"): ("/remittance/{share}.csv", NOBODYS),
+    ("admin.fiscal_host_settings", "GET"): ("/admin/fiscal-host", ADMIN),
+    ("admin.fiscal_host_settings", "POST"): ("/admin/fiscal-host", ADMIN),
 }
 
 

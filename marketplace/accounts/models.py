@@ -133,8 +133,14 @@ class Organisation(db.Model):
     country: Mapped[str | None] = mapped_column(String(2))
     owner_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="RESTRICT"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Issue 20, a firm paid as a firm: the account that receives the firm's
+    # payouts (its own payout account, certification and ledger payable; it
+    # cannot sign in), made by its owners; and the name on remittance advice.
+    payee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"), unique=True)
+    legal_name: Mapped[str | None] = mapped_column(String(200))
 
     owner: Mapped[User] = relationship(foreign_keys=[owner_id])
+    payee: Mapped[User | None] = relationship(foreign_keys=[payee_id])
     members: Mapped[list["OrganisationMember"]] = relationship(
         back_populates="organisation", cascade="all, delete-orphan", order_by="OrganisationMember.id"
     )

@@ -7,6 +7,7 @@ from marketplace.admin import (  # noqa: F401
     audit,
     certifications,
     deliveries,
+    fiscal_host,
     money,
     overview,
     projects,

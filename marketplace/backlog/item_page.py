@@ -34,6 +34,7 @@ from marketplace.pledges import item_section as pledges_section
 from marketplace.pools import item_section as pools_section
 from marketplace.presence import item_section as presence_section
 from marketplace.projects.service import may_manage
+from marketplace.roles import item_section as follow_section
 from marketplace.training import item_section as training_section
 
 
@@ -63,6 +64,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("claims", claims_section.TEMPLATE, claims_section.section, claims_section.probes),
     Section("payouts", payouts_section.TEMPLATE, payouts_section.section, payouts_section.probes),
     Section("presence", presence_section.TEMPLATE, presence_section.section),
+    Section("follow", follow_section.TEMPLATE, follow_section.section, follow_section.probes),
 )
 LINKS_PROBE = "backlog__links"
 

@@ -36,6 +36,7 @@ from marketplace.extensions import db
 from marketplace.markdown import render_markdown
 from marketplace.payouts.queries import paid_to_on_item, payouts_naming
 from marketplace.projects.service import may_manage
+from marketplace.roles import service as roles
 
 bp = Blueprint("claims", __name__)
 
@@ -142,7 +143,8 @@ def show(claim_id: int):
         net_paid=paid_to_on_item(claim.claimant_id, claim.item_id), unverified_pull=claims.unverified_solver(claim),
         approve_form=DecisionForm(prefix="approve"), reject_form=DecisionForm(prefix="reject"),
         reassign_form=reassign_form(claim) if manager and claim.state in HOLDING_CLAIM_STATES else None,
-        open_states=ACTIVE_CLAIM_STATES, holding_states=HOLDING_CLAIM_STATES)
+        open_states=ACTIVE_CLAIM_STATES, holding_states=HOLDING_CLAIM_STATES,
+        merge_status=roles.merge_status(claim))
 
 
 def _managed_claim(claim_id: int) -> tuple[Claim, object]:

@@ -11,7 +11,7 @@ from flask import current_app
 from flask_babel import force_locale
 from sqlalchemy import func, select
 
-from marketplace.accounts.models import User
+from marketplace.accounts.models import Organisation, User
 from marketplace.claims.models import Certification, Claim
 from marketplace.extensions import db
 from marketplace.i18n import format_money
@@ -179,6 +179,12 @@ def _share(kind: str, share_id: int):
     payout = share.payout
     to = _confirmed(share.recipient)
     language = _language(share.recipient)
+    if to is None:
+        # A firm's payee account has no address: its owner hears of the firm's money (issue 20).
+        owner = db.session.scalar(select(User).join(Organisation, Organisation.owner_id == User.id)
+                                  .where(Organisation.payee_id == share.recipient_id))
+        if owner is not None:
+            to, language = _confirmed(owner), _language(owner)
     context = {"share": share, "payout": payout, "link": url_for_public("payouts.show", payout_id=payout.id),
                "settings": url_for_public("payouts.settings")}
     if kind == "paid":

@@ -44,6 +44,7 @@ from marketplace.money import (
 )
 from marketplace.notifications import notices
 from marketplace.payments import connect, stripe_client
+from marketplace.payouts import signals as payout_signals
 from marketplace.payouts.models import (
     APPROVABLE_STATES,
     OPEN_PAYOUT_STATES,
@@ -139,7 +140,7 @@ def propose(item: BacklogItem, *, reason: str, pull: PullRequest | None = None) 
     claim = claims.holding_claim_of_author(item, pull)
     if claim is not None and training.waits_for_mentor(claim):
         return []  # a training claim: proposed once its mentor approves the change (marketplace.training)
-    default = (training.default_shares(claim) or [(claim.claimant_id, 1)]) if claim is not None else []
+    default = (training.default_shares(claim) or [(_payee_of(claim), 1)]) if claim is not None else []
     if not default:
         # Money that arrived after this item's payout: suggest the people that payout paid, as it split.
         previous = db.session.scalar(select(Payout).where(
@@ -182,6 +183,15 @@ def propose(item: BacklogItem, *, reason: str, pull: PullRequest | None = None) 
     return touched
 
 
+def _payee_of(claim) -> int:
+    """Who a claim's work pays: the firm's payee account when the claim was made for
+    an implementor firm that has one (issue 20), else the claimant."""
+    firm = claim.organisation
+    if firm is not None and firm.kind == "implementor" and firm.payee_id is not None:
+        return firm.payee_id
+    return claim.claimant_id
+
+
 def _proposal_state(recipient_id: int | None, item: BacklogItem) -> PayoutState:
     if recipient_id is not None and not may_be_paid(recipient_id, item):
         return PayoutState.awaiting_certification
@@ -214,7 +224,9 @@ def on_solved(item: BacklogItem) -> list[Payout]:
     from ``update_solved``. A claimant holding the item is told when the
     change's author has no verified forge identity (it cannot count for them)."""
     claims.tell_unverified_author(item)
-    return propose_remaining(item)
+    touched = propose_remaining(item)
+    payout_signals.solved.send(item)
+    return touched
 
 
 def on_item_closed(item: BacklogItem, *, commit_id: str | None = None) -> list[Payout]:
@@ -486,6 +498,7 @@ def execute(payout_id: int, now: datetime | None = None) -> bool:
     db.session.flush()
     audit.record("payout.executed", "payout", payout.id, actor="job:execute_payout",
                  details={"gross_minor": payout.gross_minor, "fee_minor": payout.fee_minor})
+    payout_signals.executed.send(payout)
     for share in payout.shares:
         _route(share, now)
     _settle(payout)

@@ -354,7 +354,8 @@ def self_refund_refusal(pledge: Pledge) -> str | None:
     person), or None when they can: a card pledge still holding money, on an
     item where no claim is approved and no payout is approved."""
     if pledge.state is PledgeState.released:
-        return _("This pledge was paid out; only an admin can refund it now.")
+        return _("This pledge was paid out; only the fiscal host can refund it now: write to %(host)s.",
+                 host=fiscal_host_contact())
     if not pledge.held_minor or pledge.state is PledgeState.disputed:
         return _("This pledge holds nothing you can take back yourself.")
     if pledge.rail is not Rail.card:

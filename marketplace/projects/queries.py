@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import selectinload
 
-from marketplace.backlog.models import BacklogItem, ItemFunding
+from marketplace.backlog.models import BacklogItem, ItemFunding, ItemState
 from marketplace.backlog.queries import state_condition
 from marketplace.claims.models import Claim, ClaimState
 from marketplace.extensions import db
@@ -151,18 +151,48 @@ def _payouts_waiting(user_id: int):
             .where(Payout.state.in_(DECISION_PAYOUT_STATES), Repository.project_id.in_(_maintained(user_id))))
 
 
+REOPENED_FLAG = "the issue was reopened after this payout"  # marketplace.payouts.service.on_item_reopened
+
+
+def _unattributed(user_id: int):
+    """Payouts waiting for approval of items solved with nobody to suggest (closed
+    as completed or by a commit, or by a change whose author holds no claim):
+    a maintainer attributes the work."""
+    return _payouts_waiting(user_id).where(Payout.suggested_recipient_id.is_(None))
+
+
+def _flagged_reopenings(user_id: int):
+    """Executed payouts of items reopened afterwards and still open: a maintainer looks."""
+    return (select(Payout).join(BacklogItem, BacklogItem.id == Payout.item_id)
+            .join(Repository, Repository.id == BacklogItem.repository_id)
+            .where(Payout.flagged_at.is_not(None), Payout.flag_reason == REOPENED_FLAG,
+                   BacklogItem.state == ItemState.open, Repository.project_id.in_(_maintained(user_id))))
+
+
+def _count(query) -> int:
+    return int(db.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+
+
 def decision_count(user_id: int) -> int:
-    """How many claims and payouts of the projects ``user_id`` maintains wait for a maintainer's decision."""
-    claims = db.session.scalar(select(func.count()).select_from(_claims_waiting(user_id).subquery()))
-    payouts = db.session.scalar(select(func.count()).select_from(_payouts_waiting(user_id).subquery()))
-    return int(claims or 0) + int(payouts or 0)
+    """How many claims and payouts of the projects ``user_id`` maintains wait for a
+    maintainer's decision, and flagged reopenings (items solved without
+    attribution are payouts waiting, counted once)."""
+    return _count(_claims_waiting(user_id)) + _count(_payouts_waiting(user_id)) \
+        + _count(_flagged_reopenings(user_id))
 
 
 def to_decide(user_id: int) -> dict:
-    """``{"claims", "payouts"}``: claims waiting for approval and payouts waiting
-    for approval (proposed, or waiting for a recipient's certification) on the
-    projects ``user_id`` maintains, oldest first, at most :data:`TO_DECIDE_LIMIT` each."""
+    """``{"claims", "payouts", "unattributed", "reopenings"}`` (and the counts of
+    the last two): claims waiting for approval, payouts waiting for approval
+    (proposed, or waiting for a recipient's certification), of those the items
+    solved without attribution, and executed payouts of items reopened since, on
+    the projects ``user_id`` maintains, oldest first, at most :data:`TO_DECIDE_LIMIT` each."""
     return {
         "claims": list(db.session.scalars(_claims_waiting(user_id).order_by(Claim.id).limit(TO_DECIDE_LIMIT))),
         "payouts": list(db.session.scalars(_payouts_waiting(user_id).order_by(Payout.id).limit(TO_DECIDE_LIMIT))),
+        "unattributed": list(db.session.scalars(_unattributed(user_id).order_by(Payout.id).limit(TO_DECIDE_LIMIT))),
+        "unattributed_count": _count(_unattributed(user_id)),
+        "reopenings": list(db.session.scalars(_flagged_reopenings(user_id).order_by(Payout.id)
+                                              .limit(TO_DECIDE_LIMIT))),
+        "reopenings_count": _count(_flagged_reopenings(user_id)),
     }

@@ -168,6 +168,7 @@ def test_github_duplicate_close_of_a_4000_item_proposes_nothing_offers_the_refun
     assert world.payouts_of(item) == []
     assert pledges.self_refund_refusal(world.session.get(Pledge, pledge.id)) is None  # funder refund allowed
     assert [subject for to, subject, _body in mails if to == "funder@example.org"] == [
+        'Receipt: $40.00 received for "Issue 301"',  # issue 20: the receipt when the money was held
         "An item you funded was closed without the work"]
     assert pledges.refund_not_planned(utcnow() + timedelta(days=13)) == []  # within the window
     assert escrow(item.id) == 4000
@@ -275,7 +276,9 @@ def test_issues_deleted_on_a_3000_item_with_an_approved_claim_cancels_it_refunds
     pledge = world.session.get(Pledge, pledge.id)
     assert (pledge.state, pledge.refunded_minor) == (PledgeState.refunded, 3000)
     assert escrow(item.id) == 0
-    assert [subject for to, subject, _b in mails if to == "funder@example.org"] == ["Your pledge is refunded"]
+    told = [subject for to, subject, _b in mails if to == "funder@example.org" and not subject.startswith("Receipt:")]
+    # Why (the item was deleted), and issue 20's receipt of the refund itself.
+    assert sorted(told) == ["Refund: $30.00 sent back to you", "Your pledge is refunded"]
     deleted_at = world.session.get(BacklogItem, item.id).deleted_at
     page = world.client.get(f"/items/{item.id}")
     assert page.status_code == 410

@@ -14,6 +14,7 @@ def test_the_item_page_has_the_pledge_claim_and_payout_sections_in_page_order(ap
         ("claims", "claims/_item_section.html"),
         ("payouts", "payouts/_item_section.html"),
         ("presence", "presence/_item_section.html"),  # issue 22: the badge to copy
+        ("follow", "roles/_item_section.html"),  # issue 20: follow without pledging
     ]
     for section in SECTIONS:
         app.jinja_env.get_template(section.template)  # the partial exists and parses

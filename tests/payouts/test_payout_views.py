@@ -382,7 +382,8 @@ def test_pages_trace_the_money_item_funders_claim_payout_and_admin_history(world
     assert "Codertocat/Hello-World#1503" in claim_page and f'href="/payouts/{payout.id}">$100.00</a> · paid' in claim_page
     admin_page = as_user(app, world.admin).get("/admin/payouts").get_data(as_text=True)
     assert "MPESA-77" in admin_page and "$90.00" in admin_page
-    assert pledges.self_refund_refusal(named) == "This pledge was paid out; only an admin can refund it now."
+    assert pledges.self_refund_refusal(named) == ("This pledge was paid out; only the fiscal host can refund it now: "
+                                                  "write to the fiscal host.")
 
 
 def test_the_recipient_field_asks_for_an_account_id_or_e_mail_and_names_the_matched_person(scene):

@@ -7,15 +7,15 @@ id on ledger accounts (fund, subscriber payments, subscriber returns and
 what the fiscal host kept, per fund). The new account kinds need no change:
 the kind column is a plain string.
 
-Revision ID: 0023
-Revises: 0022
+Revision ID: 0025
+Revises: 0024
 Create Date: 2026-12-01
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0023'
-down_revision = "0025"
+revision = "0025"
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 

@@ -2,17 +2,15 @@
 mentors, each project's training rule, training claims, mentor reviews and
 the certifications earned through training. New tables only.
 
-On this branch it follows 0022; the coordinator re-chains it when merging.
-
-Revision ID: 0024
+Revision ID: 0023
 Revises: 0022
 Create Date: 2026-12-01
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0024'
-down_revision = '0022'
+revision = "0023"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 
