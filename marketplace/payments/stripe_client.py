@@ -256,8 +256,14 @@ def _connect_error(exc: stripe.StripeError) -> Exception:
     return PaymentsUnavailable(str(exc))
 
 
-def create_connected_account(user_id: int, *, country: str, email: str | None) -> str:
+def create_connected_account(user_id: int, *, country: str, email: str | None,
+                             company_name: str | None = None) -> str:
     """``POST /v1/accounts``: an Express account that can receive transfers; returns its id.
+
+    ``company_name``: set for an implementor firm (issue 20), whose account is
+    the company's: ``business_type=company`` and ``company[name]`` (Stripe API
+    "Create an account": ``business_type``, ``company.name``), so Stripe's
+    onboarding asks for the company's registration, not a person's identity.
 
     ``country`` is ISO 3166-1 alpha-2. When it differs from
     ``STRIPE_PLATFORM_COUNTRY`` the account is created under the ``recipient``
@@ -275,6 +281,9 @@ def create_connected_account(user_id: int, *, country: str, email: str | None) -
     }
     if email:
         params["email"] = email
+    if company_name:
+        params["business_type"] = "company"
+        params["company"] = {"name": company_name}
     if country != current_app.config.get("STRIPE_PLATFORM_COUNTRY", "US").upper():
         params["tos_acceptance"] = {"service_agreement": "recipient"}
     try:

@@ -989,19 +989,22 @@ def choose_manual_rail(user_id: int, details: str) -> PayoutAccount:
     return account
 
 
-def ensure_stripe_account(user: User, country: str) -> str:
+def ensure_stripe_account(user: User, country: str, *, company_name: str | None = None) -> str:
     """The person's Stripe Express account id (``acct_…``): made at Stripe the
     first time (keyed by the user id there, so a retry after a lost answer gets
     the same account), then recorded with :func:`attach_stripe_account`. The
     person's row lock serialises two clicks: one account, one row. Raises
     :class:`marketplace.payments.stripe_client.PaymentsUnavailable` or
-    ``TransferRefused`` when Stripe cannot make it (nothing is recorded)."""
+    ``TransferRefused`` when Stripe cannot make it (nothing is recorded).
+    ``company_name``: the firm's legal name when ``user`` is a firm's payee
+    account (the Stripe account is then the company's)."""
     db.session.get(User, user.id, with_for_update=True)
     account = db.session.get(PayoutAccount, user.id, populate_existing=True)
     if account is not None and account.stripe_account_id:
         stripe_id = account.stripe_account_id
     else:
-        stripe_id = stripe_client.create_connected_account(user.id, country=country, email=user.email)
+        stripe_id = stripe_client.create_connected_account(user.id, country=country, email=user.email,
+                                                           company_name=company_name)
     attach_stripe_account(user.id, stripe_id)
     return stripe_id
 

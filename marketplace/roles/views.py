@@ -133,7 +133,7 @@ def firm_stripe(slug: str):
         return redirect(back, code=303)
     try:
         payee = service.ensure_payee(org, owner=current_actor())
-        stripe_id = payouts.ensure_stripe_account(payee, org.country)
+        stripe_id = payouts.ensure_stripe_account(payee, org.country, company_name=org.legal_name or org.name)
     except (stripe_client.PaymentsUnavailable, stripe_client.TransferRefused, service.FirmError):
         db.session.rollback()
         flash(_("Stripe could not set up the firm's account right now. Please try again later, or choose a "

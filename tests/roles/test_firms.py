@@ -140,3 +140,6 @@ def test_an_admin_certifies_the_firm_and_an_owner_sets_up_the_companys_stripe_ac
     assert account.rail is PayoutRail.stripe and account.stripe_account_id in fake.accounts
     assert len(fake.accounts) == 1  # one company account, however often the owner clicks
     assert fake.accounts[account.stripe_account_id]["country"] == "GH"
+    # The company's account, not a person's: Stripe's onboarding asks for the firm's registration.
+    assert fake.accounts[account.stripe_account_id]["business_type"] == "company"
+    assert fake.accounts[account.stripe_account_id]["company"] == {"name": "Tema Software"}
