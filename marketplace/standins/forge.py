@@ -486,9 +486,10 @@ class LocalForge(StandInServer):
         tags = ", ".join(html.escape(n) for n in labels) or "none"
         return (f"<h2>Labels</h2><p>{tags}</p><h2>Comments</h2>{shown}"
                 f"<form method=post action='/{html.escape(full_name)}/issues/{number}/comments'>"
-                "<label for=author>Comment as this GitHub login</label><input id=author name=author required "
-                "maxlength=39><label for=body>Comment (try <code>/claim</code> with a plan, or "
-                "<code>/unclaim</code>)</label><textarea id=body name=body rows=4 cols=50 required></textarea>"
+                "<label for=comment-author>Comment as this GitHub login</label><input id=comment-author "
+                "name=author required maxlength=39><label for=comment-body>Comment (try <code>/claim</code> with "
+                "a plan, or <code>/unclaim</code>)</label><textarea id=comment-body name=body rows=4 cols=50 required>"
+                "</textarea>"
                 "<p><button>Comment</button></p></form>")
 
     # --- deliveries -------------------------------------------------------------------------

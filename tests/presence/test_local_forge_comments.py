@@ -2,6 +2,8 @@
 its issue page, and sends a person's /claim as a signed issue_comment delivery (issue 22)."""
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 
 from marketplace.claims.models import Claim, ClaimState
@@ -37,6 +39,11 @@ def test_the_local_forge_shows_the_living_comment_and_runs_a_claim_typed_there(a
         assert status == 200
         assert "@kofi asked to claim this item" in page and "/claim I will fix it this week." in page
         assert "<h2>Labels</h2><p>bounty</p>" in page
+        # Two forms on one page: every id once, so each label names its own field (the comment's
+        # author field took the pull request form's "author" id, and its label, before).
+        ids = re.findall(r"\bid=['\"]?([\w-]+)", page)
+        assert len(ids) == len(set(ids)), sorted(ids)
+        assert "<label for=author>Author (a GitHub login)</label>" in page and "for=comment-author" in page
         assert len(forge.comments["codertocat/hello-world#12"]) == 2  # ours (edited) and kofi's
     finally:
         app.config["GITHUB_API_URL"] = previous
