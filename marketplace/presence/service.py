@@ -41,7 +41,7 @@ from marketplace.errors import DomainError
 from marketplace.extensions import db
 from marketplace.forges.clients import client_for, gitlab_api_url
 from marketplace.forges.gitlab import GitLabClient
-from marketplace.forges.http import Forbidden, ForgeError, NotFound, RateLimited
+from marketplace.forges.http import Forbidden, ForgeError, NotFound, RateLimited, Unavailable
 from marketplace.forges.models import ForgeKind, Repository
 from marketplace.notifications.links import url_for_public
 from marketplace.notifications.mail import queue_mail, recipient_language, render
@@ -239,6 +239,11 @@ def refresh_item(item_id: int, now: datetime | None = None) -> str:
         return "abandoned"
     if row.resume_at is not None and row.resume_at > now:
         return "waiting"
+    # The state read before the lock may be older than what a job that held the
+    # lock meanwhile wrote: read it again under the lock, so that a slow job never
+    # writes an older state over a newer one.
+    db.session.expire_all()  # the item, its funding and claims as committed now (the lock stays held)
+    state = bounty_state(item)
     if not (state.funded or row.comment_id or row.written_key or row.command_note):
         return "not funded"
     want_label = bool(state.held) and state.state not in ("paid", "closed")
@@ -278,6 +283,12 @@ def refresh_item(item_id: int, now: datetime | None = None) -> str:
         return "off"
     except (Forbidden, NotFound) as exc:
         # No permission (the App lost access, the token was revoked), or the issue is gone.
+        return _failed(item.id, key, exc)
+    except Unavailable:
+        raise  # an outage: the job's retries try again
+    except ForgeError as exc:
+        # Any other refusal (410 Gone: the issue was deleted or issues turned off; 422) is for
+        # good: retrying would ask the same again. Recorded for the maintainers, like a 403.
         return _failed(item.id, key, exc)
     finally:
         client.close()
