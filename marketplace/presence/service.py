@@ -26,6 +26,7 @@ time (never sleeps) and records the wait; the cron pass
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 from datetime import datetime, timedelta
 
@@ -56,7 +57,7 @@ from marketplace.timeutil import utcnow
 LABEL = "bounty"
 REFRESH_JOB = "jobs.presence.refresh_item"
 REPLY_JOB = "jobs.presence.reply_unlinked"
-_MARKER = "<!-- backlog-commons:{kind}:{id} -->"
+_MARKER = "<!-- backlog-commons:{kind}:{id}:{tag} -->"
 MAX_TOKEN = 255
 
 
@@ -65,8 +66,15 @@ class PresenceError(DomainError):
 
 
 def marker(item_id: int, kind: str = "item") -> str:
-    """The hidden line that marks our comment on an issue (``kind`` item, or reply:<command id>)."""
-    return _MARKER.format(kind=kind, id=item_id)
+    """The hidden line that marks our comment on an issue (``kind`` item, or reply:<command id>).
+
+    It ends with a tag keyed by the site's ``SECRET_KEY`` (HMAC-SHA256, 16 hex
+    digits): a commenter who writes ``<!-- backlog-commons:item:42 -->`` in their
+    own comment before ours exists cannot make the job adopt (and overwrite, or
+    fail on) their comment instead of posting ours."""
+    key = str(current_app.config.get("SECRET_KEY") or "").encode()
+    tag = hmac.new(key, f"{kind}:{item_id}".encode(), hashlib.sha256).hexdigest()[:16]
+    return _MARKER.format(kind=kind, id=item_id, tag=tag)
 
 
 # --- turning it on and off ------------------------------------------------------------------------

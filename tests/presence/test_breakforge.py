@@ -15,7 +15,7 @@ from marketplace.presence import service as presence
 from marketplace.presence.commands import is_gitlab_bot, parse_command
 from marketplace.presence.models import ForgeCommand
 from marketplace.timeutil import utcnow
-from tests.presence.helpers import actions, comments, row, turn_on
+from tests.presence.helpers import REPO, actions, comments, row, turn_on
 from tests.presence.test_commands import comment_payload
 from tests.webhooks.helpers import post_github
 
@@ -184,3 +184,22 @@ def test_a_slow_job_never_writes_an_older_state_over_a_newer_one(world, session,
     assert presence.refresh_item(funded.id) == "current"
     [living] = comments(github_forge, 601)
     assert "$120" in living["body"] and "$80" not in living["body"]
+
+
+# --- a commenter imitating our comment ------------------------------------------------------------
+
+def test_a_comment_carrying_a_guessed_marker_is_not_adopted_as_ours(world, session, github_forge):
+    item = world.issue(602)
+    turn_on(world)
+    session.commit()
+    # Before the item is funded, someone writes what our marker would look like without its tag.
+    planted = {"id": 60_000_001, "body": f"<!-- backlog-commons:item:{item.id} -->\nThis is mine.",
+               "html_url": "https://github.com/x/y/issues/602#issuecomment-60000001"}
+    github_forge.comments.setdefault((REPO, "602"), []).append(planted)
+    world.fund(item, 5000)
+    session.commit()
+    theirs, ours = comments(github_forge, 602)
+    assert theirs["body"].endswith("This is mine.")  # not overwritten
+    assert presence.marker(item.id) in ours["body"] and "$50" in ours["body"]
+    assert row(session, item).comment_id == ours["id"]
+    assert "adopt_comment" not in actions(session, item)
