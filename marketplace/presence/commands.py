@@ -191,6 +191,9 @@ def handle_comment(repo: Repository, event: CommentEvent, *, delivery_id: int | 
     if _superseded(row):
         row.outcome = "superseded"
         row.message = "a later comment of the same commenter on the item ran first"
+        set_command_note(item.id, f"{_who(row)}'s `/{command.name}` was not applied: a later comment of theirs "
+                                  "on this item came first (to run it now, write it in a new comment).")
+        queue_refresh(item.id)
     else:
         _run(row, item, command)
     db.session.flush()

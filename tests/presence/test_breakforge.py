@@ -87,6 +87,23 @@ def test_claim_then_unclaim_delivered_in_reverse_leaves_no_claim(world, session,
     assert _claims(session, funded) == []
     late = session.scalar(select(ForgeCommand).where(ForgeCommand.comment_id == 9610))
     assert late.outcome == "superseded"
+    assert "@ama's `/claim` was not applied: a later comment of theirs" in comments(github_forge, 601)[0]["body"]
+
+
+def test_an_old_comment_edited_to_add_a_claim_after_a_later_unclaim_asks_for_a_new_comment(
+        world, session, github_forge, funded):
+    world.implementor("ama@example.org", github_id=6106)
+    post_github(world.client, "issue_comment",
+                comment_payload(funded, comment_id=9641, body="/unclaim", user_id=6106, login="ama"))
+    edited = comment_payload(funded, comment_id=9640, body="I can help.\n/claim plan", user_id=6106, login="ama",
+                             action="edited")
+    post_github(world.client, "issue_comment", edited)
+    assert _claims(session, funded) == []
+    assert "write it in a new comment" in comments(github_forge, 601)[0]["body"]
+    # A new comment runs.
+    post_github(world.client, "issue_comment",
+                comment_payload(funded, comment_id=9642, body="/claim plan", user_id=6106, login="ama"))
+    assert len(_claims(session, funded)) == 1
 
 
 def test_unclaim_delivered_after_a_later_claim_does_not_withdraw_it(world, session, github_forge, funded):
