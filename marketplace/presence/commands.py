@@ -246,6 +246,11 @@ def _claim(row: ForgeCommand, item: BacklogItem, user: User, command: Command) -
     if command.bad_date:
         row.outcome, row.message = "refused", f"{command.bad_date} is not a date"
         return f"{_who(row)}'s `/claim` was not applied: {command.bad_date} is not a date (write YYYY-MM-DD)."
+    if command.deadline is not None and command.deadline <= today:
+        # The form's rule would speak of an estimate the commenter never gave: say what is wrong.
+        row.outcome, row.message = "refused", f"the deadline {command.deadline.isoformat()} is not after today"
+        return (f"{_who(row)}'s `/claim` was not applied: the deadline {command.deadline.isoformat()} "
+                "has passed or is today (give a later date, YYYY-MM-DD).")
     deadline = command.deadline or today + timedelta(
         days=current_app.config.get("FORGE_CLAIM_DEFAULT_DAYS", DEFAULT_DEADLINE_DAYS))
     estimate = min(max((deadline - today).days, 1), 365)

@@ -220,3 +220,35 @@ def test_a_comment_carrying_a_guessed_marker_is_not_adopted_as_ours(world, sessi
     assert presence.marker(item.id) in ours["body"] and "$50" in ours["body"]
     assert row(session, item).comment_id == ours["id"]
     assert "adopt_comment" not in actions(session, item)
+
+
+# --- bizarre deadlines and identities -------------------------------------------------------------
+
+@pytest.mark.parametrize("when, says", [
+    ("2026-02-30", "2026-02-30 is not a date"),
+    ("past", "has passed or is today"),
+    ("today", "has passed or is today"),
+    ("3026-01-01", "The deadline must be between today and one year from today."),
+])
+def test_a_bizarre_deadline_is_refused_with_a_reason_that_fits(world, session, github_forge, funded, when, says):
+    world.implementor("ama@example.org", github_id=6107)
+    day = {"past": (utcnow().date() - timedelta(days=3)).isoformat(),
+           "today": utcnow().date().isoformat()}.get(when, when)
+    post_github(world.client, "issue_comment",
+                comment_payload(funded, comment_id=9650, body=f"/claim {day} plan", user_id=6107, login="ama"))
+    assert _claims(session, funded) == []
+    assert says in comments(github_forge, 601)[0]["body"]
+
+
+def test_a_forge_id_linked_on_another_host_is_not_the_commenter(world, session, github_forge, funded):
+    from marketplace.accounts.models import ForgeIdentity
+
+    ama = world.user("ama@example.org", implementor=True)
+    session.add(ForgeIdentity(user_id=ama.id, forge="github", host="github.example.com", forge_user_id=6108,
+                              login="ama"))
+    session.commit()
+    post_github(world.client, "issue_comment",
+                comment_payload(funded, comment_id=9660, body="/claim plan", user_id=6108, login="ama"))
+    assert _claims(session, funded) == []
+    command = session.scalar(select(ForgeCommand).where(ForgeCommand.comment_id == 9660))
+    assert command.outcome == "unlinked"
