@@ -252,3 +252,31 @@ def test_a_forge_id_linked_on_another_host_is_not_the_commenter(world, session, 
     assert _claims(session, funded) == []
     command = session.scalar(select(ForgeCommand).where(ForgeCommand.comment_id == 9660))
     assert command.outcome == "unlinked"
+
+
+def test_a_gitlab_project_bots_note_runs_nothing(world, session, gitlab_forge):
+    from marketplace.accounts.models import ForgeIdentity
+    from marketplace.backlog.service import upsert_issue
+    from marketplace.forges.types import ForgeIssue
+    from tests.conftest import make_repository
+    from tests.webhooks.helpers import payload, post_gitlab
+
+    repo = make_repository("gitlab-org", "gitlab-test", host="gitlab.example.org", forge_id=5)
+    gitlab_forge.repos[("gitlab-org", "gitlab-test")] = {"id": 5, "default_branch": "main", "issues": [],
+                                                          "pulls": []}
+    item = upsert_issue(repo, ForgeIssue(
+        forge_id=92, number=17, title="test_issue", body=None, state="open", state_reason=None, labels=[],
+        author_login=None, author_forge_id=None, html_url="https://gitlab.example.org/gitlab-org/gitlab-test/-/issues/17",
+        comments_count=0, locked=False, created_at=utcnow(), updated_at=utcnow(), closed_at=None)).row
+    presence.set_presence(repo, True, actor=world.maintainer, gitlab_token="glpat-secret-token-9")
+    bot = world.user("bot@example.org", implementor=True)  # a bot account someone linked
+    session.add(ForgeIdentity(user_id=bot.id, forge="gitlab", host="gitlab.example.org", forge_user_id=42,
+                              login="project_5_bot_0a1b2c3d"))
+    session.commit()
+    data = payload("gitlab/webhooks/note/issue.docs-example.json")
+    data["project"].update(web_url="https://gitlab.example.org/gitlab-org/gitlab-test", visibility_level=20)
+    data["user"]["username"] = "project_5_bot_0a1b2c3d"
+    data["object_attributes"].update(note="/claim a plan")
+    post_gitlab(world.client, "Note Hook", data)
+    assert _claims(session, item) == []
+    assert session.scalar(select(ForgeCommand.id)) is None
