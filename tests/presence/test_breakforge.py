@@ -280,3 +280,14 @@ def test_a_gitlab_project_bots_note_runs_nothing(world, session, gitlab_forge):
     post_gitlab(world.client, "Note Hook", data)
     assert _claims(session, item) == []
     assert session.scalar(select(ForgeCommand.id)) is None
+
+
+def test_a_badge_hidden_after_it_was_fetched_is_not_answered_304(world, session, funded):
+    from marketplace.backlog.models import BacklogItem
+
+    first = world.client.get(f"/items/{funded.id}/badge.svg")
+    etag = first.headers["ETag"]
+    session.get(BacklogItem, funded.id).hidden = True
+    session.commit()
+    again = world.client.get(f"/items/{funded.id}/badge.svg", headers={"If-None-Match": etag})
+    assert again.status_code == 404
