@@ -36,10 +36,17 @@ COLOURS = {"open": "#2c7a3f", "claimed": "#9a5b00", "solved": "#1f5fbf", "paid":
 MAX_TEXT = 60  # characters kept of one half
 
 
+# Bidirectional controls (embeddings, overrides, isolates, marks): in a ``?label=`` they
+# could show a badge's text reversed or reordered in its title and spoken label.
+_BIDI = frozenset("\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def clean(text: str) -> str:
-    """``text`` without what XML 1.0 cannot hold (controls, lone surrogates), cut to :data:`MAX_TEXT`."""
-    kept = "".join(ch for ch in text if (ch >= " " and ch not in "\ufffe\uffff"
-                                         and not 0xD800 <= ord(ch) <= 0xDFFF) or ch == "\t")
+    """``text`` without what XML 1.0 cannot hold (controls, lone surrogates) and
+    without bidirectional controls, cut to :data:`MAX_TEXT`."""
+    kept = "".join(ch for ch in text if ((ch >= " " and ch not in "\ufffe\uffff" and ch != "\x7f"
+                                          and not 0xD800 <= ord(ch) <= 0xDFFF) or ch == "\t")
+                   and ch not in _BIDI)
     return kept[:MAX_TEXT]
 
 

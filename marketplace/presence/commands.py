@@ -65,13 +65,30 @@ class CommentEvent:
     by_bot: bool = False
 
 
+_GITLAB_BOT = re.compile(r"^(?:project|group)_\d+_bot(?:_[0-9a-f]+)?\d*$|^ghost\d*$|^alert-bot$|^support-bot$",
+                         re.IGNORECASE)
+
+
+def is_gitlab_bot(username: str | None) -> bool:
+    """Whether a GitLab username is a bot's: a project or group access token's
+    (``project_42_bot_1a2b…``) or one of GitLab's own (``support-bot``, ``alert-bot``,
+    ``ghost``). GitLab's Note Hook carries no bot flag, unlike GitHub's ``type``."""
+    return bool(username) and _GITLAB_BOT.match(username) is not None
+
+
 def live_lines(body: str) -> list[str]:
     """The comment's lines that may hold a command: stripped, without fenced or
-    indented code blocks and without quoted lines."""
+    indented code blocks, without quoted lines and without what HTML comments
+    (``<!-- … -->``, which the forge does not show) hold."""
     lines: list[str] = []
     fence: str | None = None
-    for raw in body.replace("\r\n", "\n").split("\n"):
+    hidden = False  # inside an HTML comment
+    for raw in body.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         opening = _FENCE.match(raw)
+        if fence is None:
+            raw, hidden = _without_html_comments(raw, hidden)
+            if hidden and not raw.strip():
+                continue
         if fence is not None:
             if opening and opening.group(1)[0] == fence[0] and len(opening.group(1)) >= len(fence) \
                     and not raw.strip()[len(opening.group(1)):].strip():
@@ -86,6 +103,27 @@ def live_lines(body: str) -> list[str]:
     return lines
 
 
+def _without_html_comments(line: str, hidden: bool) -> tuple[str, bool]:
+    """``line`` without the parts inside HTML comments; ``hidden``: a comment is open
+    at its start. Returns the visible text and whether a comment is open at its end."""
+    kept, rest = [], line
+    while rest:
+        if hidden:
+            end = rest.find("-->")
+            if end < 0:
+                return "".join(kept), True
+            rest, hidden = rest[end + 3:], False
+            kept.append(" ")  # what followed a comment is no longer at the line's start
+            continue
+        start = rest.find("<!--")
+        if start < 0:
+            kept.append(rest)
+            break
+        kept.append(rest[:start])
+        rest, hidden = rest[start + 4:], True
+    return "".join(kept), hidden
+
+
 def parse_command(body: str) -> Command | None:
     """The first command of a comment, or None. A deadline that is no date
     (``2027-02-30``) is kept in ``bad_date`` for the answer to name it."""
@@ -95,15 +133,18 @@ def parse_command(body: str) -> Command | None:
         if not match:
             continue
         name = match.group(1).lower()
-        rest = " ".join([match.group(2) or ""] + [ln for ln in lines[index + 1:] if ln]).strip()
+        # The deadline is read on the command's own line only: a date in the plan's
+        # later lines ("the 2024-03-01 release") is plan text, not a deadline.
+        args = (match.group(2) or "").strip()
         deadline, bad = None, None
-        found = _DATE.search(rest)
+        found = _DATE.search(args)
         if found and name == "claim":
             try:
                 deadline = date.fromisoformat(found.group(1))
             except ValueError:
                 bad = found.group(1)
-            rest = (rest[:found.start()] + rest[found.end():]).strip()
+            args = (args[:found.start()] + args[found.end():]).strip()
+        rest = " ".join([args] + [ln for ln in lines[index + 1:] if ln]).strip()
         return Command(name, re.sub(r"\s+", " ", rest).strip(), deadline, bad)
     return None
 
@@ -147,9 +188,29 @@ def handle_comment(repo: Repository, event: CommentEvent, *, delivery_id: int | 
             db.session.add(row)
     except IntegrityError:
         return False, f"the command of comment {event.comment_id} ran already"
-    _run(row, item, command)
+    if _superseded(row):
+        row.outcome = "superseded"
+        row.message = "a later comment of the same commenter on the item ran first"
+        set_command_note(item.id, f"{_who(row)}'s `/{command.name}` was not applied: a later comment of theirs "
+                                  "on this item came first (to run it now, write it in a new comment).")
+        queue_refresh(item.id)
+    else:
+        _run(row, item, command)
     db.session.flush()
     return True, f"/{command.name} by {event.author_login or event.author_forge_id}: {row.outcome}"
+
+
+def _superseded(row: ForgeCommand) -> bool:
+    """Whether a later comment (a greater forge id: both forges number comments in
+    order) of the same commenter on the same item was handled already: deliveries
+    arrive in any order, and the latest command stands (``/claim`` then
+    ``/unclaim`` delivered in reverse leaves no claim)."""
+    if row.author_forge_id is None:
+        return False
+    return db.session.scalar(select(ForgeCommand.id).where(
+        ForgeCommand.host == row.host, ForgeCommand.item_id == row.item_id,
+        ForgeCommand.author_forge_id == row.author_forge_id, ForgeCommand.comment_id > row.comment_id,
+        ForgeCommand.outcome.not_in(("unlinked", "unlinked_again", "superseded"))).limit(1)) is not None
 
 
 def _who(row: ForgeCommand) -> str:
@@ -185,6 +246,11 @@ def _claim(row: ForgeCommand, item: BacklogItem, user: User, command: Command) -
     if command.bad_date:
         row.outcome, row.message = "refused", f"{command.bad_date} is not a date"
         return f"{_who(row)}'s `/claim` was not applied: {command.bad_date} is not a date (write YYYY-MM-DD)."
+    if command.deadline is not None and command.deadline <= today:
+        # The form's rule would speak of an estimate the commenter never gave: say what is wrong.
+        row.outcome, row.message = "refused", f"the deadline {command.deadline.isoformat()} is not after today"
+        return (f"{_who(row)}'s `/claim` was not applied: the deadline {command.deadline.isoformat()} "
+                "has passed or is today (give a later date, YYYY-MM-DD).")
     deadline = command.deadline or today + timedelta(
         days=current_app.config.get("FORGE_CLAIM_DEFAULT_DAYS", DEFAULT_DEADLINE_DAYS))
     estimate = min(max((deadline - today).days, 1), 365)

@@ -26,6 +26,7 @@ time (never sleeps) and records the wait; the cron pass
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 from datetime import datetime, timedelta
 
@@ -41,7 +42,7 @@ from marketplace.errors import DomainError
 from marketplace.extensions import db
 from marketplace.forges.clients import client_for, gitlab_api_url
 from marketplace.forges.gitlab import GitLabClient
-from marketplace.forges.http import Forbidden, ForgeError, NotFound, RateLimited
+from marketplace.forges.http import Forbidden, ForgeError, NotFound, RateLimited, Unavailable
 from marketplace.forges.models import ForgeKind, Repository
 from marketplace.notifications.links import url_for_public
 from marketplace.notifications.mail import queue_mail, recipient_language, render
@@ -56,7 +57,7 @@ from marketplace.timeutil import utcnow
 LABEL = "bounty"
 REFRESH_JOB = "jobs.presence.refresh_item"
 REPLY_JOB = "jobs.presence.reply_unlinked"
-_MARKER = "<!-- backlog-commons:{kind}:{id} -->"
+_MARKER = "<!-- backlog-commons:{kind}:{id}:{tag} -->"
 MAX_TOKEN = 255
 
 
@@ -65,8 +66,15 @@ class PresenceError(DomainError):
 
 
 def marker(item_id: int, kind: str = "item") -> str:
-    """The hidden line that marks our comment on an issue (``kind`` item, or reply:<command id>)."""
-    return _MARKER.format(kind=kind, id=item_id)
+    """The hidden line that marks our comment on an issue (``kind`` item, or reply:<command id>).
+
+    It ends with a tag keyed by the site's ``SECRET_KEY`` (HMAC-SHA256, 16 hex
+    digits): a commenter who writes ``<!-- backlog-commons:item:42 -->`` in their
+    own comment before ours exists cannot make the job adopt (and overwrite, or
+    fail on) their comment instead of posting ours."""
+    key = str(current_app.config.get("SECRET_KEY") or "").encode()
+    tag = hmac.new(key, f"{kind}:{item_id}".encode(), hashlib.sha256).hexdigest()[:16]
+    return _MARKER.format(kind=kind, id=item_id, tag=tag)
 
 
 # --- turning it on and off ------------------------------------------------------------------------
@@ -239,6 +247,11 @@ def refresh_item(item_id: int, now: datetime | None = None) -> str:
         return "abandoned"
     if row.resume_at is not None and row.resume_at > now:
         return "waiting"
+    # The state read before the lock may be older than what a job that held the
+    # lock meanwhile wrote: read it again under the lock, so that a slow job never
+    # writes an older state over a newer one.
+    db.session.expire_all()  # the item, its funding and claims as committed now (the lock stays held)
+    state = bounty_state(item)
     if not (state.funded or row.comment_id or row.written_key or row.command_note):
         return "not funded"
     want_label = bool(state.held) and state.state not in ("paid", "closed")
@@ -278,6 +291,12 @@ def refresh_item(item_id: int, now: datetime | None = None) -> str:
         return "off"
     except (Forbidden, NotFound) as exc:
         # No permission (the App lost access, the token was revoked), or the issue is gone.
+        return _failed(item.id, key, exc)
+    except Unavailable:
+        raise  # an outage: the job's retries try again
+    except ForgeError as exc:
+        # Any other refusal (410 Gone: the issue was deleted or issues turned off; 422) is for
+        # good: retrying would ask the same again. Recorded for the maintainers, like a 403.
         return _failed(item.id, key, exc)
     finally:
         client.close()

@@ -389,7 +389,7 @@ def _gitlab_note(payload: dict, delivery: WebhookDelivery) -> Outcome:
     event = commands.CommentEvent(
         host=repo.host, issue_forge_id=issue.get("id"), issue_number=issue.get("iid"), comment_id=note["id"],
         body=note.get("note") or "", author_forge_id=user.get("id") or note.get("author_id") or None,
-        author_login=user.get("username"))
+        author_login=user.get("username"), by_bot=commands.is_gitlab_bot(user.get("username")))
     handled, outcome = commands.handle_comment(repo, event, delivery_id=delivery.id)
     return (DeliveryStatus.processed if handled else DeliveryStatus.ignored), outcome
 

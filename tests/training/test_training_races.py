@@ -74,3 +74,78 @@ def test_two_training_claims_by_one_trainee_at_once_make_one(race_app):
         assert db.session.scalar(select(func.count()).select_from(TrainingClaim)
                                  .where(TrainingClaim.trainee_id == trainee_id)) == 1
         db.session.remove()
+
+
+def _seed_three_merged() -> tuple[int, int]:
+    """Trainee with three completed, merged, mentor-approved training claims (two mentors)."""
+    from marketplace.backlog.models import PullRequest, PullRequestState
+    from marketplace.claims.models import ClaimState
+    from marketplace.training.models import MentorReview, ReviewVerdict
+
+    now = utcnow()
+    project = MemberProject(slug="cert-race", name="Cert race", registry_status=RegistryStatus.active,
+                            admitted_at=now)
+    repo = Repository(project=project, forge=ForgeKind.github, host="github.com", owner="cert", name="race",
+                      path_key="cert/race", url="https://github.com/cert/race")
+    people = []
+    for name in ("trainee", "m1", "m2"):
+        person = User(display_name=name, is_implementor=True, email_verified_at=now)
+        person.set_email(f"{name}@example.org")
+        people.append(person)
+    db.session.add_all([project, repo, *people])
+    db.session.flush()
+    trainee, m1, m2 = people
+    for n, mentor in ((1, m1), (2, m2), (3, m1)):
+        item = BacklogItem(repository=repo, forge_host="github.com", forge_id=n, number=n, title=f"T {n}",
+                           state=ItemState.open, html_url=f"https://github.com/cert/race/issues/{n}",
+                           forge_created_at=now, forge_updated_at=now)
+        pull = PullRequest(repository=repo, forge_host="github.com", forge_id=100 + n, number=100 + n,
+                           title="Fix", state=PullRequestState.merged, html_url=f"https://github.com/cert/race/pull/{n}",
+                           forge_created_at=now, forge_updated_at=now, merged_at=now)
+        db.session.add_all([item, pull])
+        db.session.flush()
+        claim = Claim(item_id=item.id, claimant_id=trainee.id, plan="p", estimate_days=2,
+                      deadline=now.date() + timedelta(days=5), state=ClaimState.completed, pull_request_id=pull.id,
+                      closed_at=now)
+        db.session.add(claim)
+        db.session.flush()
+        db.session.add_all([
+            TrainingClaim(claim_id=claim.id, project_id=project.id, trainee_id=trainee.id, mentor_id=mentor.id),
+            MentorReview(claim_id=claim.id, mentor_id=mentor.id, verdict=ReviewVerdict.approved, note="ok")])
+    db.session.commit()
+    return trainee.id, project.id
+
+
+@pytest.mark.postgres
+def test_two_merges_completing_at_once_certify_the_trainee_once(race_app):
+    from marketplace.claims.models import Certification
+    from marketplace.training import service as training
+    from marketplace.training.models import EarnedCertification
+
+    with race_app.app_context():
+        trainee_id, project_id = _seed_three_merged()
+        db.session.remove()
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def complete():
+        with race_app.app_context():
+            try:
+                db.session.get(User, trainee_id)
+                barrier.wait()
+                outcomes.append(training.certify_if_earned(trainee_id, project_id) is not None)
+                db.session.commit()
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=complete) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == [False, True]
+    with race_app.app_context():
+        assert db.session.scalar(select(func.count(Certification.id))
+                                 .where(Certification.user_id == trainee_id)) == 1
+        assert db.session.scalar(select(func.count()).select_from(EarnedCertification)) == 1
+        db.session.remove()
