@@ -341,7 +341,12 @@ def allot(fund_id: int, item: BacklogItem, amount_minor: int, *, reason: str, ma
     if amount_minor <= 0:
         raise FundError(_("The amount must be more than zero."))
     currency = db.session.get(ProjectFund, fund_id).currency
-    ledger.funding_row(item.id, currency)  # the escrow's lock first, as every escrow posting takes it
+    # The item's row first, re-read: a close, deletion or merge being written by
+    # another worker (its UPDATE holds this row) is seen once it commits, so no
+    # allotment lands on an item that just closed; and a close that comes after
+    # waits for this allotment and then finds it to give back.
+    item = db.session.get(BacklogItem, item.id, with_for_update=True, populate_existing=True)
+    ledger.funding_row(item.id, currency)  # the escrow's lock next, as every escrow posting takes it
     fund = _locked(fund_id)
     refusal = allotment_refusal(fund, item, maintainer)
     if refusal:
@@ -424,10 +429,19 @@ def return_item_allotments(item: BacklogItem, *, why: str) -> int:
     """The item closed without the work (not planned, duplicate, moved,
     deleted, withheld): every allotment it holds goes back to its fund at
     once (never to the subscribers). Returns the minor units given back."""
-    allotments = list(db.session.scalars(select(Allotment).where(
-        Allotment.item_id == item.id, Allotment.state == AllotmentState.held).order_by(Allotment.id)))
-    for currency in sorted({a.currency for a in allotments}):
-        ledger.funding_row(item.id, currency)
+    # Read after the escrow locks: an allotment committed while this waited is
+    # seen (read again until the set of currencies to lock stops growing).
+    locked: set[str] = set()
+    while True:
+        allotments = list(db.session.scalars(select(Allotment).where(
+            Allotment.item_id == item.id, Allotment.state == AllotmentState.held).order_by(Allotment.id)
+            .execution_options(populate_existing=True)))
+        currencies = {a.currency for a in allotments}
+        if currencies <= locked:
+            break
+        for currency in sorted(currencies - locked):
+            ledger.funding_row(item.id, currency)
+        locked |= currencies
     return sum(_give_back(allotment, why=why) for allotment in allotments)
 
 
