@@ -202,6 +202,56 @@ def receive(sub_id: int, external_id: str, money: Money, *, payment_intent_id: s
     return True
 
 
+def take_back(receipt_id: int, key: str, amount_minor: int, *, why: str, actor: str = "stripe") -> int:
+    """Stripe took back ``amount_minor`` (minor units) of a paid invoice
+    (``key``: ``refund:<re_…>`` for a refund made at Stripe, ``dispute:<dp_…>``
+    for a lost chargeback), once per key and never more than the invoice paid
+    less what was taken back or refunded already.
+
+    The money is gone from the fund's bank, so it leaves the books: what the
+    fund holds now pays it (fund −, ``subscriber_refunds`` +, key
+    ``fund-taken-back:<key>``); what the fund no longer holds (it allotted the
+    money already) is covered by the commons (``commons_funds`` −, key
+    ``fund-taken-back:<key>:covered``) and flagged for an admin
+    (``fund.taken_back_uncovered``): allotments in items' escrow are promises
+    to contributors and are not clawed back. The receipt's
+    ``refunded_minor`` grows by the amount, so the subscriber's part of the
+    fund (attribution) and a leaving project's returns no longer count it.
+    Returns the minor units taken back by this call (0: seen before)."""
+    receipt = db.session.get(FundReceipt, receipt_id)
+    fund = _locked(receipt.fund_id)
+    tx_key = f"fund-taken-back:{key}"[:200]
+    if ledger.posted(tx_key) or ledger.posted(f"{tx_key}:covered"[:200]):
+        return 0
+    receipt = db.session.get(FundReceipt, receipt_id, with_for_update=True, populate_existing=True)
+    amount = min(amount_minor, receipt.amount_minor - receipt.refunded_minor)
+    if amount <= 0:
+        return 0
+    from_fund = min(amount, max(fund_balance(fund), 0))
+    covered = amount - from_fund
+    to = ledger.account(AccountKind.subscriber_refunds, fund_id=fund.id)
+    if from_fund:
+        ledger.post("fund_taken_back", tx_key, [
+            ledger.Line(fund_account(fund), Money(-from_fund, fund.currency)),
+            ledger.Line(to, Money(from_fund, fund.currency)),
+        ], memo=f"fund {fund.id}: {why} on {receipt.external_id}"[:500], reference=("fund_receipt", receipt.id))
+    if covered:
+        ledger.post("fund_taken_back_covered", f"{tx_key}:covered"[:200], [
+            ledger.Line(ledger.account(AccountKind.commons_funds), Money(-covered, fund.currency)),
+            ledger.Line(to, Money(covered, fund.currency)),
+        ], memo=f"fund {fund.id}: {why} on {receipt.external_id}, allotted already: covered by the commons"[:500],
+            reference=("fund_receipt", receipt.id))
+    receipt.refunded_minor += amount
+    db.session.flush()
+    audit.record("fund.taken_back", "project_fund", fund.id, actor=actor,
+                 details={"receipt": receipt.id, "key": key, "amount_minor": amount, "from_fund_minor": from_fund,
+                          "covered_minor": covered, "why": why})
+    if covered:
+        audit.record("fund.taken_back_uncovered", "project_fund", fund.id, actor=actor,
+                     details={"receipt": receipt.id, "key": key, "covered_minor": covered})
+    return amount
+
+
 def record_transfer(sub_id: int, money: Money, *, reference: str, received_on: date, actor: User) -> bool:
     """The fiscal host records one month's standing transfer of a bank-transfer
     subscription (once per reference). Raises :class:`FundError` for a card
@@ -275,10 +325,11 @@ def set_ended(sub: FundSubscription, *, actor: str) -> bool:
 
 def subscription_parts(fund: ProjectFund) -> dict[int, int]:
     """subscription id → its part of what the fund holds now (minor units):
-    what it paid in, less its attributions still allotted or paid out. The
+    what it paid in (less what Stripe took back of it, :func:`take_back`), less its
+    attributions still allotted or paid out. The
     parts add up to the fund's balance while the fund is open."""
     received = dict(db.session.execute(
-        select(FundReceipt.subscription_id, func.sum(FundReceipt.amount_minor))
+        select(FundReceipt.subscription_id, func.sum(FundReceipt.amount_minor - FundReceipt.refunded_minor))
         .where(FundReceipt.fund_id == fund.id).group_by(FundReceipt.subscription_id)).all())
     taken = dict(db.session.execute(
         select(AllotmentAttribution.subscription_id, func.sum(AllotmentAttribution.amount_minor))
@@ -498,7 +549,7 @@ def close_fund(fund_id: int, *, actor: User) -> list[FundReturn]:
     number = 1 + int(db.session.scalar(select(func.coalesce(func.max(FundReturn.number), 0)).where(
         FundReturn.fund_id == fund.id)))
     paid = dict(db.session.execute(
-        select(FundReceipt.subscription_id, func.sum(FundReceipt.amount_minor))
+        select(FundReceipt.subscription_id, func.sum(FundReceipt.amount_minor - FundReceipt.refunded_minor))
         .where(FundReceipt.fund_id == fund.id, FundReceipt.received_at >= now - RETURN_WINDOW)
         .group_by(FundReceipt.subscription_id).order_by(FundReceipt.subscription_id)).all())
     paid = {sub_id: int(total) for sub_id, total in paid.items() if total}
