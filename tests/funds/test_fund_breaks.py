@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from marketplace.backlog.models import BacklogItem, ItemState
 from marketplace.funds import service as funds
-from marketplace.funds.models import SubscriptionRail
+from marketplace.funds.models import Allotment, AllotmentAttribution, SubscriptionRail, SubscriptionState
 from marketplace.ledger.check import check
 from marketplace.money import Money
 from marketplace.timeutil import utcnow
@@ -155,3 +155,133 @@ def test_a_refund_in_another_currency_than_the_invoice_is_failed_for_a_person(fw
     delivery = fw.deliver("charge.refunded", charge)
     assert delivery.status is DeliveryStatus.failed and "EUR" in delivery.outcome
     assert fund_balance(fw.fund) == 2000
+
+
+# --- malformed and hostile invoices ----------------------------------------------------
+
+@pytest.mark.parametrize("change, status", [
+    ({"amount_paid": -500}, DeliveryStatus.malformed),
+    ({"amount_paid": "2000"}, DeliveryStatus.malformed),
+    ({"amount_paid": 2**63}, DeliveryStatus.malformed),
+    ({"amount_paid": 10**15 + 1}, DeliveryStatus.malformed),
+    ({"currency": "eur"}, DeliveryStatus.failed),
+    ({"currency": "xxx"}, DeliveryStatus.failed),
+    ({"currency": None}, DeliveryStatus.failed),
+    ({"amount_paid": 0}, DeliveryStatus.processed),
+], ids=["negative", "string", "beyond-int64", "beyond-max-minor", "other-currency", "unknown-currency", "no-currency", "zero"])
+def test_a_malformed_or_foreign_invoice_paid_moves_nothing(fw, session, change, status):
+    sub = fw.subscribe(fw.user("odd-invoice@example.org"), 2000)
+    checkout, created, paid = fw.first_events(sub)
+    fw.deliver(*checkout)
+    fw.deliver(*created)
+    delivery = fw.deliver("invoice.paid", {**paid[1], **change})
+    assert delivery.status is status, delivery.outcome
+    assert fund_balance(fw.fund) == 0
+    assert session.scalar(select(funds.FundReceipt.id).where(funds.FundReceipt.subscription_id == sub.id)) is None
+
+
+def test_an_invoice_paid_naming_no_subscription_at_all_is_ignored_not_kept(fw, session):
+    invoice = {"id": "in_foreign_1", "object": "invoice", "amount_paid": 1000, "currency": "usd",
+               "customer": "cus_x", "metadata": {}}
+    assert fw.deliver("invoice.paid", invoice).status is DeliveryStatus.ignored
+    assert fund_balance(fw.fund) == 0
+
+
+# --- hostile people ----------------------------------------------------------------------
+
+def _signed_in(client, person):
+    with client.session_transaction() as browser:
+        browser["_user_id"] = person.get_id()
+        browser["_fresh"] = True
+
+
+def test_a_maintainers_formula_reason_cannot_run_in_a_subscribers_statement_csv(fw, session):
+    from marketplace.reports.fund_statements import statement_csv, subscriber_statement
+
+    (sub,) = _bank(fw, [1000])
+    item = fw.issue(404)
+    funds.allot(fw.fund.id, item, 500, reason='=HYPERLINK("http://evil.example","click")', maintainer=fw.maintainer)
+    text = statement_csv(subscriber_statement(sub.subscriber_id))
+    row = next(line for line in text.splitlines() if ",allotted," in line)
+    assert ",\"'=HYPERLINK(" in row and ",\"=HYPERLINK(" not in row
+
+
+@pytest.mark.parametrize("amount", ["1e2", "-5", "0.001", "0", "NaN", "99999999999999999999", "<b>5</b>"])
+def test_hostile_amounts_in_the_allot_form_allot_nothing(fw, client, session, app, amount):
+    app.config["WTF_CSRF_ENABLED"] = False
+    try:
+        _bank(fw, [3000])
+        item = fw.issue(405)
+        session.commit()
+        _signed_in(client, fw.maintainer)
+        answer = client.post(f"/projects/{fw.project.slug}/fund/usd/allot",
+                             data={"usd-item": item.id, "usd-amount": amount, "usd-reason": "ok", "usd-token": "t1"})
+        assert answer.status_code == 303
+        assert session.scalar(select(funds.Allotment.id)) is None
+        assert fund_balance(fw.fund) == 3000
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = True
+
+
+def test_a_long_or_html_reason_is_refused_or_shown_as_text(fw, client, session, app):
+    app.config["WTF_CSRF_ENABLED"] = False
+    try:
+        _bank(fw, [3000])
+        item = fw.issue(406)
+        session.commit()
+        _signed_in(client, fw.maintainer)
+        url = f"/projects/{fw.project.slug}/fund/usd/allot"
+        client.post(url, data={"usd-item": item.id, "usd-amount": "5", "usd-reason": "x" * 5000, "usd-token": "t2"})
+        assert session.scalar(select(funds.Allotment.id)) is None
+        answer = client.post(url, data={"usd-item": item.id, "usd-amount": "5",
+                                        "usd-reason": "<script>alert(1)</script>", "usd-token": "t3"})
+        allotment = session.scalar(select(funds.Allotment))
+        assert answer.status_code == 303 and allotment.amount_minor == 500
+        page = client.get(f"/funds/allotments/{allotment.id}").get_data(as_text=True)
+        assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
+        fund_page = client.get(f"/projects/{fw.project.slug}/fund").get_data(as_text=True)
+        assert "<script>alert(1)</script>" not in fund_page
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = True
+
+
+@pytest.mark.parametrize("action", ["pause", "resume", "cancel", "checkout", "transfer"])
+def test_another_person_cannot_act_on_a_subscription(fw, client, session, app, action):
+    app.config["WTF_CSRF_ENABLED"] = False
+    try:
+        (sub,) = _bank(fw, [1000])
+        stranger = fw.user("stranger@example.org")
+        session.commit()
+        _signed_in(client, stranger)
+        answer = client.post(f"/funds/subscriptions/{sub.id}/{action}",
+                             data={"s%d-amount" % sub.id: "10", "s%d-reference" % sub.id: "X",
+                                   "s%d-received_on" % sub.id: str(utcnow().date())})
+        assert answer.status_code in (403, 404) or "/login" in answer.headers.get("Location", "")
+        assert client.get(f"/funds/subscriptions/{sub.id}").status_code in (403, 404)
+        session.refresh(sub)
+        assert sub.state is SubscriptionState.active and fund_balance(fw.fund) == 1000
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = True
+
+
+def test_attribution_with_many_subscribers_and_odd_amounts_adds_up_exactly(fw, session):
+    amounts = [1, 2, 3, 7, 11, 13, 97, 101, 333, 999, 1001, 4999] * 3
+    subs = _bank(fw, amounts, prefix="many")
+    paid = {sub.id: amount for sub, amount in zip(subs, amounts)}
+    total = sum(amounts)
+    taken: dict[int, int] = {}
+    for n, amount in enumerate([1, 7, 333, 1234, total // 3 + 1]):
+        allotment = funds.allot(fw.fund.id, fw.issue(410 + n), amount, reason=f"odd {n}", maintainer=fw.maintainer)
+        shares = {a.subscription_id: a.amount_minor for a in session.scalars(
+            select(AllotmentAttribution).where(AllotmentAttribution.allotment_id == allotment.id))}
+        assert sum(shares.values()) == amount and all(v > 0 for v in shares.values())
+        for sub_id, share in shares.items():
+            taken[sub_id] = taken.get(sub_id, 0) + share
+        assert all(taken.get(sub_id, 0) <= paid[sub_id] for sub_id in paid)
+    rest = fund_balance(fw.fund)
+    last = funds.allot(fw.fund.id, fw.issue(420), rest, reason="all the rest", maintainer=fw.maintainer)
+    assert sum(a.amount_minor for a in last.attributions) == rest
+    for a in last.attributions:
+        taken[a.subscription_id] = taken.get(a.subscription_id, 0) + a.amount_minor
+    assert taken == paid  # every subscriber's money attributed exactly once
+    assert session.scalar(select(Allotment.id).where(Allotment.amount_minor <= 0)) is None
