@@ -202,16 +202,31 @@ def receive(sub_id: int, external_id: str, money: Money, *, payment_intent_id: s
     return True
 
 
+def _own_money_left(fund: ProjectFund, subscription_id: int) -> int:
+    """What of the fund's balance is still ``subscription_id``'s own money
+    (minor units): its part while the fund is open; once closed, what the fund
+    holds less the returns due to the other subscriptions."""
+    held = max(fund_balance(fund), 0)
+    if fund.state is FundState.open:
+        return min(held, subscription_parts(fund).get(subscription_id, 0))
+    due_to_others = int(db.session.scalar(select(func.coalesce(func.sum(FundReturn.amount_minor), 0)).where(
+        FundReturn.fund_id == fund.id, FundReturn.state == FundReturnState.due,
+        FundReturn.subscription_id != subscription_id)))
+    return max(held - due_to_others, 0)
+
+
 def take_back(receipt_id: int, key: str, amount_minor: int, *, why: str, actor: str = "stripe") -> int:
     """Stripe took back ``amount_minor`` (minor units) of a paid invoice
     (``key``: ``refund:<re_…>`` for a refund made at Stripe, ``dispute:<dp_…>``
     for a lost chargeback), once per key and never more than the invoice paid
     less what was taken back or refunded already.
 
-    The money is gone from the fund's bank, so it leaves the books: what the
-    fund holds now pays it (fund −, ``subscriber_refunds`` +, key
-    ``fund-taken-back:<key>``); what the fund no longer holds (it allotted the
-    money already) is covered by the commons (``commons_funds`` −, key
+    The money is gone from the fund's bank, so it leaves the books: what is
+    still that subscription's own money in the fund pays it (its part, see
+    :func:`subscription_parts`; in a closed fund, what is not due back to the
+    others) — fund −, ``subscriber_refunds`` +, key ``fund-taken-back:<key>``
+    — so the other subscribers' parts stay whole; what the fund allotted of
+    it already is covered by the commons (``commons_funds`` −, key
     ``fund-taken-back:<key>:covered``) and flagged for an admin
     (``fund.taken_back_uncovered``): allotments in items' escrow are promises
     to contributors and are not clawed back. The receipt's
@@ -227,7 +242,7 @@ def take_back(receipt_id: int, key: str, amount_minor: int, *, why: str, actor: 
     amount = min(amount_minor, receipt.amount_minor - receipt.refunded_minor)
     if amount <= 0:
         return 0
-    from_fund = min(amount, max(fund_balance(fund), 0))
+    from_fund = min(amount, _own_money_left(fund, receipt.subscription_id))
     covered = amount - from_fund
     to = ledger.account(AccountKind.subscriber_refunds, fund_id=fund.id)
     if from_fund:

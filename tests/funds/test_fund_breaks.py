@@ -81,8 +81,9 @@ def test_an_invoice_refunded_at_stripe_leaves_the_fund_once(fw, session):
 
 def test_an_invoice_refunded_after_the_fund_allotted_it_is_covered_by_the_commons(fw, session):
     """A 20.00 + B 10.00; 25.00 allotted to X (A 16.67, B 8.33); A's invoice
-    refunded at Stripe: the fund pays the 5.00 it holds, the commons covers
-    15.00 (flagged), X's escrow keeps its 25.00; the next allotment is B's money alone."""
+    refunded at Stripe: the fund pays A's 3.33 still in it (B's 1.67 stays
+    B's), the commons covers 16.67 (flagged), X's escrow keeps its 25.00; the
+    next allotment is B's money alone."""
     from marketplace.audit.models import AuditEvent
     from marketplace.ledger import service as ledger
     from marketplace.ledger.models import AccountKind
@@ -92,15 +93,16 @@ def test_an_invoice_refunded_after_the_fund_allotted_it_is_covered_by_the_common
     x = fw.issue(402)
     funds.allot(fw.fund.id, x, 2500, reason="X", maintainer=fw.maintainer)
     fw.deliver("charge.refunded", _refund_at_stripe(fw, _intent(fw, a), 2000))
-    assert (fund_balance(fw.fund), escrow(x.id)) == (0, 2500)
-    assert ledger.balance(ledger.account(AccountKind.commons_funds), "USD") == -1500
+    assert (fund_balance(fw.fund), escrow(x.id)) == (167, 2500)
+    assert funds.subscription_parts(fw.fund) == {b.id: 167}
+    assert ledger.balance(ledger.account(AccountKind.commons_funds), "USD") == -1667
     assert ledger.balance(ledger.account(AccountKind.subscriber_refunds, fund_id=fw.fund.id), "USD") == 2000
     assert session.scalar(select(AuditEvent.details).where(AuditEvent.action == "fund.taken_back_uncovered")) \
         == {"receipt": session.scalar(select(funds.FundReceipt.id).where(funds.FundReceipt.subscription_id == a.id)),
             "key": session.scalar(select(AuditEvent.details).where(AuditEvent.action == "fund.taken_back"))["key"],
-            "covered_minor": 1500}
+            "covered_minor": 1667}
     fw.bill(b)
-    assert fund_balance(fw.fund) == 1000
+    assert fund_balance(fw.fund) == 1167
     y = fw.issue(403)
     allotment = funds.allot(fw.fund.id, y, 1000, reason="Y", maintainer=fw.maintainer)
     assert {s.subscription_id: s.amount_minor for s in allotment.attributions} == {b.id: 1000}
