@@ -287,3 +287,18 @@ def test_attribution_with_many_subscribers_and_odd_amounts_adds_up_exactly(fw, s
         taken[a.subscription_id] = taken.get(a.subscription_id, 0) + a.amount_minor
     assert taken == paid  # every subscriber's money attributed exactly once
     assert session.scalar(select(Allotment.id).where(Allotment.amount_minor <= 0)) is None
+
+
+@pytest.mark.parametrize("item", ["99999999999999", "-1", "abc", ""])
+def test_a_hostile_item_number_in_the_allot_form_allots_nothing(fw, client, session, app, item):
+    app.config["WTF_CSRF_ENABLED"] = False
+    try:
+        _bank(fw, [3000])
+        session.commit()
+        _signed_in(client, fw.maintainer)
+        answer = client.post(f"/projects/{fw.project.slug}/fund/usd/allot",
+                             data={"usd-item": item, "usd-amount": "5", "usd-reason": "ok", "usd-token": "t9"})
+        assert answer.status_code == 303
+        assert session.scalar(select(Allotment.id)) is None and fund_balance(fw.fund) == 3000
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = True

@@ -115,3 +115,78 @@ def test_invoice_paid_and_subscription_deleted_at_once_fund_it_and_end_it(race_a
         assert sub.state is SubscriptionState.ended and sub.stripe_subscription_id == "sub_race_1"
         assert funds.fund_balance(db.session.get(ProjectFund, fund_id)) == 2000
         assert check() == []
+
+
+@pytest.mark.postgres
+def test_an_item_closed_while_an_allotment_to_it_commits_gets_the_allotment_back_to_the_fund(race_app):
+    """The allotment holds its locks (not committed yet) when the forge's close
+    is written by another worker: the close waits for it, then finds the
+    allotment and gives it back — nothing is left held on a closed item."""
+    import time
+
+    from marketplace.backlog.models import BacklogItem, ItemState
+    from marketplace.forges.models import ForgeKind, Repository
+    from marketplace.funds.models import Allotment, AllotmentState
+    from marketplace.ledger import service as ledger
+    from marketplace.ledger.models import AccountKind
+    from marketplace.money import Money
+    from marketplace.projects.models import ProjectMaintainer
+
+    with race_app.app_context():
+        fund_id, sub_id = _card_subscription()
+        fund = db.session.get(ProjectFund, fund_id)
+        repo = Repository(project=fund.project, forge=ForgeKind.github, host="github.com", owner="race",
+                          name="close", path_key="race/close", url="https://github.com/race/close")
+        maintainer = User(display_name="m", email_verified_at=utcnow())
+        maintainer.set_email("race-m@example.org")
+        db.session.add_all([repo, maintainer])
+        db.session.flush()
+        db.session.add(ProjectMaintainer(project_id=fund.project_id, user_id=maintainer.id, granted_by="test"))
+        now = utcnow()
+        item = BacklogItem(repository=repo, forge_host="github.com", forge_id=880001, number=1, title="Race close",
+                           state=ItemState.open, html_url="https://github.com/race/close/1", forge_created_at=now,
+                           forge_updated_at=now)
+        db.session.add(item)
+        db.session.flush()
+        ledger.account(AccountKind.item_escrow, item_id=item.id)
+        ledger.funding_row(item.id, "USD")
+        funds.receive(sub_id, "in_race_close", Money(3000, "USD"), actor="test")
+        db.session.commit()
+        item_id, maintainer_id = item.id, maintainer.id
+        db.session.remove()
+
+    allotted, closing = threading.Event(), []
+
+    def allot():
+        with race_app.app_context():
+            try:
+                funds.allot(fund_id, db.session.get(BacklogItem, item_id), 2000, reason="race",
+                            maintainer=db.session.get(User, maintainer_id))
+                allotted.set()
+                time.sleep(0.5)  # the close is written meanwhile, by another worker
+                db.session.commit()
+            finally:
+                allotted.set()
+                db.session.remove()
+
+    def close():
+        allotted.wait(5)
+        with race_app.app_context():
+            try:
+                db.session.execute(sa.update(BacklogItem).where(BacklogItem.id == item_id)
+                                   .values(state=ItemState.closed))
+                closing.append(funds.return_item_allotments(db.session.get(BacklogItem, item_id), why="not planned"))
+                db.session.commit()
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=allot), threading.Thread(target=close)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with race_app.app_context():
+        assert closing == [2000]
+        assert [a.state for a in db.session.scalars(select(Allotment))] == [AllotmentState.returned]
+        assert funds.fund_balance(db.session.get(ProjectFund, fund_id)) == 3000
+        assert check() == []
