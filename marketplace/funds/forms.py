@@ -6,6 +6,8 @@ from wtforms.validators import DataRequired, Length, NumberRange
 
 from marketplace.accounts.forms import as_choices
 
+MAX_ROW_ID = 2**31 - 1  # the largest id of a PostgreSQL integer primary key
+
 
 class SubscribeForm(FlaskForm):
     """A monthly subscription: the amount typed in the reader's locale, in the chosen currency."""
@@ -21,7 +23,9 @@ class SubscribeForm(FlaskForm):
 class AllotForm(FlaskForm):
     """A maintainer allots fund money to an item of the project."""
 
-    item = IntegerField(_l("Item number (its commons id)"), validators=[DataRequired(), NumberRange(min=1)])
+    # Ids are PostgreSQL integers: a larger number would fail the look-up itself (an error page, not "no such item").
+    item = IntegerField(_l("Item number (its commons id)"),
+                        validators=[DataRequired(), NumberRange(min=1, max=MAX_ROW_ID)])
     amount = StringField(_l("Amount"), validators=[DataRequired(), Length(max=40)])
     reason = StringField(_l("Short public reason"), validators=[DataRequired(), Length(max=300)])
     token = HiddenField()

@@ -139,7 +139,8 @@ class FundReceipt(db.Model):
     payment_intent_id: Mapped[str | None] = mapped_column(String(255))  # a card invoice's payment
     currency: Mapped[str] = mapped_column(String(3))
     amount_minor: Mapped[int] = mapped_column(BigInteger)
-    refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)  # refunded at Stripe (a project that left)
+    # Refunded at Stripe: a leaving project's return, or taken back by Stripe (a refund, a lost chargeback).
+    refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     subscription: Mapped[FundSubscription] = relationship()

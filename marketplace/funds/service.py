@@ -202,6 +202,71 @@ def receive(sub_id: int, external_id: str, money: Money, *, payment_intent_id: s
     return True
 
 
+def _own_money_left(fund: ProjectFund, subscription_id: int) -> int:
+    """What of the fund's balance is still ``subscription_id``'s own money
+    (minor units): its part while the fund is open; once closed, what the fund
+    holds less the returns due to the other subscriptions."""
+    held = max(fund_balance(fund), 0)
+    if fund.state is FundState.open:
+        return min(held, subscription_parts(fund).get(subscription_id, 0))
+    due_to_others = int(db.session.scalar(select(func.coalesce(func.sum(FundReturn.amount_minor), 0)).where(
+        FundReturn.fund_id == fund.id, FundReturn.state == FundReturnState.due,
+        FundReturn.subscription_id != subscription_id)))
+    return max(held - due_to_others, 0)
+
+
+def take_back(receipt_id: int, key: str, amount_minor: int, *, why: str, actor: str = "stripe") -> int:
+    """Stripe took back ``amount_minor`` (minor units) of a paid invoice
+    (``key``: ``refund:<re_…>`` for a refund made at Stripe, ``dispute:<dp_…>``
+    for a lost chargeback), once per key and never more than the invoice paid
+    less what was taken back or refunded already.
+
+    The money is gone from the fund's bank, so it leaves the books: what is
+    still that subscription's own money in the fund pays it (its part, see
+    :func:`subscription_parts`; in a closed fund, what is not due back to the
+    others) — fund −, ``subscriber_refunds`` +, key ``fund-taken-back:<key>``
+    — so the other subscribers' parts stay whole; what the fund allotted of
+    it already is covered by the commons (``commons_funds`` −, key
+    ``fund-taken-back:<key>:covered``) and flagged for an admin
+    (``fund.taken_back_uncovered``): allotments in items' escrow are promises
+    to contributors and are not clawed back. The receipt's
+    ``refunded_minor`` grows by the amount, so the subscriber's part of the
+    fund (attribution) and a leaving project's returns no longer count it.
+    Returns the minor units taken back by this call (0: seen before)."""
+    receipt = db.session.get(FundReceipt, receipt_id)
+    fund = _locked(receipt.fund_id)
+    tx_key = f"fund-taken-back:{key}"[:200]
+    if ledger.posted(tx_key) or ledger.posted(f"{tx_key}:covered"[:200]):
+        return 0
+    receipt = db.session.get(FundReceipt, receipt_id, with_for_update=True, populate_existing=True)
+    amount = min(amount_minor, receipt.amount_minor - receipt.refunded_minor)
+    if amount <= 0:
+        return 0
+    from_fund = min(amount, _own_money_left(fund, receipt.subscription_id))
+    covered = amount - from_fund
+    to = ledger.account(AccountKind.subscriber_refunds, fund_id=fund.id)
+    if from_fund:
+        ledger.post("fund_taken_back", tx_key, [
+            ledger.Line(fund_account(fund), Money(-from_fund, fund.currency)),
+            ledger.Line(to, Money(from_fund, fund.currency)),
+        ], memo=f"fund {fund.id}: {why} on {receipt.external_id}"[:500], reference=("fund_receipt", receipt.id))
+    if covered:
+        ledger.post("fund_taken_back_covered", f"{tx_key}:covered"[:200], [
+            ledger.Line(ledger.account(AccountKind.commons_funds), Money(-covered, fund.currency)),
+            ledger.Line(to, Money(covered, fund.currency)),
+        ], memo=f"fund {fund.id}: {why} on {receipt.external_id}, allotted already: covered by the commons"[:500],
+            reference=("fund_receipt", receipt.id))
+    receipt.refunded_minor += amount
+    db.session.flush()
+    audit.record("fund.taken_back", "project_fund", fund.id, actor=actor,
+                 details={"receipt": receipt.id, "key": key, "amount_minor": amount, "from_fund_minor": from_fund,
+                          "covered_minor": covered, "why": why})
+    if covered:
+        audit.record("fund.taken_back_uncovered", "project_fund", fund.id, actor=actor,
+                     details={"receipt": receipt.id, "key": key, "covered_minor": covered})
+    return amount
+
+
 def record_transfer(sub_id: int, money: Money, *, reference: str, received_on: date, actor: User) -> bool:
     """The fiscal host records one month's standing transfer of a bank-transfer
     subscription (once per reference). Raises :class:`FundError` for a card
@@ -275,10 +340,11 @@ def set_ended(sub: FundSubscription, *, actor: str) -> bool:
 
 def subscription_parts(fund: ProjectFund) -> dict[int, int]:
     """subscription id → its part of what the fund holds now (minor units):
-    what it paid in, less its attributions still allotted or paid out. The
+    what it paid in (less what Stripe took back of it, :func:`take_back`), less its
+    attributions still allotted or paid out. The
     parts add up to the fund's balance while the fund is open."""
     received = dict(db.session.execute(
-        select(FundReceipt.subscription_id, func.sum(FundReceipt.amount_minor))
+        select(FundReceipt.subscription_id, func.sum(FundReceipt.amount_minor - FundReceipt.refunded_minor))
         .where(FundReceipt.fund_id == fund.id).group_by(FundReceipt.subscription_id)).all())
     taken = dict(db.session.execute(
         select(AllotmentAttribution.subscription_id, func.sum(AllotmentAttribution.amount_minor))
@@ -341,7 +407,12 @@ def allot(fund_id: int, item: BacklogItem, amount_minor: int, *, reason: str, ma
     if amount_minor <= 0:
         raise FundError(_("The amount must be more than zero."))
     currency = db.session.get(ProjectFund, fund_id).currency
-    ledger.funding_row(item.id, currency)  # the escrow's lock first, as every escrow posting takes it
+    # The item's row first, re-read: a close, deletion or merge being written by
+    # another worker (its UPDATE holds this row) is seen once it commits, so no
+    # allotment lands on an item that just closed; and a close that comes after
+    # waits for this allotment and then finds it to give back.
+    item = db.session.get(BacklogItem, item.id, with_for_update=True, populate_existing=True)
+    ledger.funding_row(item.id, currency)  # the escrow's lock next, as every escrow posting takes it
     fund = _locked(fund_id)
     refusal = allotment_refusal(fund, item, maintainer)
     if refusal:
@@ -424,10 +495,19 @@ def return_item_allotments(item: BacklogItem, *, why: str) -> int:
     """The item closed without the work (not planned, duplicate, moved,
     deleted, withheld): every allotment it holds goes back to its fund at
     once (never to the subscribers). Returns the minor units given back."""
-    allotments = list(db.session.scalars(select(Allotment).where(
-        Allotment.item_id == item.id, Allotment.state == AllotmentState.held).order_by(Allotment.id)))
-    for currency in sorted({a.currency for a in allotments}):
-        ledger.funding_row(item.id, currency)
+    # Read after the escrow locks: an allotment committed while this waited is
+    # seen (read again until the set of currencies to lock stops growing).
+    locked: set[str] = set()
+    while True:
+        allotments = list(db.session.scalars(select(Allotment).where(
+            Allotment.item_id == item.id, Allotment.state == AllotmentState.held).order_by(Allotment.id)
+            .execution_options(populate_existing=True)))
+        currencies = {a.currency for a in allotments}
+        if currencies <= locked:
+            break
+        for currency in sorted(currencies - locked):
+            ledger.funding_row(item.id, currency)
+        locked |= currencies
     return sum(_give_back(allotment, why=why) for allotment in allotments)
 
 
@@ -484,7 +564,7 @@ def close_fund(fund_id: int, *, actor: User) -> list[FundReturn]:
     number = 1 + int(db.session.scalar(select(func.coalesce(func.max(FundReturn.number), 0)).where(
         FundReturn.fund_id == fund.id)))
     paid = dict(db.session.execute(
-        select(FundReceipt.subscription_id, func.sum(FundReceipt.amount_minor))
+        select(FundReceipt.subscription_id, func.sum(FundReceipt.amount_minor - FundReceipt.refunded_minor))
         .where(FundReceipt.fund_id == fund.id, FundReceipt.received_at >= now - RETURN_WINDOW)
         .group_by(FundReceipt.subscription_id).order_by(FundReceipt.subscription_id)).all())
     paid = {sub_id: int(total) for sub_id, total in paid.items() if total}

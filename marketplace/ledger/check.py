@@ -26,7 +26,9 @@
 10. Project funds (issue 18): each fund's account is never negative; what
    its subscribers paid in (ledger) equals its receipts (rows), and equals
    allotted (held or paid out) + returned to subscribers + kept by the
-   fiscal host + held in the fund; each fund's allotments (rows) equal what
+   fiscal host + taken back by Stripe from the fund (a refund or lost
+   chargeback of an invoice; what the commons covered is not the fund's) +
+   held in the fund; what Stripe took back never exceeds the receipts; each fund's allotments (rows) equal what
    their transactions (referenced by allotment id) moved into escrow; each
    allotment's attributions add up to its amount; what went back to
    subscribers equals the returns recorded as made. Held allotments count
@@ -186,8 +188,12 @@ fund_ledger AS (
            SUM(CASE WHEN a.kind = 'project_fund' THEN e.amount_minor ELSE 0 END) AS held,
            -SUM(CASE WHEN a.kind = 'subscriber_payments' THEN e.amount_minor ELSE 0 END) AS paid_in,
            SUM(CASE WHEN a.kind = 'subscriber_returns' THEN e.amount_minor ELSE 0 END) AS returned,
-           SUM(CASE WHEN a.kind = 'fund_kept' THEN e.amount_minor ELSE 0 END) AS kept
+           SUM(CASE WHEN a.kind = 'fund_kept' THEN e.amount_minor ELSE 0 END) AS kept,
+           SUM(CASE WHEN a.kind = 'subscriber_refunds' AND t.kind = 'fund_taken_back'
+                    THEN e.amount_minor ELSE 0 END) AS taken_back,
+           SUM(CASE WHEN a.kind = 'subscriber_refunds' THEN e.amount_minor ELSE 0 END) AS refunded_all
     FROM ledger_entry e JOIN ledger_account a ON a.id = e.account_id
+    JOIN ledger_transaction t ON t.id = e.transaction_id
     WHERE a.fund_id IS NOT NULL GROUP BY a.fund_id
 ),
 fund_allotted AS (
@@ -208,7 +214,8 @@ fund_figures AS (
                      LEFT JOIN fund_allotted fa ON fa.allotment_id = al.id WHERE al.fund_id = f.id), 0)
                AS allotted_by_ledger,
            COALESCE(l.held, 0) AS held, COALESCE(l.paid_in, 0) AS paid_in, COALESCE(l.returned, 0) AS returned,
-           COALESCE(l.kept, 0) AS kept
+           COALESCE(l.kept, 0) AS kept, COALESCE(l.taken_back, 0) AS taken_back,
+           COALESCE(l.refunded_all, 0) AS refunded_all
     FROM project_fund f LEFT JOIN fund_ledger l ON l.fund_id = f.id
 ),
 fund_rules AS (
@@ -218,9 +225,12 @@ fund_rules AS (
     SELECT 'fund paid in differs from its receipts', id::text, currency, paid_in - received
     FROM fund_figures WHERE paid_in <> received
     UNION ALL
-    SELECT 'fund money in differs from allotted + returned + kept + held', id::text, currency,
-           paid_in - allotted - returned - kept - held
-    FROM fund_figures WHERE paid_in <> allotted + returned + kept + held
+    SELECT 'fund money in differs from allotted + returned + kept + taken back + held', id::text, currency,
+           paid_in - allotted - returned - kept - taken_back - held
+    FROM fund_figures WHERE paid_in <> allotted + returned + kept + taken_back + held
+    UNION ALL
+    SELECT 'fund taken back at Stripe exceeds its receipts', id::text, currency, refunded_all - received
+    FROM fund_figures WHERE refunded_all > received
     UNION ALL
     SELECT 'fund allotments differ from their ledger entries', id::text, currency, allotted - allotted_by_ledger
     FROM fund_figures WHERE allotted <> allotted_by_ledger

@@ -54,6 +54,10 @@ class AccountKind(str, enum.Enum):
     project_fund = "project_fund"
     subscriber_returns = "subscriber_returns"
     fund_kept = "fund_kept"
+    # Per fund: what Stripe took back of subscribers' paid invoices (a refund
+    # made at Stripe, a lost chargeback), from the fund while it held it, the
+    # rest covered by the commons (``commons_funds``) when it was allotted already.
+    subscriber_refunds = "subscriber_refunds"
 
 
 class LedgerAccount(db.Model):

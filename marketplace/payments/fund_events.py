@@ -32,8 +32,8 @@ from sqlalchemy import select
 
 from marketplace.extensions import db
 from marketplace.funds import service as funds
-from marketplace.funds.models import FundSubscription, SubscriptionState
-from marketplace.money import from_stripe_amount
+from marketplace.funds.models import FundReceipt, FundReturn, FundSubscription, SubscriptionState
+from marketplace.money import MoneyError, from_stripe_amount
 from marketplace.payments import stripe_client
 from marketplace.webhooks import schemas
 from marketplace.webhooks.models import DeliveryStatus, NotMatchedYet, WebhookDelivery
@@ -250,5 +250,108 @@ def apply_fund_event(event: dict, delivery: WebhookDelivery) -> Outcome | None:
         return handler(event, delivery)
     except NotAFundSubscription as exc:
         return DeliveryStatus.ignored, str(exc)
+    except funds.FundError as exc:
+        return DeliveryStatus.failed, f"{exc}: check by hand"[:2000]
+
+
+# --- Stripe taking an invoice's money back ------------------------------------------
+
+CHARGE_EVENTS = ("charge.refunded", "charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed")
+
+
+def _receipt_of(obj: dict) -> FundReceipt | None:
+    """The fund receipt of the invoice a charge or dispute paid (by its PaymentIntent, else its invoice id)."""
+    intent, invoice = _id_of(obj.get("payment_intent")), _id_of(obj.get("invoice"))
+    receipt = None
+    if intent:
+        receipt = db.session.scalar(select(FundReceipt).where(FundReceipt.payment_intent_id == intent))
+    if receipt is None and invoice:
+        receipt = db.session.scalar(select(FundReceipt).where(FundReceipt.external_id == invoice))
+    return receipt
+
+
+def _ours(refund: dict) -> bool:
+    """Whether the refund is one we made (a leaving project's return, booked when it was made)."""
+    metadata = refund.get("metadata") if isinstance(refund.get("metadata"), dict) else {}
+    if metadata.get("fund_return_id") is not None:
+        return True
+    return db.session.scalar(select(FundReturn.id).where(
+        FundReturn.reference.contains(str(refund.get("id")), autoescape=True)).limit(1)) is not None
+
+
+def _refunds(charge: dict, intent: str | None) -> list[dict]:
+    listed = charge.get("refunds") if isinstance(charge.get("refunds"), dict) else {}
+    refunds = listed.get("data")
+    if not isinstance(refunds, list) or listed.get("has_more"):
+        refunds = stripe_client.list_refunds(intent) if intent and stripe_client.configured() else []
+    return [r for r in refunds if isinstance(r, dict) and isinstance(r.get("id"), str)]
+
+
+def _taken(receipt: FundReceipt, obj: dict, key: str, why: str) -> tuple[int | None, str | None]:
+    """Take one refund's or lost dispute's amount back from the receipt: (minor units, or None with a problem)."""
+    try:
+        money = from_stripe_amount(obj.get("amount"), obj.get("currency") or receipt.currency.lower())
+    except (MoneyError, TypeError, ValueError, AttributeError) as exc:
+        return None, f"{key}: {exc}"
+    if money.currency != receipt.currency:
+        return None, f"{key} in {money.currency}, the invoice in {receipt.currency}"
+    if money.amount_minor <= 0:
+        return 0, None
+    return funds.take_back(receipt.id, key, money.amount_minor, why=why, actor=ACTOR), None
+
+
+def invoice_charge_event(event: dict, receipt: FundReceipt) -> Outcome:
+    """``charge.refunded`` / ``charge.dispute.*`` on the payment of a fund's
+    paid invoice: each refund made at Stripe (not one of ours, succeeded or
+    pending) and each lost chargeback takes its amount back out of the fund
+    once (:func:`marketplace.funds.service.take_back`). An open or won
+    dispute moves nothing (the money is still, or again, the fund's)."""
+    obj = event["data"]["object"]
+    problems, notes = [], []
+    if event["type"] == "charge.refunded":
+        for refund in _refunds(obj, receipt.payment_intent_id):
+            if refund.get("status") not in (None, "succeeded", "pending") or _ours(refund):
+                continue
+            taken, problem = _taken(receipt, {**refund, "currency": refund.get("currency") or obj.get("currency")},
+                                    f"refund:{refund['id']}", "refunded at Stripe")
+            if problem:
+                problems.append(problem)
+            elif taken:
+                notes.append(f"refund {refund['id']}: {taken} taken back from fund {receipt.fund_id}")
+    elif obj.get("status") == "lost" and isinstance(obj.get("id"), str):
+        taken, problem = _taken(receipt, obj, f"dispute:{obj['id']}", "chargeback lost")
+        if problem:
+            problems.append(problem)
+        elif taken:
+            notes.append(f"dispute {obj['id']} lost: {taken} taken back from fund {receipt.fund_id}")
+    else:
+        return DeliveryStatus.processed, (f"dispute {obj.get('id')} {obj.get('status')!r} on invoice "
+                                          f"{receipt.external_id}: nothing moves unless it is lost")
+    if problems:
+        raise funds.FundError("; ".join(problems))
+    return DeliveryStatus.processed, "; ".join(notes) or f"invoice {receipt.external_id}: nothing new taken back"
+
+
+def apply_fund_charge_event(event: dict, delivery: WebhookDelivery) -> Outcome | None:
+    """A refund or chargeback on the payment of a fund subscription's invoice
+    (already validated as a Stripe event by the caller); None when the charge
+    is not an invoice payment of ours (the caller goes on). A charge naming an
+    invoice whose ``invoice.paid`` has not been applied yet raises
+    :class:`NotMatchedYet` (kept and retried: the money must arrive before it
+    can be taken back)."""
+    if event.get("type") not in CHARGE_EVENTS:
+        return None
+    obj = (event.get("data") or {}).get("object")
+    if not isinstance(obj, dict):
+        return None
+    receipt = _receipt_of(obj)
+    if receipt is None:
+        invoice = _id_of(obj.get("invoice"))
+        if invoice and invoice.startswith("in_"):
+            raise NotMatchedYet(f"{obj.get('object') or 'charge'} {obj.get('id')} of invoice {invoice}: "
+                                "its invoice.paid is not applied yet")
+        return None
+    try:
+        return invoice_charge_event(event, receipt)
     except funds.FundError as exc:
         return DeliveryStatus.failed, f"{exc}: check by hand"[:2000]

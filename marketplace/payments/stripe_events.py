@@ -448,6 +448,10 @@ def apply_event(event: dict, delivery: WebhookDelivery) -> Outcome:
         schemas.validate(schemas.StripeEvent, event)
     except schemas.MalformedPayload as exc:
         return DeliveryStatus.malformed, f"malformed {event.get('type')} event: {exc}"[:2000]
+    # A refund or chargeback of a fund subscription's invoice: out of the fund.
+    routed = fund_events.apply_fund_charge_event(event, delivery)
+    if routed is not None:
+        return routed
     # A matching pool's budget paid by card: the same events, its own handlers.
     routed = pool_events.apply_pool_event(event, delivery)
     if routed is not None:

@@ -54,5 +54,7 @@ class ReturnForm(FlaskForm):
 class ExcludeForm(FlaskForm):
     """An admin excludes a funder from a round, with a reason."""
 
-    user_id = IntegerField(_l("Funder's account number"), validators=[DataRequired()])
+    # Ids are PostgreSQL integers: a larger number would fail the look-up itself.
+    user_id = IntegerField(_l("Funder's account number"),
+                           validators=[DataRequired(), NumberRange(min=1, max=2**31 - 1)])
     reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=500)])

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from marketplace.funds import queries
 from marketplace.funds.models import FundSubscription
+from marketplace.reports.service import cell
 
 
 @dataclass(frozen=True)
@@ -72,17 +73,20 @@ def subscriber_statement(user_id: int) -> list[SubscriptionStatement]:
 
 
 def statement_csv(statements: list[SubscriptionStatement]) -> str:
-    """The statement as CSV: one row per receipt and per attributed allotment (amounts in minor units)."""
+    """The statement as CSV: one row per receipt and per attributed allotment (amounts in minor units).
+    Free text (the project's name, a maintainer's reason, a transfer's reference) is guarded against
+    running as a spreadsheet formula (:func:`marketplace.reports.service.cell`)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["subscription", "project", "currency", "kind", "date", "reference", "item", "reason",
                      "state", "amount_minor", "allotment_minor"])
     for st in statements:
         for receipt in st.receipts:
-            writer.writerow([st.subscription.id, st.project, st.currency, "paid_in", receipt.received_at.date(),
-                             receipt.external_id, "", "", "", receipt.amount_minor, ""])
+            writer.writerow([st.subscription.id, cell(st.project), st.currency, "paid_in",
+                             receipt.received_at.date(), cell(receipt.external_id), "", "", "", receipt.amount_minor,
+                             ""])
         for line in st.lines:
             writer.writerow([st.subscription.id, st.project, st.currency, "allotted", line.at.date(),
-                             f"allotment-{line.allotment_id}", line.item_id, line.reason, line.state,
+                             f"allotment-{line.allotment_id}", line.item_id, cell(line.reason), line.state,
                              line.share_minor, line.allotment_minor])
     return buffer.getvalue()

@@ -263,6 +263,9 @@ class LocalStripe(StandInServer):
         number = len(self.invoices) + 1
         invoice_id = f"in_local_{number:04d}"
         intent = self._payment(amount, currency, {}, paid)
+        # As Stripe's (API 2024-06-20): an invoice's PaymentIntent and charge name the invoice.
+        self.payment_intents[intent]["invoice"] = f"in_local_{number:04d}"
+        self.charges[self.payment_intents[intent]["latest_charge"]]["invoice"] = f"in_local_{number:04d}"
         self.invoices[invoice_id] = {
             "id": invoice_id, "object": "invoice", "customer": sub["customer"], "subscription": sub["id"],
             "subscription_details": {"metadata": dict(sub["metadata"])}, "billing_reason": reason,

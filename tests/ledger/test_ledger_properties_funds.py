@@ -1,12 +1,14 @@
 """Random sequences on a project fund — subscribers' money arriving (invoices
 twice, transfers), allotments (refused past the balance), returns to the fund
 (closed without the work, expiry), payouts of allotted items (the usual fee),
+Stripe taking an invoice's money back (refund, lost chargeback: from the
+subscriber's own part of the fund, the commons covering what was allotted),
 pledges beside the allotments, and the project leaving (pro rata returns) —
 keep every ledger invariant (issue 18).
 
 After each step: ``flask ledger check`` finds nothing; the fund's money in
 is exactly what it holds, what is allotted (in escrow or paid out), what went
-back to subscribers and what the fiscal host kept; while the fund is open,
+back to subscribers, what the fiscal host kept and what Stripe took back from it; while the fund is open,
 the subscriptions' parts are never negative and add up to its balance; each
 allotment's attribution adds up to it; and a payout's fee and shares add up
 to the allotted money it took.
@@ -25,7 +27,7 @@ from marketplace.funds import service as funds
 from marketplace.funds.models import Allotment, AllotmentState, FundReceipt, FundState, SubscriptionRail
 from marketplace.ledger import service as ledger
 from marketplace.ledger.check import check
-from marketplace.ledger.models import AccountKind
+from marketplace.ledger.models import AccountKind, LedgerEntry, LedgerTransaction
 from marketplace.money import Money
 from marketplace.payouts import service as payouts
 from marketplace.payouts.models import Payout, PayoutAccount, PayoutRail, PayoutState
@@ -44,6 +46,8 @@ operations = st.lists(
         st.tuples(st.just("expire"), st.integers(0, 400)),
         st.tuples(st.just("payout"), st.integers(0, 1), st.lists(st.integers(1, 5), min_size=1, max_size=2)),
         st.tuples(st.just("close")),
+        # Stripe takes back a share (percent; above 100: more than the invoice, capped) of a subscriber's latest money.
+        st.tuples(st.just("take_back"), st.integers(0, 2), st.integers(1, 120)),
     ),
     max_size=25,
 )
@@ -60,7 +64,15 @@ def fund_holds_together(fund) -> bool:
         Allotment.fund_id == fund.id, Allotment.state.in_([AllotmentState.held, AllotmentState.released]))))
     receipts = int(db.session.scalar(select(func.coalesce(func.sum(FundReceipt.amount_minor), 0)).where(
         FundReceipt.fund_id == fund.id)))
-    if paid_in != receipts or paid_in != held + allotted + returned + kept or held < 0:
+    taken_back = int(db.session.scalar(select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0))
+                                        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+                                        .where(LedgerEntry.account_id == ledger.account(
+                                            AccountKind.subscriber_refunds, fund_id=fund.id).id,
+                                            LedgerTransaction.kind == "fund_taken_back")))
+    refunded = int(db.session.scalar(select(func.coalesce(func.sum(FundReceipt.refunded_minor), 0)).where(
+        FundReceipt.fund_id == fund.id)))
+    if paid_in != receipts or paid_in != held + allotted + returned + kept + taken_back or held < 0 \
+            or refunded > receipts:
         return False
     for allotment in db.session.scalars(select(Allotment).where(Allotment.fund_id == fund.id)):
         if sum(a.amount_minor for a in allotment.attributions) != allotment.amount_minor:
@@ -150,6 +162,14 @@ def test_any_sequence_on_a_fund_keeps_the_ledger_balanced(session, received, ste
                 for row in funds.close_fund(fund.id, actor=admin):
                     funds.record_return(row.id, reference=f"BACK-{row.id}", actor=admin)
                     event("returned to a subscriber")
+            elif kind == "take_back":
+                _, which, percent = step
+                receipt = session.scalar(select(FundReceipt).where(FundReceipt.subscription_id == subs[which].id)
+                                         .order_by(FundReceipt.id.desc()).limit(1))
+                if receipt is not None and funds.take_back(
+                        receipt.id, f"refund:property-{len(session.new)}-{receipt.id}-{receipt.refunded_minor}",
+                        max(1, receipt.amount_minor * percent // 100), why="property"):
+                    event("taken back by Stripe")
             session.flush()
             assert check() == [], step
             assert fund_holds_together(fund), step
