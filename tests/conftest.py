@@ -107,6 +107,15 @@ def database_url(tmp_path_factory) -> str:
     return url
 
 
+def pytest_collection_modifyitems(session, config, items):
+    """The browser tests (``tests/e2e/``) run last. They serve the app for real, so
+    what they create is committed to the test database (a held pledge, claims,
+    people), and a test that came after them would find those rows: the ledger
+    check after a test that closes that item, or an idempotency key such as
+    ``pledge:1:received``, would then be about a browser test's pledge."""
+    items.sort(key=lambda item: "/tests/e2e/" in str(item.path).replace("\\", "/"))
+
+
 def pytest_sessionstart(session):
     # `make test` compiles the catalogues; a bare pytest run does it here, so the
     # translated pages under test are the .po files as they are now.
