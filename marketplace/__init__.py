@@ -87,6 +87,10 @@ def create_app(config: dict | None = None) -> Flask:
     if app.config["RATELIMIT_STORAGE_URI"].startswith("redis"):
         app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 1, "socket_timeout": 1})
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    # Flask-Limiter's limiter is one object per process and takes an app's
+    # missing RATELIMIT_ENABLED from the previous app: an app that turned the
+    # limits off (the demo) would turn them off for every app made after it.
+    app.config.setdefault("RATELIMIT_ENABLED", True)
     limiter.init_app(app)
 
     from marketplace.i18n import init_i18n

@@ -65,6 +65,14 @@ def test_without_a_proxy_a_forged_forwarded_header_does_not_escape_the_limit(dat
     assert statuses == [400, 400, 429]  # the header is ignored: one client address, counted once
 
 
+def test_an_app_without_limits_does_not_turn_them_off_for_the_next_app(database_url):
+    # The demo makes its app with RATELIMIT_ENABLED False; the limiter is one per process.
+    make_app(database_url, RATELIMIT_ENABLED=False)
+    app = make_app(database_url, PROXY_FIX=0, RATELIMIT_AUTH="1 per minute")
+    assert app.config["RATELIMIT_ENABLED"] is True
+    assert _sign_in_attempts(app.test_client(), "192.0.2.90", 2) == [400, 429]
+
+
 def test_sentry_without_its_package_is_a_warning_not_a_failed_start(monkeypatch, caplog):
     monkeypatch.setattr(logconfig, "sentry_sdk", None)
     with caplog.at_level(logging.WARNING, logger="marketplace.logconfig"):

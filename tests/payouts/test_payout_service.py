@@ -1073,7 +1073,6 @@ def test_payout_cron_blocks_on_its_own_transfer_job_in_process_on_postgresql(rac
     cron's own open transaction holds, while the cron waits for the job: a deadlock
     PostgreSQL cannot see. A lock timeout of 3 s stands in for "for ever" here; without
     it the payout cron never returns."""
-    import time as _time
 
     import sqlalchemy as sa
 
@@ -1121,13 +1120,13 @@ def test_payout_cron_blocks_on_its_own_transfer_job_in_process_on_postgresql(rac
             db.session.commit()
             db.session.remove()
         with race_app.app_context():
-            started = _time.monotonic()
+            # A cron waiting on a row lock its own transaction holds would wait
+            # for ever; lock_timeout turns that wait into an error, so both
+            # payouts executed is the proof that it never waited for itself.
             done = payouts.retry_due(utcnow() + AFTER_WINDOW)
             db.session.commit()
-            elapsed = _time.monotonic() - started
             db.session.remove()
         assert done["executed"] == ids
-        assert elapsed < 3, f"the cron waited {elapsed:.1f} s for its own job"
         with race_app.app_context():
             share = db.session.get(Payout, ids[0]).shares[0]
             assert share.state is ShareState.paid, share.state
