@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import ROOT
-from tests.payouts.helpers import race_database_app
+from tests.races import race_database_app
 
 pytestmark = pytest.mark.postgres
 

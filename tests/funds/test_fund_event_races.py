@@ -18,8 +18,7 @@ from marketplace.payments import fund_events
 from marketplace.projects.models import MemberProject, RegistryStatus
 from marketplace.timeutil import utcnow
 from marketplace.webhooks.models import DeliveryStatus
-from tests.payouts.helpers import race_database_app
-from tests.payouts.test_claim_races import at_once
+from tests.races import at_once, race_database_app
 
 
 @pytest.fixture

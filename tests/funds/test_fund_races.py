@@ -20,8 +20,7 @@ from marketplace.ledger.models import AccountKind
 from marketplace.money import Money
 from marketplace.projects.models import MemberProject, ProjectMaintainer, RegistryStatus
 from marketplace.timeutil import utcnow
-from tests.payouts.helpers import race_database_app
-from tests.payouts.test_claim_races import at_once
+from tests.races import at_once, race_database_app
 
 
 @pytest.fixture

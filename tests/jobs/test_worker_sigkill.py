@@ -28,7 +28,7 @@ from rq import Queue
 from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
 
 from tests.conftest import GITHUB_SECRET, ROOT
-from tests.payouts.helpers import race_database_app
+from tests.races import race_database_app
 from tests.webhooks.helpers import payload, post_github
 
 pytestmark = pytest.mark.postgres

@@ -2,7 +2,8 @@
 import pytest
 import sqlalchemy as sa
 
-from tests.payouts.helpers import World, race_database_app
+from tests.payouts.helpers import World
+from tests.races import race_database_app
 
 
 @pytest.fixture

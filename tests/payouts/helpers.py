@@ -2,11 +2,8 @@
 its people, driven by signed recorded GitHub webhooks."""
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import timedelta
 
-import pytest
-import sqlalchemy as sa
 from sqlalchemy import select
 
 from marketplace.accounts.models import ForgeIdentity, ImplementorProfile, User
@@ -108,30 +105,3 @@ def balance(kind: AccountKind, **owner) -> int:
     return ledger.balance(ledger.account(kind, **owner), "USD")
 
 
-@contextmanager
-def race_database_app(database_url: str, name: str):
-    """An app on a fresh PostgreSQL database ``name`` built by the migrations (no
-    dispute window), dropped afterwards: sessions there commit for real."""
-    from flask_migrate import upgrade
-
-    from marketplace.extensions import db
-    from tests.conftest import make_app
-
-    if not database_url.startswith("postgresql"):
-        pytest.skip("needs PostgreSQL: set TEST_DATABASE_URL or start a server at 127.0.0.1:5432")
-    url = sa.make_url(database_url).set(database=name)
-    admin = sa.create_engine(sa.make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    app = make_app(url.render_as_string(hide_password=False), PAYOUT_DISPUTE_WINDOW_DAYS=0)
-    try:
-        with app.app_context():
-            upgrade()
-        yield app
-    finally:
-        with app.app_context():
-            db.engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()

@@ -2,7 +2,6 @@
 and the cap on open claims per person."""
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -16,6 +15,7 @@ from marketplace.extensions import db
 from marketplace.forges.models import ForgeKind, Repository
 from marketplace.projects.models import MemberProject, ProjectMaintainer, RegistryStatus
 from marketplace.timeutil import utcnow
+from tests.races import at_once
 
 
 def seed(items: int, people: int) -> tuple[list[int], list[int]]:
@@ -37,22 +37,6 @@ def seed(items: int, people: int) -> tuple[list[int], list[int]]:
     db.session.add(ProjectMaintainer(project_id=project.id, user_id=users[-1].id, granted_by="test"))
     db.session.commit()
     return [r.id for r in rows], [u.id for u in users]
-
-
-def at_once(*calls):
-    barrier = threading.Barrier(len(calls))
-    outcomes = []
-
-    def run(call):
-        barrier.wait()
-        outcomes.append(call())
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return outcomes
 
 
 @pytest.mark.postgres

@@ -15,7 +15,8 @@ from marketplace.pledges import service as pledges
 from marketplace.pledges.models import Pledge, PledgeState, Rail
 from marketplace.timeutil import utcnow
 from tests.payouts.helpers import escrow
-from tests.payouts.test_claim_races import at_once, seed
+from tests.payouts.test_claim_races import seed
+from tests.races import at_once
 
 
 @pytest.mark.postgres

@@ -270,30 +270,12 @@ def test_refund_after_payout_with_a_reused_bank_reference_reverses_the_transfer_
 
 @pytest.fixture(scope="module")
 def race_app(database_url):
-    """An app on its own database (built by the migrations; not the shared payout race database)."""
-    import sqlalchemy as sa
-    from flask_migrate import upgrade
+    """An app on its own database (not the shared payout race database), with a 7-day dispute window."""
+    from tests.races import race_database_app, race_name
 
-    from tests.conftest import make_app
-
-    if not database_url.startswith("postgresql"):
-        pytest.skip("needs PostgreSQL")
-    url = sa.make_url(database_url).set(database=f"{sa.make_url(database_url).database}_payout_followups_race")
-    admin = sa.create_engine(sa.make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{url.database}"'))
-    app = make_app(url.render_as_string(hide_password=False), PAYOUT_DISPUTE_WINDOW_DAYS=7)
-    with app.app_context():
-        upgrade()
-    yield app
-    from marketplace.extensions import db
-
-    with app.app_context():
-        db.engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-    admin.dispose()
+    with race_database_app(database_url, race_name(database_url, "payout_followups_race"),
+                           PAYOUT_DISPUTE_WINDOW_DAYS=7) as app:
+        yield app
 
 
 @pytest.mark.postgres

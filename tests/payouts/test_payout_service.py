@@ -768,7 +768,7 @@ def race_app(database_url):
     """An app on its own database (built by the migrations); both sessions commit for real."""
     from sqlalchemy import make_url
 
-    from tests.payouts.helpers import race_database_app
+    from tests.races import race_database_app
 
     with race_database_app(database_url, f"{make_url(database_url).database}_payout_service_race") as app:
         yield app

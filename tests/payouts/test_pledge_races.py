@@ -15,7 +15,8 @@ from marketplace.payments.stripe_events import hold_paid_session
 from marketplace.pledges import service as pledges
 from marketplace.pledges.models import Pledge, PledgeState, Rail, RefundFailure
 from tests.payouts.helpers import escrow
-from tests.payouts.test_claim_races import at_once, seed
+from tests.payouts.test_claim_races import seed
+from tests.races import at_once
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from marketplace.money import Money
 from marketplace.pools import rails
 from marketplace.pools import service as pools
 from marketplace.pools.models import MatchingPool, PoolRefund, PoolRefundState
-from tests.payouts.helpers import race_database_app
 from tests.pools.helpers import PoolWorld, held
+from tests.races import race_database_app
 
 
 @pytest.fixture

@@ -19,9 +19,8 @@ from marketplace.pledges import service as pledges
 from marketplace.pledges.models import Pledge, Rail
 from marketplace.pools import service as pools
 from marketplace.pools.models import MatchingPool, PoolMatch
-from tests.payouts.helpers import race_database_app
-from tests.payouts.test_claim_races import at_once
 from tests.pools.helpers import PoolWorld, held, person
+from tests.races import at_once, race_database_app
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from marketplace.presence.commands import CommentEvent, handle_comment
 from marketplace.presence.models import ForgeCommand, RepositoryPresence
 from marketplace.projects.models import MemberProject, ProjectMaintainer, RegistryStatus
 from marketplace.timeutil import utcnow
-from tests.payouts.helpers import race_database_app
+from tests.races import race_database_app
 
 
 @pytest.fixture

@@ -131,9 +131,9 @@ FAILING = (Scheduled("failing", f"{__name__}.fail", interval=60),)
 def test_two_schedulers_at_once_run_each_due_job_once(database_url):
     """Two processes' worth of schedulers (threads, each its own session) race
     over the same due jobs on PostgreSQL; each job runs exactly once."""
-    from tests.payouts.helpers import race_database_app
+    from tests.races import race_database_app, race_name
 
-    with race_database_app(database_url, "bc_schedule_race") as app:
+    with race_database_app(database_url, race_name(database_url, "schedule_race")) as app:
         barrier = threading.Barrier(2)
         results: list[list[tuple[str, str]]] = []
 
@@ -158,9 +158,9 @@ def test_two_schedulers_at_once_run_each_due_job_once(database_url):
 @pytest.mark.postgres
 def test_of_two_sessions_taking_one_run_on_the_same_reading_exactly_one_wins(database_url):
     from marketplace.scheduling.service import _take
-    from tests.payouts.helpers import race_database_app
+    from tests.races import race_database_app, race_name
 
-    with race_database_app(database_url, "bc_schedule_take") as app:
+    with race_database_app(database_url, race_name(database_url, "schedule_take")) as app:
         with app.app_context():
             db.session.add(ScheduleRun(name="payouts"))
             db.session.commit()

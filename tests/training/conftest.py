@@ -2,7 +2,7 @@
 import pytest
 import sqlalchemy as sa
 
-from tests.payouts.helpers import race_database_app
+from tests.races import race_database_app
 from tests.training.helpers import TrainingWorld
 
 

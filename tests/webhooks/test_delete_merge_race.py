@@ -19,7 +19,7 @@ from tests.webhooks.test_event_order import deliveries_for
 
 @pytest.fixture(scope="module")
 def race_app(database_url):
-    from tests.payouts.helpers import race_database_app
+    from tests.races import race_database_app
 
     with race_database_app(database_url, f"{sa.make_url(database_url).database}_delete_race") as app:
         yield app

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.timeutil import parse_forge_timestamp
-from tests.payouts.helpers import race_database_app
+from tests.races import race_database_app
 from tests.webhooks.test_event_order import deliveries_for
 
 
