@@ -246,7 +246,9 @@ def review(claim: Claim, *, mentor: User, verdict: ReviewVerdict, note: str = ""
     item's row lock, as the merge is decided: when the verdict now stands as
     approved and the change has merged, the payout is proposed (once: an open
     proposal is never doubled). Raises :class:`TrainingError` when the person is
-    not the mentor named on the claim or the claim is not being worked on.
+    not the mentor named on the claim or the claim is not being worked on. A
+    mentor removed from the project still reviews the claims they approved
+    until another mentor takes one over (:func:`take_over`).
     """
     training = queries.training_claim_of(claim.id)
     if training is None:

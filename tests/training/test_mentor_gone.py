@@ -15,6 +15,7 @@ from marketplace.training import queries
 from marketplace.training import service as training
 from marketplace.training.models import MentorReview, ReviewVerdict, TrainingClaim
 from tests.accounts.helpers import as_user, csrf
+from tests.training.helpers import M1_GITHUB_ID, T_GITHUB_ID
 
 
 def _post(client, path, prefix="", **data):
@@ -103,7 +104,8 @@ def test_a_removed_mentors_claim_awaits_a_mentor_on_the_training_page(world, app
     session.commit()
     record = session.get(TrainingClaim, claim.id)
     assert record.mentor_id == world.m1.id and queries.mentor_gone(record)
-    # Nobody named on the claim may review it now: the removed mentor is refused.
+    # The removed mentor still reviews the claim they approved (test_breakforge) until someone takes it
+    # over, but cannot take it back.
     with pytest.raises(training.TrainingError, match="Only a mentor of the project can take over"):
         training.take_over(claim, mentor=world.m1)
     for viewer in (world.maintainer, world.m2):
@@ -116,6 +118,13 @@ def test_a_removed_mentors_claim_awaits_a_mentor_on_the_training_page(world, app
     assert _post(m2, f"/claims/{claim.id}/mentor/take-over", prefix="takeover-").status_code == 303
     session.expire_all()
     assert session.get(TrainingClaim, claim.id).mentor_id == world.m2.id
+    # Taken over: the removed mentor's review now counts for nothing, from the site or the forge.
+    with pytest.raises(training.TrainingError, match="Only the mentor named on the claim reviews it"):
+        world.approve_change(session.get(TrainingClaim, claim.id).claim, world.m1)
+    world.pull(10, f"Fixes #{x.number}", author_id=T_GITHUB_ID, merged=False, state="open")
+    world.review_on_github(10, x, reviewer_id=M1_GITHUB_ID, state="approved", review_id=81,
+                           submitted_at="2019-05-15T17:00:00Z", merged=False)
+    assert queries.reviews_of(claim.id) == []
     # A second take-over (M2 again, or anyone) is refused: the claim has its mentor.
     with pytest.raises(training.TrainingError, match="This claim has a mentor: m2"):
         training.take_over(session.get(TrainingClaim, claim.id).claim, mentor=world.m2)
