@@ -192,6 +192,7 @@ MATRIX = {
                                   {**MANAGERS, "maintainer": "404", "admin": "404"}),
     ("training.approve_claim", "POST"): ("/claims/{item_claim}/mentor/approve", {**SIGNED_IN_404}),
     ("training.review", "POST"): ("/claims/{item_claim}/mentor/review", {**SIGNED_IN_404}),
+    ("training.take_over", "POST"): ("/claims/{item_claim}/mentor/take-over", {**SIGNED_IN_404}),
     ("training.progress", "GET"): ("/account/training", SIGNED_IN),
     # Issue 22: badges are public; the forge comment and label are the project's managers'.
     ("presence.item_badge", "GET"): ("/items/{item}/badge.svg", PUBLIC),

@@ -195,3 +195,22 @@ def test_reports_migration_goes_down_one_step_and_up_again(tmp_path):
         assert set(sa.inspect(db.engine).get_table_names()) == at_0017 - reports_tables
         upgrade()
         assert set(sa.inspect(db.engine).get_table_names()) == at_head
+
+
+def test_training_gaps_migration_keeps_reviews_of_a_deleted_mentor_and_goes_back(tmp_path):
+    """0027: ``mentor_review.mentor_id`` nullable, ``ON DELETE SET NULL``; its downgrade puts back CASCADE."""
+    def mentor_column():
+        inspector = sa.inspect(db.engine)
+        [fk] = [f for f in inspector.get_foreign_keys("mentor_review") if f["constrained_columns"] == ["mentor_id"]]
+        [column] = [c for c in inspector.get_columns("mentor_review") if c["name"] == "mentor_id"]
+        return column["nullable"], fk["options"].get("ondelete")
+
+    app = make_app(f"sqlite:///{tmp_path / 't.sqlite3'}")
+    with app.app_context():
+        upgrade()
+        assert mentor_column() == (True, "SET NULL")
+        db.session.remove()
+        downgrade(revision="0026")
+        assert mentor_column() == (False, "CASCADE")
+        upgrade()
+        assert mentor_column() == (True, "SET NULL")

@@ -61,6 +61,35 @@ class ReportLocalShare(ApiModel):
     unknown: MinorUnits
 
 
+class TrainingRow(ApiModel):
+    """Training figures of one member project or of one country of the trainees (issue 19)."""
+
+    key: str = Field(description="By project: the project's name; by country: the trainee's country "
+                                 "(ISO 3166-1 alpha-2), empty when not given")
+    trainees: int = Field(ge=0, description="People who held a training claim")
+    mentored_merges: int = Field(ge=0, description="Completed training claims whose change merged after "
+                                                   "their mentor's approval")
+    certifications: int = Field(ge=0, description="Project certifications earned through training "
+                                                  "(revoked ones too)")
+
+
+class TrainingTotals(ApiModel):
+    """The rows by project added up (a trainee in two projects counts in each)."""
+
+    trainees: int = Field(ge=0)
+    mentored_merges: int = Field(ge=0)
+    certifications: int = Field(ge=0)
+
+
+class TrainingFigures(ApiModel):
+    """Trainees, mentored merges and certifications earned through training, by project and by
+    the trainee's country; counted when asked (never from the stored snapshot), as the report page shows them."""
+
+    by_project: list[TrainingRow] = Field(description="Sorted by the project's name")
+    by_country: list[TrainingRow] = Field(description="Sorted by country code; \"\" (not given) first")
+    totals: TrainingTotals
+
+
 class CommonsReport(ApiModel):
     """The commons report (``/reports``)."""
 
@@ -72,6 +101,7 @@ class CommonsReport(ApiModel):
     local_share: list[ReportLocalShare]
     items_solved_with_funding: int = Field(description="Items whose payout was executed")
     median_days_to_merge: Optional[float] = Field(description="From an item's first pledge held to the merge")
+    training: TrainingFigures = Field(description="Every member project's training figures")
 
 
 class ProjectReport(ApiModel):
@@ -89,6 +119,7 @@ class ProjectReport(ApiModel):
     local_share: list[ReportLocalShare]
     items_solved_with_funding: int
     median_days_to_merge: Optional[float]
+    training: TrainingFigures = Field(description="The project's training figures (one row by project at most)")
 
 
 REPORT_COMPONENTS = (CommonsReport, ProjectReport)

@@ -13,6 +13,7 @@ from marketplace.forges.types import (
     ForgeIssue,
     ForgePayloadError,
     ForgePullRequest,
+    ForgeReview,
     RepositoryInfo,
 )
 from marketplace.forges.urls import is_valid_path
@@ -224,8 +225,9 @@ class GitHubClient:
     """GitHub REST API v3 (``GITHUB_API_URL``, default https://api.github.com).
 
     Endpoints: ``GET /repos/{owner}/{repo}``, ``GET /repos/{owner}/{repo}/issues``
-    (``state=all&sort=updated&direction=desc&per_page=100``, ``since``) and
-    ``GET /repos/{owner}/{repo}/pulls`` (``state=all&sort=updated&direction=desc``).
+    (``state=all&sort=updated&direction=desc&per_page=100``, ``since``),
+    ``GET /repos/{owner}/{repo}/pulls`` (``state=all&sort=updated&direction=desc``) and
+    ``GET /repos/{owner}/{repo}/pulls/{number}/reviews`` (training claims' pull requests).
     """
 
     kind = "github"
@@ -283,6 +285,26 @@ class GitHubClient:
             return False
         raise_for_status(response)
         return False
+
+    def pull_reviews(self, repo, number: int) -> list[ForgeReview]:
+        """``GET /repos/{owner}/{repo}/pulls/{number}/reviews`` (every page, oldest first):
+        the reviews submitted on pull request ``number`` (issue 19: the mentor reviews a
+        missed ``pull_request_review`` webhook would have brought). Reviews without a
+        numeric id or reviewer are left out (a deleted user's review has ``user: null``).
+        Raises :class:`ForgeError` (``NotFound`` when the pull request is gone)."""
+        found = []
+        for page in self.http.pages(f"/repos/{repo.owner}/{repo.name}/pulls/{number}/reviews",
+                                    {"per_page": "100"}, None):
+            for obj in page.items or []:
+                user = obj.get("user") if isinstance(obj, dict) else None
+                if not isinstance(obj, dict) or not isinstance(obj.get("id"), int) or not isinstance(user, dict):
+                    continue
+                reviewer = user.get("id") if isinstance(user.get("id"), int) else None
+                found.append(ForgeReview(reviewer_forge_id=reviewer, state=str(obj.get("state") or "").lower(),
+                                         body=obj.get("body") if isinstance(obj.get("body"), str) else "",
+                                         submitted_at=_time(obj, "submitted_at", required=False),
+                                         review_id=obj["id"]))
+        return found
 
     # --- writes (issue 22: the living comment and label; REST "Issue comments", "Labels") ---
 

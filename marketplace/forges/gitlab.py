@@ -3,8 +3,8 @@
 Issues and merge requests are keyed by the project's numeric id and their
 ``iid`` (the number shown in the UI). Follows the GitLab REST docs for
 ``GET /projects/:id``, ``GET /projects/:id/issues``,
-``GET /projects/:id/merge_requests`` and the "Issue" and "Merge request"
-webhook events.
+``GET /projects/:id/merge_requests``, ``GET /projects/:id/merge_requests/:iid/approvals``
+and the "Issue" and "Merge request" webhook events.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from marketplace.forges.types import (
     ForgeIssue,
     ForgePayloadError,
     ForgePullRequest,
+    ForgeReview,
     RepositoryInfo,
 )
 
@@ -178,6 +179,25 @@ class GitLabClient:
     def merge_request(self, repo, iid: int) -> dict:
         """``GET /projects/:id/merge_requests/:iid``."""
         return self.http.get_json(f"/projects/{self._project(repo)}/merge_requests/{iid}")
+
+    def pull_reviews(self, repo, iid: int) -> list[ForgeReview]:
+        """``GET /projects/:id/merge_requests/:iid/approvals``: the approvals standing now
+        on merge request ``iid`` (issue 19), one :class:`ForgeReview` (``approved``) per
+        approver, ``submitted_at`` their ``approved_at`` (GitLab 17.x and later) or else
+        the merge request's ``updated_at``. A withdrawn approval is simply absent.
+        Raises :class:`ForgeError` (``NotFound`` when it is gone)."""
+        data = self.http.get_json(f"/projects/{self._project(repo)}/merge_requests/{iid}/approvals")
+        if not isinstance(data, dict):
+            raise ForgePayloadError("the approvals of a merge request are not an object")
+        fallback = _time(data, "updated_at", required=False)
+        found = []
+        for row in data.get("approved_by") or []:
+            user = row.get("user") if isinstance(row, dict) else None
+            if not isinstance(user, dict) or not isinstance(user.get("id"), int):
+                continue
+            at = _time(row, "approved_at", required=False) or fallback
+            found.append(ForgeReview(reviewer_forge_id=user["id"], state="approved", body="", submitted_at=at))
+        return found
 
     def issue_deleted(self, repo, number: int) -> bool:
         """Whether ``GET /projects/:id/issues/:iid`` answers 404 for an issue the

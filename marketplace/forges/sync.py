@@ -36,6 +36,9 @@ from marketplace.forges.service import RepositoryConflict, move_repository
 from marketplace.forges.types import ForgePullRequest
 from marketplace.tasks import enqueue
 from marketplace.timeutil import utcnow
+from marketplace.training import queries as training_queries
+from marketplace.training import service as training
+from marketplace.training.models import ReviewVerdict
 
 ACTOR = "job:sync_repository"
 Progress = Callable[[SyncRun], None]
@@ -139,6 +142,8 @@ def run_sync(repo: Repository, run: SyncRun, client, *, progress: Progress | Non
         except NotFound:
             # Pull/merge requests turned off on this repository: issues still sync.
             repo.pulls_disabled = True
+    if not repo.pulls_disabled:
+        sync_reviews(repo, client)
 
     repo.sync_cursor = newest
     repo.last_synced_at = utcnow()
@@ -183,6 +188,45 @@ def _sync_pulls(repo, run, client, cache, since, progress) -> None:
     for page, newest in done:
         cache.store(page, newest)
     db.session.commit()
+
+
+# Review states that are a verdict, as the pull_request_review webhook reads them
+# ("commented", "dismissed" and "pending" are not); GitLab lists approvals only.
+REVIEW_VERDICTS = {"approved": ReviewVerdict.approved, "changes_requested": ReviewVerdict.changes_requested}
+
+
+def sync_reviews(repo: Repository, client) -> list[int]:
+    """Fetch the reviews of ``repo``'s pull/merge requests that close an item
+    under a mentored training claim (:func:`marketplace.training.queries.pulls_under_review`)
+    and record each verdict exactly as the webhooks do
+    (:func:`marketplace.training.service.record_forge_review`, same external
+    ids: a review seen by webhook and by sync is recorded once), for when a
+    ``pull_request_review`` delivery (GitHub) or an approval hook (GitLab) was
+    missed. One request per such pull request (``client.pull_reviews``): a
+    handful, as a trainee holds one active training claim at a time. Commits
+    after each pull request. Returns the ids of the reviews recorded. A pull
+    request the forge no longer has is skipped; other forge errors
+    (rate limit, outage) are raised for the run to wait or retry."""
+    recorded: list[int] = []
+    for pull in training_queries.pulls_under_review(repo.id):
+        try:
+            reviews = client.pull_reviews(repo, pull.number)
+        except NotFound:
+            continue
+        for found in reviews:
+            verdict = REVIEW_VERDICTS.get(found.state)
+            if verdict is None or found.reviewer_forge_id is None:
+                continue
+            if found.review_id is not None:
+                external_id = f"{repo.host}:review:{found.review_id}"
+            else:
+                at = found.submitted_at.isoformat() if found.submitted_at else ""
+                external_id = f"{repo.host}:approval:{pull.forge_id or pull.number}:{found.reviewer_forge_id}:{at}"
+            recorded += training.record_forge_review(
+                pull, reviewer_forge_id=found.reviewer_forge_id, verdict=verdict, note=found.body,
+                external_id=external_id, submitted_at=found.submitted_at)
+        db.session.commit()
+    return recorded
 
 
 def start_run(repo: Repository, *, full: bool) -> SyncRun:

@@ -67,3 +67,19 @@ class RepositoryInfo:
     name: str
     default_branch: str | None
     visibility: str | None = None  # public | private | internal
+
+
+@dataclass(frozen=True)
+class ForgeReview:
+    """A reviewer's verdict on a pull/merge request, as the forge lists it now.
+
+    GitHub (``GET …/pulls/{number}/reviews``): one per submitted review, ``state``
+    lower case (``approved``, ``changes_requested``, ``commented``, ``dismissed``,
+    ``pending``), ``review_id`` its id. GitLab (``GET …/merge_requests/:iid/approvals``):
+    one per approval standing now, ``state`` ``approved``, no id. Times naive UTC."""
+
+    reviewer_forge_id: int | None
+    state: str
+    body: str
+    submitted_at: datetime | None
+    review_id: int | None = None

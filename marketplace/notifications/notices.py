@@ -28,6 +28,7 @@ from marketplace.notifications.mail import recipient_language, render
 from marketplace.notifications.outbox import add_notice
 from marketplace.payouts.models import Payout, PayoutAccount, PayoutShare, ShareState
 from marketplace.projects.models import ProjectMaintainer
+from marketplace.training.models import TrainingClaim
 
 CLAIM_KINDS = ("requested", "approved", "rejected", "lapsing", "lapsed", "cancelled", "unverified_author")
 PAYOUT_KINDS = ("proposed", "approved", "paid", "failed", "how_to_receive", "returned")
@@ -89,6 +90,12 @@ def certification_earned(certification_id: int) -> None:
     _queue("certification", "earned", certification_id)
 
 
+def mentor_changed(claim_id: int) -> None:
+    """Queue the notice that another mentor took over a training claim whose mentor
+    was gone (issue 19): to the trainee and to the new mentor."""
+    _queue("training", "mentor_changed", claim_id)
+
+
 def _queue(subject: str, kind: str, object_id: int, figures: dict | None = None) -> None:
     # A row in the outbox table, in the transaction that causes the notice.
     add_notice(subject, kind, object_id, figures)
@@ -104,7 +111,7 @@ def compose(subject: str, kind: str, object_id: int, figures: dict | None = None
     elif subject == "payout":
         mails = _payout(kind, object_id, figures)
     else:
-        builder = {"share": _share, "certification": _certification}[subject]
+        builder = {"share": _share, "certification": _certification, "training": _training}[subject]
         mails = builder(kind, object_id)
     return [(to, title, body) for to, title, body in mails if to]
 
@@ -218,3 +225,18 @@ def _certification(kind: str, certification_id: int):
     notice = "certification_earned" if kind == "earned" else "certification_granted"
     return [(_confirmed(cert.user), *render(notice, _language(cert.user), cert=cert,
                                             link=url_for_public("training.progress")))]
+
+
+def _training(kind: str, claim_id: int):
+    """``mentor_changed``: the trainee (``mentor_changed``) and the new mentor
+    (``mentor_taken_over``) of a training claim, each in their language."""
+    if kind != "mentor_changed":
+        raise KeyError(kind)
+    claim = db.session.get(Claim, claim_id)
+    record = db.session.get(TrainingClaim, claim_id) if claim is not None else None
+    if record is None or record.mentor is None:
+        return []
+    context = {"claim": claim, "item": claim.item, "trainee": claim.claimant, "mentor": record.mentor,
+               "link": url_for_public("claims.show", claim_id=claim.id)}
+    return [(_confirmed(claim.claimant), *render("mentor_changed", _language(claim.claimant), **context)),
+            (_confirmed(record.mentor), *render("mentor_taken_over", _language(record.mentor), **context))]

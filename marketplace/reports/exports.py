@@ -42,7 +42,7 @@ projects.csv        member projects, their SDGs and deployment / development cou
 items.csv           public backlog items (hidden, private or deleted ones are left out)
 pledges.csv         pledges whose money arrived; funder named only where they chose to be shown
 payouts.csv         executed payouts: released from escrow (gross), fee, pull request
-commons_report.*    the commons report's figures (JSON: minor units; CSV: major units)
+commons_report.*    the commons report's figures (JSON: minor units; CSV: major units), training figures too
 
 Money is never added across currencies. Amounts in the CSV files are decimals
 in the currency's major unit beside its ISO 4217 code.
@@ -116,7 +116,7 @@ def build_archive(directory: Path, day: date) -> Path:
     missing; an archive of the same day is replaced, written to a temporary
     name first so a download never sees half a file). Returns its path."""
     directory.mkdir(parents=True, exist_ok=True)
-    report = public.compute_commons_report()
+    report = public.with_training(public.compute_commons_report())
     report["computed_at"] = utcnow().isoformat() + "Z"
     target = directory / f"backlog-commons-{day.isoformat()}.zip"
     partial = target.with_suffix(".zip.partial")

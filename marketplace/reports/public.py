@@ -6,6 +6,12 @@ Every figure is per currency, in minor units, from the ledger entries
 (aggregate GROUP BY queries in :mod:`marketplace.reports.queries`) or from
 executed payouts' shares; no figure adds two currencies.
 
+The training figures (issue 19: trainees, mentored merges, certifications
+earned through training) ride along under ``training``: counted when the
+report is asked for, never stored in the snapshot, by the one function the
+report pages use (:func:`marketplace.reports.training.training_figures`), so
+the page, the API and the CSV always show the same numbers.
+
 Cheap on anonymous requests: a computed report is stored in
 ``report_snapshot`` and served from there until it is older than
 ``max_age`` seconds (``REPORTS_MAX_AGE_SECONDS``, 600 by default), so at most
@@ -28,6 +34,7 @@ from marketplace.projects.models import MemberProject
 from marketplace.reports import queries
 from marketplace.reports.models import ReportSnapshot
 from marketplace.reports.service import major
+from marketplace.reports.training import training_figures
 from marketplace.timeutil import utcnow
 
 FLOWS = ("received", "matched", "paid_out", "fees", "refunded", "lost")
@@ -139,8 +146,9 @@ def commons_report(max_age: int = 600) -> dict:
     project counts in each of its SDGs, so SDG rows overlap and are not
     added up); paid to recipients by their country; the share of payouts to
     implementors based where the project is deployed; items whose payout
-    executed; median days from first funding to merge."""
-    return cached("commons", max_age, compute_commons_report)
+    executed; median days from first funding to merge; and ``training``
+    (:func:`with_training`, counted now)."""
+    return with_training(cached("commons", max_age, compute_commons_report))
 
 
 def compute_project_report(project: MemberProject) -> dict:
@@ -167,11 +175,21 @@ def compute_project_report(project: MemberProject) -> dict:
 
 def project_report(project: MemberProject, max_age: int = 600) -> dict:
     """A member project's public report: the commons report's figures for its
-    items, its SDGs, and its deployment and development countries."""
-    return cached(f"project:{project.id}", max_age, lambda: compute_project_report(project))
+    items, its SDGs, and its deployment and development countries; and its
+    ``training`` figures (:func:`with_training`, counted now)."""
+    return with_training(cached(f"project:{project.id}", max_age, lambda: compute_project_report(project)),
+                         project.id)
+
+
+def with_training(report: dict, project_id: int | None = None) -> dict:
+    """A copy of ``report`` (a stored snapshot is left as it is) with ``training``:
+    :func:`marketplace.reports.training.training_figures` counted now, every
+    project's or only ``project_id``'s (shape: the API's ``TrainingFigures``)."""
+    return {**report, "training": training_figures(project_id)}
 
 
 REPORT_CSV_HEADER = ["section", "key", "currency", "figure", "amount"]
+TRAINING_FIGURES = ("trainees", "mentored_merges", "certifications")
 
 
 def refresh_all() -> int:
@@ -188,7 +206,13 @@ def refresh_all() -> int:
 def report_csv(report: dict) -> str:
     """A report as CSV (UTF-8, header ``section,key,currency,figure,amount``):
     amounts as decimals in major units beside their currency, never floats;
-    sections ``total``, ``month``, ``sdg``, ``recipient_country``, ``local_share``."""
+    sections ``total``, ``month``, ``sdg``, ``recipient_country``, ``local_share``;
+    then, when the report has ``training`` (:func:`with_training`), people and
+    merges counted (whole numbers, currency empty): ``training_total`` (key
+    empty), ``training_project`` (key: the project's name) and
+    ``training_country`` (key: the trainee's ISO 3166-1 code, empty when not
+    given), each with the figures ``trainees``, ``mentored_merges`` and
+    ``certifications``."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(REPORT_CSV_HEADER)
@@ -208,4 +232,13 @@ def report_csv(report: dict) -> str:
     for row in report["local_share"]:
         for figure in ("local", "elsewhere", "unknown"):
             writer.writerow(["local_share", "", row["currency"], figure, major(row[figure], row["currency"])])
+    training = report.get("training")
+    if training:
+        for figure in TRAINING_FIGURES:
+            writer.writerow(["training_total", "", "", figure, training["totals"][figure]])
+        for section, rows in (("training_project", training["by_project"]),
+                              ("training_country", training["by_country"])):
+            for row in rows:
+                for figure in TRAINING_FIGURES:
+                    writer.writerow([section, row["key"], "", figure, row[figure]])
     return out.getvalue()

@@ -29,7 +29,6 @@ from marketplace.reports import exports as export_service
 from marketplace.reports.countries import country_names
 from marketplace.reports.forms import GrantForm, PeriodForm, TagForm
 from marketplace.reports.models import Grant
-from marketplace.reports.training import training_figures
 from marketplace.timeutil import utcnow
 
 bp = Blueprint("reports", __name__)
@@ -237,7 +236,7 @@ def commons_report():
     if request.args.get("format") == "csv":
         return _csv(public.report_csv(report), f"commons-report-{report['computed_at'][:10]}.csv")
     return render_template("reports/commons.html", report=report, charts=report_charts(report),
-                           training=training_figures(),
+                           training=report["training"],
                            converted=conversions({r["currency"]: r for r in report["currencies"]},
                                                  ["received", "paid_out", "held"]))
 
@@ -251,7 +250,7 @@ def project_report(slug: str):
     if request.args.get("format") == "csv":
         return _csv(public.report_csv(report), f"project-report-{project.slug}-{report['computed_at'][:10]}.csv")
     return render_template("reports/project.html", project=project, report=report, charts=report_charts(report),
-                           training=training_figures(project.id),
+                           training=report["training"],
                            converted=conversions({r["currency"]: r for r in report["currencies"]},
                                                  ["received", "paid_out", "held"]))
 

@@ -10,8 +10,10 @@ It answers what the commons asks of GitHub:
   it) for ``{"access_token", "token_type": "bearer", "scope"}``; ``GET /user``
   answers the token's user in GitHub's shape (``login``, numeric ``id``);
 - the REST calls the app may make while processing deliveries:
-  ``GET /repos/{owner}/{repo}``, ``GET /repos/{owner}/{repo}/pulls/{number}``
-  and ``GET /repos/{owner}/{repo}/collaborators/{login}/permission``;
+  ``GET /repos/{owner}/{repo}``, ``GET /repos/{owner}/{repo}/pulls/{number}``,
+  ``GET /repos/{owner}/{repo}/pulls/{number}/reviews`` (what sync reads when a
+  review delivery was missed; :meth:`LocalForge.review_pull_request` submits
+  one) and ``GET /repos/{owner}/{repo}/collaborators/{login}/permission``;
 - the writes of the living comment and label (issue 22): ``GET`` and ``POST
   /repos/{owner}/{repo}/issues/{number}/comments``, ``PATCH
   /repos/{owner}/{repo}/issues/comments/{id}``, ``POST
@@ -76,6 +78,7 @@ _OPEN_PULL = re.compile(rf"/({_NAME})/({_NAME})/pulls")
 _ADMINS = re.compile(rf"/({_NAME})/({_NAME})/admins")
 _API_REPO = re.compile(rf"/repos/({_NAME})/({_NAME})")
 _API_PULL = re.compile(rf"/repos/({_NAME})/({_NAME})/pulls/(\d+)")
+_API_REVIEWS = re.compile(rf"/repos/({_NAME})/({_NAME})/pulls/(\d+)/reviews")
 _API_PERMISSION = re.compile(rf"/repos/({_NAME})/({_NAME})/collaborators/({_NAME})/permission")
 _API_COMMENTS = re.compile(rf"/repos/({_NAME})/({_NAME})/issues/(\d+)/comments")
 _API_COMMENT = re.compile(rf"/repos/({_NAME})/({_NAME})/issues/comments/(\d+)")
@@ -87,6 +90,8 @@ CODE_LIFETIME_SECONDS = 600  # GitHub's authorization codes expire after ten min
 # The client secret the local forge expects with LOCAL_OAUTH_CLIENT_ID (not a secret: nothing real is behind it).
 LOCAL_OAUTH_CLIENT_SECRET = "local-forge-secret"
 _FIRST_PULL_ID = 3_000_000_001
+_FIRST_REVIEW_ID = 5_000_000_001
+_REVIEW_STATES = {"APPROVED": "approved", "CHANGES_REQUESTED": "changes_requested", "COMMENTED": "commented"}
 
 
 class ForgeError(ValueError):
@@ -178,7 +183,8 @@ class LocalForge(StandInServer):
     a test passes the app's test client).
     """
 
-    STATE = ("users", "repos", "tokens", "deliveries", "next_pull_id", "comments", "labels", "next_comment_id")
+    STATE = ("users", "repos", "tokens", "deliveries", "next_pull_id", "comments", "labels", "next_comment_id",
+             "next_review_id")
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, webhook_url: str | None = None,
                  webhook_secret: str | None = None, state_path: str | None = None,
@@ -198,6 +204,7 @@ class LocalForge(StandInServer):
         self.comments: dict[str, list[dict]] = {}  # {"id", "author", "body", "created_at", "updated_at"}
         self.labels: dict[str, list[str]] = {}
         self.next_comment_id = _FIRST_COMMENT_ID
+        self.next_review_id = _FIRST_REVIEW_ID
         self.codes: dict[str, dict] = {}  # authorization code → grant (not kept: ten minutes)
         self._lock = threading.RLock()
         if state_path:
@@ -391,6 +398,42 @@ class LocalForge(StandInServer):
             if merged:
                 pull["merge_commit_sha"] = hashlib.sha1(f"merge:{pull['id']}".encode()).hexdigest()  # noqa: S324
         return self._deliver("closed", repo, pull)
+
+    def review_pull_request(self, repo_full_name: str, number: int, reviewer_login: str, state: str,
+                            body: str = "", deliver: bool = True) -> int:
+        """``reviewer_login`` submits a review of pull request ``number``: ``state``
+        ``APPROVED``, ``CHANGES_REQUESTED`` or ``COMMENTED``, as GitHub lists them.
+        Sends the signed ``pull_request_review`` delivery (action ``submitted``)
+        unless ``deliver`` is False (a missed webhook: only sync will see it).
+        Returns the review's id. Raises :class:`ForgeError` for an unknown pull
+        request, a bad login or state."""
+        if state not in _REVIEW_STATES:
+            raise ForgeError("A review is APPROVED, CHANGES_REQUESTED or COMMENTED.")
+        self.authorize(reviewer_login)
+        with self._lock:
+            repo, pull = self._pull(repo_full_name, number)
+            review = {"id": self.next_review_id, "reviewer": reviewer_login.lower(), "state": state,
+                      "body": body, "submitted_at": _now()}
+            self.next_review_id += 1
+            pull.setdefault("reviews", []).append(review)
+            data = {"action": "submitted",
+                    "review": dict(self._review_object(repo, pull, review), state=_REVIEW_STATES[state]),
+                    "pull_request": self._pull_object(repo, pull), "repository": self._repository_object(repo),
+                    "sender": self._user_object(review["reviewer"])}
+        if deliver:
+            self._send_delivery("pull_request_review", "submitted", repo, pull["number"], data)
+        else:
+            self.save()
+        return review["id"]
+
+    def _review_object(self, repo: dict, pull: dict, review: dict) -> dict:
+        """A review in the shape of ``GET …/pulls/{number}/reviews`` (the REST list is upper case;
+        the delivery's ``review.state`` is lower case, as GitHub sends them)."""
+        return {"id": review["id"], "node_id": _node_id("PRR_", review["id"]),
+                "user": self._user_object(review["reviewer"]), "body": review["body"], "state": review["state"],
+                "html_url": f"{self.url}/{repo['full_name']}/pull/{pull['number']}#pullrequestreview-{review['id']}",
+                "commit_id": pull["head_sha"], "submitted_at": review["submitted_at"],
+                "author_association": "MEMBER"}
 
     def set_admin(self, repo_full_name: str, login: str, admin: bool = True) -> None:
         """Make ``login`` an administrator of the repository (or not): what
@@ -710,6 +753,12 @@ class LocalForge(StandInServer):
                     rows = forge.comments.get(forge._issue_key(repo["full_name"], int(match[3])), [])
                     return self._reply(200, [forge._comment_object(repo["full_name"], int(match[3]), c)
                                              for c in rows])
+                if match := _API_REVIEWS.fullmatch(path):
+                    try:
+                        repo, pull = forge._pull(f"{match[1]}/{match[2]}", int(match[3]))
+                    except ForgeError:
+                        return self._not_found()
+                    return self._reply(200, [forge._review_object(repo, pull, r) for r in pull.get("reviews", [])])
                 if match := _API_PULL.fullmatch(path):
                     try:
                         repo, pull = forge._pull(f"{match[1]}/{match[2]}", int(match[3]))

@@ -51,3 +51,7 @@ class ReviewForm(FlaskForm):
                                                                ("changes_requested", _l("Request changes"))]),
                          validators=[InputRequired()])
     note = TextAreaField(_l("Note to the trainee"), validators=[Optional(), Length(max=MAX_NOTE)])
+
+
+class TakeOverForm(FlaskForm):
+    """A mentor takes over a training claim whose mentor is gone (nothing to fill in: CSRF only)."""

@@ -95,14 +95,16 @@ class MentorReview(db.Model):
 
     ``external_id`` (``github.com:review:<id>``, a GitLab delivery) keeps a
     forge review recorded once however often it is delivered; the latest
-    review by ``submitted_at`` is the mentor's standing verdict."""
+    review by ``submitted_at`` is the mentor's standing verdict. ``mentor_id``
+    is None once that mentor's account is deleted (the review stays)."""
 
     __tablename__ = "mentor_review"
     __table_args__ = (Index("ix_mentor_review_claim_submitted", "claim_id", "submitted_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     claim_id: Mapped[int] = mapped_column(ForeignKey("claim.id", ondelete="CASCADE"))
-    mentor_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    # None once the mentor's account is deleted: the review stays on record (migration 0027).
+    mentor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
     verdict: Mapped[ReviewVerdict] = mapped_column(db.Enum(ReviewVerdict, native_enum=False, length=20))
     note: Mapped[str] = mapped_column(Text, default="")
     source: Mapped[str] = mapped_column(String(20), default="site")  # site | github | gitlab
@@ -110,7 +112,7 @@ class MentorReview(db.Model):
     submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    mentor: Mapped["User"] = relationship()  # noqa: F821
+    mentor: Mapped["User | None"] = relationship()  # noqa: F821
 
 
 class EarnedCertification(db.Model):

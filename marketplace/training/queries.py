@@ -7,9 +7,15 @@ from __future__ import annotations
 from sqlalchemy import distinct, exists, func, select
 
 from marketplace.accounts.models import ImplementorProfile
-from marketplace.backlog.models import BacklogItem, PullRequest, PullRequestState
+from marketplace.backlog.models import BacklogItem, ItemLink, ItemLinkKind, PullRequest, PullRequestState
 from marketplace.claims.certification import is_certified
-from marketplace.claims.models import ACTIVE_CLAIM_STATES, Certification, Claim, ClaimState
+from marketplace.claims.models import (
+    ACTIVE_CLAIM_STATES,
+    HOLDING_CLAIM_STATES,
+    Certification,
+    Claim,
+    ClaimState,
+)
 from marketplace.extensions import db
 from marketplace.projects.models import MemberProject, ProjectMaintainer
 from marketplace.timeutil import utcnow
@@ -72,6 +78,48 @@ def mentors_of(project_id: int) -> list[ProjectMentor]:
     """The project's named mentors, in the order they were named."""
     return list(db.session.scalars(select(ProjectMentor).where(ProjectMentor.project_id == project_id)
                                    .order_by(ProjectMentor.id)))
+
+
+def mentor_gone(training: TrainingClaim) -> bool:
+    """Whether the mentor named on a training claim can no longer act as its
+    mentor: their account was deleted (``mentor_id`` set to NULL), or they are
+    no longer a mentor of the project (removed, or no longer certified for it
+    nor a maintainer: :func:`is_mentor`). False while nobody was named yet
+    (a requested claim waits for a mentor's approval instead)."""
+    if training.mentor_id is None:
+        return training.claim.state in HOLDING_CLAIM_STATES
+    return not is_mentor(training.project_id, training.mentor_id)
+
+
+def awaiting_mentor(project_id: int) -> list[TrainingClaim]:
+    """The project's approved or submitted training claims whose mentor is gone
+    (:func:`mentor_gone`): nobody can review them until another mentor of the
+    project takes them over. Oldest claim first."""
+    rows = db.session.scalars(select(TrainingClaim).join(Claim, Claim.id == TrainingClaim.claim_id).where(
+        TrainingClaim.project_id == project_id, Claim.state.in_(HOLDING_CLAIM_STATES)).order_by(Claim.id))
+    return [row for row in rows if mentor_gone(row)]
+
+
+def pulls_under_review(repository_id: int) -> list[PullRequest]:
+    """The repository's pull/merge requests whose reviews a mentor's verdict may be
+    in (for sync, issue 19): each closes (by keyword or by hand, link not removed)
+    an item with an approved or submitted training claim that names a mentor.
+    By number."""
+    return list(db.session.scalars(
+        select(PullRequest).where(PullRequest.repository_id == repository_id, exists().where(
+            ItemLink.pull_request_id == PullRequest.id, ItemLink.kind == ItemLinkKind.closes,
+            ItemLink.removed.is_(False), Claim.item_id == ItemLink.item_id,
+            Claim.state.in_(HOLDING_CLAIM_STATES), TrainingClaim.claim_id == Claim.id,
+            TrainingClaim.mentor_id.is_not(None)))
+        .order_by(PullRequest.number)))
+
+
+def latest_forge_verdict(claim_id: int, mentor_id: int, source: str) -> ReviewVerdict | None:
+    """The verdict of the mentor's latest review on the claim that came from ``source``
+    (``github``, ``gitlab``) by the time it was submitted; None before any."""
+    return db.session.scalar(select(MentorReview.verdict).where(
+        MentorReview.claim_id == claim_id, MentorReview.mentor_id == mentor_id, MentorReview.source == source)
+        .order_by(MentorReview.submitted_at.desc(), MentorReview.id.desc()).limit(1))
 
 
 def reviews_of(claim_id: int) -> list[MentorReview]:

@@ -8,7 +8,9 @@ Where the rules live:
   :func:`marketplace.claims.service.request_claim` takes (:func:`on_requesting`);
   the cap on active claims still holds there.
 - **Mentors** approve a training claim (:func:`approve_as_mentor`; nobody else
-  may, :func:`on_approving`) and review the trainee's change, from the site
+  may, :func:`on_approving`); when the named mentor is gone (account deleted,
+  no longer a mentor of the project) another mentor takes the claim over
+  (:func:`take_over`); mentors review the trainee's change, from the site
   or from the forge (:func:`review`, :func:`record_forge_review`). No payout
   is proposed before the named mentor's standing verdict is "approved"
   (:func:`marketplace.training.queries.waits_for_mentor`, asked by
@@ -197,6 +199,41 @@ def approve_as_mentor(claim: Claim, *, mentor: User, note: str | None = None) ->
                  actor_user_id=mentor.id)
 
 
+def take_over(claim: Claim, *, mentor: User) -> TrainingClaim:
+    """Another mentor of the project takes over a training claim whose mentor
+    is gone (account deleted, or no longer a mentor of the project:
+    :func:`marketplace.training.queries.mentor_gone`) and is named on it from
+    now on: they review the change, and their standing verdict is the one the
+    payout waits for. Reviews already recorded stay, the gone mentor's too.
+    The trainee and the new mentor are told by e-mail (notice
+    ``training``/``mentor_changed``).
+
+    Under the training claim's row lock: of two mentors taking it over at
+    once, the second finds it has a mentor again and is refused. Raises
+    :class:`TrainingError` when it is not a training claim, the person is its
+    trainee, not a mentor of the project, the claim is not being worked on
+    (approved or submitted), or its mentor is not gone."""
+    training = db.session.get(TrainingClaim, claim.id, with_for_update=True, populate_existing=True)
+    if training is None:
+        raise TrainingError(_("This is not a training claim."))
+    if claim.claimant_id == mentor.id:
+        raise TrainingError(_("You cannot mentor your own claim: another mentor does."))
+    if not queries.is_mentor(training.project_id, mentor.id):
+        raise TrainingError(_("Only a mentor of the project can take over a training claim."))
+    db.session.refresh(claim)
+    if claim.state not in HOLDING_CLAIM_STATES:
+        raise TrainingError(_("This claim is not being worked on; there is nothing to mentor."))
+    if not queries.mentor_gone(training):
+        raise TrainingError(_("This claim has a mentor: %(name)s.", name=training.mentor.display_name))
+    previous = training.mentor_id
+    training.mentor_id = mentor.id
+    db.session.flush()
+    audit.record("training.mentor_took_over", "claim", claim.id, actor=f"user:{mentor.id}",
+                 actor_user_id=mentor.id, details={"previous_mentor": previous, "mentor": mentor.id})
+    notices.mentor_changed(claim.id)
+    return training
+
+
 # --- mentor reviews --------------------------------------------------------------------
 
 def review(claim: Claim, *, mentor: User, verdict: ReviewVerdict, note: str = "", source: str = "site",
@@ -209,7 +246,9 @@ def review(claim: Claim, *, mentor: User, verdict: ReviewVerdict, note: str = ""
     item's row lock, as the merge is decided: when the verdict now stands as
     approved and the change has merged, the payout is proposed (once: an open
     proposal is never doubled). Raises :class:`TrainingError` when the person is
-    not the mentor named on the claim or the claim is not being worked on.
+    not the mentor named on the claim or the claim is not being worked on. A
+    mentor removed from the project still reviews the claims they approved
+    until another mentor takes one over (:func:`take_over`).
     """
     training = queries.training_claim_of(claim.id)
     if training is None:
@@ -252,7 +291,14 @@ def record_forge_review(pull: PullRequest, *, reviewer_forge_id: int, verdict: R
     when the reviewer's verified forge identity (numeric id, never the login) is
     the mentor named on a training claim whose trainee authored ``pull`` and
     that it closes, the review is recorded there (:func:`review`). Returns the
-    ids of the reviews recorded; anything else is ignored."""
+    ids of the reviews recorded; anything else is ignored.
+
+    Webhook and sync (:func:`marketplace.forges.sync.sync_reviews`) both come
+    here and the same review is recorded once: a GitHub review by its id
+    (``external_id`` ``<host>:review:<id>``, unique per claim); a GitLab
+    approval, which has no id, only when it changes the mentor's latest
+    GitLab verdict on the claim (approved, then withdrawn, then approved again
+    are three reviews; the same approval seen twice is one)."""
     mentors = set(db.session.scalars(select(ForgeIdentity.user_id).where(
         ForgeIdentity.host == pull.forge_host, ForgeIdentity.forge_user_id == reviewer_forge_id)))
     authors = claimant_ids_for(pull)
@@ -264,10 +310,16 @@ def record_forge_review(pull: PullRequest, *, reviewer_forge_id: int, verdict: R
     trainings = db.session.scalars(select(TrainingClaim).join(Claim, Claim.id == TrainingClaim.claim_id).where(
         Claim.item_id.in_(item_ids), Claim.claimant_id.in_(authors), Claim.state.in_(HOLDING_CLAIM_STATES),
         TrainingClaim.mentor_id.in_(mentors)).order_by(Claim.id)).all()
+    source = "gitlab" if "gitlab" in pull.forge_host else "github"
     for training in trainings:
+        if source == "gitlab" and queries.latest_forge_verdict(training.claim_id, training.mentor_id,
+                                                               source) is verdict:
+            # GitLab names no approval: a webhook's and a sync's sight of one approval have no
+            # common id. An approval (or withdrawal) is recorded when it changes what GitLab said.
+            continue
         row = review(training.claim, mentor=training.mentor, verdict=verdict, note=note or "",
-                     source="gitlab" if "gitlab" in pull.forge_host else "github",
-                     external_id=f"{external_id}:claim:{training.claim_id}", submitted_at=submitted_at)
+                     source=source, external_id=f"{external_id}:claim:{training.claim_id}",
+                     submitted_at=submitted_at)
         if row is not None:
             recorded.append(row.id)
     return recorded

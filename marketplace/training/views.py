@@ -25,6 +25,7 @@ from marketplace.training.forms import (
     ReviewForm,
     RevokeForm,
     RuleForm,
+    TakeOverForm,
 )
 from marketplace.training.models import EarnedCertification, ReviewVerdict
 
@@ -41,7 +42,8 @@ def _see_other(endpoint: str, **values):
 def claim_panel(claim: Claim) -> dict | None:
     """The training part of a claim's page (``training/_claim_section.html``): None for an
     ordinary claim; else the mentor, the reviews, the standing verdict and the forms the
-    viewer may use (a mentor of the project approves; the named mentor reviews)."""
+    viewer may use (a mentor of the project approves; the named mentor reviews; when
+    that mentor is gone, another mentor of the project takes the claim over)."""
     record = queries.training_claim_of(claim.id)
     if record is None:
         return None
@@ -49,7 +51,11 @@ def claim_panel(claim: Claim) -> dict | None:
     may_approve = (viewer is not None and claim.state is ClaimState.requested and viewer != claim.claimant_id
                    and queries.is_mentor(record.project_id, viewer))
     may_review = viewer is not None and viewer == record.mentor_id and claim.state in HOLDING_CLAIM_STATES
-    return {"record": record, "reviews": queries.reviews_of(claim.id),
+    gone = queries.mentor_gone(record)
+    may_take_over = (gone and viewer is not None and viewer != claim.claimant_id
+                     and queries.is_mentor(record.project_id, viewer))
+    return {"record": record, "reviews": queries.reviews_of(claim.id), "mentor_gone": gone,
+            "take_over_form": TakeOverForm(prefix="takeover") if may_take_over else None,
             "verdict": queries.standing_verdict(claim.id, record.mentor_id),
             "approve_form": MentorApproveForm(prefix="mentor") if may_approve else None,
             "review_form": ReviewForm(prefix="review") if may_review else None,
@@ -94,7 +100,9 @@ def mark_item(item_id: int):
 
 @bp.get("/projects/<slug>/training")
 def project(slug: str):
-    """The project's training: rule, mentors, certifications earned; maintainers change them here."""
+    """The project's training: rule, mentors, certifications earned; maintainers change them here.
+    The project's maintainers and mentors also see the training claims awaiting a mentor
+    (their mentor is gone), which a mentor takes over from here."""
     row = project_or_404(slug)
     manager = may_manage(current_user, row)
     rule = queries.rule_for(row.id)
@@ -103,7 +111,11 @@ def project(slug: str):
         rule_form = RuleForm(prefix="rule", data={"merges_required": rule.merges_required,
                                                   "mentors_required": rule.mentors_required,
                                                   "trainee_percent": rule.trainee_percent})
+    viewer = current_user.id if current_user.is_authenticated else None
+    mentoring = viewer is not None and queries.is_mentor(row.id, viewer)
+    awaiting = queries.awaiting_mentor(row.id) if manager or mentoring else None
     return render_template("training/project.html", project=row, manager=manager, panel=project_panel(row),
+                           awaiting=awaiting, viewer=viewer, viewer_mentors=mentoring,
                            rule_form=rule_form, mentor_form=MentorForm(prefix="mentor") if manager else None,
                            revoke_form=RevokeForm(prefix="revoke") if manager else None)
 
@@ -204,6 +216,19 @@ def approve_claim(claim_id: int):
     training.approve_as_mentor(claim, mentor=current_actor(), note=(form.note.data or "").strip() or None)
     db.session.commit()
     flash(_("You approved the training claim and are its mentor; the trainee is told."))
+    return _see_other("claims.show", claim_id=claim.id)
+
+
+@bp.post("/claims/<id:claim_id>/mentor/take-over")
+@login_required
+def take_over(claim_id: int):
+    """A mentor of the project takes over a training claim whose mentor is gone."""
+    claim = _claim(claim_id)
+    if not TakeOverForm(prefix="takeover").validate_on_submit():
+        abort(400)
+    training.take_over(claim, mentor=current_actor())
+    db.session.commit()
+    flash(_("You now mentor this training claim; the trainee is told."))
     return _see_other("claims.show", claim_id=claim.id)
 
 

@@ -44,7 +44,9 @@ def _ts(value: str) -> datetime:
 
 class FakeForge:
     """Serve ``repos``: {(owner, name): {"id", "default_branch", "issues": [...], "pulls": [...]}};
-    an optional ``"former_paths": ["owner/old-name"]`` answers for the repository's former names."""
+    an optional ``"former_paths": ["owner/old-name"]`` answers for the repository's former names;
+    ``"reviews": {number: [review, ...]}`` (GitHub) and ``"approvals": {iid: {...}}`` (GitLab)
+    answer a pull request's reviews and a merge request's approvals."""
 
     def __init__(self, kind: str = "github"):
         self.kind = kind
@@ -239,6 +241,12 @@ class FakeForge:
             if repo.get("pulls_disabled"):
                 return 404, {}, {"message": "Not Found"}
             return self._page(path, query, repo["pulls"])
+        if parts[3] == "pulls" and len(parts) == 6 and parts[5] == "reviews":
+            # GET /repos/{owner}/{repo}/pulls/{number}/reviews: oldest first, paged by per_page.
+            reviews = repo.get("reviews", {}).get(int(parts[4]))
+            if reviews is None:
+                return 404, {}, {"message": "Not Found"}
+            return self._page_in_order(path, query, reviews)
         return 404, {}, {"message": "Not Found"}
 
     def _gitlab(self, path, query):
@@ -257,6 +265,10 @@ class FakeForge:
             if "visibility" in repo:
                 answer["visibility"] = repo["visibility"]
             return 200, {}, answer
+        if parts[4] == "merge_requests" and len(parts) == 7 and parts[6] == "approvals":
+            # GET /projects/:id/merge_requests/:iid/approvals: the approvals standing now.
+            approvals = repo.get("approvals", {}).get(int(parts[5]))
+            return (200, {}, approvals) if approvals is not None else (404, {}, {"message": "404 Not found"})
         rows = repo["issues"] if parts[4] == "issues" else repo["pulls"]
         if parts[4] == "merge_requests" and repo.get("pulls_disabled"):
             return 404, {}, {"message": "404 Not Found"}
@@ -279,6 +291,16 @@ class FakeForge:
             base = self.url.removesuffix("/api/v4")
             headers["Link"] = f'<{base}{path}?{urlencode(next_query)}>; rel="next"'
         return 200, headers, chunk
+
+    def _page_in_order(self, path, query, rows):
+        """``rows`` as given (no sorting), paged with ``Link`` like :meth:`_page`."""
+        per_page = int(query.get("per_page", "30"))
+        page = int(query.get("page", "1"))
+        headers = {}
+        if page * per_page < len(rows):
+            base = self.url.removesuffix("/api/v4")
+            headers["Link"] = f'<{base}{path}?{urlencode(dict(query, page=str(page + 1)))}>; rel="next"'
+        return 200, headers, rows[(page - 1) * per_page: page * per_page]
 
     def _handler(self):
         forge = self

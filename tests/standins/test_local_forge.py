@@ -237,3 +237,27 @@ def test_the_authorize_page_sends_the_browser_back_only_to_an_http_address(forge
     status, _, _ = _request(forge, "GET", "/login/oauth/authorize?" + urlencode(
         {"client_id": "another-client", "redirect_uri": "http://localhost/cb"}))
     assert status == 400
+
+
+def test_the_local_forge_lists_a_pull_requests_reviews_as_github_does(forge):
+    """``GET /repos/{owner}/{repo}/pulls/{number}/reviews``, read by the sync's client over HTTP;
+    a review submitted without its delivery is what sync alone sees."""
+    from types import SimpleNamespace
+
+    from marketplace.forges.github import GitHubClient
+
+    number = forge.open_pull_request("org/repo", 3, "trainee")
+    first = forge.review_pull_request("org/repo", number, "mentor", "CHANGES_REQUESTED", "Add a test.", deliver=False)
+    second = forge.review_pull_request("org/repo", number, "mentor", "APPROVED", deliver=False)
+    client = GitHubClient(forge.url, None)
+    try:
+        reviews = client.pull_reviews(SimpleNamespace(owner="org", name="repo"), number)
+    finally:
+        client.close()
+    mentor_id = forge.authorize("mentor")
+    assert [(r.review_id, r.reviewer_forge_id, r.state, r.body) for r in reviews] == [
+        (first, mentor_id, "changes_requested", "Add a test."), (second, mentor_id, "approved", "")]
+    assert second == first + 1 and all(r.submitted_at is not None for r in reviews)
+    assert [d["event"] for d in forge.deliveries] == ["pull_request"]  # the opening; no review delivery
+    with pytest.raises(ForgeError):
+        forge.review_pull_request("org/repo", number, "mentor", "DISMISSED")

@@ -6,7 +6,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from marketplace.accounts.models import User
 from marketplace.backlog.models import BacklogItem, ItemState
@@ -148,4 +148,86 @@ def test_two_merges_completing_at_once_certify_the_trainee_once(race_app):
         assert db.session.scalar(select(func.count(Certification.id))
                                  .where(Certification.user_id == trainee_id)) == 1
         assert db.session.scalar(select(func.count()).select_from(EarnedCertification)) == 1
+        db.session.remove()
+
+
+def _seed_orphaned_claim() -> tuple[int, list[int]]:
+    """An approved training claim whose mentor's account was deleted; two mentors of the project (certified)."""
+    from marketplace.claims.models import Certification, ClaimState
+    from marketplace.training.models import ProjectMentor
+
+    now = utcnow()
+    project = MemberProject(slug="orphan-race", name="Orphan race", registry_status=RegistryStatus.active,
+                            admitted_at=now)
+    repo = Repository(project=project, forge=ForgeKind.github, host="github.com", owner="orphan", name="race",
+                      path_key="orphan/race", url="https://github.com/orphan/race")
+    item = BacklogItem(repository=repo, forge_host="github.com", forge_id=1, number=1, title="Training 1",
+                       state=ItemState.open, html_url="https://github.com/orphan/race/issues/1",
+                       forge_created_at=now, forge_updated_at=now)
+    people = []
+    for name in ("trainee", "maintainer", "m1", "m2", "m3"):
+        person = User(display_name=name, is_implementor=True, email_verified_at=now)
+        person.set_email(f"{name}@example.org")
+        people.append(person)
+    db.session.add_all([project, repo, item, *people])
+    db.session.flush()
+    trainee, maintainer, m1, m2, m3 = people
+    db.session.add(ProjectMaintainer(project_id=project.id, user_id=maintainer.id, granted_by="test"))
+    for mentor in (m1, m2, m3):
+        db.session.add_all([
+            Certification(user_id=mentor.id, project_id=project.id, issued_by_id=maintainer.id, issued_at=now,
+                          expires_at=now + timedelta(days=365)),
+            ProjectMentor(project_id=project.id, user_id=mentor.id, named_by_id=maintainer.id)])
+    claim = Claim(item_id=item.id, claimant_id=trainee.id, plan="p", estimate_days=2,
+                  deadline=now.date() + timedelta(days=5), state=ClaimState.approved)
+    db.session.add(claim)
+    db.session.flush()
+    db.session.add(TrainingClaim(claim_id=claim.id, project_id=project.id, trainee_id=trainee.id,
+                                 mentor_id=m1.id))
+    db.session.commit()
+    db.session.execute(delete(User).where(User.id == m1.id))  # the mentor's account goes
+    db.session.commit()
+    return claim.id, [m2.id, m3.id]
+
+
+@pytest.mark.postgres
+def test_two_mentors_taking_over_an_orphaned_claim_at_once_name_one(race_app):
+    from marketplace.audit.models import AuditEvent
+    from marketplace.notifications.models import OutboxMessage
+    from marketplace.training import service as training
+
+    with race_app.app_context():
+        claim_id, mentor_ids = _seed_orphaned_claim()
+        assert db.session.get(TrainingClaim, claim_id).mentor_id is None
+        db.session.remove()
+    barrier = threading.Barrier(2)
+    outcomes = {}
+
+    def take(mentor_id):
+        with race_app.app_context():
+            try:
+                claim, mentor = db.session.get(Claim, claim_id), db.session.get(User, mentor_id)
+                barrier.wait()
+                training.take_over(claim, mentor=mentor)
+                db.session.commit()
+                outcomes[mentor_id] = "took over"
+            except training.TrainingError as exc:
+                db.session.rollback()
+                outcomes[mentor_id] = "refused" if "This claim has a mentor" in str(exc) else str(exc)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=take, args=(mentor_id,)) for mentor_id in mentor_ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes.values()) == ["refused", "took over"]
+    [winner] = [mentor_id for mentor_id, outcome in outcomes.items() if outcome == "took over"]
+    with race_app.app_context():
+        assert db.session.get(TrainingClaim, claim_id).mentor_id == winner
+        assert db.session.scalar(select(func.count()).select_from(AuditEvent)
+                                 .where(AuditEvent.action == "training.mentor_took_over")) == 1
+        assert db.session.scalar(select(func.count()).select_from(OutboxMessage)
+                                 .where(OutboxMessage.notice_subject == "training")) == 1
         db.session.remove()
