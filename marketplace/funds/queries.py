@@ -41,7 +41,11 @@ def figures(fund: ProjectFund, now: datetime | None = None) -> dict[str, int]:
     ``returned`` (allotments come back to the fund), ``in_escrow`` (allotted and
     held on items), ``paid_out`` (allotments paid out), ``to_subscribers``
     (returned to subscribers when the project left), ``kept`` (kept by the
-    fiscal host then), ``subscribers`` (live subscriptions)."""
+    fiscal host then), ``taken_back`` (taken back by Stripe: invoices refunded
+    at Stripe and chargebacks lost, the balance of the fund's
+    ``subscriber_refunds`` account — what the fund paid of it and what the
+    commons covered because the fund had allotted it already),
+    ``subscribers`` (live subscriptions)."""
     now = now or utcnow()
     allotments = dict(db.session.execute(
         select(Allotment.state, func.sum(Allotment.amount_minor)).where(Allotment.fund_id == fund.id)
@@ -59,6 +63,7 @@ def figures(fund: ProjectFund, now: datetime | None = None) -> dict[str, int]:
         "to_subscribers": _sum(select(func.sum(FundReturn.amount_minor)).where(
             FundReturn.fund_id == fund.id, FundReturn.state == FundReturnState.returned)),
         "kept": ledger.balance(ledger.account(AccountKind.fund_kept, fund_id=fund.id), fund.currency),
+        "taken_back": ledger.balance(ledger.account(AccountKind.subscriber_refunds, fund_id=fund.id), fund.currency),
         "subscribers": _sum(select(func.count(FundSubscription.id)).where(
             FundSubscription.fund_id == fund.id,
             FundSubscription.state.in_([SubscriptionState.active, SubscriptionState.paused]))),
