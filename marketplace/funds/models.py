@@ -85,8 +85,10 @@ LIVE_SUBSCRIPTION_STATES = (SubscriptionState.pending, SubscriptionState.active,
 
 
 class FundSubscription(db.Model):
-    """``subscriber`` (a person, maybe for ``organisation``) gives ``amount_minor``
-    a month to ``fund``. ``show_name``: the fund page names them (else "anonymous").
+    """``subscriber`` (a person, maybe for ``organisation``: a funder
+    organisation they are an accepted member of) gives ``amount_minor`` a month
+    to ``fund``. ``show_name``: the fund page names them — the organisation when
+    subscribed for one — else "anonymous".
 
     Card: ``checkout_session_id`` is the Checkout (subscription mode) that
     starts it, ``stripe_subscription_id`` / ``stripe_customer_id`` Stripe's
@@ -120,6 +122,12 @@ class FundSubscription(db.Model):
 
     fund: Mapped[ProjectFund] = relationship()
     subscriber: Mapped["User"] = relationship()  # noqa: F821
+    organisation: Mapped["Organisation | None"] = relationship()  # noqa: F821
+
+    @property
+    def payer_name(self) -> str:
+        """Who gives the money: the organisation's name when subscribed for one, else the person's."""
+        return self.organisation.name if self.organisation is not None else self.subscriber.display_name
 
 
 class FundReceipt(db.Model):

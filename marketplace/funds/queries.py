@@ -82,8 +82,9 @@ def subscribers(fund: ProjectFund) -> list[dict]:
 
 
 def public_name(sub: FundSubscription) -> str | None:
-    """The subscriber's display name when they chose to be shown, else None (anonymous)."""
-    return sub.subscriber.display_name if sub.show_name else None
+    """Who subscribed, when they chose to be shown — the organisation's name for a
+    subscription made for one, else the person's display name — or None (anonymous)."""
+    return sub.payer_name if sub.show_name else None
 
 
 def allotments_of(fund: ProjectFund, limit: int = 500) -> list[Allotment]:
@@ -107,6 +108,12 @@ def my_subscriptions(user_id: int) -> list[FundSubscription]:
     """A person's subscriptions, newest first."""
     return list(db.session.scalars(select(FundSubscription).where(FundSubscription.subscriber_id == user_id)
                                    .order_by(FundSubscription.id.desc())))
+
+
+def organisation_subscriptions(organisation_id: int) -> list[FundSubscription]:
+    """The subscriptions made for an organisation (by any of its members), newest first."""
+    return list(db.session.scalars(select(FundSubscription).where(
+        FundSubscription.organisation_id == organisation_id).order_by(FundSubscription.id.desc())))
 
 
 def receipts_of(sub: FundSubscription) -> list[FundReceipt]:

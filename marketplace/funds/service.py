@@ -30,7 +30,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from marketplace.accounts.models import User
+from marketplace.accounts.models import Organisation, OrganisationMember, User
 from marketplace.audit import service as audit
 from marketplace.backlog.models import BacklogItem
 from marketplace.claims.models import Claim, ClaimState
@@ -56,6 +56,7 @@ from marketplace.ledger.models import AccountKind
 from marketplace.money import MAX_MINOR, Money, exponent
 from marketplace.notifications import mail
 from marketplace.notifications.links import url_for_public
+from marketplace.organisations.service import organisations_of
 from marketplace.payouts.split import largest_remainder
 from marketplace.projects.models import MemberProject, ProjectMaintainer
 from marketplace.timeutil import utcnow
@@ -125,13 +126,22 @@ def subscribe(fund: ProjectFund, subscriber: User, amount_minor: int, *, rail: S
     a card subscription opens a Stripe Checkout next
     (:func:`marketplace.funds.rails.start_checkout`). Raises :class:`FundError`
     for a closed fund, an amount not above zero, or a subscriber who already
-    subscribes to this fund."""
+    subscribes to this fund (for the same organisation, or for themselves).
+
+    ``organisation_id``: subscribe for that organisation (its name is then the
+    one the fund page, the attribution and the statements show); only an
+    accepted member (owner or member) of a funder organisation may
+    (:func:`may_subscribe_for`), else :class:`FundError` and nothing changes."""
+    if organisation_id is not None and not may_subscribe_for(subscriber.id, organisation_id):
+        raise FundError(_("You can subscribe for an organisation only when you are one of its members."))
     if fund.state is not FundState.open:
         raise FundError(_("This fund takes no new subscriptions."))
     if not 0 < amount_minor <= MAX_MINOR:
         raise FundError(_("The monthly amount must be more than zero."))
+    same_payer = (FundSubscription.organisation_id == organisation_id if organisation_id is not None
+                  else FundSubscription.organisation_id.is_(None))
     if db.session.scalar(select(FundSubscription.id).where(
-            FundSubscription.fund_id == fund.id, FundSubscription.subscriber_id == subscriber.id,
+            FundSubscription.fund_id == fund.id, FundSubscription.subscriber_id == subscriber.id, same_payer,
             FundSubscription.state.in_([SubscriptionState.active, SubscriptionState.paused])).limit(1)):
         raise FundError(_("You already subscribe to this fund; change it from your pledges page."))
     sub = FundSubscription(fund_id=fund.id, subscriber_id=subscriber.id, organisation_id=organisation_id,
@@ -144,8 +154,21 @@ def subscribe(fund: ProjectFund, subscriber: User, amount_minor: int, *, rail: S
         db.session.flush()
     audit.record("fund.subscribed", "fund_subscription", sub.id, actor=f"user:{subscriber.id}",
                  actor_user_id=subscriber.id,
-                 details={"fund": fund.id, "amount_minor": amount_minor, "rail": rail.value})
+                 details={"fund": fund.id, "amount_minor": amount_minor, "rail": rail.value,
+                          "organisation": organisation_id})
     return sub
+
+
+def organisations_to_subscribe_for(user_id: int) -> list[Organisation]:
+    """The funder organisations ``user_id`` may subscribe for (accepted member: owner or member), by name."""
+    return organisations_of(user_id, kind="funder")
+
+
+def may_subscribe_for(user_id: int, organisation_id: int) -> bool:
+    """Whether ``user_id`` may subscribe for the organisation: an accepted member of a funder organisation."""
+    return db.session.scalar(select(OrganisationMember.id).join(Organisation).where(
+        OrganisationMember.organisation_id == organisation_id, OrganisationMember.user_id == user_id,
+        OrganisationMember.accepted_at.is_not(None), Organisation.kind == "funder").limit(1)) is not None
 
 
 def move(sub: FundSubscription, to: SubscriptionState, **columns) -> bool:

@@ -9,7 +9,7 @@ import copy
 import itertools
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from marketplace.api.openapi import openapi_document
 from marketplace.audit.models import AuditEvent
@@ -210,4 +210,129 @@ def test_a_refund_failure_larger_than_its_return_is_failed_for_a_person(fw, sess
     session.refresh(row)
     assert (row.state, row.amount_minor, queries.due_returns()) == (FundReturnState.returned, 4000, [])
     assert (fund_balance(fw.fund), _account(fw, AccountKind.subscriber_returns)) == (0, 4000)
+    assert check() == []
+
+
+# --- subscribing for an organisation ----------------------------------------------------
+
+def _organisation(fw, session, *, kind="funder"):
+    """"Funders United" (``kind``), owned by org-owner, with org-member an accepted member."""
+    from marketplace.organisations import service as organisations
+
+    owner, member = fw.user("org-owner@example.org"), fw.user("org-member@example.org")
+    org = organisations.create("Funders United", kind=kind, country="KE", owner=owner)
+    assert organisations.invite(org, member.email, inviter=owner)
+    organisations.accept(organisations.membership(org, member.id), user=member)
+    session.flush()
+    return org, owner, member
+
+
+def _subscribe_form(client, fw, organisation_id: str, amount="15.00") -> str:
+    from tests.funds.test_fund_pages_and_api import _csrf
+
+    response = client.post(f"/projects/{fw.project.slug}/fund/subscribe", data={
+        "csrf_token": _csrf(client), "amount": amount, "currency": "USD", "rail": "bank_transfer",
+        "organisation_id": organisation_id, "show_name": "y"})
+    assert response.status_code == 303
+    return response.headers["Location"]
+
+
+def test_a_member_subscribes_for_their_organisation_and_it_is_named_everywhere(fw, client, session, app):
+    from marketplace.funds.models import FundSubscription
+    from marketplace.reports.fund_statements import statement_csv, subscriber_statement
+    from tests.funds.test_fund_pages_and_api import _signed_in
+
+    org, owner, member = _organisation(fw, session)
+    session.commit()
+    _signed_in(client, member)
+    form = client.get(f"/projects/{fw.project.slug}/fund").get_data(as_text=True)
+    assert '<label for="organisation_id">Subscribe as</label>' in form
+    assert f'<option value="{org.id}">Funders United</option>' in form and '<option selected value="">Myself' in form
+    _subscribe_form(client, fw, str(org.id))
+    sub = session.scalar(select(FundSubscription))
+    assert (sub.subscriber_id, sub.organisation_id, sub.amount_minor, sub.show_name) == (member.id, org.id, 1500, True)
+    assert session.scalar(select(AuditEvent.details).where(AuditEvent.action == "fund.subscribed"))["organisation"] \
+        == org.id
+    from marketplace.money import Money
+    from marketplace.timeutil import utcnow
+
+    assert funds.record_transfer(sub.id, Money(1500, "USD"), reference="ORG-1", received_on=utcnow().date(),
+                                 actor=fw.admin)
+    item = fw.issue(511)
+    allotment = funds.allot(fw.fund.id, item, 1000, reason="Paid by the organisation", maintainer=fw.maintainer)
+    session.commit()
+    page = client.get(f"/projects/{fw.project.slug}/fund").get_data(as_text=True)
+    assert "Funders United: $15.00 a month" in page and "org-member" not in page
+    assert "Funders United: $10.00" in client.get(f"/funds/allotments/{allotment.id}").get_data(as_text=True)
+    [usd] = client.get(f"/api/v1/projects/{fw.project.slug}/fund").get_json()["funds"]
+    assert [s["name"] for s in usd["subscribers"]] == ["Funders United"]
+    assert usd["allotments"][0]["attribution"] == [{"name": "Funders United", "amount_minor": 1000}]
+    # The member's own statement names the organisation; so does its CSV.
+    mine = client.get("/statements/me/funds").get_data(as_text=True)
+    assert "for Funders United" in mine and "$15.00" in mine and "$10.00" in mine
+    assert f"allotment-{allotment.id},{item.id},Paid by the organisation,held,1000,1000,Funders United" in \
+        statement_csv(subscriber_statement(member.id))
+    assert f"/funds/subscriptions/{sub.id}" in client.get("/account/pledges").get_data(as_text=True)
+    assert "Subscribed for" in client.get(f"/funds/subscriptions/{sub.id}").get_data(as_text=True)
+    # The organisation's fund statement: its owner sees what the member subscribed for it; a stranger does not.
+    _signed_in(client, owner)
+    theirs = client.get(f"/organisations/{org.slug}/fund-statement").get_data(as_text=True)
+    assert "Fund statement of Funders United" in theirs and "Subscribed by org-member" in theirs
+    assert "$15.00" in theirs and "Paid by the organisation" in theirs
+    csv_text = client.get(f"/organisations/{org.slug}/fund-statement?format=csv").get_data(as_text=True)
+    assert f"{sub.id},{fw.project.name},USD,paid_in," in csv_text and csv_text.rstrip().endswith("Funders United")
+    _signed_in(client, fw.user("stranger@example.org"))
+    session.commit()
+    assert client.get(f"/organisations/{org.slug}/fund-statement").status_code == 403
+    assert check() == []
+
+
+@pytest.mark.parametrize("who", ["stranger", "invited", "implementor_firm", "garbage", "no_such_org"])
+def test_subscribing_for_an_organisation_one_may_not_act_for_is_refused_and_changes_nothing(
+        fw, client, session, who):
+    from marketplace.funds.models import FundSubscription
+    from marketplace.organisations import service as organisations
+    from tests.funds.test_fund_pages_and_api import _signed_in
+
+    org, owner, _member = _organisation(fw, session, kind="implementor" if who == "implementor_firm" else "funder")
+    person, value = fw.user("someone@example.org"), str(org.id)
+    if who == "invited":  # invited, not accepted yet
+        assert organisations.invite(org, person.email, inviter=owner)
+    elif who == "implementor_firm":  # a member of an implementor firm, which funds nothing
+        person = owner
+    elif who == "garbage":
+        value = "1 OR 1=1"
+    elif who == "no_such_org":
+        value = "2147483647"
+    session.commit()
+    audits = session.scalar(select(func.count(AuditEvent.id)))
+    _signed_in(client, person)
+    form = client.get(f"/projects/{fw.project.slug}/fund").get_data(as_text=True)
+    assert "Funders United</option>" not in form
+    back = _subscribe_form(client, fw, value)
+    assert back.endswith(f"/projects/{fw.project.slug}/fund")
+    page = client.get(back).get_data(as_text=True)
+    assert "You can subscribe for an organisation only when you are one of its members." in page
+    assert session.scalar(select(func.count(FundSubscription.id))) == 0
+    assert session.scalar(select(func.count(AuditEvent.id))) == audits
+    with pytest.raises(funds.FundError, match="only when you are one of its members"):
+        funds.subscribe(fw.fund, person, 1500, rail=SubscriptionRail.bank_transfer, organisation_id=org.id)
+    assert check() == []
+
+
+def test_a_person_subscribes_both_for_themselves_and_for_their_organisation(fw, session):
+    org, _owner, member = _organisation(fw, session)
+    own = funds.subscribe(fw.fund, member, 1000, rail=SubscriptionRail.bank_transfer)
+    for_org = funds.subscribe(fw.fund, member, 2500, rail=SubscriptionRail.bank_transfer, organisation_id=org.id)
+    from marketplace.money import Money
+    from marketplace.timeutil import utcnow
+
+    for sub, amount in ((own, 1000), (for_org, 2500)):
+        assert funds.record_transfer(sub.id, Money(amount, "USD"), reference=f"BOTH-{sub.id}",
+                                     received_on=utcnow().date(), actor=fw.admin)
+    with pytest.raises(funds.FundError, match="already subscribe"):
+        funds.subscribe(fw.fund, member, 700, rail=SubscriptionRail.bank_transfer, organisation_id=org.id)
+    assert [(s["name"], s["amount_minor"]) for s in queries.subscribers(fw.fund)] == [
+        (None, 2500), (None, 1000)]  # neither chose to be shown
+    assert fund_balance(fw.fund) == 3500
     assert check() == []
