@@ -299,8 +299,7 @@ def statement():
     if request.args.get("format") == "csv":
         return Response(fund_statements.statement_csv(st), mimetype="text/csv",
                         headers={"Content-Disposition": "attachment; filename=fund-statement.csv"})
-    return render_template("funds/statement.html", statements=st, title=_("Your fund statement"),
-                           csv_url=url_for("funds.statement", format="csv"))
+    return render_template("funds/statement.html", statements=st, title=_("Your fund statement"))
 
 
 @bp.get("/organisations/<slug>/fund-statement")
@@ -318,8 +317,7 @@ def organisation_statement(slug: str):
         return Response(fund_statements.statement_csv(st), mimetype="text/csv",
                         headers={"Content-Disposition": f"attachment; filename=fund-statement-{org.slug}.csv"})
     return render_template("funds/statement.html", statements=st, org=org,
-                           title=_("Fund statement of %(name)s", name=org.name),
-                           csv_url=url_for("funds.organisation_statement", slug=org.slug, format="csv"))
+                           title=_("Fund statement of %(name)s", name=org.name))
 
 
 # --- the fiscal host -----------------------------------------------------------------

@@ -279,6 +279,7 @@ def test_a_member_subscribes_for_their_organisation_and_it_is_named_everywhere(f
     theirs = client.get(f"/organisations/{org.slug}/fund-statement").get_data(as_text=True)
     assert "Fund statement of Funders United" in theirs and "Subscribed by org-member" in theirs
     assert "$15.00" in theirs and "Paid by the organisation" in theirs
+    assert f"/organisations/{org.slug}/fund-statement?format=csv" in theirs
     csv_text = client.get(f"/organisations/{org.slug}/fund-statement?format=csv").get_data(as_text=True)
     assert f"{sub.id},{fw.project.name},USD,paid_in," in csv_text and csv_text.rstrip().endswith("Funders United")
     _signed_in(client, fw.user("stranger@example.org"))
