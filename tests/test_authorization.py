@@ -212,6 +212,8 @@ MATRIX = {
     ("funds.allot", "POST"): ("/projects/odk/fund/USD/allot", FUND_MAINTAINERS),
     ("funds.allotment", "GET"): ("/funds/allotments/{allotment}", PUBLIC),
     ("funds.statement", "GET"): ("/statements/me/funds", SIGNED_IN),
+    ("funds.organisation_statement", "GET"): ("/organisations/{organisation}/fund-statement",
+                                              ORGANISATION_MEMBERS_AND_ADMINS),
     ("funds.host", "GET"): ("/funds/host", ADMIN),
     ("funds.record_transfer", "POST"): ("/funds/subscriptions/{fund_subscription}/transfer", ADMIN),
     ("funds.record_return", "POST"): ("/funds/returns/{fund_return}", ADMIN),

@@ -56,8 +56,8 @@ OPERATIONS: tuple[Operation, ...] = (
                                       "description": "The pool's id"}},
               errors={404: "No such pool, or not funded yet"}),
     Operation("/projects/{slug}/fund", "getProjectFund",
-              "A member project's fund per currency: balance, received, allotted, returned, subscribers and "
-              "allotments", "ProjectFundView", path_parameters={"slug": {"type": "string"}},
+              "A member project's fund per currency: balance, received, allotted, returned, taken back "
+              "by Stripe, subscribers and allotments", "ProjectFundView", path_parameters={"slug": {"type": "string"}},
               errors={404: "No such project"}),
     # Reports (issue 17): figures per currency in minor units, recomputed at most every few minutes.
     Operation("/reports/commons", "getCommonsReport",

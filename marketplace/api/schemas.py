@@ -379,6 +379,9 @@ class FundCurrency(ApiModel):
     allotted: MinorUnits = Field(description="Every allotment made")
     returned: MinorUnits = Field(description="Allotments come back to the fund (work not done, expired)")
     paid_out: MinorUnits = Field(description="Allotments paid out with their items' payouts")
+    taken_back: MinorUnits = Field(description="Taken back by Stripe after it reached the fund: invoices refunded "
+                                               "at Stripe and chargebacks lost (from the ledger; includes what the "
+                                               "commons covered because the fund had allotted it already)")
     subscribers: list[FundSubscriber]
     allotments: list[FundAllotment] = Field(description="Newest first, at most 500")
 

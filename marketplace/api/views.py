@@ -203,8 +203,8 @@ def project(slug: str):
 
 @bp.get("/projects/<slug>/fund")
 def project_fund(slug: str):
-    """A member project's fund per currency: balance, received, allotted and
-    returned (minor units), its live subscribers as they chose to be shown,
+    """A member project's fund per currency: balance, received, allotted,
+    returned and taken back by Stripe (minor units), its live subscribers as they chose to be shown,
     and its allotments with their attribution."""
     row = db.session.scalar(select(MemberProject).where(MemberProject.slug == slug))
     if row is None:
@@ -215,6 +215,7 @@ def project_fund(slug: str):
         out.append(schemas.FundCurrency(
             currency=fund.currency, state=fund.state.value, balance=f["balance"], received=f["received"],
             monthly=f["monthly"], allotted=f["allotted"], returned=f["returned"], paid_out=f["paid_out"],
+            taken_back=f["taken_back"],
             subscribers=[schemas.FundSubscriber(name=s["name"], amount_minor=s["amount_minor"], state=s["state"].value)
                          for s in fund_queries.subscribers(fund)],
             allotments=[schemas.FundAllotment(

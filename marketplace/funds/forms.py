@@ -17,6 +17,9 @@ class SubscribeForm(FlaskForm):
     rail = SelectField(_l("Pay by"), default="card", choices=as_choices([
         ("card", _l("Card, every month (Stripe)")),
         ("bank_transfer", _l("Standing bank transfer to the fiscal host"))]))
+    # Choices: "Myself" and the funder organisations the person is a member of. No choice check
+    # here: the service refuses an organisation the person may not act for, with a clear message.
+    organisation_id = SelectField(_l("Subscribe as"), coerce=str, default="", validate_choice=False)
     show_name = BooleanField(_l("Show my name among the fund's subscribers"))
 
 

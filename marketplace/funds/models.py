@@ -85,8 +85,10 @@ LIVE_SUBSCRIPTION_STATES = (SubscriptionState.pending, SubscriptionState.active,
 
 
 class FundSubscription(db.Model):
-    """``subscriber`` (a person, maybe for ``organisation``) gives ``amount_minor``
-    a month to ``fund``. ``show_name``: the fund page names them (else "anonymous").
+    """``subscriber`` (a person, maybe for ``organisation``: a funder
+    organisation they are an accepted member of) gives ``amount_minor`` a month
+    to ``fund``. ``show_name``: the fund page names them — the organisation when
+    subscribed for one — else "anonymous".
 
     Card: ``checkout_session_id`` is the Checkout (subscription mode) that
     starts it, ``stripe_subscription_id`` / ``stripe_customer_id`` Stripe's
@@ -120,6 +122,12 @@ class FundSubscription(db.Model):
 
     fund: Mapped[ProjectFund] = relationship()
     subscriber: Mapped["User"] = relationship()  # noqa: F821
+    organisation: Mapped["Organisation | None"] = relationship()  # noqa: F821
+
+    @property
+    def payer_name(self) -> str:
+        """Who gives the money: the organisation's name when subscribed for one, else the person's."""
+        return self.organisation.name if self.organisation is not None else self.subscriber.display_name
 
 
 class FundReceipt(db.Model):
@@ -215,13 +223,20 @@ class FundReturnState(str, enum.Enum):
 
     due = "due"  # owed: a card refund not made yet, or a transfer the fiscal host has not recorded
     returned = "returned"  # sent back (booked in the ledger)
+    # Its card refunds all failed after it was booked: the booking was undone and a new
+    # return (bank transfer, due) owes the amount again. A partly failed return stays
+    # ``returned`` with its amount lowered to what went back.
+    failed = "failed"
 
 
 class FundReturn(db.Model):
     """What ``subscription`` gets back of a closed fund: pro rata of what it
     paid in the last 12 months (``number``: the fund's n-th return pass, for
     money that reached a closed fund later). Card: refunded at Stripe on its
-    invoices' payments; bank transfer: recorded by the fiscal host."""
+    invoices' payments; bank transfer: recorded by the fiscal host. A card
+    refund that fails afterwards (:func:`marketplace.funds.service.return_refund_failed`)
+    becomes a new bank-transfer return, due, whose ``reference`` is the failed
+    refund's id until the fiscal host records the transfer back."""
 
     __tablename__ = "fund_return"
     __table_args__ = (UniqueConstraint("subscription_id", "number", name="uq_fund_return_pass"),

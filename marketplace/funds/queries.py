@@ -41,7 +41,11 @@ def figures(fund: ProjectFund, now: datetime | None = None) -> dict[str, int]:
     ``returned`` (allotments come back to the fund), ``in_escrow`` (allotted and
     held on items), ``paid_out`` (allotments paid out), ``to_subscribers``
     (returned to subscribers when the project left), ``kept`` (kept by the
-    fiscal host then), ``subscribers`` (live subscriptions)."""
+    fiscal host then), ``taken_back`` (taken back by Stripe: invoices refunded
+    at Stripe and chargebacks lost, the balance of the fund's
+    ``subscriber_refunds`` account — what the fund paid of it and what the
+    commons covered because the fund had allotted it already),
+    ``subscribers`` (live subscriptions)."""
     now = now or utcnow()
     allotments = dict(db.session.execute(
         select(Allotment.state, func.sum(Allotment.amount_minor)).where(Allotment.fund_id == fund.id)
@@ -59,6 +63,7 @@ def figures(fund: ProjectFund, now: datetime | None = None) -> dict[str, int]:
         "to_subscribers": _sum(select(func.sum(FundReturn.amount_minor)).where(
             FundReturn.fund_id == fund.id, FundReturn.state == FundReturnState.returned)),
         "kept": ledger.balance(ledger.account(AccountKind.fund_kept, fund_id=fund.id), fund.currency),
+        "taken_back": ledger.balance(ledger.account(AccountKind.subscriber_refunds, fund_id=fund.id), fund.currency),
         "subscribers": _sum(select(func.count(FundSubscription.id)).where(
             FundSubscription.fund_id == fund.id,
             FundSubscription.state.in_([SubscriptionState.active, SubscriptionState.paused]))),
@@ -77,8 +82,9 @@ def subscribers(fund: ProjectFund) -> list[dict]:
 
 
 def public_name(sub: FundSubscription) -> str | None:
-    """The subscriber's display name when they chose to be shown, else None (anonymous)."""
-    return sub.subscriber.display_name if sub.show_name else None
+    """Who subscribed, when they chose to be shown — the organisation's name for a
+    subscription made for one, else the person's display name — or None (anonymous)."""
+    return sub.payer_name if sub.show_name else None
 
 
 def allotments_of(fund: ProjectFund, limit: int = 500) -> list[Allotment]:
@@ -102,6 +108,12 @@ def my_subscriptions(user_id: int) -> list[FundSubscription]:
     """A person's subscriptions, newest first."""
     return list(db.session.scalars(select(FundSubscription).where(FundSubscription.subscriber_id == user_id)
                                    .order_by(FundSubscription.id.desc())))
+
+
+def organisation_subscriptions(organisation_id: int) -> list[FundSubscription]:
+    """The subscriptions made for an organisation (by any of its members), newest first."""
+    return list(db.session.scalars(select(FundSubscription).where(
+        FundSubscription.organisation_id == organisation_id).order_by(FundSubscription.id.desc())))
 
 
 def receipts_of(sub: FundSubscription) -> list[FundReceipt]:

@@ -30,7 +30,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from marketplace.accounts.models import User
+from marketplace.accounts.models import Organisation, OrganisationMember, User
 from marketplace.audit import service as audit
 from marketplace.backlog.models import BacklogItem
 from marketplace.claims.models import Claim, ClaimState
@@ -56,6 +56,7 @@ from marketplace.ledger.models import AccountKind
 from marketplace.money import MAX_MINOR, Money, exponent
 from marketplace.notifications import mail
 from marketplace.notifications.links import url_for_public
+from marketplace.organisations.service import organisations_of
 from marketplace.payouts.split import largest_remainder
 from marketplace.projects.models import MemberProject, ProjectMaintainer
 from marketplace.timeutil import utcnow
@@ -125,13 +126,22 @@ def subscribe(fund: ProjectFund, subscriber: User, amount_minor: int, *, rail: S
     a card subscription opens a Stripe Checkout next
     (:func:`marketplace.funds.rails.start_checkout`). Raises :class:`FundError`
     for a closed fund, an amount not above zero, or a subscriber who already
-    subscribes to this fund."""
+    subscribes to this fund (for the same organisation, or for themselves).
+
+    ``organisation_id``: subscribe for that organisation (its name is then the
+    one the fund page, the attribution and the statements show); only an
+    accepted member (owner or member) of a funder organisation may
+    (:func:`may_subscribe_for`), else :class:`FundError` and nothing changes."""
+    if organisation_id is not None and not may_subscribe_for(subscriber.id, organisation_id):
+        raise FundError(_("You can subscribe for an organisation only when you are one of its members."))
     if fund.state is not FundState.open:
         raise FundError(_("This fund takes no new subscriptions."))
     if not 0 < amount_minor <= MAX_MINOR:
         raise FundError(_("The monthly amount must be more than zero."))
+    same_payer = (FundSubscription.organisation_id == organisation_id if organisation_id is not None
+                  else FundSubscription.organisation_id.is_(None))
     if db.session.scalar(select(FundSubscription.id).where(
-            FundSubscription.fund_id == fund.id, FundSubscription.subscriber_id == subscriber.id,
+            FundSubscription.fund_id == fund.id, FundSubscription.subscriber_id == subscriber.id, same_payer,
             FundSubscription.state.in_([SubscriptionState.active, SubscriptionState.paused])).limit(1)):
         raise FundError(_("You already subscribe to this fund; change it from your pledges page."))
     sub = FundSubscription(fund_id=fund.id, subscriber_id=subscriber.id, organisation_id=organisation_id,
@@ -144,8 +154,21 @@ def subscribe(fund: ProjectFund, subscriber: User, amount_minor: int, *, rail: S
         db.session.flush()
     audit.record("fund.subscribed", "fund_subscription", sub.id, actor=f"user:{subscriber.id}",
                  actor_user_id=subscriber.id,
-                 details={"fund": fund.id, "amount_minor": amount_minor, "rail": rail.value})
+                 details={"fund": fund.id, "amount_minor": amount_minor, "rail": rail.value,
+                          "organisation": organisation_id})
     return sub
+
+
+def organisations_to_subscribe_for(user_id: int) -> list[Organisation]:
+    """The funder organisations ``user_id`` may subscribe for (accepted member: owner or member), by name."""
+    return organisations_of(user_id, kind="funder")
+
+
+def may_subscribe_for(user_id: int, organisation_id: int) -> bool:
+    """Whether ``user_id`` may subscribe for the organisation: an accepted member of a funder organisation."""
+    return db.session.scalar(select(OrganisationMember.id).join(Organisation).where(
+        OrganisationMember.organisation_id == organisation_id, OrganisationMember.user_id == user_id,
+        OrganisationMember.accepted_at.is_not(None), Organisation.kind == "funder").limit(1)) is not None
 
 
 def move(sub: FundSubscription, to: SubscriptionState, **columns) -> bool:
@@ -605,6 +628,77 @@ def book_return(row: FundReturn, reference: str) -> bool:
     row.state, row.reference, row.returned_at = FundReturnState.returned, reference[:300], utcnow()
     db.session.flush()
     return True
+
+
+def return_refund_failed(return_id: int, refund_id: str, amount_minor: int, *, reason: str | None,
+                         actor: str = "stripe") -> FundReturn | None:
+    """Stripe reports that ``refund_id``, one of the card refunds that paid the
+    booked return ``return_id``, failed (the card was closed…): its
+    ``amount_minor`` (minor units of the fund's currency) is back on the
+    commons' Stripe balance and still owed to the subscriber.
+
+    Once per refund id, under the fund's row lock: the booking is undone for
+    that amount — subscriber returns −, fund + (key
+    ``fund-return-refund:<refund id>:failed``) — so the fund holds the money
+    again, and a new :class:`FundReturn` of it, due, by bank transfer (its
+    ``reference`` the failed refund's id), goes to the fiscal host's list
+    (``/funds/host``) to be sent back by bank (:func:`record_return`); the
+    due return keeps a later pass of :func:`close_fund` from dividing it
+    again. The failed return's amount drops to what did go back (state
+    ``failed`` when nothing did). The invoices' ``refunded_minor`` stay as
+    they are: their card is not refunded a second time, and a later
+    chargeback cannot take the same money twice. Audited as
+    ``fund.return_refund_failed``, the subscriber is told by e-mail.
+
+    Returns the new due return (None: this failure was recorded already).
+    Raises :class:`FundError` when the return is not booked yet (the caller
+    waits for its booking), does not name the refund, or is smaller than the
+    failed amount."""
+    row = db.session.get(FundReturn, return_id)
+    if row is None:
+        raise FundError(_("No such return."))
+    fund = _locked(row.fund_id)
+    key = f"fund-return-refund:{refund_id}:failed"[:200]
+    if ledger.posted(key):
+        return None
+    row = db.session.get(FundReturn, return_id, with_for_update=True, populate_existing=True)
+    if row.state is FundReturnState.due:
+        raise FundError(f"return {row.id} is not booked yet; refund {refund_id} failed")
+    if refund_id not in (row.reference or "").split(", "):
+        raise FundError(f"refund {refund_id} did not pay return {row.id}")
+    if not 0 < amount_minor <= row.amount_minor:
+        raise FundError(f"refund {refund_id} of {amount_minor} does not fit return {row.id} of {row.amount_minor}")
+    ledger.post("fund_return_failed", key, [
+        ledger.Line(ledger.account(AccountKind.subscriber_returns, fund_id=fund.id),
+                    Money(-amount_minor, row.currency)),
+        ledger.Line(fund_account(fund), Money(amount_minor, row.currency)),
+    ], memo=f"fund {fund.id}: card refund {refund_id} of return {row.id} failed, owed to subscription "
+            f"{row.subscription_id}"[:500], reference=("fund_return", row.id))
+    if amount_minor == row.amount_minor:
+        row.state = FundReturnState.failed
+    else:
+        row.amount_minor -= amount_minor
+    number = 1 + int(db.session.scalar(select(func.coalesce(func.max(FundReturn.number), 0)).where(
+        FundReturn.fund_id == fund.id)))
+    owed = FundReturn(fund_id=fund.id, subscription_id=row.subscription_id, number=number,
+                      rail=SubscriptionRail.bank_transfer, currency=row.currency, amount_minor=amount_minor,
+                      state=FundReturnState.due, reference=refund_id[:300])
+    db.session.add(owed)
+    db.session.flush()
+    audit.record("fund.return_refund_failed", "fund_return", row.id, actor=actor,
+                 details={"refund_id": refund_id, "amount_minor": amount_minor, "reason": reason,
+                          "owed_return": owed.id})
+    _tell_subscriber_refund_failed(owed)
+    return owed
+
+
+def _tell_subscriber_refund_failed(owed: FundReturn) -> None:
+    person = owed.subscription.subscriber
+    if not person.email:
+        return
+    mail.send("fund_refund_failed", person.email, language=mail.language_of(person), person=person, owed=owed,
+              project=owed.subscription.fund.project.name,
+              link=url_for_public("funds.subscription", sub_id=owed.subscription_id))
 
 
 def record_return(return_id: int, *, reference: str, actor: User) -> bool:

@@ -16,13 +16,14 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 
 from marketplace.access import admin_required
+from marketplace.accounts.forms import as_choices
 from marketplace.backlog.models import BacklogItem
 from marketplace.errors import on_refusal_go_to
 from marketplace.extensions import db
 from marketplace.fiscal_host import bank_instructions
 from marketplace.funds import queries, rails
 from marketplace.funds import service as funds
-from marketplace.funds.forms import AllotForm, ReturnForm, SubscribeForm, TransferForm
+from marketplace.funds.forms import MAX_ROW_ID, AllotForm, ReturnForm, SubscribeForm, TransferForm
 from marketplace.funds.models import (
     Allotment,
     AllotmentState,
@@ -36,9 +37,11 @@ from marketplace.funds.models import (
 from marketplace.i18n import format_money
 from marketplace.money import Money, MoneyError, parse_amount
 from marketplace.notifications.links import url_for_public
+from marketplace.organisations import service as organisations
 from marketplace.payments import stripe_client
 from marketplace.projects.models import MemberProject
 from marketplace.reports import fund_statements
+from marketplace.reports.service import may_see_organisation
 
 bp = Blueprint("funds", __name__)
 
@@ -89,7 +92,21 @@ def _amount(text: str, currency: str) -> int:
 def _subscribe_form() -> SubscribeForm:
     form = SubscribeForm()
     form.currency.choices = [(c, c) for c in current_app.config["ALLOWED_CURRENCIES"]]
+    organisations = (funds.organisations_to_subscribe_for(current_user.id) if current_user.is_authenticated
+                     else [])
+    form.organisation_id.choices = as_choices([("", _("Myself"))] + [(str(o.id), o.name) for o in organisations])
     return form
+
+
+def _organisation_id(value: str | None) -> int | None:
+    """The organisation a subscription form names: None for "Myself"; anything
+    but a row id is refused as an organisation the person may not act for."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if not (value.isascii() and value.isdigit() and len(value) <= 10 and 0 < int(value) <= MAX_ROW_ID):
+        raise funds.FundError(_("You can subscribe for an organisation only when you are one of its members."))
+    return int(value)
 
 
 @bp.get("/projects/<slug>/fund")
@@ -112,7 +129,8 @@ def show(slug: str):
 @bp.post("/projects/<slug>/fund/subscribe")
 @login_required
 def subscribe(slug: str):
-    """Subscribe monthly: by card (to Stripe Checkout in subscription mode) or by standing transfer."""
+    """Subscribe monthly, for oneself or for a funder organisation one is a member of:
+    by card (to Stripe Checkout in subscription mode) or by standing transfer."""
     project = _project_or_404(slug)
     form = _subscribe_form()
     back = url_for("funds.show", slug=slug)
@@ -125,9 +143,10 @@ def subscribe(slug: str):
     except MoneyError as exc:
         flash(str(exc), "error")
         return redirect(back, 303)
+    organisation_id = _organisation_id(form.organisation_id.data)
     fund = funds.fund_of(project, form.currency.data)
     sub = funds.subscribe(fund, current_user, amount, rail=SubscriptionRail(form.rail.data),
-                          show_name=bool(form.show_name.data))
+                          show_name=bool(form.show_name.data), organisation_id=organisation_id)
     db.session.commit()
     if sub.rail is SubscriptionRail.card:
         return _to_checkout(sub)
@@ -280,7 +299,25 @@ def statement():
     if request.args.get("format") == "csv":
         return Response(fund_statements.statement_csv(st), mimetype="text/csv",
                         headers={"Content-Disposition": "attachment; filename=fund-statement.csv"})
-    return render_template("funds/statement.html", statements=st)
+    return render_template("funds/statement.html", statements=st, title=_("Your fund statement"))
+
+
+@bp.get("/organisations/<slug>/fund-statement")
+@login_required
+def organisation_statement(slug: str):
+    """The fund statement of the subscriptions made for an organisation by its
+    members (members and admins only); ``?format=csv``."""
+    org = organisations.by_slug(slug)
+    if org is None:
+        abort(404)
+    if not may_see_organisation(current_user, org):
+        abort(403)
+    st = fund_statements.organisation_statement(org.id)
+    if request.args.get("format") == "csv":
+        return Response(fund_statements.statement_csv(st), mimetype="text/csv",
+                        headers={"Content-Disposition": f"attachment; filename=fund-statement-{org.slug}.csv"})
+    return render_template("funds/statement.html", statements=st, org=org,
+                           title=_("Fund statement of %(name)s", name=org.name))
 
 
 # --- the fiscal host -----------------------------------------------------------------

@@ -21,7 +21,12 @@ Stripe for the subscription's metadata. Stripe does not order its deliveries:
 - a subscription event applies the subscription's state as Stripe has it
   now (read back when Stripe can be asked; the event's snapshot otherwise),
   so an older ``updated`` arriving late cannot undo a newer pause; a
-  deleted subscription is ended for good.
+  deleted subscription is ended for good;
+- a refund we made to return a leaving project's fund that Stripe later
+  reports failed (``refund.failed`` / ``refund.updated`` /
+  ``charge.refund.updated`` with status ``failed``, or listed failed on a
+  ``charge.refunded``) is owed to the subscriber again, by bank, once per
+  refund id; reported before the return was booked, it waits.
 """
 from __future__ import annotations
 
@@ -32,7 +37,7 @@ from sqlalchemy import select
 
 from marketplace.extensions import db
 from marketplace.funds import service as funds
-from marketplace.funds.models import FundReceipt, FundReturn, FundSubscription, SubscriptionState
+from marketplace.funds.models import FundReceipt, FundReturn, FundReturnState, FundSubscription, SubscriptionState
 from marketplace.money import MoneyError, from_stripe_amount
 from marketplace.payments import stripe_client
 from marketplace.webhooks import schemas
@@ -257,6 +262,8 @@ def apply_fund_event(event: dict, delivery: WebhookDelivery) -> Outcome | None:
 # --- Stripe taking an invoice's money back ------------------------------------------
 
 CHARGE_EVENTS = ("charge.refunded", "charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed")
+REFUND_EVENTS = ("refund.updated", "refund.failed", "charge.refund.updated")
+FAILED_REFUND_STATES = ("failed", "canceled")
 
 
 def _receipt_of(obj: dict) -> FundReceipt | None:
@@ -277,6 +284,44 @@ def _ours(refund: dict) -> bool:
         return True
     return db.session.scalar(select(FundReturn.id).where(
         FundReturn.reference.contains(str(refund.get("id")), autoescape=True)).limit(1)) is not None
+
+
+def _return_of(refund: dict) -> FundReturn | None:
+    """The leaving project's return a refund of ours paid: named by its metadata
+    ``fund_return_id``, else the first return whose refund ids list it; None: not ours."""
+    metadata = refund.get("metadata") if isinstance(refund.get("metadata"), dict) else {}
+    return_id = _number(metadata.get("fund_return_id"))
+    if return_id is not None:
+        return db.session.get(FundReturn, return_id)
+    if not isinstance(refund.get("id"), str):
+        return None
+    return db.session.scalar(select(FundReturn).where(
+        FundReturn.reference.contains(refund["id"], autoescape=True)).order_by(FundReturn.id).limit(1))
+
+
+def return_refund_failed(refund: dict, row: FundReturn) -> str:
+    """One of our return refunds failed at Stripe (``refund.failed``, ``refund.updated``
+    or ``charge.refund.updated`` with status ``failed``, or listed so on a
+    ``charge.refunded``): the amount is owed to the subscriber again, for the
+    fiscal host to send by bank (:func:`marketplace.funds.service.return_refund_failed`),
+    once per refund id. A failure reported before the return was booked (the
+    webhook outran the commit that made the refund) raises :class:`NotMatchedYet`:
+    the delivery waits for the booking. Raises :class:`~marketplace.funds.service.FundError`
+    for an amount or currency that does not fit the return."""
+    db.session.refresh(row)
+    if row.state is FundReturnState.due:
+        raise NotMatchedYet(f"refund {refund['id']} of return {row.id} failed before the return was booked")
+    try:
+        money = from_stripe_amount(refund.get("amount"), refund.get("currency") or row.currency.lower())
+    except (MoneyError, TypeError, ValueError, AttributeError) as exc:
+        raise funds.FundError(f"refund {refund['id']}: {exc}") from exc
+    if money.currency != row.currency:
+        raise funds.FundError(f"refund {refund['id']} in {money.currency}, the return in {row.currency}")
+    reason = refund.get("failure_reason") if isinstance(refund.get("failure_reason"), str) else refund.get("status")
+    owed = funds.return_refund_failed(row.id, refund["id"], money.amount_minor, reason=reason, actor=ACTOR)
+    if owed is None:
+        return f"refund {refund['id']} of return {row.id} failed: recorded already"
+    return f"refund {refund['id']} of return {row.id} failed: {owed.amount_minor} owed by bank (return {owed.id})"
 
 
 def _refunds(charge: dict, intent: str | None) -> list[dict]:
@@ -310,6 +355,12 @@ def invoice_charge_event(event: dict, receipt: FundReceipt) -> Outcome:
     problems, notes = [], []
     if event["type"] == "charge.refunded":
         for refund in _refunds(obj, receipt.payment_intent_id):
+            if refund.get("status") in FAILED_REFUND_STATES:
+                row = _return_of(refund)
+                if row is not None:  # one of ours, listed as failed: owed again, whichever event comes first
+                    notes.append(return_refund_failed(
+                        {**refund, "currency": refund.get("currency") or obj.get("currency")}, row))
+                continue
             if refund.get("status") not in (None, "succeeded", "pending") or _ours(refund):
                 continue
             taken, problem = _taken(receipt, {**refund, "currency": refund.get("currency") or obj.get("currency")},
@@ -330,6 +381,29 @@ def invoice_charge_event(event: dict, receipt: FundReceipt) -> Outcome:
     if problems:
         raise funds.FundError("; ".join(problems))
     return DeliveryStatus.processed, "; ".join(notes) or f"invoice {receipt.external_id}: nothing new taken back"
+
+
+def apply_fund_refund_event(event: dict, delivery: WebhookDelivery) -> Outcome | None:
+    """``refund.updated`` / ``refund.failed`` / ``charge.refund.updated`` about a
+    refund that paid a leaving project's return (already validated as a Stripe
+    event by the caller); None when the refund is not one of ours (the caller
+    goes on). A failed one is owed again (:func:`return_refund_failed`); any
+    other status moves nothing (the return was booked when the refund was made)."""
+    if event.get("type") not in REFUND_EVENTS:
+        return None
+    refund = (event.get("data") or {}).get("object")
+    if not isinstance(refund, dict) or not isinstance(refund.get("id"), str):
+        return None
+    row = _return_of(refund)
+    if row is None:
+        return None
+    if refund.get("status") not in FAILED_REFUND_STATES:
+        return DeliveryStatus.processed, (f"refund {refund['id']} of return {row.id} {refund.get('status')!r}: "
+                                          "nothing moves")
+    try:
+        return DeliveryStatus.processed, return_refund_failed(refund, row)
+    except funds.FundError as exc:
+        return DeliveryStatus.failed, f"{exc}: check by hand"[:2000]
 
 
 def apply_fund_charge_event(event: dict, delivery: WebhookDelivery) -> Outcome | None:

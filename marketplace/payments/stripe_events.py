@@ -452,6 +452,10 @@ def apply_event(event: dict, delivery: WebhookDelivery) -> Outcome:
     routed = fund_events.apply_fund_charge_event(event, delivery)
     if routed is not None:
         return routed
+    # A refund that paid a leaving project's return back to a subscriber (failed: owed again).
+    routed = fund_events.apply_fund_refund_event(event, delivery)
+    if routed is not None:
+        return routed
     # A matching pool's budget paid by card: the same events, its own handlers.
     routed = pool_events.apply_pool_event(event, delivery)
     if routed is not None:

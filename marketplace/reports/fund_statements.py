@@ -50,11 +50,28 @@ class SubscriptionStatement:
     def in_fund_minor(self) -> int:
         return self.paid_minor - self.allotted_minor - self.returned_minor
 
+    @property
+    def organisation(self) -> str | None:
+        """The organisation the subscription was made for (its name), or None: the person's own."""
+        org = self.subscription.organisation
+        return org.name if org is not None else None
+
 
 def subscriber_statement(user_id: int) -> list[SubscriptionStatement]:
-    """Every subscription of ``user_id``, newest first, with its receipts and attributed allotments."""
+    """Every subscription ``user_id`` made (their own, and those for an
+    organisation, which name it), newest first, with its receipts and attributed allotments."""
+    return statements_of(queries.my_subscriptions(user_id))
+
+
+def organisation_statement(organisation_id: int) -> list[SubscriptionStatement]:
+    """Every subscription made for the organisation, by any of its members, newest first."""
+    return statements_of(queries.organisation_subscriptions(organisation_id))
+
+
+def statements_of(subscriptions: list[FundSubscription]) -> list[SubscriptionStatement]:
+    """One statement per subscription, in the order given."""
     out = []
-    for sub in queries.my_subscriptions(user_id):
+    for sub in subscriptions:
         st = SubscriptionStatement(subscription=sub, project=sub.fund.project.name, currency=sub.currency,
                                    receipts=queries.receipts_of(sub))
         st.paid_minor = sum(r.amount_minor for r in st.receipts)
@@ -79,14 +96,15 @@ def statement_csv(statements: list[SubscriptionStatement]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["subscription", "project", "currency", "kind", "date", "reference", "item", "reason",
-                     "state", "amount_minor", "allotment_minor"])
+                     "state", "amount_minor", "allotment_minor", "for_organisation"])
     for st in statements:
+        org = cell(st.organisation or "")
         for receipt in st.receipts:
             writer.writerow([st.subscription.id, cell(st.project), st.currency, "paid_in",
                              receipt.received_at.date(), cell(receipt.external_id), "", "", "", receipt.amount_minor,
-                             ""])
+                             "", org])
         for line in st.lines:
             writer.writerow([st.subscription.id, st.project, st.currency, "allotted", line.at.date(),
                              f"allotment-{line.allotment_id}", line.item_id, cell(line.reason), line.state,
-                             line.share_minor, line.allotment_minor])
+                             line.share_minor, line.allotment_minor, org])
     return buffer.getvalue()
