@@ -67,13 +67,15 @@ def once(key: str) -> bool:
     return True
 
 
-def _send_once(key: str, notice: str, person: User | None, **context) -> bool:
-    """Queue the e-mail ``notice`` to ``person`` (a confirmed address only) once for ``key``."""
+def _send_once(key: str, notice: str, person: User | None, *, headers: dict[str, str] | None = None,
+               **context) -> bool:
+    """Queue the e-mail ``notice`` to ``person`` (a confirmed address only) once for
+    ``key``, with the extra header fields ``headers`` (see :func:`mail.send`)."""
     if person is None or not person.email or person.email_verified_at is None:
         return False
     if not once(key):
         return False
-    mail.send(notice, person.email, language=mail.language_of(person), **context)
+    mail.send(notice, person.email, language=mail.language_of(person), headers=headers, **context)
     return True
 
 
@@ -176,23 +178,27 @@ def tell_paid(payout: Payout) -> int:
     for follow in followers(item.id):
         if follow.user_id in funders:
             continue
+        unfollow = unfollow_link(follow)
         told += _send_once(f"paid:payout:{payout.id}:follower:{follow.user_id}", "follow_paid", follow.user,
-                           item=item, payout=payout, pull=pull, names=names,
-                           link=url_for_public("backlog.item", item_id=item.id),
-                           unfollow=unfollow_link(follow))
+                           headers=mail.unsubscribe_headers(unfollow), item=item, payout=payout, pull=pull,
+                           names=names, link=url_for_public("backlog.item", item_id=item.id), unfollow=unfollow)
     return told
 
 
 def tell_solved(item: BacklogItem) -> int:
     """A merged change solves ``item``: each follower gets ``follow_solved``
-    once per item and change. Returns the e-mails queued."""
+    once per item and change, with its one-click unfollow headers
+    (:func:`unfollow_link`, RFC 8058). Returns the e-mails queued."""
     pull = item.solved_by
     if pull is None:
         return 0
-    return sum(_send_once(f"solved:item:{item.id}:pr:{pull.id}:follower:{follow.user_id}", "follow_solved",
-                          follow.user, item=item, pull=pull,
-                          link=url_for_public("backlog.item", item_id=item.id), unfollow=unfollow_link(follow))
-               for follow in followers(item.id))
+    told = 0
+    for follow in followers(item.id):
+        unfollow = unfollow_link(follow)
+        told += _send_once(f"solved:item:{item.id}:pr:{pull.id}:follower:{follow.user_id}", "follow_solved",
+                           follow.user, headers=mail.unsubscribe_headers(unfollow), item=item, pull=pull,
+                           link=url_for_public("backlog.item", item_id=item.id), unfollow=unfollow)
+    return told
 
 
 def connect_signals() -> None:
@@ -277,7 +283,9 @@ def read_unfollow_token(token: str) -> tuple[int, int] | None:
 
 
 def unfollow_link(follow_row: ItemFollow) -> str:
-    """The absolute unfollow link for an e-mail to the follower."""
+    """The absolute unfollow link for an e-mail to the follower (its body and its
+    ``List-Unsubscribe`` header): GET asks to confirm, POST (one click, RFC 8058,
+    no session or CSRF token: the signed token is the authority) unfollows."""
     return url_for_public("roles.unfollow", token=unfollow_token(follow_row.item_id, follow_row.user_id))
 
 
