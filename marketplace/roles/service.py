@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -26,6 +27,7 @@ from marketplace.audit.models import AuditEvent
 from marketplace.backlog.models import (
     BacklogItem,
     ItemFunding,
+    ItemLabel,
     ItemLink,
     ItemLinkKind,
     ItemState,
@@ -303,10 +305,12 @@ def certified_project_ids(user_id: int, at: datetime | None = None) -> tuple[boo
 
 def items_for(user: User, *, limit: int = 100) -> dict:
     """Open, funded, visible items for an implementor: ``{"items", "skills",
-    "languages", "certified_globally", "projects"}``. An item is kept when
-    its labels, title or repository language name one of the person's skills or
-    languages (case-insensitive; every item when they gave none), and its
-    project certifies them (every project when certified globally; every
+    "languages", "certified_globally", "projects"}``. An item is kept when one
+    of the person's skills is named by its labels or title (case-insensitive,
+    within a word: "test" finds "testing"), or one of the programming languages
+    of their profile is one of its repository's languages
+    (:func:`repository_languages`); every item when they gave neither. Its
+    project must certify them (every project when certified globally; every
     project when not certified at all, so the list says why nothing pays yet).
     Most funded first (held money in any currency, minor units summed only
     within a currency: the order is by the largest held amount)."""
@@ -324,19 +328,57 @@ def items_for(user: User, *, limit: int = 100) -> dict:
     if not globally and project_ids:
         query = query.where(Repository.project_id.in_(project_ids))
     items = list(db.session.scalars(query.limit(limit * 5)))
-    words = skills + languages
-    if words:
-        items = [item for item in items if _matches(item, words)]
+    if skills or languages:
+        spoken = repository_languages({item.repository_id for item in items}) if languages else {}
+        wanted = [_words(language) for language in languages]
+        items = [item for item in items
+                 if _names_skill(item, skills) or _speaks(spoken.get(item.repository_id, set()), wanted)]
     projects = list(db.session.scalars(select(MemberProject).where(MemberProject.id.in_(project_ids))
                                        .order_by(MemberProject.name))) if project_ids else []
     return {"items": items[:limit], "skills": skills, "languages": languages, "certified_globally": globally,
             "projects": projects}
 
 
-def _matches(item: BacklogItem, words: list[str]) -> bool:
+def repository_languages(repository_ids: set[int]) -> dict[int, set[tuple[str, ...]]]:
+    """The languages of each repository as sync stores them: the repository
+    stores no language of its own, so they are the label names its synced
+    issues carry (``python``, ``lang: JavaScript``, ``language/c++``), each as
+    its lower-case words (:func:`_words`). ``{repository id: {("lang", "javascript"), …}}``;
+    a repository whose issues carry no label is absent. One query."""
+    if not repository_ids:
+        return {}
+    rows = db.session.execute(
+        select(BacklogItem.repository_id, ItemLabel.name).distinct()
+        .join(ItemLabel, ItemLabel.item_id == BacklogItem.id)
+        .where(BacklogItem.repository_id.in_(repository_ids), BacklogItem.deleted_at.is_(None)))
+    found: dict[int, set[tuple[str, ...]]] = {}
+    for repository_id, name in rows:
+        found.setdefault(repository_id, set()).add(_words(name))
+    return found
+
+
+_WORD = re.compile(r"[a-z0-9+#]+")
+
+
+def _words(text: str) -> tuple[str, ...]:
+    """Lower-case words of ``text``; ``+`` and ``#`` belong to a word (C++, C#)."""
+    return tuple(_WORD.findall(text.lower()))
+
+
+def _speaks(labels: set[tuple[str, ...]], wanted: list[tuple[str, ...]]) -> bool:
+    """Whether a language (its words) is whole words of one of the labels: "java" is
+    "lang: Java" but not "javascript"; "objective-c" is "language/objective-c"."""
+    for language in wanted:
+        size = len(language)
+        if size and any(label[i:i + size] == language for label in labels for i in range(len(label) - size + 1)):
+            return True
+    return False
+
+
+def _names_skill(item: BacklogItem, skills: list[str]) -> bool:
     labels = [label.name.lower() for label in getattr(item, "labels", []) or []]
-    text = " ".join([item.title.lower(), *labels, (getattr(item.repository, "language", None) or "").lower()])
-    return any(word in text for word in words)
+    text = " ".join([item.title.lower(), *labels])
+    return any(skill in text for skill in skills)
 
 
 # --- firms paid as firms --------------------------------------------------------------
