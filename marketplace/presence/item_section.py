@@ -32,13 +32,14 @@ def probes(item: BacklogItem) -> dict:
 
 
 def section(item: BacklogItem, *, probed: dict | None = None) -> dict:
-    """The badge snippets of ``item`` (absolute links on ``PUBLIC_URL``) and
+    """The badge snippets of ``item`` (absolute links on ``PUBLIC_URL``),
     ``comment_url``: the web address of its living comment (GitHub's
-    ``html_url``, a GitLab note's issue ``web_url#note_<id>``), or None when
-    there is none. With ``probed`` saying there is none, no query is made."""
+    ``html_url``, a GitLab note's issue ``web_url#note_<id>``), and
+    ``comment_id`` (the forge's id of it), both None when there is none.
+    With ``probed`` saying there is none, no query is made."""
     found = snippets(url_for_public("presence.item_badge", item_id=item.id),
                      url_for_public("backlog.item", item_id=item.id), "Bounty on Backlog Commons")
-    found["comment_url"] = None
+    found["comment_url"] = found["comment_id"] = None
     if probed is not None and not probed.get("comment"):
         return found
     row = db.session.execute(select(ItemPresence.comment_id, ItemPresence.comment_url).where(
@@ -47,4 +48,5 @@ def section(item: BacklogItem, *, probed: dict | None = None) -> dict:
     if row is not None:
         # A comment posted before its address was stored (GitLab's answer has none): built from the issue's.
         found["comment_url"] = comment_url(item, row.comment_id, row.comment_url)
+        found["comment_id"] = row.comment_id
     return found

@@ -558,7 +558,8 @@ class LocalForge(StandInServer):
         rows = self.comments.get(self._issue_key(full_name, number), [])
         labels = self.labels.get(self._issue_key(full_name, number), [])
         shown = "".join(
-            f"<article aria-label='comment {c['id']}'><p class=note>{html.escape(self.users[c['author']]['login'])}"
+            f"<article id='issuecomment-{c['id']}' aria-label='comment {c['id']}'><p class=note>"
+            f"{html.escape(self.users[c['author']]['login'])}"
             f" · {html.escape(c['updated_at'])}</p><pre>{html.escape(c['body'])}</pre></article>" for c in rows
         ) or "<p>No comment yet.</p>"
         tags = ", ".join(html.escape(n) for n in labels) or "none"
