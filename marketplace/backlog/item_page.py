@@ -63,7 +63,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("funds", funds_section.TEMPLATE, funds_section.section, funds_section.probes),
     Section("claims", claims_section.TEMPLATE, claims_section.section, claims_section.probes),
     Section("payouts", payouts_section.TEMPLATE, payouts_section.section, payouts_section.probes),
-    Section("presence", presence_section.TEMPLATE, presence_section.section),
+    Section("presence", presence_section.TEMPLATE, presence_section.section, presence_section.probes),
     Section("follow", follow_section.TEMPLATE, follow_section.section, follow_section.probes),
 )
 LINKS_PROBE = "backlog__links"

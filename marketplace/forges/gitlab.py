@@ -220,7 +220,9 @@ class GitLabClient:
         return found
 
     def post_comment(self, repo, iid: int, body: str) -> tuple[int, str | None]:
-        """``POST /projects/:id/issues/:iid/notes``: ``(note id, None)``."""
+        """``POST /projects/:id/issues/:iid/notes``: ``(note id, None)``. A note has no
+        web address of its own in the answer: it is the issue's ``web_url`` +
+        ``#note_<id>`` (:func:`marketplace.presence.service.comment_url`)."""
         data = self.http.write_json("POST", f"/projects/{self._project(repo)}/issues/{iid}/notes", {"body": body})
         return _id(data, "id"), None
 

@@ -54,27 +54,64 @@ def render(notice: str, language: str | None = None, **context) -> tuple[str, st
     return subject.strip(), body
 
 
-def send(notice: str, to: str, *, language: str | None = None, **context) -> None:
+def send(notice: str, to: str, *, language: str | None = None, headers: dict[str, str] | None = None,
+         **context) -> None:
     """Render the e-mail ``notice`` (:func:`render`) now, in ``language`` (see
     :func:`recipient_language`; None: the page's language), and send it to
-    ``to`` once the current transaction commits."""
+    ``to`` once the current transaction commits. ``headers`` are extra header
+    fields the message carries (only those of :data:`EXTRA_HEADERS`, e.g.
+    :func:`unsubscribe_headers`); they are stored with it in the outbox."""
     subject, body = render(notice, language, **context)
-    queue_mail(to, subject, body)
+    if headers:
+        queue_mail(to, subject, body, headers=headers)
+    else:
+        queue_mail(to, subject, body)
 
 
-def queue_mail(to: str, subject: str, body: str) -> None:
+def queue_mail(to: str, subject: str, body: str, *, headers: dict[str, str] | None = None) -> None:
     """Store a plain-text e-mail in the outbox table in the current transaction;
     it is sent after commit by a job that carries the row's id only, and by the
-    periodic pass while it still waits (:mod:`marketplace.notifications.outbox`)."""
-    add_mail(to, subject, body)
+    periodic pass while it still waits (:mod:`marketplace.notifications.outbox`).
+    ``headers``: extra header fields (see :data:`EXTRA_HEADERS`). Raises
+    ``ValueError`` for a header not in :data:`EXTRA_HEADERS`."""
+    add_mail(to, subject, body, headers=checked_headers(headers))
 
 
-def deliver(to: str, subject: str, body: str, *, message_id: str | None = None) -> None:
+# The header fields a queued e-mail may add to From, To, Subject, Date and
+# Message-ID: RFC 2369's List-Unsubscribe and RFC 8058's one-click
+# List-Unsubscribe-Post. Nothing else, so no caller can set From or Bcc.
+EXTRA_HEADERS = ("List-Unsubscribe", "List-Unsubscribe-Post")
+
+
+def checked_headers(headers: dict[str, str] | None) -> dict[str, str] | None:
+    """``headers`` when every name is in :data:`EXTRA_HEADERS` and no value holds
+    a line break, else ``ValueError``; None for none."""
+    if not headers:
+        return None
+    for name, value in headers.items():
+        if name not in EXTRA_HEADERS:
+            raise ValueError(f"an e-mail may not set the header {name!r}")
+        if not isinstance(value, str) or "\r" in value or "\n" in value:
+            raise ValueError(f"the header {name!r} must be one line of text")
+    return dict(headers)
+
+
+def unsubscribe_headers(url: str) -> dict[str, str]:
+    """The header fields of a notice that one request stops (RFC 2369, RFC 8058):
+    ``{"List-Unsubscribe": "<url>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}``.
+    ``url`` is an absolute https (or, locally, http) link whose POST, without a
+    session or CSRF token, does the unsubscribing and whose GET only asks to confirm."""
+    return {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+
+
+def deliver(to: str, subject: str, body: str, *, message_id: str | None = None,
+            headers: dict[str, str] | None = None) -> None:
     """Hand one message to the SMTP server (or, without ``MAIL_SERVER``, the local
     outbox ``MAIL_OUTBOX_DIR``, or a line in the log without the body). ``message_id`` (``<…@…>``) is the
     message's ``Message-ID``, the same on every retry of one outbox row; a new
-    one is made without it. Raises ``smtplib.SMTPException``, and ``OSError``
-    when the outbox cannot be written."""
+    one is made without it. ``headers``: extra header fields (:data:`EXTRA_HEADERS`).
+    Raises ``smtplib.SMTPException``, ``ValueError`` for a header not allowed, and
+    ``OSError`` when the outbox cannot be written."""
     config = current_app.config
     message = EmailMessage()
     message["From"] = config["MAIL_FROM"]
@@ -82,6 +119,8 @@ def deliver(to: str, subject: str, body: str, *, message_id: str | None = None) 
     message["Subject"] = subject
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = message_id or make_msgid(domain="backlog-commons.local")
+    for name, value in (checked_headers(headers) or {}).items():
+        message[name] = value
     message.set_content(body)
     if not config.get("MAIL_SERVER") and config.get("MAIL_OUTBOX_DIR"):
         # A Maildir: each message its own file, written atomically (tmp/ then new/).

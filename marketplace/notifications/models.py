@@ -54,7 +54,8 @@ class OutboxMessage(db.Model):
     subject: Mapped[str | None] = mapped_column(String(500))
     body: Mapped[str | None] = mapped_column(Text)
     # A notice: about what (claim, payout, share, certification), which kind, which row,
-    # and the money figures taken from the ledger when it was queued.
+    # and the money figures taken from the ledger when it was queued. A mail keeps its
+    # extra header fields in ``figures`` as {"headers": {name: value}} (see ``headers``).
     notice_subject: Mapped[str | None] = mapped_column(String(20))
     notice_kind: Mapped[str | None] = mapped_column(String(40))
     object_id: Mapped[int | None]
@@ -66,3 +67,11 @@ class OutboxMessage(db.Model):
     sent_at: Mapped[datetime | None]
     # How many e-mails the row became (a notice may go to several people).
     sent_count: Mapped[int | None]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """A mail's extra header fields (``{"List-Unsubscribe": "<https://…>", …}``),
+        empty for none and for a notice."""
+        if self.kind is not OutboxKind.mail or not isinstance(self.figures, dict):
+            return {}
+        return dict(self.figures.get("headers") or {})

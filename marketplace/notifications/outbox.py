@@ -20,9 +20,12 @@ from marketplace.timeutil import utcnow
 SEND_JOB = "jobs.notifications.send_outbox_message"
 
 
-def add_mail(to: str, subject: str, body: str) -> OutboxMessage:
-    """Store one rendered e-mail to ``to`` and send it after commit. Returns the flushed row."""
-    return _add(OutboxMessage(kind=OutboxKind.mail, recipient=to, subject=subject, body=body))
+def add_mail(to: str, subject: str, body: str, *, headers: dict[str, str] | None = None) -> OutboxMessage:
+    """Store one rendered e-mail to ``to`` and send it after commit; ``headers``
+    (extra header fields, e.g. ``List-Unsubscribe``) are kept with it as
+    ``figures = {"headers": {...}}`` (:attr:`OutboxMessage.headers`). Returns the flushed row."""
+    return _add(OutboxMessage(kind=OutboxKind.mail, recipient=to, subject=subject, body=body,
+                              figures={"headers": dict(headers)} if headers else None))
 
 
 def add_notice(subject: str, kind: str, object_id: int, figures: dict | None = None) -> OutboxMessage:

@@ -44,12 +44,14 @@ def send(message_id: int) -> str:
         return f"already {row.state.value}"
     mails = messages_of(row)
     for number, (to, subject, body) in enumerate(mails):
-        deliver(to, subject, body, message_id=f"<outbox-{row.id}.{number}@backlog-commons.local>")
+        deliver(to, subject, body, message_id=f"<outbox-{row.id}.{number}@backlog-commons.local>",
+                headers=row.headers or None)
     row.state = OutboxState.sent
     row.sent_at = utcnow()
     row.sent_count = len(mails)
     if row.kind is OutboxKind.mail:
         row.body = None  # the link it may hold does not outlive the delivery
+        row.figures = None  # nor does the signed link of its List-Unsubscribe header
     db.session.flush()
     return "sent"
 

@@ -216,6 +216,18 @@ def _still_on(repository_id: int) -> bool:
     return setting is not None and setting.enabled
 
 
+def comment_url(item: BacklogItem, comment_id: int, given: str | None = None) -> str:
+    """The web address of comment ``comment_id`` on ``item``'s issue: ``given``
+    (what the forge answered, GitHub's ``html_url``) when it is an http(s)
+    address, else built from the issue's address as the forge builds it —
+    GitLab: the issue's ``web_url`` + ``#note_<id>`` (GitLab's "Notes" API
+    answers no web address); GitHub: ``html_url`` + ``#issuecomment-<id>``."""
+    if given and given.startswith(("https://", "http://")):
+        return given[:2000]
+    anchor = "note_" if item.repository.forge == ForgeKind.gitlab else "issuecomment-"
+    return f"{item.html_url.split('#', 1)[0]}#{anchor}{comment_id}"[:2000]
+
+
 def _find_marked(client, repo: Repository, number: int, mark: str) -> int | None:
     """The id of a comment on the issue that carries ``mark`` (ours, its id lost), or None."""
     for comment_id, body in client.list_comments(repo, number):
@@ -333,10 +345,10 @@ def _write_comment(client, repo: Repository, item: BacklogItem, row: ItemPresenc
         found = _find_marked(client, repo, item.number, marker(item.id))
         if found is None:
             comment_id, url = client.post_comment(repo, item.number, body)
-            row.comment_id, row.comment_url, row.written_key = comment_id, url, key
+            row.comment_id, row.comment_url, row.written_key = comment_id, comment_url(item, comment_id, url), key
             _record(item.id, "post_comment", key, comment_id)
             return
-        row.comment_id = found
+        row.comment_id, row.comment_url = found, comment_url(item, found)
         _record(item.id, "adopt_comment", key, found, "found our marked comment: its id had not been stored")
     try:
         client.edit_comment(repo, item.number, row.comment_id, body)
@@ -345,19 +357,19 @@ def _write_comment(client, repo: Repository, item: BacklogItem, row: ItemPresenc
         _record(item.id, "comment_deleted", key, row.comment_id, "the comment is gone: a person deleted it")
         found = _find_marked(client, repo, item.number, marker(item.id))
         if found is not None:  # a repost whose id was lost
-            row.comment_id = found
+            row.comment_id, row.comment_url = found, comment_url(item, found)
             client.edit_comment(repo, item.number, found, body)
             _record(item.id, "adopt_comment", key, found)
         elif row.reposts >= 1:
             row.abandoned_at = now
-            row.comment_id = None
+            row.comment_id = row.comment_url = None
             _record(item.id, "abandoned", key, None, "deleted twice by a person: not posted again")
             tell_project_deleted(item)
             return
         else:
             row.reposts += 1
             comment_id, url = client.post_comment(repo, item.number, body)
-            row.comment_id, row.comment_url = comment_id, url
+            row.comment_id, row.comment_url = comment_id, comment_url(item, comment_id, url)
             _record(item.id, "repost_comment", key, comment_id)
     row.written_key = key
 
@@ -396,7 +408,7 @@ def forget_abandon(item: BacklogItem, *, actor: User) -> None:
     """A maintainer asks for the comment again on an item where it was deleted twice; flushes."""
     row = db.session.scalar(select(ItemPresence).where(ItemPresence.item_id == item.id))
     if row is not None and row.abandoned_at is not None:
-        row.abandoned_at, row.reposts, row.written_key, row.comment_id = None, 0, None, None
+        row.abandoned_at, row.reposts, row.written_key, row.comment_id, row.comment_url = None, 0, None, None, None
         db.session.flush()
         audit.record("forge_presence.comment_restored", "backlog_item", item.id, actor=f"user:{actor.id}",
                      actor_user_id=actor.id)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -26,6 +27,7 @@ from marketplace.audit.models import AuditEvent
 from marketplace.backlog.models import (
     BacklogItem,
     ItemFunding,
+    ItemLabel,
     ItemLink,
     ItemLinkKind,
     ItemState,
@@ -67,13 +69,15 @@ def once(key: str) -> bool:
     return True
 
 
-def _send_once(key: str, notice: str, person: User | None, **context) -> bool:
-    """Queue the e-mail ``notice`` to ``person`` (a confirmed address only) once for ``key``."""
+def _send_once(key: str, notice: str, person: User | None, *, headers: dict[str, str] | None = None,
+               **context) -> bool:
+    """Queue the e-mail ``notice`` to ``person`` (a confirmed address only) once for
+    ``key``, with the extra header fields ``headers`` (see :func:`mail.send`)."""
     if person is None or not person.email or person.email_verified_at is None:
         return False
     if not once(key):
         return False
-    mail.send(notice, person.email, language=mail.language_of(person), **context)
+    mail.send(notice, person.email, language=mail.language_of(person), headers=headers, **context)
     return True
 
 
@@ -176,23 +180,27 @@ def tell_paid(payout: Payout) -> int:
     for follow in followers(item.id):
         if follow.user_id in funders:
             continue
+        unfollow = unfollow_link(follow)
         told += _send_once(f"paid:payout:{payout.id}:follower:{follow.user_id}", "follow_paid", follow.user,
-                           item=item, payout=payout, pull=pull, names=names,
-                           link=url_for_public("backlog.item", item_id=item.id),
-                           unfollow=unfollow_link(follow))
+                           headers=mail.unsubscribe_headers(unfollow), item=item, payout=payout, pull=pull,
+                           names=names, link=url_for_public("backlog.item", item_id=item.id), unfollow=unfollow)
     return told
 
 
 def tell_solved(item: BacklogItem) -> int:
     """A merged change solves ``item``: each follower gets ``follow_solved``
-    once per item and change. Returns the e-mails queued."""
+    once per item and change, with its one-click unfollow headers
+    (:func:`unfollow_link`, RFC 8058). Returns the e-mails queued."""
     pull = item.solved_by
     if pull is None:
         return 0
-    return sum(_send_once(f"solved:item:{item.id}:pr:{pull.id}:follower:{follow.user_id}", "follow_solved",
-                          follow.user, item=item, pull=pull,
-                          link=url_for_public("backlog.item", item_id=item.id), unfollow=unfollow_link(follow))
-               for follow in followers(item.id))
+    told = 0
+    for follow in followers(item.id):
+        unfollow = unfollow_link(follow)
+        told += _send_once(f"solved:item:{item.id}:pr:{pull.id}:follower:{follow.user_id}", "follow_solved",
+                           follow.user, headers=mail.unsubscribe_headers(unfollow), item=item, pull=pull,
+                           link=url_for_public("backlog.item", item_id=item.id), unfollow=unfollow)
+    return told
 
 
 def connect_signals() -> None:
@@ -277,7 +285,9 @@ def read_unfollow_token(token: str) -> tuple[int, int] | None:
 
 
 def unfollow_link(follow_row: ItemFollow) -> str:
-    """The absolute unfollow link for an e-mail to the follower."""
+    """The absolute unfollow link for an e-mail to the follower (its body and its
+    ``List-Unsubscribe`` header): GET asks to confirm, POST (one click, RFC 8058,
+    no session or CSRF token: the signed token is the authority) unfollows."""
     return url_for_public("roles.unfollow", token=unfollow_token(follow_row.item_id, follow_row.user_id))
 
 
@@ -295,10 +305,12 @@ def certified_project_ids(user_id: int, at: datetime | None = None) -> tuple[boo
 
 def items_for(user: User, *, limit: int = 100) -> dict:
     """Open, funded, visible items for an implementor: ``{"items", "skills",
-    "languages", "certified_globally", "projects"}``. An item is kept when
-    its labels, title or repository language name one of the person's skills or
-    languages (case-insensitive; every item when they gave none), and its
-    project certifies them (every project when certified globally; every
+    "languages", "certified_globally", "projects"}``. An item is kept when one
+    of the person's skills is named by its labels or title (case-insensitive,
+    within a word: "test" finds "testing"), or one of the programming languages
+    of their profile is one of its repository's languages
+    (:func:`repository_languages`); every item when they gave neither. Its
+    project must certify them (every project when certified globally; every
     project when not certified at all, so the list says why nothing pays yet).
     Most funded first (held money in any currency, minor units summed only
     within a currency: the order is by the largest held amount)."""
@@ -316,19 +328,57 @@ def items_for(user: User, *, limit: int = 100) -> dict:
     if not globally and project_ids:
         query = query.where(Repository.project_id.in_(project_ids))
     items = list(db.session.scalars(query.limit(limit * 5)))
-    words = skills + languages
-    if words:
-        items = [item for item in items if _matches(item, words)]
+    if skills or languages:
+        spoken = repository_languages({item.repository_id for item in items}) if languages else {}
+        wanted = [_words(language) for language in languages]
+        items = [item for item in items
+                 if _names_skill(item, skills) or _speaks(spoken.get(item.repository_id, set()), wanted)]
     projects = list(db.session.scalars(select(MemberProject).where(MemberProject.id.in_(project_ids))
                                        .order_by(MemberProject.name))) if project_ids else []
     return {"items": items[:limit], "skills": skills, "languages": languages, "certified_globally": globally,
             "projects": projects}
 
 
-def _matches(item: BacklogItem, words: list[str]) -> bool:
+def repository_languages(repository_ids: set[int]) -> dict[int, set[tuple[str, ...]]]:
+    """The languages of each repository as sync stores them: the repository
+    stores no language of its own, so they are the label names its synced
+    issues carry (``python``, ``lang: JavaScript``, ``language/c++``), each as
+    its lower-case words (:func:`_words`). ``{repository id: {("lang", "javascript"), …}}``;
+    a repository whose issues carry no label is absent. One query."""
+    if not repository_ids:
+        return {}
+    rows = db.session.execute(
+        select(BacklogItem.repository_id, ItemLabel.name).distinct()
+        .join(ItemLabel, ItemLabel.item_id == BacklogItem.id)
+        .where(BacklogItem.repository_id.in_(repository_ids), BacklogItem.deleted_at.is_(None)))
+    found: dict[int, set[tuple[str, ...]]] = {}
+    for repository_id, name in rows:
+        found.setdefault(repository_id, set()).add(_words(name))
+    return found
+
+
+_WORD = re.compile(r"[a-z0-9+#]+")
+
+
+def _words(text: str) -> tuple[str, ...]:
+    """Lower-case words of ``text``; ``+`` and ``#`` belong to a word (C++, C#)."""
+    return tuple(_WORD.findall(text.lower()))
+
+
+def _speaks(labels: set[tuple[str, ...]], wanted: list[tuple[str, ...]]) -> bool:
+    """Whether a language (its words) is whole words of one of the labels: "java" is
+    "lang: Java" but not "javascript"; "objective-c" is "language/objective-c"."""
+    for language in wanted:
+        size = len(language)
+        if size and any(label[i:i + size] == language for label in labels for i in range(len(label) - size + 1)):
+            return True
+    return False
+
+
+def _names_skill(item: BacklogItem, skills: list[str]) -> bool:
     labels = [label.name.lower() for label in getattr(item, "labels", []) or []]
-    text = " ".join([item.title.lower(), *labels, (getattr(item.repository, "language", None) or "").lower()])
-    return any(word in text for word in words)
+    text = " ".join([item.title.lower(), *labels])
+    return any(skill in text for skill in skills)
 
 
 # --- firms paid as firms --------------------------------------------------------------

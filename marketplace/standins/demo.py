@@ -29,6 +29,11 @@ month:
   bank transfer) gets one funder × 100.00 on one item, four × 25.00 on
   another and a hundred neighbours × 1.00 on a third: its page publishes
   the distribution (raw 0 / 300.00 / 9,900.00; shares 0 / 29.41 / 970.59).
+- the commons on the forge (issue 22): ODK's maintainer turns the living
+  comment and the ``bounty`` label on for ``getodk/central`` (:data:`PRESENCE`);
+  the local forge takes the comment when its items are funded, and every
+  later state (claimed, solved, paid) edits it: ``make run`` then shows it on
+  the local forge's issue page, and the item page links to it;
 - recurring funding (issue 18): the Community Health Toolkit's fund gets two
   monthly subscribers — the foundation by card (200.00, Stripe Billing: the
   local Stripe's Checkout in subscription mode, its signed
@@ -40,7 +45,8 @@ month:
 Then it runs the ledger check (``flask ledger check``) and prints "ledger ok"
 and the month's figures per currency, read from the ledger. The local
 Stripe's objects are saved where ``python -m marketplace.standins.serve``
-finds them (``<database dir>/standins/local-stripe.json``), with the e-mails
+finds them (``<database dir>/standins/local-stripe.json``), as are the local
+forge's comments and labels (``local-forge.json``), with the e-mails
 sent (``<database dir>/standins/mail``, shown at ``/dev/mail``), so the
 served demo knows its Checkout Sessions, accounts and transfers.
 
@@ -120,12 +126,14 @@ from marketplace.pledges.models import Pledge, Rail
 from marketplace.pools import queries as pool_queries
 from marketplace.pools import service as pools
 from marketplace.pools.models import MatchingPool, PoolKind
+from marketplace.presence import service as presence
 from marketplace.projects import service as projects
 from marketplace.projects.models import MemberProject
 from marketplace.projects.registry import import_registry, load_registry_file
 from marketplace.reports.screening import import_screening, load_screening_file
 from marketplace.scheduling.service import schedule
 from marketplace.standins import refusals
+from marketplace.standins.forge import LocalForge
 from marketplace.standins.serve import derived_secret
 from marketplace.standins.stripe import LocalStripe
 from marketplace.timeutil import utcnow
@@ -177,6 +185,12 @@ CAST = (
     Person("rahul", "Rahul Verma", "rahul.verma@example.org", "IN", implementor=True,
            github=(91_000_104, "rahulverma-codes"), skills=("TypeScript", "React", "Elasticsearch")),
 )
+
+# The repository whose maintainer turns the living comment and label on (issue 22), and who.
+PRESENCE = ("getodk/central", "tomas")
+# The GitHub App installation the local forge plays for it (made up: no App token is bought
+# without GITHUB_APP_ID, so the writes reach the local forge at GITHUB_API_URL unauthenticated).
+PRESENCE_INSTALLATION_ID = 1
 
 # Real items of the seed snapshot: key → (repository, issue number, its default branch on GitHub).
 ITEMS = {
@@ -361,6 +375,18 @@ class Month:
         self.say("Day 1   13 people sign up (made up; see marketplace/standins/demo.py): a fiscal host, three "
                  "maintainers, five funders, four implementors; the Nairobi Code Collective and the Northwind "
                  "Health Foundation are created; the implementors are certified")
+
+    def forge_presence(self) -> None:
+        """The maintainer of :data:`PRESENCE` turns the living comment and label on for it
+        (the App's installation is the local forge's), as on the project's forge settings page."""
+        repository, maintainer = PRESENCE
+        owner, name = repository.split("/")
+        with self.step():
+            repo = find_repository("github.com", owner, name)
+            repo.installation_id = PRESENCE_INSTALLATION_ID
+            presence.set_presence(repo, True, actor=self.user(maintainer))
+        self.say(f"        ODK's maintainer turns the bounty comment and label on for {repository}: "
+                 "the local forge shows them on its issues")
 
     # --- money in -------------------------------------------------------------------
 
@@ -715,6 +741,7 @@ class Month:
         """Play the month; return what it produced. Raises :class:`DemoError` when the app
         does not do what a step expects."""
         self.cast()
+        self.forge_presence()
         self.say("Week 1  Funders pledge")
         self.card_pledge("lena-pouchdb", "lena", "pouchdb", "250.00", "EUR")
         self.card_pledge("daniel-pouchdb", "daniel", "pouchdb", "100.00", "USD")
@@ -824,7 +851,8 @@ def play(database_url: str, *, secret_key: str, state_dir: Path, public_url: str
          say: Callable[[str], None] = print) -> Outcome:
     """Rebuild ``database_url`` (which must be empty) and play the month on it.
 
-    ``state_dir`` receives the local Stripe's state (``local-stripe.json``)
+    ``state_dir`` receives the local Stripe's state (``local-stripe.json``),
+    the local forge's (``local-forge.json``: the living comments and labels)
     and the e-mails sent (``mail/``): what ``serve.py`` reads beside the
     database. ``public_url`` is where the demo will be served (links in
     e-mails and Stripe's return addresses). Webhook secrets are derived from
@@ -856,11 +884,17 @@ def play(database_url: str, *, secret_key: str, state_dir: Path, public_url: str
     stripe = LocalStripe(webhook_url=app_url + "/webhooks/stripe", webhook_secret=stripe_secret,
                          state_path=str(state_dir / "local-stripe.json"))
     app.config["STRIPE_API_BASE"] = stripe.url
+    # The living comment's writes (issue 22) go to the local forge, whose state serve.py loads.
+    forge = LocalForge(webhook_url=app_url + "/webhooks/github", webhook_secret=app.config["GITHUB_WEBHOOK_SECRET"],
+                       state_path=str(state_dir / "local-forge.json"))
+    app.config["GITHUB_API_URL"] = forge.url
     try:
         outcome = Month(app, stripe, app_url, say).play()
     finally:
         stripe.save()
         stripe.stop()
+        forge.save()
+        forge.stop()
         server.shutdown()
         server.server_close()
         with app.app_context():

@@ -39,6 +39,14 @@ uses the app's id when it has one (else its own, which the app learns on the
 first delivery) and numbers new pull requests above every issue and pull
 request number the app holds (GitHub numbers both in one sequence).
 
+Merging a pull request also closes the issue its body names ("Fixes #N"), as
+GitHub does for a merge into the default branch: after the ``pull_request``
+``closed`` delivery comes the ``issues`` ``closed`` delivery with
+``state_reason: "completed"``. Its issue is the app's own (``issues``, a
+callable, see :func:`issues_in_database`: its id, title, body, labels and
+author), so the delivery changes nothing but the state; an issue the app does
+not hold, or holds closed, gets no delivery.
+
 Every page says it is a local stand-in; nothing reaches GitHub.
 """
 from __future__ import annotations
@@ -61,6 +69,7 @@ from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from sqlalchemy import create_engine, func, select
+from sqlalchemy.orm import Session
 
 from marketplace.backlog.models import BacklogItem, PullRequest
 from marketplace.forges.models import Repository
@@ -161,6 +170,36 @@ def repositories_in_database(database_uri: str) -> Callable[[], dict[str, dict]]
     return read
 
 
+def issue_fields(item: BacklogItem) -> dict:
+    """What the local forge needs of an issue the app holds, from its backlog item:
+    ``{"id", "number", "title", "body", "state", "labels": [names], "author_login",
+    "author_id", "html_url", "created_at": "YYYY-MM-DDTHH:MM:SSZ", "comments"}``."""
+    return {"id": item.forge_id, "number": item.number, "title": item.title, "body": item.body,
+            "state": item.state.value, "labels": sorted(label.name for label in item.labels),
+            "author_login": item.author_login, "author_id": item.author_forge_id, "html_url": item.html_url,
+            "created_at": item.forge_created_at.strftime("%Y-%m-%dT%H:%M:%SZ"), "comments": item.comments_count}
+
+
+def issues_in_database(database_uri: str) -> Callable[[str, int], dict | None]:
+    """A callable reading one GitHub issue of the app's backlog from its database:
+    ``(full_name, number) → issue_fields(item)``, or None when the app holds no
+    such issue (or holds it deleted). For ``make run``; the engine is made on first use."""
+    engine = None
+
+    def read(full_name: str, number: int) -> dict | None:
+        nonlocal engine
+        if engine is None:
+            engine = create_engine(database_uri)
+        with Session(engine) as session:
+            item = session.scalar(
+                select(BacklogItem).join(Repository, Repository.id == BacklogItem.repository_id)
+                .where(Repository.host == "github.com", Repository.path_key == full_name.lower(),
+                       BacklogItem.number == number, BacklogItem.deleted_at.is_(None)))
+            return issue_fields(item) if item is not None else None
+
+    return read
+
+
 def _post(url: str, body: bytes, headers: dict) -> tuple[int, str]:
     """POST a delivery; returns (HTTP status, the start of the answer). Raises ``OSError`` when unreachable."""
     request = urllib.request.Request(url, data=body, method="POST", headers=headers)
@@ -189,11 +228,13 @@ class LocalForge(StandInServer):
     def __init__(self, host: str = "127.0.0.1", port: int = 0, webhook_url: str | None = None,
                  webhook_secret: str | None = None, state_path: str | None = None,
                  repositories: Callable[[], dict[str, dict]] | None = None,
-                 send: Callable[[str, bytes, dict], tuple[int, str]] | None = None):
+                 send: Callable[[str, bytes, dict], tuple[int, str]] | None = None,
+                 issues: Callable[[str, int], dict | None] | None = None):
         self.webhook_url, self.webhook_secret = webhook_url, webhook_secret
         self.send = send or _post
         self.state_path = state_path
         self.repositories = repositories
+        self.issues = issues  # (full name, number) → the app's issue (issue_fields), or None
         self.users: dict[str, dict] = {}  # lower-case login → {"login", "id"}
         # lower-case full name → {"full_name", "id", "default_branch", "admins", "pulls", "max_number"}
         self.repos: dict[str, dict] = {}
@@ -378,9 +419,46 @@ class LocalForge(StandInServer):
         return repo, pull
 
     def merge_pull_request(self, repo_full_name: str, number: int) -> int | None:
-        """Merge an open pull request; sends ``pull_request.closed`` with ``merged: true``.
-        Returns the app's HTTP status for the delivery. Raises :class:`ForgeError` when it is not open."""
-        return self._close(repo_full_name, number, merged=True)
+        """Merge an open pull request; sends ``pull_request.closed`` with ``merged: true``,
+        then, as GitHub does for a merge into the default branch whose body says
+        "Fixes #N", ``issues.closed`` (``state_reason: "completed"``) for issue N
+        when the app holds it open (:meth:`close_fixed_issue`). Returns the app's
+        HTTP status for the ``pull_request`` delivery. Raises :class:`ForgeError` when it is not open."""
+        status = self._close(repo_full_name, number, merged=True)
+        repo, pull = self._pull(repo_full_name, number)
+        self.close_fixed_issue(repo, pull)
+        return status
+
+    def close_fixed_issue(self, repo: dict, pull: dict) -> int | None:
+        """Send ``issues.closed`` (completed) for the issue a merged pull request fixes,
+        with the app's issue (``issues``) closed now; returns the app's HTTP status, or
+        None when nothing is sent (no ``issues`` callable, the app does not hold the
+        issue or holds it closed, the pull request is not merged)."""
+        if self.issues is None or not pull.get("merged_at"):
+            return None
+        known = self.issues(repo["full_name"], int(pull["issue"]))
+        if not known or known.get("state") != "open":
+            return None
+        with self._lock:
+            data = {"action": "closed", "issue": self._issue_object(repo, known, closed_at=pull["merged_at"]),
+                    "repository": self._repository_object(repo), "sender": self._user_object(pull["author"])}
+        return self._send_delivery("issues", "closed", repo, int(pull["issue"]), data)
+
+    def _issue_object(self, repo: dict, known: dict, *, closed_at: str | None = None) -> dict:
+        """The app's issue (:func:`issue_fields`) in GitHub's shape; closed as completed at ``closed_at``."""
+        api = f"{self.url}/repos/{repo['full_name']}"
+        user = None
+        if known.get("author_login") and isinstance(known.get("author_id"), int):
+            user = {"login": known["author_login"], "id": known["author_id"], "type": "User",
+                    "url": f"{self.url}/users/{known['author_login']}",
+                    "html_url": f"{self.url}/{known['author_login']}", "site_admin": False}
+        return {"url": f"{api}/issues/{known['number']}", "repository_url": api, "id": known["id"],
+                "node_id": _node_id("I_", known["id"]), "number": known["number"], "title": known["title"],
+                "body": known.get("body"), "user": user, "labels": [{"name": n} for n in known.get("labels") or []],
+                "state": "closed" if closed_at else "open", "state_reason": "completed" if closed_at else None,
+                "locked": False, "comments": known.get("comments") or 0, "html_url": known["html_url"],
+                "created_at": known["created_at"], "updated_at": closed_at or _now(), "closed_at": closed_at,
+                "author_association": "NONE"}
 
     def close_pull_request(self, repo_full_name: str, number: int) -> int | None:
         """Close an open pull request without merging; sends ``pull_request.closed`` with
@@ -523,7 +601,8 @@ class LocalForge(StandInServer):
         rows = self.comments.get(self._issue_key(full_name, number), [])
         labels = self.labels.get(self._issue_key(full_name, number), [])
         shown = "".join(
-            f"<article aria-label='comment {c['id']}'><p class=note>{html.escape(self.users[c['author']]['login'])}"
+            f"<article id='issuecomment-{c['id']}' aria-label='comment {c['id']}'><p class=note>"
+            f"{html.escape(self.users[c['author']]['login'])}"
             f" · {html.escape(c['updated_at'])}</p><pre>{html.escape(c['body'])}</pre></article>" for c in rows
         ) or "<p>No comment yet.</p>"
         tags = ", ".join(html.escape(n) for n in labels) or "none"

@@ -30,7 +30,7 @@ from marketplace import config as config_module
 from marketplace import create_app
 from marketplace.scheduling.service import InProcessScheduler
 from marketplace.standins import refusals
-from marketplace.standins.forge import LocalForge, repositories_in_database
+from marketplace.standins.forge import LocalForge, issues_in_database, repositories_in_database
 from marketplace.standins.stripe import LocalStripe
 
 log = logging.getLogger("marketplace.standins")
@@ -96,14 +96,16 @@ def start(config: dict, public_url: str, state_dir: Path) -> StandIns:
 
 def _start_forge(config: dict, public_url: str, secret_key: str, state_dir: Path):
     """The local forge, as ``(server, overrides)``, or None when a real GitHub OAuth app is set.
-    It reads the app's GitHub repositories from the app's database, so its deliveries
-    carry the repository ids the app knows and its pull requests take free numbers."""
+    It reads the app's GitHub repositories and issues from the app's database, so its deliveries
+    carry the repository and issue ids the app knows, its pull requests take free numbers,
+    and a merge closes the issue it fixes."""
     if config.get("GITHUB_OAUTH_CLIENT_ID"):
         return None
     webhook_secret = derived_secret(secret_key, "github")
     server = LocalForge(webhook_url=public_url + "/webhooks/github", webhook_secret=webhook_secret,
                         state_path=str(state_dir / "local-forge.json"),
-                        repositories=repositories_in_database(config["SQLALCHEMY_DATABASE_URI"]))
+                        repositories=repositories_in_database(config["SQLALCHEMY_DATABASE_URI"]),
+                        issues=issues_in_database(config["SQLALCHEMY_DATABASE_URI"]))
     return server, server.app_config(webhook_secret)
 
 

@@ -220,3 +220,56 @@ def test_the_demo_never_takes_make_runs_database():
 
     with pytest.raises(SystemExit, match="make run's database"):
         demo.main(["--database", str(INSTANCE_DIR / "backlog.sqlite3")])
+
+
+def test_the_demo_turns_the_living_comment_on_for_one_repository_and_the_served_forge_shows_it(
+        played, demo_app):
+    """getodk/central's comments were written to the local forge during the month; serve.py's
+    forge loads them, and the item page links to the comment on it."""
+    from sqlalchemy import select
+
+    from marketplace.extensions import db
+    from marketplace.presence.models import ForgeWrite, ItemPresence, RepositoryPresence
+    from marketplace.presence.service import marker
+    from marketplace.standins.forge import LocalForge
+
+    outcome = played[1]
+    entities, round_a = outcome.items["entities"], outcome.items["round-a"]
+    with demo_app.app_context():
+        [enabled] = db.session.scalars(select(RepositoryPresence).where(RepositoryPresence.enabled)).all()
+        assert (enabled.repository.full_name, enabled.changed_by_id) == ("getodk/central", outcome.people["tomas"])
+        rows = {row.item_id: row for row in db.session.scalars(select(ItemPresence))}
+        assert sorted(rows) == sorted([entities, round_a])  # only the repository turned on
+        writes = list(db.session.scalars(select(ForgeWrite.action).where(ForgeWrite.item_id == entities)
+                                         .order_by(ForgeWrite.id)))
+        with demo_app.test_request_context():
+            previous_key, demo_app.config["SECRET_KEY"] = demo_app.config["SECRET_KEY"], SECRET
+            try:
+                mark = marker(entities)  # keyed by the secret the month was played with
+            finally:
+                demo_app.config["SECRET_KEY"] = previous_key
+        comment_id = rows[entities].comment_id
+    # One comment, edited as the item went: € pledged, claimed, solved, the $ payout, the € payout
+    # (the label goes when nothing is held any more, before the last edit that says so).
+    assert writes == ["post_comment", "add_label", "edit_comment", "edit_comment", "edit_comment",
+                      "edit_comment", "remove_label", "edit_comment"]
+    forge = LocalForge(state_path=str(played[3] / "local-forge.json"))
+    try:
+        [living] = forge.comments["getodk/central#688"]
+        assert living["id"] == comment_id and living["body"].startswith(mark)
+        assert "Paid: " in living["body"] and "went to the implementors. Thank you!" in living["body"]
+        assert forge.labels["getodk/central#688"] == []  # paid: nothing held, the label went
+        assert forge.labels["getodk/central#1887"] == ["bounty"]  # the round's item: money held
+        with urllib.request.urlopen(f"{forge.url}/getodk/central/issues/688", timeout=10) as answer:
+            page = answer.read().decode()
+        assert f"id='issuecomment-{comment_id}'" in page and "Thank you!" in page
+    finally:
+        forge.stop()
+    previous = demo_app.config.get("STANDINS")
+    demo_app.config["STANDINS"] = {"forge": "http://127.0.0.1:9"}  # make run's forge, wherever it listens
+    try:
+        item_page = demo_app.test_client().get(f"/items/{entities}").get_data(as_text=True)
+    finally:
+        demo_app.config["STANDINS"] = previous
+    assert (f'<a href="http://127.0.0.1:9/getodk/central/issues/688#issuecomment-{comment_id}">'
+            "The bounty's comment on the issue</a>") in item_page

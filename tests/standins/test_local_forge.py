@@ -261,3 +261,62 @@ def test_the_local_forge_lists_a_pull_requests_reviews_as_github_does(forge):
     assert [d["event"] for d in forge.deliveries] == ["pull_request"]  # the opening; no review delivery
     with pytest.raises(ForgeError):
         forge.review_pull_request("org/repo", number, "mentor", "DISMISSED")
+
+
+def test_a_merge_on_the_local_forge_closes_the_fixed_issue_as_completed_through_the_webhook(session, client):
+    from marketplace.backlog.models import BacklogItem, ItemLabel, ItemState
+    from marketplace.standins.forge import issue_fields
+    from marketplace.webhooks.models import WebhookDelivery
+
+    world = World(session, client)
+
+    def app_issue(full_name: str, number: int):
+        item = session.scalar(select(BacklogItem).where(BacklogItem.repository_id == world.repo.id,
+                                                        BacklogItem.number == number))
+        return issue_fields(item) if item is not None else None
+
+    forge = LocalForge(webhook_url="http://localhost/webhooks/github", webhook_secret=GITHUB_SECRET,
+                       send=_through(client), issues=app_issue, repositories=lambda: {
+                           "Codertocat/Hello-World": {"id": world.repo.forge_id, "max_number": 12}})
+    try:
+        implementor, item = _funded_claimed_item(world, forge.authorize("kofi"))
+        session.add(ItemLabel(item_id=item.id, name="help wanted"))
+        session.flush()
+        before = (item.forge_id, item.title, item.body, item.author_login, item.html_url)
+        number = forge.open_pull_request("Codertocat/Hello-World", 12, "kofi")
+        assert forge.merge_pull_request("Codertocat/Hello-World", number) == 202
+        # Merged again is refused; the issue is closed in the app now: no second issues delivery.
+        assert forge.close_fixed_issue(forge.repos["codertocat/hello-world"],
+                                       forge.repos["codertocat/hello-world"]["pulls"][str(number)]) is None
+    finally:
+        forge.stop()
+
+    assert [(d["event"], d["action"], d["number"], d["status"]) for d in forge.deliveries] == [
+        ("pull_request", "opened", 13, 202), ("pull_request", "closed", 13, 202), ("issues", "closed", 12, 202)]
+    session.refresh(item)
+    assert (item.state, item.state_reason) == (ItemState.closed, "completed")
+    # Only the state changed: the delivery carried the app's own issue.
+    assert (item.forge_id, item.title, item.body, item.author_login, item.html_url) == before
+    assert sorted(label.name for label in item.labels) == ["bug", "help wanted"]  # "bug": the recorded issue's
+    pull = session.scalar(select(PullRequest).where(PullRequest.repository_id == world.repo.id,
+                                                    PullRequest.number == 13))
+    assert item.solved_by_id == pull.id
+    [payout] = world.payouts_of(item)
+    assert (payout.state, payout.suggested_recipient_id) == (PayoutState.proposed, implementor.id)
+    delivery = session.scalars(select(WebhookDelivery).where(WebhookDelivery.event == "issues")
+                               .order_by(WebhookDelivery.id.desc())).first()
+    assert (delivery.action, delivery.outcome) == ("closed", f"item {item.id} updated")
+
+
+def test_a_merge_fixing_an_issue_the_app_does_not_hold_sends_no_issues_delivery(session, client):
+    world = World(session, client)
+    forge = LocalForge(webhook_url="http://localhost/webhooks/github", webhook_secret=GITHUB_SECRET,
+                       send=_through(client), issues=lambda full_name, number: None, repositories=lambda: {
+                           "Codertocat/Hello-World": {"id": world.repo.forge_id, "max_number": 40}})
+    try:
+        number = forge.open_pull_request("Codertocat/Hello-World", 39, "kofi")
+        assert forge.merge_pull_request("Codertocat/Hello-World", number) == 202
+    finally:
+        forge.stop()
+    assert [(d["event"], d["action"]) for d in forge.deliveries] == [("pull_request", "opened"),
+                                                                     ("pull_request", "closed")]
