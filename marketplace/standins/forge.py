@@ -136,6 +136,7 @@ def page(title: str, body: str) -> str:
             "line-height:1.5;color:#1f2328}.standin{background:#fff3cd;color:#3d2e00;border:1px solid #8a6d00;"
             "padding:.5rem}button{font-size:1rem;padding:.4rem 1rem;margin:.2rem 0}"
             "input,select{font-size:1rem;padding:.3rem;max-width:100%;box-sizing:border-box}"
+            "pre{white-space:pre-wrap;overflow-wrap:anywhere}"
             "label{display:block;margin-top:.6rem;font-weight:600}table{border-collapse:collapse;width:100%}"
             "td,th{text-align:left;padding:.25rem .4rem;border-bottom:1px solid #d0d7de;vertical-align:top}"
             ".wrap{overflow-x:auto}.note{color:#59636e}a{color:#0550ae}</style></head><body>"
