@@ -262,6 +262,12 @@ def review(claim: Claim, *, mentor: User, verdict: ReviewVerdict, note: str = ""
     if len(note or "") > MAX_NOTE:
         raise TrainingError(_("The note may have at most %(most)d characters.", most=MAX_NOTE))
     item = db.session.get(BacklogItem, claim.item_id, with_for_update=True, populate_existing=True)
+    # A take-over (under the training claim's row lock) may have named another mentor since
+    # the first look: read the mentor again under that lock, or a removed mentor's review
+    # waiting here would be recorded after the take-over and could propose the payout.
+    training = db.session.get(TrainingClaim, claim.id, with_for_update=True, populate_existing=True)
+    if training.mentor_id != mentor.id:
+        raise TrainingError(_("Only the mentor named on the claim reviews it."))
     db.session.refresh(claim)
     if claim.state not in HOLDING_CLAIM_STATES:
         raise TrainingError(_("This claim is not being worked on; there is nothing to review."))

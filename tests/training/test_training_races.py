@@ -3,10 +3,11 @@ the same moment; at most one active training claim per trainee holds."""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 
 from marketplace.accounts.models import User
 from marketplace.backlog.models import BacklogItem, ItemState
@@ -151,8 +152,10 @@ def test_two_merges_completing_at_once_certify_the_trainee_once(race_app):
         db.session.remove()
 
 
-def _seed_orphaned_claim() -> tuple[int, list[int]]:
-    """An approved training claim whose mentor's account was deleted; two mentors of the project (certified)."""
+def _seed_orphaned_claim(*, removed: bool = False) -> tuple[int, list[int]]:
+    """An approved training claim whose mentor's account was deleted (``removed``: who was
+    removed as a mentor of the project instead, keeping the account); two mentors of the
+    project (certified)."""
     from marketplace.claims.models import Certification, ClaimState
     from marketplace.training.models import ProjectMentor
 
@@ -185,7 +188,10 @@ def _seed_orphaned_claim() -> tuple[int, list[int]]:
     db.session.add(TrainingClaim(claim_id=claim.id, project_id=project.id, trainee_id=trainee.id,
                                  mentor_id=m1.id))
     db.session.commit()
-    db.session.execute(delete(User).where(User.id == m1.id))  # the mentor's account goes
+    if removed:  # no longer a mentor of the project: still named on the claim
+        db.session.execute(delete(ProjectMentor).where(ProjectMentor.user_id == m1.id))
+    else:
+        db.session.execute(delete(User).where(User.id == m1.id))  # the mentor's account goes
     db.session.commit()
     return claim.id, [m2.id, m3.id]
 
@@ -230,4 +236,56 @@ def test_two_mentors_taking_over_an_orphaned_claim_at_once_name_one(race_app):
                                  .where(AuditEvent.action == "training.mentor_took_over")) == 1
         assert db.session.scalar(select(func.count()).select_from(OutboxMessage)
                                  .where(OutboxMessage.notice_subject == "training")) == 1
+        db.session.remove()
+
+
+@pytest.mark.postgres
+def test_a_removed_mentors_review_waiting_on_the_item_lock_during_a_take_over_is_refused(race_app):
+    """M1, removed as a mentor, approves the change from the site: the review passes its
+    first look (M1 is still named) and waits for the item's row lock, held here while M2
+    takes the claim over and commits. M1's review then finds M2 named and is refused: no
+    review by M1 is recorded after the take-over (it would count for nothing, and an
+    approval would have proposed the payout with M1's share)."""
+    from marketplace.training import service as training
+    from marketplace.training.models import MentorReview, ReviewVerdict
+
+    with race_app.app_context():
+        claim_id, (m2_id, _m3_id) = _seed_orphaned_claim(removed=True)
+        m1_id = db.session.scalar(select(User.id).where(User.display_name == "m1"))
+        item_id = db.session.get(Claim, claim_id).item_id
+        db.session.remove()
+    outcome = []
+
+    def review_as_m1():
+        with race_app.app_context():
+            try:
+                claim, m1 = db.session.get(Claim, claim_id), db.session.get(User, m1_id)
+                training.review(claim, mentor=m1, verdict=ReviewVerdict.approved)
+                db.session.commit()
+                outcome.append("recorded")
+            except training.TrainingError as exc:
+                db.session.rollback()
+                outcome.append(str(exc))
+            finally:
+                db.session.remove()
+
+    with race_app.app_context():
+        db.session.get(BacklogItem, item_id, with_for_update=True)  # the item's row lock, held
+        thread = threading.Thread(target=review_as_m1)
+        thread.start()
+        for _ in range(400):  # until M1's review waits on the item's lock
+            if db.session.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                      "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")):
+                break
+            time.sleep(0.025)
+        else:
+            raise AssertionError("M1's review never waited on the item's lock")
+        training.take_over(db.session.get(Claim, claim_id), mentor=db.session.get(User, m2_id))
+        db.session.commit()
+        thread.join(30)
+        db.session.remove()
+    assert outcome == ["Only the mentor named on the claim reviews it."]
+    with race_app.app_context():
+        assert db.session.get(TrainingClaim, claim_id).mentor_id == m2_id
+        assert db.session.scalar(select(func.count()).select_from(MentorReview)) == 0
         db.session.remove()
