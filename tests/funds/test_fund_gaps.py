@@ -403,3 +403,29 @@ def test_a_failure_for_a_refund_nobody_made_on_our_charges_moves_nothing(fw, ses
         assert fw.deliver(kind, ghost).status is DeliveryStatus.processed
     assert (fund_balance(fw.fund), _account(fw, AccountKind.subscriber_refunds)) == (2000, 0)
     assert check() == []
+
+
+def test_names_a_spreadsheet_would_run_are_quoted_in_every_row_of_the_fund_statement_csv(fw, session):
+    """A project named "+…" and an organisation named "=…": in the paid-in and the
+    allotted rows both start with an apostrophe (CSV injection)."""
+    import csv
+    import io
+
+    from marketplace.money import Money
+    from marketplace.organisations import service as organisations
+    from marketplace.reports.fund_statements import organisation_statement, statement_csv
+    from marketplace.timeutil import utcnow
+
+    fw.project.name = "+SUM(1,1)"
+    owner = fw.user("formula-owner@example.org")
+    org = organisations.create('=HYPERLINK("http://evil.example","x")', kind="funder", country="KE", owner=owner)
+    sub = funds.subscribe(fw.fund, owner, 1500, rail=SubscriptionRail.bank_transfer, organisation_id=org.id)
+    assert funds.record_transfer(sub.id, Money(1500, "USD"), reference="F-1", received_on=utcnow().date(),
+                                 actor=fw.admin)
+    funds.allot(fw.fund.id, fw.issue(531), 1000, reason="=1+1", maintainer=fw.maintainer)
+    session.flush()
+    rows = list(csv.DictReader(io.StringIO(statement_csv(organisation_statement(org.id)))))
+    assert [(r["kind"], r["project"], r["reason"], r["for_organisation"]) for r in rows] == [
+        ("paid_in", "'+SUM(1,1)", "", "'" + org.name),
+        ("allotted", "'+SUM(1,1)", "'=1+1", "'" + org.name)]
+    assert check() == []
