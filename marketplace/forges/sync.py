@@ -221,10 +221,11 @@ def sync_reviews(repo: Repository, client) -> list[int]:
                 external_id = f"{repo.host}:review:{found.review_id}"
             else:
                 at = found.submitted_at.isoformat() if found.submitted_at else ""
-                external_id = f"{repo.host}:approval:{pull.forge_id or pull.number}:{found.reviewer_forge_id}:{at}"
+                external_id = (f"{repo.host}{training.SYNC_SIGHTING}{pull.forge_id or pull.number}:"
+                               f"{found.reviewer_forge_id}:{at}")
             recorded += training.record_forge_review(
                 pull, reviewer_forge_id=found.reviewer_forge_id, verdict=verdict, note=found.body,
-                external_id=external_id, submitted_at=found.submitted_at)
+                external_id=external_id, submitted_at=found.submitted_at, standing=found.review_id is None)
         db.session.commit()
     return recorded
 

@@ -52,7 +52,7 @@ from marketplace.funds.models import (
     SubscriptionState,
 )
 from marketplace.ledger import service as ledger
-from marketplace.ledger.models import AccountKind
+from marketplace.ledger.models import AccountKind, LedgerEntry, LedgerTransaction
 from marketplace.money import MAX_MINOR, Money, exponent
 from marketplace.notifications import mail
 from marketplace.notifications.links import url_for_public
@@ -288,6 +288,54 @@ def take_back(receipt_id: int, key: str, amount_minor: int, *, why: str, actor: 
         audit.record("fund.taken_back_uncovered", "project_fund", fund.id, actor=actor,
                      details={"receipt": receipt.id, "key": key, "covered_minor": covered})
     return amount
+
+
+def taken_back_failed(receipt_id: int, key: str, *, actor: str = "stripe") -> int:
+    """A refund made at Stripe (``key`` ``refund:<re_…>``, as :func:`take_back`
+    had it) failed afterwards (the card was closed…): Stripe holds its amount
+    again, so the take-back is undone, once per key, under the fund's row lock —
+    ``subscriber_refunds`` −, fund + what the fund paid (key
+    ``fund-taken-back:<key>:failed``), commons' funds + what the commons covered
+    (key ``…:failed:covered``), posted as the take-back's own kinds with the
+    signs turned (the ledger check nets them) — and the receipt's ``refunded_minor`` drops by
+    the amount, so the subscriber's part counts it again. Audited as
+    ``fund.taken_back_failed``. Returns the minor units given back (0: nothing
+    was taken back for that key, or this was undone already)."""
+    receipt = db.session.get(FundReceipt, receipt_id)
+    fund = _locked(receipt.fund_id)
+    tx_key = f"fund-taken-back:{key}"[:200]
+    undo_key = f"fund-taken-back:{key}:failed"[:200]
+    if ledger.posted(undo_key) or ledger.posted(f"{undo_key}:covered"[:200]):
+        return 0
+    to = ledger.account(AccountKind.subscriber_refunds, fund_id=fund.id)
+
+    def paid(posted_key: str) -> int:
+        return int(db.session.scalar(select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0))
+                                     .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+                                     .where(LedgerTransaction.idempotency_key == posted_key[:200],
+                                            LedgerEntry.account_id == to.id)))
+
+    from_fund, covered = paid(tx_key), paid(f"{tx_key}:covered")
+    if from_fund + covered <= 0:
+        return 0
+    receipt = db.session.get(FundReceipt, receipt_id, with_for_update=True, populate_existing=True)
+    why = f"fund {fund.id}: {key} failed at Stripe on {receipt.external_id}"
+    if from_fund:
+        ledger.post("fund_taken_back", undo_key, [
+            ledger.Line(to, Money(-from_fund, fund.currency)),
+            ledger.Line(fund_account(fund), Money(from_fund, fund.currency)),
+        ], memo=f"{why}: back to the fund"[:500], reference=("fund_receipt", receipt.id))
+    if covered:
+        ledger.post("fund_taken_back_covered", f"{undo_key}:covered"[:200], [
+            ledger.Line(to, Money(-covered, fund.currency)),
+            ledger.Line(ledger.account(AccountKind.commons_funds), Money(covered, fund.currency)),
+        ], memo=f"{why}: what the commons covered, back to it"[:500], reference=("fund_receipt", receipt.id))
+    receipt.refunded_minor -= from_fund + covered
+    db.session.flush()
+    audit.record("fund.taken_back_failed", "project_fund", fund.id, actor=actor,
+                 details={"receipt": receipt.id, "key": key, "from_fund_minor": from_fund,
+                          "covered_minor": covered})
+    return from_fund + covered
 
 
 def record_transfer(sub_id: int, money: Money, *, reference: str, received_on: date, actor: User) -> bool:

@@ -26,7 +26,11 @@ Stripe for the subscription's metadata. Stripe does not order its deliveries:
   reports failed (``refund.failed`` / ``refund.updated`` /
   ``charge.refund.updated`` with status ``failed``, or listed failed on a
   ``charge.refunded``) is owed to the subscriber again, by bank, once per
-  refund id; reported before the return was booked, it waits.
+  refund id; reported before the return was booked, it waits;
+- a refund made at Stripe (not ours) that fails gives back what it took
+  from the fund (once per refund id); a ``charge.refunded`` still listing it
+  succeeded that arrives after its failure takes nothing (the refund's status
+  is read back from Stripe when Stripe can be asked).
 """
 from __future__ import annotations
 
@@ -332,6 +336,15 @@ def _refunds(charge: dict, intent: str | None) -> list[dict]:
     return [r for r in refunds if isinstance(r, dict) and isinstance(r.get("id"), str)]
 
 
+def _live_refund_states(intent: str | None) -> dict[str, str]:
+    """The refunds of ``intent`` as Stripe has them now (refund id -> status) when
+    Stripe can be asked; empty otherwise (the event's snapshot stands)."""
+    if not intent or not stripe_client.configured():
+        return {}
+    return {r["id"]: r.get("status") for r in stripe_client.list_refunds(intent)
+            if isinstance(r, dict) and isinstance(r.get("id"), str)}
+
+
 def _taken(receipt: FundReceipt, obj: dict, key: str, why: str) -> tuple[int | None, str | None]:
     """Take one refund's or lost dispute's amount back from the receipt: (minor units, or None with a problem)."""
     try:
@@ -348,20 +361,29 @@ def _taken(receipt: FundReceipt, obj: dict, key: str, why: str) -> tuple[int | N
 def invoice_charge_event(event: dict, receipt: FundReceipt) -> Outcome:
     """``charge.refunded`` / ``charge.dispute.*`` on the payment of a fund's
     paid invoice: each refund made at Stripe (not one of ours, succeeded or
-    pending) and each lost chargeback takes its amount back out of the fund
-    once (:func:`marketplace.funds.service.take_back`). An open or won
+    pending, and not failed at Stripe by now) and each lost chargeback takes
+    its amount back out of the fund once (:func:`marketplace.funds.service.take_back`);
+    one listed failed gives back what it took (:func:`marketplace.funds.service.taken_back_failed`). An open or won
     dispute moves nothing (the money is still, or again, the fund's)."""
     obj = event["data"]["object"]
     problems, notes = [], []
     if event["type"] == "charge.refunded":
+        live = None
         for refund in _refunds(obj, receipt.payment_intent_id):
             if refund.get("status") in FAILED_REFUND_STATES:
                 row = _return_of(refund)
                 if row is not None:  # one of ours, listed as failed: owed again, whichever event comes first
                     notes.append(return_refund_failed(
                         {**refund, "currency": refund.get("currency") or obj.get("currency")}, row))
+                elif funds.taken_back_failed(receipt.id, f"refund:{refund['id']}", actor=ACTOR):
+                    notes.append(f"refund {refund['id']} failed: given back to fund {receipt.fund_id}")
                 continue
             if refund.get("status") not in (None, "succeeded", "pending") or _ours(refund):
+                continue
+            if live is None:
+                live = _live_refund_states(receipt.payment_intent_id)
+            if live.get(refund["id"]) in FAILED_REFUND_STATES:
+                # An older charge.refunded delivered after the refund's failure: Stripe has the money.
                 continue
             taken, problem = _taken(receipt, {**refund, "currency": refund.get("currency") or obj.get("currency")},
                                     f"refund:{refund['id']}", "refunded at Stripe")
@@ -396,7 +418,13 @@ def apply_fund_refund_event(event: dict, delivery: WebhookDelivery) -> Outcome |
         return None
     row = _return_of(refund)
     if row is None:
-        return None
+        receipt = _receipt_of(refund)
+        if receipt is None or refund.get("status") not in FAILED_REFUND_STATES:
+            return None
+        # A refund made at Stripe on a fund's invoice that failed: what it took back comes back.
+        given = funds.taken_back_failed(receipt.id, f"refund:{refund['id']}", actor=ACTOR)
+        return DeliveryStatus.processed, (f"refund {refund['id']} on invoice {receipt.external_id} failed: "
+                                          f"{given} given back to fund {receipt.fund_id}")
     if refund.get("status") not in FAILED_REFUND_STATES:
         return DeliveryStatus.processed, (f"refund {refund['id']} of return {row.id} {refund.get('status')!r}: "
                                           "nothing moves")

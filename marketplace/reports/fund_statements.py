@@ -104,7 +104,7 @@ def statement_csv(statements: list[SubscriptionStatement]) -> str:
                              receipt.received_at.date(), cell(receipt.external_id), "", "", "", receipt.amount_minor,
                              "", org])
         for line in st.lines:
-            writer.writerow([st.subscription.id, st.project, st.currency, "allotted", line.at.date(),
+            writer.writerow([st.subscription.id, cell(st.project), st.currency, "allotted", line.at.date(),
                              f"allotment-{line.allotment_id}", line.item_id, cell(line.reason), line.state,
                              line.share_minor, line.allotment_minor, org])
     return buffer.getvalue()

@@ -33,7 +33,7 @@ from marketplace.extensions import db
 from marketplace.projects.models import MemberProject
 from marketplace.reports import queries
 from marketplace.reports.models import ReportSnapshot
-from marketplace.reports.service import major
+from marketplace.reports.service import cell, major
 from marketplace.reports.training import training_figures
 from marketplace.timeutil import utcnow
 
@@ -211,8 +211,8 @@ def report_csv(report: dict) -> str:
     merges counted (whole numbers, currency empty): ``training_total`` (key
     empty), ``training_project`` (key: the project's name) and
     ``training_country`` (key: the trainee's ISO 3166-1 code, empty when not
-    given), each with the figures ``trainees``, ``mentored_merges`` and
-    ``certifications``."""
+    given; keys are free text through :func:`~marketplace.reports.service.cell`),
+    each with the figures ``trainees``, ``mentored_merges`` and ``certifications``."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(REPORT_CSV_HEADER)
@@ -240,5 +240,5 @@ def report_csv(report: dict) -> str:
                               ("training_country", training["by_country"])):
             for row in rows:
                 for figure in TRAINING_FIGURES:
-                    writer.writerow([section, row["key"], "", figure, row[figure]])
+                    writer.writerow([section, cell(row["key"]), "", figure, row[figure]])
     return out.getvalue()

@@ -4,6 +4,8 @@ say, how is a trainee's payout split, how far along is a trainee.
 """
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import distinct, exists, func, select
 
 from marketplace.accounts.models import ImplementorProfile
@@ -114,12 +116,16 @@ def pulls_under_review(repository_id: int) -> list[PullRequest]:
         .order_by(PullRequest.number)))
 
 
-def latest_forge_verdict(claim_id: int, mentor_id: int, source: str) -> ReviewVerdict | None:
-    """The verdict of the mentor's latest review on the claim that came from ``source``
-    (``github``, ``gitlab``) by the time it was submitted; None before any."""
-    return db.session.scalar(select(MentorReview.verdict).where(
+def latest_forge_review(claim_id: int, mentor_id: int, source: str,
+                        at: datetime | None = None) -> MentorReview | None:
+    """The mentor's latest review on the claim that came from ``source``
+    (``github``, ``gitlab``), by ``submitted_at`` — the latest submitted at or
+    before ``at`` (naive UTC) when given; None before any."""
+    query = select(MentorReview).where(
         MentorReview.claim_id == claim_id, MentorReview.mentor_id == mentor_id, MentorReview.source == source)
-        .order_by(MentorReview.submitted_at.desc(), MentorReview.id.desc()).limit(1))
+    if at is not None:
+        query = query.where(MentorReview.submitted_at <= at)
+    return db.session.scalar(query.order_by(MentorReview.submitted_at.desc(), MentorReview.id.desc()).limit(1))
 
 
 def reviews_of(claim_id: int) -> list[MentorReview]:

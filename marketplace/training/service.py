@@ -262,6 +262,12 @@ def review(claim: Claim, *, mentor: User, verdict: ReviewVerdict, note: str = ""
     if len(note or "") > MAX_NOTE:
         raise TrainingError(_("The note may have at most %(most)d characters.", most=MAX_NOTE))
     item = db.session.get(BacklogItem, claim.item_id, with_for_update=True, populate_existing=True)
+    # A take-over (under the training claim's row lock) may have named another mentor since
+    # the first look: read the mentor again under that lock, or a removed mentor's review
+    # waiting here would be recorded after the take-over and could propose the payout.
+    training = db.session.get(TrainingClaim, claim.id, with_for_update=True, populate_existing=True)
+    if training.mentor_id != mentor.id:
+        raise TrainingError(_("Only the mentor named on the claim reviews it."))
     db.session.refresh(claim)
     if claim.state not in HOLDING_CLAIM_STATES:
         raise TrainingError(_("This claim is not being worked on; there is nothing to review."))
@@ -284,8 +290,13 @@ def review(claim: Claim, *, mentor: User, verdict: ReviewVerdict, note: str = ""
     return row
 
 
+# The mark in the external id of a GitLab approval sync saw standing
+# (``<host>:approval:<merge request>:<approver>:<time>``, :func:`marketplace.forges.sync.sync_reviews`).
+SYNC_SIGHTING = ":approval:"
+
+
 def record_forge_review(pull: PullRequest, *, reviewer_forge_id: int, verdict: ReviewVerdict, note: str,
-                        external_id: str, submitted_at: datetime | None) -> list[int]:
+                        external_id: str, submitted_at: datetime | None, standing: bool = False) -> list[int]:
     """Sync or a webhook saw a review of ``pull`` (GitHub ``pull_request_review``
     submitted ``approved`` / ``changes_requested``; a GitLab merge request approval):
     when the reviewer's verified forge identity (numeric id, never the login) is
@@ -295,10 +306,16 @@ def record_forge_review(pull: PullRequest, *, reviewer_forge_id: int, verdict: R
 
     Webhook and sync (:func:`marketplace.forges.sync.sync_reviews`) both come
     here and the same review is recorded once: a GitHub review by its id
-    (``external_id`` ``<host>:review:<id>``, unique per claim); a GitLab
-    approval, which has no id, only when it changes the mentor's latest
-    GitLab verdict on the claim (approved, then withdrawn, then approved again
-    are three reviews; the same approval seen twice is one)."""
+    (``external_id`` ``<host>:review:<id>``, unique per claim). A GitLab
+    approval has no id. Sync sees what stands now (``standing``): it is
+    recorded only when it changes the mentor's latest GitLab verdict on the
+    claim. A hook is one event (its delivery is its id): it is recorded unless
+    the GitLab verdict in force at its ``submitted_at`` is the same and came
+    from sync (the same approval, seen by sync first) — so hooks delivered out
+    of order (approved, approved again, then the withdrawal between them) each
+    count, and the latest by time stands. Decided under the item's row lock, as
+    :func:`review` records, so a hook and sync seeing one approval at once
+    record it once."""
     mentors = set(db.session.scalars(select(ForgeIdentity.user_id).where(
         ForgeIdentity.host == pull.forge_host, ForgeIdentity.forge_user_id == reviewer_forge_id)))
     authors = claimant_ids_for(pull)
@@ -312,11 +329,19 @@ def record_forge_review(pull: PullRequest, *, reviewer_forge_id: int, verdict: R
         TrainingClaim.mentor_id.in_(mentors)).order_by(Claim.id)).all()
     source = "gitlab" if "gitlab" in pull.forge_host else "github"
     for training in trainings:
-        if source == "gitlab" and queries.latest_forge_verdict(training.claim_id, training.mentor_id,
-                                                               source) is verdict:
+        if source == "gitlab":
             # GitLab names no approval: a webhook's and a sync's sight of one approval have no
-            # common id. An approval (or withdrawal) is recorded when it changes what GitLab said.
-            continue
+            # common id. Under the item's lock, so two sights at once are one.
+            db.session.get(BacklogItem, training.claim.item_id, with_for_update=True)
+            if standing:
+                latest = queries.latest_forge_review(training.claim_id, training.mentor_id, source)
+                if latest is not None and latest.verdict is verdict:
+                    continue
+            else:
+                latest = queries.latest_forge_review(training.claim_id, training.mentor_id, source,
+                                                     at=submitted_at or utcnow())
+                if latest is not None and latest.verdict is verdict and SYNC_SIGHTING in (latest.external_id or ""):
+                    continue
         row = review(training.claim, mentor=training.mentor, verdict=verdict, note=note or "",
                      source=source, external_id=f"{external_id}:claim:{training.claim_id}",
                      submitted_at=submitted_at)

@@ -1,6 +1,7 @@
 """Stripe events of one fund subscription applied in two real PostgreSQL
 sessions at once (breaker pass): the same ``invoice.paid`` twice (two event
-ids, two workers), and ``invoice.paid`` beside ``customer.subscription.deleted``."""
+ids, two workers), and ``invoice.paid`` beside ``customer.subscription.deleted``;
+two reports of one refund's failure (ours, or one made in Stripe's dashboard) at once."""
 from __future__ import annotations
 
 import threading
@@ -189,3 +190,88 @@ def test_an_item_closed_while_an_allotment_to_it_commits_gets_the_allotment_back
         assert [a.state for a in db.session.scalars(select(Allotment))] == [AllotmentState.returned]
         assert funds.fund_balance(db.session.get(ProjectFund, fund_id)) == 3000
         assert check() == []
+
+
+def _paid_then_returned() -> tuple[int, int]:
+    """The card subscription's 20.00 invoice paid (PaymentIntent pi_race_1); the project
+    leaves and the return of 20.00 is booked as paid by card refund re_race_1.
+    Returns (fund id, return id)."""
+    fund_id, sub_id = _card_subscription()
+    status, _outcome = fund_events.apply_fund_event(_event("invoice.paid", _invoice(sub_id)), None)
+    assert status is DeliveryStatus.processed
+    host = User(display_name="host", is_admin=True, email_verified_at=utcnow())
+    host.set_email("race-host@example.org")
+    db.session.add(host)
+    db.session.flush()
+    (row,) = funds.close_fund(fund_id, actor=host)
+    assert funds.book_return(row, "re_race_1")
+    db.session.commit()
+    return fund_id, row.id
+
+
+def _refund_event(event_type: str, refund_id: str, event_id: str, **extra) -> dict:
+    refund = {"id": refund_id, "object": "refund", "amount": 2000, "currency": "usd", "status": "failed",
+              "payment_intent": "pi_race_1", "failure_reason": "expired_or_canceled_card", "metadata": {}, **extra}
+    return {"id": event_id, "type": event_type, "data": {"object": refund}}
+
+
+def _apply_refund(app, event: dict):
+    def run():
+        with app.app_context():
+            try:
+                status, outcome = fund_events.apply_fund_refund_event(event, None)
+                db.session.commit()
+                return status, outcome
+            except Exception as exc:  # noqa: BLE001 - the race's loser is what the test reads
+                db.session.rollback()
+                return DeliveryStatus.failed, repr(exc)
+            finally:
+                db.session.remove()
+    return run
+
+
+@pytest.mark.postgres
+def test_refund_failed_and_charge_refund_updated_at_once_owe_a_failed_return_refund_once(race_app, monkeypatch):
+    from marketplace.funds.models import FundReturn, FundReturnState
+
+    with race_app.app_context():
+        fund_id, return_id = _paid_then_returned()
+        db.session.remove()
+    _hold_the_fund_lock(monkeypatch)
+    outcomes = at_once(_apply_refund(race_app, _refund_event("refund.failed", "re_race_1", "evt_rf")),
+                       _apply_refund(race_app, _refund_event("charge.refund.updated", "re_race_1", "evt_cru")))
+    assert [status for status, _ in outcomes] == [DeliveryStatus.processed] * 2, outcomes
+    assert sorted("recorded already" in outcome for _, outcome in outcomes) == [False, True], outcomes
+    with race_app.app_context():
+        rows = db.session.scalars(select(FundReturn).order_by(FundReturn.id)).all()
+        assert [(r.id == return_id, r.state, r.amount_minor, r.reference) for r in rows] == [
+            (True, FundReturnState.failed, 2000, "re_race_1"), (False, FundReturnState.due, 2000, "re_race_1")]
+        assert funds.fund_balance(db.session.get(ProjectFund, fund_id)) == 2000
+        assert check() == []
+        db.session.remove()
+
+
+@pytest.mark.postgres
+def test_two_failures_of_a_refund_made_at_stripe_at_once_give_it_back_once(race_app, monkeypatch):
+    """8.00 refunded in Stripe's dashboard (taken back), then refund.failed and
+    charge.refund.updated (failed) applied at once: 8.00 back in the fund, once."""
+    with race_app.app_context():
+        fund_id, sub_id = _card_subscription()
+        assert fund_events.apply_fund_event(_event("invoice.paid", _invoice(sub_id)), None)[0] \
+            is DeliveryStatus.processed
+        receipt = db.session.scalar(select(FundReceipt))
+        assert funds.take_back(receipt.id, "refund:re_dash_1", 800, why="refunded at Stripe") == 800
+        db.session.commit()
+        assert funds.fund_balance(db.session.get(ProjectFund, fund_id)) == 1200
+        db.session.remove()
+    _hold_the_fund_lock(monkeypatch)
+    outcomes = at_once(
+        _apply_refund(race_app, _refund_event("refund.failed", "re_dash_1", "evt_rf", amount=800)),
+        _apply_refund(race_app, _refund_event("charge.refund.updated", "re_dash_1", "evt_cru", amount=800)))
+    assert sorted(outcome.split(": ")[1] for _, outcome in outcomes) == [
+        f"0 given back to fund {fund_id}", f"800 given back to fund {fund_id}"], outcomes
+    with race_app.app_context():
+        assert funds.fund_balance(db.session.get(ProjectFund, fund_id)) == 2000
+        assert db.session.scalar(select(FundReceipt.refunded_minor)) == 0
+        assert check() == []
+        db.session.remove()

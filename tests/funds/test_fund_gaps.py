@@ -337,3 +337,95 @@ def test_a_person_subscribes_both_for_themselves_and_for_their_organisation(fw, 
         (None, 2500), (None, 1000)]  # neither chose to be shown
     assert fund_balance(fw.fund) == 3500
     assert check() == []
+
+
+# --- a refund made at Stripe (not ours) that fails ----------------------------------------
+
+@pytest.mark.parametrize("order", ["taken-then-failed", "failed-first"])
+@pytest.mark.parametrize("failure", ["refund.failed", "charge.refund.updated", "charge.refunded"])
+def test_a_refund_made_at_stripe_that_fails_gives_the_money_back_to_the_fund_in_both_orders_twice(
+        fw, session, order, failure):
+    """8.00 of A's 20.00 invoice refunded in Stripe's dashboard, then the refund
+    fails (the card was closed): Stripe has the 8.00 again, so the fund does.
+    ``charge.refunded`` carries the refund succeeded (taken back) and the
+    failure comes by ``failure``; in both orders, each event delivered twice:
+    nothing stays taken back."""
+    from marketplace.funds.models import FundReceipt
+
+    sub = _card(fw, "dash-fail@example.org", 2000)
+    intent = _intent(fw, sub)
+    charge = copy.deepcopy(_refund_at_stripe(fw, intent, 800))
+    [refund] = [r for r in fw.stripe.refunds.values() if r["payment_intent"] == intent]
+    if order == "taken-then-failed":  # delivered while Stripe still had the refund succeeded
+        assert fw.deliver("charge.refunded", charge).status is DeliveryStatus.processed
+        assert (fund_balance(fw.fund), _account(fw, AccountKind.subscriber_refunds)) == (1200, 800)
+    failed = fw.stripe.fail_refund(refund["id"])
+    failure_event = (failure, fw.stripe.charge_of(intent) if failure == "charge.refunded" else failed)
+    events = [("charge.refunded", charge), failure_event]
+    if order == "failed-first":
+        events.reverse()
+    for event in events + events:
+        assert fw.deliver(*event).status is DeliveryStatus.processed
+    assert session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.action == "fund.taken_back_failed")) \
+        == (1 if order == "taken-then-failed" else 0)
+    receipt = session.scalar(select(FundReceipt).where(FundReceipt.subscription_id == sub.id))
+    assert (fund_balance(fw.fund), _account(fw, AccountKind.subscriber_refunds), receipt.refunded_minor) == (
+        2000, 0, 0)
+    assert funds.subscription_parts(fw.fund) == {sub.id: 2000}
+    assert check() == []
+
+
+def test_a_refund_at_stripe_that_fails_after_the_fund_allotted_gives_the_commons_back_its_cover(fw, session):
+    """A pays 20.00, 15.00 allotted; 20.00 refunded at Stripe (5.00 from the fund,
+    15.00 covered by the commons), then the refund fails: the fund gets its
+    5.00 back and the commons its 15.00, once."""
+    sub = _card(fw, "cover-fail@example.org", 2000)
+    funds.allot(fw.fund.id, fw.issue(521), 1500, reason="Before the refund", maintainer=fw.maintainer)
+    intent = _intent(fw, sub)
+    commons = ledger.balance(ledger.account(AccountKind.commons_funds), "USD")
+    fw.deliver("charge.refunded", _refund_at_stripe(fw, intent, 2000))
+    assert (fund_balance(fw.fund), _account(fw, AccountKind.subscriber_refunds)) == (0, 2000)
+    assert ledger.balance(ledger.account(AccountKind.commons_funds), "USD") == commons - 1500
+    [refund] = [r for r in fw.stripe.refunds.values() if r["payment_intent"] == intent]
+    failed = fw.stripe.fail_refund(refund["id"])
+    for _ in range(2):
+        assert fw.deliver("refund.failed", failed).status is DeliveryStatus.processed
+    assert (fund_balance(fw.fund), _account(fw, AccountKind.subscriber_refunds)) == (500, 0)
+    assert ledger.balance(ledger.account(AccountKind.commons_funds), "USD") == commons
+    assert check() == []
+
+
+def test_a_failure_for_a_refund_nobody_made_on_our_charges_moves_nothing(fw, session):
+    sub = _card(fw, "never@example.org", 2000)
+    ghost = {"id": "re_never_made", "object": "refund", "amount": 2000, "currency": "usd", "status": "failed",
+             "payment_intent": _intent(fw, sub), "failure_reason": "expired_or_canceled_card", "metadata": {}}
+    for kind in ("refund.failed", "charge.refund.updated"):
+        assert fw.deliver(kind, ghost).status is DeliveryStatus.processed
+    assert (fund_balance(fw.fund), _account(fw, AccountKind.subscriber_refunds)) == (2000, 0)
+    assert check() == []
+
+
+def test_names_a_spreadsheet_would_run_are_quoted_in_every_row_of_the_fund_statement_csv(fw, session):
+    """A project named "+…" and an organisation named "=…": in the paid-in and the
+    allotted rows both start with an apostrophe (CSV injection)."""
+    import csv
+    import io
+
+    from marketplace.money import Money
+    from marketplace.organisations import service as organisations
+    from marketplace.reports.fund_statements import organisation_statement, statement_csv
+    from marketplace.timeutil import utcnow
+
+    fw.project.name = "+SUM(1,1)"
+    owner = fw.user("formula-owner@example.org")
+    org = organisations.create('=HYPERLINK("http://evil.example","x")', kind="funder", country="KE", owner=owner)
+    sub = funds.subscribe(fw.fund, owner, 1500, rail=SubscriptionRail.bank_transfer, organisation_id=org.id)
+    assert funds.record_transfer(sub.id, Money(1500, "USD"), reference="F-1", received_on=utcnow().date(),
+                                 actor=fw.admin)
+    funds.allot(fw.fund.id, fw.issue(531), 1000, reason="=1+1", maintainer=fw.maintainer)
+    session.flush()
+    rows = list(csv.DictReader(io.StringIO(statement_csv(organisation_statement(org.id)))))
+    assert [(r["kind"], r["project"], r["reason"], r["for_organisation"]) for r in rows] == [
+        ("paid_in", "'+SUM(1,1)", "", "'" + org.name),
+        ("allotted", "'+SUM(1,1)", "'=1+1", "'" + org.name)]
+    assert check() == []

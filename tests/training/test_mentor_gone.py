@@ -15,7 +15,7 @@ from marketplace.training import queries
 from marketplace.training import service as training
 from marketplace.training.models import MentorReview, ReviewVerdict, TrainingClaim
 from tests.accounts.helpers import as_user, csrf
-from tests.training.helpers import M1_GITHUB_ID, T_GITHUB_ID
+from tests.training.helpers import M1_GITHUB_ID, M2_GITHUB_ID, T_GITHUB_ID
 
 
 def _post(client, path, prefix="", **data):
@@ -155,3 +155,30 @@ def test_a_requested_or_finished_claim_is_not_taken_over(world, session):
         training.take_over(requested, mentor=world.m2)
     assert queries.awaiting_mentor(world.project.id) == []
     assert session.scalars(select(MentorReview)).all() == []
+
+
+def test_a_certified_implementor_not_named_a_mentor_cannot_take_over(world, session):
+    x, claim, _m1_id = _orphaned_by_deletion(world, session)
+    outsider = world.implementor("certified-outsider@example.org", 5077)  # certified for P, not its mentor
+    with pytest.raises(training.TrainingError, match="Only a mentor of the project can take over"):
+        training.take_over(claim, mentor=outsider)
+    assert session.get(TrainingClaim, claim.id).mentor_id is None
+    assert session.scalar(select(AuditEvent.id).where(AuditEvent.action == "training.mentor_took_over")) is None
+
+
+def test_after_a_take_over_a_review_on_another_pull_request_is_not_the_claims(world, session):
+    """M2 takes over T's claim on X, then approves T's pull request #11, which closes Y
+    (not X): nothing is recorded on X's claim. M2's approval of #10 (closes X) is."""
+    x, claim, _m1_id = _orphaned_by_deletion(world, session)
+    training.take_over(claim, mentor=world.m2)
+    y = world.issue(2)
+    session.commit()
+    world.review_on_github(11, y, reviewer_id=M2_GITHUB_ID, state="approved", review_id=91,
+                           submitted_at="2019-05-15T17:00:00Z", merged=False)
+    assert [(r.mentor_id, r.source) for r in queries.reviews_of(claim.id)] == [(None, "site")]
+    world.review_on_github(10, x, reviewer_id=M2_GITHUB_ID, state="approved", review_id=92,
+                           submitted_at="2019-05-15T17:05:00Z", merged=False)
+    assert [(r.mentor_id, r.source, r.verdict) for r in queries.reviews_of(claim.id)] == [
+        (world.m2.id, "github", ReviewVerdict.approved),  # submitted in 2019: reviews are in submitted order
+        (None, "site", ReviewVerdict.changes_requested)]
+    assert queries.standing_verdict(claim.id, world.m2.id) is ReviewVerdict.approved

@@ -159,3 +159,65 @@ def test_sync_records_a_missed_gitlab_approval_once(world, session, gitlab_forge
     assert late == []
     assert len(_reviews(session, claim.id)) == 1
     assert [p.id for p in world.payouts_of(item)] == [payout.id]
+
+
+def _gitlab_claim(world, session, gitlab_forge):
+    """T's training claim on #7 of a GitLab repository, mentored by M1; T's merge request !40 closes it (open)."""
+    repo = make_repository("health", "records", host="gitlab.example.org", project_slug=world.project.slug)
+    forge_repo = {"id": 4242, "default_branch": "main", "issues": [_gitlab_issue(7, "2026-02-01T00:00:00.000Z")],
+                  "pulls": []}
+    gitlab_forge.repos[("health", "records")] = forge_repo
+    sync_repository(repo.id, full=True)
+    item = session.scalar(select(BacklogItem).where(BacklogItem.repository_id == repo.id))
+    session.add_all([ForgeIdentity(user_id=world.trainee.id, forge="gitlab", host="gitlab.example.org",
+                                   forge_user_id=TRAINEE_GITLAB_ID, login="dev"),
+                     ForgeIdentity(user_id=world.m1.id, forge="gitlab", host="gitlab.example.org",
+                                   forge_user_id=MENTOR_GITLAB_ID, login="mentor")])
+    training.mark_item(item, True, maintainer=world.maintainer)
+    claim = world.mentored(item, world.m1)
+    forge_repo["pulls"] = [_gitlab_mr(40, "2026-02-03T00:00:00.000Z", description="Closes #7", state="opened")]
+    forge_repo["approvals"] = {40: {"id": 70_040, "iid": 40, "project_id": 4242, "updated_at":
+                                    "2026-02-03T00:00:00.000Z", "approved_by": []}}
+    session.commit()
+    sync_repository(repo.id, full=True)
+    pull = session.scalar(select(PullRequest).where(PullRequest.repository_id == repo.id, PullRequest.number == 40))
+    return claim, pull, forge_repo, repo
+
+
+def _hook(pull, delivery: int, verdict: ReviewVerdict, at: str) -> list[int]:
+    """What the merge request hook records for the mentor's approval (or its withdrawal) at ``at``."""
+    from datetime import datetime
+
+    return training.record_forge_review(
+        pull, reviewer_forge_id=MENTOR_GITLAB_ID, verdict=verdict,
+        note="" if verdict is ReviewVerdict.approved else "The approval was withdrawn on GitLab.",
+        external_id=f"gitlab.example.org:delivery:{delivery}", submitted_at=datetime.fromisoformat(at))
+
+
+def test_gitlab_approval_hooks_out_of_order_leave_the_verdict_gitlab_ended_with(world, session, gitlab_forge):
+    """The mentor approves (10:00), withdraws (11:00) and approves again (12:00);
+    GitLab delivers the hooks 10:00, 12:00, 11:00 (a retried delivery): each is
+    its own event and is recorded, and the standing verdict is the 12:00 approval."""
+    claim, pull, _forge_repo, _repo = _gitlab_claim(world, session, gitlab_forge)
+    assert len(_hook(pull, 1, ReviewVerdict.approved, "2026-02-04T10:00:00")) == 1
+    assert len(_hook(pull, 3, ReviewVerdict.approved, "2026-02-04T12:00:00")) == 1
+    assert len(_hook(pull, 2, ReviewVerdict.changes_requested, "2026-02-04T11:00:00")) == 1
+    assert [(r.verdict, r.submitted_at.hour) for r in queries.reviews_of(claim.id)] == [
+        (ReviewVerdict.approved, 10), (ReviewVerdict.changes_requested, 11), (ReviewVerdict.approved, 12)]
+    assert queries.standing_verdict(claim.id, world.m1.id) is ReviewVerdict.approved
+
+
+def test_a_gitlab_approval_sync_saw_first_is_not_recorded_again_by_its_hook(world, session, gitlab_forge):
+    """Sync sees the mentor's approval of 10:00 standing; its hook arrives after: one review.
+    The withdrawal hook then records the withdrawal; sync, seeing no approval, records nothing."""
+    claim, pull, forge_repo, repo = _gitlab_claim(world, session, gitlab_forge)
+    forge_repo["approvals"][40]["approved_by"] = [
+        {"user": {"id": MENTOR_GITLAB_ID, "username": "mentor"}, "approved_at": "2026-02-04T10:00:00.000Z"}]
+    sync_repository(repo.id, full=True)
+    assert _hook(pull, 1, ReviewVerdict.approved, "2026-02-04T10:00:01") == []
+    assert len(_hook(pull, 2, ReviewVerdict.changes_requested, "2026-02-04T11:00:00")) == 1
+    forge_repo["approvals"][40]["approved_by"] = []
+    sync_repository(repo.id, full=True)
+    assert [(r.verdict, r.submitted_at.hour) for r in queries.reviews_of(claim.id)] == [
+        (ReviewVerdict.approved, 10), (ReviewVerdict.changes_requested, 11)]
+    assert queries.standing_verdict(claim.id, world.m1.id) is ReviewVerdict.changes_requested

@@ -3,10 +3,11 @@ the same moment; at most one active training claim per trainee holds."""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 
 from marketplace.accounts.models import User
 from marketplace.backlog.models import BacklogItem, ItemState
@@ -17,6 +18,7 @@ from marketplace.forges.models import ForgeKind, Repository
 from marketplace.projects.models import MemberProject, ProjectMaintainer, RegistryStatus
 from marketplace.timeutil import utcnow
 from marketplace.training.models import TrainingClaim, TrainingItem
+from tests.races import at_once
 
 
 def _seed() -> tuple[list[int], int]:
@@ -151,8 +153,10 @@ def test_two_merges_completing_at_once_certify_the_trainee_once(race_app):
         db.session.remove()
 
 
-def _seed_orphaned_claim() -> tuple[int, list[int]]:
-    """An approved training claim whose mentor's account was deleted; two mentors of the project (certified)."""
+def _seed_orphaned_claim(*, removed: bool = False) -> tuple[int, list[int]]:
+    """An approved training claim whose mentor's account was deleted (``removed``: who was
+    removed as a mentor of the project instead, keeping the account); two mentors of the
+    project (certified)."""
     from marketplace.claims.models import Certification, ClaimState
     from marketplace.training.models import ProjectMentor
 
@@ -185,7 +189,10 @@ def _seed_orphaned_claim() -> tuple[int, list[int]]:
     db.session.add(TrainingClaim(claim_id=claim.id, project_id=project.id, trainee_id=trainee.id,
                                  mentor_id=m1.id))
     db.session.commit()
-    db.session.execute(delete(User).where(User.id == m1.id))  # the mentor's account goes
+    if removed:  # no longer a mentor of the project: still named on the claim
+        db.session.execute(delete(ProjectMentor).where(ProjectMentor.user_id == m1.id))
+    else:
+        db.session.execute(delete(User).where(User.id == m1.id))  # the mentor's account goes
     db.session.commit()
     return claim.id, [m2.id, m3.id]
 
@@ -231,3 +238,143 @@ def test_two_mentors_taking_over_an_orphaned_claim_at_once_name_one(race_app):
         assert db.session.scalar(select(func.count()).select_from(OutboxMessage)
                                  .where(OutboxMessage.notice_subject == "training")) == 1
         db.session.remove()
+
+
+@pytest.mark.postgres
+def test_a_removed_mentors_review_waiting_on_the_item_lock_during_a_take_over_is_refused(race_app):
+    """M1, removed as a mentor, approves the change from the site: the review passes its
+    first look (M1 is still named) and waits for the item's row lock, held here while M2
+    takes the claim over and commits. M1's review then finds M2 named and is refused: no
+    review by M1 is recorded after the take-over (it would count for nothing, and an
+    approval would have proposed the payout with M1's share)."""
+    from marketplace.training import service as training
+    from marketplace.training.models import MentorReview, ReviewVerdict
+
+    with race_app.app_context():
+        claim_id, (m2_id, _m3_id) = _seed_orphaned_claim(removed=True)
+        m1_id = db.session.scalar(select(User.id).where(User.display_name == "m1"))
+        item_id = db.session.get(Claim, claim_id).item_id
+        db.session.remove()
+    outcome = []
+
+    def review_as_m1():
+        with race_app.app_context():
+            try:
+                claim, m1 = db.session.get(Claim, claim_id), db.session.get(User, m1_id)
+                training.review(claim, mentor=m1, verdict=ReviewVerdict.approved)
+                db.session.commit()
+                outcome.append("recorded")
+            except training.TrainingError as exc:
+                db.session.rollback()
+                outcome.append(str(exc))
+            finally:
+                db.session.remove()
+
+    with race_app.app_context():
+        db.session.get(BacklogItem, item_id, with_for_update=True)  # the item's row lock, held
+        thread = threading.Thread(target=review_as_m1)
+        thread.start()
+        for _ in range(400):  # until M1's review waits on the item's lock
+            if db.session.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                      "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")):
+                break
+            time.sleep(0.025)
+        else:
+            raise AssertionError("M1's review never waited on the item's lock")
+        training.take_over(db.session.get(Claim, claim_id), mentor=db.session.get(User, m2_id))
+        db.session.commit()
+        thread.join(30)
+        db.session.remove()
+    assert outcome == ["Only the mentor named on the claim reviews it."]
+    with race_app.app_context():
+        assert db.session.get(TrainingClaim, claim_id).mentor_id == m2_id
+        assert db.session.scalar(select(func.count()).select_from(MentorReview)) == 0
+        db.session.remove()
+
+
+def _seed_gitlab_claim() -> int:
+    """T's approved training claim on #7 of a GitLab repository, mentored by M1 (GitLab
+    ids: T 9, M1 777001); T's open merge request !40 closes it. Returns the pull request's id."""
+    from marketplace.accounts.models import ForgeIdentity
+    from marketplace.backlog.models import ItemLink, ItemLinkKind, LinkSource, PullRequest, PullRequestState
+    from marketplace.claims.models import Certification, ClaimState
+    from marketplace.training.models import ProjectMentor
+
+    now = utcnow()
+    host = "gitlab.example.org"
+    project = MemberProject(slug="gitlab-race", name="GitLab race", registry_status=RegistryStatus.active,
+                            admitted_at=now)
+    repo = Repository(project=project, forge=ForgeKind.gitlab, host=host, owner="health", name="records",
+                      path_key="health/records", url=f"https://{host}/health/records")
+    item = BacklogItem(repository=repo, forge_host=host, forge_id=7007, number=7, title="Training 7",
+                       state=ItemState.open, html_url=f"https://{host}/health/records/-/issues/7",
+                       forge_created_at=now, forge_updated_at=now)
+    pull = PullRequest(repository=repo, forge_host=host, forge_id=70_040, number=40, title="MR 40",
+                       state=PullRequestState.open, author_login="dev", author_forge_id=9,
+                       html_url=f"https://{host}/health/records/-/merge_requests/40", forge_created_at=now,
+                       forge_updated_at=now)
+    trainee, maintainer, m1 = (User(display_name=name, is_implementor=True, email_verified_at=now)
+                               for name in ("trainee", "maintainer", "m1"))
+    for person in (trainee, maintainer, m1):
+        person.set_email(f"{person.display_name}@example.org")
+    db.session.add_all([project, repo, item, pull, trainee, maintainer, m1])
+    db.session.flush()
+    db.session.add_all([
+        ProjectMaintainer(project_id=project.id, user_id=maintainer.id, granted_by="test"),
+        Certification(user_id=m1.id, project_id=project.id, issued_by_id=maintainer.id, issued_at=now,
+                      expires_at=now + timedelta(days=365)),
+        ProjectMentor(project_id=project.id, user_id=m1.id, named_by_id=maintainer.id),
+        ForgeIdentity(user_id=trainee.id, forge="gitlab", host=host, forge_user_id=9, login="dev"),
+        ForgeIdentity(user_id=m1.id, forge="gitlab", host=host, forge_user_id=777001, login="mentor"),
+        ItemLink(pull_request_id=pull.id, item_id=item.id, target_host=host, target_path="health/records",
+                 target_number=7, kind=ItemLinkKind.closes, source=LinkSource.keyword)])
+    claim = Claim(item_id=item.id, claimant_id=trainee.id, plan="p", estimate_days=2,
+                  deadline=now.date() + timedelta(days=5), state=ClaimState.approved)
+    db.session.add(claim)
+    db.session.flush()
+    db.session.add(TrainingClaim(claim_id=claim.id, project_id=project.id, trainee_id=trainee.id,
+                                 mentor_id=m1.id))
+    db.session.commit()
+    return pull.id
+
+
+@pytest.mark.postgres
+def test_a_gitlab_approval_seen_by_its_hook_and_by_sync_at_once_is_recorded_once(race_app):
+    """Sync lists M1's approval (approved_at 10:00) as its hook (10:00:01) is handled:
+    whichever decides first, the other sees it under the item's lock: one review."""
+    from datetime import datetime
+
+    from marketplace.backlog.models import PullRequest
+    from marketplace.training import service as training
+    from marketplace.training.models import MentorReview, ReviewVerdict
+
+    with race_app.app_context():
+        pull_id = _seed_gitlab_claim()
+        db.session.remove()
+
+    def sight(standing: bool):
+        def call():
+            with race_app.app_context():
+                try:
+                    pull = db.session.get(PullRequest, pull_id)
+                    recorded = training.record_forge_review(
+                        pull, reviewer_forge_id=777001, verdict=ReviewVerdict.approved, note="",
+                        external_id=("gitlab.example.org:approval:70040:777001:2026-02-04T10:00:00" if standing
+                                     else "gitlab.example.org:delivery:1"),
+                        submitted_at=datetime(2026, 2, 4, 10, 0, 0 if standing else 1), standing=standing)
+                    db.session.commit()
+                    return len(recorded)
+                finally:
+                    db.session.remove()
+        return call
+
+    for _ in range(5):  # several rounds: either may win each time
+        with race_app.app_context():
+            db.session.execute(delete(MentorReview))
+            db.session.commit()
+            db.session.remove()
+        outcomes = at_once(sight(True), sight(False))
+        with race_app.app_context():
+            assert db.session.scalar(select(func.count()).select_from(MentorReview)) == 1
+            db.session.remove()
+        assert sorted(outcomes) == [0, 1]

