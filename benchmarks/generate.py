@@ -100,8 +100,14 @@ def generate(connection, projects: int, items: int, seed: int = 7) -> None:
         "INSERT INTO item_funding (item_id, currency, held_minor, pending_minor) VALUES (%s, 'USD', %s, 0)",
         [(iid, rng.randint(1, 500) * 1000) for iid in rng.sample(item_ids, len(item_ids) // 50)],
     )
-    cur.execute("ANALYZE")
     connection.commit()
+    # VACUUM as well as ANALYZE: a live database's autovacuum keeps the
+    # visibility map that index-only scans (the list's count) rely on; without
+    # it every counted id is a heap fetch (the count of `/` read 2,744 pages in
+    # 27 ms instead of 1.8 ms), and this server runs with autovacuum off.
+    connection.autocommit = True
+    cur.execute("VACUUM ANALYZE")
+    connection.autocommit = False
 
 
 def main() -> None:

@@ -68,9 +68,10 @@ def create_app(config: dict | None = None) -> Flask:
     import marketplace.presence.watch  # noqa: F401  (queues living-comment refreshes after commit)
     import marketplace.tasks  # noqa: F401  (session hooks that enqueue after commit)
     from marketplace import models  # noqa: F401  (register every table)
-    from marketplace.routing import RowIdConverter
+    from marketplace.routing import RowIdConverter, url_pattern
 
     app.url_map.converters["id"] = RowIdConverter
+    app.jinja_env.globals["url_pattern"] = url_pattern  # a page's row links with one url_for each
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(config_module.ROOT / "migrations"))

@@ -20,8 +20,8 @@ from urllib.parse import urlencode
 from babel import Locale
 from babel.core import get_global
 from babel.numbers import get_currency_precision
-from flask import Flask, Response, current_app, has_request_context, request
-from flask_babel import format_currency, format_date, format_datetime, format_decimal, get_locale
+from flask import Flask, Response, current_app, g, has_request_context, request
+from flask_babel import format_currency, format_date, format_datetime, format_decimal, get_locale, get_translations
 from flask_login import current_user
 
 from marketplace.extensions import babel
@@ -41,6 +41,7 @@ def supported(code: str | None) -> str | None:
     return code if code and code in current_app.config["SUPPORTED_LOCALES"] else None
 
 
+@cache
 def language_name(code: str) -> str:
     """The language's own name for itself: ``"français"``, ``"español"``, ``"português"``."""
     return Locale.parse(code).get_display_name(code) or code
@@ -140,6 +141,28 @@ def format_money(amount_minor: int, currency: str) -> str:
     return format_currency(Decimal(amount_minor).scaleb(-exponent), currency.upper())
 
 
+def page_translations():
+    """The translations of the current locale, as Flask-Babel's ``get_translations()``
+    gives them, remembered on Flask-Babel's request namespace while its locale
+    and domain stay the same objects: a page translates a hundred strings, and
+    each ``get_translations()`` walks the context three times and names the
+    locale again. ``force_locale`` and ``refresh`` set or drop the locale
+    object, so an e-mail rendered inside a request is still in its own
+    language. Outside an app context, Flask-Babel's answer (no translation)."""
+    babel_ctx = g.get("_flask_babel") if g else None
+    if babel_ctx is None:
+        return get_translations()
+    locale = getattr(babel_ctx, "babel_locale", None)
+    domain = getattr(babel_ctx, "babel_domain", None)
+    remembered = getattr(babel_ctx, "page_translations", None)
+    if locale is not None and remembered is not None and remembered[0] is locale and remembered[1] is domain:
+        return remembered[2]
+    translations = get_translations()
+    # get_translations() chose the locale when none was chosen yet: remember under it.
+    babel_ctx.page_translations = (getattr(babel_ctx, "babel_locale", None), domain, translations)
+    return translations
+
+
 def missing_catalogues(app: Flask) -> list[str]:
     """The offered locales other than English with no compiled catalogue
     (``marketplace/translations/<xx>/LC_MESSAGES/messages.mo``)."""
@@ -152,6 +175,14 @@ def init_i18n(app: Flask) -> None:
     """Initialise Flask-Babel, register the Jinja filters ``money``, ``number``,
     ``date``, ``datetime``, and remember a ``?lang=`` choice in the cookie."""
     babel.init_app(app, locale_selector=select_locale)
+    # Flask-Babel's own callables, with the translations remembered per page (page_translations).
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: page_translations().ugettext(s),
+        ngettext=lambda s, p, n: page_translations().ungettext(s, p, n),
+        newstyle=True,
+        pgettext=lambda c, s: page_translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: page_translations().unpgettext(c, s, p, n),
+    )
     uncompiled = missing_catalogues(app)
     if uncompiled:
         app.logger.warning("no compiled catalogue for %s: those pages are served in English; "

@@ -188,3 +188,26 @@ def test_the_item_page_marks_the_issue_text_with_its_language(client):
 def test_answers_vary_by_language_for_caches(client):
     assert {"Accept-Language", "Cookie"} <= set(client.get("/about").vary)
     assert "Accept-Language" in client.get("/api/v1/projects").vary
+
+
+def test_a_page_translates_with_its_locale_and_an_email_inside_it_with_its_own(app):
+    # Templates' _() remembers the page's translations (marketplace.i18n.page_translations):
+    # force_locale inside the request (an e-mail in the recipient's language) and
+    # refresh() after a language change must still be followed.
+    from flask_babel import refresh
+
+    render = app.jinja_env.from_string('{{ _("Search") }}|{{ ngettext("%(num)s item", "%(num)s items", 2) }}').render
+    with app.test_request_context("/", headers={"Accept-Language": "fr"}):
+        page = render()
+        with force_locale("pt"):
+            email = render()
+        again = render()
+        with force_locale("fr"):
+            same = render()
+    with app.test_request_context("/", headers={"Accept-Language": "es"}):
+        spanish = render()
+        refresh()
+        spanish_again = render()
+    assert page == again == same == "Rechercher|2 tickets"
+    assert email == "Buscar|2 itens"
+    assert spanish == spanish_again == "Buscar|2 ítems"

@@ -1,6 +1,8 @@
 """Read-only JSON API under ``/api/v1``, described by ``/api/v1/openapi.json``."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, Response, abort, current_app, jsonify, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import func, select
@@ -28,6 +30,7 @@ from marketplace.pools import queries as pool_queries
 from marketplace.pools.models import MatchingPool, PoolKind
 from marketplace.projects.models import MemberProject
 from marketplace.projects.queries import open_item_counts
+from marketplace.routing import url_pattern
 from marketplace.validation import ascii_int, http_url
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -56,15 +59,26 @@ def commons_state(item: BacklogItem) -> str:
     return "closed" if item.state.value == "closed" else "open"
 
 
-def item_model(item: BacklogItem, awaiting: int | None = None) -> schemas.Item:
+def item_links() -> tuple[Callable[[int], str], Callable[[int], str]]:
+    """``(url, page_url)``: functions of an item id giving its absolute API and
+    page links, each built with one ``url_for`` for a whole list
+    (:func:`marketplace.routing.url_pattern`)."""
+    return (url_pattern("api.item", "item_id", _external=True),
+            url_pattern("backlog.item", "item_id", _external=True))
+
+
+def item_model(item: BacklogItem, awaiting: int | None = None,
+               links: tuple[Callable[[int], str], Callable[[int], str]] | None = None) -> schemas.Item:
     """The public shape of a backlog item (schema ``Item``); ``awaiting`` is its
-    number of pledges awaiting payment when the caller counted it already (a list)."""
+    number of pledges awaiting payment when the caller counted it already (a list),
+    ``links`` the list's :func:`item_links`."""
     repo = item.repository
     solved_by = item.solved_by
+    url, page_url = links or item_links()
     return schemas.Item(
         id=item.id,
-        url=url_for("api.item", item_id=item.id, _external=True),
-        page_url=url_for("backlog.item", item_id=item.id, _external=True),
+        url=url(item.id),
+        page_url=page_url(item.id),
         title=item.title,
         body=item.body,
         state=commons_state(item),
@@ -250,8 +264,9 @@ def items():
         else None
     )
     awaiting = awaiting_payment_counts([i.id for i in result.items])
+    links = item_links()
     return answer(schemas.ItemList(
-        items=[item_model(i, awaiting.get(i.id, 0)) for i in result.items],
+        items=[item_model(i, awaiting.get(i.id, 0), links) for i in result.items],
         total=result.total,
         total_exact=result.total_exact,
         page=result.page,

@@ -12,11 +12,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
+from types import SimpleNamespace
 
 from flask import render_template
 from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy import exists, select
+from sqlalchemy import Integer, bindparam, exists, select
 from sqlalchemy.orm import selectinload
 
 from marketplace.backlog.models import BacklogItem, ItemLink, PullRequest
@@ -48,7 +50,10 @@ class Section:
     has a pledge"): the page asks every section's probes in one statement and
     passes the answers as ``build(item, probed={key: bool}, ...)``, so a section
     with nothing to show reads nothing (most items have no pledge, claim or
-    payout: the page costs two statements instead of a dozen)."""
+    payout: the page costs two statements instead of a dozen). The statement
+    is built once per process (:func:`probe`): ``probes`` is given a stand-in
+    whose ``id`` and ``repository.project_id`` are bind parameters, and may
+    read nothing else of the item."""
 
     name: str
     template: str
@@ -69,16 +74,26 @@ SECTIONS: tuple[Section, ...] = (
 LINKS_PROBE = "backlog__links"
 
 
+@cache
+def _probe_statement(sections: tuple[Section, ...]):
+    # Built once: the statement and its SQLAlchemy cache key are the same for
+    # every item; the item's and its project's ids are bound per request.
+    target = SimpleNamespace(id=bindparam("probe_item_id", type_=Integer()),
+                             repository=SimpleNamespace(project_id=bindparam("probe_project_id", type_=Integer())))
+    columns = [exists().where(ItemLink.item_id == target.id, ItemLink.removed.is_(False)).label(LINKS_PROBE)]
+    for section in sections:
+        if section.probes is not None:
+            columns += [condition.label(f"{section.name}__{key}")
+                        for key, condition in section.probes(target).items()]
+    return select(*columns)
+
+
 def probe(item: BacklogItem, sections: tuple[Section, ...] = SECTIONS) -> dict[str, dict[str, bool]]:
     """Every section's probes (and whether any pull request links the item) in
     one statement: ``{section name: {key: bool}}``, the item's own under
     ``"backlog"`` (``{"links": bool}``)."""
-    columns = [exists().where(ItemLink.item_id == item.id, ItemLink.removed.is_(False)).label(LINKS_PROBE)]
-    for section in sections:
-        if section.probes is not None:
-            columns += [condition.label(f"{section.name}__{key}")
-                        for key, condition in section.probes(item).items()]
-    row = db.session.execute(select(*columns)).one()
+    row = db.session.execute(_probe_statement(sections), {
+        "probe_item_id": item.id, "probe_project_id": item.repository.project_id}).one()
     answers: dict[str, dict[str, bool]] = {}
     for label, value in row._mapping.items():
         name, _, key = label.partition("__")

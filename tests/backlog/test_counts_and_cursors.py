@@ -75,3 +75,18 @@ def test_a_cursor_of_another_sort_is_refused(session):
     page = find_items(BacklogFilters(state="all"), page_size=5, reporting_currency="USD")
     with pytest.raises(search.BadCursor):
         decode_cursor(page.next_cursor, "newest")
+
+
+@pytest.mark.postgres
+def test_a_search_count_runs_without_parallel_workers_and_a_list_count_keeps_them(session):
+    from sqlalchemy import text
+
+    def workers() -> str:
+        return db.session.scalar(text("SHOW max_parallel_workers_per_gather"))
+
+    default = workers()
+    assert default != "0"
+    count_items(BacklogFilters(state="all"))
+    assert workers() == default
+    assert count_items(BacklogFilters(q="form", state="all"))[1] is True
+    assert workers() == "0"  # SET LOCAL: until this transaction ends
