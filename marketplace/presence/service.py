@@ -53,6 +53,7 @@ from marketplace.presence.secrets import TokenUnreadable, decrypt_token, encrypt
 from marketplace.projects.models import ProjectMaintainer
 from marketplace.tasks import enqueue
 from marketplace.timeutil import utcnow
+from marketplace.validation import http_url
 
 LABEL = "bounty"
 REFRESH_JOB = "jobs.presence.refresh_item"
@@ -216,16 +217,20 @@ def _still_on(repository_id: int) -> bool:
     return setting is not None and setting.enabled
 
 
-def comment_url(item: BacklogItem, comment_id: int, given: str | None = None) -> str:
+def comment_url(item: BacklogItem, comment_id: int, given: object = None) -> str:
     """The web address of comment ``comment_id`` on ``item``'s issue: ``given``
     (what the forge answered, GitHub's ``html_url``) when it is an http(s)
-    address, else built from the issue's address as the forge builds it —
-    GitLab: the issue's ``web_url`` + ``#note_<id>`` (GitLab's "Notes" API
-    answers no web address); GitHub: ``html_url`` + ``#issuecomment-<id>``."""
-    if given and given.startswith(("https://", "http://")):
+    address on the issue's own page (the issue's address + ``#…``), else built
+    from the issue's address as the forge builds it — GitLab: the issue's
+    ``web_url`` + ``#note_<id>`` (GitLab's "Notes" API answers none); GitHub:
+    ``html_url`` + ``#issuecomment-<id>``. A forge's answer is not trusted to
+    point elsewhere: another host, another repository or ``javascript:`` would
+    be the item page's link. At most 2,000 characters."""
+    page = item.html_url.split("#", 1)[0]
+    if isinstance(given, str) and http_url(given) == given and given.startswith(page + "#"):
         return given[:2000]
     anchor = "note_" if item.repository.forge == ForgeKind.gitlab else "issuecomment-"
-    return f"{item.html_url.split('#', 1)[0]}#{anchor}{comment_id}"[:2000]
+    return f"{page}#{anchor}{comment_id}"[:2000]
 
 
 def _find_marked(client, repo: Repository, number: int, mark: str) -> int | None:

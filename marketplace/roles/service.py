@@ -20,6 +20,7 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload, selectinload
 
 from marketplace.accounts.models import ForgeIdentity, ImplementorProfile, Organisation, OrganisationMember, User
 from marketplace.audit import service as audit
@@ -324,7 +325,10 @@ def items_for(user: User, *, limit: int = 100) -> dict:
              .join(Repository, Repository.id == BacklogItem.repository_id)
              .where(BacklogItem.state == ItemState.open, BacklogItem.hidden.is_(False),
                     BacklogItem.deleted_at.is_(None), BacklogItem.solved_by_id.is_(None))
-             .order_by(held.c.held.desc(), BacklogItem.id))
+             .order_by(held.c.held.desc(), BacklogItem.id)
+             # What the skills and the page read: a fixed number of statements, none per item.
+             .options(joinedload(BacklogItem.repository).joinedload(Repository.project),
+                      selectinload(BacklogItem.labels), selectinload(BacklogItem.funding)))
     if not globally and project_ids:
         query = query.where(Repository.project_id.in_(project_ids))
     items = list(db.session.scalars(query.limit(limit * 5)))
@@ -343,7 +347,8 @@ def repository_languages(repository_ids: set[int]) -> dict[int, set[tuple[str, .
     """The languages of each repository as sync stores them: the repository
     stores no language of its own, so they are the label names its synced
     issues carry (``python``, ``lang: JavaScript``, ``language/c++``), each as
-    its lower-case words (:func:`_words`). ``{repository id: {("lang", "javascript"), …}}``;
+    its lower-case words (:func:`_words`) without a leading ``lang`` or
+    ``language``. ``{repository id: {("javascript",), ("c++",), ("good", "first", "issue"), …}}``;
     a repository whose issues carry no label is absent. One query."""
     if not repository_ids:
         return {}
@@ -353,11 +358,15 @@ def repository_languages(repository_ids: set[int]) -> dict[int, set[tuple[str, .
         .where(BacklogItem.repository_id.in_(repository_ids), BacklogItem.deleted_at.is_(None)))
     found: dict[int, set[tuple[str, ...]]] = {}
     for repository_id, name in rows:
-        found.setdefault(repository_id, set()).add(_words(name))
+        words = _words(name)
+        if len(words) > 1 and words[0] in _LANGUAGE_PREFIXES:
+            words = words[1:]
+        found.setdefault(repository_id, set()).add(words)
     return found
 
 
 _WORD = re.compile(r"[a-z0-9+#]+")
+_LANGUAGE_PREFIXES = {"lang", "language"}
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -366,13 +375,11 @@ def _words(text: str) -> tuple[str, ...]:
 
 
 def _speaks(labels: set[tuple[str, ...]], wanted: list[tuple[str, ...]]) -> bool:
-    """Whether a language (its words) is whole words of one of the labels: "java" is
-    "lang: Java" but not "javascript"; "objective-c" is "language/objective-c"."""
-    for language in wanted:
-        size = len(language)
-        if size and any(label[i:i + size] == language for label in labels for i in range(len(label) - size + 1)):
-            return True
-    return False
+    """Whether a language (its words) is the whole of one of the labels (after
+    ``lang:``): "java" is "lang: Java" but not "javascript"; "c" is "Lang: C" but
+    neither "objective-c" nor "topic-c-api", which only "objective-c" and "topic c
+    api" are. A set lookup per language, however many labels."""
+    return any(language and language in labels for language in wanted)
 
 
 def _names_skill(item: BacklogItem, skills: list[str]) -> bool:

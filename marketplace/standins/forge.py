@@ -44,14 +44,17 @@ GitHub does for a merge into the default branch: after the ``pull_request``
 ``closed`` delivery comes the ``issues`` ``closed`` delivery with
 ``state_reason: "completed"``. Its issue is the app's own (``issues``, a
 callable, see :func:`issues_in_database`: its id, title, body, labels and
-author), so the delivery changes nothing but the state; an issue the app does
-not hold, or holds closed, gets no delivery.
+author), so the delivery changes nothing but the state; it is stamped at the
+merge, or a second after the app's last update of the issue when that is later,
+so the app never takes it for stale. An issue the app does not hold, or holds
+closed, gets no delivery.
 
 Every page says it is a local stand-in; nothing reaches GitHub.
 """
 from __future__ import annotations
 
 import base64
+import calendar
 import copy
 import hashlib
 import hmac
@@ -123,6 +126,15 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+def _second_after(stamp: str | None) -> str:
+    """The second after ``stamp`` (``YYYY-MM-DDTHH:MM:SSZ``, UTC) in that form; "" for none.
+    Stamps of this one form compare as text as they do as times."""
+    if not stamp:
+        return ""
+    seconds = calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ"))
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds + 1))
+
+
 def _node_id(prefix: str, number: int) -> str:
     return prefix + base64.b64encode(f"local:{number}".encode()).decode().rstrip("=")
 
@@ -174,11 +186,13 @@ def repositories_in_database(database_uri: str) -> Callable[[], dict[str, dict]]
 def issue_fields(item: BacklogItem) -> dict:
     """What the local forge needs of an issue the app holds, from its backlog item:
     ``{"id", "number", "title", "body", "state", "labels": [names], "author_login",
-    "author_id", "html_url", "created_at": "YYYY-MM-DDTHH:MM:SSZ", "comments"}``."""
+    "author_id", "html_url", "created_at": "YYYY-MM-DDTHH:MM:SSZ", "updated_at" (the
+    same form, the forge's time the app holds), "comments"}``."""
     return {"id": item.forge_id, "number": item.number, "title": item.title, "body": item.body,
             "state": item.state.value, "labels": sorted(label.name for label in item.labels),
             "author_login": item.author_login, "author_id": item.author_forge_id, "html_url": item.html_url,
-            "created_at": item.forge_created_at.strftime("%Y-%m-%dT%H:%M:%SZ"), "comments": item.comments_count}
+            "created_at": item.forge_created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "updated_at": item.forge_updated_at.strftime("%Y-%m-%dT%H:%M:%SZ"), "comments": item.comments_count}
 
 
 def issues_in_database(database_uri: str) -> Callable[[str, int], dict | None]:
@@ -440,8 +454,11 @@ class LocalForge(StandInServer):
         known = self.issues(repo["full_name"], int(pull["issue"]))
         if not known or known.get("state") != "open":
             return None
+        # Closed after what the app holds: an update stamped at or before its updated_at is stale to it
+        # (the same second included, which it would settle by reading the issue, which this forge does not serve).
+        closed_at = max(pull["merged_at"], _second_after(known.get("updated_at")))
         with self._lock:
-            data = {"action": "closed", "issue": self._issue_object(repo, known, closed_at=pull["merged_at"]),
+            data = {"action": "closed", "issue": self._issue_object(repo, known, closed_at=closed_at),
                     "repository": self._repository_object(repo), "sender": self._user_object(pull["author"])}
         return self._send_delivery("issues", "closed", repo, int(pull["issue"]), data)
 

@@ -133,7 +133,8 @@ class FakeForge:
             return 404, {"message": "Not Found"}, {}
         if rest == ["comments" if self.kind == "github" else "notes"] and method == "POST":
             comment = {"id": self.next_comment_id, "body": body.get("body", ""),
-                       "html_url": f"https://github.com/x/y/issues/{number}#issuecomment-{self.next_comment_id}"}
+                       "html_url": f"https://github.com/{parts[1]}/{parts[2]}/issues/{number}"
+                                   f"#issuecomment-{self.next_comment_id}"}
             self.next_comment_id += 1
             comments.append(comment)
             return 201, comment, {}

@@ -3,6 +3,8 @@ both forges: GitHub answers it (``html_url``); a GitLab note's is the issue's
 ``web_url`` + ``#note_<id>`` (the Notes API answers none)."""
 from __future__ import annotations
 
+import pytest
+
 from marketplace.backlog.service import upsert_issue
 from marketplace.forges.types import ForgeIssue
 from marketplace.presence import item_section
@@ -80,3 +82,48 @@ def test_an_item_without_a_living_comment_shows_no_link_and_reads_nothing_more(a
     with app.test_request_context(f"/items/{item.id}"):
         assert item_section.section(item, probed={"comment": False})["comment_url"] is None
         assert item_section.section(item)["comment_url"] is None
+
+
+ISSUE_321 = "https://github.com/Codertocat/Hello-World/issues/321"
+
+
+@pytest.mark.parametrize("answered", [
+    "javascript:alert(document.cookie)//" + ISSUE_321 + "#issuecomment-1",
+    "https://evil.example/Codertocat/Hello-World/issues/321#issuecomment-1",  # another host
+    "https://github.com/someone/phish/issues/1#issuecomment-1",  # another repository on the forge's host
+    "https://github.com/Codertocat/Hello-World/issues/3210#issuecomment-1",  # another issue
+    ISSUE_321 + "@evil.example/#issuecomment-1",
+    ISSUE_321 + "#issuecomment-1 onclick=x",
+    "//evil.example/x",
+    12345,
+    {"href": ISSUE_321},
+    None,
+])
+def test_a_comment_address_the_forge_answers_off_the_issue_page_is_not_stored_nor_linked(
+        world, session, client, github_forge, answered):
+    item = world.issue(321)
+    assert item.html_url == ISSUE_321
+    turn_on(world)
+    github_forge.fail("/repos/Codertocat/Hello-World/issues/321/comments", 201, method="POST",
+                      body={"id": 80_000_321, "body": "", "html_url": answered})
+    world.fund(item, 5000)
+    session.commit()  # the refresh job posts the comment
+    built = f"{ISSUE_321}#issuecomment-80000321"
+    assert (row(session, item).comment_id, row(session, item).comment_url) == (80_000_321, built)
+    page = client.get(f"/items/{item.id}").get_data(as_text=True)
+    assert f'<a href="{built}">The bounty\'s comment on the issue</a>' in page
+
+
+def test_a_hostile_comment_address_stored_before_is_not_linked(world, session, client, github_forge):
+    item = world.issue(322)
+    turn_on(world)
+    world.fund(item, 5000)
+    session.commit()
+    stored = row(session, item)
+    assert stored.comment_url == f"https://github.com/Codertocat/Hello-World/issues/322#issuecomment-{stored.comment_id}"
+    stored.comment_url = "https://evil.example/phish"  # stored by the release that trusted any https answer
+    session.commit()
+    page = client.get(f"/items/{item.id}").get_data(as_text=True)
+    assert "evil.example" not in page
+    assert (f'<a href="https://github.com/Codertocat/Hello-World/issues/322#issuecomment-{stored.comment_id}">'
+            in page)

@@ -69,9 +69,89 @@ def test_repository_languages_are_the_words_of_its_issue_labels_in_one_query(wor
     session.add(ItemLabel(item_id=_issue(world.repo, 887, "Slow", []).id, name="C#"))
     session.flush()
     assert roles.repository_languages({world.repo.id}) == {
-        world.repo.id: {("language", "c++"), ("objective", "c"), ("c#",)}}
+        world.repo.id: {("c++",), ("objective", "c"), ("c#",)}}
     assert roles.repository_languages(set()) == {}
     spoken = roles.repository_languages({world.repo.id})[world.repo.id]
     assert roles._speaks(spoken, [("objective", "c")]) and roles._speaks(spoken, [("c++",)])
-    assert roles._speaks(spoken, [("c",)])  # "c" is a whole word of "objective-c"
+    assert not roles._speaks(spoken, [("c",)])  # Objective-C is not C, though "c" is one of its words
     assert not roles._speaks(spoken, [("language", "c")])
+
+
+def test_a_language_is_a_whole_label_or_what_follows_lang_so_c_is_not_objective_c_nor_c_api(world, session):
+    repos = {name: make_repository("Codertocat", name) for name in
+             ("objc", "cext", "cpp", "cs", "c", "java", "js", "hostile")}
+    _issue(repos["objc"], 891, "Crash", ["Objective-C"])
+    _issue(repos["cext"], 892, "Crash", ["topic-C-API", "good first issue"])
+    _issue(repos["cpp"], 893, "Crash", ["language/C++"])
+    _issue(repos["cs"], 894, "Crash", ["C#"])
+    _issue(repos["c"], 895, "Crash", ["Lang: C"])
+    _issue(repos["java"], 896, "Crash", ["JAVA"])
+    _issue(repos["js"], 897, "Crash", ["lang-javascript", "java-script-bridge"])
+    _issue(repos["hostile"], 898, "Crash", ["' OR 1=1 --", "c" * 40 + " " + "+" * 60, "lang: <script>"])
+    funded = {}
+    for number, (name, repo) in enumerate(repos.items(), start=901):
+        funded[name] = _issue(repo, number, f"Work in {name}", [])
+        world.fund(funded[name], 10000 - number)  # most funded in the order above
+    ama = world.implementor("ama@example.org", github_id=9891)
+
+    def kept(*languages):
+        _profile(session, ama, languages=languages)
+        return [name for name, item in funded.items() if item in roles.items_for(ama)["items"]]
+
+    assert kept("C") == ["c"]
+    assert kept("c++") == ["cpp"]
+    assert kept("C#") == ["cs"]
+    assert kept("Objective-C") == ["objc"]
+    assert kept("Java") == ["java"]
+    assert kept("JavaScript") == ["js"]
+    assert kept("java script", "bridge", "api", "topic", "lang", "first issue") == []
+    assert kept("<script>") == ["hostile"]  # its words: "script"; what follows "lang:"
+    assert roles.repository_languages({repos["cext"].id, repos["js"].id}) == {
+        repos["cext"].id: {("topic", "c", "api"), ("good", "first", "issue")},
+        repos["js"].id: {("javascript",), ("java", "script", "bridge")}}
+
+
+def _statements(session, call):
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def listener(conn, cursor, statement, parameters, context, executemany):
+        if not statement.startswith(("SAVEPOINT", "RELEASE SAVEPOINT")):  # the test's own transaction
+            seen.append(statement)
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        result = call()
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    return result, seen
+
+
+def test_items_for_me_reads_a_fixed_number_of_statements_however_many_items_and_labels(app, world, session):
+    repo = make_repository("Codertocat", "many-labels")
+    for number in range(930, 960):
+        item = _issue(repo, number, f"Task {number}", [f"area {n}" for n in range(number % 7 * 10)] + ["lang: Go"])
+        world.fund(item, 100 + number)
+    ama = world.implementor("ama@example.org", github_id=9930)
+    _profile(session, ama, skills=["nothing-matches"], languages=["Go"])
+    session.commit()
+    session.expire_all()
+    assert ama.id  # read back before counting
+    found, seen = _statements(session, lambda: roles.items_for(ama))
+    assert len(found["items"]) == 30
+    # The profile, the certifications, the items (with repository and project), their labels,
+    # their funding and the repositories' labels.
+    assert len(seen) == 6
+    client = as_user(app, ama)
+    session.expire_all()
+    few, seen_few = _statements(session, lambda: client.get("/account/items-for-me"))
+    assert few.status_code == 200 and few.get_data(as_text=True).count("Task 9") == 30
+    for number in range(960, 990):
+        world.fund(_issue(repo, number, f"Task {number}", ["lang: Go"]), 100 + number)
+    session.commit()
+    session.expire_all()
+    more, seen_more = _statements(session, lambda: client.get("/account/items-for-me"))
+    assert more.get_data(as_text=True).count("Task 9") == 60
+    assert [q[:60] for q in seen_more] == [q[:60] for q in seen_few]  # no statement per item

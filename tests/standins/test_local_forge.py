@@ -320,3 +320,81 @@ def test_a_merge_fixing_an_issue_the_app_does_not_hold_sends_no_issues_delivery(
         forge.stop()
     assert [(d["event"], d["action"]) for d in forge.deliveries] == [("pull_request", "opened"),
                                                                      ("pull_request", "closed")]
+
+
+def _app_issues(session, world):
+    from marketplace.backlog.models import BacklogItem
+    from marketplace.standins.forge import issue_fields
+
+    def app_issue(full_name: str, number: int):
+        item = session.scalar(select(BacklogItem).where(BacklogItem.repository_id == world.repo.id,
+                                                        BacklogItem.number == number,
+                                                        BacklogItem.deleted_at.is_(None)))
+        return issue_fields(item) if item is not None else None
+    return app_issue
+
+
+def test_a_merge_closes_the_fixed_issue_even_when_the_app_saw_it_updated_in_the_merge_second_or_later(
+        session, client):
+    from datetime import timedelta
+
+    from marketplace.backlog.models import ItemState
+    from marketplace.timeutil import utcnow
+
+    world = World(session, client)
+    forge = LocalForge(webhook_url="http://localhost/webhooks/github", webhook_secret=GITHUB_SECRET,
+                       send=_through(client), issues=_app_issues(session, world), repositories=lambda: {
+                           "Codertocat/Hello-World": {"id": world.repo.forge_id, "max_number": 12}})
+    try:
+        _implementor, item = _funded_claimed_item(world, forge.authorize("kofi"))
+        # The app holds the issue as updated on the forge in the very second of the merge, or after it
+        # by the forge's clock: an issues.closed stamped with the merge's second would be stale (GitHub's
+        # timestamps have 1-second resolution; the local forge answers no issue GET to break a tie).
+        later = utcnow().replace(microsecond=0) + timedelta(hours=1)
+        item.forge_updated_at = later
+        session.flush()
+        number = forge.open_pull_request("Codertocat/Hello-World", 12, "kofi")
+        assert forge.merge_pull_request("Codertocat/Hello-World", number) == 202
+    finally:
+        forge.stop()
+    assert [(d["event"], d["action"], d["number"], d["status"]) for d in forge.deliveries][1:] == [
+        ("pull_request", "closed", 13, 202), ("issues", "closed", 12, 202)]
+    session.refresh(item)
+    assert (item.state, item.state_reason, item.forge_updated_at) == (
+        ItemState.closed, "completed", later + timedelta(seconds=1))
+
+
+def test_a_merge_fixing_a_closed_deleted_or_authorless_issue_and_a_second_merge(session, client):
+    from marketplace.backlog.models import ItemState
+    from marketplace.timeutil import utcnow
+
+    world = World(session, client)
+    forge = LocalForge(webhook_url="http://localhost/webhooks/github", webhook_secret=GITHUB_SECRET,
+                       send=_through(client), issues=_app_issues(session, world), repositories=lambda: {
+                           "Codertocat/Hello-World": {"id": world.repo.forge_id, "max_number": 60}})
+    try:
+        closed, deleted, authorless = world.issue(51), world.issue(52), world.issue(53)
+        closed.state = ItemState.closed
+        deleted.deleted_at = utcnow()
+        authorless.author_login, authorless.author_forge_id, authorless.body = None, None, None
+        session.flush()
+        merged = {number: forge.open_pull_request("Codertocat/Hello-World", number, "kofi")
+                  for number in (51, 52, 53)}
+        for number in (51, 52, 53):
+            assert forge.merge_pull_request("Codertocat/Hello-World", merged[number]) == 202
+        with pytest.raises(ForgeError):
+            forge.merge_pull_request("Codertocat/Hello-World", merged[53])  # merged twice: refused
+        # Another pull request fixing the issue the first one closed: it is closed in the app, nothing sent.
+        again = forge.open_pull_request("Codertocat/Hello-World", 53, "kofi")
+        assert forge.merge_pull_request("Codertocat/Hello-World", again) == 202
+    finally:
+        forge.stop()
+    assert [(d["event"], d["action"], d["number"], d["status"]) for d in forge.deliveries if d["action"] != "opened"] == [
+        ("pull_request", "closed", merged[51], 202), ("pull_request", "closed", merged[52], 202),
+        ("pull_request", "closed", merged[53], 202), ("issues", "closed", 53, 202),
+        ("pull_request", "closed", again, 202)]
+    session.refresh(authorless)
+    assert (authorless.state, authorless.state_reason, authorless.author_login, authorless.body) == (
+        ItemState.closed, "completed", None, None)
+    session.refresh(deleted)
+    assert deleted.state is ItemState.open
