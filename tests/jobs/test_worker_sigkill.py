@@ -299,3 +299,269 @@ def test_a_worker_killed_during_a_payout_transfer_pays_once_after_recovery(crash
         if worker is not None:
             worker.stop()
         server.stop()
+
+
+# --- project funds ---------------------------------------------------------------------
+
+def _waiting_backend(engine) -> tuple[str, set[str]]:
+    """The one backend waiting on a lock: its statement and the tables its open
+    transaction has written (inserted, updated or deleted rows in)."""
+    with engine.connect() as conn:
+        pid, query = conn.execute(sa.text(
+            "SELECT pid, query FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")).one()
+        written = set(conn.scalars(sa.text(
+            "SELECT c.relname FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+            "WHERE l.pid = :pid AND l.locktype = 'relation' AND l.mode = 'RowExclusiveLock' "
+            "AND c.relkind = 'r'"), {"pid": pid}))
+    return query, written
+
+
+def _fund_of_a_project():
+    """A member project with a maintainer, an open item and a USD fund (flushed): (fund, item, maintainer)."""
+    from marketplace.accounts.models import User
+    from marketplace.backlog.models import BacklogItem, ItemState
+    from marketplace.extensions import db
+    from marketplace.forges.models import ForgeKind, Repository
+    from marketplace.funds import service as funds
+    from marketplace.projects.models import MemberProject, ProjectMaintainer, RegistryStatus
+    from marketplace.timeutil import utcnow
+
+    now = utcnow()
+    project = MemberProject(slug="fundcrash", name="Fund crash", registry_status=RegistryStatus.active,
+                            fee_rate_bps=1000, admitted_at=now)
+    repo = Repository(project=project, forge=ForgeKind.github, host="github.com", owner="fundcrash",
+                      name="fundcrash", path_key="fundcrash/fundcrash", url="https://github.com/fundcrash/fundcrash")
+    item = BacklogItem(repository=repo, forge_host="github.com", forge_id=2, number=2, title="Fund crash",
+                       state=ItemState.open, html_url="https://github.com/fundcrash/fundcrash/issues/2",
+                       forge_created_at=now, forge_updated_at=now)
+    maintainer = User(display_name="maintainer", email_verified_at=now)
+    maintainer.set_email("maintainer@example.org")
+    db.session.add_all([project, repo, item, maintainer])
+    db.session.flush()
+    db.session.add(ProjectMaintainer(project_id=project.id, user_id=maintainer.id, granted_by="test"))
+    return funds.fund_of(project, "USD"), item, maintainer
+
+
+def _subscriber(email: str):
+    from marketplace.accounts.models import User
+    from marketplace.extensions import db
+    from marketplace.timeutil import utcnow
+
+    person = User(display_name=email.split("@")[0], email_verified_at=utcnow())
+    person.set_email(email)
+    db.session.add(person)
+    db.session.flush()
+    return person
+
+
+def test_a_worker_killed_during_a_fund_invoice_job_puts_the_invoice_in_the_fund_once(crash_app, redis_url,
+                                                                                    tmp_path):
+    """SIGKILL while the job of a subscription's first ``invoice.paid`` has
+    flushed the receipt and its ledger transaction and waits to mark the
+    subscription active (the test holds the subscription's row): nothing is
+    committed. RQ retries the abandoned job and the cron pass queues the
+    pending delivery again; the fund holds the invoice's amount once."""
+    from marketplace.extensions import db
+    from marketplace.funds import rails
+    from marketplace.funds import service as funds
+    from marketplace.funds.models import (
+        FundReceipt,
+        FundSubscription,
+        ProjectFund,
+        SubscriptionRail,
+        SubscriptionState,
+    )
+    from marketplace.ledger.check import check
+    from marketplace.ledger.models import LedgerTransaction
+    from marketplace.standins.stripe import LocalStripe
+    from marketplace.webhooks.models import DeliveryStatus, WebhookDelivery
+    from marketplace.webhooks.service import requeue_pending
+    from tests.payments.test_stripe_events import post_event
+
+    server = LocalStripe()
+    crash_app.config.update(STRIPE_API_KEY="sk_test_local", STRIPE_API_BASE=server.url)
+    worker = None
+    try:
+        with crash_app.app_context():
+            fund, _item, _maintainer = _fund_of_a_project()
+            sub = funds.subscribe(fund, _subscriber("ada@example.org"), 2500, rail=SubscriptionRail.card)
+            rails.start_checkout(sub, success_url="http://localhost/thanks", cancel_url="http://localhost/back")
+            db.session.commit()
+            sub_id, fund_id, session_id = sub.id, fund.id, sub.checkout_session_id
+            db.session.remove()
+        server.pay(session_id)
+        events = dict(server.subscription_events(server.sessions[session_id]))
+        invoice = events["invoice.paid"]
+        assert (invoice["amount_paid"], invoice["currency"]) == (2500, "usd")
+        # The Checkout's completion, processed in-process (no Redis yet): Stripe's ids are learnt, still pending.
+        assert post_event(crash_app.test_client(), "checkout.session.completed", events["checkout.session.completed"],
+                          "evt_fund_checkout").status_code in (200, 202)
+        with crash_app.app_context():
+            sub = db.session.get(FundSubscription, sub_id)
+            assert sub.state is SubscriptionState.pending and sub.stripe_subscription_id == invoice["subscription"]
+            db.session.remove()
+
+        queue = _use_redis(crash_app, redis_url)
+        assert post_event(crash_app.test_client(), "invoice.paid", invoice, "evt_fund_invoice").status_code in (
+            200, 202)
+        [job] = queue("webhooks").get_jobs()
+        assert job.func_name == "jobs.webhooks.process_delivery"
+
+        engine = sa.create_engine(crash_app.config["SQLALCHEMY_DATABASE_URI"])
+        holder = engine.connect()
+        try:
+            # The subscription's row, held so that it can still be referenced (a receipt's
+            # foreign key) but not updated: the job stops once the receipt and its ledger
+            # rows are flushed, at the pending -> active move, inside its transaction.
+            holder.execute(sa.text("SELECT id FROM fund_subscription WHERE id = :id FOR NO KEY UPDATE"),
+                           {"id": sub_id})
+            worker = Worker(crash_app, tmp_path, "webhooks")
+            _wait(lambda: _backend_waiting_on_a_lock(engine), 60, "the invoice job waiting inside its transaction",
+                  worker.log)
+            statement, written = _waiting_backend(engine)
+            assert statement.startswith("UPDATE fund_subscription"), statement
+            assert {"fund_receipt", "ledger_transaction", "ledger_entry"} <= written, written
+            worker.kill()
+            assert worker.wait() == -signal.SIGKILL
+            _wait(worker.all_gone, 10, "the work-horse gone with its worker")
+        finally:
+            holder.rollback()
+            holder.close()
+            if worker is not None:
+                worker.stop()
+        _wait(lambda: not _backend_waiting_on_a_lock(engine), 30, "the killed job's transaction ending")
+
+        with crash_app.app_context():
+            delivery = db.session.scalar(sa.select(WebhookDelivery).where(
+                WebhookDelivery.delivery_id == "evt_fund_invoice"))
+            assert (delivery.status, delivery.attempts) == (DeliveryStatus.pending, 0)
+            assert db.session.scalar(sa.select(sa.func.count()).select_from(FundReceipt)) == 0
+            assert funds.fund_balance(db.session.get(ProjectFund, fund_id)) == 0
+            delivery_id = delivery.id
+            db.session.remove()
+
+        # Recovery 1: RQ retries the abandoned job (it has retries left) after its 10 s interval.
+        started = StartedJobRegistry(queue=queue("webhooks"))
+        started.cleanup(timestamp=time.time() + JOB_TIMEOUT_PASSED)
+        assert started.get_job_ids() == []
+        assert queue("webhooks").scheduled_job_registry.get_job_ids() == [job.id]
+        # Recovery 2: the cron pass queues the delivery, still pending after five minutes, again.
+        with crash_app.app_context():
+            db.session.execute(sa.update(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
+                               .values(received_at=WebhookDelivery.received_at - timedelta(minutes=10)))
+            assert requeue_pending() == 1
+            db.session.commit()
+        worker = Worker(crash_app, tmp_path, "webhooks", scheduler=True)
+        try:
+            finished = FinishedJobRegistry(queue=queue("webhooks"))
+            _wait(lambda: len(finished.get_job_ids()) == 2, 90, "the retried and the re-queued job finishing",
+                  worker.log)
+        finally:
+            worker.stop()
+        assert FailedJobRegistry(queue=queue("webhooks")).get_job_ids() == []
+        with crash_app.app_context():
+            delivery = db.session.get(WebhookDelivery, delivery_id)
+            assert (delivery.status, delivery.attempts) == (DeliveryStatus.processed, 1)
+            [receipt] = db.session.scalars(sa.select(FundReceipt)).all()
+            assert (receipt.external_id, receipt.amount_minor, receipt.subscription_id) == (invoice["id"], 2500,
+                                                                                          sub_id)
+            assert db.session.scalar(sa.select(sa.func.count()).select_from(LedgerTransaction).where(
+                LedgerTransaction.idempotency_key == f"fund-receipt:{invoice['id']}")) == 1
+            assert funds.fund_balance(db.session.get(ProjectFund, fund_id)) == 2500
+            assert db.session.get(FundSubscription, sub_id).state is SubscriptionState.active
+            assert check() == []
+            db.session.remove()
+        engine.dispose()
+    finally:
+        if worker is not None:
+            worker.stop()
+        server.stop()
+
+
+def test_a_worker_killed_while_returning_an_expired_allotment_returns_it_once(crash_app, redis_url, tmp_path):
+    """SIGKILL while ``return-expired-allotments`` has posted the return (escrow
+    → fund) and waits to mark the allotment returned (the test holds its row):
+    nothing is committed. RQ moves the abandoned cron job (no retries) to the
+    failed registry; the next cron passes return the allotment, once."""
+    from marketplace.extensions import db
+    from marketplace.funds import service as funds
+    from marketplace.funds.models import Allotment, AllotmentState, ProjectFund, SubscriptionRail
+    from marketplace.ledger import service as ledger
+    from marketplace.ledger.check import check
+    from marketplace.ledger.models import AccountKind, LedgerTransaction
+    from marketplace.money import Money
+    from marketplace.tasks import enqueue
+    from marketplace.timeutil import utcnow
+
+    def escrow(item_id: int) -> int:
+        return ledger.balance(ledger.account(AccountKind.item_escrow, item_id=item_id), "USD")
+
+    with crash_app.app_context():
+        fund, item, maintainer = _fund_of_a_project()
+        sub = funds.subscribe(fund, _subscriber("ada@example.org"), 10000, rail=SubscriptionRail.bank_transfer)
+        assert funds.receive(sub.id, f"transfer:{sub.id}:BANK-1", Money(10000, "USD"), actor="test")
+        allotment = funds.allot(fund.id, item, 6000, reason="The fix the clinics need", maintainer=maintainer)
+        allotment.expires_at = utcnow() - timedelta(days=1)
+        db.session.commit()
+        allotment_id, fund_id, item_id = allotment.id, fund.id, item.id
+        assert (funds.fund_balance(fund), escrow(item_id)) == (4000, 6000)
+        db.session.remove()
+    queue = _use_redis(crash_app, redis_url)
+    with crash_app.app_context():
+        enqueue("jobs.money.return_expired_allotments")
+        db.session.commit()
+    [job] = queue("money").get_jobs()
+
+    engine = sa.create_engine(crash_app.config["SQLALCHEMY_DATABASE_URI"])
+    holder = engine.connect()
+    worker = None
+    try:
+        # The allotment's row, held: the job stops once the return's ledger rows
+        # are flushed, at the allotment's move to returned, inside its transaction.
+        holder.execute(sa.text("SELECT id FROM fund_allotment WHERE id = :id FOR NO KEY UPDATE"),
+                       {"id": allotment_id})
+        worker = Worker(crash_app, tmp_path, "money")
+        _wait(lambda: _backend_waiting_on_a_lock(engine), 60, "the cron job waiting inside its transaction",
+              worker.log)
+        statement, written = _waiting_backend(engine)
+        assert statement.startswith("UPDATE fund_allotment"), statement
+        assert {"ledger_transaction", "ledger_entry", "item_funding"} <= written, written
+        worker.kill()
+        assert worker.wait() == -signal.SIGKILL
+        _wait(worker.all_gone, 10, "the work-horse gone with its worker")
+    finally:
+        holder.rollback()
+        holder.close()
+        if worker is not None:
+            worker.stop()
+    _wait(lambda: not _backend_waiting_on_a_lock(engine), 30, "the killed job's transaction ending")
+
+    with crash_app.app_context():
+        assert db.session.get(Allotment, allotment_id).state is AllotmentState.held
+        assert (funds.fund_balance(db.session.get(ProjectFund, fund_id)), escrow(item_id)) == (4000, 6000)
+        db.session.remove()
+
+    # Recovery 1: the abandoned cron job has no retries: RQ moves it to the failed registry.
+    StartedJobRegistry(queue=queue("money")).cleanup(timestamp=time.time() + JOB_TIMEOUT_PASSED)
+    assert FailedJobRegistry(queue=queue("money")).get_job_ids() == [job.id]
+    # Recovery 2: the hourly cron pass, twice (two ticks), run by a worker.
+    with crash_app.app_context():
+        enqueue("jobs.money.return_expired_allotments")
+        enqueue("jobs.money.return_expired_allotments")
+        db.session.commit()
+    worker = Worker(crash_app, tmp_path, "money", burst=True)
+    assert worker.wait() == 0, worker.log()
+    finished = FinishedJobRegistry(queue=queue("money"))
+    assert sorted(queue("money").fetch_job(job_id).return_value() for job_id in finished.get_job_ids()) == [
+        [], [allotment_id]]
+    with crash_app.app_context():
+        allotment = db.session.get(Allotment, allotment_id)
+        assert (allotment.state, allotment.return_reason) == (AllotmentState.returned,
+                                                              "expired with no claim at work")
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(LedgerTransaction).where(
+            LedgerTransaction.idempotency_key == f"fund-allotment:{allotment_id}:returned")) == 1
+        assert (funds.fund_balance(db.session.get(ProjectFund, fund_id)), escrow(item_id)) == (10000, 0)
+        assert check() == []
+        db.session.remove()
+    engine.dispose()
