@@ -4,11 +4,25 @@ from __future__ import annotations
 import logging
 import secrets
 
-from flask import Flask, abort, g, request
+from flask import Flask, abort, g, has_request_context, request
 from flask_babel import lazy_gettext as _l
 
 from marketplace import config as config_module
 from marketplace.extensions import csrf, db, limiter, login_manager, migrate
+
+
+class Marketplace(Flask):
+    """Flask, with Post/Redirect/Get answered as HTTP means it: a redirect
+    after a POST (or any other method that changes something) is 303 See
+    Other (RFC 9110, section 15.4.4), so the next request is a GET of the page
+    named, never the form sent again. A redirect that names its own code
+    keeps it; GET and HEAD keep Flask's 302."""
+
+    def redirect(self, location: str, code: int = 302):
+        """``flask.redirect`` and Flask-Login call this; see the class."""
+        if code == 302 and has_request_context() and request.method not in ("GET", "HEAD", "OPTIONS"):
+            code = 303
+        return super().redirect(location, code)
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -18,7 +32,7 @@ def create_app(config: dict | None = None) -> Flask:
     :func:`marketplace.config.from_environment`). Raises ``RuntimeError`` when
     ``SECRET_KEY`` is unset outside debug and testing.
     """
-    app = Flask(
+    app = Marketplace(
         __name__,
         template_folder=str(config_module.ROOT / "templates"),
         static_folder=str(config_module.ROOT / "static"),

@@ -62,3 +62,25 @@ def test_trusted_hosts_refuse_a_foreign_host_header(monkeypatch, database_url):
     client = app.test_client()
     assert client.get("/about", headers={"Host": "evil.example"}).status_code == 400
     assert client.get("/about", headers={"Host": "commons.example.org"}).status_code == 200
+
+
+@pytest.mark.parametrize("method, code, expected", [
+    ("POST", None, 303), ("DELETE", None, 303), ("GET", None, 302), ("HEAD", None, 302),
+    ("POST", 307, 307), ("POST", 301, 301), ("GET", 303, 303)])
+def test_a_redirect_after_a_post_is_303_see_other_and_one_after_a_get_stays_302(app, method, code, expected):
+    from flask import redirect
+
+    with app.test_request_context("/account", method=method):
+        response = redirect("/login") if code is None else redirect("/login", code)
+    assert (response.status_code, response.location) == (expected, "/login")
+
+
+def test_signing_in_answers_303_and_an_anonymous_page_302(app, session):
+    from tests.accounts.helpers import PASSWORD, csrf, signup
+
+    client = app.test_client()
+    assert client.get("/account").status_code == 302  # to sign in: a GET stays 302
+    signup(client, "see-other@example.org", sign_in=False)
+    response = client.post("/login", data={"email": "see-other@example.org", "password": PASSWORD,
+                                           "csrf_token": csrf(client, "/login")})
+    assert (response.status_code, response.location) == (303, "/")

@@ -124,9 +124,9 @@ def test_sign_up_sign_in_and_reset_work_while_redis_is_down(dead_redis_app):
                                                        "password": PASSWORD, "is_funder": "y"})
     assert (status, urllib.parse.urlsplit(location).path) == (303, "/login"), body
     status, location, body = app.post_form("/login", {"email": "ama@example.org", "password": PASSWORD})
-    assert (status, urllib.parse.urlsplit(location).path) == (302, "/"), body
+    assert (status, urllib.parse.urlsplit(location).path) == (303, "/"), body
     status, location, body = app.post_form("/reset", {"email": "ama@example.org"})
-    assert (status, urllib.parse.urlsplit(location).path) == (302, "/login"), body
+    assert (status, urllib.parse.urlsplit(location).path) == (303, "/login"), body
     status, _location, body = app.post_form("/login", {"email": "ama@example.org", "password": "wrong " + PASSWORD})
     assert status == 400 and "not right" in body
     log = app.log.read_text()

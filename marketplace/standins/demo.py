@@ -418,7 +418,7 @@ class Month:
             "csrf_token": self.form_token(client, path), "amount": amount, "currency": currency,
             "expiry_months": "12", "rail": "bank_transfer", "show_name": "y",
             "acknowledge_unmaintained": "y"})
-        if response.status_code != 302:
+        if response.status_code != 303:
             raise DemoError(f"the bank transfer pledge form answered {response.status_code}")
         pledge_id = int(response.headers["Location"].rstrip("/").rsplit("/", 1)[-1])
         self.outcome.pledges[key] = pledge_id

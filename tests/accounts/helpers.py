@@ -48,7 +48,7 @@ def link_in(message) -> str:
 def start_connect(client, provider: str = "github") -> str:
     """POST the "Connect" button; returns the state the provider received."""
     response = client.post(f"/connect/{provider}", data={"csrf_token": csrf(client, "/account")})
-    assert response.status_code == 302, response.status_code
+    assert response.status_code == 303, response.status_code
     return parse_qs(urlsplit(response.headers["Location"]).query)["state"][0]
 
 

@@ -31,7 +31,7 @@ def test_sign_up_verify_connect_github_and_see_it_on_the_profile(client, session
     assert client.get(link_in(message)).status_code == 302
     session.refresh(user)
     assert user.email_verified_at is not None
-    assert login(client, "ama@example.org").status_code == 302
+    assert login(client, "ama@example.org").status_code == 303
 
     state = start_connect(client)
     callback = finish_connect(client, oauth_github, state, {"id": 583231, "login": "ama-codes"})
@@ -60,7 +60,7 @@ def test_login_follows_next_only_to_paths_of_this_site(client, session, target, 
     signup(client, "ama@example.org")
     client.post("/logout", data={"csrf_token": csrf(client, "/account")})
     response = login(client, "ama@example.org", next_path=target)
-    assert response.status_code == 302
+    assert response.status_code == 303
     assert response.headers["Location"] == expected
 
 
@@ -156,7 +156,7 @@ def test_profile_is_saved_and_shown(client, session):
     response = client.post("/account/profile", data={
         "csrf_token": token, "country": "GH", "organisation_id": "", "skills": "django, postgres",
         "languages": "en, tw", "bio": "Builds **DHIS2** apps <script>x</script>", "public_earnings": "y"})
-    assert response.status_code == 302
+    assert response.status_code == 303
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Ghana" in page and "django, postgres" in page and "<strong>DHIS2</strong>" in page
     assert "<script>x</script>" not in page
@@ -177,15 +177,15 @@ def test_password_reset_link_works_once_and_ends_other_sessions(app, client, ses
     new_password = "another long passphrase"
     token = csrf(client, link)
     response = client.post(link, data={"password": new_password, "confirm": new_password, "csrf_token": token})
-    assert response.status_code == 302
+    assert response.status_code == 303
     assert client.get(link).status_code == 400  # used
     assert other_device.get("/account").status_code == 302  # signed out
-    assert login(app.test_client(), "ama@example.org", new_password).status_code == 302
+    assert login(app.test_client(), "ama@example.org", new_password).status_code == 303
 
 
 def test_reset_for_an_unknown_address_says_the_same_and_sends_nothing(client, session, smtp_server):
     response = client.post("/reset", data={"email": "nobody@example.org", "csrf_token": csrf(client, "/reset")})
-    assert response.status_code == 302
+    assert response.status_code == 303
     time.sleep(0.2)
     assert smtp_server == []
 
@@ -198,7 +198,7 @@ def test_password_change_keeps_this_session_and_ends_the_others(app, client, ses
     response = client.post("/account", data={
         "form": "password", "password-current": PASSWORD, "password-password": "a brand new passphrase",
         "password-confirm": "a brand new passphrase", "password-csrf_token": token, "csrf_token": token})
-    assert response.status_code == 302
+    assert response.status_code == 303
     assert client.get("/account").status_code == 200
     assert other_device.get("/account").status_code == 302
 
@@ -219,7 +219,7 @@ def test_password_change_with_a_wrong_current_password_changes_nothing(app, clie
     assert user.password_hash == hash_before
     assert other_device.get("/account").status_code == 200  # no session was ended
     assert login(app.test_client(), "ama@example.org", "a brand new passphrase").status_code == 400
-    assert login(app.test_client(), "ama@example.org").status_code == 302
+    assert login(app.test_client(), "ama@example.org").status_code == 303
 
 
 def test_email_change_with_a_wrong_current_password_sends_nothing_and_changes_nothing(client, session, smtp_server):

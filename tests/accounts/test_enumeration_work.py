@@ -53,9 +53,9 @@ def test_password_reset_renders_the_e_mail_for_a_known_and_an_unknown_address(cl
     session.commit()
     before = work["render"]
     assert client.post("/reset", data={"email": "known@example.org",
-                                       "csrf_token": csrf(client, "/reset")}).status_code == 302
+                                       "csrf_token": csrf(client, "/reset")}).status_code == 303
     known = work["render"] - before
     before = work["render"]
     assert client.post("/reset", data={"email": "nobody-here@example.org",
-                                       "csrf_token": csrf(client, "/reset")}).status_code == 302
+                                       "csrf_token": csrf(client, "/reset")}).status_code == 303
     assert known == work["render"] - before == 1

@@ -191,7 +191,7 @@ def test_account_with_dotted_capital_i_can_sign_in_and_is_not_duplicated(app, cl
     email = "İnci@example.org"
     assert signup(client, email, "Inci").status_code == 303
     client.post("/logout", data={"csrf_token": csrf(client, "/account")})
-    assert login(client, email).status_code == 302, "cannot sign in with the address used at sign-up"
+    assert login(client, email).status_code == 303, "cannot sign in with the address used at sign-up"
 
 
 def test_second_signup_with_dotted_capital_i_makes_no_second_account(app, session):

@@ -28,9 +28,9 @@ def test_admin_admits_a_project_and_names_its_maintainer(app, session):
     ama = person(session, "ama@example.org")
     client = as_user(app, admin)
     token = csrf(client, "/admin/projects?q=odk")
-    assert client.post("/admin/projects/odk/admit", data={"csrf_token": token}).status_code == 302
+    assert client.post("/admin/projects/odk/admit", data={"csrf_token": token}).status_code == 303
     assert client.post("/admin/projects/odk/maintainers",
-                       data={"csrf_token": token, "email": "AMA@example.org"}).status_code == 302
+                       data={"csrf_token": token, "email": "AMA@example.org"}).status_code == 303
     project = odk(session)
     assert project.admitted_at is not None
     assert is_maintainer(ama, project)
@@ -47,7 +47,7 @@ def test_a_maintainer_invites_a_co_maintainer_who_accepts_from_the_mail(app, ses
     client = as_user(app, maintainer)
     token = csrf(client, "/projects/odk/maintainers")
     assert client.post("/projects/odk/maintainers/invite",
-                       data={"csrf_token": token, "email": "kofi@example.org"}).status_code == 302
+                       data={"csrf_token": token, "email": "kofi@example.org"}).status_code == 303
     message = wait_for(smtp_server)[0]
     assert message["To"] == "kofi@example.org"
     link = link_in(message)
@@ -57,7 +57,7 @@ def test_a_maintainer_invites_a_co_maintainer_who_accepts_from_the_mail(app, ses
     assert response.status_code == 400
     assert "This invitation is for kofi@example.org" in response.get_data(as_text=True)
     kofi_client = as_user(app, kofi)
-    assert kofi_client.post(link, data={"csrf_token": csrf(kofi_client, link)}).status_code == 302
+    assert kofi_client.post(link, data={"csrf_token": csrf(kofi_client, link)}).status_code == 303
     assert is_maintainer(kofi, odk(session))
     # Used: a second acceptance is refused.
     again = kofi_client.post(link, data={"csrf_token": csrf(kofi_client, link)})
@@ -87,14 +87,14 @@ def test_a_repository_admin_claims_maintainership_and_an_admin_confirms(app, ses
     client = as_user(app, ama)
     token = csrf(client, "/projects/odk/maintainers")
     assert client.post("/projects/odk/maintainers/request", data={"csrf_token": token, "repository_id": str(central.id)}
-                       ).status_code == 302
+                       ).status_code == 303
     claim = session.scalars(select(MaintainerRequest)).one()
     assert claim.status == "requested"
     assert claim.evidence == "GitHub permission of ama-codes (id 583231) on getodk/central: admin"
     assert not is_maintainer(ama, project)  # not before an admin confirms
     admin_client = as_user(app, person(session, "host@example.org", admin=True))
     assert admin_client.post(f"/admin/maintainer-requests/{claim.id}/confirm",
-                             data={"csrf_token": csrf(admin_client, "/admin/maintainer-requests")}).status_code == 302
+                             data={"csrf_token": csrf(admin_client, "/admin/maintainer-requests")}).status_code == 303
     assert is_maintainer(ama, project)
 
 

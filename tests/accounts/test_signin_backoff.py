@@ -98,7 +98,7 @@ def test_wrong_passwords_from_many_addresses_make_the_account_wait_then_the_owne
     assert _wait_said(_attempt(client, "backoff-owner@example.org", PASSWORD)) == "1 second"
     clock.advance(1)
     signed_in = _attempt(client, "backoff-owner@example.org", PASSWORD)
-    assert signed_in.status_code == 302
+    assert signed_in.status_code == 303
     assert _signed_in(client)
     # The right password forgot the count: five wrong ones are free again.
     stranger = app.test_client()
@@ -119,7 +119,7 @@ def test_attempts_during_the_wait_do_not_count_and_each_further_wrong_one_double
     assert _attempt(client, "backoff-doubling@example.org", "wrong").status_code == 400  # a seventh
     assert _wait_said(_attempt(client, "backoff-doubling@example.org", PASSWORD)) == "2 minutes"
     clock.advance(120)
-    assert _attempt(client, "backoff-doubling@example.org", PASSWORD).status_code == 302
+    assert _attempt(client, "backoff-doubling@example.org", PASSWORD).status_code == 303
 
 
 def test_another_account_is_unaffected(app, client, session, clock, policy_on):
@@ -129,14 +129,14 @@ def test_another_account_is_unaffected(app, client, session, clock, policy_on):
     for _ in range(8):
         _attempt(client, "backoff-target@example.org", "wrong", address)
     assert _attempt(client, "backoff-target@example.org", PASSWORD, address).status_code == 429
-    assert _attempt(client, "backoff-neighbour@example.org", PASSWORD, address).status_code == 302
+    assert _attempt(client, "backoff-neighbour@example.org", PASSWORD, address).status_code == 303
     assert _signed_in(client)
 
 
 def test_the_owners_known_browser_is_not_kept_waiting_by_a_strangers_guesses(app, session, clock, policy_on):
     _owner(session, "backoff-device@example.org")
     owner = app.test_client()
-    assert _attempt(owner, "backoff-device@example.org", PASSWORD).status_code == 302
+    assert _attempt(owner, "backoff-device@example.org", PASSWORD).status_code == 303
     cookie = owner.get_cookie(backoff.DEVICE_COOKIE, path="/login")
     assert cookie is not None and cookie.http_only
     owner.post("/logout", data={"csrf_token": csrf(owner, "/account")})
@@ -145,7 +145,7 @@ def test_the_owners_known_browser_is_not_kept_waiting_by_a_strangers_guesses(app
         _attempt(stranger, "backoff-device@example.org", "wrong")
     assert _attempt(stranger, "backoff-device@example.org", PASSWORD).status_code == 429
     # The owner's browser carries its cookie: its own count, untouched by the stranger.
-    assert _attempt(owner, "backoff-device@example.org", PASSWORD).status_code == 302
+    assert _attempt(owner, "backoff-device@example.org", PASSWORD).status_code == 303
     assert _signed_in(owner)
     # The cookie is for that address only: copied to another address's sign-in it is the address's count.
     other = app.test_client()

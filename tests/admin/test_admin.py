@@ -51,7 +51,7 @@ def test_sign_in_with_the_form_and_follow_a_local_next(client, session):
     token = csrf_from(page.get_data(as_text=True))
     response = client.post("/login?next=/admin/sync", data={
         "email": "HOST@example.org", "password": PASSWORD, "csrf_token": token})
-    assert response.status_code == 302
+    assert response.status_code == 303
     assert response.headers["Location"] == "/admin/sync"
     assert client.get("/admin/sync").status_code == 200
 
@@ -82,7 +82,7 @@ def test_replay_applies_a_delivery_once_its_repository_joined(client, session):
     page = client.get("/admin/deliveries?status=ignored").get_data(as_text=True)
     assert "late-repo" in page and "repository not in the commons" in page
     response = client.post(f"/admin/deliveries/{delivery.id}/replay", data={"csrf_token": csrf_from(page)})
-    assert response.status_code == 302
+    assert response.status_code == 303
     session.refresh(delivery)
     assert delivery.status is DeliveryStatus.processed
     assert delivery.attempts == 2
@@ -127,7 +127,7 @@ def test_sync_now_queues_a_run(client, session, github_forge):
     sign_in_as(client, make_user(session, "host@example.org", admin=True))
     token = csrf_from(client.get("/admin/sync").get_data(as_text=True))
     response = client.post(f"/admin/sync/{repo.id}", data={"csrf_token": token, "full": "1"})
-    assert response.status_code == 302
+    assert response.status_code == 303
     run = session.scalars(select(SyncRun).where(SyncRun.repository_id == repo.id)).one()
     assert run.full is True and run.status.value == "done"  # in-process: ran after the commit
 
@@ -167,7 +167,7 @@ def test_item_page_lists_pull_requests_and_an_admin_links_and_unlinks_by_hand(cl
     sign_in_as(client, make_user(session, "host@example.org", admin=True))
     token = csrf_from(client.get(f"/items/{item.id}").get_data(as_text=True))
     response = client.post(f"/items/{item.id}/links", data={"csrf_token": token, "number": "20"})
-    assert response.status_code == 302
+    assert response.status_code == 303
     solved = find_item("github.com", 700591)
     assert solved.solved_by.number == 20
     api = client.get(f"/api/v1/items/{item.id}").get_json()

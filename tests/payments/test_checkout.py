@@ -141,7 +141,7 @@ def test_funder_takes_a_card_pledge_back_through_stripe_once(client, session, st
     pledge = session.scalars(select(Pledge)).one()
     post_event(client, "checkout.session.completed", stripe_server.pay(pledge.checkout_session_id), "evt_p")
     token = csrf(client, f"/pledges/{pledge.id}")
-    assert client.post(f"/pledges/{pledge.id}/refund", data={"csrf_token": token}).status_code == 302
+    assert client.post(f"/pledges/{pledge.id}/refund", data={"csrf_token": token}).status_code == 303
     client.post(f"/pledges/{pledge.id}/refund", data={"csrf_token": token})  # a double click
     session.refresh(pledge)
     assert (pledge.state, pledge.refunded_minor) == (PledgeState.refunded, 2500)

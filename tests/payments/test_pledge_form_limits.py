@@ -46,7 +46,7 @@ def test_minimums_come_from_one_table_per_currency(client, session, stripe_serve
     assert "at least JPY 50" in pledge(client, item, "49", "JPY").get_data(as_text=True)
     assert "at least EUR 0.50" in pledge(client, item, "0.49", "EUR").get_data(as_text=True)
     # A bank transfer has no card minimum.
-    assert pledge(client, item, "0.10", rail="bank_transfer").status_code == 302
+    assert pledge(client, item, "0.10", rail="bank_transfer").status_code == 303
     assert session.scalar(select(func.count()).select_from(Pledge)) == 1
     assert stripe_server.requests == []
 

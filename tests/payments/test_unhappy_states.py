@@ -24,7 +24,7 @@ def _held_then_refunded_by_the_funder(client, session, stripe_server) -> tuple[P
     post_event(client, "checkout.session.completed", paid, "evt_paid")
     assert escrow(pledge) == 5000
     token = csrf(client, f"/pledges/{pledge.id}")
-    assert client.post(f"/pledges/{pledge.id}/refund", data={"csrf_token": token}).status_code == 302
+    assert client.post(f"/pledges/{pledge.id}/refund", data={"csrf_token": token}).status_code == 303
     session.refresh(pledge)
     assert (pledge.state, escrow(pledge)) == (PledgeState.refunded, 0)
     (refund_id,) = [r["id"] for r in stripe_server.refunds.values()]

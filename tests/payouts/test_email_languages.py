@@ -89,7 +89,7 @@ def test_without_a_preference_the_language_of_the_last_page_where_they_acted_is_
     client.set_cookie("lang", "es")  # she saves her account page in Spanish
     response = client.post("/account", data={"form": "roles", "roles-display_name": "Ama", "roles-is_implementor": "y",
                                              "roles-csrf_token": csrf(client, "/account")})
-    assert response.status_code == 302
+    assert response.status_code == 303
     session.refresh(ama)
     assert (ama.preferred_language, ama.last_language) == (None, "es")
     claim = claims.request_claim(item, ama, plan="Plan", estimate_days=3, deadline=utcnow().date() + timedelta(days=3))

@@ -71,11 +71,11 @@ def test_grant_created_and_pledges_tagged_through_the_forms_then_the_audit_pack(
     made = client.post(grants_path, data={"csrf_token": _csrf(client, grants_path), "name": "Health",
                                           "reference": "G-1", "starts_on": "2026-01-01", "ends_on": "2026-12-31",
                                           "currency": "usd"})
-    assert made.status_code == 302
+    assert made.status_code == 303
     grant = world.session.query(Grant).filter_by(reference="G-1").one()
     path = f"/grants/{grant.id}"
     assert client.post(path, data={"csrf_token": _csrf(client, path),
-                                   "pledges": [year.a.id, year.b.id]}).status_code == 302
+                                   "pledges": [year.a.id, year.b.id]}).status_code == 303
     assert reports.grant_statement(grant).pledge_ids == [year.a.id, year.b.id]
     assert as_user(app, year.other).get(path).status_code == 403
 
