@@ -13,9 +13,16 @@ import os
 from pathlib import Path
 
 import pytest
+import rq.worker.base
 import sqlalchemy as sa
 from flask_migrate import upgrade
 from hypothesis import HealthCheck, settings
+
+# An RQ worker run in this process (Worker.work in the job tests) renames the
+# process "rq:worker:…" and leaves it so: a test run then no longer shows as
+# pytest to ps or pkill -f, and a run thought stopped goes on using the test
+# database. Workers started as processes of their own keep RQ's names.
+rq.worker.base.setprocname = lambda title: None
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
