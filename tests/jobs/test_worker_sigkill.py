@@ -354,6 +354,34 @@ def _subscriber(email: str):
     db.session.flush()
     return person
 
+def _kill_while_held(app, tmp_path, queue_name: str, table: str, row_id: int, written: set[str], what: str) -> None:
+    """Start a worker on ``queue_name`` while this test holds ``table``'s row
+    ``row_id`` FOR NO KEY UPDATE (it can still be referenced, not updated), wait
+    until the job blocks on its UPDATE of that row having written at least the
+    tables ``written``, SIGKILL the worker's process group, release the row and
+    wait until the killed transaction has ended."""
+    engine = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    holder = engine.connect()
+    worker = None
+    try:
+        holder.execute(sa.text(f"SELECT id FROM {table} WHERE id = :id FOR NO KEY UPDATE"), {"id": row_id})
+        worker = Worker(app, tmp_path, queue_name)
+        _wait(lambda: _backend_waiting_on_a_lock(engine), 60, f"{what} waiting inside its transaction", worker.log)
+        statement, seen = _waiting_backend(engine)
+        assert statement.startswith(f"UPDATE {table}"), statement
+        assert written <= seen, seen
+        worker.kill()
+        assert worker.wait() == -signal.SIGKILL
+        _wait(worker.all_gone, 10, "the work-horse gone with its worker")
+    finally:
+        holder.rollback()
+        holder.close()
+        if worker is not None:
+            worker.stop()
+    _wait(lambda: not _backend_waiting_on_a_lock(engine), 30, "the killed job's transaction ending")
+    engine.dispose()
+
+
 
 def test_a_worker_killed_during_a_fund_invoice_job_puts_the_invoice_in_the_fund_once(crash_app, redis_url,
                                                                                     tmp_path):
@@ -408,29 +436,11 @@ def test_a_worker_killed_during_a_fund_invoice_job_puts_the_invoice_in_the_fund_
         [job] = queue("webhooks").get_jobs()
         assert job.func_name == "jobs.webhooks.process_delivery"
 
-        engine = sa.create_engine(crash_app.config["SQLALCHEMY_DATABASE_URI"])
-        holder = engine.connect()
-        try:
-            # The subscription's row, held so that it can still be referenced (a receipt's
-            # foreign key) but not updated: the job stops once the receipt and its ledger
-            # rows are flushed, at the pending -> active move, inside its transaction.
-            holder.execute(sa.text("SELECT id FROM fund_subscription WHERE id = :id FOR NO KEY UPDATE"),
-                           {"id": sub_id})
-            worker = Worker(crash_app, tmp_path, "webhooks")
-            _wait(lambda: _backend_waiting_on_a_lock(engine), 60, "the invoice job waiting inside its transaction",
-                  worker.log)
-            statement, written = _waiting_backend(engine)
-            assert statement.startswith("UPDATE fund_subscription"), statement
-            assert {"fund_receipt", "ledger_transaction", "ledger_entry"} <= written, written
-            worker.kill()
-            assert worker.wait() == -signal.SIGKILL
-            _wait(worker.all_gone, 10, "the work-horse gone with its worker")
-        finally:
-            holder.rollback()
-            holder.close()
-            if worker is not None:
-                worker.stop()
-        _wait(lambda: not _backend_waiting_on_a_lock(engine), 30, "the killed job's transaction ending")
+        # The subscription's row, held so that it can still be referenced (a receipt's
+        # foreign key) but not updated: the job stops once the receipt and its ledger
+        # rows are flushed, at the pending -> active move, inside its transaction.
+        _kill_while_held(crash_app, tmp_path, "webhooks", "fund_subscription", sub_id,
+                         {"fund_receipt", "ledger_transaction", "ledger_entry"}, "the invoice job")
 
         with crash_app.app_context():
             delivery = db.session.scalar(sa.select(WebhookDelivery).where(
@@ -472,7 +482,6 @@ def test_a_worker_killed_during_a_fund_invoice_job_puts_the_invoice_in_the_fund_
             assert db.session.get(FundSubscription, sub_id).state is SubscriptionState.active
             assert check() == []
             db.session.remove()
-        engine.dispose()
     finally:
         if worker is not None:
             worker.stop()
@@ -513,29 +522,10 @@ def test_a_worker_killed_while_returning_an_expired_allotment_returns_it_once(cr
         db.session.commit()
     [job] = queue("money").get_jobs()
 
-    engine = sa.create_engine(crash_app.config["SQLALCHEMY_DATABASE_URI"])
-    holder = engine.connect()
-    worker = None
-    try:
-        # The allotment's row, held: the job stops once the return's ledger rows
-        # are flushed, at the allotment's move to returned, inside its transaction.
-        holder.execute(sa.text("SELECT id FROM fund_allotment WHERE id = :id FOR NO KEY UPDATE"),
-                       {"id": allotment_id})
-        worker = Worker(crash_app, tmp_path, "money")
-        _wait(lambda: _backend_waiting_on_a_lock(engine), 60, "the cron job waiting inside its transaction",
-              worker.log)
-        statement, written = _waiting_backend(engine)
-        assert statement.startswith("UPDATE fund_allotment"), statement
-        assert {"ledger_transaction", "ledger_entry", "item_funding"} <= written, written
-        worker.kill()
-        assert worker.wait() == -signal.SIGKILL
-        _wait(worker.all_gone, 10, "the work-horse gone with its worker")
-    finally:
-        holder.rollback()
-        holder.close()
-        if worker is not None:
-            worker.stop()
-    _wait(lambda: not _backend_waiting_on_a_lock(engine), 30, "the killed job's transaction ending")
+    # The allotment's row, held: the job stops once the return's ledger rows
+    # are flushed, at the allotment's move to returned, inside its transaction.
+    _kill_while_held(crash_app, tmp_path, "money", "fund_allotment", allotment_id,
+                     {"ledger_transaction", "ledger_entry", "item_funding"}, "the cron job")
 
     with crash_app.app_context():
         assert db.session.get(Allotment, allotment_id).state is AllotmentState.held
@@ -564,4 +554,3 @@ def test_a_worker_killed_while_returning_an_expired_allotment_returns_it_once(cr
         assert (funds.fund_balance(db.session.get(ProjectFund, fund_id)), escrow(item_id)) == (10000, 0)
         assert check() == []
         db.session.remove()
-    engine.dispose()
